@@ -1,0 +1,54 @@
+import type { Address, Hex } from 'viem'
+import type { FileConfig } from '../config/schema.ts'
+import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { parseAddress, parseBigInt, parseDateTime, parseHex, parseInteger, parseShortString } from './parseFields.ts'
+
+/** A request that passed every check that needs no chain: safe to store. */
+export type BroadcastRequest = {
+  chainId: number
+  to: Address | null
+  data: Hex
+  value: bigint
+  gasLimit: bigint | null
+  idempotencyKey: string | null
+  validUntil: Date | null
+}
+
+export const BROADCAST_FIELDS = ['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil'] as const
+
+/** Gas above this is more than any EVM chain's block gas limit today. */
+const MAX_GAS_LIMIT = 1_000_000_000n
+
+/**
+ * Checks a broadcast request from either API. Fields may come as JSON values
+ * (REST) or already parsed by the GraphQL scalars; both go through the same parsers.
+ */
+export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig, 'chains'>, now = new Date()): BroadcastRequest {
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new InputError(ERROR_CODE.INVALID_INPUT, 'Expected a JSON object with the transaction fields')
+  const body = input as Record<string, unknown>
+  for (const key of Object.keys(body))
+    if (!(BROADCAST_FIELDS as readonly string[]).includes(key))
+      throw new InputError(ERROR_CODE.UNKNOWN_FIELD, `Unknown field "${key.slice(0, 64)}"; expected some of: ${BROADCAST_FIELDS.join(', ')}`, key.slice(0, 64))
+  const present = (k: string) => body[k] !== undefined && body[k] !== null
+
+  let chainId: number
+  if (present('chainId')) {
+    chainId = parseInteger(body.chainId, 'chainId', { min: 1, max: 2 ** 53 - 1 })
+    if (!config.chains.some((c) => c.chainId === chainId))
+      throw new InputError(ERROR_CODE.UNKNOWN_CHAIN, `chainId: chain ${chainId} is not served here; configured: ${config.chains.map((c) => c.chainId).join(', ')}`, 'chainId')
+  } else if (config.chains.length === 1) chainId = config.chains[0]!.chainId
+  else throw new InputError(ERROR_CODE.CHAIN_REQUIRED, `chainId: required when several chains are configured (${config.chains.map((c) => c.chainId).join(', ')})`, 'chainId')
+
+  const to = present('to') ? parseAddress(body.to, 'to') : null
+  const data = present('data') ? parseHex(body.data, 'data') : '0x'
+  if (to === null && data === '0x')
+    throw new InputError(ERROR_CODE.INVALID_INPUT, 'to: required unless data holds contract creation code', 'to')
+  const value = present('value') ? parseBigInt(body.value, 'value') : 0n
+  const gasLimit = present('gasLimit') ? parseBigInt(body.gasLimit, 'gasLimit', { min: 21_000n, max: MAX_GAS_LIMIT }) : null
+  const idempotencyKey = present('idempotencyKey') ? parseShortString(body.idempotencyKey, 'idempotencyKey', 200) : null
+  const validUntil = present('validUntil') ? parseDateTime(body.validUntil, 'validUntil') : null
+  if (validUntil && validUntil.getTime() <= now.getTime())
+    throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
+  return { chainId, to, data, value, gasLimit, idempotencyKey, validUntil }
+}

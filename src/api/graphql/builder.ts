@@ -1,0 +1,34 @@
+import SchemaBuilder from '@pothos/core'
+import RelayPlugin from '@pothos/plugin-relay'
+import type DataLoader from 'dataloader'
+import type { Hex } from 'viem'
+import type { ServiceContext } from '../../context.ts'
+import type { Principal } from '../auth.ts'
+import type { AttemptRow, EventRow } from '../../store/transactionRow.ts'
+
+/** Per request: the service, who is asking, and loaders that batch attempt and event lookups. */
+export type GraphQLContext = {
+  service: ServiceContext
+  principal: Principal
+  loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]> }
+}
+
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext
+  Scalars: {
+    Address: { Input: `0x${string}`; Output: string }
+    Hex: { Input: Hex; Output: string }
+    BigInt: { Input: bigint; Output: bigint | string | number }
+    DateTime: { Input: Date; Output: Date | string }
+  }
+  DefaultFieldNullability: false
+}>({
+  plugins: [RelayPlugin],
+  defaultFieldNullability: false,
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+})

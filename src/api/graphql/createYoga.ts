@@ -1,0 +1,92 @@
+import DataLoader from 'dataloader'
+import { GraphQLError, type GraphQLSchema } from 'graphql'
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
+import type { ServiceContext } from '../../context.ts'
+import { ERROR_CODE, InputError } from '../../core/errors.ts'
+import { getAttemptsFor, getEventsFor } from '../../store/readTransactions.ts'
+import type { Principal } from '../auth.ts'
+import type { GraphQLContext } from './builder.ts'
+
+const OUR_CODES = new Set<string>(Object.values(ERROR_CODE))
+
+/**
+ * graphql-js reports bad variables and unknown fields as plain messages. Give
+ * every such error a stable code and the field it is about, so clients can
+ * branch on `extensions.code` instead of parsing text.
+ */
+export function codeFor(message: string): { code: string; field?: string } {
+  const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(message)?.[1]
+  const variable = /^Variable "\$(\w+)"/.exec(message)?.[1]
+  const unknown = /Field "(\w+)" is not defined by type/.exec(message)?.[1]
+  if (unknown) return { code: ERROR_CODE.UNKNOWN_FIELD, field: at ? `${at}.${unknown}` : unknown }
+  const missing = /Field "(\w+)" of required type/.exec(message)?.[1]
+  if (missing) return { code: ERROR_CODE.INVALID_INPUT, field: missing }
+  if (variable) return { code: ERROR_CODE.INVALID_INPUT, field: at ?? variable }
+  if (/^Syntax Error/.test(message)) return { code: 'GRAPHQL_PARSE_FAILED' }
+  return { code: 'GRAPHQL_VALIDATION_FAILED' }
+}
+
+function normalizeError(err: GraphQLError): GraphQLError {
+  const ext = err.extensions as { code?: string; field?: string }
+  if (ext.code && OUR_CODES.has(ext.code)) {
+    // A scalar does not know which argument it parsed; the message's path does.
+    const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(err.message)?.[1]
+    if (at && (!ext.field || /^[A-Z]/.test(ext.field))) {
+      // 'Variable "$i" got invalid value ... at "i.to"; Expected type "Address". Address: <why>' -> 'to: <why>'
+      const why = /Expected type "\w+"\. \w+: (.*)$/s.exec(err.message)?.[1] ?? err.message
+      return new GraphQLError(`${at}: ${why}`, { nodes: err.nodes, path: err.path, extensions: { ...ext, field: at } })
+    }
+    return err
+  }
+  if (ext.code) return err
+  return new GraphQLError(err.message, { nodes: err.nodes, source: err.source, positions: err.positions, path: err.path, extensions: { ...ext, ...codeFor(err.message) } })
+}
+
+const useErrorCodes: Plugin = {
+  onResultProcess({ result, setResult }) {
+    const results = Array.isArray(result) ? result : [result]
+    let changed = false
+    const mapped = results.map((r) => {
+      if (!r || typeof r !== 'object' || !('errors' in r) || !Array.isArray(r.errors)) return r
+      changed = true
+      return { ...r, errors: r.errors.map((e: unknown) => (e instanceof GraphQLError ? normalizeError(e) : e)) }
+    })
+    if (changed) setResult((Array.isArray(result) ? mapped : mapped[0]) as typeof result)
+  },
+}
+
+/** The HTTP server authenticates before yoga runs and hands over who is asking. */
+export type ServerContext = { principal: Principal }
+export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
+
+export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Yoga {
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: service.devMode,
+    landingPage: false,
+    logging: false,
+    plugins: [useErrorCodes],
+    maskedErrors: {
+      // Our coded errors (bad input, auth) and graphql-js's own reach the client; anything else is logged and masked.
+      maskError(error, message) {
+        const chain: unknown[] = []
+        for (let e: unknown = error; e && chain.length < 10; e = (e as { originalError?: unknown }).originalError) chain.push(e)
+        const ours = chain.find((e): e is InputError => e instanceof InputError)
+        const outer = error as GraphQLError
+        if (ours) return new GraphQLError(outer.message, { nodes: outer.nodes, path: outer.path, extensions: { ...ours.extensions } })
+        if (chain.every((e) => e instanceof GraphQLError)) return outer
+        service.log.error({ err: chain.at(-1) }, 'unexpected error in a GraphQL resolver')
+        return new GraphQLError(message, { path: outer.path, extensions: { code: ERROR_CODE.INTERNAL } })
+      },
+    },
+    context: async ({ principal }) => ({
+      service,
+      principal,
+      loaders: {
+        attempts: new DataLoader((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids)),
+        events: new DataLoader((ids: readonly string[]) => getEventsFor(service.db.sql, ids)),
+      },
+    }),
+  })
+}

@@ -1,0 +1,206 @@
+import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
+import { parseAddress, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
+import { acceptTransaction } from '../../accept/acceptTransaction.ts'
+import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.ts'
+import { ERROR_CODE, InputError } from '../../core/errors.ts'
+import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
+import { getTransaction, getTransactionByHash, listTransactions } from '../../store/readTransactions.ts'
+import type { AttemptRow, EventRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
+import { requireRole } from '../auth.ts'
+import { builder } from './builder.ts'
+import './scalars.ts'
+
+const TransactionStatus = builder.enumType('TransactionStatus', { values: TX_STATUSES })
+
+const ProviderAnswerType = builder.objectRef<ProviderAnswer>('ProviderAnswer').implement({
+  description: "One provider's answer to one broadcast of an attempt.",
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    outcome: t.exposeString('outcome', { description: 'sent, nonce_too_low, replacement_underpriced, fee_too_low, insufficient_funds, invalid, provider_error or unknown' }),
+    error: t.exposeString('error', { nullable: true }),
+    at: t.field({ type: 'DateTime', resolve: (p) => p.at }),
+  }),
+})
+
+const AttemptType = builder.objectRef<AttemptRow>('Attempt').implement({
+  description: 'One signed version of a transaction. Stored before it is ever sent; rebroadcasts send these same bytes.',
+  fields: (t) => ({
+    hash: t.field({ type: 'Hex', resolve: (a) => a.hash }),
+    nonce: t.field({ type: 'BigInt', resolve: (a) => a.nonce }),
+    gasLimit: t.field({ type: 'BigInt', resolve: (a) => a.gas_limit }),
+    maxFeePerGas: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.max_fee_per_gas }),
+    maxPriorityFeePerGas: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.max_priority_fee_per_gas }),
+    gasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.gas_price }),
+    status: t.exposeString('status', { description: 'SIGNED (stored, not yet accepted by a provider), SENT, MINED, REPLACED or REJECTED' }),
+    execution: t.exposeInt('execution'),
+    createdAt: t.field({ type: 'DateTime', resolve: (a) => a.created_at }),
+    sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.sent_at }),
+    providers: t.field({ type: [ProviderAnswerType], resolve: (a) => a.providers }),
+  }),
+})
+
+const EventType = builder.objectRef<EventRow>('TransactionEvent').implement({
+  description: 'A status change: the timeline.',
+  fields: (t) => ({
+    fromStatus: t.field({ type: TransactionStatus, nullable: true, resolve: (e) => e.from_status }),
+    toStatus: t.field({ type: TransactionStatus, resolve: (e) => e.to_status }),
+    actor: t.exposeString('actor'),
+    detail: t.string({ nullable: true, description: 'JSON', resolve: (e) => (e.detail ? JSON.stringify(e.detail) : null) }),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+  }),
+})
+
+const TransactionErrorType = builder.objectRef<{ code: string; message: string }>('TransactionError').implement({
+  fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
+})
+
+export const TransactionType = builder.objectRef<TransactionRow>('Transaction').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: TransactionStatus, resolve: (r) => r.status }),
+    chainId: t.exposeInt('chain_id'),
+    from: t.field({ type: 'Address', resolve: (r) => r.signer }),
+    to: t.field({ type: 'Address', nullable: true, resolve: (r) => r.to }),
+    data: t.field({ type: 'Hex', resolve: (r) => r.data }),
+    value: t.field({ type: 'BigInt', resolve: (r) => r.value }),
+    nonce: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.nonce }),
+    gasLimit: t.field({
+      type: 'BigInt',
+      nullable: true,
+      description: 'As requested, else the gas limit of the latest attempt',
+      resolve: async (r, _, ctx) => r.gas_limit ?? (await ctx.loaders.attempts.load(r.id)).at(-1)?.gas_limit ?? null,
+    }),
+    hash: t.field({
+      type: 'Hex',
+      nullable: true,
+      description: 'The attempt that mined, else the latest',
+      resolve: async (r, _, ctx) => r.mined_hash ?? (await ctx.loaders.attempts.load(r.id)).at(-1)?.hash ?? null,
+    }),
+    attempts: t.field({ type: [AttemptType], resolve: (r, _, ctx) => ctx.loaders.attempts.load(r.id) }),
+    events: t.field({ type: [EventType], resolve: (r, _, ctx) => ctx.loaders.events.load(r.id) }),
+    blockNumber: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.block_number }),
+    blockHash: t.field({ type: 'Hex', nullable: true, resolve: (r) => r.block_hash }),
+    confirmations: t.int({
+      nullable: true,
+      description: 'Blocks on top of (and including) the one holding it, when last checked; null until included',
+      resolve: (r, _, ctx) => {
+        if (r.block_number === null) return null
+        const depth = ctx.service.chains.get(r.chain_id)?.config.confirmations ?? 1
+        return r.status === 'CONFIRMED' || r.status === 'REVERTED' || r.status === 'CANCELLED' ? depth : null
+      },
+    }),
+    gasUsed: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.gas_used }),
+    effectiveGasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.effective_gas_price }),
+    execution: t.exposeInt('execution', { description: '1, plus one for each retryTransaction' }),
+    idempotencyKey: t.exposeString('idempotency_key', { nullable: true }),
+    validUntil: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.valid_until }),
+    atFeeCap: t.boolean({ description: "True while fee bumping is stopped at the chain's maxFeePerGasCap", resolve: (r) => r.at_fee_cap !== null }),
+    error: t.field({
+      type: TransactionErrorType,
+      nullable: true,
+      description: 'Why it failed, or why it is waiting',
+      resolve: (r) => (r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (r) => r.created_at }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (r) => r.updated_at }),
+    firstSentAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.first_sent_at }),
+    includedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.included_at }),
+    finalAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.final_at }),
+  }),
+})
+
+const BroadcastTransactionInput = builder.inputType('BroadcastTransactionInput', {
+  fields: (t) => ({
+    chainId: t.int({ description: 'May be left out when one chain is configured' }),
+    to: t.field({ type: 'Address', description: 'Leave out to create a contract from data' }),
+    data: t.field({ type: 'Hex' }),
+    value: t.field({ type: 'BigInt', description: 'Wei' }),
+    gasLimit: t.field({ type: 'BigInt', description: 'Leave out to estimate (with a margin)' }),
+    idempotencyKey: t.string({ description: 'A retry with the same key returns the same transaction' }),
+    validUntil: t.field({ type: 'DateTime', description: 'Not broadcast by then: FAILED with EXPIRED' }),
+  }),
+})
+
+function decodeCursor(cursor: string): number {
+  const m = /^seq:(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!m) throw new InputError(ERROR_CODE.INVALID_INPUT, 'after: not a cursor from this API', 'after')
+  return Number(m[1])
+}
+const encodeCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url')
+
+builder.queryType({
+  fields: (t) => ({
+    transaction: t.field({
+      type: TransactionType,
+      nullable: true,
+      args: { id: t.arg.id({ required: true }) },
+      resolve: async (_, { id }, ctx) => {
+        requireRole(ctx.principal, 'reader')
+        return getTransaction(ctx.service.db.sql, parseTransactionId(String(id)))
+      },
+    }),
+    transactionByHash: t.field({
+      type: TransactionType,
+      nullable: true,
+      description: 'By the hash of any of its attempts',
+      args: { hash: t.arg({ type: 'Hex', required: true }) },
+      resolve: async (_, { hash }, ctx) => {
+        requireRole(ctx.principal, 'reader')
+        if (hash.length !== 66) throw new InputError(ERROR_CODE.INVALID_HEX, 'hash: expected 32 bytes', 'hash')
+        return getTransactionByHash(ctx.service.db.sql, hash)
+      },
+    }),
+    transactions: t.connection({
+      type: TransactionType,
+      description: 'Newest first',
+      args: {
+        status: t.arg({ type: [TransactionStatus] }),
+        chainId: t.arg.int(),
+        from: t.arg({ type: 'Address' }),
+      },
+      resolve: async (_, args, ctx) => {
+        requireRole(ctx.principal, 'reader')
+        if (args.last != null || args.before != null)
+          throw new InputError(ERROR_CODE.INVALID_INPUT, 'last/before: only forward pagination (first/after) is supported', args.last != null ? 'last' : 'before')
+        const first = args.first == null ? 50 : parseInteger(args.first, 'first', { min: 1, max: 500 })
+        const beforeSeq = args.after ? decodeCursor(args.after) : null
+        const rows = await listTransactions(
+          ctx.service.db.sql,
+          { statuses: args.status as TxStatus[] | null, chainId: args.chainId, signer: args.from ? parseAddress(args.from, 'from') : null },
+          first + 1,
+          beforeSeq,
+        )
+        const page = rows.slice(0, first)
+        return {
+          edges: page.map((node) => ({ node, cursor: encodeCursor(node.seq) })),
+          pageInfo: {
+            hasNextPage: rows.length > first,
+            hasPreviousPage: beforeSeq !== null,
+            startCursor: page[0] ? encodeCursor(page[0].seq) : null,
+            endCursor: page.at(-1) ? encodeCursor(page.at(-1)!.seq) : null,
+          },
+        }
+      },
+    }),
+  }),
+})
+
+builder.mutationType({
+  fields: (t) => ({
+    broadcastTransaction: t.field({
+      type: TransactionType,
+      description: 'Stores the request durably and returns at once; signing and sending happen in the background',
+      args: { input: t.arg({ type: BroadcastTransactionInput, required: true }) },
+      resolve: async (_, { input }, ctx) => {
+        requireRole(ctx.principal, 'submitter')
+        const req = validateBroadcastRequest(input, ctx.service.config)
+        const { transaction } = await acceptTransaction(ctx.service, req, ctx.principal.name)
+        return transaction
+      },
+    }),
+  }),
+})
+
+export function buildSchema(): GraphQLSchema {
+  return lexicographicSortSchema(builder.toSchema())
+}

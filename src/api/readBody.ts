@@ -1,0 +1,30 @@
+import type { IncomingMessage } from 'node:http'
+import { ERROR_CODE, InputError } from '../core/errors.ts'
+
+/** Request bodies above this are refused before they are buffered (a transaction is at most ~128 KiB of calldata as hex). */
+export const MAX_BODY_BYTES = 512 * 1024
+
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > limit) throw new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > limit) throw new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = String(req.headers['content-type'] ?? '')
+  if (!/^application\/json\b/i.test(type))
+    throw new InputError(ERROR_CODE.UNSUPPORTED_MEDIA_TYPE, 'Send the body as JSON with "Content-Type: application/json"', undefined, 415)
+  const body = await readBody(req)
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch (err) {
+    throw new InputError(ERROR_CODE.INVALID_JSON, `Body is not valid JSON: ${(err as Error).message}`)
+  }
+}

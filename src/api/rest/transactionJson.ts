@@ -1,0 +1,46 @@
+import type { AttemptRow, EventRow, TransactionRow } from '../../store/transactionRow.ts'
+
+/** The REST shape of a transaction: the same fields and names as the GraphQL type. */
+export function transactionJson(t: TransactionRow, attempts: AttemptRow[], events: EventRow[]) {
+  const latest = attempts.at(-1)
+  return {
+    id: t.id,
+    status: t.status,
+    chainId: t.chain_id,
+    from: t.signer,
+    to: t.to,
+    data: t.data,
+    value: t.value,
+    nonce: t.nonce === null ? null : String(t.nonce),
+    gasLimit: t.gas_limit ?? latest?.gas_limit ?? null,
+    hash: t.mined_hash ?? latest?.hash ?? null,
+    blockNumber: t.block_number === null ? null : String(t.block_number),
+    blockHash: t.block_hash,
+    gasUsed: t.gas_used,
+    effectiveGasPrice: t.effective_gas_price,
+    execution: t.execution,
+    idempotencyKey: t.idempotency_key,
+    validUntil: t.valid_until?.toISOString() ?? null,
+    atFeeCap: t.at_fee_cap !== null,
+    error: t.error_code ? { code: t.error_code, message: t.error_message ?? '' } : null,
+    attempts: attempts.map((a) => ({
+      hash: a.hash,
+      nonce: String(a.nonce),
+      gasLimit: a.gas_limit,
+      maxFeePerGas: a.max_fee_per_gas,
+      maxPriorityFeePerGas: a.max_priority_fee_per_gas,
+      gasPrice: a.gas_price,
+      status: a.status,
+      execution: a.execution,
+      createdAt: a.created_at.toISOString(),
+      sentAt: a.sent_at?.toISOString() ?? null,
+      providers: a.providers,
+    })),
+    events: events.map((e) => ({ fromStatus: e.from_status, toStatus: e.to_status, actor: e.actor, detail: e.detail, at: e.at.toISOString() })),
+    createdAt: t.created_at.toISOString(),
+    updatedAt: t.updated_at.toISOString(),
+    firstSentAt: t.first_sent_at?.toISOString() ?? null,
+    includedAt: t.included_at?.toISOString() ?? null,
+    finalAt: t.final_at?.toISOString() ?? null,
+  }
+}

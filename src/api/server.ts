@@ -1,0 +1,101 @@
+import { createReadStream, existsSync, statSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { extname, join, normalize } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseTransactionId } from '../accept/parseFields.ts'
+import { acceptTransaction } from '../accept/acceptTransaction.ts'
+import { validateBroadcastRequest } from '../accept/validateBroadcastRequest.ts'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { getAttemptsFor, getEventsFor, getTransaction } from '../store/readTransactions.ts'
+import { requireRole, type Authenticator } from './auth.ts'
+import type { Yoga } from './graphql/createYoga.ts'
+import { readJson } from './readBody.ts'
+import { transactionJson } from './rest/transactionJson.ts'
+
+const WEB_DIRS = [fileURLToPath(new URL('../../web/dist', import.meta.url)), fileURLToPath(new URL('../../web', import.meta.url))]
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+  '.ico': 'image/x-icon',
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers })
+  res.end(text)
+}
+
+function sendError(res: ServerResponse, err: InputError): void {
+  sendJson(res, err.httpStatus, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } })
+}
+
+function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
+  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+  for (const dir of WEB_DIRS) {
+    if (!existsSync(join(dir, 'index.html'))) continue
+    let file = normalize(join(dir, path))
+    if (!file.startsWith(dir)) return false
+    if (!existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html')
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' })
+    createReadStream(file).pipe(res)
+    return true
+  }
+  return false
+}
+
+export function createHttpServer(service: ServiceContext, deps: { auth: Authenticator; yoga: Yoga }): Server {
+  const { auth, yoga } = deps
+  const log = service.log.child({ module: 'http' })
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const path = url.pathname
+    if (path === '/graphql') {
+      let principal
+      try {
+        principal = auth.authenticate(req.headers.authorization)
+      } catch (err) {
+        const e = err as InputError
+        return sendJson(res, e.httpStatus, { errors: [{ message: e.message, extensions: { code: e.code } }] })
+      }
+      // Calling the yoga instance as a node listener both handles and sends the response.
+      return void (await yoga(req, res, { principal }))
+    }
+    if (path === '/broadcast_transaction') {
+      if (req.method !== 'POST') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use POST', undefined, 405)
+      const principal = auth.authenticate(req.headers.authorization)
+      requireRole(principal, 'submitter')
+      const body = await readJson(req)
+      const request = validateBroadcastRequest(body, service.config)
+      const { transaction } = await acceptTransaction(service, request, principal.name)
+      return sendJson(res, 200, { transactionId: transaction.id, status: transaction.status })
+    }
+    const m = /^\/transactions\/([^/]+)$/.exec(path)
+    if (m) {
+      if (req.method !== 'GET') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use GET', undefined, 405)
+      requireRole(auth.authenticate(req.headers.authorization), 'reader')
+      const id = parseTransactionId(decodeURIComponent(m[1]!))
+      const row = await getTransaction(service.db.sql, id)
+      if (!row) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+      const [[attempts], [events]] = await Promise.all([getAttemptsFor(service.db.sql, [id]), getEventsFor(service.db.sql, [id])])
+      return sendJson(res, 200, transactionJson(row, attempts!, events!))
+    }
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
+    if (req.method === 'GET' && serveStatic(req, res)) return
+    throw new InputError(ERROR_CODE.NOT_FOUND, `No route ${req.method} ${path}`, undefined, 404)
+  }
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy()
+      if (err instanceof InputError) return sendError(res, err)
+      log.error({ err }, 'request failed')
+      sendJson(res, 500, { error: { code: ERROR_CODE.INTERNAL, message: 'Internal error; see the service log' } })
+    })
+  })
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { z } from 'zod'
+import { configSchema, type FileConfig } from './schema.ts'
+
+/** Everything the service needs to start; the only place that reads process.env. */
+export type ServiceOptions = {
+  /** null in dev mode until the dev chain is up. */
+  file: FileConfig | null
+  configPath: string | null
+  databaseUrl: string | null
+  port: number
+  host: string
+  logLevel: string
+  /** No config file: run a local anvil with its funded key, print an admin key. */
+  devMode: boolean
+  /** No DATABASE_URL: run embedded Postgres under dataDir. */
+  embeddedPostgres: boolean
+  dataDir: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor(
+    message: string,
+    readonly problems: string[] = [],
+  ) {
+    super(problems.length ? `${message}\n${problems.map((p) => `  - ${p}`).join('\n')}` : message)
+  }
+}
+
+/** `chains[0].providers[1].url`, the way users find the line in their file. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p)
+  return out || '(root)'
+}
+
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${formatPath(i.path)}: ${i.message}`)
+}
+
+/** Replaces `${NAME}` in every string with the environment variable; a missing one is an error naming where. */
+export function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: PropertyKey[] = [], missing: string[] = []): unknown {
+  if (typeof value === 'string')
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name]
+      if (v === undefined) {
+        missing.push(`${formatPath(path)}: environment variable ${name} is not set`)
+        return ''
+      }
+      return v
+    })
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], missing))
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...path, k], missing)]))
+  return value
+}
+
+export function parseConfig(raw: unknown, env: Record<string, string | undefined>): FileConfig {
+  const missing: string[] = []
+  const substituted = substituteEnv(raw, env, [], missing)
+  if (missing.length) throw new ConfigError('Invalid configuration', missing)
+  const parsed = configSchema.safeParse(substituted)
+  if (!parsed.success) throw new ConfigError('Invalid configuration', formatZodIssues(parsed.error.issues))
+  return parsed.data
+}
+
+export function readConfigFile(path: string, env: Record<string, string | undefined>): FileConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`Config file ${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  try {
+    return parseConfig(raw, env)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`Invalid configuration in ${path}`, err.problems)
+    throw err
+  }
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined || value === '') return 4000
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: expected a port number, got "${value}"`)
+  return port
+}
+
+export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<string, string | undefined> = process.env): ServiceOptions {
+  let configPath: string | null = env.BROADCASTER_CONFIG || null
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--config') configPath = argv[++i] ?? null
+    else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length)
+    else throw new ConfigError(`Unknown argument "${arg}". Usage: tx-broadcaster [--config path/to/config.json]`)
+  }
+  if (configPath !== null && configPath === '') throw new ConfigError('--config needs a path')
+  const databaseUrl = env.DATABASE_URL || null
+  const file = configPath ? readConfigFile(resolve(configPath), env) : null
+  return {
+    file,
+    configPath: configPath ? resolve(configPath) : null,
+    databaseUrl,
+    port: parsePort(env.PORT),
+    host: env.HOST || (file ? '0.0.0.0' : '127.0.0.1'),
+    logLevel: env.LOG_LEVEL || 'info',
+    devMode: !file,
+    embeddedPostgres: !databaseUrl,
+    dataDir: resolve(env.BROADCASTER_DATA_DIR || '.data'),
+  }
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod'
+import { getAddress, isAddress, isHex } from 'viem'
+
+/**
+ * The configuration file format (DESIGN.md, "Configuration"). Parsed whole from
+ * day one, so that the format users write stays stable as features land.
+ */
+
+const weiString = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((v, ctx) => {
+    const s = String(v)
+    if (!/^\d+$/.test(s)) {
+      ctx.addIssue({ code: 'custom', message: 'Expected a non-negative integer amount in wei (decimal string)' })
+      return z.NEVER
+    }
+    return BigInt(s)
+  })
+
+const address = z
+  .string()
+  .refine((v) => isAddress(v, { strict: false }), 'Invalid address')
+  .transform((v) => getAddress(v))
+
+const providerSchema = z.strictObject({
+  name: z.string().min(1).regex(/^[\w.-]+$/, 'Use letters, digits, "-", "_" or "."'),
+  url: z.url({ protocol: /^(https?|wss?)$/, error: 'Invalid url' }),
+  weight: z.number().int().positive().max(100).default(1),
+})
+
+const feesSchema = z.strictObject({
+  model: z.enum(['eip1559', 'legacy']).default('eip1559'),
+  /** Hard ceiling for maxFeePerGas (or gasPrice on legacy chains), in wei. */
+  maxFeePerGasCap: weiString.default(500_000_000_000n),
+  /** Every replacement raises both fee fields by at least this percent (geth needs 10 %). */
+  bumpPercent: z.number().min(10).max(1000).default(12.5),
+  bumpAfterMs: z.number().int().min(100).default(30_000),
+  /** Percent added on top of eth_estimateGas, so state drift between estimate and inclusion does not run out of gas. */
+  gasLimitMarginPercent: z.number().min(0).max(200).default(20),
+})
+
+const chainSchema = z.strictObject({
+  chainId: z.number().int().positive(),
+  name: z.string().min(1),
+  providers: z.array(providerSchema).min(1, 'At least one provider is needed'),
+  confirmations: z.number().int().min(1).max(1000).default(12),
+  blockTimeMs: z.number().int().positive().default(12_000),
+  fees: feesSchema.prefault({}),
+  explorerUrl: z.url().optional(),
+})
+
+const hexKey = z
+  .string()
+  .refine((v) => isHex(v) && v.length === 66, 'Expected a 32-byte hex private key (0x + 64 hex digits)')
+
+const signerSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    chainIds: z.array(z.number().int().positive()).min(1),
+    privateKey: hexKey.optional(),
+    keystore: z.string().min(1).optional(),
+    password: z.string().optional(),
+    remote: z.strictObject({ url: z.url(), address }).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const kinds = [s.privateKey, s.keystore, s.remote].filter((k) => k !== undefined).length
+    if (kinds !== 1)
+      ctx.addIssue({ code: 'custom', message: 'Give exactly one of privateKey, keystore or remote' })
+    if (s.keystore !== undefined && s.password === undefined)
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'A keystore needs a password' })
+  })
+
+const apiKeySchema = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(['reader', 'submitter', 'admin']),
+  key: z.string().min(16, 'API keys must be at least 16 characters'),
+  allowedOrigins: z.array(z.string()).optional(),
+})
+
+export const configSchema = z
+  .strictObject({
+    chains: z.array(chainSchema).min(1, 'At least one chain is needed'),
+    signers: z.array(signerSchema).min(1, 'At least one signer is needed'),
+    apiKeys: z.array(apiKeySchema).default([]),
+    auth: z.enum(['enabled', 'disabled']).default('enabled'),
+    retentionDays: z.number().int().positive().default(30),
+  })
+  .superRefine((c, ctx) => {
+    const chainIds = new Set<number>()
+    c.chains.forEach((chain, i) => {
+      if (chainIds.has(chain.chainId))
+        ctx.addIssue({ code: 'custom', path: ['chains', i, 'chainId'], message: `Duplicate chainId ${chain.chainId}` })
+      chainIds.add(chain.chainId)
+      const names = new Set<string>()
+      chain.providers.forEach((p, j) => {
+        if (names.has(p.name))
+          ctx.addIssue({ code: 'custom', path: ['chains', i, 'providers', j, 'name'], message: `Duplicate provider name "${p.name}"` })
+        names.add(p.name)
+      })
+    })
+    c.signers.forEach((s, i) => {
+      s.chainIds.forEach((id, j) => {
+        if (!chainIds.has(id))
+          ctx.addIssue({ code: 'custom', path: ['signers', i, 'chainIds', j], message: `Unknown chainId ${id}: not in "chains"` })
+      })
+    })
+    const keyNames = new Set<string>()
+    c.apiKeys.forEach((k, i) => {
+      if (keyNames.has(k.name))
+        ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'name'], message: `Duplicate API key name "${k.name}"` })
+      keyNames.add(k.name)
+    })
+  })
+
+export type FileConfig = z.output<typeof configSchema>
+export type ChainConfig = FileConfig['chains'][number]
+export type ProviderConfig = ChainConfig['providers'][number]
+export type SignerConfig = FileConfig['signers'][number]
+export type ApiKeyConfig = FileConfig['apiKeys'][number]

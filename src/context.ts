@@ -1,0 +1,22 @@
+import type PgBoss from 'pg-boss'
+import type { ChainClients } from './chain/createChainClients.ts'
+import type { FileConfig } from './config/schema.ts'
+import type { Db } from './db/connect.ts'
+import type { Logger } from './common/logger.ts'
+import type { SignerRegistry } from './signers/loadSigners.ts'
+
+/**
+ * What every stage is given (Ponder's "common"): built once by the composition
+ * root in service.ts, passed as a parameter, so tests can build their own.
+ */
+export type ServiceContext = {
+  config: FileConfig
+  devMode: boolean
+  db: Db
+  boss: PgBoss
+  log: Logger
+  chains: Map<number, ChainClients>
+  signers: SignerRegistry
+  /** Wakes the sign stage for a signer after new work was committed. */
+  kickSigner: (chainId: number, signer: string) => void
+}

@@ -1,0 +1,79 @@
+/**
+ * One place that turns a node's answer to eth_sendRawTransaction into what we do
+ * next (DESIGN.md, "Send answers"). Handlers switch on the kind; none matches strings.
+ * Wordings differ between geth, erigon, nethermind, besu, reth and anvil, so each
+ * pattern lists them; the test beside this file keeps one vector per client.
+ */
+
+export type SendOutcome =
+  /** The node has the transaction (hash returned, or it already knew it). */
+  | 'sent'
+  /** The nonce is used on chain: settle from our receipts, or reconcile. */
+  | 'nonce_too_low'
+  /** An earlier attempt of ours at this nonce is in the pool with fees we did not beat. */
+  | 'replacement_underpriced'
+  /** Fees are below what the node takes now: bump. */
+  | 'fee_too_low'
+  /** The signer cannot pay gas × maxFee + value. */
+  | 'insufficient_funds'
+  /** This transaction can never be valid, whatever the fees. */
+  | 'invalid'
+  /** The provider failed, not the transaction: try the others. */
+  | 'provider_error'
+  /** Could have been sent: check receipts and the pending nonce before deciding. */
+  | 'unknown'
+
+const PATTERNS: ReadonlyArray<[SendOutcome, RegExp]> = [
+  ['sent', /already known|already imported|known transaction|alreadyknown|transaction already exists|already in (the )?(tx|transaction)?\s*pool/i],
+  ['replacement_underpriced', /replacement transaction underpriced|replacementnotallowed|replacement fee too low|replacement underpriced/i],
+  ['nonce_too_low', /nonce too low|oldnonce|nonce has already been used|invalid nonce.*(lower|too low)|nonce is too low/i],
+  ['insufficient_funds', /insufficient funds|insufficientfunds|upfront cost exceeds (account )?balance|sender doesn't have enough funds|insufficient balance/i],
+  [
+    'fee_too_low',
+    /transaction underpriced|max fee per gas less than block base fee|feetoolow|fee cap less than block base fee|gas price below minimum|underpriced|miner premium is negative|maxfeepergas too low|gas price too low/i,
+  ],
+  [
+    'invalid',
+    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas higher than max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit/i,
+  ],
+]
+
+/** HTTP statuses that mean the provider, not the transaction, failed. */
+export function isProviderHttpStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500
+}
+
+export type SendAnswer =
+  | { kind: 'ok' }
+  | { kind: 'rpc_error'; message: string; code?: number }
+  | { kind: 'http_error'; status: number; message?: string }
+  | { kind: 'network_error'; message: string }
+  | { kind: 'timeout' }
+
+export function classifySendAnswer(answer: SendAnswer): SendOutcome {
+  switch (answer.kind) {
+    case 'ok':
+      return 'sent'
+    case 'timeout':
+    case 'network_error':
+      return 'provider_error'
+    case 'http_error':
+      if (isProviderHttpStatus(answer.status)) return 'provider_error'
+      return answer.message ? classifySendMessage(answer.message) : 'unknown'
+    case 'rpc_error': {
+      const byMessage = classifySendMessage(answer.message)
+      if (byMessage !== 'unknown') return byMessage
+      // -32005 is "limit exceeded" (rate limiting) on Infura/Alchemy-style providers.
+      if (answer.code === -32005 || /rate limit|too many requests|capacity|timeout|timed out|header not found|service unavailable/i.test(answer.message))
+        return 'provider_error'
+      return 'unknown'
+    }
+  }
+}
+
+export function classifySendMessage(message: string): SendOutcome {
+  // Besu answers in SCREAMING_SNAKE_CASE (NONCE_TOO_LOW); read it as words.
+  const text = message.replace(/_/g, ' ')
+  for (const [outcome, pattern] of PATTERNS) if (pattern.test(text)) return outcome
+  return 'unknown'
+}

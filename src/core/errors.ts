@@ -1,0 +1,62 @@
+/**
+ * Stable error codes. They reach clients as `extensions.code` (GraphQL) and
+ * `error.code` (REST), and the dashboard; never rename one.
+ */
+export const ERROR_CODE = {
+  // request validation (400)
+  INVALID_JSON: 'INVALID_JSON',
+  INVALID_INPUT: 'INVALID_INPUT',
+  UNKNOWN_FIELD: 'UNKNOWN_FIELD',
+  INVALID_ADDRESS: 'INVALID_ADDRESS',
+  INVALID_HEX: 'INVALID_HEX',
+  INVALID_BIGINT: 'INVALID_BIGINT',
+  INVALID_DATETIME: 'INVALID_DATETIME',
+  INVALID_ID: 'INVALID_ID',
+  VALUE_OUT_OF_RANGE: 'VALUE_OUT_OF_RANGE',
+  DATA_TOO_LARGE: 'DATA_TOO_LARGE',
+  CHAIN_REQUIRED: 'CHAIN_REQUIRED',
+  UNKNOWN_CHAIN: 'UNKNOWN_CHAIN',
+  NO_SIGNER: 'NO_SIGNER',
+  VALID_UNTIL_PASSED: 'VALID_UNTIL_PASSED',
+  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  NOT_FOUND: 'NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  INVALID_STATE: 'INVALID_STATE',
+  // auth
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  // overload
+  RATE_LIMITED: 'RATE_LIMITED',
+  UNAVAILABLE: 'UNAVAILABLE',
+  INTERNAL: 'INTERNAL',
+  // pipeline outcomes, stored on the transaction
+  GAS_ESTIMATION_REVERTED: 'GAS_ESTIMATION_REVERTED',
+  GAS_ESTIMATION_FAILED: 'GAS_ESTIMATION_FAILED',
+  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  INVALID_TRANSACTION: 'INVALID_TRANSACTION',
+  EXPIRED: 'EXPIRED',
+  EXECUTION_REVERTED: 'EXECUTION_REVERTED',
+  FEE_CAP_REACHED: 'FEE_CAP_REACHED',
+} as const
+export type ErrorCode = (typeof ERROR_CODE)[keyof typeof ERROR_CODE]
+
+/** A request the client must change before retrying. Carries the offending field. */
+export class InputError extends Error {
+  override name = 'InputError'
+  readonly extensions: { code: ErrorCode; field?: string }
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+    readonly httpStatus = 400,
+  ) {
+    super(message)
+    this.extensions = field ? { code, field } : { code }
+  }
+}
+
+export function isInputError(err: unknown): err is InputError {
+  return err instanceof InputError
+}

@@ -1,0 +1,75 @@
+/**
+ * Fee policy: pure bigint arithmetic, no floats, no I/O.
+ * Percentages are carried as basis points so 12.5 % is exact.
+ */
+
+export type Eip1559Fees = { type: 'eip1559'; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+export type LegacyFees = { type: 'legacy'; gasPrice: bigint }
+export type Fees = Eip1559Fees | LegacyFees
+
+export type FeeMarket =
+  | { type: 'eip1559'; baseFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  | { type: 'legacy'; gasPrice: bigint }
+
+const BPS = 10_000n
+
+export function percentToBps(percent: number): bigint {
+  return BigInt(Math.round(percent * 100))
+}
+
+/** x * (1 + bps/10000), rounded up so a bump is never below the node's minimum. */
+export function raiseByBps(x: bigint, bps: bigint): bigint {
+  return (x * (BPS + bps) + BPS - 1n) / BPS
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b
+}
+function max(a: bigint, b: bigint): bigint {
+  return a > b ? a : b
+}
+
+/**
+ * Fees for a first attempt. maxFee = 2 × baseFee + tip survives six full blocks
+ * of +12.5 % base fee growth before the transaction needs a bump.
+ */
+export function initialFees(market: FeeMarket, capWei: bigint): Fees {
+  if (market.type === 'legacy') return { type: 'legacy', gasPrice: min(market.gasPrice, capWei) }
+  const maxFeePerGas = min(market.baseFeePerGas * 2n + market.maxPriorityFeePerGas, capWei)
+  return { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas: min(market.maxPriorityFeePerGas, maxFeePerGas) }
+}
+
+export type BumpDecision =
+  | { kind: 'bump'; fees: Fees }
+  /** Already at the cap: rebroadcast the same bytes and report the transaction as stuck at the cap. */
+  | { kind: 'at_cap'; fees: Fees }
+
+/**
+ * The next attempt's fees: both fields raised by at least `bumpBps` (nodes reject a
+ * replacement that raises only one) and at least today's estimate; never above the cap.
+ * If the cap leaves no room for a valid replacement, the answer is `at_cap`.
+ */
+export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint, capWei: bigint): BumpDecision {
+  const current = initialFees(market, capWei)
+  if (previous.type === 'legacy') {
+    const wanted = max(raiseByBps(previous.gasPrice, bumpBps), current.type === 'legacy' ? current.gasPrice : 0n)
+    if (wanted > capWei) return { kind: 'at_cap', fees: previous }
+    return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted } }
+  }
+  const cur = current.type === 'eip1559' ? current : { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
+  const maxFeePerGas = max(raiseByBps(previous.maxFeePerGas, bumpBps), cur.maxFeePerGas)
+  const maxPriorityFeePerGas = max(raiseByBps(previous.maxPriorityFeePerGas, bumpBps), cur.maxPriorityFeePerGas)
+  if (maxFeePerGas > capWei) return { kind: 'at_cap', fees: previous }
+  return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas: min(maxPriorityFeePerGas, maxFeePerGas) } }
+}
+
+/** gas × (1 + margin), rounded up. */
+export function addGasMargin(gas: bigint, marginPercent: number): bigint {
+  return raiseByBps(gas, percentToBps(marginPercent))
+}
+
+/** Most wei a transaction can cost up front: what the node checks against the balance. */
+export function maxCostWei(fees: Fees, gasLimit: bigint, value: bigint): bigint {
+  const perGas = fees.type === 'legacy' ? fees.gasPrice : fees.maxFeePerGas
+  return perGas * gasLimit + value
+}

@@ -1,0 +1,22 @@
+import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import * as schema from './schema.ts'
+
+export type Sql = postgres.Sql
+export type TxSql = postgres.TransactionSql
+export type Db = ReturnType<typeof createDb>
+
+export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
+  const sql = postgres(databaseUrl, {
+    max: opts.max ?? 20,
+    // Silence NOTICEs such as "relation already exists, skipping" from idempotent DDL.
+    onnotice: () => {},
+    connection: { application_name: 'tx-broadcaster' },
+    // int8 (nonces, block numbers, sequence numbers) fits a JS number; numeric (wei) stays a decimal string.
+    types: {
+      int8: { to: 20, from: [20], serialize: (x: number | bigint) => x.toString(), parse: (x: string) => Number(x) },
+    },
+  })
+  const db = drizzle(sql, { schema })
+  return { sql, db, close: () => sql.end({ timeout: 5 }) }
+}

@@ -1,0 +1,158 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
+
+/**
+ * The source of truth. Jobs only carry ids; every invariant DESIGN.md lists is a
+ * constraint here, so a bug in code cannot break it silently.
+ * Amounts are numeric(78,0): a uint256 fits, JavaScript numbers never touch them.
+ */
+
+const wei = (name: string) => numeric(name, { precision: 78, scale: 0 })
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+export const transactions = pgTable(
+  'transactions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Arrival order: signing takes queued rows in this order; lists page on it. */
+    seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity().notNull(),
+    chainId: integer('chain_id').notNull(),
+    /** Checksummed signer address, chosen at accept time so the sign job key is known. */
+    signer: text('signer').notNull(),
+    to: text('to'),
+    data: text('data').notNull().default('0x'),
+    value: wei('value').notNull().default('0'),
+    /** As requested; null means estimate. */
+    gasLimit: wei('gas_limit'),
+    status: text('status').notNull().default('QUEUED'),
+    nonce: bigint('nonce', { mode: 'number' }),
+    /** 1 for the first execution; retryTransaction starts the next one. */
+    execution: integer('execution').notNull().default(1),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    apiKeyName: text('api_key_name').notNull().default(''),
+    idempotencyKey: text('idempotency_key'),
+    validUntil: ts('valid_until'),
+    /** Set while the transaction sits at the chain's fee cap, so operators can see it. */
+    atFeeCap: timestamp('at_fee_cap', { withTimezone: true }),
+    minedHash: text('mined_hash'),
+    blockNumber: bigint('block_number', { mode: 'number' }),
+    blockHash: text('block_hash'),
+    receiptStatus: text('receipt_status'),
+    gasUsed: wei('gas_used'),
+    effectiveGasPrice: wei('effective_gas_price'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    firstSentAt: ts('first_sent_at'),
+    includedAt: ts('included_at'),
+    finalAt: ts('final_at'),
+  },
+  (t) => [
+    uniqueIndex('transactions_seq_key').on(t.seq),
+    // A nonce is held by at most one transaction per signer and chain.
+    uniqueIndex('transactions_signer_nonce_key').on(t.chainId, t.signer, t.nonce).where(sql`${t.nonce} IS NOT NULL`),
+    uniqueIndex('transactions_idempotency_key').on(t.apiKeyName, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
+    // The sign stage's scan: queued rows of one signer in arrival order.
+    index('transactions_queued_idx').on(t.chainId, t.signer, t.seq).where(sql`${t.status} = 'QUEUED'`),
+    // The watcher's and sweeps' scan of in-flight rows.
+    index('transactions_inflight_idx').on(t.chainId, t.status).where(sql`${t.status} IN ('PENDING', 'INCLUDED')`),
+    // Lists: newest first, optionally by status, chain or signer.
+    index('transactions_status_seq_idx').on(t.status, t.seq),
+    index('transactions_chain_seq_idx').on(t.chainId, t.seq),
+    index('transactions_signer_seq_idx').on(t.signer, t.seq),
+    check('transactions_status_valid', sql`${t.status} IN ('QUEUED','PENDING','INCLUDED','CONFIRMED','REVERTED','FAILED','CANCELLED')`),
+    // Status ties to fields (DESIGN.md, "Database invariants").
+    check(
+      'transactions_status_nonce',
+      sql`(${t.status} IN ('QUEUED','FAILED') AND ${t.nonce} IS NULL) OR (${t.status} IN ('PENDING','INCLUDED','CONFIRMED','REVERTED','CANCELLED') AND ${t.nonce} IS NOT NULL)`,
+    ),
+    check('transactions_final_at', sql`(${t.status} IN ('CONFIRMED','REVERTED','FAILED','CANCELLED')) = (${t.finalAt} IS NOT NULL)`),
+    check('transactions_included_block', sql`${t.status} NOT IN ('INCLUDED','CONFIRMED','REVERTED','CANCELLED') OR ${t.blockNumber} IS NOT NULL`),
+    check('transactions_value_nonneg', sql`${t.value} >= 0`),
+  ],
+)
+
+/** One row per signed version of a transaction, written before it is ever sent. */
+export const attempts = pgTable(
+  'attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    transactionId: uuid('transaction_id')
+      .notNull()
+      .references(() => transactions.id, { onDelete: 'cascade' }),
+    execution: integer('execution').notNull(),
+    chainId: integer('chain_id').notNull(),
+    signer: text('signer').notNull(),
+    nonce: bigint('nonce', { mode: 'number' }).notNull(),
+    hash: text('hash').notNull(),
+    raw: text('raw').notNull(),
+    gasLimit: wei('gas_limit').notNull(),
+    maxFeePerGas: wei('max_fee_per_gas'),
+    maxPriorityFeePerGas: wei('max_priority_fee_per_gas'),
+    gasPrice: wei('gas_price'),
+    /** SIGNED (stored, maybe not sent), SENT, MINED, REPLACED, REJECTED. */
+    status: text('status').notNull().default('SIGNED'),
+    /** Each provider's answer: [{ name, outcome, error, at }]. */
+    providers: jsonb('providers').notNull().default(sql`'[]'::jsonb`),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    sentAt: ts('sent_at'),
+  },
+  (t) => [
+    uniqueIndex('attempts_hash_key').on(t.hash),
+    index('attempts_transaction_idx').on(t.transactionId, t.id),
+    index('attempts_unsent_idx').on(t.chainId, t.signer).where(sql`${t.sentAt} IS NULL`),
+    check('attempts_status_valid', sql`${t.status} IN ('SIGNED','SENT','MINED','REPLACED','REJECTED')`),
+  ],
+)
+
+/** Per-signer nonce state. Its row lock serializes nonce assignment across all instances. */
+export const signerNonces = pgTable(
+  'signer_nonces',
+  {
+    chainId: integer('chain_id').notNull(),
+    signer: text('signer').notNull(),
+    nextNonce: bigint('next_nonce', { mode: 'number' }).notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.chainId, t.signer] }), check('signer_nonces_nonneg', sql`${t.nextNonce} >= 0`)],
+)
+
+/** Every status change, in order: the dashboard's timeline and the audit trail. */
+export const transactionEvents = pgTable(
+  'transaction_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    transactionId: uuid('transaction_id')
+      .notNull()
+      .references(() => transactions.id, { onDelete: 'cascade' }),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    /** Who did it: "system" or an API key name. */
+    actor: text('actor').notNull().default('system'),
+    detail: jsonb('detail'),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('transaction_events_tx_idx').on(t.transactionId, t.id)],
+)
+
+/** Where each chain's watcher is: the last block it processed, to notice reorgs and resume after restarts. */
+export const chainCursors = pgTable('chain_cursors', {
+  chainId: integer('chain_id').primaryKey(),
+  blockNumber: bigint('block_number', { mode: 'number' }).notNull(),
+  blockHash: text('block_hash').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+})

@@ -1,0 +1,54 @@
+import PgBoss from 'pg-boss'
+import type { TxSql } from '../db/connect.ts'
+
+/** pg-boss queue names. Jobs carry ids only; Postgres rows hold the truth. */
+export const QUEUE = {
+  /** One job per (chain, signer): drains that signer's QUEUED rows in batches. */
+  sign: 'sign',
+} as const
+
+export type SignJob = { chainId: number; signer: string }
+
+export function signJobKey(j: SignJob): string {
+  return `${j.chainId}:${j.signer}`
+}
+
+export function createBoss(databaseUrl: string): PgBoss {
+  return new PgBoss({
+    connectionString: databaseUrl,
+    schema: 'pgboss',
+    max: 4,
+    application_name: 'tx-broadcaster-jobs',
+    // Final transactions are pruned by our own retention; pg-boss keeps job history short.
+    archiveCompletedAfterSeconds: 3600,
+    deleteAfterDays: 2,
+  })
+}
+
+export async function createQueues(boss: PgBoss): Promise<void> {
+  // "stately": at most one queued and one active job per signer key. A burst of
+  // accepts enqueues one job, not thousands: the job takes every queued row.
+  await boss.createQueue(QUEUE.sign, {
+    name: QUEUE.sign,
+    policy: 'stately',
+    retryLimit: 10,
+    retryDelay: 1,
+    // Past these retries the recovery sweep re-drives the signer; no request is lost with the job.
+    retryBackoff: true,
+    expireInSeconds: 300,
+  })
+}
+
+/** pg-boss's Db adapter over a postgres.js transaction: the job commits or rolls back with the rows. */
+export function bossDb(tx: TxSql): PgBoss.Db {
+  return {
+    executeSql: async (text, values) => {
+      // pg-boss passes what node-postgres accepts: undefined for "not set" and plain objects for json.
+      const params = values.map((v) =>
+        v === undefined ? null : v !== null && typeof v === 'object' && !(v instanceof Date) && !Buffer.isBuffer(v) ? JSON.stringify(v) : v,
+      )
+      const rows = await tx.unsafe(text, params as never[])
+      return { rows: rows as unknown as unknown[] }
+    },
+  }
+}

@@ -1,0 +1,69 @@
+import type { Hex } from 'viem'
+import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
+import type { ServiceContext } from '../context.ts'
+import { QUEUE, signJobKey } from '../jobs/queues.ts'
+import { pgArray } from '../db/pgArray.ts'
+
+/** How often the sweep looks for work whose job or send was lost. */
+export const SWEEP_INTERVAL_MS = 3_000
+/** A stored attempt not marked sent after this long was probably cut off by a crash. */
+const UNSENT_GRACE_MS = 3_000
+
+/**
+ * Postgres is the truth, jobs are wake-ups: a job lost to a crash must not strand
+ * a request. Re-drives signers that have QUEUED rows, and re-sends (same bytes)
+ * the latest attempt of PENDING transactions that was stored but never confirmed
+ * sent, or that has waited longer than the chain's bumpAfterMs since its last send.
+ */
+export async function sweepOnce(ctx: ServiceContext): Promise<void> {
+  const { sql } = ctx.db
+  const signers = await sql<{ chain_id: number; signer: string }[]>`
+    SELECT DISTINCT chain_id, signer FROM transactions WHERE status = 'QUEUED'`
+  for (const s of signers) {
+    if (!ctx.chains.has(s.chain_id) || !ctx.signers.get(s.chain_id, s.signer)) continue
+    const job = { chainId: s.chain_id, signer: s.signer }
+    await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job) })
+    ctx.kickSigner(s.chain_id, s.signer)
+  }
+  for (const chain of ctx.chains.values()) {
+    const stale = await sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
+      SELECT DISTINCT ON (t.id) a.transaction_id, a.nonce, a.hash, a.raw
+      FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+      WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING'
+        AND (   (a.sent_at IS NULL AND a.created_at < now() - ${`${UNSENT_GRACE_MS} milliseconds`}::interval)
+             OR t.updated_at < now() - ${`${chain.config.fees.bumpAfterMs} milliseconds`}::interval)
+      ORDER BY t.id, a.id DESC
+      LIMIT 1000`
+    if (stale.length === 0) continue
+    ctx.log.info({ chainId: chain.chainId, count: stale.length }, 'rebroadcasting stored attempts (same bytes)')
+    await broadcastAttempts(
+      ctx,
+      chain,
+      stale.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })),
+    )
+    await sql`UPDATE transactions SET updated_at = now() WHERE id = ANY(${pgArray(stale.map((r) => r.transaction_id))}::uuid[]) AND status = 'PENDING'`
+  }
+}
+
+export function startRecoverySweep(ctx: ServiceContext): { stop: () => Promise<void> } {
+  let stopped = false
+  let running: Promise<void> = Promise.resolve()
+  let timer: NodeJS.Timeout | undefined
+  const loop = (delay: number) => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      running = sweepOnce(ctx)
+        .catch((err) => ctx.log.error({ err }, 'recovery sweep failed'))
+        .finally(() => loop(SWEEP_INTERVAL_MS))
+    }, delay)
+  }
+  // Right away at start-up: this is what picks up after a crash.
+  loop(0)
+  return {
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}

@@ -1,0 +1,111 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { printSchema } from 'graphql'
+import { createAuthenticator } from './api/auth.ts'
+import { createGraphQL } from './api/graphql/createYoga.ts'
+import { buildSchema } from './api/graphql/schema.ts'
+import { createHttpServer } from './api/server.ts'
+import { createChainClients, type ChainClients } from './chain/createChainClients.ts'
+import type { FileConfig } from './config/schema.ts'
+import type { ServiceContext } from './context.ts'
+import { createDb } from './db/connect.ts'
+import { migrateDatabase } from './db/migrate.ts'
+import { createBoss, createQueues } from './jobs/queues.ts'
+import type { Logger } from './common/logger.ts'
+import { startRecoverySweep } from './recover/recoverySweep.ts'
+import { startSignWorker } from './sign/signWorker.ts'
+import { loadSigners } from './signers/loadSigners.ts'
+import { startChainWatcher } from './watch/watchChain.ts'
+
+export type StartServiceOptions = {
+  config: FileConfig
+  databaseUrl: string
+  port: number
+  host: string
+  log: Logger
+  devMode?: boolean
+}
+
+export type RunningService = {
+  url: string
+  ctx: ServiceContext
+  server: Server
+  stop: () => Promise<void>
+}
+
+/** The composition root: builds every part once, starts the stages, serves HTTP. */
+export async function startService(opts: StartServiceOptions): Promise<RunningService> {
+  const { config, log } = opts
+  const signers = await loadSigners(config.signers)
+  const chains = new Map<number, ChainClients>(config.chains.map((c) => [c.chainId, createChainClients(c)]))
+  await Promise.all(
+    [...chains.values()].map(async (chain) => {
+      const actual = await chain.read.getChainId().catch((err: Error) => {
+        throw new Error(`chain ${chain.chainId} (${chain.config.name}): cannot reach any provider: ${err.message.split('\n')[0]}`)
+      })
+      if (actual !== chain.chainId)
+        throw new Error(`chain ${chain.chainId} (${chain.config.name}): the providers serve chain ${actual}, not ${chain.chainId}`)
+    }),
+  )
+
+  const db = createDb(opts.databaseUrl)
+  await migrateDatabase(db)
+  const boss = createBoss(opts.databaseUrl)
+  boss.on('error', (err) => log.error({ error: (err as Error).message }, 'pg-boss error'))
+  await boss.start()
+  await createQueues(boss)
+
+  let kick: (chainId: number, signer: string) => void = () => {}
+  const ctx: ServiceContext = {
+    config,
+    devMode: opts.devMode ?? false,
+    db,
+    boss,
+    log,
+    chains,
+    signers,
+    kickSigner: (chainId, signer) => kick(chainId, signer),
+  }
+  const signWorker = await startSignWorker(ctx)
+  kick = signWorker.kick
+  const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
+  const sweep = startRecoverySweep(ctx)
+
+  const schema = buildSchema()
+  const auth = createAuthenticator(config.apiKeys, config.auth)
+  const yoga = createGraphQL(ctx, schema)
+  const server = createHttpServer(ctx, { auth, yoga })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.host, () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host
+  const url = `http://${host}:${port}`
+
+  let stopping: Promise<void> | null = null
+  return {
+    url,
+    ctx,
+    server,
+    stop: () =>
+      (stopping ??= (async () => {
+        // Stop taking requests first, then let the stages finish what they hold.
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeAllConnections()
+        })
+        await sweep.stop()
+        await Promise.all(watchers.map((w) => w.stop()))
+        await signWorker.stop()
+        await boss.stop({ graceful: true, timeout: 10_000, wait: true })
+        await db.close()
+      })()),
+  }
+}
+
+/** schema.graphql is generated from the Pothos code and checked in; a test fails when they differ. */
+export function writeSchemaFile(path: string): void {
+  writeFileSync(path, `${printSchema(buildSchema())}\n`)
+}

@@ -1,0 +1,187 @@
+import { keccak256, type Address, type Hex, type TransactionSerializable } from 'viem'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { explainEstimateError } from '../chain/explainEstimateError.ts'
+import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE } from '../core/errors.ts'
+import { addGasMargin, initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import type { Signer } from '../signers/loadSigners.ts'
+import type { TransactionRow } from '../store/transactionRow.ts'
+import { pgArray } from '../db/pgArray.ts'
+
+/** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
+export const SIGN_BATCH_SIZE = 200
+
+export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
+
+type Plan =
+  | { kind: 'sign'; row: TransactionRow; gas: bigint }
+  | { kind: 'fail'; row: TransactionRow; code: string; message: string }
+  /** Leave QUEUED for now (e.g. not funded); the sweep comes back to it. */
+  | { kind: 'wait'; row: TransactionRow; code: string; message: string }
+
+/**
+ * Estimates gas for queued rows, outside any lock: the network is slow and the
+ * answer does not depend on the nonce we will assign.
+ */
+async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer, rows: TransactionRow[]): Promise<Plan[]> {
+  const now = Date.now()
+  return Promise.all(
+    rows.map(async (row): Promise<Plan> => {
+      if (row.valid_until && row.valid_until.getTime() <= now)
+        return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
+      if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
+      try {
+        const estimate = await chain.read.estimateGas({
+          account: signer.address,
+          to: (row.to as Address | null) ?? undefined,
+          data: row.data as Hex,
+          value: BigInt(row.value),
+        })
+        return { kind: 'sign', row, gas: addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent) }
+      } catch (err) {
+        const why = explainEstimateError(err)
+        if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
+        if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
+        if (why.kind === 'insufficient_funds') return { kind: 'wait', row, code: ERROR_CODE.INSUFFICIENT_FUNDS, message: why.message }
+        throw err
+      }
+    }),
+  )
+}
+
+function toSerializable(chainId: number, row: TransactionRow, nonce: number, gas: bigint, fees: Fees): TransactionSerializable {
+  const base = {
+    chainId,
+    nonce,
+    gas,
+    to: (row.to as Address | null) ?? null,
+    data: row.data as Hex,
+    value: BigInt(row.value),
+  }
+  return fees.type === 'legacy'
+    ? { ...base, type: 'legacy', gasPrice: fees.gasPrice }
+    : { ...base, type: 'eip1559', maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
+}
+
+/**
+ * Signs the next batch of a signer's queued transactions: consecutive nonces
+ * under the signer's row lock, attempts stored in the same commit, before any send.
+ * Returns null when nothing is left to sign (besides rows in `skip`).
+ */
+export async function signNextBatch(
+  ctx: ServiceContext,
+  chain: ChainClients,
+  signer: Signer,
+  skip: Set<string>,
+): Promise<SignedAttempt[] | null> {
+  const { sql } = ctx.db
+  const chainId = chain.chainId
+  const candidates = await sql<TransactionRow[]>`
+    SELECT * FROM transactions
+    WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
+      ${skip.size ? sql`AND id <> ALL(${pgArray([...skip])}::uuid[])` : sql``}
+    ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
+  if (candidates.length === 0) return null
+
+  const [plans, market, balance, chainNonce] = await Promise.all([
+    planRows(ctx, chain, signer, candidates),
+    readFeeMarket(chain.read, chain.config.fees.model),
+    chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
+    chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
+  ])
+  const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
+
+  const signed: SignedAttempt[] = await sql.begin(async (tx) => {
+    await tx`
+      INSERT INTO signer_nonces (chain_id, signer, next_nonce) VALUES (${chainId}, ${signer.address}, ${chainNonce})
+      ON CONFLICT DO NOTHING`
+    // The lock that serializes nonce assignment for this signer across every instance.
+    const [state] = await tx<{ next_nonce: number }[]>`
+      SELECT next_nonce FROM signer_nonces WHERE chain_id = ${chainId} AND signer = ${signer.address} FOR UPDATE`
+    // Nonces below the chain's mined count are used, by us or by someone else with this key: never hand them out.
+    let nonce = Math.max(state!.next_nonce, chainNonce)
+    // Another instance may have signed some of these while we estimated.
+    const still = await tx<{ id: string }[]>`
+      SELECT id FROM transactions WHERE id = ANY(${pgArray(candidates.map((r) => r.id))}::uuid[]) AND status = 'QUEUED' FOR UPDATE`
+    const stillQueued = new Set(still.map((r) => r.id))
+
+    const attemptRows: Record<string, unknown>[] = []
+    const pendingUpdates: { id: string; nonce: number }[] = []
+    const failures: { id: string; code: string; message: string }[] = []
+    const notes: { id: string; code: string; message: string }[] = []
+    const out: SignedAttempt[] = []
+    let committedWei = 0n
+    for (const plan of plans) {
+      if (!stillQueued.has(plan.row.id)) continue
+      if (plan.kind === 'fail') {
+        failures.push({ id: plan.row.id, code: plan.code, message: plan.message })
+        continue
+      }
+      if (plan.kind === 'wait') {
+        notes.push({ id: plan.row.id, code: plan.code, message: plan.message })
+        skip.add(plan.row.id)
+        continue
+      }
+      const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
+      if (committedWei + cost > balance) {
+        notes.push({ id: plan.row.id, code: ERROR_CODE.INSUFFICIENT_FUNDS, message: `signer ${signer.address} balance ${balance} wei cannot cover ${cost} wei yet` })
+        skip.add(plan.row.id)
+        continue
+      }
+      committedWei += cost
+      const raw = await signer.signTransaction(toSerializable(chainId, plan.row, nonce, plan.gas, fees))
+      const hash = keccak256(raw)
+      attemptRows.push({
+        transaction_id: plan.row.id,
+        execution: plan.row.execution,
+        chain_id: chainId,
+        signer: signer.address,
+        nonce,
+        hash,
+        raw,
+        gas_limit: plan.gas.toString(),
+        max_fee_per_gas: fees.type === 'eip1559' ? fees.maxFeePerGas.toString() : null,
+        max_priority_fee_per_gas: fees.type === 'eip1559' ? fees.maxPriorityFeePerGas.toString() : null,
+        gas_price: fees.type === 'legacy' ? fees.gasPrice.toString() : null,
+      })
+      pendingUpdates.push({ id: plan.row.id, nonce })
+      out.push({ transactionId: plan.row.id, nonce, hash, raw })
+      nonce++
+    }
+
+    if (attemptRows.length) {
+      await tx`INSERT INTO attempts ${tx(attemptRows)}`
+      await tx`
+        UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, updated_at = now()
+        FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
+        WHERE t.id = v.id AND t.status = 'QUEUED'`
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT v.id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', v.nonce)
+        FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)`
+    }
+    if (failures.length) {
+      await tx`
+        UPDATE transactions t SET status = 'FAILED', error_code = v.code, error_message = v.message, final_at = now(), updated_at = now()
+        FROM unnest(${pgArray(failures.map((f) => f.id))}::uuid[], ${pgArray(failures.map((f) => f.code))}::text[], ${pgArray(failures.map((f) => f.message))}::text[]) AS v(id, code, message)
+        WHERE t.id = v.id AND t.status = 'QUEUED'`
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT v.id, 'QUEUED', 'FAILED', jsonb_build_object('code', v.code, 'message', v.message)
+        FROM unnest(${pgArray(failures.map((f) => f.id))}::uuid[], ${pgArray(failures.map((f) => f.code))}::text[], ${pgArray(failures.map((f) => f.message))}::text[]) AS v(id, code, message)`
+    }
+    if (notes.length) {
+      // Still QUEUED, but the reason it waits is visible to the client and the dashboard.
+      await tx`
+        UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now()
+        FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
+        WHERE t.id = v.id AND t.status = 'QUEUED'`
+    }
+    await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+    return out
+  })
+  if (signed.length || plans.some((p) => p.kind === 'fail'))
+    ctx.log.debug({ chainId, signer: signer.address, signed: signed.length, failed: plans.filter((p) => p.kind === 'fail').length }, 'signed batch')
+  return signed
+}

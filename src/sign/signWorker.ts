@@ -1,0 +1,70 @@
+import type PgBoss from 'pg-boss'
+import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
+import type { ServiceContext } from '../context.ts'
+import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
+import { signNextBatch } from './signQueued.ts'
+
+/** Parallel sign jobs per instance: one per signer at a time (the queue is stately per signer key). */
+const SIGN_WORKERS = 4
+
+export type SignWorker = {
+  /** After an accept commits: make sure a drain for the signer sees the new row soon. */
+  kick: (chainId: number, signer: string) => void
+  stop: () => Promise<void>
+}
+
+/**
+ * Runs the sign stage: each job drains one signer's queue in batches (sign, store,
+ * broadcast) until it is empty. Accepts that arrive while a drain runs set a flag
+ * the drain checks before it returns, so no row waits for the next job.
+ */
+export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> {
+  const draining = new Map<string, { again: boolean }>()
+  const workerIds: string[] = []
+
+  async function drain(job: SignJob): Promise<void> {
+    const chain = ctx.chains.get(job.chainId)
+    const signer = ctx.signers.get(job.chainId, job.signer)
+    if (!chain || !signer) {
+      ctx.log.warn({ job }, 'sign job for a chain or signer that is not configured here; skipped')
+      return
+    }
+    const key = signJobKey(job)
+    const state = { again: false }
+    draining.set(key, state)
+    const skip = new Set<string>()
+    try {
+      for (;;) {
+        state.again = false
+        const signed = await signNextBatch(ctx, chain, signer, skip)
+        if (signed === null) {
+          if (state.again) continue
+          break
+        }
+        // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
+        if (signed.length) await broadcastAttempts(ctx, chain, signed)
+      }
+    } finally {
+      draining.delete(key)
+    }
+  }
+
+  for (let i = 0; i < SIGN_WORKERS; i++) {
+    workerIds.push(
+      await ctx.boss.work<SignJob>(QUEUE.sign, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs: PgBoss.Job<SignJob>[]) => {
+        for (const job of jobs) await drain(job.data)
+      }),
+    )
+  }
+  let next = 0
+  return {
+    kick(chainId, signer) {
+      const running = draining.get(signJobKey({ chainId, signer }))
+      if (running) running.again = true
+      else ctx.boss.notifyWorker(workerIds[next++ % workerIds.length]!)
+    },
+    async stop() {
+      await Promise.all(workerIds.map((id) => ctx.boss.offWork({ id })))
+    },
+  }
+}

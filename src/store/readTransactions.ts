@@ -1,0 +1,40 @@
+import type { Sql } from '../db/connect.ts'
+import type { TxStatus } from '../core/txStatus.ts'
+import type { AttemptRow, EventRow, TransactionRow } from './transactionRow.ts'
+import { pgArray } from '../db/pgArray.ts'
+
+export async function getTransaction(sql: Sql, id: string): Promise<TransactionRow | null> {
+  const [row] = await sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
+  return row ?? null
+}
+
+/** By any attempt's hash: a client may hold the hash of an attempt that was later replaced. */
+export async function getTransactionByHash(sql: Sql, hash: string): Promise<TransactionRow | null> {
+  const [row] = await sql<TransactionRow[]>`
+    SELECT t.* FROM attempts a JOIN transactions t ON t.id = a.transaction_id WHERE a.hash = ${hash.toLowerCase()}`
+  return row ?? null
+}
+
+export type ListFilter = { statuses?: TxStatus[] | null; chainId?: number | null; signer?: string | null }
+
+/** Newest first, keyset-paginated on seq, so page N costs the same as page 1. */
+export async function listTransactions(sql: Sql, filter: ListFilter, limit: number, beforeSeq: number | null): Promise<TransactionRow[]> {
+  return sql<TransactionRow[]>`
+    SELECT * FROM transactions
+    WHERE true
+      ${filter.statuses?.length ? sql`AND status = ANY(${pgArray(filter.statuses)}::text[])` : sql``}
+      ${filter.chainId != null ? sql`AND chain_id = ${filter.chainId}` : sql``}
+      ${filter.signer ? sql`AND signer = ${filter.signer}` : sql``}
+      ${beforeSeq !== null ? sql`AND seq < ${beforeSeq}` : sql``}
+    ORDER BY seq DESC LIMIT ${limit}`
+}
+
+export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<AttemptRow[][]> {
+  const rows = await sql<AttemptRow[]>`SELECT * FROM attempts WHERE transaction_id = ANY(${pgArray(ids as string[])}::uuid[]) ORDER BY id`
+  return ids.map((id) => rows.filter((r) => r.transaction_id === id))
+}
+
+export async function getEventsFor(sql: Sql, ids: readonly string[]): Promise<EventRow[][]> {
+  const rows = await sql<EventRow[]>`SELECT * FROM transaction_events WHERE transaction_id = ANY(${pgArray(ids as string[])}::uuid[]) ORDER BY id`
+  return ids.map((id) => rows.filter((r) => r.transaction_id === id))
+}

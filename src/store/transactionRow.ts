@@ -1,0 +1,64 @@
+import type { TxStatus } from '../core/txStatus.ts'
+
+/** A `transactions` row as postgres.js returns it (numeric as decimal strings, int8 as numbers). */
+export type TransactionRow = {
+  id: string
+  seq: number
+  chain_id: number
+  signer: string
+  to: string | null
+  data: string
+  value: string
+  gas_limit: string | null
+  status: TxStatus
+  nonce: number | null
+  execution: number
+  error_code: string | null
+  error_message: string | null
+  api_key_name: string
+  idempotency_key: string | null
+  valid_until: Date | null
+  at_fee_cap: Date | null
+  mined_hash: string | null
+  block_number: number | null
+  block_hash: string | null
+  receipt_status: string | null
+  gas_used: string | null
+  effective_gas_price: string | null
+  created_at: Date
+  updated_at: Date
+  first_sent_at: Date | null
+  included_at: Date | null
+  final_at: Date | null
+}
+
+export type ProviderAnswer = { name: string; outcome: string; error: string | null; at: string }
+
+export type AttemptRow = {
+  id: number
+  transaction_id: string
+  execution: number
+  chain_id: number
+  signer: string
+  nonce: number
+  hash: string
+  raw: string
+  gas_limit: string
+  max_fee_per_gas: string | null
+  max_priority_fee_per_gas: string | null
+  gas_price: string | null
+  status: 'SIGNED' | 'SENT' | 'MINED' | 'REPLACED' | 'REJECTED'
+  providers: ProviderAnswer[]
+  created_at: Date
+  sent_at: Date | null
+}
+
+export type EventRow = {
+  id: number
+  transaction_id: string
+  from_status: TxStatus | null
+  to_status: TxStatus
+  actor: string
+  detail: Record<string, unknown> | null
+  at: Date
+}

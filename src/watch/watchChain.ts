@@ -1,0 +1,220 @@
+import type { Hash, TransactionReceipt } from 'viem'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import type { ServiceContext } from '../context.ts'
+import { pgArray } from '../db/pgArray.ts'
+
+/** Advisory lock namespace for watcher leadership; the second key is the chain id. */
+const WATCH_LOCK_NAMESPACE = 73_022
+/** Blocks fetched per tick when catching up, so one tick never runs for minutes. */
+const MAX_BLOCKS_PER_TICK = 200
+/** How far back a new or reorged cursor starts scanning. */
+const RESCAN_DEPTH = 64
+/** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
+const RECEIPT_SWEEP_EVERY_TICKS = 10
+
+export type ChainWatcher = { stop: () => Promise<void>; isLeader: () => boolean; tickNow: () => Promise<void> }
+
+type Cursor = { number: number; hash: Hash }
+
+type Match = { hash: Hash; transaction_id: string }
+
+/**
+ * One per chain, leader-elected across instances by a Postgres advisory lock held
+ * on a dedicated connection (it is released if this process dies).
+ * Each tick: scan new blocks for our attempts, settle receipts, advance
+ * confirmations, and move transactions whose block was reorged out back to PENDING.
+ */
+export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): ChainWatcher {
+  const { sql } = ctx.db
+  const chainId = chain.chainId
+  const log = ctx.log.child({ module: 'watch', chainId })
+  const pollMs = Math.min(1_000, Math.max(50, Math.floor(chain.config.blockTimeMs / 4)))
+  let stopped = false
+  let leader = false
+  let reserved: Awaited<ReturnType<typeof sql.reserve>> | null = null
+  let cursor: Cursor | null = null
+  let ticks = 0
+  let running: Promise<void> = Promise.resolve()
+  let timer: NodeJS.Timeout | undefined
+
+  async function tryLead(): Promise<boolean> {
+    if (leader) return true
+    reserved ??= await sql.reserve()
+    const [row] = await reserved<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int) AS ok`
+    leader = row!.ok
+    if (leader) log.info('watching chain (leader)')
+    return leader
+  }
+
+  async function loadCursor(head: bigint): Promise<Cursor> {
+    const [row] = await sql<{ block_number: number; block_hash: Hash }[]>`SELECT block_number, block_hash FROM chain_cursors WHERE chain_id = ${chainId}`
+    if (row) return { number: row.block_number, hash: row.block_hash }
+    const start = Math.max(0, Number(head) - RESCAN_DEPTH)
+    const block = await chain.read.getBlock({ blockNumber: BigInt(start) })
+    return { number: start, hash: block.hash! }
+  }
+
+  async function saveCursor(c: Cursor): Promise<void> {
+    await sql`
+      INSERT INTO chain_cursors (chain_id, block_number, block_hash) VALUES (${chainId}, ${c.number}, ${c.hash})
+      ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, updated_at = now()`
+  }
+
+  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>): Promise<void> {
+    if (receipts.length === 0) return
+    const ids = receipts.map((r) => matches.get(r.transactionHash)!)
+    await sql.begin(async (tx) => {
+      const moved = await tx<{ id: string; mined_hash: string }[]>`
+        UPDATE transactions t SET status = 'INCLUDED', mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
+          receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, included_at = now(), updated_at = now(),
+          at_fee_cap = NULL
+        FROM unnest(${pgArray(ids)}::uuid[], ${pgArray(receipts.map((r) => r.transactionHash))}::text[], ${pgArray(receipts.map((r) => Number(r.blockNumber)))}::bigint[],
+                    ${pgArray(receipts.map((r) => r.blockHash))}::text[], ${pgArray(receipts.map((r) => r.status))}::text[],
+                    ${pgArray(receipts.map((r) => r.gasUsed.toString()))}::numeric[], ${pgArray(receipts.map((r) => (r.effectiveGasPrice ?? 0n).toString()))}::numeric[])
+             AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price)
+        WHERE t.id = v.id AND t.status = 'PENDING'
+        RETURNING t.id, t.mined_hash`
+      if (moved.length === 0) return
+      // The attempt that mined is MINED; every other attempt of the same execution was replaced by it.
+      await tx`
+        UPDATE attempts a SET status = CASE WHEN a.hash = m.mined_hash THEN 'MINED' ELSE 'REPLACED' END
+        FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[], ${pgArray(moved.map((m) => m.mined_hash))}::text[]) AS m(id, mined_hash)
+        JOIN transactions t ON t.id = m.id
+        WHERE a.transaction_id = m.id AND a.execution = t.execution`
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT t.id, 'PENDING', 'INCLUDED', jsonb_build_object('hash', t.mined_hash, 'blockNumber', t.block_number, 'receiptStatus', t.receipt_status)
+        FROM transactions t WHERE t.id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[])`
+    })
+  }
+
+  async function matchAttempts(hashes: readonly Hash[]): Promise<Map<Hash, string>> {
+    if (hashes.length === 0) return new Map()
+    const rows = await sql<Match[]>`
+      SELECT a.hash, a.transaction_id FROM attempts a JOIN transactions t ON t.id = a.transaction_id
+      WHERE a.hash = ANY(${pgArray(hashes as Hash[])}::text[]) AND t.status = 'PENDING' AND a.execution = t.execution`
+    return new Map(rows.map((r) => [r.hash, r.transaction_id]))
+  }
+
+  async function fetchReceipts(hashes: Hash[]): Promise<TransactionReceipt[]> {
+    const receipts = await Promise.all(hashes.map((hash) => chain.read.getTransactionReceipt({ hash }).catch(() => null)))
+    return receipts.filter((r): r is TransactionReceipt => r !== null)
+  }
+
+  /** New blocks since the cursor: find our attempts in them and settle. */
+  async function scanBlocks(head: bigint): Promise<void> {
+    cursor ??= await loadCursor(head)
+    const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) }).catch(() => null)
+    if (!atCursor || atCursor.hash !== cursor.hash) {
+      // The block we stopped at is no longer canonical: rescan from further back.
+      const back = Math.max(0, cursor.number - RESCAN_DEPTH)
+      const block = await chain.read.getBlock({ blockNumber: BigInt(back) })
+      log.warn({ from: cursor.number, to: back }, 'reorg under the cursor; rescanning')
+      cursor = { number: back, hash: block.hash! }
+    }
+    const last = Math.min(Number(head), cursor.number + MAX_BLOCKS_PER_TICK)
+    if (last <= cursor.number) return
+    const numbers = Array.from({ length: last - cursor.number }, (_, i) => BigInt(cursor!.number + 1 + i))
+    const blocks = await Promise.all(numbers.map((blockNumber) => chain.read.getBlock({ blockNumber })))
+    let next = cursor
+    const hashes: Hash[] = []
+    for (const block of blocks) {
+      if (block.parentHash !== next.hash) break // a reorg mid-scan; the next tick starts from what was consistent
+      hashes.push(...(block.transactions as Hash[]))
+      next = { number: Number(block.number), hash: block.hash! }
+    }
+    const matches = await matchAttempts(hashes)
+    await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+    cursor = next
+    await saveCursor(next)
+  }
+
+  /** Receipts for PENDING transactions sent a while ago, whatever block they are in: covers anything the scan missed. */
+  async function receiptSweep(): Promise<void> {
+    const rows = await sql<Match[]>`
+      SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+      WHERE t.chain_id = ${chainId} AND t.status = 'PENDING' AND t.first_sent_at < now() - ${`${Math.max(2 * chain.config.blockTimeMs, 2000)} milliseconds`}::interval
+      LIMIT 2000`
+    if (rows.length === 0) return
+    const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
+    await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+  }
+
+  /** INCLUDED transactions: confirmed at depth, or back to PENDING if their block left the canonical chain. */
+  async function advanceConfirmations(head: bigint): Promise<void> {
+    const included = await sql<{ id: string; block_number: number; block_hash: Hash; receipt_status: string }[]>`
+      SELECT id, block_number, block_hash, receipt_status FROM transactions WHERE chain_id = ${chainId} AND status = 'INCLUDED'`
+    if (included.length === 0) return
+    const numbers = [...new Set(included.map((r) => r.block_number))]
+    const canonical = new Map<number, Hash | null>()
+    await Promise.all(
+      numbers.map(async (n) => {
+        const b = await chain.read.getBlock({ blockNumber: BigInt(n) }).catch(() => null)
+        canonical.set(n, b?.hash ?? null)
+      }),
+    )
+    const reorged = included.filter((r) => canonical.get(r.block_number) !== r.block_hash)
+    const depth = chain.config.confirmations
+    const done = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
+    if (reorged.length) {
+      log.warn({ transactions: reorged.map((r) => r.id) }, 'block reorged out; back to PENDING')
+      await sql.begin(async (tx) => {
+        const moved = await tx<{ id: string }[]>`
+          UPDATE transactions SET status = 'PENDING', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL,
+            gas_used = NULL, effective_gas_price = NULL, included_at = NULL, updated_at = now()
+          WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
+        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND status IN ('MINED', 'REPLACED')`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT id, 'INCLUDED', 'PENDING', '{"reason":"reorg"}'::jsonb FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[]) AS id`
+      })
+    }
+    if (done.length) {
+      await sql.begin(async (tx) => {
+        const moved = await tx<{ id: string; status: string }[]>`
+          UPDATE transactions SET status = CASE WHEN receipt_status = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END,
+            error_code = CASE WHEN receipt_status = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END,
+            error_message = CASE WHEN receipt_status = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END,
+            final_at = now(), updated_at = now()
+          WHERE id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id, status`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT v.id, 'INCLUDED', v.status, jsonb_build_object('confirmations', ${depth}::int)
+          FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[], ${pgArray(moved.map((m) => m.status))}::text[]) AS v(id, status)`
+      })
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (stopped || !(await tryLead())) return
+    const head = await chain.read.getBlockNumber({ cacheTime: 0 })
+    await scanBlocks(head)
+    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep()
+    await advanceConfirmations(head)
+  }
+
+  function schedule(delay: number) {
+    if (stopped) return
+    timer = setTimeout(() => {
+      running = tick()
+        .catch((err) => log.error({ err }, 'watch tick failed; retrying'))
+        .finally(() => schedule(leader ? pollMs : 5_000))
+    }, delay)
+  }
+  schedule(0)
+
+  return {
+    isLeader: () => leader,
+    tickNow: () => tick(),
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      await running
+      if (reserved) {
+        if (leader) await reserved`SELECT pg_advisory_unlock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int)`.catch(() => {})
+        reserved.release()
+      }
+      leader = false
+    },
+  }
+}
