@@ -50,7 +50,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   )
 
   const db = createDb(opts.databaseUrl)
-  await migrateDatabase(db)
+  await migrateDatabase(opts.databaseUrl)
   const boss = createBoss(opts.databaseUrl)
   boss.on('error', (err) => log.error({ error: (err as Error).message }, 'pg-boss error'))
   await boss.start()

@@ -1,6 +1,4 @@
 import postgres from 'postgres'
-import { drizzle } from 'drizzle-orm/postgres-js'
-import * as schema from './schema.ts'
 
 export type Sql = postgres.Sql
 export type TxSql = postgres.TransactionSql
@@ -17,6 +15,5 @@ export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
       int8: { to: 20, from: [20], serialize: (x: number | bigint) => x.toString(), parse: (x: string) => Number(x) },
     },
   })
-  const db = drizzle(sql, { schema })
-  return { sql, db, close: () => sql.end({ timeout: 5 }) }
+  return { sql, databaseUrl, close: () => sql.end({ timeout: 5 }) }
 }

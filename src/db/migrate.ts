@@ -1,16 +1,25 @@
 import { fileURLToPath } from 'node:url'
+import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
-import type { Db } from './connect.ts'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
 /** An arbitrary constant: the advisory lock that lets one instance at a time migrate. */
 const MIGRATION_LOCK_ID = 7_302_214_001
 
-/** Applies drizzle/ migrations; several instances starting together take turns. */
-export async function migrateDatabase(db: Db): Promise<void> {
-  await db.sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`
-    await migrate(db.db, { migrationsFolder: MIGRATIONS_DIR })
-  })
+/**
+ * Applies drizzle/ migrations; several instances starting together take turns.
+ * Uses its own connection: drizzle replaces the date parsers of the client it wraps.
+ */
+export async function migrateDatabase(databaseUrl: string): Promise<void> {
+  // One connection, so the session lock and the migration share it.
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  try {
+    await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
+    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })
+    await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_ID})`
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
 }

@@ -1,0 +1,84 @@
+import { createPublicClient, http, type PublicClient } from 'viem'
+import { parseConfig } from '../../src/config/loadConfig.ts'
+import type { FileConfig } from '../../src/config/schema.ts'
+import { createLogger } from '../../src/common/logger.ts'
+import { ANVIL_DEV_ACCOUNTS, startAnvil, type Anvil, type StartAnvilOptions } from '../../src/dev/startAnvil.ts'
+import { startService, type RunningService } from '../../src/service.ts'
+import { createTestDatabase } from './database.ts'
+
+export const ADMIN_KEY = 'test-admin-key-0123456789'
+export const SIGNER = ANVIL_DEV_ACCOUNTS[0]
+export const RECIPIENT = ANVIL_DEV_ACCOUNTS[2].address
+
+export type TestEnv = {
+  anvil: Anvil
+  service: RunningService
+  chain: PublicClient
+  databaseUrl: string
+  /** POST JSON to the service with the admin key. */
+  post: (path: string, body: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: any }>
+  get: (path: string) => Promise<{ status: number; json: any }>
+  graphql: (query: string, variables?: Record<string, unknown>) => Promise<{ status: number; json: any }>
+  stop: () => Promise<void>
+}
+
+export function testConfig(rpcUrl: string, overrides: (c: Record<string, any>) => void = () => {}): FileConfig {
+  const raw: Record<string, any> = {
+    chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: rpcUrl }], confirmations: 1, blockTimeMs: 200 }],
+    signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
+    apiKeys: [{ name: 'test-admin', role: 'admin', key: ADMIN_KEY }],
+  }
+  overrides(raw)
+  return parseConfig(raw, {})
+}
+
+/** A real anvil, a fresh database and the real service on a free port. */
+export async function startTestEnv(opts: { anvil?: StartAnvilOptions; config?: (c: Record<string, any>) => void } = {}): Promise<TestEnv> {
+  const anvil = await startAnvil(opts.anvil ?? {})
+  const db = await createTestDatabase()
+  const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false })
+  const service = await startService({ config: testConfig(anvil.url, opts.config), databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
+  const auth = { authorization: `Bearer ${ADMIN_KEY}` }
+  const call = async (path: string, init: RequestInit) => {
+    const res = await fetch(`${service.url}${path}`, init)
+    const text = await res.text()
+    let json: any = null
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = text
+    }
+    return { status: res.status, json }
+  }
+  return {
+    anvil,
+    service,
+    databaseUrl: db.url,
+    chain: createPublicClient({ transport: http(anvil.url) }) as PublicClient,
+    post: (path, body, headers = {}) =>
+      call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    get: (path) => call(path, { headers: auth }),
+    graphql: (query, variables) =>
+      call('/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ query, variables }) }),
+    stop: async () => {
+      await service.stop()
+      await anvil.stop()
+      await db.drop()
+    },
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}

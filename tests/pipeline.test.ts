@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getAddress, type Hex } from 'viem'
+import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+/**
+ * Runtime code that always reverts with Error("nope"):
+ * CODECOPY the 100-byte revert payload that follows the 12 code bytes, then REVERT with it.
+ */
+const REVERTING_CODE = ('0x6064600c60003960646000fd' +
+  '08c379a0' +
+  '0000000000000000000000000000000000000000000000000000000000000020' +
+  '0000000000000000000000000000000000000000000000000000000000000004' +
+  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
+const REVERTER = '0x00000000000000000000000000000000000b0b00'
+
+const TX_FIELDS = 'id status chainId from to value nonce hash blockNumber error { code message } attempts { hash nonce sentAt providers { name outcome } }'
+
+describe('accept → sign → broadcast → confirm, on a real anvil and Postgres', () => {
+  let env: TestEnv
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  async function status(id: string) {
+    const { json } = await env.graphql(`query($id: ID!) { transaction(id: $id) { ${TX_FIELDS} } }`, { id })
+    return json.data.transaction
+  }
+
+  it('confirms 50 concurrent requests (half GraphQL, half REST) with nonces 0..49 each used once on chain', async () => {
+    const requests = Array.from({ length: 50 }, (_, i) => {
+      const value = String(1000 + i)
+      if (i % 2 === 0)
+        return env
+          .graphql(`mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id status } }`, {
+            input: { to: RECIPIENT.toLowerCase(), value },
+          })
+          .then((r) => {
+            expect(r.json.errors).toBeUndefined()
+            expect(r.json.data.broadcastTransaction.status).toBe('QUEUED')
+            return { id: r.json.data.broadcastTransaction.id as string, value }
+          })
+      return env.post('/broadcast_transaction', { to: RECIPIENT, value }).then((r) => {
+        expect(r.status).toBe(200)
+        expect(r.json.status).toBe('QUEUED')
+        return { id: r.json.transactionId as string, value }
+      })
+    })
+    const accepted = await Promise.all(requests)
+    expect(new Set(accepted.map((a) => a.id)).size).toBe(50)
+
+    const final = await waitFor(
+      'all 50 CONFIRMED',
+      async () => {
+        const all = await Promise.all(accepted.map((a) => status(a.id)))
+        return all.every((t) => t.status === 'CONFIRMED') && all
+      },
+      60_000,
+      250,
+    )
+
+    // Check against the chain, not only the database.
+    const onChain = await Promise.all(final.map((t: any) => env.chain.getTransaction({ hash: t.hash })))
+    const nonces = onChain.map((tx) => tx.nonce).sort((a, b) => a - b)
+    expect(nonces).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    for (const [i, tx] of onChain.entries()) {
+      expect(getAddress(tx.from)).toBe(SIGNER.address)
+      expect(getAddress(tx.to!)).toBe(RECIPIENT)
+      expect(tx.value.toString()).toBe(accepted[i]!.value)
+    }
+    expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(50)
+    const receipts = await Promise.all(final.map((t: any) => env.chain.getTransactionReceipt({ hash: t.hash })))
+    expect(receipts.every((r) => r.status === 'success')).toBe(true)
+    // The API reports what the chain holds.
+    for (const [i, t] of final.entries()) {
+      expect(t.blockNumber).toBe(receipts[i]!.blockNumber.toString())
+      expect(t.from).toBe(SIGNER.address)
+      expect(t.attempts[0].providers[0]).toEqual({ name: 'anvil', outcome: 'sent' })
+    }
+  })
+
+  it('fails a transaction whose gas estimation reverts, with the reason, and gives its nonce to the next one', async () => {
+    await env.anvil.process.pid // keep anvil referenced
+    await env.chain.request({ method: 'anvil_setCode' as any, params: [REVERTER, REVERTING_CODE] as any })
+    const before = await env.chain.getTransactionCount({ address: SIGNER.address })
+    const bad = await env.post('/broadcast_transaction', { to: REVERTER, data: '0x12345678' })
+    expect(bad.status).toBe(200)
+    const good = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '7' })
+    const failed = await waitFor('FAILED', async () => {
+      const t = await status(bad.json.transactionId)
+      return t.status === 'FAILED' && t
+    })
+    expect(failed.error).toEqual({ code: 'GAS_ESTIMATION_REVERTED', message: 'execution reverted: nope' })
+    expect(failed.nonce).toBeNull()
+    expect(failed.attempts).toEqual([])
+    const confirmed = await waitFor('CONFIRMED', async () => {
+      const t = await status(good.json.transactionId)
+      return t.status === 'CONFIRMED' && t
+    })
+    expect(confirmed.nonce).toBe(String(before))
+    const onChain = await env.chain.getTransaction({ hash: confirmed.hash })
+    expect(onChain.nonce).toBe(before)
+
+    const rest = await env.get(`/transactions/${bad.json.transactionId}`)
+    expect(rest.status).toBe(200)
+    expect(rest.json.status).toBe('FAILED')
+    expect(rest.json.error.code).toBe('GAS_ESTIMATION_REVERTED')
+    expect(rest.json.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'FAILED'])
+  })
+
+  it('finds a transaction by hash and lists newest first with filters and cursors', async () => {
+    const { json } = await env.graphql(`{ transactions(first: 2, status: [CONFIRMED]) { edges { cursor node { id status hash } } pageInfo { hasNextPage endCursor } } }`)
+    const edges = json.data.transactions.edges
+    expect(edges).toHaveLength(2)
+    expect(json.data.transactions.pageInfo.hasNextPage).toBe(true)
+    const next = await env.graphql(`query($after: String) { transactions(first: 2, status: [CONFIRMED], after: $after) { edges { node { id } } } }`, {
+      after: json.data.transactions.pageInfo.endCursor,
+    })
+    const ids = next.json.data.transactions.edges.map((e: any) => e.node.id)
+    expect(ids).toHaveLength(2)
+    expect(ids).not.toContain(edges[0].node.id)
+    expect(ids).not.toContain(edges[1].node.id)
+
+    const byHash = await env.graphql(`query($h: Hex!) { transactionByHash(hash: $h) { id } }`, { h: edges[0].node.hash })
+    expect(byHash.json.data.transactionByHash.id).toBe(edges[0].node.id)
+    const failed = await env.graphql(`{ transactions(status: [FAILED]) { edges { node { status error { code } } } } }`)
+    expect(failed.json.data.transactions.edges.map((e: any) => e.node.status)).toEqual(['FAILED'])
+  })
+})
