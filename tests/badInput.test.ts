@@ -1,0 +1,93 @@
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+/** Bad input never reaches the database: each gets a 4xx (REST) or a coded GraphQL error naming the field. */
+describe('bad input', () => {
+  let env: TestEnv
+  let sql: postgres.Sql
+  beforeAll(async () => {
+    env = await startTestEnv()
+    sql = postgres(env.databaseUrl, { max: 1 })
+  })
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  const rows = async () => Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)
+
+  const restCases: Array<[string, unknown, number, string, string | undefined]> = [
+    ['wrong address', { to: '0x1234' }, 400, 'INVALID_ADDRESS', 'to'],
+    ['bad checksum', { to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C9' }, 400, 'INVALID_ADDRESS', 'to'],
+    ['odd-length data', { to: RECIPIENT, data: '0x123' }, 400, 'INVALID_HEX', 'data'],
+    ['non-hex data', { to: RECIPIENT, data: '0xzz' }, 400, 'INVALID_HEX', 'data'],
+    ['negative value', { to: RECIPIENT, value: '-1' }, 400, 'VALUE_OUT_OF_RANGE', 'value'],
+    ['non-numeric value', { to: RECIPIENT, value: 'ten' }, 400, 'INVALID_BIGINT', 'value'],
+    ['value above uint256', { to: RECIPIENT, value: (2n ** 256n).toString() }, 400, 'VALUE_OUT_OF_RANGE', 'value'],
+    ['unknown chainId', { to: RECIPIENT, chainId: 5 }, 400, 'UNKNOWN_CHAIN', 'chainId'],
+    ['unknown field', { to: RECIPIENT, gas: '21000' }, 400, 'UNKNOWN_FIELD', 'gas'],
+    ['validUntil in the past', { to: RECIPIENT, validUntil: '2020-01-01T00:00:00Z' }, 400, 'VALID_UNTIL_PASSED', 'validUntil'],
+    ['not an object', [1, 2], 400, 'INVALID_INPUT', undefined],
+    ['nothing to do', {}, 400, 'INVALID_INPUT', 'to'],
+  ]
+
+  it.each(restCases)('REST: %s → %i %s', async (_, body, status, code, field) => {
+    const res = await env.post('/broadcast_transaction', body)
+    expect(res.status).toBe(status)
+    expect(res.json.error.code).toBe(code)
+    expect(res.json.error.field).toBe(field)
+    expect(typeof res.json.error.message).toBe('string')
+    expect(await rows()).toBe(0)
+  })
+
+  it('REST: malformed JSON → 400 INVALID_JSON', async () => {
+    const res = await env.post('/broadcast_transaction', '{"to": ')
+    expect(res.status).toBe(400)
+    expect(res.json.error.code).toBe('INVALID_JSON')
+    expect(await rows()).toBe(0)
+  })
+
+  it('REST: oversized body → 413 PAYLOAD_TOO_LARGE', async () => {
+    const res = await env.post('/broadcast_transaction', { to: RECIPIENT, data: `0x${'00'.repeat(600_000)}` })
+    expect(res.status).toBe(413)
+    expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE')
+    expect(await rows()).toBe(0)
+  })
+
+  it('REST: no API key → 401, unknown transaction id → 400/404', async () => {
+    const res = await fetch(`${env.service.url}/broadcast_transaction`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: RECIPIENT }),
+    })
+    expect(res.status).toBe(401)
+    expect((await res.json()).error.code).toBe('UNAUTHENTICATED')
+    expect((await env.get('/transactions/not-a-uuid')).json.error.code).toBe('INVALID_ID')
+    const missing = await env.get('/transactions/00000000-0000-4000-8000-000000000000')
+    expect(missing.status).toBe(404)
+    expect(missing.json.error.code).toBe('NOT_FOUND')
+  })
+
+  const mutation = `mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id } }`
+  const gqlCases: Array<[string, Record<string, unknown>, string, string]> = [
+    ['wrong address', { to: '0x1234' }, 'INVALID_ADDRESS', 'to'],
+    ['odd-length data', { to: RECIPIENT, data: '0x123' }, 'INVALID_HEX', 'data'],
+    ['negative value', { to: RECIPIENT, value: '-5' }, 'VALUE_OUT_OF_RANGE', 'value'],
+    ['non-numeric value', { to: RECIPIENT, value: '1e18' }, 'INVALID_BIGINT', 'value'],
+    ['bad date', { to: RECIPIENT, validUntil: 'tomorrow' }, 'INVALID_DATETIME', 'validUntil'],
+    ['unknown chainId', { to: RECIPIENT, chainId: 5 }, 'UNKNOWN_CHAIN', 'chainId'],
+    ['unknown field', { to: RECIPIENT, gas: 1 }, 'UNKNOWN_FIELD', 'gas'],
+    ['chainId not an Int', { to: RECIPIENT, chainId: 'one' }, 'INVALID_INPUT', 'chainId'],
+  ]
+
+  it.each(gqlCases)('GraphQL: %s → %s on %s', async (_, input, code, field) => {
+    const res = await env.graphql(mutation, { input })
+    expect(res.json.data?.broadcastTransaction ?? null).toBeNull()
+    const err = res.json.errors[0]
+    expect(err.extensions.code).toBe(code)
+    expect(err.extensions.field).toBe(field)
+    expect(err.message).toMatch(new RegExp(field))
+    expect(await rows()).toBe(0)
+  })
+})
