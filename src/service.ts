@@ -14,6 +14,9 @@ import { migrateDatabase } from './db/migrate.ts'
 import { createBoss, createQueues } from './jobs/queues.ts'
 import type { Logger } from './common/logger.ts'
 import { startRecoverySweep } from './recover/recoverySweep.ts'
+import { bumpStalled } from './bump/bumpStalled.ts'
+import { startLoop } from './common/startLoop.ts'
+import { createNonceReconciler } from './reconcile/reconcileNonces.ts'
 import { startSignWorker } from './sign/signWorker.ts'
 import { loadSigners } from './signers/loadSigners.ts'
 import { startChainWatcher } from './watch/watchChain.ts'
@@ -71,6 +74,14 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   kick = signWorker.kick
   const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
   const sweep = startRecoverySweep(ctx)
+  const chainLoops = [...chains.values()].flatMap((chain) => {
+    const reconciler = createNonceReconciler(ctx, chain)
+    const fees = chain.config.fees
+    return [
+      startLoop(`bump ${chain.chainId}`, Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))), () => bumpStalled(ctx, chain).then(() => {}), log),
+      startLoop(`reconcile ${chain.chainId}`, Math.min(15_000, Math.max(1_000, chain.config.blockTimeMs)), () => reconciler.reconcile(), log),
+    ]
+  })
 
   const schema = buildSchema()
   const auth = createAuthenticator(config.apiKeys, config.auth)
@@ -97,6 +108,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
           server.closeAllConnections()
         })
         await sweep.stop()
+        await Promise.all(chainLoops.map((l) => l.stop()))
         await Promise.all(watchers.map((w) => w.stop()))
         await signWorker.stop()
         await boss.stop({ graceful: true, timeout: 10_000, wait: true })

@@ -72,19 +72,24 @@ export async function broadcastAttempts(ctx: ServiceContext, chain: ChainClients
   const hashes = [...results.keys()]
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
+  // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
+  const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
   await ctx.db.sql`
     WITH v AS (
-      SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[]) AS v(hash, answers, sent)
+      SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[])
+        AS v(hash, answers, sent, refused)
     ), a AS (
       UPDATE attempts SET
         providers = attempts.providers || v.answers,
         sent_at = CASE WHEN v.sent THEN COALESCE(attempts.sent_at, now()) ELSE attempts.sent_at END,
-        status = CASE WHEN v.sent AND attempts.status = 'SIGNED' THEN 'SENT' ELSE attempts.status END
+        status = CASE WHEN v.sent AND attempts.status = 'SIGNED' THEN 'SENT'
+                      WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
       FROM v WHERE attempts.hash = v.hash
       RETURNING attempts.transaction_id, v.sent
     )
-    UPDATE transactions SET first_sent_at = now(), updated_at = now()
-    FROM a WHERE transactions.id = a.transaction_id AND a.sent AND transactions.first_sent_at IS NULL`
+    UPDATE transactions SET last_sent_at = now(),
+      first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END
+    FROM a WHERE transactions.id = a.transaction_id`
   for (const [hash, list] of results) {
     const failed = list.filter((r) => r.outcome !== 'sent')
     if (failed.length === list.length)

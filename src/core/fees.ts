@@ -40,27 +40,32 @@ export function initialFees(market: FeeMarket, capWei: bigint): Fees {
 }
 
 export type BumpDecision =
-  | { kind: 'bump'; fees: Fees }
-  /** Already at the cap: rebroadcast the same bytes and report the transaction as stuck at the cap. */
+  /** New fees for a replacement; `reachedCap` when they are the cap. */
+  | { kind: 'bump'; fees: Fees; reachedCap: boolean }
+  /** No valid replacement fits under the cap: rebroadcast the same bytes and report the transaction as stuck at the cap. */
   | { kind: 'at_cap'; fees: Fees }
 
 /**
- * The next attempt's fees: both fields raised by at least `bumpBps` (nodes reject a
- * replacement that raises only one) and at least today's estimate; never above the cap.
- * If the cap leaves no room for a valid replacement, the answer is `at_cap`.
+ * The next attempt's fees: both fields raised by at least `bumpBps` (nodes refuse a
+ * replacement that raises only one) and to at least today's estimate, but never
+ * above the cap. Up to the cap, a smaller raise is still taken as long as it is a
+ * valid replacement; when even that does not fit, the answer is `at_cap`.
  */
 export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint, capWei: bigint): BumpDecision {
   const current = initialFees(market, capWei)
   if (previous.type === 'legacy') {
-    const wanted = max(raiseByBps(previous.gasPrice, bumpBps), current.type === 'legacy' ? current.gasPrice : 0n)
-    if (wanted > capWei) return { kind: 'at_cap', fees: previous }
-    return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted } }
+    const minimum = raiseByBps(previous.gasPrice, bumpBps)
+    if (minimum > capWei) return { kind: 'at_cap', fees: previous }
+    const wanted = min(max(minimum, current.type === 'legacy' ? current.gasPrice : 0n), capWei)
+    return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted }, reachedCap: wanted === capWei }
   }
   const cur = current.type === 'eip1559' ? current : { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
-  const maxFeePerGas = max(raiseByBps(previous.maxFeePerGas, bumpBps), cur.maxFeePerGas)
-  const maxPriorityFeePerGas = max(raiseByBps(previous.maxPriorityFeePerGas, bumpBps), cur.maxPriorityFeePerGas)
-  if (maxFeePerGas > capWei) return { kind: 'at_cap', fees: previous }
-  return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas: min(maxPriorityFeePerGas, maxFeePerGas) } }
+  const minFee = raiseByBps(previous.maxFeePerGas, bumpBps)
+  const minTip = raiseByBps(previous.maxPriorityFeePerGas, bumpBps)
+  if (minFee > capWei || minTip > capWei) return { kind: 'at_cap', fees: previous }
+  const maxFeePerGas = min(max(minFee, cur.maxFeePerGas), capWei)
+  const maxPriorityFeePerGas = min(max(minTip, cur.maxPriorityFeePerGas), maxFeePerGas)
+  return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas }, reachedCap: maxFeePerGas === capWei }
 }
 
 /** gas × (1 + margin), rounded up. */

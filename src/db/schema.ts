@@ -47,6 +47,10 @@ export const transactions = pgTable(
     apiKeyName: text('api_key_name').notNull().default(''),
     idempotencyKey: text('idempotency_key'),
     validUntil: ts('valid_until'),
+    /** REQUEST: a client's; FILLER: a zero-value self-transfer the service sent to fill a nonce hole. */
+    kind: text('kind').notNull().default('REQUEST'),
+    /** Last time any attempt of it was handed to the providers: paces rebroadcasts and bumps. */
+    lastSentAt: ts('last_sent_at'),
     /** Set while the transaction sits at the chain's fee cap, so operators can see it. */
     atFeeCap: timestamp('at_fee_cap', { withTimezone: true }),
     minedHash: text('mined_hash'),
@@ -83,6 +87,7 @@ export const transactions = pgTable(
     check('transactions_final_at', sql`(${t.status} IN ('CONFIRMED','REVERTED','FAILED','CANCELLED')) = (${t.finalAt} IS NOT NULL)`),
     check('transactions_included_block', sql`${t.status} NOT IN ('INCLUDED','CONFIRMED','REVERTED','CANCELLED') OR ${t.blockNumber} IS NOT NULL`),
     check('transactions_value_nonneg', sql`${t.value} >= 0`),
+    check('transactions_kind_valid', sql`${t.kind} IN ('REQUEST','FILLER')`),
   ],
 )
 
@@ -104,6 +109,8 @@ export const attempts = pgTable(
     maxFeePerGas: wei('max_fee_per_gas'),
     maxPriorityFeePerGas: wei('max_priority_fee_per_gas'),
     gasPrice: wei('gas_price'),
+    /** REQUEST: the client's call; CANCEL: a zero-value self-transfer replacing it at the same nonce. */
+    purpose: text('purpose').notNull().default('REQUEST'),
     /** SIGNED (stored, maybe not sent), SENT, MINED, REPLACED, REJECTED. */
     status: text('status').notNull().default('SIGNED'),
     /** Each provider's answer: [{ name, outcome, error, at }]. */
@@ -116,6 +123,9 @@ export const attempts = pgTable(
     index('attempts_transaction_idx').on(t.transactionId, t.id),
     index('attempts_unsent_idx').on(t.chainId, t.signer).where(sql`${t.sentAt} IS NULL`),
     check('attempts_status_valid', sql`${t.status} IN ('SIGNED','SENT','MINED','REPLACED','REJECTED')`),
+    check('attempts_purpose_valid', sql`${t.purpose} IN ('REQUEST','CANCEL')`),
+    // Attempts of one transaction never change nonce within an execution.
+    index('attempts_nonce_idx').on(t.chainId, t.signer, t.nonce),
   ],
 )
 

@@ -11,9 +11,9 @@ const UNSENT_GRACE_MS = 3_000
 
 /**
  * Postgres is the truth, jobs are wake-ups: a job lost to a crash must not strand
- * a request. Re-drives signers that have QUEUED rows, and re-sends (same bytes)
- * the latest attempt of PENDING transactions that was stored but never confirmed
- * sent, or that has waited longer than the chain's bumpAfterMs since its last send.
+ * a request. Re-drives signers that have QUEUED rows, and sends (same bytes) the
+ * latest attempt of PENDING transactions that were stored but never handed to
+ * the providers (a crash between commit and send). Stalled sends are the bump stage's.
  */
 export async function sweepOnce(ctx: ServiceContext): Promise<void> {
   const { sql } = ctx.db
@@ -30,8 +30,7 @@ export async function sweepOnce(ctx: ServiceContext): Promise<void> {
       SELECT DISTINCT ON (t.id) a.transaction_id, a.nonce, a.hash, a.raw
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
       WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING'
-        AND (   (a.sent_at IS NULL AND a.created_at < now() - ${`${UNSENT_GRACE_MS} milliseconds`}::interval)
-             OR t.updated_at < now() - ${`${chain.config.fees.bumpAfterMs} milliseconds`}::interval)
+        AND t.last_sent_at IS NULL AND a.created_at < now() - ${`${UNSENT_GRACE_MS} milliseconds`}::interval
       ORDER BY t.id, a.id DESC
       LIMIT 1000`
     if (stale.length === 0) continue
@@ -41,7 +40,6 @@ export async function sweepOnce(ctx: ServiceContext): Promise<void> {
       chain,
       stale.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })),
     )
-    await sql`UPDATE transactions SET updated_at = now() WHERE id = ANY(${pgArray(stale.map((r) => r.transaction_id))}::uuid[]) AND status = 'PENDING'`
   }
 }
 

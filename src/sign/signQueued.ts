@@ -1,12 +1,13 @@
-import { keccak256, type Address, type Hex, type TransactionSerializable } from 'viem'
+import type { Address, Hex } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { addGasMargin, initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { addGasMargin, initialFees, maxCostWei } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
+import { buildAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
@@ -48,20 +49,6 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       }
     }),
   )
-}
-
-function toSerializable(chainId: number, row: TransactionRow, nonce: number, gas: bigint, fees: Fees): TransactionSerializable {
-  const base = {
-    chainId,
-    nonce,
-    gas,
-    to: (row.to as Address | null) ?? null,
-    data: row.data as Hex,
-    value: BigInt(row.value),
-  }
-  return fees.type === 'legacy'
-    ? { ...base, type: 'legacy', gasPrice: fees.gasPrice }
-    : { ...base, type: 'eip1559', maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
 }
 
 /**
@@ -130,21 +117,8 @@ export async function signNextBatch(
         continue
       }
       committedWei += cost
-      const raw = await signer.signTransaction(toSerializable(chainId, plan.row, nonce, plan.gas, fees))
-      const hash = keccak256(raw)
-      attemptRows.push({
-        transaction_id: plan.row.id,
-        execution: plan.row.execution,
-        chain_id: chainId,
-        signer: signer.address,
-        nonce,
-        hash,
-        raw,
-        gas_limit: plan.gas.toString(),
-        max_fee_per_gas: fees.type === 'eip1559' ? fees.maxFeePerGas.toString() : null,
-        max_priority_fee_per_gas: fees.type === 'eip1559' ? fees.maxPriorityFeePerGas.toString() : null,
-        gas_price: fees.type === 'legacy' ? fees.gasPrice.toString() : null,
-      })
+      const { row, hash, raw } = await buildAttempt({ signer, chainId, tx: plan.row, nonce, gas: plan.gas, fees, purpose: 'REQUEST' })
+      attemptRows.push(row)
       pendingUpdates.push({ id: plan.row.id, nonce })
       out.push({ transactionId: plan.row.id, nonce, hash, raw })
       nonce++

@@ -18,6 +18,8 @@ export type TransactionRow = {
   api_key_name: string
   idempotency_key: string | null
   valid_until: Date | null
+  kind: 'REQUEST' | 'FILLER'
+  last_sent_at: Date | null
   at_fee_cap: Date | null
   mined_hash: string | null
   block_number: number | null
@@ -47,6 +49,7 @@ export type AttemptRow = {
   max_fee_per_gas: string | null
   max_priority_fee_per_gas: string | null
   gas_price: string | null
+  purpose: 'REQUEST' | 'CANCEL'
   status: 'SIGNED' | 'SENT' | 'MINED' | 'REPLACED' | 'REJECTED'
   providers: ProviderAnswer[]
   created_at: Date

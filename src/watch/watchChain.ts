@@ -1,4 +1,5 @@
 import type { Hash, TransactionReceipt } from 'viem'
+import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
 import { pgArray } from '../db/pgArray.ts'
@@ -168,15 +169,27 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'INCLUDED', 'PENDING', '{"reason":"reorg"}'::jsonb FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[]) AS id`
       })
+      // The new chain may not carry them: send the latest attempt of each again (same bytes).
+      const latest = await sql<{ transaction_id: string; nonce: number; hash: Hash; raw: Hash }[]>`
+        SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce, a.hash, a.raw
+        FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
+        WHERE t.id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND t.status = 'PENDING'
+        ORDER BY a.transaction_id, a.id DESC`
+      await broadcastAttempts(ctx, chain, latest.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
     }
     if (done.length) {
       await sql.begin(async (tx) => {
+        // Whichever attempt mined decides: the client's call (CONFIRMED/REVERTED) or our zero-value replacement (CANCELLED).
         const moved = await tx<{ id: string; status: string }[]>`
-          UPDATE transactions SET status = CASE WHEN receipt_status = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END,
-            error_code = CASE WHEN receipt_status = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END,
-            error_message = CASE WHEN receipt_status = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END,
-            final_at = now(), updated_at = now()
-          WHERE id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id, status`
+          UPDATE transactions t SET
+            status = CASE WHEN a.purpose = 'CANCEL' THEN 'CANCELLED' WHEN t.receipt_status = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END,
+            error_code = CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN t.receipt_status = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END,
+            error_message = CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
+                                 WHEN t.receipt_status = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END,
+            at_fee_cap = NULL, final_at = now(), updated_at = now()
+          FROM attempts a
+          WHERE t.id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND t.status = 'INCLUDED' AND a.hash = t.mined_hash
+          RETURNING t.id, t.status`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT v.id, 'INCLUDED', v.status, jsonb_build_object('confirmations', ${depth}::int)

@@ -1,6 +1,8 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
 import { parseAddress, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
 import { acceptTransaction } from '../../accept/acceptTransaction.ts'
+import { cancelTransaction } from '../../admin/cancelTransaction.ts'
+import { retryTransaction } from '../../admin/retryTransaction.ts'
 import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
@@ -33,6 +35,7 @@ const AttemptType = builder.objectRef<AttemptRow>('Attempt').implement({
     gasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.gas_price }),
     status: t.exposeString('status', { description: 'SIGNED (stored, not yet accepted by a provider), SENT, MINED, REPLACED or REJECTED' }),
     execution: t.exposeInt('execution'),
+    purpose: t.exposeString('purpose', { description: 'REQUEST (the call as asked) or CANCEL (a zero-value self-transfer at the same nonce)' }),
     createdAt: t.field({ type: 'DateTime', resolve: (a) => a.created_at }),
     sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.sent_at }),
     providers: t.field({ type: [ProviderAnswerType], resolve: (a) => a.providers }),
@@ -91,7 +94,8 @@ export const TransactionType = builder.objectRef<TransactionRow>('Transaction').
     }),
     gasUsed: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.gas_used }),
     effectiveGasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.effective_gas_price }),
-    execution: t.exposeInt('execution', { description: '1, plus one for each retryTransaction' }),
+    execution: t.exposeInt('execution', { description: '1, plus one for each retry or re-sign at a new nonce' }),
+    kind: t.exposeString('kind', { description: 'REQUEST (a client\'s) or FILLER (a zero-value self-transfer the service sent to fill a nonce hole)' }),
     idempotencyKey: t.exposeString('idempotency_key', { nullable: true }),
     validUntil: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.valid_until }),
     atFeeCap: t.boolean({ description: "True while fee bumping is stopped at the chain's maxFeePerGasCap", resolve: (r) => r.at_fee_cap !== null }),
@@ -187,6 +191,25 @@ builder.queryType({
 
 builder.mutationType({
   fields: (t) => ({
+    retryTransaction: t.field({
+      type: TransactionType,
+      description: 'Admin: a FAILED or REVERTED transaction goes back to QUEUED as a new execution; its history stays',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: async (_, { id }, ctx) => {
+        requireRole(ctx.principal, 'admin')
+        return retryTransaction(ctx.service, parseTransactionId(String(id)), ctx.principal.name)
+      },
+    }),
+    cancelTransaction: t.field({
+      type: TransactionType,
+      description:
+        'Admin: QUEUED → FAILED (code CANCELLED); PENDING → a zero-value self-transfer replaces it at the same nonce, and it ends CANCELLED only if that replacement mines',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: async (_, { id }, ctx) => {
+        requireRole(ctx.principal, 'admin')
+        return cancelTransaction(ctx.service, parseTransactionId(String(id)), ctx.principal.name)
+      },
+    }),
     broadcastTransaction: t.field({
       type: TransactionType,
       description: 'Stores the request durably and returns at once; signing and sending happen in the background',

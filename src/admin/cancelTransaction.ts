@@ -1,0 +1,65 @@
+import type { Hex } from 'viem'
+import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
+import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { nextBumpFees, percentToBps } from '../core/fees.ts'
+import { buildAttempt, feesOf } from '../sign/buildAttempt.ts'
+import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
+
+const CANCELLED_MESSAGE = 'cancelled by an admin'
+
+/**
+ * Admin cancel.
+ * - QUEUED (no nonce yet): FAILED with code CANCELLED at once; nothing was sent.
+ * - PENDING: a zero-value self-transfer at the same nonce, with fees raised like a
+ *   bump so nodes take it as a replacement. The transaction stays PENDING and ends
+ *   CANCELLED only if that replacement is what mines; if the original mines first,
+ *   it ends CONFIRMED as usual (the chain decides, never us).
+ */
+export async function cancelTransaction(ctx: ServiceContext, id: string, actor: string): Promise<TransactionRow> {
+  const { sql } = ctx.db
+  const [current] = await sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
+  if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+  if (current.status === 'QUEUED') {
+    const row = await sql.begin(async (tx) => {
+      const [moved] = await tx<TransactionRow[]>`
+        UPDATE transactions SET status = 'FAILED', error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, final_at = now(), updated_at = now()
+        WHERE id = ${id} AND status = 'QUEUED' RETURNING *`
+      if (moved)
+        await tx`INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
+                 VALUES (${id}, 'QUEUED', 'FAILED', ${actor}, '{"action":"cancel"}'::jsonb)`
+      return moved
+    })
+    if (row) return row
+    return cancelTransaction(ctx, id, actor) // it was signed meanwhile: cancel it as PENDING
+  }
+  if (current.status !== 'PENDING')
+    throw new InputError(ERROR_CODE.INVALID_STATE, `Only QUEUED or PENDING transactions can be cancelled; this one is ${current.status}`, 'id', 409)
+  const chain = ctx.chains.get(current.chain_id)
+  const signer = ctx.signers.get(current.chain_id, current.signer)
+  if (!chain || !signer) throw new InputError(ERROR_CODE.INVALID_STATE, 'Its chain or signer is not configured on this instance', 'id', 409)
+  const market = await readFeeMarket(chain.read, chain.config.fees.model)
+
+  const result = await sql.begin(async (tx) => {
+    const [row] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id} AND status = 'PENDING' FOR UPDATE`
+    if (!row) throw new InputError(ERROR_CODE.INVALID_STATE, 'It is no longer PENDING', 'id', 409)
+    const [latest] = await tx<AttemptRow[]>`
+      SELECT * FROM attempts WHERE transaction_id = ${id} AND execution = ${row.execution} ORDER BY id DESC LIMIT 1`
+    if (!latest) throw new InputError(ERROR_CODE.INVALID_STATE, 'It has no signed attempt yet', 'id', 409)
+    if (latest.purpose === 'CANCEL') return { row, attempt: null }
+    const decision = nextBumpFees(feesOf(latest), market, percentToBps(chain.config.fees.bumpPercent), chain.config.fees.maxFeePerGasCap)
+    if (decision.kind === 'at_cap')
+      throw new InputError(ERROR_CODE.FEE_CAP_REACHED, 'A replacement would need fees above the chain fee cap; raise maxFeePerGasCap to cancel it', 'id', 409)
+    const built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas: 21_000n, fees: decision.fees, purpose: 'CANCEL' })
+    await tx`INSERT INTO attempts ${tx([built.row])}`
+    const [updated] = await tx<TransactionRow[]>`
+      UPDATE transactions SET error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, last_sent_at = now(), updated_at = now()
+      WHERE id = ${id} RETURNING *`
+    await tx`INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
+             VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${JSON.stringify({ action: 'cancel', hash: built.hash })}::jsonb)`
+    return { row: updated!, attempt: { transactionId: id, nonce: latest.nonce, hash: built.hash as Hex, raw: built.raw as Hex } }
+  })
+  if (result.attempt) await broadcastAttempts(ctx, chain, [result.attempt])
+  return result.row
+}

@@ -1,0 +1,115 @@
+import type { Hex } from 'viem'
+import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE } from '../core/errors.ts'
+import { nextBumpFees, percentToBps } from '../core/fees.ts'
+import { pgArray } from '../db/pgArray.ts'
+import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
+import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
+
+/** Transactions handled per pass; the next pass takes the rest. */
+const BUMP_BATCH = 500
+
+type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean }
+
+/**
+ * The timeout stage (the original design's 30 s check, as `bumpAfterMs` per chain).
+ * A PENDING transaction not included `bumpAfterMs` after its last send is
+ * re-signed at the same nonce with both fee fields raised, and broadcast. At the
+ * fee cap, the same bytes are rebroadcast and the transaction is flagged
+ * `atFeeCap` instead of going silent. A transaction past its `validUntil` is
+ * replaced by a zero-value self-transfer instead (it must not execute late).
+ */
+export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Promise<number> {
+  const { sql } = ctx.db
+  const fees = chain.config.fees
+  const candidates = await sql<{ id: string }[]>`
+    SELECT id FROM transactions
+    WHERE chain_id = ${chain.chainId} AND status = 'PENDING'
+      AND last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
+    ORDER BY nonce LIMIT ${BUMP_BATCH}`
+  if (candidates.length === 0) return 0
+  const market = await readFeeMarket(chain.read, fees.model)
+  const bumpBps = percentToBps(fees.bumpPercent)
+
+  const toSend: RawAttempt[] = []
+  const atCap: string[] = []
+  await sql.begin(async (tx) => {
+    // SKIP LOCKED: another instance may be bumping some of these right now.
+    const rows = await tx<Stalled[]>`
+      SELECT t.*,
+        -- numeric as text: JSON numbers would round wei amounts.
+        jsonb_build_object('id', a.id, 'nonce', a.nonce, 'hash', a.hash, 'raw', a.raw, 'purpose', a.purpose, 'gas_limit', a.gas_limit::text,
+          'max_fee_per_gas', a.max_fee_per_gas::text, 'max_priority_fee_per_gas', a.max_priority_fee_per_gas::text, 'gas_price', a.gas_price::text) AS latest,
+        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'replacement_underpriced') AS underpriced
+      FROM transactions t
+      JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
+      WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING'
+        AND t.last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
+      FOR UPDATE OF t SKIP LOCKED`
+    const attemptRows: Record<string, unknown>[] = []
+    const events: { id: string; detail: string }[] = []
+    for (const t of rows) {
+      const signer = ctx.signers.get(t.chain_id, t.signer)
+      if (!signer) {
+        ctx.log.warn({ txId: t.id, signer: t.signer }, 'cannot bump: signer is no longer configured')
+        continue
+      }
+      const latest = t.latest
+      const expired = t.valid_until !== null && t.valid_until.getTime() <= Date.now() && latest.purpose === 'REQUEST'
+      const purpose: AttemptPurpose = expired ? 'CANCEL' : latest.purpose
+      // A node said an attempt of ours was underpriced as a replacement: take a bigger step this time.
+      const step = t.underpriced ? bumpBps * 2n : bumpBps
+      const decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
+      if (decision.kind === 'at_cap') {
+        toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+        if (t.at_fee_cap === null) atCap.push(t.id)
+        continue
+      }
+      const built = await buildAttempt({
+        signer,
+        chainId: t.chain_id,
+        tx: t,
+        nonce: latest.nonce,
+        gas: BigInt(latest.gas_limit),
+        fees: decision.fees,
+        purpose,
+      })
+      attemptRows.push(built.row)
+      toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: built.hash, raw: built.raw })
+      if (decision.reachedCap && t.at_fee_cap === null) atCap.push(t.id)
+      events.push({
+        id: t.id,
+        detail: JSON.stringify({
+          action: expired ? 'expire' : 'bump',
+          hash: built.hash,
+          ...(decision.fees.type === 'eip1559'
+            ? { maxFeePerGas: decision.fees.maxFeePerGas.toString(), maxPriorityFeePerGas: decision.fees.maxPriorityFeePerGas.toString() }
+            : { gasPrice: decision.fees.gasPrice.toString() }),
+        }),
+      })
+      if (expired)
+        await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion; replacing it with a zero-value self-transfer`} WHERE id = ${t.id}`
+    }
+    if (attemptRows.length) await tx`INSERT INTO attempts ${tx(attemptRows)}`
+    if (events.length)
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT v.id, 'PENDING', 'PENDING', v.detail FROM unnest(${pgArray(events.map((e) => e.id))}::uuid[], ${pgArray(events.map((e) => e.detail))}::jsonb[]) AS v(id, detail)`
+    if (atCap.length) {
+      await tx`UPDATE transactions SET at_fee_cap = now(), updated_at = now() WHERE id = ANY(${pgArray(atCap)}::uuid[])`
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT id, 'PENDING', 'PENDING', ${JSON.stringify({ action: 'at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb
+        FROM unnest(${pgArray(atCap)}::uuid[]) AS id`
+    }
+    // Pace the next check from now, even if every provider fails this time.
+    await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray(toSend.map((s) => s.transactionId))}::uuid[])`
+  })
+  if (atCap.length)
+    ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
+  if (toSend.length) await broadcastAttempts(ctx, chain, toSend)
+  return toSend.length
+}

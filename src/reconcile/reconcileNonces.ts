@@ -1,0 +1,148 @@
+import type { Address, Hex } from 'viem'
+import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE } from '../core/errors.ts'
+import { initialFees } from '../core/fees.ts'
+import { buildAttempt, TRANSFER_GAS } from '../sign/buildAttempt.ts'
+import type { Signer } from '../signers/loadSigners.ts'
+
+/**
+ * Keeps each signer's nonce state true to the chain (DESIGN.md, "reconcile"):
+ * - the key was used elsewhere: raise our next nonce past what the chain has;
+ * - a PENDING transaction of ours whose nonce the chain consumed, with no receipt
+ *   for any of our attempts: no attempt of ours can be mined any more, so it is
+ *   queued again for a new nonce (the only time a request is re-signed at another nonce);
+ * - an attempt every provider refused as invalid, never accepted anywhere: FAILED,
+ *   which frees its nonce;
+ * - a hole (a nonce below our next one that no transaction of ours holds):
+ *   filled with a zero-value self-transfer so nothing waits behind it.
+ * Conditions that could be a lagging provider must be seen on two passes in a row.
+ */
+export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) {
+  const { sql } = ctx.db
+  const log = ctx.log.child({ module: 'reconcile', chainId: chain.chainId })
+  /** Keys seen on the previous pass; a condition acts only when it is seen again. */
+  let seenBefore = new Set<string>()
+
+  async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
+    const address = signer.address
+    const [latest, pending] = await Promise.all([
+      chain.read.getTransactionCount({ address, blockTag: 'latest' }),
+      chain.read.getTransactionCount({ address, blockTag: 'pending' }),
+    ])
+    const twice = (key: string) => {
+      seenNow.add(key)
+      return seenBefore.has(key)
+    }
+
+    // 1. Used elsewhere: nonces below the chain's count are gone whoever used them.
+    const [state] = await sql<{ next_nonce: number }[]>`SELECT next_nonce FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${address}`
+    if (!state) return // never signed anything yet: the sign stage starts from the chain's count
+    if (latest > state.next_nonce) {
+      const raised = await sql`
+        UPDATE signer_nonces SET next_nonce = ${latest}, updated_at = now()
+        WHERE chain_id = ${chain.chainId} AND signer = ${address} AND next_nonce < ${latest}`
+      if (raised.count) log.warn({ signer: address, from: state.next_nonce, to: latest }, 'signer key was used outside the service; next nonce raised')
+    }
+
+    // 2. Our PENDING transactions whose nonce the chain has consumed.
+    const consumed = await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
+      SELECT t.id, t.nonce, array_agg(a.hash) AS hashes
+      FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
+      GROUP BY t.id, t.nonce`
+    for (const t of consumed) {
+      const receipts = await Promise.all(t.hashes.map((hash) => chain.read.getTransactionReceipt({ hash }).catch(() => null)))
+      if (receipts.some((r) => r !== null)) continue // ours mined: the watcher settles it
+      if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
+      await sql.begin(async (tx) => {
+        const moved = await tx`
+          UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL,
+            error_code = NULL, error_message = NULL, updated_at = now()
+          WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}`
+        if (!moved.count) return
+        await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND nonce = ${t.nonce}`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          VALUES (${t.id}, 'PENDING', 'QUEUED', ${JSON.stringify({ reason: 'nonce_used_elsewhere', nonce: t.nonce })}::jsonb)`
+      })
+      log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; queued again for a new nonce')
+      ctx.kickSigner(chain.chainId, address)
+    }
+
+    // 3. Attempts that every provider refused as invalid and no node ever accepted.
+    const invalid = await sql<{ id: string; nonce: number; message: string | null }[]>`
+      SELECT t.id, t.nonce, (SELECT p->>'error' FROM attempts a2, jsonb_array_elements(a2.providers) p
+                             WHERE a2.transaction_id = t.id ORDER BY a2.id DESC LIMIT 1) AS message
+      FROM transactions t
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING'
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status <> 'REJECTED')`
+    for (const t of invalid) {
+      await sql.begin(async (tx) => {
+        const moved = await tx`
+          UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(),
+            error_code = ${ERROR_CODE.INVALID_TRANSACTION}, error_message = ${t.message ?? 'every provider refused it as invalid'}
+          WHERE id = ${t.id} AND status = 'PENDING'`
+        if (moved.count)
+          await tx`
+            INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+            VALUES (${t.id}, 'PENDING', 'FAILED', ${JSON.stringify({ code: ERROR_CODE.INVALID_TRANSACTION, nonce: t.nonce })}::jsonb)`
+      })
+      log.warn({ txId: t.id, nonce: t.nonce, reason: t.message }, 'transaction refused as invalid by every provider; FAILED, its nonce will be filled')
+    }
+
+    // 4. Holes between the chain's count and our next nonce.
+    const holes = await sql<{ nonce: number }[]>`
+      SELECT n::bigint AS nonce FROM signer_nonces s, generate_series(${Math.max(latest, pending)}::bigint, s.next_nonce - 1) AS n
+      WHERE s.chain_id = ${chain.chainId} AND s.signer = ${address}
+        AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.chain_id = s.chain_id AND t.signer = s.signer AND t.nonce = n)
+      LIMIT 1000`
+    const confirmedHoles = holes.filter((h) => twice(`hole:${address}:${h.nonce}`))
+    if (confirmedHoles.length) await fillHoles(signer, confirmedHoles.map((h) => h.nonce))
+  }
+
+  async function fillHoles(signer: Signer, nonces: number[]): Promise<void> {
+    const fees = initialFees(await readFeeMarket(chain.read, chain.config.fees.model), chain.config.fees.maxFeePerGasCap)
+    const sent: RawAttempt[] = []
+    await sql.begin(async (tx) => {
+      // Under the signer's lock, so the sign stage and other instances see a consistent picture.
+      await tx`SELECT 1 FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} FOR UPDATE`
+      for (const nonce of nonces) {
+        const [row] = await tx<{ id: string; execution: number }[]>`
+          INSERT INTO transactions (chain_id, signer, "to", data, value, status, nonce, kind, api_key_name)
+          VALUES (${chain.chainId}, ${signer.address}, ${signer.address}, '0x', 0, 'PENDING', ${nonce}, 'FILLER', 'system')
+          ON CONFLICT DO NOTHING RETURNING id, execution`
+        if (!row) continue
+        const built = await buildAttempt({
+          signer,
+          chainId: chain.chainId,
+          tx: { id: row.id, execution: row.execution, to: signer.address as Address, data: '0x', value: '0' },
+          nonce,
+          gas: TRANSFER_GAS,
+          fees,
+          purpose: 'REQUEST',
+        })
+        await tx`INSERT INTO attempts ${tx([built.row])}`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          VALUES (${row.id}, NULL, 'PENDING', ${JSON.stringify({ reason: 'nonce_hole_filler', nonce })}::jsonb)`
+        sent.push({ transactionId: row.id, nonce, hash: built.hash, raw: built.raw })
+      }
+    })
+    if (sent.length) {
+      log.warn({ signer: signer.address, nonces }, 'filling nonce holes with zero-value self-transfers')
+      await broadcastAttempts(ctx, chain, sent)
+    }
+  }
+
+  return {
+    async reconcile(): Promise<void> {
+      const seenNow = new Set<string>()
+      for (const signer of ctx.signers.forChain(chain.chainId)) await reconcileSigner(signer, seenNow)
+      seenBefore = seenNow
+    },
+  }
+}
+
