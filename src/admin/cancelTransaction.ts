@@ -57,7 +57,7 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
       UPDATE transactions SET error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, last_sent_at = now(), updated_at = now()
       WHERE id = ${id} RETURNING *`
     await tx`INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
-             VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${JSON.stringify({ action: 'cancel', hash: built.hash })}::jsonb)`
+             VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${tx.json({ action: 'cancel', hash: built.hash })}::jsonb)`
     return { row: updated!, attempt: { transactionId: id, nonce: latest.nonce, hash: built.hash as Hex, raw: built.raw as Hex } }
   })
   if (result.attempt) await broadcastAttempts(ctx, chain, [result.attempt])

@@ -26,7 +26,7 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
       SELECT to_status FROM transaction_events WHERE transaction_id = ${id} ORDER BY id DESC LIMIT 1`
     await tx`
       INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
-      VALUES (${id}, ${previous?.to_status ?? null}, 'QUEUED', ${actor}, ${JSON.stringify({ action: 'retry', execution: moved.execution })}::jsonb)`
+      VALUES (${id}, ${previous?.to_status ?? null}, 'QUEUED', ${actor}, ${tx.json({ action: 'retry', execution: moved.execution })}::jsonb)`
     const job = { chainId: moved.chain_id, signer: moved.signer }
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job), db: bossDb(tx) })
     return moved

@@ -102,7 +102,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       await tx`UPDATE transactions SET at_fee_cap = now(), updated_at = now() WHERE id = ANY(${pgArray(atCap)}::uuid[])`
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-        SELECT id, 'PENDING', 'PENDING', ${JSON.stringify({ action: 'at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb
+        SELECT id, 'PENDING', 'PENDING', ${tx.json({ action: 'at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb
         FROM unnest(${pgArray(atCap)}::uuid[]) AS id`
     }
     // Pace the next check from now, even if every provider fails this time.

@@ -25,16 +25,16 @@ export type SendOutcome =
 
 const PATTERNS: ReadonlyArray<[SendOutcome, RegExp]> = [
   ['sent', /already known|already imported|known transaction|alreadyknown|transaction already exists|already in (the )?(tx|transaction)?\s*pool/i],
-  ['replacement_underpriced', /replacement transaction underpriced|replacementnotallowed|replacement fee too low|replacement underpriced/i],
+  ['replacement_underpriced', /replacement transaction underpriced|replacementnotallowed|replacement fee too low|replacement underpriced|could not replace existing tx/i],
   ['nonce_too_low', /nonce too low|oldnonce|nonce has already been used|invalid nonce.*(lower|too low)|nonce is too low/i],
   ['insufficient_funds', /insufficient funds|insufficientfunds|upfront cost exceeds (account )?balance|sender doesn't have enough funds|insufficient balance/i],
   [
     'fee_too_low',
-    /transaction underpriced|max fee per gas less than block base fee|feetoolow|fee cap less than block base fee|gas price below minimum|underpriced|miner premium is negative|maxfeepergas too low|gas price too low/i,
+    /transaction underpriced|max fee per gas less than block base fee|feetoolow|fee cap less than block base fee|gas price below (configured )?minimum|gas price below current base fee|underpriced|miner premium is negative|maxfeepergas too low|gas price too low/i,
   ],
   [
     'invalid',
-    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas higher than max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit/i,
+    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas (higher than|exceeds) max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit|intrinsic gas too high|invalidtx(chainid|signature)/i,
   ],
 ]
 

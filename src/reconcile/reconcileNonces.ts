@@ -66,7 +66,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND nonce = ${t.nonce}`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${t.id}, 'PENDING', 'QUEUED', ${JSON.stringify({ reason: 'nonce_used_elsewhere', nonce: t.nonce })}::jsonb)`
+          VALUES (${t.id}, 'PENDING', 'QUEUED', ${tx.json({ reason: 'nonce_used_elsewhere', nonce: t.nonce })}::jsonb)`
       })
       log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; queued again for a new nonce')
       ctx.kickSigner(chain.chainId, address)
@@ -88,7 +88,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         if (moved.count)
           await tx`
             INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-            VALUES (${t.id}, 'PENDING', 'FAILED', ${JSON.stringify({ code: ERROR_CODE.INVALID_TRANSACTION, nonce: t.nonce })}::jsonb)`
+            VALUES (${t.id}, 'PENDING', 'FAILED', ${tx.json({ code: ERROR_CODE.INVALID_TRANSACTION, nonce: t.nonce })}::jsonb)`
       })
       log.warn({ txId: t.id, nonce: t.nonce, reason: t.message }, 'transaction refused as invalid by every provider; FAILED, its nonce will be filled')
     }
@@ -127,7 +127,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         await tx`INSERT INTO attempts ${tx([built.row])}`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${row.id}, NULL, 'PENDING', ${JSON.stringify({ reason: 'nonce_hole_filler', nonce })}::jsonb)`
+          VALUES (${row.id}, NULL, 'PENDING', ${tx.json({ reason: 'nonce_hole_filler', nonce })}::jsonb)`
         sent.push({ transactionId: row.id, nonce, hash: built.hash, raw: built.raw })
       }
     })

@@ -1,0 +1,289 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterAll, describe, it, expect } from 'vitest'
+import { ConfigError, formatPath, loadOptions, parseConfig, readConfigFile, substituteEnv } from './loadConfig.ts'
+
+const HOT_1_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
+const ENV = { ALCHEMY_KEY: 'alchemy-secret', HOT_1_KEY, FRONTEND_API_KEY: 'frontend-key-0123456789' }
+
+/** The example from the docs; a fresh deep copy each call so cases can mutate it. */
+function validConfig(): any {
+  return {
+    chains: [
+      {
+        chainId: 1,
+        name: 'mainnet',
+        providers: [
+          { name: 'alchemy', url: 'https://eth-mainnet.g.alchemy.com/v2/${ALCHEMY_KEY}' },
+          { name: 'own-node', url: 'http://10.0.0.5:8545', weight: 2 },
+        ],
+        confirmations: 12,
+        blockTimeMs: 12000,
+        fees: { model: 'eip1559', maxFeePerGasCap: '300000000000', bumpPercent: 12.5, bumpAfterMs: 30000 },
+      },
+    ],
+    signers: [{ name: 'hot-1', chainIds: [1], privateKey: '${HOT_1_KEY}' }],
+    apiKeys: [{ name: 'frontend', role: 'submitter', key: '${FRONTEND_API_KEY}' }],
+  }
+}
+
+/** Runs fn, expects a ConfigError, returns it. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    return err as ConfigError
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('parseConfig: a valid config', () => {
+  const config = parseConfig(validConfig(), ENV)
+  const chain = config.chains[0]!
+
+  it('substitutes ${NAME} from the env argument', () => {
+    expect(chain.providers[0]!.url).toBe('https://eth-mainnet.g.alchemy.com/v2/alchemy-secret')
+    expect(config.signers[0]!.privateKey).toBe(HOT_1_KEY)
+    expect(config.apiKeys[0]!.key).toBe(ENV.FRONTEND_API_KEY)
+  })
+
+  it('reads the wei cap as a bigint', () => {
+    expect(chain.fees.maxFeePerGasCap).toBe(300_000_000_000n)
+  })
+
+  it('fills defaults', () => {
+    expect(chain.providers[0]!.weight).toBe(1)
+    expect(chain.providers[1]!.weight).toBe(2)
+    expect(chain.fees.gasLimitMarginPercent).toBe(20)
+    expect(config.auth).toBe('enabled')
+    expect(config.retentionDays).toBe(30)
+  })
+
+  it('does not read process.env', () => {
+    expect(() => parseConfig(validConfig(), {})).toThrow(ConfigError)
+  })
+})
+
+describe('parseConfig: defaults of a minimal config', () => {
+  const config = parseConfig(
+    {
+      chains: [{ chainId: 31337, name: 'local', providers: [{ name: 'anvil', url: 'http://127.0.0.1:8545' }] }],
+      signers: [{ name: 's', chainIds: [31337], privateKey: HOT_1_KEY }],
+    },
+    {},
+  )
+  const chain = config.chains[0]!
+
+  it.each<[string, unknown, unknown]>([
+    ['confirmations', chain.confirmations, 12],
+    ['blockTimeMs', chain.blockTimeMs, 12_000],
+    ['fees.model', chain.fees.model, 'eip1559'],
+    ['fees.bumpPercent', chain.fees.bumpPercent, 12.5],
+    ['fees.bumpAfterMs', chain.fees.bumpAfterMs, 30_000],
+    ['fees.maxFeePerGasCap', chain.fees.maxFeePerGasCap, 500_000_000_000n],
+    ['fees.gasLimitMarginPercent', chain.fees.gasLimitMarginPercent, 20],
+    ['providers[0].weight', chain.providers[0]!.weight, 1],
+    ['apiKeys', config.apiKeys, []],
+    ['auth', config.auth, 'enabled'],
+    ['retentionDays', config.retentionDays, 30],
+  ])('%s defaults to %s', (_name, actual, expected) => {
+    expect(actual).toEqual(expected)
+  })
+})
+
+describe('parseConfig: environment substitution', () => {
+  it('a missing env var is a ConfigError naming the path and the variable', () => {
+    const err = configError(() => parseConfig(validConfig(), { ...ENV, ALCHEMY_KEY: undefined }))
+    expect(err.problems).toEqual(['chains[0].providers[0].url: environment variable ALCHEMY_KEY is not set'])
+    expect(err.message).toContain('chains[0].providers[0].url')
+    expect(err.message).toContain('ALCHEMY_KEY')
+  })
+
+  it('reports every missing variable, each with its path', () => {
+    const err = configError(() => parseConfig(validConfig(), {}))
+    expect(err.problems).toEqual([
+      'chains[0].providers[0].url: environment variable ALCHEMY_KEY is not set',
+      'signers[0].privateKey: environment variable HOT_1_KEY is not set',
+      'apiKeys[0].key: environment variable FRONTEND_API_KEY is not set',
+    ])
+  })
+
+  it('an empty string is a value, not a missing variable', () => {
+    const err = configError(() => parseConfig(validConfig(), { ...ENV, FRONTEND_API_KEY: '' }))
+    expect(err.problems).toEqual(['apiKeys[0].key: API keys must be at least 16 characters'])
+  })
+})
+
+describe('substituteEnv', () => {
+  it.each<[string, unknown, Record<string, string | undefined>, unknown]>([
+    ['one variable', 'a-${X}-b', { X: '1' }, 'a-1-b'],
+    ['two variables', '${A}${B}', { A: 'x', B: 'y' }, 'xy'],
+    ['no placeholder', 'plain', {}, 'plain'],
+    ['$NAME without braces is left alone', '$X', { X: '1' }, '$X'],
+    ['numbers untouched', 42, {}, 42],
+    ['nested', { a: ['${X}', { b: '${X}' }] }, { X: 'v' }, { a: ['v', { b: 'v' }] }],
+  ])('%s', (_label, input, env, expected) => {
+    const missing: string[] = []
+    expect(substituteEnv(input, env, [], missing)).toEqual(expected)
+    expect(missing).toEqual([])
+  })
+})
+
+describe('formatPath', () => {
+  it.each<[PropertyKey[], string]>([
+    [[], '(root)'],
+    [['chains'], 'chains'],
+    [['chains', 0, 'providers', 1, 'url'], 'chains[0].providers[1].url'],
+    [['signers', 0, 'chainIds', 0], 'signers[0].chainIds[0]'],
+  ])('%j -> %s', (path, expected) => {
+    expect(formatPath(path)).toBe(expected)
+  })
+})
+
+describe('parseConfig: rejected configs', () => {
+  const cases: ReadonlyArray<{ label: string; mutate: (c: any) => void; problems: string[] }> = [
+    {
+      label: 'invalid provider URL',
+      mutate: (c) => (c.chains[0].providers[1].url = 'not a url'),
+      problems: ['chains[0].providers[1].url: Invalid url'],
+    },
+    {
+      label: 'provider URL with an unsupported protocol',
+      mutate: (c) => (c.chains[0].providers[1].url = 'ftp://10.0.0.5:8545'),
+      problems: ['chains[0].providers[1].url: Invalid url'],
+    },
+    {
+      label: 'unknown top-level key',
+      mutate: (c) => (c.bogus = true),
+      problems: ['(root): Unrecognized key: "bogus"'],
+    },
+    {
+      label: 'signer with both privateKey and keystore',
+      mutate: (c) => Object.assign(c.signers[0], { keystore: '/keys/hot-1.json', password: 'pw' }),
+      problems: ['signers[0]: Give exactly one of privateKey, keystore or remote'],
+    },
+    {
+      label: 'signer with no key at all',
+      mutate: (c) => delete c.signers[0].privateKey,
+      problems: ['signers[0]: Give exactly one of privateKey, keystore or remote'],
+    },
+    {
+      label: 'signer naming an unknown chainId',
+      mutate: (c) => (c.signers[0].chainIds = [5]),
+      problems: ['signers[0].chainIds[0]: Unknown chainId 5: not in "chains"'],
+    },
+    {
+      label: 'duplicate chainId',
+      mutate: (c) => c.chains.push({ ...c.chains[0], name: 'again' }),
+      problems: ['chains[1].chainId: Duplicate chainId 1'],
+    },
+    {
+      label: 'duplicate provider name',
+      mutate: (c) => (c.chains[0].providers[1].name = 'alchemy'),
+      problems: ['chains[0].providers[1].name: Duplicate provider name "alchemy"'],
+    },
+    {
+      label: 'API key too short',
+      mutate: (c) => (c.apiKeys[0].key = 'short'),
+      problems: ['apiKeys[0].key: API keys must be at least 16 characters'],
+    },
+  ]
+
+  it.each(cases)('$label', ({ mutate, problems }) => {
+    const raw = validConfig()
+    mutate(raw)
+    const err = configError(() => parseConfig(raw, ENV))
+    expect(err.problems).toEqual(problems)
+    expect(err.message).toContain(problems[0])
+  })
+
+  it('the unknown key problem names the key', () => {
+    const raw = validConfig()
+    raw.retentionDayz = 3
+    expect(configError(() => parseConfig(raw, ENV)).problems.join('\n')).toContain('retentionDayz')
+  })
+
+  it('an unknown key inside a chain names the key at its path', () => {
+    const raw = validConfig()
+    raw.chains[0].confirmation = 3
+    expect(configError(() => parseConfig(raw, ENV)).problems).toEqual(['chains[0]: Unrecognized key: "confirmation"'])
+  })
+
+  it.each([
+    ['a negative wei cap', '-1'],
+    ['a decimal wei cap', '1.5'],
+    ['a hex wei cap', '0x10'],
+  ])('%s is rejected at fees.maxFeePerGasCap', (_label, cap) => {
+    const raw = validConfig()
+    raw.chains[0].fees.maxFeePerGasCap = cap
+    const problems = configError(() => parseConfig(raw, ENV)).problems
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(/^chains\[0\]\.fees\.maxFeePerGasCap: /)
+  })
+})
+
+describe('readConfigFile and loadOptions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loadConfig-test-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const write = (name: string, text: string) => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const goodPath = write('config.json', JSON.stringify(validConfig()))
+
+  it('loadOptions(["--config", path], env) reads and parses the file', () => {
+    const options = loadOptions(['--config', goodPath], ENV)
+    expect(options.configPath).toBe(resolve(goodPath))
+    expect(options.devMode).toBe(false)
+    expect(options.host).toBe('0.0.0.0')
+    expect(options.port).toBe(4000)
+    expect(options.embeddedPostgres).toBe(true)
+    expect(options.file?.chains[0]!.providers[0]!.url).toBe('https://eth-mainnet.g.alchemy.com/v2/alchemy-secret')
+  })
+
+  it('accepts --config=path and BROADCASTER_CONFIG', () => {
+    expect(loadOptions([`--config=${goodPath}`], ENV).configPath).toBe(resolve(goodPath))
+    expect(loadOptions([], { ...ENV, BROADCASTER_CONFIG: goodPath }).configPath).toBe(resolve(goodPath))
+  })
+
+  it('reads DATABASE_URL, PORT, HOST and LOG_LEVEL from the env argument', () => {
+    const options = loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'postgres://db/tx', PORT: '8080', HOST: '127.0.0.1', LOG_LEVEL: 'debug' })
+    expect(options).toMatchObject({ databaseUrl: 'postgres://db/tx', embeddedPostgres: false, port: 8080, host: '127.0.0.1', logLevel: 'debug' })
+  })
+
+  it('without a config file it is dev mode on localhost', () => {
+    const options = loadOptions([], {})
+    expect(options).toMatchObject({ file: null, configPath: null, devMode: true, host: '127.0.0.1', logLevel: 'info' })
+  })
+
+  it.each<[string, string[], Record<string, string>, RegExp]>([
+    ['an unknown argument', ['--bogus'], {}, /Unknown argument "--bogus"/],
+    ['--config without a path', ['--config='], {}, /--config needs a path/],
+    ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number, got "eighty"/],
+    ['a PORT out of range', [], { PORT: '70000' }, /PORT/],
+  ])('%s is a ConfigError', (_label, argv, env, message) => {
+    expect(configError(() => loadOptions(argv, env)).message).toMatch(message)
+  })
+
+  it('a missing file is a ConfigError naming it', () => {
+    const missing = join(dir, 'nope.json')
+    expect(configError(() => loadOptions(['--config', missing], ENV)).message).toContain(`Cannot read config file ${missing}`)
+  })
+
+  it('a file that is not JSON is a ConfigError naming it', () => {
+    const path = write('broken.json', '{ "chains": [')
+    expect(configError(() => readConfigFile(path, ENV)).message).toContain(`Config file ${path} is not valid JSON`)
+  })
+
+  it('problems in the file keep their paths and the message names the file', () => {
+    const raw = validConfig()
+    raw.chains[0].providers[1].url = 'not a url'
+    const path = write('bad-url.json', JSON.stringify(raw))
+    const err = configError(() => readConfigFile(path, ENV))
+    expect(err.message).toContain(`Invalid configuration in ${path}`)
+    expect(err.problems).toEqual(['chains[0].providers[1].url: Invalid url'])
+  })
+})

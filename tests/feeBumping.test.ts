@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { getAddress } from 'viem'
+import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+const GWEI = 1_000_000_000n
+
+describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  it('a transaction dropped from the pool is sent again and confirms', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '1' })
+    const pending = await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+    await anvil.dropAll()
+    expect(await env.chain.request({ method: 'txpool_content' as never })).toMatchObject({ pending: {} })
+    // Only after the bump stage has put it back does a block include it.
+    await waitForStatus(env, id, (t) => t.attempts.length >= 2)
+    await anvil.mine(2)
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.attempts.map((a: any) => a.hash)).toContain(done.hash)
+    expect(done.hash).not.toBe(pending.attempts[0].hash)
+    const onChain = await env.chain.getTransaction({ hash: done.hash })
+    expect(onChain.nonce).toBe(0)
+    expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
+  })
+
+  it('a base fee spike far above the signed max fee is met with bumped attempts, each at least 12.5 % higher', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 800 }) })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '2' })
+    const first = await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+    const signedMaxFee = BigInt(first.attempts[0].maxFeePerGas)
+    const spike = signedMaxFee * 50n
+    // Keep every block's base fee at the spike until the transaction gets in.
+    const deadline = Date.now() + 30_000
+    let t = first
+    while (t.status === 'PENDING' && Date.now() < deadline) {
+      await anvil.setNextBaseFee(spike)
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, id)
+    }
+    await anvil.mine(2)
+    t = await waitForStatus(env, id, 'CONFIRMED')
+    expect(t.attempts.length).toBeGreaterThanOrEqual(2)
+    for (let i = 1; i < t.attempts.length; i++) {
+      const prev = t.attempts[i - 1]
+      const cur = t.attempts[i]
+      expect(cur.nonce).toBe(prev.nonce)
+      expect(BigInt(cur.maxFeePerGas) * 10_000n).toBeGreaterThanOrEqual(BigInt(prev.maxFeePerGas) * 11_250n)
+      expect(BigInt(cur.maxPriorityFeePerGas) * 10_000n).toBeGreaterThanOrEqual(BigInt(prev.maxPriorityFeePerGas) * 11_250n)
+    }
+    // Confirmed with a bumped attempt, the one the chain holds.
+    expect(t.hash).not.toBe(first.attempts[0].hash)
+    const receipt = await env.chain.getTransactionReceipt({ hash: t.hash })
+    expect(receipt.status).toBe('success')
+    expect(BigInt(t.attempts.find((a: any) => a.hash === t.hash).maxFeePerGas)).toBeGreaterThanOrEqual(spike)
+    expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
+  })
+
+  it('at the fee cap it stays PENDING, rebroadcasts the same bytes and says so; it confirms once the base fee falls', async () => {
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      config: (c) => (c.chains[0].fees = { bumpAfterMs: 600, maxFeePerGasCap: (50n * GWEI).toString() }),
+    })
+    const anvil = chainControl(env)
+    await anvil.setNextBaseFee(GWEI)
+    await anvil.mine()
+    const id = await submit(env, { to: RECIPIENT, value: '3' })
+    await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+    await anvil.setNextBaseFee(100n * GWEI)
+    await anvil.mine()
+    const capped = await waitForStatus(env, id, (t) => t.atFeeCap === true, 20_000)
+    const capHash = capped.attempts.at(-1).hash
+    expect(BigInt(capped.attempts.at(-1).maxFeePerGas)).toBeLessThanOrEqual(50n * GWEI)
+    // Stuck at the cap: no new attempts, but the same bytes keep going out.
+    const answersBefore = capped.attempts.at(-1).providers.length
+    await new Promise((r) => setTimeout(r, 2_000))
+    const later = await getTx(env, id)
+    expect(later.status).toBe('PENDING')
+    expect(later.atFeeCap).toBe(true)
+    expect(later.attempts.at(-1).hash).toBe(capHash)
+    expect(later.attempts.at(-1).providers.length).toBeGreaterThan(answersBefore)
+    expect(later.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'at_fee_cap')).toBe(true)
+    // Empty blocks lower the base fee by 12.5 % each: from 100 gwei it falls under the cap within ~6 blocks.
+    // Blocks keep coming, as on a real chain; the rebroadcast same bytes get in once the base fee is under the cap.
+    let t = later
+    for (let i = 0; i < 60 && t.status !== 'CONFIRMED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, id)
+    }
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.atFeeCap).toBe(false)
+    expect(done.hash).toBe(capHash)
+    expect(getAddress((await env.chain.getTransaction({ hash: done.hash })).from)).toBe(SIGNER.address)
+  })
+})
