@@ -1,0 +1,110 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createWalletClient, getAddress, http, toHex, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+const ETHER = 10n ** 18n
+
+/** Every transaction the signer has on chain, from block 0 to head. */
+async function signerTransactionsOnChain(env: TestEnv) {
+  const head = await env.chain.getBlockNumber()
+  const out: { nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[] = []
+  for (let n = 0n; n <= head; n++) {
+    const block = await env.chain.getBlock({ blockNumber: n, includeTransactions: true })
+    for (const tx of block.transactions)
+      if (getAddress(tx.from) === SIGNER.address) out.push({ nonce: tx.nonce, to: tx.to, input: tx.input, value: tx.value, hash: tx.hash })
+  }
+  return out
+}
+
+describe('recovery on a real anvil', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  it('a reorg that drops the block moves the transaction back to PENDING; it is sent again and confirmed', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 4) })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const id = await submit(env, { to: RECIPIENT, value: '11' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const included = await waitForStatus(env, id, 'INCLUDED')
+    await anvil.reorg(1)
+    const block = await env.chain.getBlock({ blockNumber: BigInt(included.blockNumber) })
+    expect(block.hash).not.toBe(included.blockHash)
+    await waitForStatus(env, id, 'PENDING')
+    let t = await getTx(env, id)
+    for (let i = 0; i < 40 && t.status !== 'CONFIRMED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 250))
+      t = await getTx(env, id)
+    }
+    expect(t.status).toBe('CONFIRMED')
+    expect(t.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'PENDING', 'INCLUDED', 'PENDING', 'INCLUDED', 'CONFIRMED'])
+    const canonical = await env.chain.getBlock({ blockNumber: BigInt(t.blockNumber) })
+    expect(canonical.hash).toBe(t.blockHash)
+    const mine = await signerTransactionsOnChain(env)
+    expect(mine.map((m) => m.nonce)).toEqual([0])
+  })
+
+  it('the signer key used outside the service: it reconciles, and its own transactions all confirm exactly once', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
+    const anvil = chainControl(env)
+    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
+    // 1. Our transaction at nonce 0 is in the pool; someone replaces it with their own transaction at nonce 0, higher fees.
+    const first = await submit(env, { to: RECIPIENT, data: toHex('request-1') })
+    const pending = await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
+    const theirs = await outside.sendTransaction({
+      chain: null,
+      to: RECIPIENT,
+      nonce: 0,
+      value: 1n,
+      maxFeePerGas: BigInt(pending.attempts[0].maxFeePerGas) * 3n,
+      maxPriorityFeePerGas: BigInt(pending.attempts[0].maxPriorityFeePerGas) * 3n,
+    })
+    // 2. They also use nonces 1 and 2 directly.
+    await outside.sendTransaction({ chain: null, to: RECIPIENT, nonce: 1, value: 1n })
+    await outside.sendTransaction({ chain: null, to: RECIPIENT, nonce: 2, value: 1n })
+    await anvil.mine()
+    // 3. More of ours arrive meanwhile.
+    const more = [await submit(env, { to: RECIPIENT, data: toHex('request-2') }), await submit(env, { to: RECIPIENT, data: toHex('request-3') })]
+    const ids = [first, ...more]
+    const deadline = Date.now() + 40_000
+    let all = await Promise.all(ids.map((id) => getTx(env!, id)))
+    while (!all.every((t) => t.status === 'CONFIRMED') && Date.now() < deadline) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+      all = await Promise.all(ids.map((id) => getTx(env!, id)))
+    }
+    expect(all.map((t) => t.status)).toEqual(['CONFIRMED', 'CONFIRMED', 'CONFIRMED'])
+    expect((await env.chain.getTransactionReceipt({ hash: theirs })).status).toBe('success')
+    const onChain = await signerTransactionsOnChain(env)
+    // No gaps, and each request's calldata exactly once.
+    expect(onChain.map((t) => t.nonce)).toEqual(onChain.map((_, i) => i))
+    for (const name of ['request-1', 'request-2', 'request-3']) expect(onChain.filter((t) => t.input === toHex(name))).toHaveLength(1)
+    // The displaced request was re-signed at a new nonce, as a new execution, with the reason in its timeline.
+    const displaced = all[0]
+    expect(Number(displaced.nonce)).toBeGreaterThanOrEqual(3)
+    expect(displaced.execution).toBe(2)
+    expect(displaced.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'nonce_used_elsewhere')).toBe(true)
+  })
+
+  it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    const anvil = chainControl(env)
+    await anvil.setBalance(SIGNER.address, 0n)
+    const id = await submit(env, { to: RECIPIENT, value: '12' })
+    const waiting = await waitForStatus(env, id, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+    expect(waiting.status).toBe('QUEUED')
+    await new Promise((r) => setTimeout(r, 1500))
+    expect((await getTx(env, id)).status).toBe('QUEUED')
+    await anvil.setBalance(SIGNER.address, 100n * ETHER)
+    const done = await waitForStatus(env, id, 'CONFIRMED', 30_000)
+    expect(done.error).toBeNull()
+    expect((await env.chain.getTransactionReceipt({ hash: done.hash })).status).toBe('success')
+  })
+})
