@@ -129,3 +129,20 @@ describe('accept → sign → broadcast → confirm, on a real anvil and Postgre
     expect(failed.json.data.transactions.edges.map((e: any) => e.node.status)).toEqual(['FAILED'])
   })
 })
+
+describe('the sign job enqueued with an accepted request', () => {
+  it('carries the signer as data, not a JSON string, so the request is signed without waiting for the sweep', async () => {
+    const env = await startTestEnv()
+    try {
+      const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '1' })
+      const sql = (await import('postgres')).default(env.databaseUrl, { max: 1 })
+      const jobs = await sql`SELECT data FROM pgboss.job WHERE name = 'sign'`
+      await sql.end()
+      expect(jobs.length).toBeGreaterThan(0)
+      expect(jobs[0]!.data).toEqual({ chainId: 31337, signer: SIGNER.address })
+      expect(res.status).toBe(200)
+    } finally {
+      await env.stop()
+    }
+  })
+})

@@ -43,10 +43,9 @@ export async function createQueues(boss: PgBoss): Promise<void> {
 export function bossDb(tx: TxSql): PgBoss.Db {
   return {
     executeSql: async (text, values) => {
-      // pg-boss passes what node-postgres accepts: undefined for "not set" and plain objects for json.
-      const params = values.map((v) =>
-        v === undefined ? null : v !== null && typeof v === 'object' && !(v instanceof Date) && !Buffer.isBuffer(v) ? JSON.stringify(v) : v,
-      )
+      // pg-boss passes what node-postgres accepts: undefined for "not set". Objects (job data) stay objects:
+      // postgres.js encodes them for the jsonb parameter itself, and a pre-encoded string would be stored as a JSON string.
+      const params = values.map((v) => (v === undefined ? null : v))
       const rows = await tx.unsafe(text, params as never[])
       return { rows: rows as unknown as unknown[] }
     },

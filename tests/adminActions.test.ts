@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { getAddress, type Hex } from 'viem'
+import { chainControl, getTx, submit, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+/** Runtime code that always reverts with Error("nope") (see pipeline.test.ts). */
+const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
+  '0000000000000000000000000000000000000000000000000000000000000020' +
+  '0000000000000000000000000000000000000000000000000000000000000004' +
+  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
+const TARGET = '0x00000000000000000000000000000000000c0de0'
+
+describe('admin actions, idempotency and deadlines', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  it('a FAILED transaction retried by an admin confirms; the retry is in its timeline with the key name', async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    const anvil = chainControl(env)
+    await anvil.setCode(TARGET, REVERTING_CODE)
+    const id = await submit(env, { to: TARGET, data: '0xabcdef01' })
+    await waitForStatus(env, id, 'FAILED')
+    // The cause goes away (the contract is fixed), then the admin retries.
+    await anvil.setCode(TARGET, '0x00')
+    const res = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id status execution } }`, { id })
+    expect(res.json.errors).toBeUndefined()
+    expect(res.json.data.retryTransaction).toEqual({ id, status: 'QUEUED', execution: 2 })
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.execution).toBe(2)
+    expect(done.error).toBeNull()
+    const retry = done.events.find((e: any) => e.fromStatus === 'FAILED' && e.toStatus === 'QUEUED')
+    expect(retry.actor).toBe('test-admin')
+    expect((await env.chain.getTransactionReceipt({ hash: done.hash })).status).toBe('success')
+
+    // Only FAILED or REVERTED can be retried.
+    const again = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id } }`, { id })
+    expect(again.json.errors[0].extensions.code).toBe('INVALID_STATE')
+  })
+
+  it('a cancelled PENDING transaction ends CANCELLED with the zero-value self-transfer on chain', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '123456' })
+    const pending = await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    const res = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { ${TX_FIELDS} } }`, { id })
+    expect(res.json.errors).toBeUndefined()
+    expect(res.json.data.cancelTransaction.status).toBe('PENDING')
+    const cancel = (await getTx(env, id)).attempts.at(-1)
+    expect(cancel.purpose).toBe('CANCEL')
+    expect(cancel.nonce).toBe(pending.attempts[0].nonce)
+    await anvil.mine()
+    let t = await getTx(env, id)
+    for (let i = 0; i < 20 && t.status !== 'CANCELLED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 200))
+      t = await getTx(env, id)
+    }
+    expect(t.status).toBe('CANCELLED')
+    expect(t.error.code).toBe('CANCELLED')
+    const onChain = await env.chain.getTransaction({ hash: t.hash })
+    expect(t.hash).toBe(cancel.hash)
+    expect(getAddress(onChain.to!)).toBe(SIGNER.address)
+    expect(onChain.value).toBe(0n)
+    expect(onChain.nonce).toBe(0)
+    expect(t.events.find((e: any) => JSON.parse(e.detail ?? '{}').action === 'cancel').actor).toBe('test-admin')
+  })
+
+  it('a client retrying with the same idempotency key gets the same transaction; other fields are a conflict', async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    const body = { to: RECIPIENT, value: '42', idempotencyKey: 'order-42' }
+    const [a, b] = await Promise.all([env.post('/broadcast_transaction', body), env.post('/broadcast_transaction', body)])
+    expect(a.status).toBe(200)
+    expect(b.status).toBe(200)
+    expect(b.json.transactionId).toBe(a.json.transactionId)
+    const gql = await env.graphql(`mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`, { i: body })
+    expect(gql.json.data.broadcastTransaction.id).toBe(a.json.transactionId)
+    const conflict = await env.post('/broadcast_transaction', { ...body, value: '43' })
+    expect(conflict.status).toBe(409)
+    expect(conflict.json.error).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', field: 'idempotencyKey' })
+    await waitForStatus(env, a.json.transactionId, 'CONFIRMED')
+    const { json } = await env.graphql(`{ transactions { edges { node { id } } } }`)
+    expect(json.data.transactions.edges).toHaveLength(1)
+  })
+
+  it('validUntil: not sent by the deadline → FAILED EXPIRED; sent but not mined → replaced by a self-transfer, CANCELLED', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 500 }) })
+    const anvil = chainControl(env)
+    // Not sent: the signer cannot pay, so it waits in QUEUED past its deadline.
+    await anvil.setBalance(SIGNER.address, 0n)
+    const late = await submit(env, { to: RECIPIENT, value: '1', validUntil: new Date(Date.now() + 1500).toISOString() })
+    await waitForStatus(env, late, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+    await new Promise((r) => setTimeout(r, 1600))
+    await anvil.setBalance(SIGNER.address, 10n ** 20n)
+    const expired = await waitForStatus(env, late, 'FAILED', 20_000)
+    expect(expired.error.code).toBe('EXPIRED')
+    expect(expired.attempts).toEqual([])
+
+    // Sent, but no block before the deadline: it must not execute late.
+    const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 1500).toISOString() })
+    await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
+    await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+    let t = await getTx(env, sent)
+    for (let i = 0; i < 20 && t.status !== 'CANCELLED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 200))
+      t = await getTx(env, sent)
+    }
+    expect(t.status).toBe('CANCELLED')
+    expect(t.error.code).toBe('EXPIRED')
+    const onChain = await env.chain.getTransaction({ hash: t.hash })
+    expect(onChain.value).toBe(0n)
+    expect(getAddress(onChain.to!)).toBe(SIGNER.address)
+  })
+})
