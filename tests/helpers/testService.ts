@@ -37,7 +37,15 @@ export async function startTestEnv(opts: { anvil?: StartAnvilOptions; config?: (
   const anvil = await startAnvil(opts.anvil ?? {})
   const db = await createTestDatabase()
   const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false })
-  const service = await startService({ config: testConfig(anvil.url, opts.config), databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
+  let service: RunningService
+  try {
+    service = await startService({ config: testConfig(anvil.url, opts.config), databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
+  } catch (err) {
+    // Leave nothing running when start-up fails.
+    await anvil.stop()
+    await db.drop()
+    throw err
+  }
   const auth = { authorization: `Bearer ${ADMIN_KEY}` }
   const call = async (path: string, init: RequestInit) => {
     const res = await fetch(`${service.url}${path}`, init)

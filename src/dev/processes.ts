@@ -1,0 +1,99 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+
+/** Helpers for the dev-mode child processes (embedded postgres, anvil) that outlive a SIGKILLed parent. */
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Running (a zombie waiting to be reaped, e.g. in a container whose init does not reap, counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  try {
+    // "pid (comm) S ...": the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch (err) {
+    // No /proc (not Linux): trust kill(0). Vanished in between: gone.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self/stat')
+  }
+}
+
+/** The command line of a running process ('' when it is gone or /proc is not there). */
+export function processCommandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()
+  } catch {
+    return ''
+  }
+}
+
+/** The pid on the first line of a pid file, or null. */
+export function readPidFile(file: string): number | null {
+  if (!existsSync(file)) return null
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]!.trim())
+  return Number.isInteger(pid) && pid > 0 ? pid : null
+}
+
+export function writePidFile(file: string, pid: number): void {
+  writeFileSync(file, `${pid}\n`)
+}
+
+/** Removes the pid file if it still names this pid (a newer run may have written its own). */
+export function removePidFile(file: string, pid: number): void {
+  if (readPidFile(file) === pid) rmSync(file, { force: true })
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (isAlive(pid)) {
+    if (Date.now() >= deadline) return false
+    await sleep(50)
+  }
+  return true
+}
+
+/** Sends `signal`, waits up to `graceMs`, then SIGKILL (and waits a little more). True when it is gone. */
+export async function terminate(pid: number, signal: NodeJS.Signals = 'SIGTERM', graceMs = 3_000): Promise<boolean> {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    return !isAlive(pid)
+  }
+  if (await waitGone(pid, graceMs)) return true
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // gone in between
+  }
+  return waitGone(pid, 5_000)
+}
+
+/**
+ * A SIGKILLed dev run leaves its children running. If the pid file names a live process whose command
+ * line contains every one of `mustContain` (so a reused pid of some other program is left alone), stop
+ * it; then drop the stale pid file.
+ */
+export async function stopLeftoverFromPidFile(
+  pidFile: string,
+  what: string,
+  mustContain: string[],
+  log: (m: string) => void,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 3_000,
+): Promise<void> {
+  const pid = readPidFile(pidFile)
+  if (pid === null) return
+  if (isAlive(pid)) {
+    const cmdline = processCommandLine(pid)
+    if (cmdline && mustContain.every((s) => cmdline.includes(s))) {
+      log(`stopping leftover ${what} (pid ${pid}) from an earlier run`)
+      if (!(await terminate(pid, signal, graceMs))) throw new Error(`could not stop leftover ${what} (pid ${pid})`)
+    }
+  }
+  // Gone now, or a reused pid of another program: either way the file is stale.
+  rmSync(pidFile, { force: true })
+}
