@@ -136,7 +136,7 @@ describe('the sign job enqueued with an accepted request', () => {
     try {
       const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '1' })
       const sql = (await import('postgres')).default(env.databaseUrl, { max: 1 })
-      const jobs = await sql`SELECT data FROM pgboss.job WHERE name = 'sign'`
+      const jobs = await sql`SELECT data FROM pgboss.job WHERE name = 'sign-signer'`
       await sql.end()
       expect(jobs.length).toBeGreaterThan(0)
       expect(jobs[0]!.data).toEqual({ chainId: 31337, signer: SIGNER.address })

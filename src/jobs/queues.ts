@@ -4,7 +4,7 @@ import type { TxSql } from '../db/connect.ts'
 /** pg-boss queue names. Jobs carry ids only; Postgres rows hold the truth. */
 export const QUEUE = {
   /** One job per (chain, signer): drains that signer's QUEUED rows in batches. */
-  sign: 'sign',
+  sign: 'sign-signer',
 } as const
 
 export type SignJob = { chainId: number; signer: string }
@@ -26,16 +26,18 @@ export function createBoss(databaseUrl: string): PgBoss {
 }
 
 export async function createQueues(boss: PgBoss): Promise<void> {
-  // "stately": at most one queued and one active job per signer key. A burst of
-  // accepts enqueues one job, not thousands: the job takes every queued row.
+  // "short": at most one *queued* job per signer key, so a burst of accepts enqueues one
+  // job, not thousands (the job takes every queued row). Not "stately": a job left
+  // active by a SIGKILLed instance would block the signer until it expired. Two
+  // active drains of one signer are safe: the signer's row lock serializes them.
   await boss.createQueue(QUEUE.sign, {
     name: QUEUE.sign,
-    policy: 'stately',
+    policy: 'short',
     retryLimit: 10,
     retryDelay: 1,
     // Past these retries the recovery sweep re-drives the signer; no request is lost with the job.
     retryBackoff: true,
-    expireInSeconds: 300,
+    expireInSeconds: 120,
   })
 }
 

@@ -4,7 +4,7 @@ import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
 import { signNextBatch } from './signQueued.ts'
 
-/** Parallel sign jobs per instance: one per signer at a time (the queue is stately per signer key). */
+/** Parallel sign jobs per instance; one signer is drained by one of them at a time. */
 const SIGN_WORKERS = 4
 
 export type SignWorker = {
@@ -30,6 +30,12 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
       return
     }
     const key = signJobKey(job)
+    const running = draining.get(key)
+    if (running) {
+      // This instance already drains the signer: it will look again before it stops.
+      running.again = true
+      return
+    }
     const state = { again: false }
     draining.set(key, state)
     const skip = new Set<string>()
