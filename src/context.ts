@@ -4,6 +4,7 @@ import type { FileConfig } from './config/schema.ts'
 import type { Db } from './db/connect.ts'
 import type { Logger } from './common/logger.ts'
 import type { SignerRegistry } from './signers/loadSigners.ts'
+import type { TransactionUpdates } from './events/transactionUpdates.ts'
 
 /**
  * What every stage is given (Ponder's "common"): built once by the composition
@@ -17,6 +18,8 @@ export type ServiceContext = {
   log: Logger
   chains: Map<number, ChainClients>
   signers: SignerRegistry
+  /** Change feed for subscriptions (Postgres LISTEN/NOTIFY, so it spans instances). */
+  updates: TransactionUpdates
   /** Wakes the sign stage for a signer after new work was committed. */
   kickSigner: (chainId: number, signer: string) => void
 }

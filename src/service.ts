@@ -6,6 +6,8 @@ import { createAuthenticator } from './api/auth.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
+import { attachGraphQLWs } from './api/graphqlWs.ts'
+import { startTransactionUpdates } from './events/transactionUpdates.ts'
 import { createChainClients, type ChainClients } from './chain/createChainClients.ts'
 import type { FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
@@ -59,6 +61,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   await boss.start()
   await createQueues(boss)
 
+  const updates = await startTransactionUpdates(db.sql, log)
   let kick: (chainId: number, signer: string) => void = () => {}
   const ctx: ServiceContext = {
     config,
@@ -68,6 +71,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     log,
     chains,
     signers,
+    updates,
     kickSigner: (chainId, signer) => kick(chainId, signer),
   }
   const signWorker = await startSignWorker(ctx)
@@ -87,6 +91,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const auth = createAuthenticator(config.apiKeys, config.auth)
   const yoga = createGraphQL(ctx, schema)
   const server = createHttpServer(ctx, { auth, yoga })
+  const graphqlWs = attachGraphQLWs(server, yoga, auth)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => resolve())
@@ -103,6 +108,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking requests first, then let the stages finish what they hold.
+        await graphqlWs.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeAllConnections()
@@ -111,6 +117,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
         await Promise.all(chainLoops.map((l) => l.stop()))
         await Promise.all(watchers.map((w) => w.stop()))
         await signWorker.stop()
+        await updates.stop()
         await boss.stop({ graceful: true, timeout: 10_000, wait: true })
         await db.close()
       })()),

@@ -11,8 +11,9 @@ import type { AttemptRow, EventRow, ProviderAnswer, TransactionRow } from '../..
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
 import './scalars.ts'
+import './subscriptions.ts'
 
-const TransactionStatus = builder.enumType('TransactionStatus', { values: TX_STATUSES })
+export const TransactionStatus = builder.enumType('TransactionStatus', { values: TX_STATUSES })
 
 const ProviderAnswerType = builder.objectRef<ProviderAnswer>('ProviderAnswer').implement({
   description: "One provider's answer to one broadcast of an attempt.",

@@ -1,0 +1,43 @@
+import { Repeater } from 'graphql-yoga'
+import { parseTransactionId } from '../../accept/parseFields.ts'
+import type { TxStatus } from '../../core/txStatus.ts'
+import type { TransactionRow } from '../../store/transactionRow.ts'
+import { requireRole } from '../auth.ts'
+import { builder } from './builder.ts'
+// A cycle with schema.ts, safe because Pothos reads these only inside field thunks, when the schema is built.
+import { TransactionStatus, TransactionType } from './schema.ts'
+
+/** Buffered per subscriber; a client that falls this far behind is disconnected rather than using unbounded memory. */
+const MAX_BUFFERED = 10_000
+
+builder.subscriptionType({
+  fields: (t) => ({
+    transactionUpdated: t.field({
+      type: TransactionType,
+      description:
+        'Every status change (and bump, cancel, retry) of a transaction, from any instance, in order. Filter by id and/or statuses. Over graphql-ws (WebSocket) and SSE on /graphql.',
+      args: {
+        id: t.arg.id(),
+        status: t.arg({ type: [TransactionStatus] }),
+      },
+      subscribe: (_, args, ctx) => {
+        requireRole(ctx.principal, 'reader')
+        const id = args.id ? parseTransactionId(String(args.id)) : null
+        const statuses = args.status?.length ? new Set<TxStatus>(args.status as TxStatus[]) : null
+        const updates = ctx.service.updates
+        return new Repeater<TransactionRow>(async (push, stop) => {
+          let buffered = 0
+          const unsubscribe = updates.subscribe((row) => {
+            if (id && row.id !== id) return
+            if (statuses && !statuses.has(row.status)) return
+            if (++buffered > MAX_BUFFERED) return stop(new Error('subscriber too slow; reconnect and re-read with transactions(...)'))
+            void push(row).then(() => buffered--)
+          })
+          await stop
+          unsubscribe()
+        })
+      },
+      resolve: (row: TransactionRow) => row,
+    }),
+  }),
+})

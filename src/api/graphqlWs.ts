@@ -1,0 +1,57 @@
+import type { Server } from 'node:http'
+import type { ExecutionArgs } from 'graphql'
+import { useServer } from 'graphql-ws/use/ws'
+import { WebSocketServer } from 'ws'
+import type { InputError } from '../core/errors.ts'
+import type { Authenticator, Principal } from './auth.ts'
+import type { Yoga } from './graphql/createYoga.ts'
+
+type Enveloped = ReturnType<Yoga['getEnveloped']>
+
+/**
+ * graphql-ws (WebSocket) on the same /graphql path as yoga's HTTP and SSE, run
+ * through yoga's envelop so masking, error codes and the context are the same.
+ * The API key comes in connectionParams: `{ "authorization": "Bearer <key>" }`.
+ */
+export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator): { close: () => Promise<void> } {
+  const wss = new WebSocketServer({ server, path: '/graphql' })
+  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
+    {
+      onConnect: (ctx) => {
+        const params = ctx.connectionParams ?? {}
+        const header = (params.authorization ?? params.Authorization) as string | undefined
+        try {
+          ctx.extra.principal = auth.authenticate(header)
+          return true
+        } catch (err) {
+          return { message: (err as InputError).message, code: (err as InputError).code }
+        }
+      },
+      execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
+      onSubscribe: async (ctx, _id, params) => {
+        const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal!, params })
+        const document = enveloped.parse(params.query)
+        const args = {
+          schema: enveloped.schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: enveloped,
+        }
+        const errors = enveloped.validate(args.schema, args.document)
+        if (errors.length) return errors
+        return args
+      },
+    },
+    wss,
+  )
+  return {
+    close: async () => {
+      for (const client of wss.clients) client.terminate()
+      await disposable.dispose()
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+    },
+  }
+}

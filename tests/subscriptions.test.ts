@@ -1,0 +1,106 @@
+import { createClient } from 'graphql-ws'
+import WebSocket from 'ws'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../src/common/logger.ts'
+import { startService, type RunningService } from '../src/service.ts'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+
+const SUBSCRIPTION = `subscription($id: ID, $status: [TransactionStatus!]) { transactionUpdated(id: $id, status: $status) { id status nonce hash } }`
+
+describe('transactionUpdated subscription across two instances on one Postgres', () => {
+  let env: TestEnv
+  let other: RunningService
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.3 }, config: (c) => (c.chains[0].confirmations = 2) })
+    other = await startService({
+      config: testConfig(env.anvil.url, (c) => (c.chains[0].confirmations = 2)),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: 'silent', pretty: false }),
+    })
+  })
+  afterAll(async () => {
+    await other?.stop()
+    await env?.stop()
+  })
+
+  it('over WebSocket (graphql-ws) on instance A: every status change of a transaction submitted to instance B, in order', async () => {
+    const client = createClient({
+      url: `${env.service.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${ADMIN_KEY}` },
+    })
+    const seen: string[] = []
+    let id: string | null = null
+    const received: any[] = []
+    const done = new Promise<void>((resolve, reject) => {
+      client.subscribe(
+        { query: SUBSCRIPTION, variables: {} },
+        {
+          next: (msg: any) => {
+            if (msg.errors) return reject(new Error(JSON.stringify(msg.errors)))
+            received.push(msg.data.transactionUpdated)
+            if (id && msg.data.transactionUpdated.id === id) {
+              seen.push(msg.data.transactionUpdated.status)
+              if (msg.data.transactionUpdated.status === 'CONFIRMED') resolve()
+            }
+          },
+          error: reject,
+          complete: () => {},
+        },
+      )
+    })
+    // Give the subscription a moment to be registered before the first change.
+    await waitFor('ws connected', async () => (await new Promise((r) => setTimeout(r, 300)), true))
+    const res = await fetch(`${other.url}/broadcast_transaction`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ to: RECIPIENT, value: '77' }),
+    })
+    id = ((await res.json()) as { transactionId: string }).transactionId
+    await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout; saw ${seen}`)), 30_000))])
+    // Events that arrived before we knew the id belong to it too.
+    const all = received.filter((t) => t.id === id).map((t) => t.status)
+    expect(all).toEqual(['QUEUED', 'PENDING', 'INCLUDED', 'CONFIRMED'])
+    await client.dispose()
+  })
+
+  it('over SSE, filtered by status, and refused without a key', async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${other.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ query: SUBSCRIPTION, variables: { status: ['CONFIRMED'] } }),
+      signal: controller.signal,
+    })
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/)
+    const reader = res.body!.getReader()
+    await new Promise((r) => setTimeout(r, 300))
+    const submitted = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '78' })
+    const id = submitted.json.transactionId
+    let text = ''
+    const deadline = Date.now() + 30_000
+    while (!text.includes(id) && Date.now() < deadline) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    controller.abort()
+    const events = text
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)))
+      .map((p) => p.data?.transactionUpdated)
+      .filter(Boolean)
+    expect(events.filter((e: any) => e.id === id).map((e: any) => e.status)).toEqual(['CONFIRMED'])
+    expect(events.every((e: any) => e.status === 'CONFIRMED')).toBe(true)
+
+    const denied = await fetch(`${other.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: SUBSCRIPTION }),
+    })
+    expect(denied.status).toBe(401)
+  })
+})
