@@ -130,15 +130,23 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     await saveCursor(next)
   }
 
-  /** Receipts for PENDING transactions sent a while ago, whatever block they are in: covers anything the scan missed. */
+  /**
+   * Receipts for PENDING transactions whose nonce the chain has already used: one
+   * of our attempts mined in a block the scan missed (a restart past the rescan
+   * depth), or someone else's transaction took the nonce (the reconciler's case).
+   * Keyed on the signer's mined count, so a backlog waiting its turn costs nothing.
+   */
   async function receiptSweep(): Promise<void> {
-    const rows = await sql<Match[]>`
-      SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-      WHERE t.chain_id = ${chainId} AND t.status = 'PENDING' AND t.first_sent_at < now() - ${`${Math.max(2 * chain.config.blockTimeMs, 2000)} milliseconds`}::interval
-      LIMIT 2000`
-    if (rows.length === 0) return
-    const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
-    await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+    for (const signer of ctx.signers.forChain(chainId)) {
+      const latest = await chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' })
+      const rows = await sql<Match[]>`
+        SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+        WHERE t.chain_id = ${chainId} AND t.signer = ${signer.address} AND t.status = 'PENDING' AND t.nonce < ${latest}
+        LIMIT 2000`
+      if (rows.length === 0) continue
+      const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
+      await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+    }
   }
 
   /** INCLUDED transactions: confirmed at depth, or back to PENDING if their block left the canonical chain. */
