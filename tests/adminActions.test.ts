@@ -1,13 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { getAddress, type Hex } from 'viem'
-import { chainControl, getTx, submit, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
+import { getAddress } from 'viem'
+import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
-/** Runtime code that always reverts with Error("nope") (see pipeline.test.ts). */
-const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
-  '0000000000000000000000000000000000000000000000000000000000000020' +
-  '0000000000000000000000000000000000000000000000000000000000000004' +
-  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
 const TARGET = '0x00000000000000000000000000000000000c0de0'
 
 describe('admin actions, idempotency and deadlines', () => {
@@ -51,13 +46,7 @@ describe('admin actions, idempotency and deadlines', () => {
     const cancel = (await getTx(env, id)).attempts.at(-1)
     expect(cancel.purpose).toBe('CANCEL')
     expect(cancel.nonce).toBe(pending.attempts[0].nonce)
-    await anvil.mine()
-    let t = await getTx(env, id)
-    for (let i = 0; i < 20 && t.status !== 'CANCELLED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 200))
-      t = await getTx(env, id)
-    }
+    const t = await mineUntil(env, id, 'CANCELLED')
     expect(t.status).toBe('CANCELLED')
     expect(t.error.code).toBe('CANCELLED')
     const onChain = await env.chain.getTransaction({ hash: t.hash })
@@ -102,12 +91,7 @@ describe('admin actions, idempotency and deadlines', () => {
     const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 1500).toISOString() })
     await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
     await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
-    let t = await getTx(env, sent)
-    for (let i = 0; i < 20 && t.status !== 'CANCELLED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 200))
-      t = await getTx(env, sent)
-    }
+    const t = await mineUntil(env, sent, 'CANCELLED')
     expect(t.status).toBe('CANCELLED')
     expect(t.error.code).toBe('EXPIRED')
     const onChain = await env.chain.getTransaction({ hash: t.hash })

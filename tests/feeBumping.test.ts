@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
-import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const GWEI = 1_000_000_000n
@@ -90,12 +90,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(later.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'at_fee_cap')).toBe(true)
     // Empty blocks lower the base fee by 12.5 % each: from 100 gwei it falls under the cap within ~6 blocks.
     // Blocks keep coming, as on a real chain; the rebroadcast same bytes get in once the base fee is under the cap.
-    let t = later
-    for (let i = 0; i < 60 && t.status !== 'CONFIRMED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 300))
-      t = await getTx(env, id)
-    }
+    await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 60, everyMs: 300 })
     const done = await waitForStatus(env, id, 'CONFIRMED')
     expect(done.atFeeCap).toBe(false)
     expect(done.hash).toBe(capHash)

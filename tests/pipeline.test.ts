@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getAddress, type Hex } from 'viem'
+import { getAddress } from 'viem'
 import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { REVERTING_CODE } from './helpers/chainControl.ts'
 
-/**
- * Runtime code that always reverts with Error("nope"):
- * CODECOPY the 100-byte revert payload that follows the 12 code bytes, then REVERT with it.
- */
-const REVERTING_CODE = ('0x6064600c60003960646000fd' +
-  '08c379a0' +
-  '0000000000000000000000000000000000000000000000000000000000000020' +
-  '0000000000000000000000000000000000000000000000000000000000000004' +
-  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
 const REVERTER = '0x00000000000000000000000000000000000b0b00'
 
 const TX_FIELDS = 'id status chainId from to value nonce hash blockNumber error { code message } attempts { hash nonce sentAt providers { name outcome } }'

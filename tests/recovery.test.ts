@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWalletClient, getAddress, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const ETHER = 10n ** 18n
@@ -37,12 +37,7 @@ describe('recovery on a real anvil', () => {
     const block = await env.chain.getBlock({ blockNumber: BigInt(included.blockNumber) })
     expect(block.hash).not.toBe(included.blockHash)
     await waitForStatus(env, id, 'PENDING')
-    let t = await getTx(env, id)
-    for (let i = 0; i < 40 && t.status !== 'CONFIRMED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 250))
-      t = await getTx(env, id)
-    }
+    const t = await mineUntil(env, id, 'CONFIRMED')
     expect(t.status).toBe('CONFIRMED')
     expect(t.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'PENDING', 'INCLUDED', 'PENDING', 'INCLUDED', 'CONFIRMED'])
     const canonical = await env.chain.getBlock({ blockNumber: BigInt(t.blockNumber) })

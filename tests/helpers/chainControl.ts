@@ -39,3 +39,24 @@ export async function submit(env: TestEnv, body: Record<string, unknown>): Promi
   if (res.status !== 200) throw new Error(`submit failed: ${res.status} ${JSON.stringify(res.json)}`)
   return res.json.transactionId
 }
+
+/** Mines a block every `everyMs` until the transaction reaches `status` (as a real chain keeps producing blocks). */
+export async function mineUntil(env: TestEnv, id: string, status: string, opts: { maxBlocks?: number; everyMs?: number } = {}): Promise<any> {
+  const anvil = chainControl(env)
+  let t = await getTx(env, id)
+  for (let i = 0; i < (opts.maxBlocks ?? 40) && t.status !== status; i++) {
+    await anvil.mine()
+    await new Promise((r) => setTimeout(r, opts.everyMs ?? 250))
+    t = await getTx(env, id)
+  }
+  return t
+}
+
+/**
+ * Runtime code that always reverts with Error("nope"): CODECOPY the 100-byte
+ * revert payload that follows the 12 code bytes, then REVERT with it.
+ */
+export const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
+  '0000000000000000000000000000000000000000000000000000000000000020' +
+  '0000000000000000000000000000000000000000000000000000000000000004' +
+  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
