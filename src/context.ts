@@ -4,6 +4,8 @@ import type { FileConfig } from './config/schema.ts'
 import type { Db } from './db/connect.ts'
 import type { Logger } from './common/logger.ts'
 import type { SignerRegistry } from './signers/loadSigners.ts'
+import type { InFlightLimiter } from './api/inFlightLimit.ts'
+import type { Metrics } from './metrics/metrics.ts'
 import type { TransactionUpdates } from './events/transactionUpdates.ts'
 
 /**
@@ -22,4 +24,8 @@ export type ServiceContext = {
   updates: TransactionUpdates
   /** Wakes the sign stage for a signer after new work was committed. */
   kickSigner: (chainId: number, signer: string) => void
+  /** Prometheus metrics (metrics/metrics.ts); optional so a test's context needs none. */
+  metrics?: Metrics
+  /** Per-key cap on unfinished transactions, checked by acceptTransaction (api/inFlightLimit.ts). */
+  inFlight?: InFlightLimiter
 }

@@ -104,3 +104,24 @@ describe('transactionUpdated subscription across two instances on one Postgres',
     expect(denied.status).toBe(401)
   })
 })
+
+describe('graphql-ws authentication', () => {
+  it('closes the socket when the key is wrong', async () => {
+    const env = await startTestEnv()
+    try {
+      const client = createClient({
+        url: `${env.service.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: 'Bearer wrong-key-0123456789' },
+        retryAttempts: 0,
+      })
+      const outcome = await new Promise<string>((resolve) => {
+        client.subscribe({ query: SUBSCRIPTION }, { next: () => resolve('data'), error: (e: any) => resolve(`closed ${e?.code ?? e}`), complete: () => resolve('complete') })
+      })
+      expect(outcome).toBe('closed 4403')
+      await client.dispose()
+    } finally {
+      await env.stop()
+    }
+  })
+})

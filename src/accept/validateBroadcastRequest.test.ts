@@ -31,6 +31,7 @@ describe('validateBroadcastRequest: accepted', () => {
       gasLimit: null,
       idempotencyKey: null,
       validUntil: null,
+      from: null,
     })
   })
 
@@ -45,6 +46,7 @@ describe('validateBroadcastRequest: accepted', () => {
           gasLimit: '21000',
           idempotencyKey: 'order-42',
           validUntil: '2026-01-31T12:00:01Z',
+          from: TO.toLowerCase(),
         },
         TWO_CHAINS,
         NOW,
@@ -57,6 +59,7 @@ describe('validateBroadcastRequest: accepted', () => {
       gasLimit: 21_000n,
       idempotencyKey: 'order-42',
       validUntil: new Date('2026-01-31T12:00:01Z'),
+      from: TO,
     })
   })
 
@@ -77,7 +80,7 @@ describe('validateBroadcastRequest: accepted', () => {
   })
 
   it('knows exactly these fields', () => {
-    expect([...BROADCAST_FIELDS]).toEqual(['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil'])
+    expect([...BROADCAST_FIELDS]).toEqual(['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil', 'from'])
   })
 })
 

@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import type { FileConfig } from '../config/schema.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { checkChainPolicy } from './checkChainPolicy.ts'
 import { parseAddress, parseBigInt, parseDateTime, parseHex, parseInteger, parseShortString } from './parseFields.ts'
 
 /** A request that passed every check that needs no chain: safe to store. */
@@ -12,9 +13,11 @@ export type BroadcastRequest = {
   gasLimit: bigint | null
   idempotencyKey: string | null
   validUntil: Date | null
+  /** The signer to use; null: round-robin over the chain's signers. Checked against the signers when accepted. */
+  from: Address | null
 }
 
-export const BROADCAST_FIELDS = ['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil'] as const
+export const BROADCAST_FIELDS = ['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil', 'from'] as const
 
 /** Gas above this is more than any EVM chain's block gas limit today. */
 const MAX_GAS_LIMIT = 1_000_000_000n
@@ -50,5 +53,8 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   const validUntil = present('validUntil') ? parseDateTime(body.validUntil, 'validUntil') : null
   if (validUntil && validUntil.getTime() <= now.getTime())
     throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
-  return { chainId, to, data, value, gasLimit, idempotencyKey, validUntil }
+  const from = present('from') ? parseAddress(body.from, 'from') : null
+  const request = { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
+  checkChainPolicy(request, config.chains.find((c) => c.chainId === chainId))
+  return request
 }

@@ -2,7 +2,6 @@ import type { Server } from 'node:http'
 import type { ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
-import type { InputError } from '../core/errors.ts'
 import type { Authenticator, Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 
@@ -23,8 +22,9 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator)
         try {
           ctx.extra.principal = auth.authenticate(header)
           return true
-        } catch (err) {
-          return { message: (err as InputError).message, code: (err as InputError).code }
+        } catch {
+          // graphql-ws closes the socket with 4403 Forbidden; any other answer would accept the connection.
+          return false
         }
       },
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),

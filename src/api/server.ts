@@ -8,8 +8,10 @@ import { validateBroadcastRequest } from '../accept/validateBroadcastRequest.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { getAttemptsFor, getEventsFor, getTransaction } from '../store/readTransactions.ts'
-import { requireRole, type Authenticator } from './auth.ts'
+import type { Readiness } from '../health/readiness.ts'
+import { requireRole, type Authenticator, type Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
+import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 import { readJson } from './readBody.ts'
 import { transactionJson } from './rest/transactionJson.ts'
 
@@ -30,12 +32,26 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text)
 }
 
+/** 429s say when to come back. */
+function retryAfter(err: InputError): Record<string, string> {
+  return err instanceof TooManyRequestsError ? { 'retry-after': String(err.retryAfterSeconds) } : {}
+}
+
 function sendError(res: ServerResponse, err: InputError): void {
-  sendJson(res, err.httpStatus, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } })
+  sendJson(res, err.httpStatus, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } }, retryAfter(err))
+}
+
+/** decodeURIComponent throws URIError on a malformed escape (`%zz`): that is the client's mistake, a 400. */
+function decodePath(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    throw new InputError(ERROR_CODE.INVALID_INPUT, 'Malformed percent-encoding in the URL path')
+  }
 }
 
 function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
-  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+  const path = decodePath(new URL(req.url ?? '/', 'http://x').pathname)
   for (const dir of WEB_DIRS) {
     if (!existsSync(join(dir, 'index.html'))) continue
     let file = normalize(join(dir, path))
@@ -48,9 +64,19 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
   return false
 }
 
-export function createHttpServer(service: ServiceContext, deps: { auth: Authenticator; yoga: Yoga }): Server {
+export function createHttpServer(
+  service: ServiceContext,
+  deps: { auth: Authenticator; yoga: Yoga; rateLimiter?: RateLimiter; readiness?: Readiness },
+): Server {
   const { auth, yoga } = deps
   const log = service.log.child({ module: 'http' })
+
+  /** Who is asking (401 without a valid key), within their key's rate (429). */
+  function principalOf(req: IncomingMessage): Principal {
+    const principal = auth.authenticate(req.headers.authorization)
+    deps.rateLimiter?.take(principal.name)
+    return principal
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
@@ -58,17 +84,18 @@ export function createHttpServer(service: ServiceContext, deps: { auth: Authenti
     if (path === '/graphql') {
       let principal
       try {
-        principal = auth.authenticate(req.headers.authorization)
+        principal = principalOf(req)
       } catch (err) {
         const e = err as InputError
-        return sendJson(res, e.httpStatus, { errors: [{ message: e.message, extensions: { code: e.code } }] })
+        service.metrics?.rejected.inc({ api: 'graphql', reason: e.code })
+        return sendJson(res, e.httpStatus, { errors: [{ message: e.message, extensions: e.extensions }] }, retryAfter(e))
       }
       // Calling the yoga instance as a node listener both handles and sends the response.
       return void (await yoga(req, res, { principal }))
     }
     if (path === '/broadcast_transaction') {
       if (req.method !== 'POST') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use POST', undefined, 405)
-      const principal = auth.authenticate(req.headers.authorization)
+      const principal = principalOf(req)
       requireRole(principal, 'submitter')
       const body = await readJson(req)
       const request = validateBroadcastRequest(body, service.config)
@@ -78,14 +105,25 @@ export function createHttpServer(service: ServiceContext, deps: { auth: Authenti
     const m = /^\/transactions\/([^/]+)$/.exec(path)
     if (m) {
       if (req.method !== 'GET') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use GET', undefined, 405)
-      requireRole(auth.authenticate(req.headers.authorization), 'reader')
-      const id = parseTransactionId(decodeURIComponent(m[1]!))
+      requireRole(principalOf(req), 'reader')
+      const id = parseTransactionId(decodePath(m[1]!))
       const row = await getTransaction(service.db.sql, id)
       if (!row) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
       const [[attempts], [events]] = await Promise.all([getAttemptsFor(service.db.sql, [id]), getEventsFor(service.db.sql, [id])])
       return sendJson(res, 200, transactionJson(row, attempts!, events!))
     }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
+    if (path === '/readyz' && deps.readiness) {
+      const report = await deps.readiness.check()
+      return sendJson(res, report.ready ? 200 : 503, { status: report.ready ? 'ready' : 'not ready', ...report.checks }, report.ready ? {} : { 'retry-after': '5' })
+    }
+    if (path === '/metrics' && service.metrics) {
+      // Unauthenticated, like most Prometheus targets: labels carry chain ids, provider names and error codes, no secrets.
+      const { registry } = service.metrics
+      const text = await registry.metrics()
+      res.writeHead(200, { 'content-type': registry.contentType })
+      return void res.end(text)
+    }
     if (req.method === 'GET' && serveStatic(req, res)) return
     throw new InputError(ERROR_CODE.NOT_FOUND, `No route ${req.method} ${path}`, undefined, 404)
   }
@@ -93,7 +131,12 @@ export function createHttpServer(service: ServiceContext, deps: { auth: Authenti
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy()
-      if (err instanceof InputError) return sendError(res, err)
+      const restApi = req.url?.startsWith('/broadcast_transaction') || req.url?.startsWith('/transactions/')
+      if (err instanceof InputError) {
+        if (restApi) service.metrics?.rejected.inc({ api: 'rest', reason: err.code })
+        return sendError(res, err)
+      }
+      if (restApi) service.metrics?.rejected.inc({ api: 'rest', reason: ERROR_CODE.INTERNAL })
       log.error({ err }, 'request failed')
       sendJson(res, 500, { error: { code: ERROR_CODE.INTERNAL, message: 'Internal error; see the service log' } })
     })

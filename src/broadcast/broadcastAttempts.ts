@@ -1,40 +1,20 @@
-import { BaseError, HttpRequestError, RpcRequestError, TimeoutError, type Hex } from 'viem'
+import type { Hex } from 'viem'
 import type { ChainClients, ProviderClient } from '../chain/createChainClients.ts'
+import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { classifySendAnswer, type SendAnswer, type SendOutcome } from '../core/classifySendError.ts'
-import { redactUrl } from '../common/logger.ts'
 import { pgArray } from '../db/pgArray.ts'
+
+export { toSendAnswer }
 
 export type RawAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
 
 export type ProviderResult = { name: string; outcome: SendOutcome; error: string | null; at: string }
 
-/** Turns whatever viem threw into the shape the classifier reads. */
-export function toSendAnswer(err: unknown): SendAnswer {
-  if (!(err instanceof BaseError)) return { kind: 'network_error', message: String((err as Error)?.message ?? err) }
-  if (err.walk((e) => e instanceof TimeoutError)) return { kind: 'timeout' }
-  const rpc = err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null
-  if (rpc) return { kind: 'rpc_error', code: rpc.code, message: rpc.details || rpc.shortMessage }
-  const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null
-  if (http) {
-    if (http.status === undefined) return { kind: 'network_error', message: http.details || http.shortMessage }
-    return { kind: 'http_error', status: http.status, message: http.details }
-  }
-  const withCode = err.walk((e) => typeof (e as { code?: unknown }).code === 'number') as (BaseError & { code: number }) | null
-  return { kind: 'rpc_error', code: withCode?.code, message: err.details || err.shortMessage }
-}
-
-/** Error text safe to store and show: provider URLs in viem's messages are redacted. */
-function describe(answer: SendAnswer, provider: ProviderClient): string | null {
-  const text =
-    answer.kind === 'ok'
-      ? null
-      : answer.kind === 'timeout'
-        ? 'timed out'
-        : answer.kind === 'http_error'
-          ? `HTTP ${answer.status}${answer.message ? `: ${answer.message}` : ''}`
-          : answer.message
-  return text === null ? null : text.split(provider.url).join(redactUrl(provider.url)).slice(0, 500)
+/** Error text safe to store and show: provider URL credentials in viem's messages are redacted. */
+function describe(answer: SendAnswer, chain: ChainClients): string | null {
+  const text = describeSendAnswer(answer)
+  return text === null ? null : chain.redact(text).slice(0, 500)
 }
 
 async function sendTo(provider: ProviderClient, raw: Hex): Promise<SendAnswer> {
@@ -56,15 +36,28 @@ export async function broadcastAttempts(ctx: ServiceContext, chain: ChainClients
   const results = new Map<Hex, ProviderResult[]>()
   if (attempts.length === 0) return results
   const ordered = [...attempts].sort((a, b) => a.nonce - b.nonce)
+  // Every provider that is not down, at once; a down one is retried once its time-out passes (or all, if all are down).
+  const targets = chain.providers.filter((p) => chain.health.usableForSend(p.name))
+  if (targets.length < chain.providers.length) {
+    // A skipped provider is on the attempt as a provider_error saying why: to every stage it looks like one that
+    // failed at once (as it would have), and the operator sees why it has no answer.
+    const at = new Date().toISOString()
+    for (const v of chain.health.view()) {
+      if (targets.some((t) => t.name === v.name)) continue
+      const error = chain.redact(`not sent: provider is down${v.lastError ? ` (${v.lastError})` : ''}`).slice(0, 500)
+      for (const a of ordered) results.set(a.hash, [...(results.get(a.hash) ?? []), { name: v.name, outcome: 'provider_error', error, at }])
+    }
+    ctx.log.debug({ chainId: chain.chainId, skipped: chain.providers.filter((p) => !targets.includes(p)).map((p) => p.name) }, 'skipping down providers')
+  }
   await Promise.allSettled(
-    chain.providers.map(async (provider) => {
+    targets.map(async (provider) => {
       // All sends of one provider start in the same tick, so the batching transport puts them in one request, in order.
       const answers = await Promise.all(ordered.map((a) => sendTo(provider, a.raw)))
       const at = new Date().toISOString()
       answers.forEach((answer, i) => {
         const hash = ordered[i]!.hash
         const list = results.get(hash) ?? []
-        list.push({ name: provider.name, outcome: classifySendAnswer(answer), error: describe(answer, provider), at })
+        list.push({ name: provider.name, outcome: classifySendAnswer(answer), error: describe(answer, chain), at })
         results.set(hash, list)
       })
     }),
@@ -91,6 +84,7 @@ export async function broadcastAttempts(ctx: ServiceContext, chain: ChainClients
       first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END
     FROM a WHERE transactions.id = a.transaction_id`
   for (const [hash, list] of results) {
+    for (const r of list) ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.outcome })
     const failed = list.filter((r) => r.outcome !== 'sent')
     if (failed.length === list.length)
       ctx.log.warn({ chainId: chain.chainId, hash, answers: failed.map((f) => `${f.name}: ${f.outcome}: ${f.error}`) }, 'no provider accepted the attempt')

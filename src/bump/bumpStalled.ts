@@ -36,6 +36,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
 
   const toSend: RawAttempt[] = []
   const atCap: string[] = []
+  let bumped = 0
   await sql.begin(async (tx) => {
     // SKIP LOCKED: another instance may be bumping some of these right now.
     const rows = await tx<Stalled[]>`
@@ -94,6 +95,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion; replacing it with a zero-value self-transfer`} WHERE id = ${t.id}`
     }
     if (attemptRows.length) await tx`INSERT INTO attempts ${tx(attemptRows)}`
+    bumped = attemptRows.length
     if (events.length)
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
@@ -110,6 +112,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   })
   if (atCap.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
+  if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)
   if (toSend.length) await broadcastAttempts(ctx, chain, toSend)
   return toSend.length
 }

@@ -22,14 +22,16 @@ export function redactUrl(url: string): string {
   }
 }
 
-export function createLogger(opts: { level: string; pretty: boolean }): Logger {
-  return pino({
+/** `destination`: where lines go instead of stdout (tests capture them). */
+export function createLogger(opts: { level: string; pretty: boolean; destination?: pino.DestinationStream }): Logger {
+  const options: pino.LoggerOptions = {
     level: opts.level,
     base: undefined,
     redact: {
-      paths: ['privateKey', '*.privateKey', 'password', '*.password', 'key', '*.key', 'authorization', '*.authorization', 'headers.authorization'],
+      paths: ['privateKey', '*.privateKey', 'password', '*.password', 'key', '*.key', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'],
       censor: '***',
     },
-    ...(opts.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } } : {}),
-  })
+    ...(opts.pretty && !opts.destination ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } } : {}),
+  }
+  return opts.destination ? pino(options, opts.destination) : pino(options)
 }

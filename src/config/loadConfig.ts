@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { z } from 'zod'
 import { configSchema, type FileConfig } from './schema.ts'
 
@@ -80,7 +80,10 @@ export function readConfigFile(path: string, env: Record<string, string | undefi
     throw new ConfigError(`Config file ${path} is not valid JSON: ${(err as Error).message}`)
   }
   try {
-    return parseConfig(raw, env)
+    const config = parseConfig(raw, env)
+    // A relative keystore path is read from beside the config file, wherever the service is started from.
+    for (const signer of config.signers) if (signer.keystore !== undefined) signer.keystore = resolve(dirname(path), signer.keystore)
+    return config
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`Invalid configuration in ${path}`, err.problems)
     throw err

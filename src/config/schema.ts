@@ -39,6 +39,32 @@ const feesSchema = z.strictObject({
   gasLimitMarginPercent: z.number().min(0).max(200).default(20),
 })
 
+/** Checked when a request is accepted; a request outside it is refused with 400 and the field. */
+const policySchema = z.strictObject({
+  /** Only these recipients (contract creation is refused too when set). */
+  allowedTo: z.array(address).min(1).optional(),
+  /** Wei, decimal string. */
+  maxValue: weiString.optional(),
+  /** Applies to a gasLimit given in the request. */
+  maxGasLimit: weiString.optional(),
+})
+
+/** How each provider of a chain is called and judged (src/chain/providerHealth.ts). */
+const rpcSchema = z.strictObject({
+  /** One request to one provider fails after this long, so a hanging provider cannot stall reads or sends for longer. */
+  timeoutMs: z.number().int().min(100).max(60_000).default(3_000),
+  /** How often each provider is asked for its chain id and head: latency, lag, and whether a down one is back. */
+  checkIntervalMs: z.number().int().min(100).max(600_000).default(2_000),
+  /** Failed exchanges in a row (connection errors, HTTP 5xx/429, rate limits) after which a provider is down; one timeout is enough. */
+  downAfterFailures: z.number().int().min(1).max(1_000).default(3),
+  /** A down provider is skipped this long, then retried; doubling (up to maxDownForMs) each time it still fails. */
+  downForMs: z.number().int().min(100).max(600_000).default(5_000),
+  /** Ceiling of that doubling. */
+  maxDownForMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  /** A provider whose head is further behind the best one is degraded and left out of reads. */
+  maxLagBlocks: z.number().int().min(0).max(10_000).default(5),
+})
+
 const chainSchema = z.strictObject({
   chainId: z.number().int().positive(),
   name: z.string().min(1),
@@ -46,7 +72,9 @@ const chainSchema = z.strictObject({
   confirmations: z.number().int().min(1).max(1000).default(12),
   blockTimeMs: z.number().int().positive().default(12_000),
   fees: feesSchema.prefault({}),
+  rpc: rpcSchema.prefault({}),
   explorerUrl: z.url().optional(),
+  policy: policySchema.optional(),
 })
 
 const hexKey = z
@@ -60,7 +88,8 @@ const signerSchema = z
     privateKey: hexKey.optional(),
     keystore: z.string().min(1).optional(),
     password: z.string().optional(),
-    remote: z.strictObject({ url: z.url(), address }).optional(),
+    /** A JSON-RPC signer answering eth_signTransaction (Web3Signer, Clef); timeoutMs bounds each call (default 10 s). */
+    remote: z.strictObject({ url: z.url(), address, timeoutMs: z.number().int().min(100).max(120_000).optional() }).optional(),
   })
   .superRefine((s, ctx) => {
     const kinds = [s.privateKey, s.keystore, s.remote].filter((k) => k !== undefined).length
@@ -77,6 +106,16 @@ const apiKeySchema = z.strictObject({
   allowedOrigins: z.array(z.string()).optional(),
 })
 
+const webhookSchema = z.strictObject({
+  /** Shown in logs and metrics instead of the URL (which may carry credentials). Default: webhook-<index>. */
+  name: z.string().regex(/^[\w.-]{1,64}$/, 'Use letters, digits, "-", "_" or "." (at most 64)').optional(),
+  url: z.url({ protocol: /^https?$/, error: 'Invalid url' }),
+  /** Statuses to announce (a change *to* one of them); all when left out. */
+  events: z.array(z.enum(['QUEUED', 'PENDING', 'INCLUDED', 'CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED'])).min(1).optional(),
+  /** HMAC-SHA256 key for the X-Webhook-Signature header. */
+  secret: z.string().min(16, 'Webhook secrets must be at least 16 characters'),
+})
+
 export const configSchema = z
   .strictObject({
     chains: z.array(chainSchema).min(1, 'At least one chain is needed'),
@@ -84,6 +123,15 @@ export const configSchema = z
     apiKeys: z.array(apiKeySchema).default([]),
     auth: z.enum(['enabled', 'disabled']).default('enabled'),
     retentionDays: z.number().int().positive().default(30),
+    webhooks: z.array(webhookSchema).default([]),
+    /** Per API key and per instance (token bucket), plus a cap on the key's unfinished transactions across instances. */
+    limits: z
+      .strictObject({
+        requestsPerSecond: z.number().positive().default(200),
+        burst: z.number().int().positive().default(400),
+        maxInFlightPerKey: z.number().int().positive().default(10_000),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     const chainIds = new Set<number>()
@@ -104,6 +152,12 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['signers', i, 'chainIds', j], message: `Unknown chainId ${id}: not in "chains"` })
       })
     })
+    const hookNames = new Set<string>()
+    c.webhooks.forEach((w, i) => {
+      const name = w.name ?? `webhook-${i}`
+      if (hookNames.has(name)) ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: `Duplicate webhook name "${name}"` })
+      hookNames.add(name)
+    })
     const keyNames = new Set<string>()
     c.apiKeys.forEach((k, i) => {
       if (keyNames.has(k.name))
@@ -117,3 +171,4 @@ export type ChainConfig = FileConfig['chains'][number]
 export type ProviderConfig = ChainConfig['providers'][number]
 export type SignerConfig = FileConfig['signers'][number]
 export type ApiKeyConfig = FileConfig['apiKeys'][number]
+export type WebhookConfig = FileConfig['webhooks'][number]

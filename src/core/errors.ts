@@ -17,8 +17,14 @@ export const ERROR_CODE = {
   CHAIN_REQUIRED: 'CHAIN_REQUIRED',
   UNKNOWN_CHAIN: 'UNKNOWN_CHAIN',
   NO_SIGNER: 'NO_SIGNER',
+  /** `from` names no signer configured for the chain (400, field "from"). */
+  UNKNOWN_SIGNER: 'UNKNOWN_SIGNER',
   VALID_UNTIL_PASSED: 'VALID_UNTIL_PASSED',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  // a chain's policy (config chains[].policy) refuses it (400)
+  TO_NOT_ALLOWED: 'TO_NOT_ALLOWED',
+  VALUE_TOO_HIGH: 'VALUE_TOO_HIGH',
+  GAS_LIMIT_TOO_HIGH: 'GAS_LIMIT_TOO_HIGH',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   NOT_FOUND: 'NOT_FOUND',
@@ -29,6 +35,10 @@ export const ERROR_CODE = {
   FORBIDDEN: 'FORBIDDEN',
   // overload
   RATE_LIMITED: 'RATE_LIMITED',
+  /** The key already has limits.maxInFlightPerKey unfinished transactions (429). */
+  TOO_MANY_IN_FLIGHT: 'TOO_MANY_IN_FLIGHT',
+  /** A GraphQL query over the depth, alias, cost or token limits (graphql-armor). */
+  QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   UNAVAILABLE: 'UNAVAILABLE',
   INTERNAL: 'INTERNAL',
   // pipeline outcomes, stored on the transaction

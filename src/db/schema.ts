@@ -78,6 +78,10 @@ export const transactions = pgTable(
     index('transactions_status_seq_idx').on(t.status, t.seq),
     index('transactions_chain_seq_idx').on(t.chainId, t.seq),
     index('transactions_signer_seq_idx').on(t.signer, t.seq),
+    // Per-key in-flight cap (abuse limits): counts one key's unfinished rows.
+    index('transactions_key_inflight_idx').on(t.apiKeyName).where(sql`${t.status} IN ('QUEUED', 'PENDING', 'INCLUDED')`),
+    // Retention: final rows oldest first.
+    index('transactions_final_at_idx').on(t.finalAt).where(sql`${t.finalAt} IS NOT NULL`),
     check('transactions_status_valid', sql`${t.status} IN ('QUEUED','PENDING','INCLUDED','CONFIRMED','REVERTED','FAILED','CANCELLED')`),
     // Status ties to fields (DESIGN.md, "Database invariants").
     check(
@@ -165,4 +169,47 @@ export const chainCursors = pgTable('chain_cursors', {
   blockNumber: bigint('block_number', { mode: 'number' }).notNull(),
   blockHash: text('block_hash').notNull(),
   updatedAt: ts('updated_at').notNull().defaultNow(),
+})
+
+/**
+ * API keys created with `tx-broadcaster keys create` (config keys live in the config file).
+ * Only the SHA-256 of a key is stored: the key itself is printed once and never kept.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    name: text('name').primaryKey(),
+    role: text('role').notNull(),
+    /** Hex SHA-256 of the key. */
+    keyHash: text('key_hash').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_keys_key_hash_key').on(t.keyHash), check('api_keys_role_valid', sql`${t.role} IN ('reader','submitter','admin')`)],
+)
+
+/** Security-relevant operator actions (API keys created and revoked), who did them and when. */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: ts('at').notNull().defaultNow(),
+    /** An API key name, or "cli:<os user>" for the command line. */
+    actor: text('actor').notNull(),
+    /** e.g. api_key.created, api_key.revoked */
+    action: text('action').notNull(),
+    subject: text('subject'),
+    detail: jsonb('detail'),
+  },
+  (t) => [index('audit_events_at_idx').on(t.at)],
+)
+
+/**
+ * Status changes waiting to be turned into webhook deliveries. A trigger on
+ * transaction_events (see the migration) adds each status change here in the same
+ * transaction, so none is missed; the webhook dispatcher takes rows out and enqueues
+ * one pg-boss delivery job per matching webhook, in one transaction.
+ */
+export const webhookOutbox = pgTable('webhook_outbox', {
+  eventId: bigint('event_id', { mode: 'number' }).primaryKey(),
 })

@@ -46,9 +46,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
       }
   }
 
-  const { unlisten } = await sql.listen('transaction_updated', (id) => {
+  // The payload is a comma-separated list of event ids (one NOTIFY per statement).
+  const { unlisten } = await sql.listen('transaction_updated', (ids) => {
     if (listeners.size === 0) return
-    pending.add(id)
+    for (const id of ids.split(',')) pending.add(id)
     // Serialized flushes keep the order in which changes were committed.
     timer ??= setTimeout(() => {
       flushing = flushing.then(flush).catch((err) => log.error({ err }, 'loading updated transactions failed'))

@@ -39,7 +39,12 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
           data: row.data as Hex,
           value: BigInt(row.value),
         })
-        return { kind: 'sign', row, gas: addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent) }
+        // The chain's policy caps gas: an estimate over it fails, a margin over it is cut back to it.
+        const cap = chain.config.policy?.maxGasLimit
+        if (cap !== undefined && estimate > cap)
+          return { kind: 'fail', row, code: ERROR_CODE.GAS_LIMIT_TOO_HIGH, message: `estimated gas ${estimate} is over the chain's policy maxGasLimit ${cap}` }
+        const gas = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
+        return { kind: 'sign', row, gas: cap !== undefined && gas > cap ? cap : gas }
       } catch (err) {
         const why = explainEstimateError(err)
         if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
@@ -155,6 +160,12 @@ export async function signNextBatch(
     await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
+  if (ctx.metrics && signed.length) {
+    ctx.metrics.attempts.inc({ chain_id: String(chainId), kind: 'first' }, signed.length)
+    const created = new Map(candidates.filter((r) => r.execution === 1).map((r) => [r.id, r.created_at]))
+    const now = new Date()
+    for (const s of signed) ctx.metrics.observeStage(chainId, 'sign', created.get(s.transactionId), now)
+  }
   if (signed.length || plans.some((p) => p.kind === 'fail'))
     ctx.log.debug({ chainId, signer: signer.address, signed: signed.length, failed: plans.filter((p) => p.kind === 'fail').length }, 'signed batch')
   return signed

@@ -64,8 +64,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>): Promise<void> {
     if (receipts.length === 0) return
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
+    let included: { first_sent_at: Date | null; created_at: Date; included_at: Date; execution: number }[] = []
     await sql.begin(async (tx) => {
-      const moved = await tx<{ id: string; mined_hash: string }[]>`
+      const moved = await tx<{ id: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; execution: number }[]>`
         UPDATE transactions t SET status = 'INCLUDED', mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
           receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, included_at = now(), updated_at = now(),
           at_fee_cap = NULL
@@ -74,8 +75,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
                     ${pgArray(receipts.map((r) => r.gasUsed.toString()))}::numeric[], ${pgArray(receipts.map((r) => (r.effectiveGasPrice ?? 0n).toString()))}::numeric[])
              AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price)
         WHERE t.id = v.id AND t.status = 'PENDING'
-        RETURNING t.id, t.mined_hash`
+        RETURNING t.id, t.mined_hash, t.first_sent_at, t.created_at, t.included_at, t.execution`
       if (moved.length === 0) return
+      included = moved
       // The attempt that mined is MINED; every other attempt of the same execution was replaced by it.
       await tx`
         UPDATE attempts a SET status = CASE WHEN a.hash = m.mined_hash THEN 'MINED' ELSE 'REPLACED' END
@@ -87,6 +89,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         SELECT t.id, 'PENDING', 'INCLUDED', jsonb_build_object('hash', t.mined_hash, 'blockNumber', t.block_number, 'receiptStatus', t.receipt_status)
         FROM transactions t WHERE t.id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[])`
     })
+    for (const m of included) {
+      if (m.execution === 1) ctx.metrics?.observeStage(chainId, 'first_broadcast', m.created_at, m.first_sent_at)
+      ctx.metrics?.observeStage(chainId, 'inclusion', m.first_sent_at, m.included_at)
+    }
   }
 
   async function matchAttempts(hashes: readonly Hash[]): Promise<Map<Hash, string>> {
@@ -186,9 +192,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       await broadcastAttempts(ctx, chain, latest.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
     }
     if (done.length) {
+      let finished: { included_at: Date | null; final_at: Date | null }[] = []
       await sql.begin(async (tx) => {
         // Whichever attempt mined decides: the client's call (CONFIRMED/REVERTED) or our zero-value replacement (CANCELLED).
-        const moved = await tx<{ id: string; status: string }[]>`
+        const moved = await tx<{ id: string; status: string; included_at: Date | null; final_at: Date | null }[]>`
           UPDATE transactions t SET
             status = CASE WHEN a.purpose = 'CANCEL' THEN 'CANCELLED' WHEN t.receipt_status = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END,
             error_code = CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN t.receipt_status = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END,
@@ -197,12 +204,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
             at_fee_cap = NULL, final_at = now(), updated_at = now()
           FROM attempts a
           WHERE t.id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND t.status = 'INCLUDED' AND a.hash = t.mined_hash
-          RETURNING t.id, t.status`
+          RETURNING t.id, t.status, t.included_at, t.final_at`
+        finished = moved
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT v.id, 'INCLUDED', v.status, jsonb_build_object('confirmations', ${depth}::int)
           FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[], ${pgArray(moved.map((m) => m.status))}::text[]) AS v(id, status)`
       })
+      for (const m of finished) ctx.metrics?.observeStage(chainId, 'confirmation', m.included_at, m.final_at)
     }
   }
 

@@ -1,7 +1,7 @@
 import { createPublicClient, http, type PublicClient } from 'viem'
 import { parseConfig } from '../../src/config/loadConfig.ts'
 import type { FileConfig } from '../../src/config/schema.ts'
-import { createLogger } from '../../src/common/logger.ts'
+import { createLogger, type Logger } from '../../src/common/logger.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil, type Anvil, type StartAnvilOptions } from '../../src/dev/startAnvil.ts'
 import { startService, type RunningService } from '../../src/service.ts'
 import { createTestDatabase } from './database.ts'
@@ -32,14 +32,26 @@ export function testConfig(rpcUrl: string, overrides: (c: Record<string, any>) =
   return parseConfig(raw, {})
 }
 
+export type StartTestEnvOptions = {
+  anvil?: StartAnvilOptions
+  /** Changes the raw config before it is parsed; gets the anvil, e.g. to put proxies in front of it. */
+  config?: (c: Record<string, any>, anvil: Anvil) => void
+  /** Runs after anvil is up and before the config is built (start proxies, a second chain, ...). */
+  setup?: (anvil: Anvil) => Promise<void> | void
+  /** The service's logger (default: silent, or TEST_LOG_LEVEL); pass one to capture what it logs. */
+  log?: Logger
+}
+
 /** A real anvil, a fresh database and the real service on a free port. */
-export async function startTestEnv(opts: { anvil?: StartAnvilOptions; config?: (c: Record<string, any>) => void } = {}): Promise<TestEnv> {
+export async function startTestEnv(opts: StartTestEnvOptions = {}): Promise<TestEnv> {
   const anvil = await startAnvil(opts.anvil ?? {})
   const db = await createTestDatabase()
-  const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false })
+  const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false })
   let service: RunningService
   try {
-    service = await startService({ config: testConfig(anvil.url, opts.config), databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
+    await opts.setup?.(anvil)
+    const config = testConfig(anvil.url, opts.config ? (c) => opts.config!(c, anvil) : undefined)
+    service = await startService({ config, databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
   } catch (err) {
     // Leave nothing running when start-up fails.
     await anvil.stop()

@@ -5,6 +5,8 @@ import type { ServiceContext } from '../../context.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { getAttemptsFor, getEventsFor } from '../../store/readTransactions.ts'
 import type { Principal } from '../auth.ts'
+import { graphqlMetricsPlugin } from '../../metrics/graphqlMetrics.ts'
+import { graphqlArmorPlugins } from './armor.ts'
 import type { GraphQLContext } from './builder.ts'
 
 const OUR_CODES = new Set<string>(Object.values(ERROR_CODE))
@@ -66,7 +68,7 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     graphiql: service.devMode,
     landingPage: false,
     logging: false,
-    plugins: [useErrorCodes],
+    plugins: [useErrorCodes, graphqlMetricsPlugin(service.metrics), ...graphqlArmorPlugins(service.devMode)],
     maskedErrors: {
       // Our coded errors (bad input, auth) and graphql-js's own reach the client; anything else is logged and masked.
       maskError(error, message) {

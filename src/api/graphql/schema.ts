@@ -12,6 +12,7 @@ import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
 import './scalars.ts'
 import './subscriptions.ts'
+import './providersQuery.ts'
 
 export const TransactionStatus = builder.enumType('TransactionStatus', { values: TX_STATUSES })
 
@@ -123,6 +124,7 @@ const BroadcastTransactionInput = builder.inputType('BroadcastTransactionInput',
     gasLimit: t.field({ type: 'BigInt', description: 'Leave out to estimate (with a margin)' }),
     idempotencyKey: t.string({ description: 'A retry with the same key returns the same transaction' }),
     validUntil: t.field({ type: 'DateTime', description: 'Not broadcast by then: FAILED with EXPIRED' }),
+    from: t.field({ type: 'Address', description: "The signer to send from (one of the chain's signers); left out: the chain's signers take turns" }),
   }),
 })
 

@@ -37,7 +37,13 @@ builder.subscriptionType({
           unsubscribe()
         })
       },
-      resolve: (row: TransactionRow) => row,
+      // A subscription keeps one context for its whole life: forget what its loaders cached
+      // for this transaction, or attempts and events would be stale (and memory would grow).
+      resolve: (row: TransactionRow, _args, ctx) => {
+        ctx.loaders.attempts.clear(row.id)
+        ctx.loaders.events.clear(row.id)
+        return row
+      },
     }),
   }),
 })

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto'
+import type { ServiceContext } from '../context.ts'
+import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { pgArray } from '../db/pgArray.ts'
+import { bossDb, QUEUE, signJobKey } from '../jobs/queues.ts'
+import type { TransactionRow } from '../store/transactionRow.ts'
+import type { BroadcastRequest } from './validateBroadcastRequest.ts'
+
+export type AcceptItem = { req: BroadcastRequest; signer: string; apiKeyName: string }
+export type AcceptOutcome = { transaction: TransactionRow; created: boolean }
+
+/** Requests committed together at most; also bounded by calldata size so one statement stays small. */
+const MAX_BATCH = 500
+const MAX_BATCH_DATA_CHARS = 4_000_000
+/** Batches in flight at once: enough to keep the pool busy, few enough that waiting requests pile into the next batch. */
+const MAX_CONCURRENT_COMMITS = 4
+
+type Pending = AcceptItem & { id: string; resolve: (o: AcceptOutcome) => void; reject: (e: unknown) => void }
+
+export type AcceptBatcher = { accept: (item: AcceptItem) => Promise<AcceptOutcome> }
+
+/**
+ * Group commit for the request path. Under load, requests that arrive while
+ * earlier commits are in flight are written together: one multi-row INSERT of
+ * the rows, one of their first events, one sign job per signer, one COMMIT. Each
+ * caller still gets its answer only after its row is committed. At low load a
+ * batch is a single request and waits for nothing (setImmediate).
+ */
+export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
+  const queue: Pending[] = []
+  let scheduled = false
+  let active = 0
+
+  function flush(): void {
+    scheduled = false
+    while (queue.length > 0 && active < MAX_CONCURRENT_COMMITS) {
+      let chars = 0
+      let n = 0
+      while (n < queue.length && n < MAX_BATCH && (n === 0 || chars + queue[n]!.req.data.length <= MAX_BATCH_DATA_CHARS)) chars += queue[n++]!.req.data.length
+      const batch = queue.splice(0, n)
+      active++
+      commit(batch)
+        .catch((err) => batch.forEach((p) => p.reject(err)))
+        .finally(() => {
+          active--
+          if (queue.length) flush()
+        })
+    }
+  }
+
+  async function commit(batch: Pending[]): Promise<void> {
+    const { sql } = ctx.db
+    const outcomes = await sql.begin(async (tx) => {
+      const inserted = await tx<TransactionRow[]>`
+        INSERT INTO transactions (id, chain_id, signer, "to", data, value, gas_limit, api_key_name, idempotency_key, valid_until)
+        SELECT * FROM unnest(
+          ${pgArray(batch.map((p) => p.id))}::uuid[], ${pgArray(batch.map((p) => p.req.chainId))}::int[],
+          ${pgArray(batch.map((p) => p.signer))}::text[], ${pgArray(batch.map((p) => p.req.to))}::text[],
+          ${pgArray(batch.map((p) => p.req.data))}::text[], ${pgArray(batch.map((p) => p.req.value.toString()))}::numeric[],
+          ${pgArray(batch.map((p) => p.req.gasLimit?.toString() ?? null))}::numeric[], ${pgArray(batch.map((p) => p.apiKeyName))}::text[],
+          ${pgArray(batch.map((p) => p.req.idempotencyKey))}::text[], ${pgArray(batch.map((p) => p.req.validUntil?.toISOString() ?? null))}::timestamptz[])
+        ON CONFLICT (api_key_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING *`
+      const byId = new Map(inserted.map((r) => [r.id, r]))
+      // Not inserted: its idempotency key was taken, before or earlier in this batch.
+      const retried = batch.filter((p) => !byId.has(p.id))
+      const existing = new Map<string, TransactionRow>()
+      if (retried.length) {
+        const rows = await tx<TransactionRow[]>`
+          SELECT t.* FROM transactions t
+          JOIN unnest(${pgArray(retried.map((p) => p.apiKeyName))}::text[], ${pgArray(retried.map((p) => p.req.idempotencyKey))}::text[]) AS k(api_key_name, idempotency_key)
+            ON t.api_key_name = k.api_key_name AND t.idempotency_key = k.idempotency_key`
+        for (const r of rows) existing.set(`${r.api_key_name}\u0000${r.idempotency_key}`, r)
+      }
+      if (inserted.length) {
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, actor)
+          SELECT v.id, NULL, 'QUEUED', v.actor FROM unnest(${pgArray(inserted.map((r) => r.id))}::uuid[], ${pgArray(inserted.map((r) => r.api_key_name || 'system'))}::text[]) AS v(id, actor)`
+        const jobs = new Map(inserted.map((r) => [signJobKey({ chainId: r.chain_id, signer: r.signer }), { chainId: r.chain_id, signer: r.signer }]))
+        for (const [key, job] of jobs) await ctx.boss.send(QUEUE.sign, job, { singletonKey: key, db: bossDb(tx) })
+      }
+      return batch.map((p): AcceptOutcome | InputError => {
+        const row = byId.get(p.id)
+        if (row) return { transaction: row, created: true }
+        const prior = existing.get(`${p.apiKeyName}\u0000${p.req.idempotencyKey}`)
+        if (!prior) return new InputError(ERROR_CODE.INTERNAL, 'idempotency conflict without a row', undefined, 500)
+        if (!sameRequest(prior, p.req))
+          return new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
+        return { transaction: prior, created: false }
+      })
+    })
+    // Answer only now that the rows are committed.
+    const kicked = new Set<string>()
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!
+      if (o instanceof InputError) return p.reject(o)
+      if (o.created && !kicked.has(p.signer)) {
+        kicked.add(p.signer)
+        ctx.kickSigner(p.req.chainId, p.signer)
+      }
+      p.resolve(o)
+    })
+  }
+
+  return {
+    accept(item) {
+      return new Promise<AcceptOutcome>((resolve, reject) => {
+        queue.push({ ...item, id: randomUUID(), resolve, reject })
+        if (queue.length >= MAX_BATCH) flush()
+        else if (!scheduled) {
+          scheduled = true
+          setImmediate(flush)
+        }
+      })
+    },
+  }
+}
+
+export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean {
+  return (
+    row.chain_id === req.chainId &&
+    row.to === req.to &&
+    row.data === req.data &&
+    row.value === req.value.toString() &&
+    (row.gas_limit ?? null) === (req.gasLimit?.toString() ?? null) &&
+    // Without `from` any signer the first request got is the same request.
+    (req.from === null || row.signer === req.from)
+  )
+}

@@ -1,0 +1,52 @@
+import { ERROR_CODE, InputError, type ErrorCode } from '../core/errors.ts'
+
+/** 429 with the seconds to wait: REST sends them as `Retry-After`, GraphQL also as `extensions.retryAfterSeconds`. */
+export class TooManyRequestsError extends InputError {
+  override name = 'TooManyRequestsError'
+  declare readonly extensions: { code: ErrorCode; field?: string; retryAfterSeconds: number }
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(code, message, undefined, 429)
+    this.extensions = { code, retryAfterSeconds }
+  }
+}
+
+export type RateLimiter = {
+  /** Takes one token from the key's bucket; throws TooManyRequestsError (429) when it is empty. */
+  take: (keyName: string) => void
+}
+
+export type RateLimits = { requestsPerSecond: number; burst: number }
+
+/**
+ * A token bucket per API key, in this instance's memory: `burst` requests at once,
+ * refilled at `requestsPerSecond`. With N instances behind a balancer a key gets up
+ * to N times the rate; the in-flight cap (inFlightLimit.ts) is the cross-instance bound.
+ */
+export function createRateLimiter(limits: RateLimits, now: () => number = () => performance.now()): RateLimiter {
+  // Keys are API key names (a bounded set), so the map needs no eviction.
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  const perMs = limits.requestsPerSecond / 1000
+  return {
+    take(keyName) {
+      const t = now()
+      const b = buckets.get(keyName) ?? { tokens: limits.burst, at: t }
+      b.tokens = Math.min(limits.burst, b.tokens + (t - b.at) * perMs)
+      b.at = t
+      buckets.set(keyName, b)
+      if (b.tokens >= 1) {
+        b.tokens -= 1
+        return
+      }
+      const waitSeconds = Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000))
+      throw new TooManyRequestsError(
+        ERROR_CODE.RATE_LIMITED,
+        `Too many requests for key "${keyName}": at most ${limits.requestsPerSecond}/s (bursts of ${limits.burst}); retry in ${waitSeconds} s`,
+        waitSeconds,
+      )
+    },
+  }
+}

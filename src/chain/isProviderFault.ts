@@ -1,0 +1,27 @@
+import { BaseError, RpcRequestError } from 'viem'
+import { classifySendAnswer, isProviderHttpStatus } from '../core/classifySendError.ts'
+import { toSendAnswer } from './toSendAnswer.ts'
+
+/**
+ * Did the provider fail, rather than answer? Timeouts, connection errors, any
+ * HTTP error status (a 401 for a bad API key is the provider's problem too) and
+ * RPC errors that mean "busy" (rate limits, -32005, "header not found") count
+ * against its health. An RPC answer such as "nonce too low" or "execution
+ * reverted" is a working provider telling us something.
+ */
+export function isProviderFault(err: unknown): boolean {
+  const answer = toSendAnswer(err)
+  switch (answer.kind) {
+    case 'ok':
+      return false
+    case 'timeout':
+    case 'network_error':
+    case 'http_error':
+      return true
+    case 'rpc_error': {
+      const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
+      if (rpc?.status !== undefined && isProviderHttpStatus(rpc.status)) return true
+      return classifySendAnswer(answer) === 'provider_error'
+    }
+  }
+}

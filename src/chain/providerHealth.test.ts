@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest'
+import {
+  canRead,
+  canSend,
+  createProviderHealth,
+  errorsInWindow,
+  initialProviderState,
+  onChainId,
+  onFailure,
+  onHead,
+  onSuccess,
+  providerStatus,
+  type HealthPolicy,
+  type ProviderState,
+} from './providerHealth.ts'
+
+const POLICY: HealthPolicy = { downAfterFailures: 3, downForMs: 5_000, maxDownForMs: 60_000, maxLagBlocks: 5, slowMs: 1_000, windowMs: 60_000 }
+const T0 = 1_000_000_000_000
+
+const verified = (): ProviderState => onChainId(initialProviderState(), 1, 1, T0)
+const fail = (s: ProviderState, times: number, at = T0) => {
+  for (let i = 0; i < times; i++) s = onFailure(s, 'timed out', at, POLICY)
+  return s
+}
+
+describe('providerStatus', () => {
+  const cases: Array<[string, () => ProviderState, bigint | null, number, ReturnType<typeof providerStatus>]> = [
+    ['unchecked chain id: down', () => initialProviderState(), null, T0, 'down'],
+    ['serving another chain: down', () => onChainId(verified(), 5, 1, T0), null, T0, 'down'],
+    ['verified, no errors: healthy', verified, null, T0, 'healthy'],
+    ['one error in the last minute: degraded', () => fail(verified(), 1), null, T0 + 30_000, 'degraded'],
+    ['one error over a minute ago: healthy again', () => fail(verified(), 1), null, T0 + 61_000, 'healthy'],
+    [`${POLICY.downAfterFailures - 1} failures in a row: degraded`, () => fail(verified(), POLICY.downAfterFailures - 1), null, T0, 'degraded'],
+    [`${POLICY.downAfterFailures} failures in a row: down`, () => fail(verified(), POLICY.downAfterFailures), null, T0, 'down'],
+    ['failures broken by an answer: not down', () => fail(onSuccess(fail(verified(), 2), 10, T0), 2), null, T0, 'degraded'],
+    ['one timeout: down at once', () => onFailure(verified(), 'timed out', T0, POLICY, { timeout: true }), null, T0, 'down'],
+    ['slow: degraded', () => onSuccess(verified(), 2_000, T0), null, T0, 'degraded'],
+    ['behind by more than maxLagBlocks: degraded', () => onHead(verified(), 100n), 106n, T0, 'degraded'],
+    ['behind by maxLagBlocks: healthy', () => onHead(verified(), 100n), 105n, T0, 'healthy'],
+  ]
+  it.each(cases)('%s', (_, make, bestHead, now, expected) => {
+    expect(providerStatus(make(), bestHead, now, POLICY)).toBe(expected)
+  })
+})
+
+describe('down and back', () => {
+  it('is skipped for downForMs, retried after, and skipped twice as long when still failing', () => {
+    let s = fail(verified(), 3)
+    expect(canSend(s, T0 + 4_999)).toBe(false)
+    // A probe answering inside the time-out does not cut it short.
+    s = onSuccess(s, 10, T0 + 2_000)
+    expect(providerStatus(s, null, T0 + 2_000, POLICY)).toBe('down')
+    expect(canSend(s, T0 + 5_000)).toBe(true)
+    s = onFailure(s, 'timed out', T0 + 5_000, POLICY)
+    expect(s.downUntil).toBe(T0 + 5_000 + 10_000)
+    expect(canSend(s, T0 + 14_999)).toBe(false)
+    s = onFailure(s, 'timed out', T0 + 15_000, POLICY)
+    expect(s.downUntil).toBe(T0 + 15_000 + 20_000)
+    // Once it answers after its time-out it is back, and the next time-out starts short again.
+    s = onSuccess(s, 10, T0 + 35_000)
+    expect(providerStatus(s, null, T0 + 35_000, POLICY)).toBe('degraded')
+    expect(canSend(s, T0 + 35_000)).toBe(true)
+    s = fail(s, 3, T0 + 36_000)
+    expect(s.downUntil).toBe(T0 + 36_000 + 5_000)
+  })
+
+  it('never waits longer than maxDownForMs', () => {
+    let s = fail(verified(), 3)
+    for (let i = 0; i < 30; i++) s = onFailure(s, 'x', s.downUntil!, POLICY)
+    expect(s.downUntil! - s.lastErrorAt!).toBe(POLICY.maxDownForMs)
+  })
+
+  it('reads also skip a lagging provider, sends do not', () => {
+    const s = onHead(verified(), 100n)
+    expect(canRead(s, 110n, T0, POLICY)).toBe(false)
+    expect(canSend(s, T0)).toBe(true)
+    expect(canRead(s, 103n, T0, POLICY)).toBe(true)
+  })
+})
+
+describe('errorsInWindow', () => {
+  it('counts failures per second and forgets those older than the window', () => {
+    let s = verified()
+    for (let i = 0; i < 500; i++) s = onFailure(s, 'x', T0 + i * 10, POLICY)
+    expect(s.errorSeconds.length).toBe(5)
+    expect(errorsInWindow(s, T0 + 5_000, POLICY)).toBe(500)
+    s = onFailure(s, 'x', T0 + 62_500, POLICY)
+    // Seconds 0-2 fell out of the window; 3 and 4 (100 each) are still in it.
+    expect(errorsInWindow(s, T0 + 62_500, POLICY)).toBe(1 + 200)
+    expect(s.errorSeconds.length).toBe(3)
+  })
+})
+
+describe('createProviderHealth', () => {
+  it('reports each provider, lag against the best head, and tries all when all are down', () => {
+    let now = T0
+    const h = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => now })
+    expect(h.usableForSend('a')).toBe(true) // nothing verified yet: all are tried
+    h.recordChainId('a', 1)
+    h.recordChainId('b', 1)
+    h.recordHead('a', 120n)
+    h.recordHead('b', 100n)
+    h.recordSuccess('a', 40)
+    expect(h.usableForRead('b')).toBe(false)
+    expect(h.usableForSend('b')).toBe(true)
+    for (let i = 0; i < 3; i++) h.recordFailure('a', 'HTTP 500')
+    expect(h.usableForSend('a')).toBe(false)
+    // a is down: b is the only one left, and reads use it even though it lags.
+    expect(h.usableForRead('b')).toBe(true)
+    const [a, b] = h.view()
+    expect(a).toMatchObject({ name: 'a', chainId: 1, status: 'down', latencyMs: 40, headBlock: 120n, errorsLastMinute: 3, lastError: 'HTTP 500' })
+    expect(a!.downUntil).toEqual(new Date(T0 + 5_000))
+    expect(b).toMatchObject({ name: 'b', status: 'degraded', headLag: 20, errorsLastMinute: 0 })
+    h.markDown('b', 'unreachable')
+    expect(h.usableForSend('a')).toBe(true)
+    expect(h.usableForSend('b')).toBe(true)
+    now += 5_000
+    h.recordSuccess('a', 40)
+    expect(h.view()[0]!.status).toBe('degraded')
+    now += 61_000
+    expect(h.view()[0]!.status).toBe('healthy')
+  })
+})

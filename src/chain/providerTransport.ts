@@ -1,0 +1,87 @@
+import { BaseError, http, type EIP1193RequestFn, type Transport } from 'viem'
+import { describeSendAnswer, toSendAnswer } from './toSendAnswer.ts'
+import { isProviderFault } from './isProviderFault.ts'
+import type { ProviderHealth } from './providerHealth.ts'
+import type { Redact } from './redactUrls.ts'
+import { redactErrorInPlace } from './redactUrls.ts'
+
+/** Requests inside one tick share an HTTP round trip; that is what makes batches of receipts and estimates cheap. */
+const BATCH = { batchSize: 200, wait: 0 }
+
+/**
+ * Refused without a request: the provider is down (or lagging) and its time-out has not passed. The read
+ * fallback moves on to the next provider at once. A viem BaseError, so viem passes it on as it is.
+ */
+export class ProviderDownError extends BaseError {
+  constructor(readonly provider: string) {
+    super(`provider "${provider}" is down or behind; skipped until it answers again`, { name: 'ProviderDownError' })
+  }
+}
+
+export type ProviderTransportOptions = {
+  name: string
+  url: string
+  timeoutMs: number
+  health: ProviderHealth
+  redact: Redact
+  /** Refuse requests while the provider is not usable for reads (the members of the read fallback). */
+  gateReads?: boolean
+  /** viem's own retries; 0 where our failover decides. */
+  retryCount?: number
+}
+
+/**
+ * Failures already counted. Requests batched into one HTTP round trip fail with
+ * one shared error: that is one failed exchange with the provider, not one per
+ * request, so a single bad batch neither inflates errorsLastMinute nor takes a
+ * provider down on its own.
+ */
+const countedFailures = new WeakSet<object>()
+
+function rootCause(err: unknown): unknown {
+  let e = err
+  for (let depth = 0; depth < 10 && e && typeof e === 'object' && (e as { cause?: unknown }).cause; depth++) e = (e as { cause: unknown }).cause
+  return e
+}
+
+/**
+ * viem's http transport for one provider, wrapped so that every request
+ * - is bounded by the chain's timeout (a hanging provider costs at most that),
+ * - counts toward the provider's health (latency; failures once per failed HTTP exchange),
+ * - fails with an error whose texts no longer hold the URL's credentials,
+ * - is refused at once, in the read fallback, while the provider is down or lagging.
+ */
+export function providerTransport(opts: ProviderTransportOptions): Transport {
+  const { name, health, redact } = opts
+  const inner = http(opts.url, { batch: BATCH, retryCount: opts.retryCount ?? 0, timeout: opts.timeoutMs, key: name, name })
+  return ((params) => {
+    const transport = inner(params)
+    const request = (async (args, options) => {
+      if (opts.gateReads && !health.usableForRead(name)) throw new ProviderDownError(name)
+      // viem's ranking pings (net_listening, 1 s timeout) say nothing about serving real requests: not counted.
+      const counted = args.method !== 'net_listening'
+      const started = performance.now()
+      try {
+        const result = await transport.request(args, options)
+        if (counted) health.recordSuccess(name, performance.now() - started)
+        return result
+      } catch (err) {
+        redactErrorInPlace(err, redact)
+        if (counted) {
+          if (!isProviderFault(err)) health.recordSuccess(name, performance.now() - started)
+          else {
+            const root = rootCause(err)
+            const key = root && typeof root === 'object' ? root : err
+            if (key && typeof key === 'object' && !countedFailures.has(key)) {
+              countedFailures.add(key)
+              const answer = toSendAnswer(err)
+              health.recordFailure(name, redact(describeSendAnswer(answer) ?? 'failed').slice(0, 300), { timeout: answer.kind === 'timeout' })
+            }
+          }
+        }
+        throw err
+      }
+    }) as EIP1193RequestFn
+    return { ...transport, request }
+  }) as Transport
+}

@@ -1,0 +1,47 @@
+import type { Logger } from '../common/logger.ts'
+import type { ChainClients } from './createChainClients.ts'
+
+/** A provider that answers for another chain: sending there could replay our transactions on a chain nobody asked for. */
+export class ProviderChainMismatchError extends Error {
+  override name = 'ProviderChainMismatchError'
+}
+
+export class NoProviderReachableError extends Error {
+  override name = 'NoProviderReachableError'
+}
+
+/**
+ * Start-up check of each provider on its own (not only whichever the fallback
+ * reaches first): one that answers with another chain id refuses the start,
+ * naming it. One that cannot be reached is started as down and checked again by
+ * the periodic check, which verifies its chain id before it is used; when none
+ * can be reached the start fails.
+ */
+export async function verifyProviders(chain: ChainClients, log: Logger): Promise<void> {
+  const label = `chain ${chain.chainId} (${chain.config.name})`
+  const results = await Promise.all(
+    chain.providers.map(async (p) => {
+      try {
+        return { name: p.name, chainId: Number(await p.client.request({ method: 'eth_chainId' })) }
+      } catch (err) {
+        // The transport has redacted the error; redact again in case it came from elsewhere.
+        return { name: p.name, error: chain.redact(((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split('\n')[0]!) }
+      }
+    }),
+  )
+  const wrong = results.filter((r) => r.chainId !== undefined && r.chainId !== chain.chainId)
+  if (wrong.length)
+    throw new ProviderChainMismatchError(
+      `${label}: ${wrong.map((r) => `provider "${r.name}" serves chain ${r.chainId}, not ${chain.chainId}`).join('; ')}. Fix its url or remove it from chains[].providers.`,
+    )
+  const unreachable = results.filter((r) => r.error !== undefined)
+  if (unreachable.length === results.length)
+    throw new NoProviderReachableError(`${label}: cannot reach any provider: ${unreachable.map((r) => `"${r.name}": ${r.error}`).join('; ')}`)
+  for (const r of results) {
+    if (r.chainId !== undefined) chain.health.recordChainId(r.name, r.chainId)
+    else {
+      chain.health.markDown(r.name, `unreachable at start-up: ${r.error}`)
+      log.warn({ chainId: chain.chainId, provider: r.name, error: r.error }, 'provider unreachable at start-up; it is used once it answers with the right chain id')
+    }
+  }
+}

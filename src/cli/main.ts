@@ -1,0 +1,29 @@
+import { keysCommand, KEYS_HELP } from './keysCommand.ts'
+
+const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure they end up in a block.
+
+Usage:
+  tx-broadcaster [--config path/to/config.json]   start the service (no config: dev mode)
+  tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (needs DATABASE_URL)
+
+Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, LOG_LEVEL.
+
+${KEYS_HELP}`
+
+/** The `tx-broadcaster` command (bin/tx-broadcaster.js): subcommands here, otherwise the service. */
+async function cli(argv: string[]): Promise<void> {
+  const [first, ...rest] = argv
+  if (first === 'keys') {
+    const code = await keysCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env })
+    process.exitCode = code
+    return
+  }
+  if (first === 'help' || first === '--help' || first === '-h') {
+    process.stdout.write(HELP)
+    return
+  }
+  // The service reads its own arguments from process.argv (see config/loadConfig.ts).
+  await import('../main.ts')
+}
+
+await cli(process.argv.slice(2))

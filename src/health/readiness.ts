@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { redactUrl, type Logger } from '../common/logger.ts'
+import type { Sql } from '../db/connect.ts'
+import { MIGRATIONS_DIR } from '../db/migrate.ts'
+
+/** A check that takes longer than this counts as failed: /readyz must answer fast even when Postgres hangs. */
+export const DB_CHECK_TIMEOUT_MS = 1_000
+
+export type ReadinessReport = {
+  ready: boolean
+  checks: {
+    database: { ok: boolean; error?: string; latencyMs?: number }
+    migrations: { ok: boolean; applied?: number; expected: number; error?: string }
+    chains: Array<{ chainId: number; name: string; ok: boolean; lastBlockNumber?: string; lastAnswerAgoMs?: number; error?: string }>
+  }
+}
+
+export type Readiness = { check: () => Promise<ReadinessReport>; stop: () => void }
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** Error text without provider URLs (they may carry credentials) and without viem's multi-line details. */
+function safeMessage(err: unknown, urls: string[]): string {
+  const e = err as { shortMessage?: string; message?: string }
+  let text = String(e?.shortMessage ?? e?.message ?? err).split('\n')[0]!.slice(0, 200)
+  for (const url of urls) text = text.split(url).join(redactUrl(url))
+  return text
+}
+
+/**
+ * /readyz: Postgres answers within a second, every migration in drizzle/ is applied,
+ * and each chain's read client answered eth_blockNumber recently. Chains are probed
+ * in the background (never on the request), so a slow provider cannot slow the probe.
+ */
+export function createReadiness(sql: Sql, chains: ChainClients[], log: Logger): Readiness {
+  const expected = (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length
+  let migrationsOk = false
+  const probes = chains.map((chain) => {
+    const intervalMs = Math.min(5_000, Math.max(1_000, chain.config.blockTimeMs))
+    const state = {
+      chain,
+      // Stale after a few missed probes (at least 30 s), so one slow answer does not flap readiness.
+      staleMs: Math.max(30_000, 3 * intervalMs),
+      lastOkAt: null as number | null,
+      lastBlock: null as bigint | null,
+      lastError: null as string | null,
+      timer: undefined as NodeJS.Timeout | undefined,
+      stopped: false,
+    }
+    const urls = chain.config.providers.map((p) => p.url)
+    const probe = async () => {
+      try {
+        const head = await withTimeout(chain.read.request({ method: 'eth_blockNumber' }), 10_000, 'eth_blockNumber')
+        state.lastBlock = BigInt(head)
+        state.lastOkAt = Date.now()
+        state.lastError = null
+      } catch (err) {
+        state.lastError = safeMessage(err, urls)
+        log.debug({ chainId: chain.chainId, error: state.lastError }, 'readiness probe: eth_blockNumber failed')
+      }
+      if (!state.stopped) state.timer = setTimeout(() => void probe(), intervalMs).unref()
+    }
+    void probe()
+    return state
+  })
+
+  return {
+    async check() {
+      const started = Date.now()
+      const database: ReadinessReport['checks']['database'] = await withTimeout(sql`SELECT 1`, DB_CHECK_TIMEOUT_MS, 'Postgres')
+        .then(() => ({ ok: true, latencyMs: Date.now() - started }))
+        .catch((err: Error) => ({ ok: false, error: safeMessage(err, []) }))
+      let migrations: ReadinessReport['checks']['migrations'] = { ok: migrationsOk, expected }
+      if (!migrationsOk && database.ok) {
+        // Once applied, migrations stay applied: checked until the first success only.
+        migrations = await withTimeout(sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`, DB_CHECK_TIMEOUT_MS, 'Postgres')
+          .then(([r]) => {
+            migrationsOk = r!.n >= expected
+            return migrationsOk
+              ? { ok: true, applied: r!.n, expected }
+              : { ok: false, applied: r!.n, expected, error: `${expected - r!.n} migration(s) not applied` }
+          })
+          .catch((err: Error) => ({ ok: false, expected, error: safeMessage(err, []) }))
+      } else if (!database.ok) migrations = { ok: migrationsOk, expected, ...(migrationsOk ? {} : { error: 'database unreachable' }) }
+      const now = Date.now()
+      const chainChecks = probes.map((p) => {
+        const ago = p.lastOkAt === null ? null : now - p.lastOkAt
+        const ok = ago !== null && ago <= p.staleMs
+        return {
+          chainId: p.chain.chainId,
+          name: p.chain.config.name,
+          ok,
+          ...(p.lastBlock !== null ? { lastBlockNumber: p.lastBlock.toString() } : {}),
+          ...(ago !== null ? { lastAnswerAgoMs: ago } : {}),
+          ...(ok
+            ? {}
+            : { error: ago === null ? `no answer to eth_blockNumber yet${p.lastError ? `: ${p.lastError}` : ''}` : `no answer to eth_blockNumber for ${Math.round(ago / 1000)} s${p.lastError ? `: ${p.lastError}` : ''}` }),
+        }
+      })
+      return { ready: database.ok && migrations.ok && chainChecks.every((c) => c.ok), checks: { database, migrations, chains: chainChecks } }
+    },
+    stop() {
+      for (const p of probes) {
+        p.stopped = true
+        clearTimeout(p.timer)
+      }
+    },
+  }
+}

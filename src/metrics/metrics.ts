@@ -1,0 +1,131 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Sql } from '../db/connect.ts'
+
+/** Stage names of txb_stage_duration_seconds. */
+export type Stage = 'accept' | 'sign' | 'first_broadcast' | 'inclusion' | 'confirmation'
+
+/**
+ * Every metric the service exports, in one registry (not prom-client's global one,
+ * so several services in one process, as in tests, do not collide). Built by the
+ * composition root and passed through ServiceContext.metrics; stages record with
+ * `ctx.metrics?.…` so a context without metrics (a test's) needs nothing.
+ */
+export type Metrics = {
+  registry: Registry
+  /** Requests refused at the API, by the error code they got. */
+  rejected: Counter<'api' | 'reason'>
+  /** Broadcast requests stored (created) or answered from an earlier request with the same idempotency key (duplicate). */
+  accepted: Counter<'chain_id' | 'outcome'>
+  /** Signed attempts stored, by purpose (REQUEST, CANCEL) and kind: first (a nonce's first attempt) or bump (a replacement). */
+  attempts: Counter<'chain_id' | 'kind'>
+  /** Each provider's answer to each send. */
+  providerSends: Counter<'chain_id' | 'provider' | 'outcome'>
+  stageSeconds: Histogram<'chain_id' | 'stage'>
+  /** Webhook POSTs by webhook name and outcome (delivered, http_4xx, http_5xx, error). */
+  webhookDeliveries: Counter<'webhook' | 'outcome'>
+  /** Observes `to - from` in seconds for a stage; skips missing or negative spans. */
+  observeStage: (chainId: number, stage: Stage, from: Date | null | undefined, to: Date | null | undefined) => void
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry()
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'txb_' })
+  const registers = [registry]
+  const stageSeconds = new Histogram({
+    name: 'txb_stage_duration_seconds',
+    help:
+      'Time spent per stage: accept = the request path (validate, insert, enqueue); sign = accept to signed; ' +
+      'first_broadcast = accept to the first send a provider took; inclusion = first send to the block; confirmation = block to final',
+    labelNames: ['chain_id', 'stage'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600],
+    registers,
+  })
+  return {
+    registry,
+    rejected: new Counter({ name: 'txb_requests_rejected_total', help: 'API requests refused, by error code', labelNames: ['api', 'reason'], registers }),
+    accepted: new Counter({
+      name: 'txb_transactions_accepted_total',
+      help: 'Broadcast requests stored (outcome=created) or answered with the transaction an idempotency key already named (outcome=duplicate)',
+      labelNames: ['chain_id', 'outcome'],
+      registers,
+    }),
+    attempts: new Counter({
+      name: 'txb_attempts_total',
+      help: 'Signed attempts stored: kind=first (a new nonce) or kind=bump (a fee-bumped replacement at the same nonce)',
+      labelNames: ['chain_id', 'kind'],
+      registers,
+    }),
+    providerSends: new Counter({
+      name: 'txb_provider_sends_total',
+      help: "Each provider's answer to each eth_sendRawTransaction, classified (sent, nonce_too_low, fee_too_low, provider_error, ...)",
+      labelNames: ['chain_id', 'provider', 'outcome'],
+      registers,
+    }),
+    stageSeconds,
+    webhookDeliveries: new Counter({
+      name: 'txb_webhook_deliveries_total',
+      help: 'Webhook POSTs by webhook and outcome (delivered, http_4xx, http_5xx, error); failures are retried with backoff',
+      labelNames: ['webhook', 'outcome'],
+      registers,
+    }),
+    observeStage(chainId, stage, from, to) {
+      if (!from || !to) return
+      const s = (to.getTime() - from.getTime()) / 1000
+      if (s >= 0) stageSeconds.observe({ chain_id: String(chainId), stage }, s)
+    },
+  }
+}
+
+/** Scrapes should not hammer Postgres: the counts are reused for this long. */
+const STATUS_CACHE_MS = 2_000
+const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
+
+/**
+ * Gauges read from Postgres on scrape: unfinished transactions by chain and status, and
+ * the age of the oldest one (a stuck pipeline shows here first). Final statuses are
+ * counters' business (they would need a scan of the whole retention window).
+ * Uses the partial index on unfinished rows; bounded by a statement timeout.
+ */
+export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[]): void {
+  let cached: { at: number; rows: Promise<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>> } | null = null
+  const read = () => {
+    if (cached && Date.now() - cached.at < STATUS_CACHE_MS) return cached.rows
+    const rows = sql.begin(async (tx) => {
+      await tx`SET LOCAL statement_timeout = 2000`
+      return tx<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>>`
+        SELECT chain_id, status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+        FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
+    })
+    cached = { at: Date.now(), rows }
+    // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
+    return rows.catch(() => {
+      cached = null
+      return null
+    })
+  }
+  const registers = [metrics.registry]
+  new Gauge({
+    name: 'txb_transactions',
+    help: 'Unfinished transactions by chain and status (QUEUED, PENDING, INCLUDED), counted on scrape',
+    labelNames: ['chain_id', 'status'],
+    registers,
+    async collect() {
+      this.reset()
+      const rows = await read()
+      if (!rows) return
+      // Zeros too, so an emptied status reads 0 rather than vanishing.
+      for (const chainId of chainIds) for (const status of NON_FINAL) this.set({ chain_id: String(chainId), status }, 0)
+      for (const r of rows) this.set({ chain_id: String(r.chain_id), status: r.status }, r.n)
+    },
+  })
+  new Gauge({
+    name: 'txb_oldest_unfinished_seconds',
+    help: 'Age of the oldest transaction in each unfinished status, by chain',
+    labelNames: ['chain_id', 'status'],
+    registers,
+    async collect() {
+      this.reset()
+      for (const r of (await read()) ?? []) if (r.oldest_seconds !== null) this.set({ chain_id: String(r.chain_id), status: r.status }, r.oldest_seconds)
+    },
+  })
+}

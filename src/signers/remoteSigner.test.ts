@@ -1,0 +1,115 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hexToBigInt, type Hex, type TransactionSerializable } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { loadRemoteSigner, toRpcRequest } from './remoteSigner.ts'
+
+const account = privateKeyToAccount('0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a')
+const TX: TransactionSerializable = { chainId: 31337, nonce: 7, gas: 21_000n, to: '0x000000000000000000000000000000000000dEaD', value: 5n, data: '0x1234', maxFeePerGas: 3n, maxPriorityFeePerGas: 2n, type: 'eip1559' }
+
+/** A stand-in remote signer whose answers each test sets. */
+let answer: (tx: Record<string, string>) => Promise<unknown>
+let accounts: unknown = [account.address.toLowerCase()]
+let server: Server
+let url: string
+beforeAll(async () => {
+  server = createServer(async (req, res) => {
+    let body = ''
+    for await (const c of req) body += c
+    const call = JSON.parse(body) as { id: number; method: string; params: [Record<string, string>] }
+    const reply = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }))
+    if (call.method === 'eth_accounts') {
+      if (accounts === 'unsupported')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'Method not found' } }))
+      return reply(accounts)
+    }
+    reply(await answer(call.params[0]))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  url = `http://user:remote-s3cret@127.0.0.1:${(server.address() as AddressInfo).port}/`
+})
+afterAll(() => void server.close())
+
+/** Signs what the request says, the way a real remote signer does. */
+const signRequest = (r: Record<string, string>) =>
+  account.signTransaction({
+    chainId: Number(r.chainId),
+    nonce: Number(r.nonce),
+    gas: hexToBigInt(r.gas as Hex),
+    to: r.to as Hex,
+    value: hexToBigInt(r.value as Hex),
+    data: r.data as Hex,
+    maxFeePerGas: hexToBigInt(r.maxFeePerGas as Hex),
+    maxPriorityFeePerGas: hexToBigInt(r.maxPriorityFeePerGas as Hex),
+    type: 'eip1559',
+  })
+
+describe('loadRemoteSigner', () => {
+  it('formats the request as eth_signTransaction expects', () => {
+    expect(toRpcRequest(account.address, TX)).toEqual({
+      from: account.address,
+      to: TX.to,
+      gas: '0x5208',
+      value: '0x5',
+      data: '0x1234',
+      nonce: '0x7',
+      chainId: '0x7a69',
+      type: '0x2',
+      maxFeePerGas: '0x3',
+      maxPriorityFeePerGas: '0x2',
+    })
+    expect(toRpcRequest(account.address, { chainId: 1, nonce: 0, gas: 21_000n, gasPrice: 9n, type: 'legacy' })).toEqual({
+      from: account.address,
+      gas: '0x5208',
+      value: '0x0',
+      data: '0x',
+      nonce: '0x0',
+      chainId: '0x1',
+      type: '0x0',
+      gasPrice: '0x9',
+    })
+  })
+
+  it('returns the raw transaction, given as a string or as geth/Clef { raw, tx }', async () => {
+    const signer = await loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })
+    answer = signRequest
+    expect(await signer.signTransaction(TX)).toBe(await account.signTransaction(TX))
+    answer = async (r) => ({ raw: await signRequest(r), tx: {} })
+    expect(await signer.signTransaction(TX)).toBe(await account.signTransaction(TX))
+  })
+
+  it('refuses an answer that is not the transaction asked for', async () => {
+    const signer = await loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })
+    answer = (r) => signRequest({ ...r, nonce: '0x8', value: '0x6' })
+    await expect(signer.signTransaction(TX)).rejects.toThrow('signer "r": the remote signer signed a different transaction than asked (nonce 8, value 6)')
+    answer = (r) => privateKeyToAccount('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80').signTransaction({ ...TX, to: r.to as Hex })
+    await expect(signer.signTransaction(TX)).rejects.toThrow(/signed a different transaction than asked \(sender 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\)/)
+    answer = async () => '0xdeadbeef'
+    await expect(signer.signTransaction(TX)).rejects.toThrow('answered with bytes that are not a signed transaction')
+    answer = async () => null
+    await expect(signer.signTransaction(TX)).rejects.toThrow('answered without a signed transaction')
+  })
+
+  it('at start-up: refuses a signer that does not hold the address; accepts one without eth_accounts', async () => {
+    accounts = ['0x000000000000000000000000000000000000dEaD']
+    await expect(loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })).rejects.toThrow(
+      `signer "r": remote signer http://***@127.0.0.1:${(server.address() as AddressInfo).port}/ does not hold ${account.address}`,
+    )
+    accounts = 'unsupported'
+    await expect(loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })).resolves.toBeTruthy()
+    accounts = [account.address.toLowerCase()]
+  })
+
+  it('at start-up: an unreachable signer is an error naming it, without the URL credentials', async () => {
+    const dead = createServer()
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()))
+    const port = (dead.address() as AddressInfo).port
+    await new Promise<void>((r) => dead.close(() => r()))
+    const err = (await loadRemoteSigner({ name: 'far', remote: { url: `http://user:remote-s3cret@127.0.0.1:${port}/`, address: account.address, timeoutMs: 500 } }).catch(
+      (e: Error) => e,
+    )) as Error
+    expect(err.message).toMatch(new RegExp(`^signer "far": remote signer http://\\*\\*\\*@127\\.0\\.0\\.1:${port}/ cannot be reached: fetch failed`))
+    expect(`${err.message}${err.stack}`).not.toContain('remote-s3cret')
+  })
+})

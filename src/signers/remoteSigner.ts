@@ -1,0 +1,121 @@
+import {
+  createClient,
+  getAddress,
+  http,
+  isAddressEqual,
+  keccak256,
+  numberToHex,
+  parseTransaction,
+  recoverTransactionAddress,
+  type Address,
+  type Hex,
+  type TransactionSerializable,
+} from 'viem'
+import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
+import { isProviderFault } from '../chain/isProviderFault.ts'
+import { createUrlRedactor, redactErrorInPlace } from '../chain/redactUrls.ts'
+import { SignerLoadError } from './signerLoadError.ts'
+
+export type RemoteSignerConfig = { name: string; remote: { url: string; address: Address; timeoutMs?: number } }
+
+/** A signer that answered, but not with what was asked: the bytes must never be stored or sent. */
+export class RemoteSignerError extends Error {
+  override name = 'RemoteSignerError'
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000
+
+/**
+ * A JSON-RPC signer answering `eth_signTransaction` (Web3Signer, Clef, geth or
+ * anvil with an unlocked account). At start-up it must be reachable and hold the
+ * address (`eth_accounts`, when it offers that method). Each answer (the raw
+ * signed transaction, or geth/Clef's `{ raw, tx }`) is decoded and checked
+ * field by field and by its recovered sender before it is used: what is stored
+ * and broadcast is exactly the transaction we asked for.
+ */
+export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ address: Address; signTransaction: (tx: TransactionSerializable) => Promise<Hex> }> {
+  const address = getAddress(cfg.remote.address)
+  const redact = createUrlRedactor([cfg.remote.url])
+  const client = createClient({ transport: http(cfg.remote.url, { timeout: cfg.remote.timeoutMs ?? DEFAULT_TIMEOUT_MS, retryCount: 0 }) })
+  const call = async <T>(method: string, params: unknown[]): Promise<T> => {
+    try {
+      return (await client.request({ method: method as never, params: params as never })) as T
+    } catch (err) {
+      // The URL may carry credentials; nothing that leaves here holds them.
+      throw redactErrorInPlace(err, redact)
+    }
+  }
+  const where = redact(cfg.remote.url)
+
+  let accounts: unknown
+  try {
+    accounts = await call('eth_accounts', [])
+  } catch (err) {
+    if (isProviderFault(err)) throw new SignerLoadError(cfg.name, `remote signer ${where} cannot be reached: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`)
+    // Answered, but without eth_accounts (some signers offer only signing): reachable is all we can check.
+    accounts = null
+  }
+  if (Array.isArray(accounts) && !accounts.some((a) => typeof a === 'string' && isAddressEqual(a as Address, address)))
+    throw new SignerLoadError(cfg.name, `remote signer ${where} does not hold ${address}`)
+
+  return {
+    address,
+    async signTransaction(tx) {
+      const request = toRpcRequest(address, tx)
+      let answer: unknown
+      try {
+        answer = await call('eth_signTransaction', [request])
+      } catch (err) {
+        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} failed: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`)
+      }
+      const raw = typeof answer === 'string' ? answer : (answer as { raw?: unknown } | null)?.raw
+      if (typeof raw !== 'string' || !/^0x[0-9a-fA-F]+$/.test(raw))
+        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} answered without a signed transaction`)
+      await checkSigned(cfg.name, address, tx, raw as Hex)
+      return raw.toLowerCase() as Hex
+    },
+  }
+}
+
+/** The request as JSON-RPC wants it: hex quantities, `data` for the call, `type` and the fee fields of that type. */
+export function toRpcRequest(from: Address, tx: TransactionSerializable): Record<string, string> {
+  const hex = (v: bigint | number | undefined) => numberToHex(v ?? 0)
+  const base: Record<string, string> = {
+    from,
+    gas: hex(tx.gas),
+    value: hex(tx.value),
+    data: tx.data ?? '0x',
+    nonce: hex(tx.nonce),
+    chainId: hex(tx.chainId),
+  }
+  if (tx.to) base.to = tx.to
+  if (tx.type === 'legacy' || tx.gasPrice !== undefined) return { ...base, type: '0x0', gasPrice: hex(tx.gasPrice) }
+  return { ...base, type: '0x2', maxFeePerGas: hex(tx.maxFeePerGas), maxPriorityFeePerGas: hex(tx.maxPriorityFeePerGas) }
+}
+
+async function checkSigned(name: string, from: Address, asked: TransactionSerializable, raw: Hex): Promise<void> {
+  let got: ReturnType<typeof parseTransaction>
+  let sender: Address
+  try {
+    got = parseTransaction(raw)
+    sender = await recoverTransactionAddress({ serializedTransaction: raw as never })
+  } catch {
+    throw new RemoteSignerError(`signer "${name}": the remote signer answered with bytes that are not a signed transaction (${keccak256(raw)})`)
+  }
+  const legacy = asked.type === 'legacy' || asked.gasPrice !== undefined
+  const same = (a: unknown, b: unknown) => String(a ?? 0) === String(b ?? 0)
+  const differences = [
+    !isAddressEqual(sender, from) && `sender ${sender}`,
+    got.type !== (legacy ? 'legacy' : 'eip1559') && `type ${got.type}`,
+    !same(got.chainId, asked.chainId) && `chainId ${got.chainId}`,
+    !same(got.nonce, asked.nonce) && `nonce ${got.nonce}`,
+    !same(got.gas, asked.gas) && `gas ${got.gas}`,
+    !same(got.value, asked.value) && `value ${got.value}`,
+    (got.to ?? null)?.toLowerCase() !== (asked.to ?? null)?.toLowerCase() && `to ${got.to}`,
+    (got.data ?? '0x').toLowerCase() !== (asked.data ?? '0x').toLowerCase() && 'data',
+    legacy ? !same(got.gasPrice, asked.gasPrice) && `gasPrice ${got.gasPrice}` : !same(got.maxFeePerGas, asked.maxFeePerGas) && `maxFeePerGas ${got.maxFeePerGas}`,
+    !legacy && !same(got.maxPriorityFeePerGas, asked.maxPriorityFeePerGas) && `maxPriorityFeePerGas ${got.maxPriorityFeePerGas}`,
+  ].filter((d): d is string => typeof d === 'string')
+  if (differences.length)
+    throw new RemoteSignerError(`signer "${name}": the remote signer signed a different transaction than asked (${differences.join(', ')})`)
+}

@@ -1,0 +1,157 @@
+import type PgBoss from 'pg-boss'
+import { transactionJson } from '../api/rest/transactionJson.ts'
+import { redactUrl } from '../common/logger.ts'
+import { startLoop, type Loop } from '../common/startLoop.ts'
+import type { WebhookConfig } from '../config/schema.ts'
+import type { ServiceContext } from '../context.ts'
+import type { TxSql } from '../db/connect.ts'
+import { bossDb } from '../jobs/queues.ts'
+import { getAttemptsFor, getEventsFor } from '../store/readTransactions.ts'
+import type { EventRow, TransactionRow } from '../store/transactionRow.ts'
+import { SIGNATURE_HEADER, signWebhook } from './signWebhook.ts'
+
+export const WEBHOOK_QUEUE = 'webhook-deliver'
+export type WebhookJob = { webhook: string; eventId: number }
+
+/** Outbox rows turned into jobs per transaction: short, so the outbox lock is brief. */
+const DISPATCH_BATCH = 500
+const DISPATCH_INTERVAL_MS = 250
+const DELIVERY_TIMEOUT_MS = 10_000
+const DELIVERY_WORKERS = 4
+/** 1 s, doubling: about an hour of retries before a delivery is given up (pg-boss keeps the failed job). */
+const RETRY = { retryLimit: 12, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 } as const
+
+/**
+ * bossDb for `boss.insert`: pg-boss hands the job list to json_to_recordset as a
+ * JSON string, which postgres.js would encode a second time (as a JSON string
+ * scalar); pass it as the array it is instead.
+ */
+function insertDb(tx: TxSql): PgBoss.Db {
+  const db = bossDb(tx)
+  return {
+    executeSql: (text, values) =>
+      db.executeSql(text, /json_to_recordset/.test(text) ? values.map((v) => (typeof v === 'string' ? JSON.parse(v) : v)) : values),
+  }
+}
+
+export type Webhooks = { dispatchNow: () => Promise<void>; stop: () => Promise<void> }
+
+type Hook = WebhookConfig & { name: string }
+
+export function webhookNames(config: WebhookConfig[]): Hook[] {
+  return config.map((w, i) => ({ ...w, name: w.name ?? `webhook-${i}` }))
+}
+
+/**
+ * Webhooks: a trigger on transaction_events puts every status change in
+ * `webhook_outbox` inside the pipeline's own transaction (so none is lost and the
+ * pipeline never waits on a receiver); the dispatcher here moves outbox rows into
+ * pg-boss delivery jobs, one per matching webhook, in one transaction; workers POST
+ * each with an HMAC-SHA256 signature and pg-boss retries failures with backoff.
+ * With no webhooks configured the dispatcher only empties the outbox.
+ */
+export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
+  const hooks = webhookNames(ctx.config.webhooks)
+  const byName = new Map(hooks.map((h) => [h.name, h]))
+  const log = ctx.log.child({ module: 'webhooks' })
+  await ctx.boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
+
+  async function dispatchBatch(): Promise<number> {
+    return ctx.db.sql.begin(async (tx) => {
+      // SKIP LOCKED: instances dispatch side by side without taking the same rows.
+      const rows = await tx<{ id: number; to_status: string }[]>`
+        WITH taken AS (
+          DELETE FROM webhook_outbox WHERE event_id IN (
+            SELECT event_id FROM webhook_outbox ORDER BY event_id LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED)
+          RETURNING event_id
+        )
+        SELECT e.id, e.to_status FROM taken JOIN transaction_events e ON e.id = taken.event_id ORDER BY e.id`
+      const jobs: PgBoss.JobInsert<WebhookJob>[] = []
+      for (const r of rows)
+        for (const h of hooks)
+          if (!h.events || h.events.includes(r.to_status as never))
+            jobs.push({ name: WEBHOOK_QUEUE, data: { webhook: h.name, eventId: r.id }, ...RETRY })
+      if (jobs.length) await ctx.boss.insert(jobs, { db: insertDb(tx) })
+      return rows.length
+    })
+  }
+
+  async function dispatch(): Promise<void> {
+    for (let i = 0; i < 20; i++) if ((await dispatchBatch()) < DISPATCH_BATCH) break
+  }
+
+  async function deliver(job: PgBoss.Job<WebhookJob>): Promise<void> {
+    const hook = byName.get(job.data.webhook)
+    // The config changed since the job was made: nothing to deliver to.
+    if (!hook) return log.warn({ webhook: job.data.webhook, eventId: job.data.eventId }, 'webhook no longer configured; dropping delivery')
+    const [event] = await ctx.db.sql<EventRow[]>`SELECT * FROM transaction_events WHERE id = ${job.data.eventId}`
+    if (!event) return // pruned with its transaction
+    const [tx] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${event.transaction_id}`
+    if (!tx) return
+    const [[attempts], [events]] = await Promise.all([getAttemptsFor(ctx.db.sql, [tx.id]), getEventsFor(ctx.db.sql, [tx.id])])
+    const body = JSON.stringify({
+      id: `evt_${event.id}`,
+      type: 'transaction.status_changed',
+      at: event.at.toISOString(),
+      fromStatus: event.from_status,
+      toStatus: event.to_status,
+      // The transaction now: it may have moved on since this change.
+      transaction: transactionJson(tx, attempts!, events!),
+    })
+    const now = Math.floor(Date.now() / 1000)
+    let status: number
+    try {
+      const res = await fetch(hook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'tx-broadcaster-webhooks',
+          'x-webhook-id': `evt_${event.id}`,
+          [SIGNATURE_HEADER]: signWebhook(hook.secret, body, now),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      })
+      status = res.status
+      await res.body?.cancel().catch(() => {})
+    } catch (err) {
+      // Only the error's kind: fetch's message or cause could quote the URL, which may carry credentials.
+      let cause = (err as Error).name
+      for (let e = err as { cause?: unknown; code?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++)
+        if (typeof e.code === 'string') cause = e.code
+      if ((err as Error).name === 'TimeoutError') cause = `timed out after ${DELIVERY_TIMEOUT_MS} ms`
+      ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: 'error' })
+      throw new Error(`webhook ${hook.name}: request failed (${cause})`)
+    }
+    if (status < 200 || status >= 300) {
+      ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: `http_${Math.floor(status / 100)}xx` })
+      throw new Error(`webhook ${hook.name}: HTTP ${status}`)
+    }
+    ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: 'delivered' })
+  }
+
+  const loop: Loop = startLoop('webhook dispatch', DISPATCH_INTERVAL_MS, dispatch, log)
+  const workers: string[] = []
+  if (hooks.length) {
+    log.info({ webhooks: hooks.map((h) => `${h.name} ${redactUrl(h.url)}`) }, 'webhooks on')
+    for (let i = 0; i < DELIVERY_WORKERS; i++)
+      workers.push(
+        await ctx.boss.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+          try {
+            await deliver(job!)
+          } catch (err) {
+            log.warn({ webhook: job!.data.webhook, eventId: job!.data.eventId, error: (err as Error).message }, 'webhook delivery failed; pg-boss retries it')
+            throw err
+          }
+        }),
+      )
+  }
+  return {
+    dispatchNow: () => loop.runNow(),
+    async stop() {
+      await loop.stop()
+      if (workers.length) await ctx.boss.offWork(WEBHOOK_QUEUE).catch(() => {})
+    },
+  }
+}

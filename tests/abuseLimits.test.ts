@@ -1,0 +1,164 @@
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+const OTHER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
+const keys = {
+  policy: 'policy-submitter-key-0123456789',
+  floodA: 'flood-a-reader-key-0123456789',
+  floodB: 'flood-b-reader-key-0123456789',
+  inflight: 'inflight-submitter-key-012345',
+  gas: 'gas-submitter-key-0123456789',
+}
+
+/** Per-key rate limit and in-flight cap, per-chain policies, and GraphQL query limits. */
+describe('abuse limits', () => {
+  let env: TestEnv
+  let sql: postgres.Sql
+  const call = async (path: string, key: string, body?: unknown) => {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` }
+    const res = await fetch(`${env.service.url}${path}`, body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) })
+    const text = await res.text()
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), json: JSON.parse(text) as any }
+  }
+  const gql = (key: string, query: string, variables?: unknown) => call('/graphql', key, { query, variables })
+  const rows = async () => Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)
+
+  beforeAll(async () => {
+    env = await startTestEnv({
+      // No blocks: accepted transactions stay in flight.
+      anvil: { noMining: true },
+      config: (c) => {
+        c.apiKeys.push(
+          { name: 'policy', role: 'submitter', key: keys.policy },
+          { name: 'flood-a', role: 'reader', key: keys.floodA },
+          { name: 'flood-b', role: 'reader', key: keys.floodB },
+          { name: 'inflight', role: 'submitter', key: keys.inflight },
+          { name: 'gas', role: 'submitter', key: keys.gas },
+        )
+        c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3 }
+        // Any case in the config: compared checksummed.
+        c.chains[0].policy = { allowedTo: [RECIPIENT.toLowerCase(), OTHER], maxValue: '1000', maxGasLimit: '100000' }
+      },
+    })
+    sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+  })
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  it('a burst over the rate gets 429 RATE_LIMITED with Retry-After (REST and GraphQL); another key is unaffected', async () => {
+    const missing = '/transactions/00000000-0000-4000-8000-000000000000'
+    const started = performance.now()
+    const burst = await Promise.all(Array.from({ length: 60 }, () => call(missing, keys.floodA)))
+    const elapsedSeconds = (performance.now() - started) / 1000
+    const limited = burst.filter((r) => r.status === 429)
+    // The burst of 20, plus what refilled at 5/s while the requests were in flight.
+    const served = burst.filter((r) => r.status === 404).length
+    expect(served).toBeGreaterThanOrEqual(20)
+    expect(served).toBeLessThanOrEqual(20 + Math.ceil(5 * elapsedSeconds))
+    expect(limited.length).toBe(60 - served)
+    expect(burst.every((r) => r.status === 404 || r.status === 429)).toBe(true)
+    for (const r of limited) {
+      expect(r.json.error.code).toBe('RATE_LIMITED')
+      expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
+    }
+    const g = await gql(keys.floodA, '{ transactions { edges { node { id } } } }')
+    expect(g.status).toBe(429)
+    expect(Number(g.retryAfter)).toBeGreaterThanOrEqual(1)
+    expect(g.json.errors[0].extensions.code).toBe('RATE_LIMITED')
+    // The other key has its own bucket.
+    const other = await Promise.all(Array.from({ length: 15 }, () => call(missing, keys.floodB)))
+    expect(other.map((r) => r.status)).toEqual(Array(15).fill(404))
+    expect((await gql(keys.floodB, '{ transactions { edges { node { id } } } }')).status).toBe(200)
+    // The bucket refills at 5/s.
+    await new Promise((r) => setTimeout(r, 1_100))
+    expect((await call(missing, keys.floodA)).status).toBe(404)
+  })
+
+  const restPolicy: Array<[string, Record<string, unknown>, string, string]> = [
+    ['recipient not listed', { to: '0x90F79bf6EB2c4f870365E785982E1f101E93b906' }, 'TO_NOT_ALLOWED', 'to'],
+    ['contract creation', { data: '0x6000' }, 'TO_NOT_ALLOWED', 'to'],
+    ['value over maxValue', { to: RECIPIENT, value: '1001' }, 'VALUE_TOO_HIGH', 'value'],
+    ['gasLimit over maxGasLimit', { to: OTHER, gasLimit: '100001' }, 'GAS_LIMIT_TOO_HIGH', 'gasLimit'],
+  ]
+  it.each(restPolicy)('policy, REST: %s → 400 %s on %s', async (_, body, code, field) => {
+    const res = await call('/broadcast_transaction', keys.policy, body)
+    expect(res.status).toBe(400)
+    expect(res.json.error).toMatchObject({ code, field })
+    expect(await rows()).toBe(0)
+  })
+
+  it('policy, GraphQL: the same codes and fields; allowed requests pass', async () => {
+    const m = `mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`
+    for (const [, input, code, field] of restPolicy) {
+      const res = await gql(keys.policy, m, { i: input })
+      expect(res.json.errors[0].extensions).toMatchObject({ code, field })
+    }
+    expect(await rows()).toBe(0)
+    const ok = await call('/broadcast_transaction', keys.policy, { to: OTHER, value: '1000', gasLimit: '100000' })
+    expect(ok.status).toBe(200)
+    expect(await rows()).toBe(1)
+  })
+
+  it('policy maxGasLimit also caps estimates: over it → FAILED GAS_LIMIT_TOO_HIGH; a margin over it is cut back', async () => {
+    // Calldata floor (EIP-7623, anvil's default hardfork): 40 gas per non-zero byte. 5,000 bytes estimate at 221,000;
+    // 1,800 bytes at 93,000, +20 % margin = 111,600, over the cap of 100,000.
+    const over = await call('/broadcast_transaction', keys.gas, { to: RECIPIENT, data: `0x${'ff'.repeat(5_000)}` })
+    const near = await call('/broadcast_transaction', keys.gas, { to: RECIPIENT, data: `0x${'ff'.repeat(1_800)}` })
+    expect([over.status, near.status]).toEqual([200, 200])
+    const q = `query($id: ID!) { transaction(id: $id) { status error { code message } attempts { gasLimit } } }`
+    const read = async (id: string) => (await gql(keys.gas, q, { id })).json.data?.transaction
+    let a: any, b: any
+    for (let i = 0; i < 60; i++) {
+      ;[a, b] = [await read(over.json.transactionId), await read(near.json.transactionId)]
+      if (a?.status === 'FAILED' && b?.attempts?.length) break
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    expect(a.status).toBe('FAILED')
+    expect(a.error.code).toBe('GAS_LIMIT_TOO_HIGH')
+    expect(a.error.message).toMatch(/maxGasLimit 100000/)
+    expect(b, JSON.stringify(b)).toMatchObject({ status: 'PENDING' })
+    expect(b.attempts[0].gasLimit).toBe('100000')
+  })
+
+  it('a key at maxInFlightPerKey unfinished transactions gets 429 TOO_MANY_IN_FLIGHT; other keys still submit', async () => {
+    for (let i = 0; i < 3; i++) expect((await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: String(i + 1) })).status).toBe(200)
+    const over = await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: '9' })
+    expect(over.status).toBe(429)
+    expect(over.json.error.code).toBe('TOO_MANY_IN_FLIGHT')
+    expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(1)
+    // Still over after the cached count is reloaded from Postgres.
+    await new Promise((r) => setTimeout(r, 1_100))
+    const g = await gql(keys.inflight, `mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`, { i: { to: RECIPIENT } })
+    expect(g.json.errors[0].extensions.code).toBe('TOO_MANY_IN_FLIGHT')
+    const n = await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'inflight'`
+    expect(n[0]!.n).toBe(3)
+    expect((await call('/broadcast_transaction', keys.policy, { to: RECIPIENT, value: '5' })).status).toBe(200)
+  })
+
+  it('GraphQL: too deep, too many aliases → QUERY_TOO_COMPLEX; no introspection and no GraphiQL outside dev mode', async () => {
+    // The deepest real query (depth 6) passes.
+    const real = `{ transactions { edges { node { id events { actor } attempts { hash providers { name outcome } } } } pageInfo { hasNextPage } } }`
+    const ok = await gql(ADMIN_KEY, real)
+    expect(ok.status).toBe(200)
+    expect(ok.json.errors).toBeUndefined()
+    // Depth: fragments nested past the limit.
+    const fragments = Array.from({ length: 12 }, (_, i) => `fragment F${i} on Query { transactions { edges { node { id } } } ...F${i + 1} }`)
+    const recursive = `query { ...F0 } ${fragments.join(' ')} fragment F12 on Query { __typename }`
+    const r1 = await gql(ADMIN_KEY, recursive)
+    expect(r1.status).toBeLessThan(500)
+    expect(r1.json.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX')
+    const aliases = `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: transaction(id: "00000000-0000-4000-8000-000000000000") { id }`).join(' ')} }`
+    const r2 = await gql(ADMIN_KEY, aliases)
+    expect(r2.status).toBeLessThan(500)
+    expect(r2.json.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX')
+    expect(r2.json.errors[0].message).toMatch(/alias/i)
+    const intro = await gql(ADMIN_KEY, '{ __schema { types { name } } }')
+    expect(intro.json.data ?? null).toBeNull()
+    expect(intro.json.errors[0].message).toMatch(/introspection/i)
+    const page = await fetch(`${env.service.url}/graphql`, { headers: { accept: 'text/html', authorization: `Bearer ${ADMIN_KEY}` } })
+    expect(page.headers.get('content-type') ?? '').not.toMatch(/html/)
+  })
+})

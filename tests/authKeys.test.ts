@@ -1,0 +1,166 @@
+import postgres from 'postgres'
+import type { Hex } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { runCli } from './helpers/cli.ts'
+import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+/** Runtime code that always reverts (see adminActions.test.ts): gives a FAILED transaction to retry. */
+const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
+  '0000000000000000000000000000000000000000000000000000000000000020' +
+  '0000000000000000000000000000000000000000000000000000000000000004' +
+  '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
+const TARGET = '0x00000000000000000000000000000000000c0de1'
+
+const RETRY = `mutation($id: ID!) { retryTransaction(id: $id) { id status } }`
+const BROADCAST = `mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`
+
+/** API keys made with the CLI, every role boundary, revocation, and the audit trail. */
+describe('API keys and roles', () => {
+  let env: TestEnv
+  let sql: postgres.Sql
+  const keys: Record<string, string> = {}
+
+  const call = async (path: string, key: string | null, body?: unknown) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (key !== null) headers.authorization = `Bearer ${key}`
+    const res = await fetch(`${env.service.url}${path}`, body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) })
+    return { status: res.status, json: (await res.json()) as any }
+  }
+  const gql = (key: string | null, query: string, variables?: unknown) => call('/graphql', key, { query, variables })
+  const rows = async () => Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)
+
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    for (const role of ['reader', 'submitter', 'admin', 'doomed'] as const) {
+      const res = await runCli(['keys', 'create', '--name', `cli-${role}`, '--role', role === 'doomed' ? 'submitter' : role], { DATABASE_URL: env.databaseUrl })
+      expect(res.code, res.stderr).toBe(0)
+      keys[role] = res.stdout.trim()
+      expect(keys[role]).toMatch(/^txb_[\w-]{43}$/)
+    }
+  }, 90_000)
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  it('stores only a SHA-256 of each key, and records the creation in the audit trail', async () => {
+    const stored = await sql`SELECT name, role, key_hash FROM api_keys ORDER BY name`
+    expect(stored.map((r) => r.name)).toEqual(['cli-admin', 'cli-doomed', 'cli-reader', 'cli-submitter'])
+    for (const r of stored) {
+      expect(r.key_hash).toMatch(/^[0-9a-f]{64}$/)
+      expect(Object.values(keys)).not.toContain(r.key_hash)
+    }
+    const audit = await sql`SELECT actor, action, subject FROM audit_events ORDER BY id`
+    expect(audit.map((a) => `${a.action} ${a.subject}`)).toEqual([
+      'api_key.created cli-reader',
+      'api_key.created cli-submitter',
+      'api_key.created cli-admin',
+      'api_key.created cli-doomed',
+    ])
+    expect(audit[0]!.actor).toMatch(/^cli/)
+    // Names are unique.
+    const again = await runCli(['keys', 'create', '--name', 'cli-admin', '--role', 'admin'], { DATABASE_URL: env.databaseUrl })
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/already exists/)
+  })
+
+  it('no key, an unknown key or a malformed header → 401 UNAUTHENTICATED on REST and GraphQL', async () => {
+    for (const key of [null, 'txb_not-a-real-key-at-all-0000000000000000000', '']) {
+      const rest = await call('/broadcast_transaction', key, { to: RECIPIENT })
+      expect(rest.status).toBe(401)
+      expect(rest.json.error.code).toBe('UNAUTHENTICATED')
+      expect((await call('/transactions/00000000-0000-4000-8000-000000000000', key)).status).toBe(401)
+      const g = await gql(key, `{ transactions { edges { node { id } } } }`)
+      expect(g.status).toBe(401)
+      expect(g.json.errors[0].extensions.code).toBe('UNAUTHENTICATED')
+    }
+    expect(await rows()).toBe(0)
+  })
+
+  it('reader: reads; submitting → 403 FORBIDDEN naming "submitter"', async () => {
+    await waitFor('CLI keys to be loaded', async () => (await gql(keys.reader!, `{ transactions { edges { node { id } } } }`)).status === 200, 10_000)
+    const rest = await call('/broadcast_transaction', keys.reader!, { to: RECIPIENT })
+    expect(rest.status).toBe(403)
+    expect(rest.json.error.code).toBe('FORBIDDEN')
+    expect(rest.json.error.message).toMatch(/"submitter"/)
+    const g = await gql(keys.reader!, BROADCAST, { i: { to: RECIPIENT } })
+    expect(g.json.errors[0].extensions.code).toBe('FORBIDDEN')
+    expect(g.json.errors[0].message).toMatch(/"submitter"/)
+    expect(await rows()).toBe(0)
+    expect((await call('/transactions/00000000-0000-4000-8000-000000000000', keys.reader!)).status).toBe(404)
+  })
+
+  it('submitter: submits; retry and cancel → 403 FORBIDDEN naming "admin"; admin: retry works and is attributed', async () => {
+    await chainControl(env).setCode(TARGET, REVERTING_CODE)
+    const res = await call('/broadcast_transaction', keys.submitter!, { to: TARGET, data: '0xabcdef01' })
+    expect(res.status).toBe(200)
+    const id = res.json.transactionId
+    await waitForStatus(env, id, 'FAILED')
+    for (const m of ['retryTransaction', 'cancelTransaction']) {
+      const g = await gql(keys.submitter!, `mutation($id: ID!) { ${m}(id: $id) { id } }`, { id })
+      expect(g.json.errors[0].extensions.code).toBe('FORBIDDEN')
+      expect(g.json.errors[0].message).toMatch(/"admin"/)
+    }
+    const byReader = await gql(keys.reader!, RETRY, { id })
+    expect(byReader.json.errors[0].extensions.code).toBe('FORBIDDEN')
+    await chainControl(env).setCode(TARGET, '0x00')
+    const ok = await gql(keys.admin!, RETRY, { id })
+    expect(ok.json.errors).toBeUndefined()
+    expect(ok.json.data.retryTransaction).toEqual({ id, status: 'QUEUED' })
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.events.find((e: any) => e.fromStatus === 'FAILED' && e.toStatus === 'QUEUED').actor).toBe('cli-admin')
+    const [row] = await sql`SELECT api_key_name FROM transactions WHERE id = ${id}`
+    expect(row!.api_key_name).toBe('cli-submitter')
+  })
+
+  it('a revoked key → 401 within seconds; the revocation is audited; list shows it', async () => {
+    expect((await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '1' })).status).toBe(200)
+    const revoke = await runCli(['keys', 'revoke', '--name', 'cli-doomed'], { DATABASE_URL: env.databaseUrl })
+    expect(revoke.code, revoke.stderr).toBe(0)
+    await waitFor('revoked key refused', async () => (await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '2' })).status === 401, 8_000, 50)
+    const refused = await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '3' })
+    expect(refused.json.error).toMatchObject({ code: 'UNAUTHENTICATED' })
+    expect((await gql(keys.doomed!, `{ transactions { edges { node { id } } } }`)).status).toBe(401)
+    const [audit] = await sql`SELECT actor, action FROM audit_events WHERE subject = 'cli-doomed' AND action = 'api_key.revoked'`
+    expect(audit!.actor).toMatch(/^cli/)
+    const list = await runCli(['keys', 'list', '--json'], { DATABASE_URL: env.databaseUrl })
+    const listed = JSON.parse(list.stdout) as Array<{ name: string; revoked_at: string | null }>
+    expect(listed.find((k) => k.name === 'cli-doomed')!.revoked_at).not.toBeNull()
+    expect(listed.find((k) => k.name === 'cli-admin')!.revoked_at).toBeNull()
+    expect(JSON.stringify(listed)).not.toMatch(/key_hash|txb_/)
+    const again = await runCli(['keys', 'revoke', '--name', 'cli-doomed'], { DATABASE_URL: env.databaseUrl })
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/already revoked/)
+  })
+
+  it('the CLI explains itself and needs DATABASE_URL', async () => {
+    const noDb = await runCli(['keys', 'list'], { DATABASE_URL: '' })
+    expect(noDb.code).toBe(2)
+    expect(noDb.stderr).toMatch(/DATABASE_URL/)
+    const help = await runCli(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/keys create --name/)
+    const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: env.databaseUrl })
+    expect(badRole.code).toBe(1)
+    expect(badRole.stderr).toMatch(/--role/)
+  })
+})
+
+describe('start-up without any API key', () => {
+  it('refuses to start outside dev mode, naming the fix; starts with "auth": "disabled"', async () => {
+    await expect(startTestEnv({ config: (c) => (c.apiKeys = []) })).rejects.toThrow(/No API keys.*keys create/s)
+    const env = await startTestEnv({ config: (c) => ((c.apiKeys = []), (c.auth = 'disabled')) })
+    try {
+      const res = await fetch(`${env.service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ transactions { edges { node { id } } } }' }),
+      })
+      expect(res.status).toBe(200)
+    } finally {
+      await env.stop()
+    }
+  })
+})

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPublicClient, http, type PublicClient } from 'viem'
+import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
+import { submit } from './helpers/chainControl.ts'
+import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+const PER_CHAIN = 20
+
+describe('two chains served by one instance', () => {
+  let env: TestEnv
+  let second: Anvil
+  let chainB: PublicClient
+  beforeAll(async () => {
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async () => {
+        second = await startAnvil({ chainId: 31338, blockTimeSec: 0.3 })
+      },
+      config: (c) => {
+        c.chains.push({ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: second.url }], confirmations: 2, blockTimeMs: 300 })
+        // The same key on both chains: a nonce sequence per chain.
+        c.signers[0].chainIds = [31337, 31338]
+      },
+    })
+    chainB = createPublicClient({ transport: http(second.url) }) as PublicClient
+  })
+  afterAll(async () => {
+    await env?.stop()
+    await second?.stop()
+  })
+
+  it('confirms each transaction on the chain it names, with independent nonces', async () => {
+    const accepted = await Promise.all(
+      Array.from({ length: PER_CHAIN * 2 }, async (_, i) => {
+        const chainId = i % 2 === 0 ? 31337 : 31338
+        const value = String(100 + i)
+        return { id: await submit(env, { chainId, to: RECIPIENT, value }), chainId, value }
+      }),
+    )
+    const final = await waitFor(
+      'all CONFIRMED',
+      async () => {
+        const all = await Promise.all(
+          accepted.map(async (a) => {
+            const { json } = await env.graphql(`query($id: ID!) { transaction(id: $id) { status chainId nonce hash } }`, { id: a.id })
+            return { ...a, tx: json.data.transaction }
+          }),
+        )
+        return all.every((a) => a.tx.status === 'CONFIRMED') && all
+      },
+      60_000,
+      250,
+    )
+    for (const [chainId, client] of [
+      [31337, env.chain],
+      [31338, chainB],
+    ] as const) {
+      const mine = final.filter((a) => a.chainId === chainId)
+      expect(mine.every((a) => a.tx.chainId === chainId)).toBe(true)
+      const onChain = await Promise.all(mine.map((a) => client.getTransaction({ hash: a.tx.hash })))
+      expect(onChain.every((tx) => tx.chainId === chainId)).toBe(true)
+      expect(onChain.map((tx) => tx.nonce).sort((a, b) => a - b)).toEqual(Array.from({ length: PER_CHAIN }, (_, i) => i))
+      onChain.forEach((tx, i) => expect(tx.value.toString()).toBe(mine[i]!.value))
+      expect(await client.getTransactionCount({ address: SIGNER.address })).toBe(PER_CHAIN)
+    }
+    // Nothing of one chain ended up on the other.
+    const onA = final.find((a) => a.chainId === 31337)!
+    await expect(chainB.getTransaction({ hash: onA.tx.hash })).rejects.toThrow()
+
+    const { json } = await env.graphql(`{ b: transactions(chainId: 31338, first: 100) { edges { node { chainId } } } providers { name chainId status } }`)
+    expect(json.data.b.edges).toHaveLength(PER_CHAIN)
+    expect(json.data.providers.map((p: any) => [p.name, p.chainId])).toEqual([
+      ['anvil', 31337],
+      ['anvil-b', 31338],
+    ])
+  })
+
+  it('needs chainId when several chains are configured', async () => {
+    const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '1' })
+    expect(res.status).toBe(400)
+    expect(res.json.error).toMatchObject({ code: 'CHAIN_REQUIRED', field: 'chainId' })
+  })
+})

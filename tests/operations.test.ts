@@ -1,0 +1,182 @@
+import postgres from 'postgres'
+import { createPublicClient, custom, type PublicClient } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ChainClients } from '../src/chain/createChainClients.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { createReadiness } from '../src/health/readiness.ts'
+import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
+import { waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, startTestEnv, testConfig, type TestEnv } from './helpers/testService.ts'
+
+type Sample = { name: string; labels: Record<string, string>; value: number }
+
+/** A strict reader of the Prometheus text format (0.0.4): throws on any line it does not understand. */
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = []
+  const typed = new Set<string>()
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line)
+    if (meta) {
+      if (meta[1] === 'TYPE') {
+        expect(['counter', 'gauge', 'histogram', 'summary', 'untyped']).toContain(meta[3])
+        typed.add(meta[2]!)
+      }
+      continue
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line)
+    if (!m) throw new Error(`not Prometheus text: ${line}`)
+    const labels: Record<string, string> = {}
+    if (m[2]) {
+      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/gy
+      let lm: RegExpExecArray | null
+      let consumed = 0
+      while ((lm = re.exec(m[2]))) {
+        labels[lm[1]!] = lm[2]!
+        consumed = re.lastIndex
+      }
+      if (consumed !== m[2].length) throw new Error(`bad labels: ${line}`)
+    }
+    const base = m[1]!.replace(/_(bucket|sum|count)$/, '')
+    if (!typed.has(m[1]!) && !typed.has(base)) throw new Error(`sample without TYPE: ${line}`)
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) })
+  }
+  return samples
+}
+
+const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0)
+
+describe('metrics, readiness and retention', () => {
+  let env: TestEnv
+  let sql: postgres.Sql
+  const scrape = async () => {
+    const res = await fetch(`${env.service.url}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/)
+    return parsePrometheus(await res.text())
+  }
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+  })
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  it('/metrics is Prometheus text; the accepted counter moves by exactly N after N accepted requests', async () => {
+    const before = await scrape()
+    const created = { name: 'txb_transactions_accepted_total', labels: { chain_id: '31337', outcome: 'created' } }
+    const N = 7
+    const ids: string[] = []
+    for (let i = 0; i < N; i++) {
+      if (i % 2 === 0) {
+        const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: String(i + 1) })
+        expect(res.status).toBe(200)
+        ids.push(res.json.transactionId)
+      } else {
+        const res = await env.graphql(`mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`, { i: { to: RECIPIENT, value: String(i + 1) } })
+        ids.push(res.json.data.broadcastTransaction.id)
+      }
+    }
+    // Refused requests and idempotent replays are not "created".
+    expect((await env.post('/broadcast_transaction', { to: '0x12' })).status).toBe(400)
+    await env.post('/broadcast_transaction', { to: RECIPIENT, idempotencyKey: 'k1' })
+    await env.post('/broadcast_transaction', { to: RECIPIENT, idempotencyKey: 'k1' })
+    const gqlBad = await env.graphql(`mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`, { i: { to: RECIPIENT, value: '-1' } })
+    expect(gqlBad.json.errors[0].extensions.code).toBe('VALUE_OUT_OF_RANGE')
+    await fetch(`${env.service.url}/broadcast_transaction`, { method: 'POST', body: '{}' })
+    const after = await scrape()
+    expect(value(after, created.name, created.labels) - value(before, created.name, created.labels)).toBe(N + 1)
+    const dup = { chain_id: '31337', outcome: 'duplicate' }
+    expect(value(after, created.name, dup) - value(before, created.name, dup)).toBe(1)
+    const rejected = (s: Sample[], api: string, reason: string) => value(s, 'txb_requests_rejected_total', { api, reason })
+    expect(rejected(after, 'rest', 'INVALID_ADDRESS') - rejected(before, 'rest', 'INVALID_ADDRESS')).toBe(1)
+    expect(rejected(after, 'rest', 'UNAUTHENTICATED') - rejected(before, 'rest', 'UNAUTHENTICATED')).toBe(1)
+    expect(rejected(after, 'graphql', 'VALUE_OUT_OF_RANGE') - rejected(before, 'graphql', 'VALUE_OUT_OF_RANGE')).toBe(1)
+
+    // The pipeline's metrics move as the transactions confirm.
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    const done = await scrape()
+    expect(value(done, 'txb_attempts_total', { kind: 'first' })).toBeGreaterThanOrEqual(N)
+    expect(value(done, 'txb_provider_sends_total', { provider: 'anvil', outcome: 'sent' })).toBeGreaterThanOrEqual(N)
+    for (const stage of ['accept', 'sign', 'first_broadcast', 'inclusion', 'confirmation'])
+      expect(value(done, 'txb_stage_duration_seconds_count', { stage }), stage).toBeGreaterThanOrEqual(N)
+    const inflight = done.filter((s) => s.name === 'txb_transactions')
+    expect(inflight.map((s) => s.labels.status).sort()).toEqual(['INCLUDED', 'PENDING', 'QUEUED'])
+    expect(value(done, 'txb_process_resident_memory_bytes')).toBeGreaterThan(0)
+  })
+
+  it('/readyz: 200 with every check passing', async () => {
+    let res: Response | null = null
+    for (let i = 0; i < 50; i++) {
+      res = await fetch(`${env.service.url}/readyz`)
+      if (res.status === 200) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(res!.status).toBe(200)
+    const body = (await res!.json()) as any
+    expect(body.status).toBe('ready')
+    expect(body.database.ok).toBe(true)
+    expect(body.migrations).toMatchObject({ ok: true })
+    expect(body.migrations.applied).toBe(body.migrations.expected)
+    expect(body.chains).toEqual([expect.objectContaining({ chainId: 31337, ok: true })])
+    expect((await fetch(`${env.service.url}/healthz`)).status).toBe(200)
+  })
+
+  it('readiness says what failed: an unreachable chain (without its URL secret) and an unreachable database', async () => {
+    const secretUrl = 'https://user:hunter2hunter2@rpc.example.invalid/v2/abcdefghijklmnopqrstuvwxyz123456'
+    const config = testConfig(secretUrl).chains[0]!
+    const read = createPublicClient({
+      transport: custom({
+        request: async () => {
+          throw new Error(`request to ${secretUrl} failed`)
+        },
+      }),
+    }) as PublicClient
+    const chain = { chainId: config.chainId, config, read, providers: [] } as unknown as ChainClients
+    const log = createLogger({ level: 'silent', pretty: false })
+    const readiness = createReadiness(sql, [chain], log)
+    await new Promise((r) => setTimeout(r, 200))
+    const report = await readiness.check()
+    readiness.stop()
+    expect(report.ready).toBe(false)
+    expect(report.checks.database.ok).toBe(true)
+    expect(report.checks.chains[0]).toMatchObject({ chainId: 31337, ok: false })
+    expect(report.checks.chains[0]!.error).toMatch(/eth_blockNumber/)
+    expect(JSON.stringify(report)).not.toMatch(/hunter2|abcdefghijklmnop/)
+
+    const dead = postgres('postgres://postgres@127.0.0.1:1/none', { max: 1, connect_timeout: 1 })
+    const down = createReadiness(dead, [], log)
+    const r2 = await down.check()
+    down.stop()
+    await dead.end({ timeout: 0 }).catch(() => {})
+    expect(r2.ready).toBe(false)
+    expect(r2.checks.database.ok).toBe(false)
+    expect(r2.checks.migrations.ok).toBe(false)
+  })
+
+  it('retention deletes final transactions past retentionDays, in batches, with their attempts and events; nothing else', async () => {
+    const old = 2_500
+    await sql`
+      INSERT INTO transactions (chain_id, signer, "to", status, error_code, final_at, created_at, api_key_name)
+      SELECT 31337, ${RECIPIENT}, ${RECIPIENT}, 'FAILED', 'EXPIRED', now() - interval '40 days', now() - interval '40 days', 'prune-test'
+      FROM generate_series(1, ${old})`
+    await sql`
+      INSERT INTO transaction_events (transaction_id, from_status, to_status)
+      SELECT id, 'QUEUED', 'FAILED' FROM transactions WHERE api_key_name = 'prune-test'`
+    await sql`
+      INSERT INTO transactions (chain_id, signer, "to", status, error_code, final_at, api_key_name)
+      SELECT 31337, ${RECIPIENT}, ${RECIPIENT}, 'FAILED', 'EXPIRED', now() - interval '10 days', 'prune-test-recent' FROM generate_series(1, 5)`
+    const before = Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)
+    const deleted = await pruneFinalTransactions(sql, { retentionDays: 30, batchSize: 1_000 })
+    expect(deleted).toBe(old)
+    expect(Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)).toBe(before - old)
+    expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'prune-test-recent'`)[0]!.n).toBe(5)
+    expect((await sql`SELECT count(*)::int AS n FROM transaction_events e LEFT JOIN transactions t ON t.id = e.transaction_id WHERE t.id IS NULL`)[0]!.n).toBe(0)
+    // The service's own transactions (recent, confirmed) are still there.
+    expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n).toBeGreaterThan(0)
+    expect(await pruneFinalTransactions(sql, { retentionDays: 30 })).toBe(0)
+  })
+})

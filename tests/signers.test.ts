@@ -1,0 +1,140 @@
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getAddress } from 'viem'
+import { createLogger } from '../src/common/logger.ts'
+import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
+import { submit } from './helpers/chainControl.ts'
+import { SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+/** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
+const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
+const KEYSTORE_PASSWORD = 'correct horse'
+const KEYSTORE_ADDRESS = ANVIL_DEV_ACCOUNTS[1].address
+/** anvil dev account 3: anvil holds it unlocked and signs for it over eth_signTransaction, a real remote signer. */
+const REMOTE_ADDRESS = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as const
+const TO = '0x000000000000000000000000000000000000dEaD'
+
+const SECRETS = [SIGNER.privateKey, SIGNER.privateKey.slice(2), ANVIL_DEV_ACCOUNTS[1].privateKey.slice(2), KEYSTORE_PASSWORD]
+
+describe('several signers on one chain: private key, keystore, remote', () => {
+  let env: TestEnv
+  const lines: string[] = []
+  beforeAll(async () => {
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      log: createLogger({
+        level: 'debug',
+        pretty: false,
+        destination: new Writable({
+          write(chunk, _enc, done) {
+            lines.push(chunk.toString())
+            done()
+          },
+        }),
+      }),
+      config: (c, anvil) => {
+        c.signers.push(
+          { name: 'cold', chainIds: [31337], keystore: KEYSTORE, password: KEYSTORE_PASSWORD },
+          { name: 'remote', chainIds: [31337], remote: { url: anvil.url, address: REMOTE_ADDRESS } },
+        )
+      },
+    })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  async function confirmed(ids: string[]): Promise<any[]> {
+    return waitFor(
+      'all CONFIRMED',
+      async () => {
+        const all = await Promise.all(
+          ids.map(async (id) => (await env.graphql(`query($id: ID!) { transaction(id: $id) { id status from nonce hash } }`, { id })).json.data.transaction),
+        )
+        return all.every((t) => t.status === 'CONFIRMED') && all
+      },
+      60_000,
+      200,
+    )
+  }
+
+  it('sends from the signer named in `from` (REST and GraphQL), each with its own nonces', async () => {
+    const ids: string[] = []
+    for (const from of [SIGNER.address, KEYSTORE_ADDRESS, REMOTE_ADDRESS]) {
+      for (let i = 0; i < 3; i++) ids.push(await submit(env, { to: TO, value: String(i + 1), from: from.toLowerCase() }))
+      const { json } = await env.graphql(`mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id from } }`, {
+        input: { to: TO, value: '4', from },
+      })
+      expect(json.data.broadcastTransaction.from).toBe(from)
+      ids.push(json.data.broadcastTransaction.id)
+    }
+    const txs = await confirmed(ids)
+    for (const [i, from] of [SIGNER.address, KEYSTORE_ADDRESS, REMOTE_ADDRESS].entries()) {
+      const mine = txs.slice(i * 4, i * 4 + 4)
+      expect(mine.every((t) => t.from === from)).toBe(true)
+      const onChain = await Promise.all(mine.map((t) => env.chain.getTransaction({ hash: t.hash })))
+      expect(onChain.map((tx) => getAddress(tx.from))).toEqual([from, from, from, from])
+      expect(onChain.map((tx) => tx.nonce).sort()).toEqual([0, 1, 2, 3])
+    }
+  })
+
+  it('takes turns over the signers when `from` is left out', async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env, { to: TO, value: String(10 + i) })))
+    const txs = await confirmed(ids)
+    const counts = new Map<string, number>()
+    for (const t of txs) counts.set(t.from, (counts.get(t.from) ?? 0) + 1)
+    expect(Object.fromEntries(counts)).toEqual({ [SIGNER.address]: 2, [KEYSTORE_ADDRESS]: 2, [REMOTE_ADDRESS]: 2 })
+    for (const from of [SIGNER.address, KEYSTORE_ADDRESS, REMOTE_ADDRESS]) expect(await env.chain.getTransactionCount({ address: from })).toBe(6)
+  })
+
+  it('refuses a `from` that is no signer of the chain: 400 UNKNOWN_SIGNER', async () => {
+    const rest = await env.post('/broadcast_transaction', { to: TO, from: ANVIL_DEV_ACCOUNTS[2].address })
+    expect(rest.status).toBe(400)
+    expect(rest.json.error).toMatchObject({ code: 'UNKNOWN_SIGNER', field: 'from' })
+    expect(rest.json.error.message).toContain(`from: ${ANVIL_DEV_ACCOUNTS[2].address} is not a signer of chain 31337`)
+    const gql = await env.graphql(`mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id } }`, {
+      input: { to: TO, from: ANVIL_DEV_ACCOUNTS[2].address },
+    })
+    expect(gql.json.errors[0].extensions).toEqual({ code: 'UNKNOWN_SIGNER', field: 'from' })
+    const bad = await env.post('/broadcast_transaction', { to: TO, from: '0x1234' })
+    expect(bad.json.error).toMatchObject({ code: 'INVALID_ADDRESS', field: 'from' })
+  })
+
+  it('an idempotent retry naming another signer is a conflict', async () => {
+    await submit(env, { to: TO, value: '1', idempotencyKey: 'signer-key', from: SIGNER.address })
+    const again = await env.post('/broadcast_transaction', { to: TO, value: '1', idempotencyKey: 'signer-key', from: KEYSTORE_ADDRESS })
+    expect(again.status).toBe(409)
+    expect(again.json.error.code).toBe('IDEMPOTENCY_CONFLICT')
+  })
+
+  it('never shows a key or password in logs or API answers', async () => {
+    const { json } = await env.graphql(`{ transactions(first: 100) { edges { node { from attempts { hash providers { error } } } } } }`)
+    const text = JSON.stringify(json) + lines.join('')
+    expect(lines.length).toBeGreaterThan(0)
+    expect(SECRETS.filter((s) => text.toLowerCase().includes(s.toLowerCase()))).toEqual([])
+  })
+})
+
+describe('a signer that cannot load stops the start, naming it', () => {
+  it('wrong keystore password', async () => {
+    const err = (await startTestEnv({
+      config: (c) => c.signers.push({ name: 'cold', chainIds: [31337], keystore: KEYSTORE, password: 'not the password' }),
+    }).catch((e: Error) => e)) as Error
+    expect(err.message).toBe(`signer "cold": cannot decrypt keystore ${KEYSTORE}: wrong password (or a damaged file)`)
+    expect(`${err.message}${err.stack}`).not.toContain('not the password')
+  })
+
+  it('unreachable remote signer', async () => {
+    const err = (await startTestEnv({
+      config: (c) => c.signers.push({ name: 'far', chainIds: [31337], remote: { url: 'http://127.0.0.1:9/', address: REMOTE_ADDRESS, timeoutMs: 1_000 } }),
+    }).catch((e: Error) => e)) as Error
+    expect(err.message).toMatch(/^signer "far": remote signer http:\/\/127\.0\.0\.1:9\/ cannot be reached: /)
+  })
+
+  it('remote signer that does not hold the address', async () => {
+    const err = (await startTestEnv({
+      config: (c, anvil) => c.signers.push({ name: 'stranger', chainIds: [31337], remote: { url: anvil.url, address: TO } }),
+    }).catch((e: Error) => e)) as Error
+    expect(err.message).toMatch(/^signer "stranger": remote signer http:\/\/127\.0\.0\.1:\d+ does not hold 0x000000000000000000000000000000000000dEaD$/)
+  })
+})

@@ -1,0 +1,91 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SIGNATURE_HEADER, verifyWebhook } from '../src/webhooks/signWebhook.ts'
+import { submit, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+const SECRET_ALL = 'whsec-all-0123456789abcdef'
+const SECRET_FINAL = 'whsec-final-0123456789abcdef'
+
+type Received = { path: string; id: string; signature: string; body: string; json: any }
+
+describe('webhooks', () => {
+  let env: TestEnv
+  let receiver: Server
+  const received: Received[] = []
+  let failFirst = true
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let body = ''
+      req.on('data', (d) => (body += d))
+      req.on('end', () => {
+        received.push({ path: req.url!, id: String(req.headers['x-webhook-id']), signature: String(req.headers[SIGNATURE_HEADER]), body, json: JSON.parse(body) })
+        // The first delivery to /all fails: pg-boss must retry it.
+        if (req.url === '/all' && failFirst) {
+          failFirst = false
+          res.writeHead(500).end('try later')
+          return
+        }
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()))
+    const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+    // A receiver that is down (a port nothing listens on any more) must not hold anything up.
+    const gone = createServer()
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', () => r()))
+    const closedPort = (gone.address() as AddressInfo).port
+    await new Promise((r) => gone.close(r))
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      config: (c) =>
+        (c.webhooks = [
+          { name: 'all', url: `${base}/all`, secret: SECRET_ALL },
+          { name: 'final', url: `${base}/final`, secret: SECRET_FINAL, events: ['CONFIRMED', 'FAILED'] },
+          { name: 'down', url: `http://127.0.0.1:${closedPort}/hook`, secret: 'whsec-down-0123456789abcdef' },
+        ]),
+    })
+  })
+  afterAll(async () => {
+    await env?.stop()
+    await new Promise((r) => receiver?.close(r))
+  })
+
+  it('POSTs each status change, signed with HMAC-SHA256, retried after a failure; filters by status; a dead receiver blocks nothing', async () => {
+    const id = await submit(env, { to: RECIPIENT, value: '77' })
+    await waitForStatus(env, id, 'CONFIRMED')
+    const delivered = (path: string) => {
+      const ok = received.filter((r) => r.path === path)
+      // By event id: the retried one arrives twice (500, then 204).
+      return [...new Map(ok.map((r) => [r.id, r])).values()]
+    }
+    await waitFor('all four status changes at /all', async () => delivered('/all').length >= 4 && received.filter((r) => r.path === '/all').length >= 5, 30_000)
+    await waitFor('CONFIRMED at /final', async () => delivered('/final').length >= 1, 30_000)
+    const all = delivered('/all').sort((a, b) => Number(a.id.slice(4)) - Number(b.id.slice(4)))
+    expect(all.map((r) => r.json.toStatus)).toEqual(['QUEUED', 'PENDING', 'INCLUDED', 'CONFIRMED'])
+    expect(all.map((r) => r.json.fromStatus)).toEqual([null, 'QUEUED', 'PENDING', 'INCLUDED'])
+    for (const r of all) {
+      expect(r.json.type).toBe('transaction.status_changed')
+      expect(r.json.id).toBe(r.id)
+      expect(r.json.transaction.id).toBe(id)
+      expect(r.json.transaction.value).toBe('77')
+      expect(verifyWebhook(SECRET_ALL, r.body, r.signature)).toBe(true)
+      expect(verifyWebhook(SECRET_FINAL, r.body, r.signature)).toBe(false)
+      expect(verifyWebhook(SECRET_ALL, r.body.replace('77', '78'), r.signature)).toBe(false)
+    }
+    // One of them was refused once and delivered on a retry.
+    expect(received.filter((r) => r.path === '/all').length).toBe(5)
+    const final = delivered('/final')
+    expect(final.map((r) => r.json.toStatus)).toEqual(['CONFIRMED'])
+    expect(verifyWebhook(SECRET_FINAL, final[0]!.body, final[0]!.signature)).toBe(true)
+    // Nothing secret in the payload.
+    expect(received.map((r) => r.body).join('')).not.toMatch(/whsec|test-admin-key/)
+
+    const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
+    expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="all",outcome="delivered"\} 4/)
+    expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="all",outcome="http_5xx"\} 1/)
+    expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="down",outcome="error"\} \d+/)
+  })
+})

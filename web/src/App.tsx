@@ -1,0 +1,180 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { ApiError, connectLive, gql, probeRole, setUnauthenticatedHandler, storedKey, storeKey, type LiveState, type Role } from './api.ts'
+import { NowContext, useTicker } from './components.tsx'
+import { DetailView } from './DetailView.tsx'
+import { ADDRESS_RE, HASH_RE, UUID_RE } from './format.ts'
+import { KeyForm } from './KeyForm.tsx'
+import { ListView } from './ListView.tsx'
+import { listHref, parseRoute, txHref, type ListFilter, type Route } from './route.ts'
+
+export function App() {
+  const [key, setKey] = useState<string | null>(storedKey())
+  const [message, setMessage] = useState<string | null>(null)
+  useEffect(
+    () =>
+      setUnauthenticatedHandler((m) => {
+        storeKey(null)
+        setKey(null)
+        setMessage(m)
+      }),
+    [],
+  )
+  if (!key)
+    return (
+      <KeyForm
+        message={message}
+        onKey={(k) => {
+          storeKey(k)
+          setMessage(null)
+          setKey(k)
+        }}
+      />
+    )
+  return (
+    <Dashboard
+      key={key}
+      apiKey={key}
+      onSignOut={() => {
+        storeKey(null)
+        setMessage(null)
+        setKey(null)
+      }}
+    />
+  )
+}
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash))
+  useEffect(() => {
+    const on = () => setRoute(parseRoute(location.hash))
+    window.addEventListener('hashchange', on)
+    return () => window.removeEventListener('hashchange', on)
+  }, [])
+  return route
+}
+
+function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => void }) {
+  const route = useRoute()
+  const live = useMemo(() => connectLive(apiKey), [apiKey])
+  const [liveState, setLiveState] = useState<LiveState>(live.state())
+  const [role, setRole] = useState<Role>('unknown')
+  const now = useTicker(5000)
+  // The list stays mounted under the detail view: going back keeps its pages, live rows and scroll position.
+  const lastList = useRef<ListFilter>(route.name === 'list' ? route : { tab: 'all', chainId: null, from: null })
+  if (route.name === 'list') lastList.current = { tab: route.tab, chainId: route.chainId, from: route.from }
+  const listScroll = useRef(0)
+  const previous = useRef(route.name)
+
+  useEffect(() => {
+    const off = live.onState(setLiveState)
+    return () => {
+      off()
+      live.dispose()
+    }
+  }, [live])
+  useEffect(() => {
+    // After the first page had its turn: the probe is not on the way to the first rows.
+    let stopped = false
+    const t = setTimeout(() => void probeRole(apiKey).then((r) => !stopped && setRole(r)), 400)
+    return () => {
+      stopped = true
+      clearTimeout(t)
+    }
+  }, [apiKey])
+  useLayoutEffect(() => {
+    if (previous.current === 'list' && route.name === 'tx') window.scrollTo(0, 0)
+    if (previous.current === 'tx' && route.name === 'list') window.scrollTo(0, listScroll.current)
+    previous.current = route.name
+  }, [route])
+  useEffect(() => {
+    if (route.name !== 'list') return
+    const on = () => (listScroll.current = window.scrollY)
+    window.addEventListener('scroll', on, { passive: true })
+    return () => window.removeEventListener('scroll', on)
+  }, [route.name])
+
+  return (
+    <NowContext.Provider value={now}>
+      <header class="top">
+        <a class="brand" href={listHref(lastList.current)}>
+          tx-broadcaster
+        </a>
+        <Search apiKey={apiKey} filter={lastList.current} />
+        <div class="session">
+          <span class={`live live-${liveState}`} title="Updates over WebSocket">
+            <span class="dot" aria-hidden="true" />
+            {liveState === 'live' ? 'Live' : liveState === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          </span>
+          {role !== 'unknown' && (
+            <span class="role" title={role === 'admin' ? 'This key may retry and cancel' : 'This key may not retry or cancel'}>
+              {role === 'admin' ? 'admin' : 'no admin actions'}
+            </span>
+          )}
+          <button type="button" class="subtle" onClick={onSignOut}>
+            Change key
+          </button>
+        </div>
+      </header>
+      <main>
+        <ListView apiKey={apiKey} live={live} filter={lastList.current} hidden={route.name !== 'list'} />
+        {route.name === 'tx' && (
+          <DetailView apiKey={apiKey} live={live} id={route.id} role={role} onForbidden={() => setRole('limited')} backHref={listHref(lastList.current)} />
+        )}
+      </main>
+    </NowContext.Provider>
+  )
+}
+
+function Search({ apiKey, filter }: { apiKey: string; filter: ListFilter }) {
+  const [q, setQ] = useState('')
+  const [problem, setProblem] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+  const submit = async (e: Event) => {
+    e.preventDefault()
+    const v = q.trim()
+    setProblem(null)
+    if (!v) return
+    if (UUID_RE.test(v)) {
+      location.hash = txHref(v.toLowerCase())
+      return setQ('')
+    }
+    if (ADDRESS_RE.test(v)) return void (location.hash = listHref({ ...filter, from: v }))
+    if (!HASH_RE.test(v)) return setProblem('Search by transaction id (a UUID), transaction hash (0x + 64 hex digits) or signer address (0x + 40).')
+    setBusy(true)
+    try {
+      const data = await gql<{ transactionByHash: { id: string } | null }>(apiKey, `query ByHash($hash: Hex!) { transactionByHash(hash: $hash) { id } }`, { hash: v })
+      if (data.transactionByHash) {
+        location.hash = txHref(data.transactionByHash.id)
+        setQ('')
+      } else setProblem(`No transaction has an attempt with hash ${v.slice(0, 10)}…`)
+    } catch (err) {
+      setProblem((err as ApiError).message)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <form class="search" role="search" onSubmit={submit}>
+      <input
+        type="search"
+        name="q"
+        placeholder="Search id, hash or signer"
+        aria-label="Search by transaction id, hash or signer address"
+        spellcheck={false}
+        value={q}
+        onInput={(e) => {
+          setQ(e.currentTarget.value)
+          setProblem(null)
+        }}
+      />
+      <button type="submit" disabled={busy}>
+        Go
+      </button>
+      {problem && (
+        <p class="search-problem error-text" role="alert">
+          {problem}
+        </p>
+      )}
+    </form>
+  )
+}

@@ -1,0 +1,408 @@
+import type { ComponentChildren } from 'preact'
+import { useEffect, useState } from 'preact/hooks'
+import { ApiError, DETAIL_FIELDS, FINAL, gql, type Attempt, type Live, type Role, type TxDetail, type TxEvent } from './api.ts'
+import { Age, CopyButton, Hex, Spinner, StatusBadge } from './components.tsx'
+import { dateTime, formatGwei, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
+
+type Phase = { kind: 'loading' } | { kind: 'ready' } | { kind: 'missing'; message: string } | { kind: 'error'; error: ApiError }
+type ActionResult = { ok: boolean; text: string }
+
+const TX_QUERY = `query Tx($id: ID!) { transaction(id: $id) { ${DETAIL_FIELDS} } }`
+/**
+ * The subscription only says "this one changed"; the page then re-reads it with a query. (A subscription's
+ * payload may carry attempts and events that are stale: the server caches them per subscription.)
+ */
+const TX_SUBSCRIPTION = `subscription TxChanged($id: ID!) { transactionUpdated(id: $id) { id status updatedAt } }`
+/** Provider answers to rebroadcasts can change without a status change: while in flight, re-read now and then. */
+const IN_FLIGHT_POLL_MS = 5000
+
+const later = (next: TxDetail, prev: TxDetail | null) => !prev || Date.parse(next.updatedAt) >= Date.parse(prev.updatedAt)
+
+export function DetailView(props: { apiKey: string; live: Live; id: string; role: Role; onForbidden: () => void; backHref: string }) {
+  const { apiKey, live, id, role, onForbidden, backHref } = props
+  const [tx, setTx] = useState<TxDetail | null>(null)
+  const [phase, setPhase] = useState<Phase>({ kind: 'loading' })
+  const [busy, setBusy] = useState<'retry' | 'cancel' | null>(null)
+  const [confirmCancel, setConfirmCancel] = useState(false)
+  const [result, setResult] = useState<ActionResult | null>(null)
+  const validId = UUID_RE.test(id)
+
+  const load = async (signal?: AbortSignal) => {
+    try {
+      const data = await gql<{ transaction: TxDetail | null }>(apiKey, TX_QUERY, { id }, { signal })
+      if (!data.transaction) return setPhase({ kind: 'missing', message: `No transaction ${id}.` })
+      setTx((prev) => (later(data.transaction!, prev) ? data.transaction : prev))
+      setPhase({ kind: 'ready' })
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return
+      setPhase({ kind: 'error', error: err instanceof ApiError ? err : new ApiError(String(err), 'ERROR') })
+    }
+  }
+
+  useEffect(() => {
+    setTx(null)
+    setResult(null)
+    setConfirmCancel(false)
+    if (!validId) return setPhase({ kind: 'missing', message: `"${id}" is not a transaction id (a UUID).` })
+    setPhase({ kind: 'loading' })
+    const abort = new AbortController()
+    let reread: ReturnType<typeof setTimeout> | undefined
+    const unsubscribe = live.client.subscribe<{ transactionUpdated: { id: string } }>(
+      { query: TX_SUBSCRIPTION, variables: { id } },
+      {
+        next: () => {
+          // A burst of changes (PENDING, INCLUDED, CONFIRMED within a block or two) costs one or two reads.
+          reread ??= setTimeout(() => {
+            reread = undefined
+            void load(abort.signal)
+          }, 50)
+        },
+        error: () => {},
+        complete: () => {},
+      },
+    )
+    const offReconnect = live.onReconnect(() => void load())
+    void load(abort.signal)
+    return () => {
+      abort.abort()
+      clearTimeout(reread)
+      unsubscribe()
+      offReconnect()
+    }
+  }, [apiKey, live, id])
+
+  const inFlight = tx != null && !FINAL.includes(tx.status)
+  useEffect(() => {
+    if (!inFlight) return
+    const t = setInterval(() => void load(), IN_FLIGHT_POLL_MS)
+    return () => clearInterval(t)
+  }, [inFlight, id, apiKey])
+
+  const act = async (kind: 'retry' | 'cancel') => {
+    setBusy(kind)
+    setResult(null)
+    setConfirmCancel(false)
+    try {
+      const data = await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!) { done: ${kind}Transaction(id: $id) { ${DETAIL_FIELDS} } }`, { id })
+      const t = data.done
+      setTx((prev) => (later(t, prev) ? t : prev))
+      setResult({
+        ok: true,
+        text:
+          kind === 'retry'
+            ? `Retried: execution ${t.execution} was queued; this page follows it live.`
+            : t.status === 'PENDING'
+              ? `Cancel sent: a zero-value self-transfer replaces it at nonce ${t.nonce}; it ends CANCELLED only if that replacement mines.`
+              : `Cancelled before it was signed (${t.status}).`,
+      })
+    } catch (err) {
+      const e = err as ApiError
+      if (e.code === 'FORBIDDEN') onForbidden()
+      setResult({ ok: false, text: e.code === 'FORBIDDEN' ? `Not allowed: ${e.message}` : `${e.code}: ${e.message}` })
+    } finally {
+      setBusy(null)
+    }
+  }
+
+  const back = (
+    <a class="back" href={backHref}>
+      ← Transactions
+    </a>
+  )
+  if (phase.kind === 'missing')
+    return (
+      <section class="detail">
+        {back}
+        <div class="empty">
+          <h2>Not found</h2>
+          <p>{phase.message}</p>
+        </div>
+      </section>
+    )
+  if (!tx)
+    return (
+      <section class="detail">
+        {back}
+        {phase.kind === 'error' ? <LoadError error={phase.error} retry={() => void load()} /> : <Spinner label="Loading transaction…" />}
+      </section>
+    )
+
+  const canRetry = (tx.status === 'FAILED' || tx.status === 'REVERTED') && tx.kind === 'REQUEST'
+  const canCancel = tx.status === 'QUEUED' || tx.status === 'PENDING'
+  const showActions = role !== 'limited' && (canRetry || canCancel)
+  const waiting = tx.error && !FINAL.includes(tx.status)
+
+  return (
+    <section class="detail" data-id={tx.id} data-status={tx.status} aria-label="Transaction">
+      {back}
+      <header class="detail-head">
+        <div>
+          <h1>
+            Transaction <StatusBadge status={tx.status} />
+          </h1>
+          <p class="id-line">
+            <span class="hex">{tx.id}</span> <CopyButton text={tx.id} />
+          </p>
+          <p class="muted">
+            Created <Age at={tx.createdAt} /> ago · updated <Age at={tx.updatedAt} /> ago
+            {tx.execution > 1 && <> · execution {tx.execution}</>}
+          </p>
+        </div>
+        {showActions && (
+          <div class="actions">
+            {canRetry && (
+              <button type="button" class="primary" disabled={busy != null} onClick={() => void act('retry')}>
+                {busy === 'retry' ? 'Retrying…' : 'Retry'}
+              </button>
+            )}
+            {canCancel &&
+              (confirmCancel ? (
+                <span class="confirm">
+                  <span>Cancel this transaction?</span>
+                  <button type="button" class="danger" disabled={busy != null} onClick={() => void act('cancel')}>
+                    {busy === 'cancel' ? 'Cancelling…' : 'Yes, cancel'}
+                  </button>
+                  <button type="button" onClick={() => setConfirmCancel(false)}>
+                    Keep
+                  </button>
+                </span>
+              ) : (
+                <button type="button" class="danger-outline" disabled={busy != null} onClick={() => setConfirmCancel(true)}>
+                  Cancel…
+                </button>
+              ))}
+          </div>
+        )}
+      </header>
+
+      {result && (
+        <div class={`notice ${result.ok ? 'ok' : 'error'}`} role="status">
+          {result.text}
+        </div>
+      )}
+      {tx.error && (
+        <div class={`notice ${waiting ? 'warn' : 'error'} tx-error`} role="note">
+          <strong class="hex">{tx.error.code}</strong>
+          {waiting && <span class="muted"> (waiting)</span>}
+          <p class="error-message">{tx.error.message || '—'}</p>
+        </div>
+      )}
+      {tx.atFeeCap && <div class="notice warn">Fee bumping has reached the chain's maxFeePerGasCap: it is rebroadcast at the cap.</div>}
+
+      <div class="cards">
+        <Card title="Request">
+          <dl>
+            <Field label="Chain">{tx.chainId}</Field>
+            <Field label="From">
+              <Hex value={tx.from} full /> <CopyButton text={tx.from} />
+            </Field>
+            <Field label="To">{tx.to ? <Hex value={tx.to} full /> : <span class="muted">contract creation</span>}</Field>
+            <Field label="Value">
+              <span title={`${tx.value} wei`}>{formatValue(tx.value)}</span>
+            </Field>
+            <Field label="Data">
+              <Data hex={tx.data} />
+            </Field>
+            <Field label="Gas limit">{tx.gasLimit ? formatInt(tx.gasLimit) : <span class="muted">estimated</span>}</Field>
+            {tx.idempotencyKey && <Field label="Idempotency key">{tx.idempotencyKey}</Field>}
+            {tx.validUntil && <Field label="Valid until">{dateTime(tx.validUntil)}</Field>}
+            {tx.kind !== 'REQUEST' && <Field label="Kind">{tx.kind} (a self-transfer the service sent to fill a nonce hole)</Field>}
+            <Field label="Created">{dateTime(tx.createdAt)}</Field>
+          </dl>
+        </Card>
+        <Card title="On chain">
+          <dl>
+            <Field label="Nonce">{tx.nonce ?? <span class="muted">not assigned</span>}</Field>
+            <Field label="Hash">
+              {tx.hash ? (
+                <>
+                  <Hex value={tx.hash} full /> <CopyButton text={tx.hash} />
+                </>
+              ) : (
+                <span class="muted">not signed yet</span>
+              )}
+            </Field>
+            <Field label="Block">
+              {tx.blockNumber ? (
+                <>
+                  {formatInt(tx.blockNumber)} <Hex value={tx.blockHash} />
+                </>
+              ) : (
+                <span class="muted">—</span>
+              )}
+            </Field>
+            {tx.confirmations != null && <Field label="Confirmations">{tx.confirmations}</Field>}
+            {tx.gasUsed && <Field label="Gas used">{formatInt(tx.gasUsed)}</Field>}
+            {tx.effectiveGasPrice && <Field label="Gas price paid">{formatGwei(tx.effectiveGasPrice)}</Field>}
+            <Field label="First sent">{dateTime(tx.firstSentAt)}</Field>
+            <Field label="Included">{dateTime(tx.includedAt)}</Field>
+            <Field label="Final">{dateTime(tx.finalAt)}</Field>
+          </dl>
+        </Card>
+      </div>
+
+      <Card title={`Attempts (${tx.attempts.length})`}>
+        {tx.attempts.length === 0 ? (
+          <p class="muted">None: it was never signed{tx.status === 'FAILED' ? ' (no nonce was used)' : ' yet'}.</p>
+        ) : (
+          <ol class="attempts">
+            {tx.attempts.map((a, i) => (
+              <AttemptView attempt={a} n={i + 1} />
+            ))}
+          </ol>
+        )}
+      </Card>
+
+      <Card title="Timeline">
+        <Timeline events={tx.events} />
+      </Card>
+    </section>
+  )
+}
+
+function LoadError({ error, retry }: { error: ApiError; retry: () => void }) {
+  return (
+    <div class="notice error" role="alert">
+      <strong>{error.code === 'UNREACHABLE' ? 'The API is unreachable' : 'The transaction could not be loaded'}</strong>
+      <p>{error.message}</p>
+      <button type="button" onClick={retry}>
+        Try again
+      </button>
+    </div>
+  )
+}
+
+function Card({ title, children }: { title: string; children: ComponentChildren }) {
+  return (
+    <section class="card">
+      <h2>{title}</h2>
+      {children}
+    </section>
+  )
+}
+
+function Field({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>{children}</dd>
+    </>
+  )
+}
+
+function Data({ hex }: { hex: string }) {
+  const [all, setAll] = useState(false)
+  if (hex === '0x') return <span class="muted">none</span>
+  const bytes = (hex.length - 2) / 2
+  const long = hex.length > 138
+  return (
+    <span class="data">
+      <span class="hex wrap">{long && !all ? `${hex.slice(0, 138)}…` : hex}</span>{' '}
+      <span class="muted">
+        ({grouped(bytes)} bytes){' '}
+        {long && (
+          <button type="button" class="link" onClick={() => setAll(!all)}>
+            {all ? 'less' : 'show all'}
+          </button>
+        )}
+      </span>
+    </span>
+  )
+}
+
+function AttemptView({ attempt: a, n }: { attempt: Attempt; n: number }) {
+  return (
+    <li class="attempt" data-hash={a.hash}>
+      <div class="attempt-head">
+        <strong>#{n}</strong>
+        <span class={`pill a-${a.status.toLowerCase()}`}>{a.status}</span>
+        {a.purpose !== 'REQUEST' && <span class="pill a-cancel">{a.purpose}</span>}
+        <span class="muted">
+          execution {a.execution} · nonce {a.nonce}
+        </span>
+      </div>
+      <dl class="compact">
+        <Field label="Hash">
+          <Hex value={a.hash} full /> <CopyButton text={a.hash} />
+        </Field>
+        <Field label="Fees">
+          {a.gasPrice != null && a.maxFeePerGas == null ? (
+            <>gas price {formatGwei(a.gasPrice)}</>
+          ) : (
+            <>
+              max fee {formatGwei(a.maxFeePerGas)} · priority {formatGwei(a.maxPriorityFeePerGas)}
+            </>
+          )}{' '}
+          · gas limit {formatInt(a.gasLimit)}
+        </Field>
+        <Field label="Signed">{dateTime(a.createdAt)}</Field>
+        <Field label="Sent">{a.sentAt ? dateTime(a.sentAt) : <span class="muted">not yet</span>}</Field>
+      </dl>
+      {a.providers.length > 0 && (
+        <table class="providers">
+          <thead>
+            <tr>
+              <th>Provider</th>
+              <th>Answer</th>
+              <th>At</th>
+            </tr>
+          </thead>
+          <tbody>
+            {a.providers.map((p) => (
+              <tr>
+                <td>{p.name}</td>
+                <td>
+                  <span class={`outcome o-${p.outcome}`}>{p.outcome}</span>
+                  {p.error && <div class="provider-error">{p.error}</div>}
+                </td>
+                <td class="nowrap">{dateTime(p.at).slice(11)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </li>
+  )
+}
+
+function detailText(detail: string | null): string | null {
+  if (!detail) return null
+  try {
+    const d = JSON.parse(detail) as unknown
+    if (d && typeof d === 'object' && !Array.isArray(d))
+      return Object.entries(d as Record<string, unknown>)
+        .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' · ')
+    return String(d)
+  } catch {
+    return detail
+  }
+}
+
+function Timeline({ events }: { events: TxEvent[] }) {
+  if (events.length === 0) return <p class="muted">No events.</p>
+  return (
+    <ol class="timeline">
+      {events.map((e) => {
+        const d = detailText(e.detail)
+        return (
+          <li data-to={e.toStatus}>
+            <span class="when" title={e.at}>
+              {dateTime(e.at)}
+            </span>
+            <span class="what">
+              {e.fromStatus ? (
+                <>
+                  <StatusBadge status={e.fromStatus} /> <span class="arrow">→</span>{' '}
+                </>
+              ) : null}
+              <StatusBadge status={e.toStatus} />
+              <span class="actor">by {e.actor}</span>
+            </span>
+            {d && <span class="event-detail">{d}</span>}
+          </li>
+        )
+      })}
+    </ol>
+  )
+}

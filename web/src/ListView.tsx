@@ -1,0 +1,437 @@
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
+import { ApiError, gql, ROW_FIELDS, type Live, type TxRow } from './api.ts'
+import { Age, Hex, Spinner, StatusBadge } from './components.tsx'
+import { formatInt, formatValue, shortId } from './format.ts'
+import { listHref, TABS, txHref, type ListFilter, type TabId } from './route.ts'
+
+const PAGE = 50
+/** Live inserts grow the list; past this many rows the oldest are dropped again (they stay reachable with "Load more"). */
+const MAX_ROWS = 1000
+/** Counts are capped: the API has no count query, so a tab shows "99+" past this. */
+const COUNT_CAP = 99
+
+type Row = TxRow & { cursor?: string; fresh?: boolean }
+type ListState = { rows: Row[]; endCursor: string | null; hasNextPage: boolean }
+type Phase = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error'; error: ApiError }
+
+const LIST_QUERY = `query List($first: Int!, $after: String, $status: [TransactionStatus!], $chainId: Int, $from: Address) {
+  transactions(first: $first, after: $after, status: $status, chainId: $chainId, from: $from) {
+    edges { cursor node { ${ROW_FIELDS} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`
+type ListData = { transactions: { edges: Array<{ cursor: string; node: TxRow }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }
+
+const statusesOf = (tab: TabId) => TABS.find((t) => t.id === tab)!.statuses
+const pageVariables = (f: ListFilter, after: string | null) => ({ first: PAGE, after, status: statusesOf(f.tab), chainId: f.chainId, from: f.from })
+
+let early: { variables: string; data: Promise<ListData> } | null = null
+/**
+ * Started by main.tsx before the first render, so the first page is on its way while the app renders:
+ * the first load of a matching list takes it instead of asking again.
+ */
+export function prefetchFirstPage(apiKey: string, filter: ListFilter): void {
+  const variables = pageVariables(filter, null)
+  const data = gql<ListData>(apiKey, LIST_QUERY, variables, { quiet401: true })
+  data.catch(() => {}) // a failed prefetch is simply asked again
+  early = { variables: JSON.stringify(variables), data }
+}
+function takePrefetched(variables: object): Promise<ListData> | null {
+  const e = early
+  early = null
+  return e && e.variables === JSON.stringify(variables) ? e.data : null
+}
+
+function matches(f: ListFilter, r: TxRow): boolean {
+  const statuses = statusesOf(f.tab)
+  if (statuses && !statuses.includes(r.status)) return false
+  if (f.chainId != null && r.chainId !== f.chainId) return false
+  if (f.from && r.from.toLowerCase() !== f.from.toLowerCase()) return false
+  return true
+}
+
+const newer = (a: TxRow, b: TxRow) => Date.parse(a.updatedAt) >= Date.parse(b.updatedAt)
+
+/**
+ * Live changes: a row already shown is updated in place (even when it no longer matches the tab: rows do not
+ * jump away under the pointer); a matching row not shown yet is a new transaction (or one that just moved
+ * into this tab) and goes where its age puts it, newest first.
+ */
+function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState {
+  const rows = s.rows.slice()
+  let changed = false
+  for (const u of updates) {
+    const i = rows.findIndex((r) => r.id === u.id)
+    if (i >= 0) {
+      if (newer(u, rows[i]!)) {
+        rows[i] = { ...rows[i]!, ...u }
+        changed = true
+      }
+      continue
+    }
+    if (!matches(f, u)) continue
+    const created = Date.parse(u.createdAt)
+    const at = rows.findIndex((r) => Date.parse(r.createdAt) < created)
+    if (at >= 0) rows.splice(at, 0, { ...u, fresh: true })
+    else if (!s.hasNextPage) rows.push({ ...u, fresh: true })
+    else continue // older than everything shown: "Load more" will bring it
+    changed = true
+  }
+  if (!changed) return s
+  if (rows.length > MAX_ROWS) {
+    let last = MAX_ROWS - 1
+    while (last >= 0 && !rows[last]!.cursor) last--
+    if (last >= 0) return { rows: rows.slice(0, last + 1), endCursor: rows[last]!.cursor!, hasNextPage: true }
+  }
+  return { ...s, rows }
+}
+
+type Counts = Partial<Record<TabId, string>>
+const COUNTS_QUERY = `query Counts($chainId: Int, $from: Address) {
+  ${TABS.map(
+    (t) =>
+      `${t.id}: transactions(first: ${COUNT_CAP}, chainId: $chainId, from: $from${t.statuses ? `, status: [${t.statuses.join(', ')}]` : ''}) { edges { node { id hash } } pageInfo { hasNextPage } }`,
+  ).join('\n  ')}
+}`
+
+type CountsData = Record<TabId, { edges: Array<{ node: { id: string; hash: string | null } }>; pageInfo: { hasNextPage: boolean } }>
+
+/**
+ * Per-tab counts up to COUNT_CAP, refreshed (at most about once a second) while transactions change.
+ * The same read brings the hashes of the newest rows, which live updates do not carry.
+ */
+function useCounts(apiKey: string, live: Live, chainId: number | null, from: string | null, enabled: boolean, onHashes: (hashes: Map<string, string>) => void): Counts {
+  const hashesRef = useRef(onHashes)
+  hashesRef.current = onHashes
+  const [counts, setCounts] = useState<Counts>({})
+  useEffect(() => {
+    if (!enabled) return
+    let stopped = false
+    let inFlight = false
+    let again = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const run = async () => {
+      if (inFlight) return void (again = true)
+      inFlight = true
+      try {
+        const data = await gql<CountsData>(apiKey, COUNTS_QUERY, { chainId, from })
+        if (stopped) return
+        const next: Counts = {}
+        const hashes = new Map<string, string>()
+        for (const t of TABS) {
+          const c = data[t.id]
+          next[t.id] = c.pageInfo.hasNextPage ? `${COUNT_CAP}+` : String(c.edges.length)
+          for (const { node } of c.edges) if (node.hash) hashes.set(node.id, node.hash)
+        }
+        setCounts(next)
+        hashesRef.current(hashes)
+      } catch {
+        // Counts are a nicety: the list shows the error.
+      } finally {
+        inFlight = false
+        if (again && !stopped) {
+          again = false
+          schedule()
+        }
+      }
+    }
+    const schedule = () => {
+      if (timer || stopped) return
+      timer = setTimeout(() => {
+        timer = undefined
+        void run()
+      }, 1000)
+    }
+    void run()
+    const offRow = live.onRow(schedule)
+    const offReconnect = live.onReconnect(() => void run())
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+      offRow()
+      offReconnect()
+    }
+  }, [apiKey, live, chainId, from, enabled])
+  return counts
+}
+
+export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; live: Live; filter: ListFilter; hidden: boolean }) {
+  const [list, setList] = useState<ListState>({ rows: [], endCursor: null, hasNextPage: false })
+  const [phase, setPhase] = useState<Phase>({ kind: 'loading' })
+  const [loadingMore, setLoadingMore] = useState(false)
+  const [moreError, setMoreError] = useState<string | null>(null)
+  const [firstLoaded, setFirstLoaded] = useState(false)
+  const generation = useRef(0)
+  const filterRef = useRef(filter)
+  filterRef.current = filter
+  /** Latest live version of recently changed rows: a page that was read just before a change must not undo it. */
+  const recent = useRef(new Map<string, TxRow>())
+  const marked = useRef(false)
+
+  const { tab, chainId, from } = filter
+  const variables = (after: string | null) => pageVariables(filter, after)
+  const withRecent = (r: Row): Row => {
+    const l = recent.current.get(r.id)
+    return l && Date.parse(l.updatedAt) > Date.parse(r.updatedAt) ? { ...r, ...l } : r
+  }
+
+  const load = async () => {
+    const gen = ++generation.current
+    setPhase({ kind: 'loading' })
+    setMoreError(null)
+    try {
+      const prefetched = takePrefetched(variables(null))
+      const data = (prefetched && (await prefetched.catch(() => null))) || (await gql<ListData>(apiKey, LIST_QUERY, variables(null)))
+      if (gen !== generation.current) return
+      const c = data.transactions
+      setList({ rows: c.edges.map((e) => withRecent({ ...e.node, cursor: e.cursor })), endCursor: c.pageInfo.endCursor, hasNextPage: c.pageInfo.hasNextPage })
+      setPhase({ kind: 'ready' })
+      setFirstLoaded(true)
+    } catch (err) {
+      if (gen !== generation.current) return
+      setPhase({ kind: 'error', error: err instanceof ApiError ? err : new ApiError(String(err), 'ERROR') })
+    }
+  }
+
+  const loadMore = async () => {
+    const gen = generation.current
+    setLoadingMore(true)
+    setMoreError(null)
+    try {
+      const data = await gql<ListData>(apiKey, LIST_QUERY, variables(list.endCursor))
+      if (gen !== generation.current) return
+      const c = data.transactions
+      setList((s) => {
+        const have = new Set(s.rows.map((r) => r.id))
+        const more = c.edges.filter((e) => !have.has(e.node.id)).map((e) => withRecent({ ...e.node, cursor: e.cursor }))
+        return { rows: [...s.rows, ...more], endCursor: c.pageInfo.endCursor ?? s.endCursor, hasNextPage: c.pageInfo.hasNextPage }
+      })
+    } catch (err) {
+      if (gen === generation.current) setMoreError((err as Error).message)
+    } finally {
+      setLoadingMore(false)
+    }
+  }
+
+  // A layout effect: the request goes out now, not after the next frame.
+  useLayoutEffect(() => {
+    void load()
+  }, [apiKey, tab, chainId, from])
+
+  // Live rows, applied in small batches so a burst of changes costs one render.
+  useEffect(() => {
+    let pending: TxRow[] = []
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const flush = () => {
+      timer = undefined
+      const batch = pending
+      pending = []
+      setList((s) => applyUpdates(s, batch, filterRef.current))
+    }
+    const offRow = live.onRow((row) => {
+      const r = recent.current
+      r.delete(row.id)
+      r.set(row.id, row)
+      if (r.size > 5000) r.delete(r.keys().next().value!)
+      pending.push(row)
+      timer ??= setTimeout(flush, 120)
+    })
+    const offReconnect = live.onReconnect(() => void load())
+    return () => {
+      offRow()
+      offReconnect()
+      clearTimeout(timer)
+    }
+  }, [live, apiKey, tab, chainId, from])
+
+  // For the dashboard test (and anyone curious): when the first page of rows was on screen.
+  useEffect(() => {
+    if (marked.current || phase.kind !== 'ready') return
+    marked.current = true
+    requestAnimationFrame(() => performance.mark('txb:first-rows'))
+  }, [phase])
+
+  const counts = useCounts(apiKey, live, chainId, from, firstLoaded, (hashes) =>
+    setList((s) => {
+      if (!s.rows.some((r) => hashes.has(r.id) && hashes.get(r.id) !== r.hash)) return s
+      return { ...s, rows: s.rows.map((r) => (hashes.has(r.id) && hashes.get(r.id) !== r.hash ? { ...r, hash: hashes.get(r.id)! } : r)) }
+    }),
+  )
+  const unfiltered = tab === 'all' && chainId == null && !from
+
+  return (
+    <section class="list" hidden={hidden} aria-label="Transactions">
+      <nav class="tabs" aria-label="Status">
+        {TABS.map((t) => (
+          <a href={listHref({ ...filter, tab: t.id })} class={t.id === tab ? 'tab active' : 'tab'} aria-current={t.id === tab ? 'page' : undefined} data-tab={t.id}>
+            {t.label}
+            {counts[t.id] != null && <span class="count">{counts[t.id]}</span>}
+          </a>
+        ))}
+      </nav>
+      <Filters filter={filter} rows={list.rows} />
+
+      {phase.kind === 'error' && (
+        <div class="notice error" role="alert">
+          <strong>{phase.error.code === 'UNREACHABLE' ? 'The API is unreachable' : 'The list could not be loaded'}</strong>
+          <p>{phase.error.message}</p>
+          <button type="button" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      )}
+      {phase.kind === 'loading' && list.rows.length === 0 && <Spinner label="Loading transactions…" />}
+      {phase.kind !== 'error' && list.rows.length > 0 && (
+        <table class={`txs${phase.kind === 'loading' ? ' stale' : ''}`}>
+          <thead>
+            <tr>
+              <th>Status</th>
+              <th>ID</th>
+              <th>From → To</th>
+              <th class="num">Value</th>
+              <th class="num">Nonce</th>
+              <th>Hash</th>
+              <th class="num">Age</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.rows.map((r) => (
+              <TxRowView key={r.id} row={r} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      {phase.kind === 'ready' && list.rows.length === 0 && (unfiltered ? <EmptyState /> : <NoMatch filter={filter} />)}
+      {phase.kind === 'ready' && list.hasNextPage && (
+        <div class="more">
+          <button type="button" onClick={() => void loadMore()} disabled={loadingMore}>
+            {loadingMore ? 'Loading…' : 'Load more'}
+          </button>
+          {moreError && <p class="error-text">{moreError}</p>}
+        </div>
+      )}
+    </section>
+  )
+}
+
+function TxRowView({ row: r }: { row: Row }) {
+  const open = () => (location.hash = txHref(r.id))
+  return (
+    <tr class={r.fresh ? 'row fresh' : 'row'} data-id={r.id} data-status={r.status} onClick={open}>
+      <td class="c-status">
+        <StatusBadge status={r.status} />
+        {r.error && (
+          <span class="row-error" title={`${r.error.code}: ${r.error.message}`}>
+            <span class="code">{r.error.code}</span> {r.error.message}
+          </span>
+        )}
+      </td>
+      <td class="c-id">
+        <a href={txHref(r.id)} class="hex" title={r.id} onClick={(e) => e.stopPropagation()}>
+          {shortId(r.id)}
+        </a>
+      </td>
+      <td class="c-parties">
+        <Hex value={r.from} /> <span class="arrow">→</span> {r.to ? <Hex value={r.to} /> : <span class="muted">new contract</span>}
+      </td>
+      <td class="c-value num">{formatValue(r.value)}</td>
+      <td class="c-nonce num">{r.nonce == null ? <span class="muted">—</span> : formatInt(r.nonce)}</td>
+      <td class="c-hash">
+        <Hex value={r.hash} />
+      </td>
+      <td class="c-age num">
+        <Age at={r.createdAt} />
+      </td>
+    </tr>
+  )
+}
+
+function Filters({ filter, rows }: { filter: ListFilter; rows: TxRow[] }) {
+  const [chain, setChain] = useState(filter.chainId?.toString() ?? '')
+  const [from, setFrom] = useState(filter.from ?? '')
+  const [problem, setProblem] = useState<string | null>(null)
+  useEffect(() => {
+    setChain(filter.chainId?.toString() ?? '')
+    setFrom(filter.from ?? '')
+  }, [filter.chainId, filter.from])
+  const chains = [...new Set(rows.map((r) => r.chainId))].sort((a, b) => a - b)
+  const signers = [...new Set(rows.map((r) => r.from))].sort()
+  const apply = (e: Event) => {
+    e.preventDefault()
+    const c = chain.trim()
+    const f = from.trim()
+    if (c && !/^\d+$/.test(c)) return setProblem('Chain: a chain id, like 1 or 31337')
+    if (f && !/^0x[0-9a-fA-F]{40}$/.test(f)) return setProblem('Signer: a 20-byte address, 0x and 40 hex digits')
+    setProblem(null)
+    location.hash = listHref({ tab: filter.tab, chainId: c ? Number(c) : null, from: f || null })
+  }
+  const active = filter.chainId != null || filter.from
+  return (
+    <form class="filters" onSubmit={apply}>
+      <label>
+        <span>Chain</span>
+        <input name="chain" inputMode="numeric" list="txb-chains" placeholder="any" value={chain} onInput={(e) => setChain(e.currentTarget.value)} size={8} />
+      </label>
+      <label class="grow">
+        <span>Signer</span>
+        <input name="from" class="hex" list="txb-signers" placeholder="any (0x…)" spellcheck={false} value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
+      </label>
+      <button type="submit">Filter</button>
+      {active && (
+        <a class="button subtle" href={listHref({ tab: filter.tab, chainId: null, from: null })}>
+          Clear
+        </a>
+      )}
+      <datalist id="txb-chains">
+        {chains.map((c) => (
+          <option value={String(c)} />
+        ))}
+      </datalist>
+      <datalist id="txb-signers">
+        {signers.map((s) => (
+          <option value={s} />
+        ))}
+      </datalist>
+      {problem && <p class="error-text full">{problem}</p>}
+    </form>
+  )
+}
+
+function EmptyState() {
+  const example = `curl -s ${location.origin}/broadcast_transaction \\
+  -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+  -d '{"to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "value": "1000000000000000"}'`
+  return (
+    <div class="empty">
+      <h2>No transactions yet</h2>
+      <p>Send one and it shows up here as it moves from QUEUED to CONFIRMED, without reloading:</p>
+      <pre class="code">{example}</pre>
+      <p class="muted">
+        Or over GraphQL: <code>mutation {'{'} broadcastTransaction(input: {'{'} to: "0x…", value: "1000" {'}'}) {'{'} id status {'}'} {'}'}</code>
+      </p>
+    </div>
+  )
+}
+
+function NoMatch({ filter }: { filter: ListFilter }) {
+  const tab = TABS.find((t) => t.id === filter.tab)!
+  return (
+    <div class="empty">
+      <h2>Nothing here</h2>
+      <p>
+        No {filter.tab === 'all' ? '' : `${tab.label.toLowerCase()} `}transactions
+        {filter.chainId != null && <> on chain {filter.chainId}</>}
+        {filter.from && (
+          <>
+            {' '}
+            from <Hex value={filter.from} />
+          </>
+        )}
+        .
+      </p>
+      <p>
+        <a href={listHref({ tab: 'all', chainId: null, from: null })}>Show all transactions</a>
+      </p>
+    </div>
+  )
+}

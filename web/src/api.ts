@@ -1,0 +1,221 @@
+import { createClient, type Client } from 'graphql-ws/client'
+
+export type TxStatus = 'QUEUED' | 'PENDING' | 'INCLUDED' | 'CONFIRMED' | 'REVERTED' | 'FAILED' | 'CANCELLED'
+export const FINAL: readonly TxStatus[] = ['CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED']
+
+/** What a list row shows; the live subscription delivers all of it but `hash`. */
+export type TxRow = {
+  id: string
+  status: TxStatus
+  chainId: number
+  from: string
+  to: string | null
+  value: string
+  nonce: string | null
+  hash?: string | null
+  kind: string
+  createdAt: string
+  updatedAt: string
+  error: { code: string; message: string } | null
+}
+
+export type ProviderAnswer = { name: string; outcome: string; error: string | null; at: string }
+export type Attempt = {
+  hash: string
+  nonce: string
+  execution: number
+  purpose: string
+  status: string
+  gasLimit: string
+  maxFeePerGas: string | null
+  maxPriorityFeePerGas: string | null
+  gasPrice: string | null
+  createdAt: string
+  sentAt: string | null
+  providers: ProviderAnswer[]
+}
+export type TxEvent = { fromStatus: TxStatus | null; toStatus: TxStatus; actor: string; at: string; detail: string | null }
+export type TxDetail = TxRow & {
+  data: string
+  gasLimit: string | null
+  execution: number
+  idempotencyKey: string | null
+  validUntil: string | null
+  atFeeCap: boolean
+  blockNumber: string | null
+  blockHash: string | null
+  confirmations: number | null
+  gasUsed: string | null
+  effectiveGasPrice: string | null
+  firstSentAt: string | null
+  includedAt: string | null
+  finalAt: string | null
+  attempts: Attempt[]
+  events: TxEvent[]
+}
+
+/**
+ * What the live subscription asks for: only fields read from the transaction row itself. `hash` (and attempts,
+ * events) go through the server's per-request DataLoader, which for a subscription lives as long as the
+ * subscription: its answers would go stale and its cache would grow with every transaction seen.
+ * The list fills in hashes from its periodic re-read instead (see ListView).
+ */
+export const LIVE_ROW_FIELDS = `id status chainId from to value nonce kind createdAt updatedAt error { code message }`
+export const ROW_FIELDS = `${LIVE_ROW_FIELDS} hash`
+export const DETAIL_FIELDS = `${ROW_FIELDS} data gasLimit execution idempotencyKey validUntil atFeeCap blockNumber blockHash
+  confirmations gasUsed effectiveGasPrice firstSentAt includedAt finalAt
+  attempts { hash nonce execution purpose status gasLimit maxFeePerGas maxPriorityFeePerGas gasPrice createdAt sentAt providers { name outcome error at } }
+  events { fromStatus toStatus actor at detail }`
+
+/**
+ * Everything the API can answer besides data. `code` is the API's `extensions.code`
+ * (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, ...), or UNREACHABLE when no answer came.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError'
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly status?: number,
+  ) {
+    super(message)
+  }
+}
+
+let onUnauthenticated: (message: string) => void = () => {}
+/** Any 401, from any request: the app goes back to the key form with the message. */
+export function setUnauthenticatedHandler(fn: (message: string) => void): void {
+  onUnauthenticated = fn
+}
+
+const KEY_STORAGE = 'txb.apiKey'
+export const storedKey = (): string | null => sessionStorage.getItem(KEY_STORAGE)
+export const storeKey = (key: string | null): void => (key ? sessionStorage.setItem(KEY_STORAGE, key) : sessionStorage.removeItem(KEY_STORAGE))
+
+type GraphQLResponse<T> = {
+  data?: T | null
+  errors?: Array<{ message: string; extensions?: { code?: string } }>
+  /** REST-shaped answers before GraphQL runs (overload: 429/503). */
+  error?: { code?: string; message?: string }
+}
+
+/** One GraphQL request over plain fetch. Throws ApiError; a 401 also calls the unauthenticated handler. */
+export async function gql<T>(key: string, query: string, variables: Record<string, unknown> = {}, opts: { signal?: AbortSignal; quiet401?: boolean } = {}): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query, variables }),
+      signal: opts.signal,
+    })
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err
+    throw new ApiError(`Cannot reach the API at ${location.origin}/graphql (${(err as Error).message})`, 'UNREACHABLE')
+  }
+  let body: GraphQLResponse<T>
+  try {
+    body = (await res.json()) as GraphQLResponse<T>
+  } catch {
+    throw new ApiError(`The API answered ${res.status} ${res.statusText || ''} without GraphQL`.trim(), res.status >= 500 || res.status === 0 ? 'UNREACHABLE' : 'BAD_RESPONSE', res.status)
+  }
+  const first = body.errors?.[0]
+  if (res.status === 401 || first?.extensions?.code === 'UNAUTHENTICATED') {
+    const message = first?.message ?? 'The API key was refused'
+    if (!opts.quiet401) onUnauthenticated(message)
+    throw new ApiError(message, 'UNAUTHENTICATED', 401)
+  }
+  if (first) throw new ApiError(first.message, first.extensions?.code ?? 'ERROR', res.status)
+  if (!res.ok) {
+    const retry = res.headers.get('retry-after')
+    const why = body.error?.message ?? `${res.status} ${res.statusText}`.trim()
+    throw new ApiError(`The API answered ${res.status}: ${why}${retry ? ` (retry after ${retry} s)` : ''}`, body.error?.code ?? (res.status >= 500 ? 'UNREACHABLE' : 'HTTP_ERROR'), res.status)
+  }
+  if (!body.data) throw new ApiError(`The API answered ${res.status} without data`, 'BAD_RESPONSE', res.status)
+  return body.data
+}
+
+export type Role = 'admin' | 'limited' | 'unknown'
+
+/**
+ * There is no "whoami": ask for an admin action that cannot do anything (retry of the all-zero id).
+ * NOT_FOUND means the key may do admin actions; FORBIDDEN means it may not.
+ */
+export async function probeRole(key: string): Promise<Role> {
+  try {
+    await gql(key, `mutation Probe { retryTransaction(id: "00000000-0000-0000-0000-000000000000") { id } }`)
+    return 'admin'
+  } catch (err) {
+    const code = (err as ApiError).code
+    if (code === 'FORBIDDEN') return 'limited'
+    if (code === 'NOT_FOUND') return 'admin'
+    return 'unknown'
+  }
+}
+
+export type Live = {
+  client: Client
+  /** Every change of every transaction (list rows). Returns an unsubscribe function. */
+  onRow: (fn: (row: TxRow) => void) => () => void
+  /** Called after the socket came back: whatever changed meanwhile was missed. */
+  onReconnect: (fn: () => void) => () => void
+  onState: (fn: (state: LiveState) => void) => () => void
+  state: () => LiveState
+  dispose: () => void
+}
+export type LiveState = 'connecting' | 'live' | 'offline'
+
+/** One graphql-ws connection for the whole app; reconnects forever with backoff. */
+export function connectLive(key: string): Live {
+  const rowListeners = new Set<(row: TxRow) => void>()
+  const reconnectListeners = new Set<() => void>()
+  const stateListeners = new Set<(s: LiveState) => void>()
+  let state: LiveState = 'connecting'
+  const setState = (s: LiveState) => {
+    if (s === state) return
+    state = s
+    for (const fn of stateListeners) fn(s)
+  }
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`
+  const client = createClient({
+    url,
+    connectionParams: { authorization: `Bearer ${key}` },
+    lazy: false,
+    keepAlive: 20_000,
+    retryAttempts: Number.POSITIVE_INFINITY,
+    shouldRetry: () => true,
+    retryWait: (n) => new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** n) * (0.75 + Math.random() / 2))),
+    onNonLazyError: () => setState('offline'),
+    on: {
+      connecting: () => setState(state === 'live' ? 'offline' : state),
+      connected: (_socket, _payload, wasRetry) => {
+        setState('live')
+        if (wasRetry) for (const fn of reconnectListeners) fn()
+      },
+      closed: () => setState('offline'),
+    },
+  })
+  client.subscribe<{ transactionUpdated: TxRow }>(
+    { query: `subscription Rows { transactionUpdated { ${LIVE_ROW_FIELDS} } }` },
+    {
+      next: (msg) => {
+        const row = msg.data?.transactionUpdated
+        if (row) for (const fn of rowListeners) fn(row)
+      },
+      error: () => setState('offline'),
+      complete: () => {},
+    },
+  )
+  const add = <T,>(set: Set<T>, fn: T) => {
+    set.add(fn)
+    return () => void set.delete(fn)
+  }
+  return {
+    client,
+    onRow: (fn) => add(rowListeners, fn),
+    onReconnect: (fn) => add(reconnectListeners, fn),
+    onState: (fn) => add(stateListeners, fn),
+    state: () => state,
+    dispose: () => void client.dispose(),
+  }
+}
