@@ -1,0 +1,133 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { round } from './stats.ts'
+
+/**
+ * Who used the CPU during each phase: the service process, the Postgres backends serving the bench
+ * database (plus Postgres' own background processes), anvil, the bench itself, and everything else on
+ * the machine. Read from /proc at phase boundaries; Linux only (elsewhere the figures are null).
+ */
+
+const TICKS_PER_SEC = 100 // USER_HZ; 100 on every Linux build that matters
+
+function procCpuSec(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SEC
+  } catch {
+    return null
+  }
+}
+
+/** CPU seconds of the Postgres processes for this database (backends show it in their title) and of Postgres' shared background processes. */
+function postgresCpuSec(dbName: string): { db: number; background: number } {
+  let db = 0
+  let background = 0
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+  } catch {
+    return { db, background }
+  }
+  for (const p of pids) {
+    let cmd: string
+    try {
+      cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8')
+    } catch {
+      continue
+    }
+    if (!cmd.startsWith('postgres:')) continue
+    const sec = procCpuSec(Number(p)) ?? 0
+    if (cmd.includes(` ${dbName} `)) db += sec
+    else if (/(walwriter|checkpointer|background writer|autovacuum|wal writer)/.test(cmd)) background += sec
+  }
+  return { db, background }
+}
+
+function machineCpuSec(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+    const idle = (f[3] ?? 0) + (f[4] ?? 0)
+    return { busy: (total - idle) / TICKS_PER_SEC, total: total / TICKS_PER_SEC }
+  } catch {
+    return null
+  }
+}
+
+type Snapshot = { at: number; service: number; anvil: number; postgres: number; pgBackground: number; bench: number; machine: number | null }
+
+export type CpuPhase = {
+  phase: string
+  wallSec: number
+  /** Cores in use on average during the phase (1.0 = one core fully busy). */
+  service: number
+  postgres: number
+  anvil: number
+  bench: number
+  /** Everything else on the machine (other processes, other users' tests). */
+  other: number | null
+  machine: number | null
+}
+
+export function startCpuAccounting(opts: { servicePid: number; anvilPid: number; dbName: string }) {
+  const snap = (): Snapshot => {
+    const pg = postgresCpuSec(opts.dbName)
+    const self = process.cpuUsage()
+    return {
+      at: performance.now(),
+      service: procCpuSec(opts.servicePid) ?? 0,
+      anvil: procCpuSec(opts.anvilPid) ?? 0,
+      postgres: pg.db,
+      pgBackground: pg.background,
+      bench: (self.user + self.system) / 1e6,
+      machine: machineCpuSec()?.busy ?? null,
+    }
+  }
+  const phases: CpuPhase[] = []
+  let current = { name: 'startup', start: snap() }
+  const close = () => {
+    const end = snap()
+    const s = current.start
+    const wall = (end.at - s.at) / 1000
+    if (wall <= 0.05) return
+    const d = (k: 'service' | 'anvil' | 'postgres' | 'pgBackground' | 'bench') => Math.max(0, end[k] - s[k]) / wall
+    const postgres = d('postgres') + d('pgBackground')
+    const machine = end.machine !== null && s.machine !== null ? (end.machine - s.machine) / wall : null
+    const ours = d('service') + postgres + d('anvil') + d('bench')
+    phases.push({
+      phase: current.name,
+      wallSec: round(wall, 1),
+      service: round(d('service'), 2),
+      postgres: round(postgres, 2),
+      anvil: round(d('anvil'), 2),
+      bench: round(d('bench'), 2),
+      other: machine === null ? null : round(Math.max(0, machine - ours), 2),
+      machine: machine === null ? null : round(machine, 2),
+    })
+  }
+  return {
+    mark(name: string) {
+      close()
+      current = { name, start: snap() }
+    },
+    report(): CpuPhase[] {
+      close()
+      current = { name: 'after', start: snap() }
+      return phases
+    },
+  }
+}
+export type CpuAccounting = ReturnType<typeof startCpuAccounting>
+
+export function renderCpu(phases: CpuPhase[], cpus: number): string {
+  const head = ['phase', 'wall s', 'service', 'postgres', 'anvil', 'bench', 'other', `machine (of ${cpus})`]
+  const rows = phases
+    .filter((p) => p.phase !== 'startup')
+    .map((p) => [p.phase, p.wallSec.toFixed(1), p.service.toFixed(2), p.postgres.toFixed(2), p.anvil.toFixed(2), p.bench.toFixed(2), p.other?.toFixed(2) ?? '?', p.machine?.toFixed(2) ?? '?'])
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  return ['CPU cores in use per phase (1.00 = one core busy):', `  ${fmt(head)}`, ...rows.map((r) => `  ${fmt(r)}`)].join('\n')
+}

@@ -1,0 +1,280 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import postgres from 'postgres'
+import { isLoopbackHost, sleep, withTimeout } from './stats.ts'
+
+/** The Postgres the bench creates its database in (loopback only). */
+export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** Cleanups run in reverse order of registration, each bounded in time, each even if an earlier one failed. */
+export class Cleanup {
+  private steps: { name: string; fn: () => Promise<void> }[] = []
+  private running: Promise<string[]> | null = null
+
+  add(name: string, fn: () => Promise<void>): void {
+    this.steps.push({ name, fn })
+  }
+
+  /** Returns the problems met (empty when everything stopped cleanly). Safe to call twice. */
+  run(): Promise<string[]> {
+    return (this.running ??= (async () => {
+      const problems: string[] = []
+      for (const step of this.steps.reverse()) {
+        try {
+          await withTimeout(`cleanup "${step.name}"`, 30_000, step.fn())
+        } catch (err) {
+          problems.push(`${step.name}: ${(err as Error).message}`)
+        }
+      }
+      this.steps = []
+      return problems
+    })())
+  }
+}
+
+export type BenchDatabase = { name: string; url: string; drop: () => Promise<void> }
+
+/** A fresh database per run, like tests/helpers/database.ts, under its own prefix. */
+export async function createBenchDatabase(adminUrl = ADMIN_DATABASE_URL): Promise<BenchDatabase> {
+  const admin = new URL(adminUrl)
+  if (!isLoopbackHost(admin.hostname)) throw new Error(`the bench only talks to Postgres on a loopback address, not ${admin.hostname}`)
+  const name = `txb_bench_${randomBytes(5).toString('hex')}`
+  const a = postgres(adminUrl, { max: 1, onnotice: () => {} })
+  try {
+    await a.unsafe(`CREATE DATABASE ${name}`)
+  } finally {
+    await a.end({ timeout: 5 })
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return {
+    name,
+    url: url.toString(),
+    drop: async () => {
+      const d = postgres(adminUrl, { max: 1, onnotice: () => {} })
+      try {
+        await d.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      } finally {
+        await d.end({ timeout: 5 })
+      }
+    },
+  }
+}
+
+export type LogSummary = {
+  lines: number
+  /** pino levels: 40 warn, 50 error, 60 fatal. */
+  warnings: number
+  errors: number
+  /** Distinct warn/error messages with how often each came, most frequent first. */
+  top: { level: string; msg: string; count: number; example: string }[]
+  /** Lines that are not pino JSON (stack traces, banner, stderr). */
+  other: string[]
+}
+
+/** Reads the service's pino output as it streams by and keeps what a report needs. */
+class LogWatcher {
+  private lines = 0
+  private warnings = 0
+  private errors = 0
+  private readonly byMsg = new Map<string, { level: string; msg: string; count: number; example: string }>()
+  private readonly other: string[] = []
+  private partial = ''
+
+  feed(chunk: string): void {
+    const text = this.partial + chunk
+    const parts = text.split('\n')
+    this.partial = parts.pop() ?? ''
+    // A line that never ends must not grow without bound.
+    if (this.partial.length > 100_000) this.partial = ''
+    for (const line of parts) this.line(line)
+  }
+
+  private line(line: string): void {
+    if (!line.trim()) return
+    this.lines++
+    let entry: { level?: number; msg?: string } | null = null
+    if (line.startsWith('{'))
+      try {
+        entry = JSON.parse(line) as { level?: number; msg?: string }
+      } catch {
+        entry = null
+      }
+    if (!entry || typeof entry.level !== 'number') {
+      if (this.other.length < 50) this.other.push(line.slice(0, 500))
+      return
+    }
+    if (entry.level < 40) return
+    const level = entry.level >= 50 ? 'error' : 'warn'
+    if (level === 'error') this.errors++
+    else this.warnings++
+    const msg = String(entry.msg ?? '')
+    const key = `${level}:${msg}`
+    const seen = this.byMsg.get(key)
+    if (seen) seen.count++
+    else if (this.byMsg.size < 200) this.byMsg.set(key, { level, msg, count: 1, example: line.slice(0, 800) })
+  }
+
+  summary(): LogSummary {
+    return {
+      lines: this.lines,
+      warnings: this.warnings,
+      errors: this.errors,
+      top: [...this.byMsg.values()].sort((a, b) => b.count - a.count).slice(0, 10),
+      other: this.other.filter((l) => !/^\s*(tx-broadcaster is running|GraphQL|REST|Dashboard|Chain)\b/.test(l)),
+    }
+  }
+}
+
+export type ServiceProcess = {
+  url: string
+  pid: number
+  process: ChildProcess
+  logs: () => LogSummary
+  /** SIGTERM, then SIGKILL if it has not exited after graceMs. */
+  stop: (graceMs?: number) => Promise<{ code: number | null; signal: string | null }>
+}
+
+/**
+ * Starts the service as `node --import tsx src/main.ts --config <file>` (not `npx tsx`, which would put a
+ * wrapper process between us and the service: the pid here is the service, so its RSS is the service's).
+ */
+export async function startServiceProcess(opts: {
+  repoRoot: string
+  configPath: string
+  databaseUrl: string
+  port: number
+  logFile: string | null
+  logLevel?: string
+  startTimeoutMs?: number
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[]
+}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
+    cwd: opts.repoRoot,
+    env: {
+      ...process.env,
+      DATABASE_URL: opts.databaseUrl,
+      PORT: String(opts.port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: opts.logLevel ?? 'info',
+      BROADCASTER_CONFIG: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const watcher = new LogWatcher()
+  const file: WriteStream | null = opts.logFile ? createWriteStream(opts.logFile) : null
+  let head = ''
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  const onChunk = (chunk: Buffer) => {
+    const s = chunk.toString('utf8')
+    file?.write(s)
+    watcher.feed(s)
+    if (head.length < 20_000) head += s
+  }
+  child.stdout!.on('data', onChunk)
+  child.stderr!.on('data', onChunk)
+  exited.then(() => file?.end())
+
+  const stop = async (graceMs = 20_000) => {
+    if (child.exitCode !== null || child.signalCode !== null) return exited
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  const timeoutMs = opts.startTimeoutMs ?? 90_000
+  const deadline = Date.now() + timeoutMs
+  let url: string | null = null
+  while (Date.now() < deadline) {
+    const m = /GraphQL\s+(http:\/\/\S+)\/graphql/.exec(head)
+    if (m) {
+      url = m[1]!
+      break
+    }
+    if (child.exitCode !== null || child.signalCode !== null) break
+    await sleep(50)
+  }
+  if (!url) {
+    await stop(3_000)
+    throw new Error(`the service did not print its banner within ${timeoutMs} ms (exit ${child.exitCode ?? child.signalCode ?? 'none'}):\n${head.slice(-4_000)}`)
+  }
+  if (!isLoopbackHost(new URL(url).hostname)) {
+    await stop(3_000)
+    throw new Error(`the service listens on ${url}, not a loopback address`)
+  }
+  return { url, pid: child.pid!, process: child, logs: () => watcher.summary(), stop }
+}
+
+export type RssReport = {
+  peakMb: number
+  /** The kernel's own high-water mark (VmHWM) at the last sample: catches peaks between samples. */
+  hwmMb: number | null
+  samples: number
+  byPhase: Record<string, number>
+  /** One point per second: [seconds since start, MB]. */
+  series: [number, number][]
+}
+
+function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** Samples VmRSS of one process every intervalMs; keeps the peak overall and per phase. */
+export function startRssSampler(pid: number, intervalMs = 200) {
+  const start = Date.now()
+  let phase = 'startup'
+  let peakKb = 0
+  let hwmKb: number | null = null
+  let samples = 0
+  const byPhase: Record<string, number> = {}
+  const series: [number, number][] = []
+  let lastSecond = -1
+  const sample = () => {
+    const kb = readStatusKb(pid, 'VmRSS')
+    if (kb === null) return
+    hwmKb = readStatusKb(pid, 'VmHWM') ?? hwmKb
+    samples++
+    peakKb = Math.max(peakKb, kb)
+    byPhase[phase] = Math.max(byPhase[phase] ?? 0, kb)
+    const second = Math.floor((Date.now() - start) / 1000)
+    if (second !== lastSecond && series.length < 7_200) {
+      lastSecond = second
+      series.push([second, Math.round(kb / 1024)])
+    }
+  }
+  sample()
+  const timer = setInterval(sample, intervalMs)
+  return {
+    setPhase(name: string) {
+      sample()
+      phase = name
+    },
+    report(): RssReport {
+      sample()
+      return {
+        peakMb: Math.round(peakKb / 1024),
+        hwmMb: hwmKb === null ? null : Math.round(hwmKb / 1024),
+        samples,
+        byPhase: Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, Math.round(v / 1024)])),
+        series,
+      }
+    },
+    stop() {
+      clearInterval(timer)
+    },
+  }
+}
+export type RssSampler = ReturnType<typeof startRssSampler>

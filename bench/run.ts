@@ -1,0 +1,358 @@
+/**
+ * `npm run bench` (issue 7): measures the service against the practical ceiling of a local anvil.
+ *
+ * One run starts its own anvil (1 s blocks, very high block gas limit), a fresh Postgres database and the
+ * service as a child process, then measures, in this order (each measurement starts on a quiet service):
+ *   1. baseline  pre-signed transfers straight to anvil in JSON-RPC batches: the ceiling in tx/s
+ *   2. latency   a steady rate; accept -> first broadcast and accept -> included, from the transactions table
+ *   3. drain     a burst submitted as fast as possible, timed until CONFIRMED; compared with the baseline
+ *   4. accept    open-loop load at two rates on GraphQL and REST: req/s, answer-time percentiles, errors
+ * and samples the service's RSS throughout. Prints a table (stdout) and writes bench/results/<timestamp>.json.
+ * Everything it started is stopped and the database dropped at the end, also on errors and Ctrl-C.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import postgres from 'postgres'
+import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
+import { freePort } from '../src/dev/freePort.ts'
+import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
+import { rpcClient, runBaseline } from './baseline.ts'
+import { renderCpu, startCpuAccounting } from './cpuUsage.ts'
+import { Cleanup, createBenchDatabase, startRssSampler, startServiceProcess } from './environment.ts'
+import { createHttpPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
+import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
+import { runAccept, runDrain, runLatency, summarizeDb, waitForQuiet, type Sql } from './phases.ts'
+import { findProfile, renderProfile, summarizeProfile } from './profileSummary.ts'
+import { buildRows, renderTable, toJson, type BenchResults } from './report.ts'
+import { round } from './stats.ts'
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const RESULTS_DIR = join(REPO, 'bench', 'results')
+const CHAIN_ID = 31337
+/** The service signs with account 0, the baseline with account 1: their nonces never collide. */
+const SERVICE_SIGNER = ANVIL_DEV_ACCOUNTS[0]
+const BASELINE_SIGNER = ANVIL_DEV_ACCOUNTS[1]
+const RECIPIENT = ANVIL_DEV_ACCOUNTS[2].address
+
+/** The per-key request limits, far above any rate the bench offers: the bench measures the pipeline, not the limiter. */
+const BENCH_LIMITS = { requestsPerSecond: 1_000_000, burst: 1_000_000, maxInFlightPerKey: 10_000_000 }
+
+/**
+ * The service's config for the run, checked with the service's own parser before it is written (so a
+ * problem is reported here, with its path). Service versions without a "limits" section get none.
+ */
+function benchConfig(rpcUrl: string, apiKey: string): Record<string, unknown> {
+  const base = {
+    chains: [{ chainId: CHAIN_ID, name: 'anvil', providers: [{ name: 'anvil', url: rpcUrl }], confirmations: 1, blockTimeMs: 1000 }],
+    signers: [{ name: 'bench-signer', chainIds: [CHAIN_ID], privateKey: SERVICE_SIGNER.privateKey }],
+    apiKeys: [{ name: 'bench', role: 'submitter', key: apiKey }],
+  }
+  const withLimits = { ...base, limits: BENCH_LIMITS }
+  try {
+    parseConfig(withLimits, {})
+    return withLimits
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.problems.some((p) => /limits/.test(p))) throw err
+  }
+  parseConfig(base, {})
+  return base
+}
+
+const started = performance.now()
+function log(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`)
+}
+
+async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: boolean }> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const runId = randomBytes(4).toString('hex')
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, rss: null, db: null, logs: null, problems: [] }
+
+  log('starting anvil (1 s blocks, 1e9 block gas limit)')
+  const anvil = await startAnvil({
+    blockTimeSec: 1,
+    extraArgs: ['--gas-limit', '1000000000', '--no-request-size-limit'],
+  })
+  cleanup.add('anvil', anvil.stop)
+
+  log('creating a fresh database')
+  const db = await createBenchDatabase()
+  cleanup.add(`database ${db.name}`, db.drop)
+
+  const apiKey = `bench-${randomBytes(16).toString('hex')}`
+  const rawConfig = benchConfig(anvil.url, apiKey)
+  const configDir = mkdtempSync(join(tmpdir(), 'txb-bench-'))
+  cleanup.add('config file', async () => rmSync(configDir, { recursive: true, force: true }))
+  const configPath = join(configDir, 'config.json')
+  writeFileSync(configPath, JSON.stringify(rawConfig, null, 2), { mode: 0o600 })
+
+  log('starting the service (node --import tsx src/main.ts)')
+  const logFile = opts.keepLog ? join(RESULTS_DIR, `${stamp}.service.log`) : null
+  const profileDir = opts.profile ? join(RESULTS_DIR, `${stamp}.cpuprofile`) : null
+  const service = await startServiceProcess({
+    repoRoot: REPO,
+    configPath,
+    databaseUrl: db.url,
+    port: await freePort(),
+    logFile,
+    nodeArgs: [...opts.serviceNodeArgs, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+  })
+  cleanup.add('service', async () => void (await service.stop()))
+  log(`service pid ${service.pid} at ${service.url}`)
+  const rss = startRssSampler(service.pid)
+  cleanup.add('rss sampler', async () => rss.stop())
+  const cpu = startCpuAccounting({ servicePid: service.pid, anvilPid: anvil.process.pid!, dbName: db.name })
+  const phase = (name: string) => {
+    rss.setPhase(name)
+    cpu.mark(name)
+  }
+
+  const sql: Sql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
+  cleanup.add('bench database connections', () => sql.end({ timeout: 5 }))
+  const pool = createHttpPool(service.url, apiKey, opts.connections)
+  cleanup.add('http pool', async () => pool.close())
+
+  const validUntil = new Date(Date.now() + 6 * 3600_000).toISOString()
+  const inputs =
+    (prefix: string): InputFactory =>
+    (i) => ({
+      chainId: CHAIN_ID,
+      to: RECIPIENT,
+      value: '1',
+      ...(opts.estimateGas ? {} : { gasLimit: '21000' }),
+      idempotencyKey: `bench-${runId}-${prefix}-${i}`,
+      validUntil,
+    })
+  const settleMs = opts.settleTimeoutSec * 1000
+
+  // Warm-up: proves the whole pipeline confirms before anything is measured (and warms the JIT).
+  phase('warmup')
+  log('warm-up: 10 GraphQL + 10 REST requests, waiting for CONFIRMED')
+  for (const api of ['graphql', 'rest'] as const) {
+    const w = await runBurst({ pool, api, count: 10, concurrency: 4, input: inputs(`warmup-${api}`), timeoutSec: 30 })
+    if (w.ok !== 10) throw new Error(`warm-up: ${api} accepted ${w.ok} of 10: ${w.errorExamples.join('; ')}`)
+  }
+  const warm = await waitForQuiet(sql, 30_000)
+  const [warmRow] = await sql<{ confirmed: number }[]>`SELECT count(*)::int AS confirmed FROM transactions WHERE status = 'CONFIRMED'`
+  if (!warm.settled || warmRow!.confirmed !== 20)
+    throw new Error(`warm-up: ${warmRow!.confirmed} of 20 transactions CONFIRMED after ${warm.waitedMs} ms (${warm.open} still open); the pipeline is not working`)
+  log(`warm-up confirmed in ${(warm.waitedMs / 1000).toFixed(1)} s`)
+
+  // 1. Baseline.
+  phase('baseline')
+  log(`baseline: signing ${opts.baselineCount} transfers and sending them to anvil in batches of 500`)
+  const rpc = rpcClient(anvil.url)
+  results.baseline = await runBaseline({
+    rpc,
+    chainId: CHAIN_ID,
+    privateKey: BASELINE_SIGNER.privateKey,
+    to: RECIPIENT,
+    count: opts.baselineCount,
+    timeoutMs: Math.max(30_000, Math.min(300_000, opts.baselineCount * 10)),
+  })
+  log(`baseline: ${results.baseline.txPerSec} tx/s (signing ran at ${results.baseline.signPerSec}/s)`)
+
+  // 2. Latency.
+  phase('settle')
+  await waitForQuiet(sql, settleMs)
+  phase('latency')
+  log(`latency: REST at ${opts.latencyRate}/s for ${opts.latencySeconds} s`)
+  results.latency = await runLatency({
+    sql,
+    pool,
+    api: 'rest',
+    rate: opts.latencyRate,
+    seconds: opts.latencySeconds,
+    input: inputs('latency'),
+    waitTimeoutSec: opts.quick ? 20 : 60,
+  })
+  log(`latency: accept -> first broadcast p50 ${results.latency.acceptToFirstSend.p50} ms, p99 ${results.latency.acceptToFirstSend.p99} ms`)
+
+  // 3. Drain.
+  phase('settle')
+  const beforeDrain = await waitForQuiet(sql, settleMs)
+  if (!beforeDrain.settled) results.problems.push(`drain started with ${beforeDrain.open} earlier transactions still open`)
+  phase('drain')
+  log(`drain: ${opts.drainCount} REST requests as fast as possible (${opts.burstConcurrency} in flight), then waiting for CONFIRMED`)
+  results.drain = await runDrain({
+    sql,
+    pool,
+    api: 'rest',
+    count: opts.drainCount,
+    concurrency: opts.burstConcurrency,
+    input: inputs('drain'),
+    timeoutSec: opts.drainTimeoutSec,
+    baselineTxPerSec: results.baseline.complete ? results.baseline.txPerSec : null,
+  })
+  log(`drain: ${results.drain.txPerSec} tx/s (${results.drain.counts.confirmed} confirmed in ${(results.drain.durationMs / 1000).toFixed(1)} s)`)
+
+  // 4. Accept.
+  const runs = [
+    { label: 'steady' as const, rate: opts.acceptRate, seconds: opts.acceptSeconds },
+    { label: 'high' as const, rate: opts.burstRate, seconds: opts.burstSeconds },
+  ]
+  results.accept = await runAccept({
+    sql,
+    pool,
+    runs,
+    input: (api: Api, label: string) => inputs(`accept-${label}-${api}`),
+    settleTimeoutSec: opts.settleTimeoutSec,
+    onSettle: () => phase('settle'),
+    onRun: (label, api) => {
+      phase(`accept-${label}-${api}`)
+      const run = runs.find((r) => r.label === label)!
+      log(`accept: ${api} at ${run.rate}/s for ${run.seconds} s`)
+    },
+  })
+  for (const a of results.accept) log(`accept ${a.load.api} ${a.load.rate}/s: ${a.load.okPerSec} req/s, p99 ${a.load.latencyMs?.p99} ms, ${a.load.errorCount} errors`)
+
+  // Let the accept runs' transactions finish (bounded) so the summary shows whether anything got stuck.
+  phase('final-settle')
+  const end = await waitForQuiet(sql, settleMs)
+  if (!end.settled) results.problems.push(`${end.open} transactions still QUEUED/PENDING/INCLUDED ${opts.settleTimeoutSec} s after the last accept run`)
+  results.rss = rss.report()
+  rss.stop()
+  const cpuPhases = cpu.report()
+  results.db = await summarizeDb(sql)
+  log('stopping the service')
+  const exit = await service.stop()
+  results.logs = service.logs()
+  const profileFile = profileDir ? findProfile(profileDir) : null
+  const profile = profileFile ? summarizeProfile(profileFile) : null
+  if (profileDir && !profile) results.problems.push(`no CPU profile was written to ${profileDir}`)
+
+  // Problems worth a look, beside the figures.
+  const p = results.problems
+  const b = results.baseline
+  if (b.rejected) p.push(`baseline: anvil rejected ${b.rejected} transactions (${b.rejectedExamples.join('; ')})`)
+  if (!b.complete) p.push(`baseline: only ${b.mined} of ${b.count} mined before the timeout`)
+  for (const a of results.accept) {
+    if (a.load.errorCount) p.push(`accept ${a.load.api} at ${a.load.rate}/s: ${a.load.errorCount} errors ${JSON.stringify(a.load.errors)} e.g. ${a.load.errorExamples[0]}`)
+    if (a.stored > a.load.ok)
+      p.push(`accept ${a.load.api} at ${a.load.rate}/s: the service stored ${a.stored} transactions but only ${a.load.ok} answers arrived in time (the rest were committed after the client gave up)`)
+    if (!a.settle.settled) p.push(`accept ${a.load.api} at ${a.load.rate}/s started with ${a.settle.open} earlier transactions still open`)
+    if ((a.load.dispatchLagMs?.p99 ?? 0) > 20) p.push(`accept ${a.load.api} at ${a.load.rate}/s: the generator fell behind its schedule (dispatch lag p99 ${a.load.dispatchLagMs!.p99} ms)`)
+  }
+  if (results.latency.load.errorCount) p.push(`latency run: ${results.latency.load.errorCount} errors ${JSON.stringify(results.latency.load.errors)}`)
+  if (!results.latency.complete) p.push(`latency run: not all sent/included in time: ${JSON.stringify(results.latency.counts)}`)
+  if (results.drain.submitted.errorCount) p.push(`drain submit: ${results.drain.submitted.errorCount} errors ${JSON.stringify(results.drain.submitted.errors)}`)
+  if (!results.drain.complete) p.push(`drain: not all CONFIRMED within ${opts.drainTimeoutSec} s: ${JSON.stringify(results.drain.counts)}`)
+  const failed = (results.db.byStatus.FAILED ?? 0) + (results.db.byStatus.REVERTED ?? 0)
+  if (failed) p.push(`${failed} transactions FAILED/REVERTED: ${JSON.stringify(results.db.byError)}`)
+  if (results.db.multiAttempt) p.push(`${results.db.multiAttempt} transactions needed more than one attempt (fee bumps)`)
+  const notSent = Object.entries(results.db.providerOutcomes).filter(([o]) => o !== 'sent')
+  if (notSent.length) p.push(`provider answers other than "sent": ${JSON.stringify(Object.fromEntries(notSent))}`)
+  if (results.logs.errors || results.logs.warnings)
+    p.push(`service log: ${results.logs.errors} errors, ${results.logs.warnings} warnings: ${results.logs.top.map((t) => `${t.level} "${t.msg}" x${t.count}`).join(', ')}`)
+  const busy = cpuPhases.filter((c) => c.phase !== 'startup' && c.phase !== 'settle' && c.wallSec >= 2 && (c.other ?? 0) >= 0.25 * cpus().length)
+  if (busy.length)
+    p.push(
+      `other processes used much of the machine during ${busy.map((c) => `${c.phase} (${c.other} of ${cpus().length} cores)`).join(', ')}: figures from those phases are pessimistic`,
+    )
+  if (exit.code !== 0) p.push(`the service exited with ${exit.code ?? exit.signal} on SIGTERM`)
+
+  const rows = buildRows(results)
+  const table = renderTable(rows)
+  const totalSec = round((performance.now() - started) / 1000, 1)
+  const header = `tx-broadcaster bench${opts.quick ? ' (--quick)' : ''}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, ${totalSec} s`
+  process.stdout.write(`\n${header}\n\n${table}\n`)
+  if (p.length) process.stdout.write(`\nproblems seen:\n${p.map((x) => `  - ${x}`).join('\n')}\n`)
+  process.stdout.write(`\n${renderCpu(cpuPhases, cpus().length)}\n`)
+  if (profile) process.stdout.write(`\n${renderProfile(profile)}\n  (${relative(process.cwd(), profile.file)})\n`)
+
+  const file = join(RESULTS_DIR, `${stamp}.json`)
+  const json = toJson(
+    results,
+    {
+      startedAt: new Date(Date.now() - totalSec * 1000).toISOString(),
+      durationSec: totalSec,
+      options: opts,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryMb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform },
+      setup: {
+        anvil: { blockTimeSec: 1, gasLimit: 1_000_000_000 },
+        service: { confirmations: 1, blockTimeMs: 1000, signer: SERVICE_SIGNER.address, logFile, profile: profileFile },
+        baselineSigner: BASELINE_SIGNER.address,
+        gasLimitInRequests: !opts.estimateGas,
+      },
+    },
+    rows,
+  )
+  ;(json as Record<string, unknown>).cpu = cpuPhases
+  if (profile) (json as Record<string, unknown>).profile = profile
+  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`)
+  process.stdout.write(`\nresults: ${relative(process.cwd(), file) || file}\n`)
+  return { missed: rows.some((r) => r.verdict === 'FAIL') }
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions | 'help'
+  try {
+    opts = parseOptions(process.argv.slice(2))
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n\n${USAGE}`)
+      return 2
+    }
+    throw err
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const cleanup = new Cleanup()
+  let signalled = false
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(1)
+    signalled = true
+    log(`${sig}: stopping everything the bench started`)
+    void cleanup.run().then((problems) => {
+      for (const p of problems) log(`cleanup: ${p}`)
+      process.exit(130)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  // A reader that went away (`npm run bench | head`) must not crash the run before it cleans up.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err
+    })
+  // Anything thrown outside the awaited chain still stops what the bench started.
+  const onCrash = (err: unknown) => {
+    if (signalled) return
+    signalled = true
+    log(`crashed: ${(err as Error)?.stack ?? err}`)
+    void cleanup.run().then((problems) => {
+      for (const p of problems) log(`cleanup: ${p}`)
+      process.exit(1)
+    })
+  }
+  process.on('uncaughtException', onCrash)
+  process.on('unhandledRejection', onCrash)
+  let code = 0
+  try {
+    const { missed } = await bench(opts, cleanup)
+    if (missed && opts.strict) code = 3
+  } catch (err) {
+    log(`failed: ${(err as Error)?.stack ?? err}`)
+    code = 1
+  } finally {
+    const problems = await cleanup.run()
+    for (const p of problems) log(`cleanup: ${p}`)
+    if (problems.length && code === 0) code = 1
+    log('done: anvil and service stopped, database dropped')
+  }
+  return code
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`)
+    process.exit(1)
+  },
+)

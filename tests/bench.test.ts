@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+
+/** Smoke test of `npm run bench`: the short run completes, cleans up and prints its table. No timing assertions. */
+describe('bench --quick', () => {
+  it('runs to the end, exits 0 and prints the results table', async () => {
+    const child = spawn('npx', ['tsx', 'bench/run.ts', '--quick'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const killer = setTimeout(() => {
+      // The whole process group: npx, tsx and the bench (which stops its own anvil and service on SIGTERM).
+      try {
+        process.kill(-child.pid!, 'SIGTERM')
+      } catch {}
+    }, 140_000)
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    clearTimeout(killer)
+    const context = `exit ${code}\n--- stdout ---\n${stdout}\n--- stderr (tail) ---\n${stderr.slice(-4_000)}`
+    expect(code, context).toBe(0)
+    expect(stdout, context).toMatch(/tx-broadcaster bench \(--quick\)/)
+    expect(stdout, context).toMatch(/measure\s+\| result\s+\| target\s+\| verdict/)
+    for (const row of ['baseline', 'accept graphql', 'accept rest', 'drain', 'accept -> first broadcast', 'peak RSS'])
+      expect(stdout, context).toContain(row)
+    expect(stderr, context).toContain('database dropped')
+  }, 150_000)
+})
