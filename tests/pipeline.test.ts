@@ -122,17 +122,20 @@ describe('accept → sign → broadcast → confirm, on a real anvil and Postgre
   })
 })
 
-describe('the sign job enqueued with an accepted request', () => {
-  it('carries the signer as data, not a JSON string, so the request is signed without waiting for the sweep', async () => {
+describe('pg-boss jobs sent inside our own transactions (bossDb adapter)', () => {
+  it('store their data as an object, not a JSON string, so workers can read it', async () => {
     const env = await startTestEnv()
     try {
-      const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '1' })
-      const sql = (await import('postgres')).default(env.databaseUrl, { max: 1 })
-      const jobs = await sql`SELECT data FROM pgboss.job WHERE name = 'sign-signer'`
-      await sql.end()
-      expect(jobs.length).toBeGreaterThan(0)
-      expect(jobs[0]!.data).toEqual({ chainId: 31337, signer: SIGNER.address })
-      expect(res.status).toBe(200)
+      const { bossDb, QUEUE, signJobKey } = await import('../src/jobs/queues.ts')
+      const job = { chainId: 31337, signer: SIGNER.address }
+      const { sql, } = env.service.ctx.db
+      await sql.begin(async (tx) => {
+        // A key no drain would use, so no worker takes the job before we read it.
+        await env.service.ctx.boss.send(QUEUE.sign, job, { singletonKey: `${signJobKey(job)}:test`, startAfter: 3600, db: bossDb(tx) })
+      })
+      const rows = await sql`SELECT data FROM pgboss.job WHERE name = ${QUEUE.sign} AND singleton_key = ${`${signJobKey(job)}:test`}`
+      expect(rows).toHaveLength(1)
+      expect(rows[0]!.data).toEqual(job)
     } finally {
       await env.stop()
     }

@@ -62,12 +62,14 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
       }),
     )
   }
-  let next = 0
   return {
     kick(chainId, signer) {
       const running = draining.get(signJobKey({ chainId, signer }))
       if (running) running.again = true
-      else ctx.boss.notifyWorker(workerIds[next++ % workerIds.length]!)
+      // Drain here and now: no job round trip on the hot path. If this instance dies
+      // first, the recovery sweep (at start-up and every few seconds, on any instance)
+      // enqueues a sign job for every signer with QUEUED rows.
+      else void drain({ chainId, signer }).catch((err) => ctx.log.error({ err, chainId, signer }, 'sign drain failed; the sweep retries'))
     },
     async stop() {
       await Promise.all(workerIds.map((id) => ctx.boss.offWork({ id })))

@@ -3,6 +3,7 @@ import { Wallet } from '@ethereumjs/wallet'
 import { bytesToHex, getAddress, isAddress, type Address, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { SignerLoadError } from './signerLoadError.ts'
+import { createKeySigner } from './signWithKey.ts'
 
 export type KeystoreSignerConfig = { name: string; keystore: string; password: string }
 
@@ -34,12 +35,14 @@ export async function loadKeystoreSigner(cfg: KeystoreSignerConfig): Promise<{ a
     const why = /passphrase/i.test((err as Error).message) ? 'wrong password (or a damaged file)' : (err as Error).message
     throw new SignerLoadError(cfg.name, `cannot decrypt keystore ${cfg.keystore}: ${why}`)
   }
-  const account = privateKeyToAccount(bytesToHex(wallet.getPrivateKey()))
+  const privateKey = bytesToHex(wallet.getPrivateKey())
+  const account = privateKeyToAccount(privateKey)
   const stated = typeof json.address === 'string' ? (json.address.startsWith('0x') ? json.address : `0x${json.address}`) : null
   // The address beside the ciphertext is not protected by the MAC: a mismatch means a damaged or tampered file.
   if (stated !== null && isAddress(stated, { strict: false })) {
     if (getAddress(stated) !== account.address)
       throw new SignerLoadError(cfg.name, `keystore ${cfg.keystore} says address ${getAddress(stated)} but its key is for ${account.address}`)
   }
-  return { address: account.address, signTransaction: (tx) => account.signTransaction(tx) }
+  // The same native signer as a privateKey signer (signWithKey.ts): signing runs on the API's event loop.
+  return { address: account.address, signTransaction: createKeySigner(privateKey) }
 }

@@ -168,7 +168,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         canonical.set(n, b?.hash ?? null)
       }),
     )
-    const reorged = included.filter((r) => canonical.get(r.block_number) !== r.block_hash)
+    // Only a different hash at that height is a reorg; a block the provider cannot find yet (a lagging
+    // node) proves nothing, and the transaction is checked again next tick.
+    const reorged = included.filter((r) => {
+      const hash = canonical.get(r.block_number)
+      return hash !== null && hash !== undefined && hash !== r.block_hash
+    })
     const depth = chain.config.confirmations
     const done = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
     if (reorged.length) {
