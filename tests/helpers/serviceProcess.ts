@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from '../../src/dev/freePort.ts'
+
+/** The service as its own OS process (`node --import tsx src/main.ts --config ...`), so tests can SIGKILL it. */
+export type ServiceProcess = {
+  pid: number
+  port: number
+  url: string
+  /** Everything it printed so far. */
+  output: () => string
+  kill9: () => Promise<void>
+  alive: () => boolean
+}
+
+/** Writes a config file (with `${NAME}` placeholders allowed) into a temp dir and returns its path. */
+export function writeConfigFile(config: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'txb-config-')), 'config.json')
+  writeFileSync(path, JSON.stringify(config))
+  return path
+}
+
+export async function startServiceProcess(opts: {
+  configPath: string
+  databaseUrl: string
+  port?: number
+  env?: Record<string, string>
+  logLevel?: string
+}): Promise<ServiceProcess> {
+  const port = opts.port ?? (await freePort())
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
+    cwd: join(import.meta.dirname, '..', '..'),
+    env: { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: opts.logLevel ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not start:\n${out.slice(-3000)}`)), 60_000)
+    const onData = () => {
+      if (out.includes('tx-broadcaster is running')) {
+        clearTimeout(timer)
+        child.stdout!.off('data', onData)
+        child.off('exit', onExit)
+        resolve()
+      }
+    }
+    const onExit = (code: number | null) => {
+      clearTimeout(timer)
+      reject(new Error(`service exited (${code}) during start:\n${out.slice(-3000)}`))
+    }
+    child.stdout!.on('data', onData)
+    child.once('exit', onExit)
+  })
+  return {
+    pid: child.pid!,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    kill9: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill('SIGKILL')
+      }),
+  }
+}
