@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import postgres from 'postgres'
 import { createPublicClient, getAddress, http, type Hex, type PublicClient } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/dev/freePort.ts'
 import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
 import { createTestDatabase } from './helpers/database.ts'
+import { startServiceProcess, writeConfigFile, type ServiceProcess } from './helpers/serviceProcess.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER } from './helpers/testService.ts'
 
 const REQUESTS = Number(process.env.CRASH_TEST_REQUESTS ?? 1000)
@@ -22,44 +19,16 @@ describe('crash safety', () => {
   let anvil: Anvil
   let db: { url: string; drop: () => Promise<void> }
   let chain: PublicClient
-  let service: ChildProcess | null = null
   let port: number
   let configPath: string
-  const log: string[] = []
 
-  async function startServiceProcess(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configPath], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    service = child
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`service did not start:\n${log.slice(-20).join('')}`)), 60_000)
-      child.stdout!.on('data', (c: Buffer) => {
-        log.push(c.toString())
-        if (c.toString().includes('tx-broadcaster is running')) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      child.stderr!.on('data', (c: Buffer) => log.push(c.toString()))
-      child.once('exit', (code) => {
-        clearTimeout(timer)
-        reject(new Error(`service exited (${code}) during start:\n${log.slice(-20).join('')}`))
-      })
-    })
-    child.removeAllListeners('exit')
+  let current: ServiceProcess | null = null
+  async function start(): Promise<void> {
+    current = await startServiceProcess({ configPath, databaseUrl: db.url, port, env: { TEST_SIGNER_KEY: SIGNER.privateKey } })
   }
-
-  function kill9(): Promise<void> {
-    const child = service
-    service = null
-    if (!child || child.exitCode !== null) return Promise.resolve()
-    return new Promise((resolve) => {
-      child.once('exit', () => resolve())
-      child.kill('SIGKILL')
-    })
+  async function kill9(): Promise<void> {
+    await current?.kill9()
+    current = null
   }
 
   beforeAll(async () => {
@@ -67,17 +36,11 @@ describe('crash safety', () => {
     db = await createTestDatabase()
     chain = createPublicClient({ transport: http(anvil.url) }) as PublicClient
     port = await freePort()
-    const dir = mkdtempSync(join(tmpdir(), 'txb-crash-'))
-    configPath = join(dir, 'config.json')
-    writeFileSync(
-      configPath,
-      JSON.stringify({
+    configPath = writeConfigFile({
         chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: anvil.url }], confirmations: 1, blockTimeMs: 500, fees: { bumpAfterMs: 3000 } }],
         signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: '${TEST_SIGNER_KEY}' }],
         apiKeys: [{ name: 'crash-test', role: 'admin', key: ADMIN_KEY }],
-      }),
-    )
-    process.env.TEST_SIGNER_KEY = SIGNER.privateKey
+    })
   })
 
   afterAll(async () => {
@@ -87,7 +50,7 @@ describe('crash safety', () => {
   })
 
   it(`${REQUESTS} requests, ${KILLS} SIGKILLs: every accepted one confirms, each calldata once on chain, no nonce gaps`, async () => {
-    await startServiceProcess()
+    await start()
     const accepted = new Map<number, string>()
     const dataOf = (i: number) => `0x${(0xc0de0000 + i).toString(16).padStart(8, '0')}` as Hex
 
@@ -125,7 +88,7 @@ describe('crash safety', () => {
         await kill9()
         kills++
         await new Promise((r) => setTimeout(r, 200 + Math.random() * 500))
-        await startServiceProcess()
+        await start()
       }
     })()
     await Promise.all([...clients, killer])
@@ -147,7 +110,7 @@ describe('crash safety', () => {
         const byStatus = await sql`SELECT status, error_code, count(*)::int AS n, min(nonce) AS min_nonce, max(nonce) AS max_nonce FROM transactions GROUP BY 1, 2`
         const nonceState = await sql`SELECT * FROM signer_nonces`
         const chainNonce = await chain.getTransactionCount({ address: SIGNER.address })
-        console.log('STUCK', JSON.stringify({ byStatus, nonceState, chainNonce }), log.slice(-15).join(''))
+        console.log('STUCK', JSON.stringify({ byStatus, nonceState, chainNonce }), current?.output().slice(-3000))
       }
       expect(left).toBe(0)
       const [total] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE kind = 'REQUEST'`
