@@ -1,6 +1,7 @@
 import type { Hex } from 'viem'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ServiceContext } from '../context.ts'
+import { startLoop, type Loop } from '../common/startLoop.ts'
 import { QUEUE, signJobKey } from '../jobs/queues.ts'
 import { pgArray } from '../db/pgArray.ts'
 
@@ -43,25 +44,7 @@ export async function sweepOnce(ctx: ServiceContext): Promise<void> {
   }
 }
 
-export function startRecoverySweep(ctx: ServiceContext): { stop: () => Promise<void> } {
-  let stopped = false
-  let running: Promise<void> = Promise.resolve()
-  let timer: NodeJS.Timeout | undefined
-  const loop = (delay: number) => {
-    if (stopped) return
-    timer = setTimeout(() => {
-      running = sweepOnce(ctx)
-        .catch((err) => ctx.log.error({ err }, 'recovery sweep failed'))
-        .finally(() => loop(SWEEP_INTERVAL_MS))
-    }, delay)
-  }
-  // Right away at start-up: this is what picks up after a crash.
-  loop(0)
-  return {
-    async stop() {
-      stopped = true
-      clearTimeout(timer)
-      await running
-    },
-  }
+export function startRecoverySweep(ctx: ServiceContext): Loop {
+  // Runs at once: this is what picks up after a crash.
+  return startLoop('recovery sweep', SWEEP_INTERVAL_MS, () => sweepOnce(ctx), ctx.log)
 }

@@ -2,6 +2,7 @@ import type { Hash, TransactionReceipt } from 'viem'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
+import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 
 /** Advisory lock namespace for watcher leadership; the second key is the chain id. */
@@ -10,6 +11,8 @@ const WATCH_LOCK_NAMESPACE = 73_022
 const MAX_BLOCKS_PER_TICK = 200
 /** How far back a new or reorged cursor starts scanning. */
 const RESCAN_DEPTH = 64
+/** A tick that takes longer is abandoned (a hung connection) and leadership is checked again. */
+const TICK_TIMEOUT_MS = 30_000
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
 
@@ -228,11 +231,44 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     await advanceConfirmations(head)
   }
 
+  /**
+   * After a failed tick, make sure we still hold the lock we think we hold. If the
+   * lock's connection died (Postgres restarted, network cut), Postgres released the
+   * lock and another instance may lead now: step down and compete again. A reserved
+   * connection is never returned to the pool while it may still hold the lock.
+   */
+  async function checkLeadership(): Promise<void> {
+    if (!reserved) return
+    const conn = reserved
+    const held = await withTimeout(
+      conn<{ held: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                       AND classid = ${WATCH_LOCK_NAMESPACE} AND objid = ${chainId} AND granted) AS held`,
+      5_000,
+      'leadership check',
+    ).then(
+      ([row]) => row!.held,
+      () => null,
+    )
+    if (leader && held) return
+    if (leader) log.warn('lost the watcher lock (its connection failed); competing for leadership again')
+    leader = false
+    reserved = null
+    // An answering connection is unlocked and handed back; one that does not answer is abandoned, not pooled.
+    if (held !== null) {
+      await withTimeout(conn`SELECT pg_advisory_unlock_all()`, 5_000, 'unlock').catch(() => {})
+      conn.release()
+    }
+  }
+
   function schedule(delay: number) {
     if (stopped) return
     timer = setTimeout(() => {
-      running = tick()
-        .catch((err) => log.error({ err }, 'watch tick failed; retrying'))
+      running = withTimeout(tick(), TICK_TIMEOUT_MS, 'watch tick')
+        .catch(async (err) => {
+          log.error({ err }, 'watch tick failed; retrying')
+          await checkLeadership().catch((e) => log.error({ err: e }, 'leadership check failed'))
+        })
         .finally(() => schedule(leader ? pollMs : 5_000))
     }, delay)
   }
