@@ -30,7 +30,10 @@ describe('dashboard (headless Chromium against the real service)', () => {
     ;[env, browser] = await Promise.all([
       startTestEnv({
         anvil: { blockTimeSec: 0.3 },
-        config: (c) => c.apiKeys.push({ name: 'viewer', role: 'reader', key: READER_KEY }),
+        config: (c) => {
+          c.apiKeys.push({ name: 'viewer', role: 'reader', key: READER_KEY })
+          c.chains[0].explorerUrl = 'https://explorer.example'
+        },
       }),
       launchBrowser(),
     ])
@@ -53,6 +56,9 @@ describe('dashboard (headless Chromium against the real service)', () => {
     expect(await page.locator('pre.code').textContent()).toContain(`${env.service.url}/broadcast_transaction`)
     expect(await page.evaluate(() => sessionStorage.getItem('txb.apiKey'))).toBe(ADMIN_KEY)
     await page.locator('.role', { hasText: 'admin' }).waitFor()
+    expect(await page.locator('.role').textContent()).toContain('test-admin')
+    // The chain filter lists the configured chains by name.
+    await page.locator('select[name="chain"] option[value="31337"]', { hasText: 'anvil' }).waitFor({ state: 'attached' })
     await shot(page, 'dashboard-empty')
   })
 
@@ -67,6 +73,9 @@ describe('dashboard (headless Chromium against the real service)', () => {
     // Live updates carry no hash; the list's periodic re-read fills it in.
     const { hash } = await waitForStatus(env, id, 'CONFIRMED')
     await row.locator(`.c-hash .hex[title="${hash}"]`).waitFor({ timeout: 10_000 })
+    // With the chain's explorerUrl, hashes and addresses link to the block explorer.
+    expect(await row.locator('.c-hash a.hex').getAttribute('href')).toBe(`https://explorer.example/tx/${hash}`)
+    expect(await row.locator('.c-parties a.hex').first().getAttribute('href')).toBe(`https://explorer.example/address/${SIGNER.address}`)
     expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true)
     expect(await page.locator('tr[data-id]').count()).toBe(1)
   })
@@ -120,6 +129,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
     expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true)
     const done = await waitForStatus(env, id, 'CONFIRMED')
     expect(await detail.locator('.hex', { hasText: done.hash }).count()).toBeGreaterThan(0)
+    expect(await detail.locator(`a.hex[href="https://explorer.example/tx/${done.hash}"]`).count()).toBeGreaterThan(0)
     await shot(page, 'dashboard-detail', true)
 
     await page.setViewportSize(NARROW)
@@ -146,6 +156,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
 
   it('renders the first page in under 1 s with 10,000 transactions in the database, and pages on', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let passed = 0
     try {
       // A signer the service does not hold: its stages leave these rows alone.
       await sql`
@@ -156,6 +167,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
                'bulk', now(), now(), now(), now() - make_interval(secs => 20000 - g), now()
         FROM generate_series(1, 10000) AS g`
       await sql`ANALYZE transactions`
+      passed = (await sql<Array<{ n: number }>>`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n
     } finally {
       await sql.end()
     }
@@ -183,7 +195,11 @@ describe('dashboard (headless Chromium against the real service)', () => {
     )
     expect(Math.min(first.inPage, second.inPage)).toBeLessThan(1000)
     expect(await fresh.locator('tr[data-id]').count()).toBe(50)
-    await fresh.locator('a[data-tab="passed"] .count', { hasText: '99+' }).waitFor()
+    // Exact counts, not capped.
+    const grouped = String(passed).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+    expect(passed).toBeGreaterThan(10_000)
+    await fresh.locator('a[data-tab="passed"] .count', { hasText: grouped }).waitFor()
+    expect(await fresh.locator('a[data-tab="passed"] .count').textContent()).toBe(grouped)
     await shot(fresh, 'dashboard-list-10k')
 
     await fresh.getByRole('button', { name: 'Load more' }).click()

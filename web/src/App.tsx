@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { ApiError, connectLive, gql, probeRole, setUnauthenticatedHandler, storedKey, storeKey, type LiveState, type Role } from './api.ts'
-import { NowContext, useTicker } from './components.tsx'
+import { ApiError, connectLive, fetchSession, gql, roleOf, setUnauthenticatedHandler, storedKey, storeKey, type Chain, type LiveState, type Role, type Viewer } from './api.ts'
+import { ChainsContext, NowContext, useTicker } from './components.tsx'
 import { DetailView } from './DetailView.tsx'
 import { ADDRESS_RE, HASH_RE, UUID_RE } from './format.ts'
 import { KeyForm } from './KeyForm.tsx'
@@ -58,6 +58,8 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
   const live = useMemo(() => connectLive(apiKey), [apiKey])
   const [liveState, setLiveState] = useState<LiveState>(live.state())
   const [role, setRole] = useState<Role>('unknown')
+  const [viewer, setViewer] = useState<Viewer | null>(null)
+  const [chains, setChains] = useState<readonly Chain[]>([])
   const now = useTicker(5000)
   // The list stays mounted under the detail view: going back keeps its pages, live rows and scroll position.
   const lastList = useRef<ListFilter>(route.name === 'list' ? route : { tab: 'all', chainId: null, from: null })
@@ -73,12 +75,21 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
     }
   }, [live])
   useEffect(() => {
-    // After the first page had its turn: the probe is not on the way to the first rows.
+    // Who the key is (its role decides the admin actions) and the chains (names, explorers). Not on the way to
+    // the first rows: those were asked for before the first render. A failure leaves the role unknown and the
+    // chain filter a plain id; the list shows the API's problem itself.
     let stopped = false
-    const t = setTimeout(() => void probeRole(apiKey).then((r) => !stopped && setRole(r)), 400)
+    void fetchSession(apiKey).then(
+      (s) => {
+        if (stopped) return
+        setViewer(s.viewer)
+        setRole(roleOf(s.viewer))
+        setChains(s.chains)
+      },
+      () => {},
+    )
     return () => {
       stopped = true
-      clearTimeout(t)
     }
   }, [apiKey])
   useLayoutEffect(() => {
@@ -95,6 +106,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
 
   return (
     <NowContext.Provider value={now}>
+      <ChainsContext.Provider value={chains}>
       <header class="top">
         <a class="brand" href={listHref(lastList.current)}>
           tx-broadcaster
@@ -106,7 +118,12 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
             {liveState === 'live' ? 'Live' : liveState === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
           </span>
           {role !== 'unknown' && (
-            <span class="role" title={role === 'admin' ? 'This key may retry and cancel' : 'This key may not retry or cancel'}>
+            <span
+              class="role"
+              data-role={viewer?.role}
+              title={`Key "${viewer?.name ?? '?'}" (${viewer?.role ?? '?'}): ${role === 'admin' ? 'may retry and cancel' : 'may not retry or cancel'}`}
+            >
+              {viewer && <span class="key-name">{viewer.name} · </span>}
               {role === 'admin' ? 'admin' : 'no admin actions'}
             </span>
           )}
@@ -121,6 +138,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
           <DetailView apiKey={apiKey} live={live} id={route.id} role={role} onForbidden={() => setRole('limited')} backHref={listHref(lastList.current)} />
         )}
       </main>
+      </ChainsContext.Provider>
     </NowContext.Provider>
   )
 }

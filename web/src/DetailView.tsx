@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useContext, useEffect, useState } from 'preact/hooks'
 import { ApiError, DETAIL_FIELDS, FINAL, gql, type Attempt, type Live, type Role, type TxDetail, type TxEvent } from './api.ts'
-import { Age, CopyButton, Hex, Spinner, StatusBadge } from './components.tsx'
+import { Age, ChainsContext, CopyButton, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
 import { dateTime, formatGwei, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
 
 type Phase = { kind: 'loading' } | { kind: 'ready' } | { kind: 'missing'; message: string } | { kind: 'error'; error: ApiError }
@@ -25,6 +25,8 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   const [busy, setBusy] = useState<'retry' | 'cancel' | null>(null)
   const [confirmCancel, setConfirmCancel] = useState(false)
   const [result, setResult] = useState<ActionResult | null>(null)
+  const chains = useContext(ChainsContext)
+  const explorer = useExplorer()
   const validId = UUID_RE.test(id)
 
   const load = async (signal?: AbortSignal) => {
@@ -192,11 +194,16 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
       <div class="cards">
         <Card title="Request">
           <dl>
-            <Field label="Chain">{tx.chainId}</Field>
-            <Field label="From">
-              <Hex value={tx.from} full /> <CopyButton text={tx.from} />
+            <Field label="Chain">
+              {(() => {
+                const c = chains.find((x) => x.chainId === tx.chainId)
+                return c ? `${c.name} (${tx.chainId})` : tx.chainId
+              })()}
             </Field>
-            <Field label="To">{tx.to ? <Hex value={tx.to} full /> : <span class="muted">contract creation</span>}</Field>
+            <Field label="From">
+              <Hex value={tx.from} full href={explorer(tx.chainId, 'address', tx.from)} /> <CopyButton text={tx.from} />
+            </Field>
+            <Field label="To">{tx.to ? <Hex value={tx.to} full href={explorer(tx.chainId, 'address', tx.to)} /> : <span class="muted">contract creation</span>}</Field>
             <Field label="Value">
               <span title={`${tx.value} wei`}>{formatValue(tx.value)}</span>
             </Field>
@@ -216,7 +223,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
             <Field label="Hash">
               {tx.hash ? (
                 <>
-                  <Hex value={tx.hash} full /> <CopyButton text={tx.hash} />
+                  <Hex value={tx.hash} full href={explorer(tx.chainId, 'tx', tx.hash)} /> <CopyButton text={tx.hash} />
                 </>
               ) : (
                 <span class="muted">not signed yet</span>
@@ -247,7 +254,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
         ) : (
           <ol class="attempts">
             {tx.attempts.map((a, i) => (
-              <AttemptView attempt={a} n={i + 1} />
+              <AttemptView attempt={a} n={i + 1} href={explorer(tx.chainId, 'tx', a.hash)} />
             ))}
           </ol>
         )}
@@ -310,7 +317,7 @@ function Data({ hex }: { hex: string }) {
   )
 }
 
-function AttemptView({ attempt: a, n }: { attempt: Attempt; n: number }) {
+function AttemptView({ attempt: a, n, href }: { attempt: Attempt; n: number; href?: string }) {
   return (
     <li class="attempt" data-hash={a.hash}>
       <div class="attempt-head">
@@ -323,7 +330,7 @@ function AttemptView({ attempt: a, n }: { attempt: Attempt; n: number }) {
       </div>
       <dl class="compact">
         <Field label="Hash">
-          <Hex value={a.hash} full /> <CopyButton text={a.hash} />
+          <Hex value={a.hash} full href={href} /> <CopyButton text={a.hash} />
         </Field>
         <Field label="Fees">
           {a.gasPrice != null && a.maxFeePerGas == null ? (

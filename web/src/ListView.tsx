@@ -1,14 +1,14 @@
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
-import { ApiError, gql, ROW_FIELDS, type Live, type TxRow } from './api.ts'
-import { Age, Hex, Spinner, StatusBadge } from './components.tsx'
-import { formatInt, formatValue, shortId } from './format.ts'
+import { useContext, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
+import { ApiError, gql, ROW_FIELDS, type Live, type TxRow, type TxStatus } from './api.ts'
+import { Age, ChainsContext, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
+import { formatInt, formatValue, grouped, shortId } from './format.ts'
 import { listHref, TABS, txHref, type ListFilter, type TabId } from './route.ts'
 
 const PAGE = 50
 /** Live inserts grow the list; past this many rows the oldest are dropped again (they stay reachable with "Load more"). */
 const MAX_ROWS = 1000
-/** Counts are capped: the API has no count query, so a tab shows "99+" past this. */
-const COUNT_CAP = 99
+/** The newest rows of the open tab whose hashes the periodic re-read fills in (live updates carry none). */
+const HASH_ROWS = 100
 
 type Row = TxRow & { cursor?: string; fresh?: boolean }
 type ListState = { rows: Row[]; endCursor: string | null; hasNextPage: boolean }
@@ -87,20 +87,30 @@ function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState 
 }
 
 type Counts = Partial<Record<TabId, string>>
-const COUNTS_QUERY = `query Counts($chainId: Int, $from: Address) {
-  ${TABS.map(
-    (t) =>
-      `${t.id}: transactions(first: ${COUNT_CAP}, chainId: $chainId, from: $from${t.statuses ? `, status: [${t.statuses.join(', ')}]` : ''}) { edges { node { id hash } } pageInfo { hasNextPage } }`,
-  ).join('\n  ')}
+const COUNTS_QUERY = `query Counts($chainId: Int, $from: Address, $status: [TransactionStatus!], $first: Int!) {
+  transactionCounts(chainId: $chainId, from: $from) { status count }
+  transactions(first: $first, chainId: $chainId, from: $from, status: $status) { edges { node { id hash } } }
 }`
 
-type CountsData = Record<TabId, { edges: Array<{ node: { id: string; hash: string | null } }>; pageInfo: { hasNextPage: boolean } }>
+type CountsData = {
+  transactionCounts: Array<{ status: TxStatus; count: number }>
+  transactions: { edges: Array<{ node: { id: string; hash: string | null } }> }
+}
 
 /**
- * Per-tab counts up to COUNT_CAP, refreshed (at most about once a second) while transactions change.
- * The same read brings the hashes of the newest rows, which live updates do not carry.
+ * Exact per-tab counts (the API's transactionCounts, summed over each tab's statuses), refreshed at most about
+ * once a second while transactions change. The same read brings the hashes of the open tab's newest rows, which
+ * live updates do not carry.
  */
-function useCounts(apiKey: string, live: Live, chainId: number | null, from: string | null, enabled: boolean, onHashes: (hashes: Map<string, string>) => void): Counts {
+function useCounts(
+  apiKey: string,
+  live: Live,
+  tab: TabId,
+  chainId: number | null,
+  from: string | null,
+  enabled: boolean,
+  onHashes: (hashes: Map<string, string>) => void,
+): Counts {
   const hashesRef = useRef(onHashes)
   hashesRef.current = onHashes
   const [counts, setCounts] = useState<Counts>({})
@@ -114,15 +124,16 @@ function useCounts(apiKey: string, live: Live, chainId: number | null, from: str
       if (inFlight) return void (again = true)
       inFlight = true
       try {
-        const data = await gql<CountsData>(apiKey, COUNTS_QUERY, { chainId, from })
+        const data = await gql<CountsData>(apiKey, COUNTS_QUERY, { chainId, from, status: statusesOf(tab), first: HASH_ROWS })
         if (stopped) return
+        const by = new Map(data.transactionCounts.map((c) => [c.status, c.count]))
         const next: Counts = {}
-        const hashes = new Map<string, string>()
         for (const t of TABS) {
-          const c = data[t.id]
-          next[t.id] = c.pageInfo.hasNextPage ? `${COUNT_CAP}+` : String(c.edges.length)
-          for (const { node } of c.edges) if (node.hash) hashes.set(node.id, node.hash)
+          const n = t.statuses ? t.statuses.reduce((sum, st) => sum + (by.get(st) ?? 0), 0) : [...by.values()].reduce((a, b) => a + b, 0)
+          next[t.id] = grouped(n)
         }
+        const hashes = new Map<string, string>()
+        for (const { node } of data.transactions.edges) if (node.hash) hashes.set(node.id, node.hash)
         setCounts(next)
         hashesRef.current(hashes)
       } catch {
@@ -151,7 +162,7 @@ function useCounts(apiKey: string, live: Live, chainId: number | null, from: str
       offRow()
       offReconnect()
     }
-  }, [apiKey, live, chainId, from, enabled])
+  }, [apiKey, live, tab, chainId, from, enabled])
   return counts
 }
 
@@ -251,7 +262,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     requestAnimationFrame(() => performance.mark('txb:first-rows'))
   }, [phase])
 
-  const counts = useCounts(apiKey, live, chainId, from, firstLoaded, (hashes) =>
+  const counts = useCounts(apiKey, live, tab, chainId, from, firstLoaded, (hashes) =>
     setList((s) => {
       if (!s.rows.some((r) => hashes.has(r.id) && hashes.get(r.id) !== r.hash)) return s
       return { ...s, rows: s.rows.map((r) => (hashes.has(r.id) && hashes.get(r.id) !== r.hash ? { ...r, hash: hashes.get(r.id)! } : r)) }
@@ -316,6 +327,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
 
 function TxRowView({ row: r }: { row: Row }) {
   const open = () => (location.hash = txHref(r.id))
+  const explorer = useExplorer()
   return (
     <tr class={r.fresh ? 'row fresh' : 'row'} data-id={r.id} data-status={r.status} onClick={open}>
       <td class="c-status">
@@ -332,12 +344,13 @@ function TxRowView({ row: r }: { row: Row }) {
         </a>
       </td>
       <td class="c-parties">
-        <Hex value={r.from} /> <span class="arrow">→</span> {r.to ? <Hex value={r.to} /> : <span class="muted">new contract</span>}
+        <Hex value={r.from} href={explorer(r.chainId, 'address', r.from)} /> <span class="arrow">→</span>{' '}
+        {r.to ? <Hex value={r.to} href={explorer(r.chainId, 'address', r.to)} /> : <span class="muted">new contract</span>}
       </td>
       <td class="c-value num">{formatValue(r.value)}</td>
       <td class="c-nonce num">{r.nonce == null ? <span class="muted">—</span> : formatInt(r.nonce)}</td>
       <td class="c-hash">
-        <Hex value={r.hash} />
+        <Hex value={r.hash} href={explorer(r.chainId, 'tx', r.hash)} />
       </td>
       <td class="c-age num">
         <Age at={r.createdAt} />
@@ -347,6 +360,7 @@ function TxRowView({ row: r }: { row: Row }) {
 }
 
 function Filters({ filter, rows }: { filter: ListFilter; rows: TxRow[] }) {
+  const chains = useContext(ChainsContext)
   const [chain, setChain] = useState(filter.chainId?.toString() ?? '')
   const [from, setFrom] = useState(filter.from ?? '')
   const [problem, setProblem] = useState<string | null>(null)
@@ -354,23 +368,39 @@ function Filters({ filter, rows }: { filter: ListFilter; rows: TxRow[] }) {
     setChain(filter.chainId?.toString() ?? '')
     setFrom(filter.from ?? '')
   }, [filter.chainId, filter.from])
-  const chains = [...new Set(rows.map((r) => r.chainId))].sort((a, b) => a - b)
+  // The configured chains by name; a chain id from a link that is not configured (any more) stays choosable.
+  const options = chains.map((c) => ({ id: c.chainId, label: `${c.name} (${c.chainId})` }))
+  if (filter.chainId != null && !chains.some((c) => c.chainId === filter.chainId)) options.push({ id: filter.chainId, label: `chain ${filter.chainId}` })
   const signers = [...new Set(rows.map((r) => r.from))].sort()
-  const apply = (e: Event) => {
-    e.preventDefault()
-    const c = chain.trim()
-    const f = from.trim()
-    if (c && !/^\d+$/.test(c)) return setProblem('Chain: a chain id, like 1 or 31337')
+  const go = (c: string, f: string) => {
     if (f && !/^0x[0-9a-fA-F]{40}$/.test(f)) return setProblem('Signer: a 20-byte address, 0x and 40 hex digits')
     setProblem(null)
     location.hash = listHref({ tab: filter.tab, chainId: c ? Number(c) : null, from: f || null })
+  }
+  const apply = (e: Event) => {
+    e.preventDefault()
+    go(chain, from.trim())
   }
   const active = filter.chainId != null || filter.from
   return (
     <form class="filters" onSubmit={apply}>
       <label>
         <span>Chain</span>
-        <input name="chain" inputMode="numeric" list="txb-chains" placeholder="any" value={chain} onInput={(e) => setChain(e.currentTarget.value)} size={8} />
+        <select
+          name="chain"
+          value={chain}
+          onChange={(e) => {
+            // Choosing a chain filters at once; a half-typed signer waits for "Filter".
+            const c = e.currentTarget.value
+            setChain(c)
+            go(c, filter.from ?? '')
+          }}
+        >
+          <option value="">any</option>
+          {options.map((o) => (
+            <option value={String(o.id)}>{o.label}</option>
+          ))}
+        </select>
       </label>
       <label class="grow">
         <span>Signer</span>
@@ -382,11 +412,6 @@ function Filters({ filter, rows }: { filter: ListFilter; rows: TxRow[] }) {
           Clear
         </a>
       )}
-      <datalist id="txb-chains">
-        {chains.map((c) => (
-          <option value={String(c)} />
-        ))}
-      </datalist>
       <datalist id="txb-signers">
         {signers.map((s) => (
           <option value={s} />
@@ -415,12 +440,13 @@ function EmptyState() {
 
 function NoMatch({ filter }: { filter: ListFilter }) {
   const tab = TABS.find((t) => t.id === filter.tab)!
+  const chain = useContext(ChainsContext).find((c) => c.chainId === filter.chainId)
   return (
     <div class="empty">
       <h2>Nothing here</h2>
       <p>
         No {filter.tab === 'all' ? '' : `${tab.label.toLowerCase()} `}transactions
-        {filter.chainId != null && <> on chain {filter.chainId}</>}
+        {filter.chainId != null && <> on {chain ? `${chain.name} (chain ${filter.chainId})` : `chain ${filter.chainId}`}</>}
         {filter.from && (
           <>
             {' '}

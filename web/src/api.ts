@@ -137,20 +137,23 @@ export async function gql<T>(key: string, query: string, variables: Record<strin
 
 export type Role = 'admin' | 'limited' | 'unknown'
 
-/**
- * There is no "whoami": ask for an admin action that cannot do anything (retry of the all-zero id).
- * NOT_FOUND means the key may do admin actions; FORBIDDEN means it may not.
- */
-export async function probeRole(key: string): Promise<Role> {
-  try {
-    await gql(key, `mutation Probe { retryTransaction(id: "00000000-0000-0000-0000-000000000000") { id } }`)
-    return 'admin'
-  } catch (err) {
-    const code = (err as ApiError).code
-    if (code === 'FORBIDDEN') return 'limited'
-    if (code === 'NOT_FOUND') return 'admin'
-    return 'unknown'
-  }
+/** The API key in use, as the API names it (`viewer`). */
+export type Viewer = { name: string; role: 'reader' | 'submitter' | 'admin' }
+export type Chain = { chainId: number; name: string; confirmations: number; explorerUrl: string | null }
+
+/** What the dashboard may do follows from the key's role: only admins retry and cancel. */
+export const roleOf = (v: Viewer): Role => (v.role === 'admin' ? 'admin' : 'limited')
+
+/** Who the key is and which chains the service runs: one small read at start-up. */
+export async function fetchSession(key: string): Promise<{ viewer: Viewer; chains: Chain[] }> {
+  return gql<{ viewer: Viewer; chains: Chain[] }>(key, `query Session { viewer { name role } chains { chainId name confirmations explorerUrl } }`)
+}
+
+/** `${explorerUrl}/tx/${hash}` or `${explorerUrl}/address/${addr}`, when the chain has an explorer. */
+export function explorerHref(chains: readonly Chain[], chainId: number, kind: 'tx' | 'address', value: string | null | undefined): string | undefined {
+  if (!value) return undefined
+  const base = chains.find((c) => c.chainId === chainId)?.explorerUrl
+  return base ? `${base.replace(/\/+$/, '')}/${kind}/${value}` : undefined
 }
 
 export type Live = {

@@ -1,6 +1,6 @@
 import { createContext } from 'preact'
 import { useContext, useEffect, useState } from 'preact/hooks'
-import type { TxStatus } from './api.ts'
+import { explorerHref, type Chain, type TxStatus } from './api.ts'
 import { age, dateTime, shortHex } from './format.ts'
 
 export function StatusBadge({ status }: { status: TxStatus }) {
@@ -11,14 +11,33 @@ export function StatusBadge({ status }: { status: TxStatus }) {
   )
 }
 
-/** A hash or address: monospace, shortened, the whole value on hover and one click from the clipboard. */
-export function Hex({ value, full = false, head, tail }: { value: string | null | undefined; full?: boolean; head?: number; tail?: number }) {
+/**
+ * A hash or address: monospace, shortened, the whole value on hover and one click from the clipboard.
+ * With `href` (a block explorer page) it is a link that opens in a new tab.
+ */
+export function Hex({ value, full = false, head, tail, href }: { value: string | null | undefined; full?: boolean; head?: number; tail?: number; href?: string }) {
   if (!value) return <span class="muted">—</span>
+  const text = full ? value : shortHex(value, head, tail)
+  if (href)
+    return (
+      <a class="hex explorer" title={value} href={href} target="_blank" rel="noopener noreferrer" onClick={(e) => e.stopPropagation()}>
+        {text}
+      </a>
+    )
   return (
     <span class="hex" title={value}>
-      {full ? value : shortHex(value, head, tail)}
+      {text}
     </span>
   )
+}
+
+/** The configured chains (from the API's `chains`), for names and block explorer links. */
+export const ChainsContext = createContext<readonly Chain[]>([])
+
+/** A link to the block explorer page of a transaction hash or an address on `chainId`, when the chain has one. */
+export function useExplorer(): (chainId: number, kind: 'tx' | 'address', value: string | null | undefined) => string | undefined {
+  const chains = useContext(ChainsContext)
+  return (chainId, kind, value) => explorerHref(chains, chainId, kind, value)
 }
 
 export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
