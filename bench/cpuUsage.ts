@@ -72,13 +72,14 @@ export type CpuPhase = {
   machine: number | null
 }
 
-export function startCpuAccounting(opts: { servicePid: number; anvilPid: number; dbName: string }) {
+/** servicePids: every service instance; their CPU is added up in the service column. */
+export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: number; dbName: string }) {
   const snap = (): Snapshot => {
     const pg = postgresCpuSec(opts.dbName)
     const self = process.cpuUsage()
     return {
       at: performance.now(),
-      service: procCpuSec(opts.servicePid) ?? 0,
+      service: opts.servicePids.reduce((sum, pid) => sum + (procCpuSec(pid) ?? 0), 0),
       anvil: procCpuSec(opts.anvilPid) ?? 0,
       postgres: pg.db,
       pgBackground: pg.background,

@@ -11,23 +11,27 @@ export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.
 export class Cleanup {
   private steps: { name: string; fn: () => Promise<void> }[] = []
   private running: Promise<string[]> | null = null
+  private done = false
 
+  /** A step added while the cleanup runs is run by it too; one added after it finished runs at once (best effort). */
   add(name: string, fn: () => Promise<void>): void {
-    this.steps.push({ name, fn })
+    if (this.done) void fn().catch(() => {})
+    else this.steps.push({ name, fn })
   }
 
   /** Returns the problems met (empty when everything stopped cleanly). Safe to call twice. */
   run(): Promise<string[]> {
     return (this.running ??= (async () => {
       const problems: string[] = []
-      for (const step of this.steps.reverse()) {
+      // Last in, first out; steps added meanwhile (a process that was just being started) are picked up too.
+      for (let step = this.steps.pop(); step; step = this.steps.pop()) {
         try {
           await withTimeout(`cleanup "${step.name}"`, 30_000, step.fn())
         } catch (err) {
           problems.push(`${step.name}: ${(err as Error).message}`)
         }
       }
-      this.steps = []
+      this.done = true
       return problems
     })())
   }
@@ -71,6 +75,26 @@ export type LogSummary = {
   top: { level: string; msg: string; count: number; example: string }[]
   /** Lines that are not pino JSON (stack traces, banner, stderr). */
   other: string[]
+}
+
+/** The log summaries of several instances as one (messages counted over all of them). */
+export function mergeLogSummaries(list: LogSummary[]): LogSummary {
+  if (list.length === 1) return list[0]!
+  const byMsg = new Map<string, LogSummary['top'][number]>()
+  for (const l of list)
+    for (const t of l.top) {
+      const key = `${t.level}:${t.msg}`
+      const seen = byMsg.get(key)
+      if (seen) seen.count += t.count
+      else byMsg.set(key, { ...t })
+    }
+  return {
+    lines: list.reduce((a, l) => a + l.lines, 0),
+    warnings: list.reduce((a, l) => a + l.warnings, 0),
+    errors: list.reduce((a, l) => a + l.errors, 0),
+    top: [...byMsg.values()].sort((a, b) => b.count - a.count).slice(0, 10),
+    other: list.flatMap((l, i) => l.other.map((o) => `[instance ${i + 1}] ${o}`)).slice(0, 50),
+  }
 }
 
 /** Reads the service's pino output as it streams by and keeps what a report needs. */
@@ -150,6 +174,8 @@ export async function startServiceProcess(opts: {
   startTimeoutMs?: number
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[]
+  /** Called right after the spawn with the stop function, so a cleanup can be registered before the banner is awaited. */
+  onSpawn?: (stop: ServiceProcess['stop']) => void
 }): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
     cwd: opts.repoRoot,
@@ -190,6 +216,8 @@ export async function startServiceProcess(opts: {
     }
   }
 
+  opts.onSpawn?.(stop)
+
   const timeoutMs = opts.startTimeoutMs ?? 90_000
   const deadline = Date.now() + timeoutMs
   let url: string | null = null
@@ -214,13 +242,21 @@ export async function startServiceProcess(opts: {
 }
 
 export type RssReport = {
+  /** The highest peak of any one instance (the per-process figure the target applies to). */
   peakMb: number
-  /** The kernel's own high-water mark (VmHWM) at the last sample: catches peaks between samples. */
+  /** The kernel's own high-water mark (VmHWM) at the last sample, highest of any instance: catches peaks between samples. */
   hwmMb: number | null
   samples: number
+  /** Per phase, the highest RSS of any one instance. */
   byPhase: Record<string, number>
-  /** One point per second: [seconds since start, MB]. */
+  /** One point per second: [seconds since start, MB of all instances together]. */
   series: [number, number][]
+  /** Each instance's own peak. */
+  instances: { pid: number; peakMb: number; hwmMb: number | null }[]
+  /** The per-instance peaks added up (an upper bound of what all instances held at once). */
+  sumOfPeaksMb: number
+  /** The highest total of all instances in one sample. */
+  totalPeakMb: number
 }
 
 function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
@@ -232,31 +268,41 @@ function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
   }
 }
 
-/** Samples VmRSS of one process every intervalMs; keeps the peak overall and per phase. */
-export function startRssSampler(pid: number, intervalMs = 200) {
+/** Samples VmRSS of the given processes every intervalMs; keeps the peak of each, of their total, and per phase. */
+export function startRssSampler(pids: number[], intervalMs = 200) {
   const start = Date.now()
   let phase = 'startup'
-  let peakKb = 0
-  let hwmKb: number | null = null
+  const peakKb = pids.map(() => 0)
+  const hwmKb: (number | null)[] = pids.map(() => null)
+  let totalPeakKb = 0
   let samples = 0
   const byPhase: Record<string, number> = {}
   const series: [number, number][] = []
   let lastSecond = -1
   const sample = () => {
-    const kb = readStatusKb(pid, 'VmRSS')
-    if (kb === null) return
-    hwmKb = readStatusKb(pid, 'VmHWM') ?? hwmKb
+    let total = 0
+    let seen = 0
+    pids.forEach((pid, i) => {
+      const kb = readStatusKb(pid, 'VmRSS')
+      if (kb === null) return
+      seen++
+      total += kb
+      hwmKb[i] = readStatusKb(pid, 'VmHWM') ?? hwmKb[i]!
+      peakKb[i] = Math.max(peakKb[i]!, kb)
+      byPhase[phase] = Math.max(byPhase[phase] ?? 0, kb)
+    })
+    if (seen === 0) return
     samples++
-    peakKb = Math.max(peakKb, kb)
-    byPhase[phase] = Math.max(byPhase[phase] ?? 0, kb)
+    totalPeakKb = Math.max(totalPeakKb, total)
     const second = Math.floor((Date.now() - start) / 1000)
     if (second !== lastSecond && series.length < 7_200) {
       lastSecond = second
-      series.push([second, Math.round(kb / 1024)])
+      series.push([second, Math.round(total / 1024)])
     }
   }
   sample()
   const timer = setInterval(sample, intervalMs)
+  const mb = (kb: number) => Math.round(kb / 1024)
   return {
     setPhase(name: string) {
       sample()
@@ -264,12 +310,16 @@ export function startRssSampler(pid: number, intervalMs = 200) {
     },
     report(): RssReport {
       sample()
+      const hwms = hwmKb.filter((h): h is number => h !== null)
       return {
-        peakMb: Math.round(peakKb / 1024),
-        hwmMb: hwmKb === null ? null : Math.round(hwmKb / 1024),
+        peakMb: mb(Math.max(0, ...peakKb)),
+        hwmMb: hwms.length ? mb(Math.max(...hwms)) : null,
         samples,
-        byPhase: Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, Math.round(v / 1024)])),
+        byPhase: Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, mb(v)])),
         series,
+        instances: pids.map((pid, i) => ({ pid, peakMb: mb(peakKb[i]!), hwmMb: hwmKb[i] === null ? null : mb(hwmKb[i]!) })),
+        sumOfPeaksMb: mb(peakKb.reduce((a, b) => a + b, 0)),
+        totalPeakMb: mb(totalPeakKb),
       }
     },
     stop() {

@@ -64,6 +64,28 @@ export function createHttpPool(baseUrl: string, apiKey: string, connections: num
 }
 export type HttpPool = ReturnType<typeof createHttpPool>
 
+/**
+ * One pool per service instance, used round-robin (request i goes to instance i mod N), so every phase
+ * spreads its requests evenly. The connections are split over the instances (at least one each).
+ */
+export function createRoundRobinPool(baseUrls: string[], apiKey: string, connections: number): HttpPool {
+  if (baseUrls.length === 0) throw new Error('createRoundRobinPool: no service URL')
+  if (baseUrls.length === 1) return createHttpPool(baseUrls[0]!, apiKey, connections)
+  const perInstance = Math.max(1, Math.ceil(connections / baseUrls.length))
+  const pools = baseUrls.map((u) => createHttpPool(u, apiKey, perInstance))
+  let next = 0
+  return {
+    post: (path, body, timeoutMs) => {
+      const pool = pools[next]!
+      next = (next + 1) % pools.length
+      return pool.post(path, body, timeoutMs)
+    },
+    close: () => {
+      for (const p of pools) p.close()
+    },
+  }
+}
+
 export const GRAPHQL_MUTATION = 'mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id status } }'
 
 export type TxInput = { chainId: number; to: Address; value: string; gasLimit?: string; idempotencyKey: string; validUntil: string }

@@ -32,9 +32,11 @@ export type BenchOptions = {
   profile: boolean
   /** Extra node flags for the service process, e.g. "--max-old-space-size=256". */
   serviceNodeArgs: string[]
+  /** Service processes started against the same database and anvil; requests go round-robin over them. */
+  instances: number
 }
 
-export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs'> = {
+export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances'> = {
   baselineCount: 10_000,
   acceptRate: 200,
   acceptSeconds: 60,
@@ -64,7 +66,7 @@ export const QUICK: typeof FULL = {
   settleTimeoutSec: 15,
 }
 
-type NumericKey = keyof typeof FULL
+type NumericKey = keyof typeof FULL | 'instances'
 
 /** flag name -> [option, min, max] */
 const NUMERIC_FLAGS: Record<string, [NumericKey, number, number]> = {
@@ -80,9 +82,10 @@ const NUMERIC_FLAGS: Record<string, [NumericKey, number, number]> = {
   'burst-concurrency': ['burstConcurrency', 1, 4_096],
   'drain-timeout': ['drainTimeoutSec', 1, 3_600],
   'settle-timeout': ['settleTimeoutSec', 0, 3_600],
+  instances: ['instances', 1, 32],
 }
 
-const INTEGER_OPTIONS = new Set<NumericKey>(['baselineCount', 'drainCount', 'connections', 'burstConcurrency'])
+const INTEGER_OPTIONS = new Set<NumericKey>(['baselineCount', 'drainCount', 'connections', 'burstConcurrency', 'instances'])
 
 export const USAGE = `Usage: npm run bench -- [options]
 
@@ -98,10 +101,12 @@ bench/results/<timestamp>.json. Everything it starts is stopped (and the databas
   --drain-count N         burst submitted as fast as possible, then drained (default ${FULL.drainCount}, quick ${QUICK.drainCount})
   --latency-rate R        rate for the accept -> broadcast latency run   (default ${FULL.latencyRate}, quick ${QUICK.latencyRate})
   --latency-seconds S     ... for S seconds                               (default ${FULL.latencySeconds}, quick ${QUICK.latencySeconds})
-  --connections N         keep-alive connections in the client pool       (default ${FULL.connections})
+  --connections N         keep-alive connections in the client pool       (default ${FULL.connections}; split over the instances)
   --burst-concurrency N   requests in flight while submitting the drain   (default ${FULL.burstConcurrency})
   --drain-timeout S       give up waiting for the drain after S seconds   (default ${FULL.drainTimeoutSec})
   --settle-timeout S      wait at most S seconds for earlier work to finish before each measurement (default ${FULL.settleTimeoutSec})
+  --instances N           service processes on the same database and anvil, each on its own port;
+                          requests go round-robin over them              (default 1)
   --estimate-gas          leave gasLimit out, so the service estimates every transaction
   --strict                exit 1 when a target is missed
   --keep-log              keep the service log (bench/results/<timestamp>.service.log)
@@ -145,6 +150,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     keepLog: flags.has('keep-log'),
     profile: flags.has('profile'),
     serviceNodeArgs: [],
+    instances: 1,
   }
   const nodeArgs = flags.get('service-node-args')
   if (typeof nodeArgs === 'string') {

@@ -105,13 +105,30 @@ export function buildRows(r: BenchResults): Row[] {
     })
     rows.push({ measure: `  (accept answer time at ${n0(rate)}/s, rest)`, result: loadFigure(lt.load), target: '', verdict: '-' })
   }
-  if (r.rss)
+  const rss = r.rss
+  if (rss && rss.instances.length <= 1)
     rows.push({
       measure: 'peak RSS of the service',
-      result: `${n0(r.rss.peakMb)} MB (VmHWM ${r.rss.hwmMb ?? '?'} MB, ${r.rss.samples} samples)`,
+      result: `${n0(rss.peakMb)} MB (VmHWM ${rss.hwmMb ?? '?'} MB, ${rss.samples} samples)`,
       target: `< ${TARGETS.rssMb} MB`,
-      verdict: Math.max(r.rss.peakMb, r.rss.hwmMb ?? 0) < TARGETS.rssMb ? 'PASS' : 'FAIL',
+      verdict: Math.max(rss.peakMb, rss.hwmMb ?? 0) < TARGETS.rssMb ? 'PASS' : 'FAIL',
     })
+  else if (rss) {
+    rss.instances.forEach((inst, i) =>
+      rows.push({
+        measure: `peak RSS of instance ${i + 1}/${rss.instances.length}`,
+        result: `${n0(inst.peakMb)} MB (VmHWM ${inst.hwmMb ?? '?'} MB, pid ${inst.pid})`,
+        target: `< ${TARGETS.rssMb} MB`,
+        verdict: Math.max(inst.peakMb, inst.hwmMb ?? 0) < TARGETS.rssMb ? 'PASS' : 'FAIL',
+      }),
+    )
+    rows.push({
+      measure: `peak RSS, all ${rss.instances.length} instances`,
+      result: `${n0(rss.sumOfPeaksMb)} MB summed peaks (${n0(rss.totalPeakMb)} MB at once, ${rss.samples} samples)`,
+      target: '',
+      verdict: '-',
+    })
+  }
   return rows
 }
 

@@ -21,8 +21,8 @@ import { freePort } from '../src/dev/freePort.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { rpcClient, runBaseline } from './baseline.ts'
 import { renderCpu, startCpuAccounting } from './cpuUsage.ts'
-import { Cleanup, createBenchDatabase, startRssSampler, startServiceProcess } from './environment.ts'
-import { createHttpPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
+import { Cleanup, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
+import { createRoundRobinPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
 import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
 import { runAccept, runDrain, runLatency, summarizeDb, waitForQuiet, type Sql } from './phases.ts'
 import { findProfile, renderProfile, summarizeProfile } from './profileSummary.ts'
@@ -90,22 +90,36 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   const configPath = join(configDir, 'config.json')
   writeFileSync(configPath, JSON.stringify(rawConfig, null, 2), { mode: 0o600 })
 
-  log('starting the service (node --import tsx src/main.ts)')
+  const n = opts.instances
   const logFile = opts.keepLog ? join(RESULTS_DIR, `${stamp}.service.log`) : null
+  const logFiles = Array.from({ length: n }, (_, i) => (logFile && n > 1 ? logFile.replace(/\.log$/, `-${i + 1}.log`) : logFile))
   const profileDir = opts.profile ? join(RESULTS_DIR, `${stamp}.cpuprofile`) : null
-  const service = await startServiceProcess({
-    repoRoot: REPO,
-    configPath,
-    databaseUrl: db.url,
-    port: await freePort(),
-    logFile,
-    nodeArgs: [...opts.serviceNodeArgs, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
-  })
-  cleanup.add('service', async () => void (await service.stop()))
-  log(`service pid ${service.pid} at ${service.url}`)
-  const rss = startRssSampler(service.pid)
+  const startInstance = async (i: number): Promise<ServiceProcess> => {
+    const name = n > 1 ? `service ${i + 1}/${n}` : 'service'
+    const service = await startServiceProcess({
+      repoRoot: REPO,
+      configPath,
+      databaseUrl: db.url,
+      port: await freePort(),
+      logFile: logFiles[i]!,
+      nodeArgs: [...opts.serviceNodeArgs, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+      // Registered at spawn, so a failed start or Ctrl-C while waiting for the banner still stops it.
+      onSpawn: (stop) => cleanup.add(name, async () => void (await stop())),
+    })
+    log(`${name}: pid ${service.pid} at ${service.url}`)
+    return service
+  }
+  // The first instance starts alone (it runs the migrations), then the others together.
+  log(`starting ${n > 1 ? `${n} service instances` : 'the service'} (node --import tsx src/main.ts)`)
+  const services: ServiceProcess[] = [await startInstance(0)]
+  if (n > 1) {
+    const rest = await Promise.allSettled(Array.from({ length: n - 1 }, (_, i) => startInstance(i + 1)))
+    for (const r of rest) if (r.status === 'rejected') throw r.reason
+    for (const r of rest) if (r.status === 'fulfilled') services.push(r.value)
+  }
+  const rss = startRssSampler(services.map((s) => s.pid))
   cleanup.add('rss sampler', async () => rss.stop())
-  const cpu = startCpuAccounting({ servicePid: service.pid, anvilPid: anvil.process.pid!, dbName: db.name })
+  const cpu = startCpuAccounting({ servicePids: services.map((s) => s.pid), anvilPid: anvil.process.pid!, dbName: db.name })
   const phase = (name: string) => {
     rss.setPhase(name)
     cpu.mark(name)
@@ -113,7 +127,11 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
 
   const sql: Sql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
   cleanup.add('bench database connections', () => sql.end({ timeout: 5 }))
-  const pool = createHttpPool(service.url, apiKey, opts.connections)
+  const pool = createRoundRobinPool(
+    services.map((s) => s.url),
+    apiKey,
+    opts.connections,
+  )
   cleanup.add('http pool', async () => pool.close())
 
   const validUntil = new Date(Date.now() + 6 * 3600_000).toISOString()
@@ -218,9 +236,9 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   rss.stop()
   const cpuPhases = cpu.report()
   results.db = await summarizeDb(sql)
-  log('stopping the service')
-  const exit = await service.stop()
-  results.logs = service.logs()
+  log(`stopping the service${n > 1 ? ` (${n} instances)` : ''}`)
+  const exits = await Promise.all(services.map((s) => s.stop()))
+  results.logs = mergeLogSummaries(services.map((s) => s.logs()))
   const profileFile = profileDir ? findProfile(profileDir) : null
   const profile = profileFile ? summarizeProfile(profileFile) : null
   if (profileDir && !profile) results.problems.push(`no CPU profile was written to ${profileDir}`)
@@ -253,12 +271,14 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     p.push(
       `other processes used much of the machine during ${busy.map((c) => `${c.phase} (${c.other} of ${cpus().length} cores)`).join(', ')}: figures from those phases are pessimistic`,
     )
-  if (exit.code !== 0) p.push(`the service exited with ${exit.code ?? exit.signal} on SIGTERM`)
+  exits.forEach((exit, i) => {
+    if (exit.code !== 0) p.push(`the service${n > 1 ? ` (instance ${i + 1})` : ''} exited with ${exit.code ?? exit.signal} on SIGTERM`)
+  })
 
   const rows = buildRows(results)
   const table = renderTable(rows)
   const totalSec = round((performance.now() - started) / 1000, 1)
-  const header = `tx-broadcaster bench${opts.quick ? ' (--quick)' : ''}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, ${totalSec} s`
+  const header = `tx-broadcaster bench${opts.quick ? ' (--quick)' : ''}: ${n} service instance${n > 1 ? 's' : ''}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, ${totalSec} s`
   process.stdout.write(`\n${header}\n\n${table}\n`)
   if (p.length) process.stdout.write(`\nproblems seen:\n${p.map((x) => `  - ${x}`).join('\n')}\n`)
   process.stdout.write(`\n${renderCpu(cpuPhases, cpus().length)}\n`)
@@ -270,11 +290,22 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     {
       startedAt: new Date(Date.now() - totalSec * 1000).toISOString(),
       durationSec: totalSec,
+      instances: n,
       options: opts,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryMb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform },
       setup: {
         anvil: { blockTimeSec: 1, gasLimit: 1_000_000_000 },
-        service: { confirmations: 1, blockTimeMs: 1000, signer: SERVICE_SIGNER.address, logFile, profile: profileFile },
+        service: {
+          instances: n,
+          pids: services.map((s) => s.pid),
+          urls: services.map((s) => s.url),
+          connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
+          confirmations: 1,
+          blockTimeMs: 1000,
+          signer: SERVICE_SIGNER.address,
+          logFile: n > 1 ? logFiles : logFile,
+          profile: profileFile,
+        },
         baselineSigner: BASELINE_SIGNER.address,
         gasLimitInRequests: !opts.estimateGas,
       },
