@@ -158,6 +158,7 @@ describe('parseDateTime', () => {
     ['a +hh:mm offset', '2026-01-31T14:00:00+02:00', '2026-01-31T12:00:00.000Z'],
     ['a -hh:mm offset', '2026-01-31T07:00:00-05:00', '2026-01-31T12:00:00.000Z'],
     ['a +hhmm offset', '2026-01-31T14:00:00+0200', '2026-01-31T12:00:00.000Z'],
+    ['Feb 29 in a leap year', '2028-02-29T12:00:00Z', '2028-02-29T12:00:00.000Z'],
   ])('accepts %s', (_label, input, iso) => {
     expect(parseDateTime(input, 'validUntil').toISOString()).toBe(iso)
   })
@@ -172,6 +173,8 @@ describe('parseDateTime', () => {
     ['a date only', '2026-01-31'],
     ['a space instead of T', '2026-01-31 12:00:00Z'],
     ['a month 13', '2026-13-01T12:00:00Z'],
+    ['a day that does not exist (Feb 30)', '2026-02-30T12:00:00Z'],
+    ['Feb 29 in a common year', '2027-02-29T12:00:00Z'],
     ['an hour 25', '2026-01-31T25:00:00Z'],
     ['free text', 'tomorrow'],
     ['an empty string', ''],

@@ -57,7 +57,11 @@ export function parseDateTime(value: unknown, field: string): Date {
   if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/.test(value))
     throw new InputError(ERROR_CODE.INVALID_DATETIME, `${field}: expected an ISO 8601 date-time with a time zone, such as 2026-01-31T12:00:00Z`, field)
   const d = new Date(value)
-  if (Number.isNaN(d.getTime())) throw new InputError(ERROR_CODE.INVALID_DATETIME, `${field}: "${truncate(value)}" is not a valid date`, field)
+  // Date rolls 2026-02-30 over to March 2nd; a calendar date that does not exist is an error, not a guess.
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
+  if (Number.isNaN(d.getTime()) || month < 1 || month > 12 || day < 1 || day > daysInMonth)
+    throw new InputError(ERROR_CODE.INVALID_DATETIME, `${field}: "${truncate(value)}" is not a valid date`, field)
   return d
 }
 
