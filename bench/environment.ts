@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import postgres from 'postgres'
-import { isLoopbackHost, sleep, withTimeout } from './stats.ts'
+import { withTimeout } from '../src/common/withTimeout.ts'
+import { isLoopbackHost, sleep } from './stats.ts'
 
 /** The Postgres the bench creates its database in (loopback only). */
 export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -26,7 +27,7 @@ export class Cleanup {
       // Last in, first out; steps added meanwhile (a process that was just being started) are picked up too.
       for (let step = this.steps.pop(); step; step = this.steps.pop()) {
         try {
-          await withTimeout(`cleanup "${step.name}"`, 30_000, step.fn())
+          await withTimeout(step.fn(), 30_000, `cleanup "${step.name}"`)
         } catch (err) {
           problems.push(`${step.name}: ${(err as Error).message}`)
         }

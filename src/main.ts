@@ -1,5 +1,6 @@
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
+import { withTimeout } from './common/withTimeout.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
 import { startDevAnvil } from './dev/devAnvil.ts'
 import type { Anvil } from './dev/startAnvil.ts'
@@ -11,13 +12,6 @@ const SERVICE_STOP_TIMEOUT_MS = 15_000
 const CHILD_STOP_TIMEOUT_MS = 15_000
 const SHUTDOWN_DEADLINE_MS = 40_000
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
 async function main(): Promise<void> {

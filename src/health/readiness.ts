@@ -4,6 +4,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { redactUrl, type Logger } from '../common/logger.ts'
 import type { Sql } from '../db/connect.ts'
 import { MIGRATIONS_DIR } from '../db/migrate.ts'
+import { withTimeout } from '../common/withTimeout.ts'
 
 /** A check that takes longer than this counts as failed: /readyz must answer fast even when Postgres hangs. */
 export const DB_CHECK_TIMEOUT_MS = 1_000
@@ -19,15 +20,6 @@ export type ReadinessReport = {
 
 export type Readiness = { check: () => Promise<ReadinessReport>; stop: () => void }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
 
 /** Error text without provider URLs (they may carry credentials) and without viem's multi-line details. */
 function safeMessage(err: unknown, urls: string[]): string {
