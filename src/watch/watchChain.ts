@@ -2,6 +2,7 @@ import type { Hash, TransactionReceipt } from 'viem'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
+import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 
@@ -16,7 +17,7 @@ const TICK_TIMEOUT_MS = 30_000
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
 
-export type ChainWatcher = { stop: () => Promise<void>; isLeader: () => boolean; tickNow: () => Promise<void> }
+export type ChainWatcher = { stop: () => Promise<void>; isLeader: () => boolean }
 
 type Cursor = { number: number; hash: Hash }
 
@@ -33,13 +34,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   const chainId = chain.chainId
   const log = ctx.log.child({ module: 'watch', chainId })
   const pollMs = Math.min(1_000, Math.max(50, Math.floor(chain.config.blockTimeMs / 4)))
-  let stopped = false
   let leader = false
   let reserved: Awaited<ReturnType<typeof sql.reserve>> | null = null
   let cursor: Cursor | null = null
   let ticks = 0
-  let running: Promise<void> = Promise.resolve()
-  let timer: NodeJS.Timeout | undefined
 
   async function tryLead(): Promise<boolean> {
     if (leader) return true
@@ -224,7 +222,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   async function tick(): Promise<void> {
-    if (stopped || !(await tryLead())) return
+    if (!(await tryLead())) return
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
     await scanBlocks(head)
     if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep()
@@ -261,26 +259,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
   }
 
-  function schedule(delay: number) {
-    if (stopped) return
-    timer = setTimeout(() => {
-      running = withTimeout(tick(), TICK_TIMEOUT_MS, 'watch tick')
-        .catch(async (err) => {
-          log.error({ err }, 'watch tick failed; retrying')
-          await checkLeadership().catch((e) => log.error({ err: e }, 'leadership check failed'))
-        })
-        .finally(() => schedule(leader ? pollMs : 5_000))
-    }, delay)
-  }
-  schedule(0)
+  // Followers try for the lock every 5 s; after a failed or hung tick, check we still hold it.
+  const loop = startLoop(`watch ${chainId}`, () => (leader ? pollMs : 5_000), tick, log, { runTimeoutMs: TICK_TIMEOUT_MS, onError: checkLeadership })
 
   return {
     isLeader: () => leader,
-    tickNow: () => tick(),
     async stop() {
-      stopped = true
-      clearTimeout(timer)
-      await running
+      await loop.stop()
       if (reserved) {
         if (leader) await reserved`SELECT pg_advisory_unlock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int)`.catch(() => {})
         reserved.release()
