@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 /** Helpers for the dev-mode child processes (embedded postgres, anvil) that outlive a SIGKILLed parent. */
@@ -96,4 +97,31 @@ export async function stopLeftoverFromPidFile(
   }
   // Gone now, or a reused pid of another program: either way the file is stale.
   rmSync(pidFile, { force: true })
+}
+
+/**
+ * Resolves once `marker` appears in what the child writes on its piped streams; rejects,
+ * with the output's tail, if it exits first. Then keeps draining the pipes so they never fill
+ * (anvil logs every request).
+ */
+export async function waitForOutput(child: ChildProcess, marker: string, what: string): Promise<void> {
+  const streams = [child.stdout, child.stderr].filter((s) => s !== null)
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes(marker)) {
+        for (const s of streams) s.off('data', onData)
+        child.off('exit', onExit)
+        resolve()
+      }
+      if (output.length > 20_000) output = output.slice(-4_000)
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before it was ready:\n${output}`))
+    for (const s of streams) s.on('data', onData)
+    child.once('exit', onExit)
+    child.once('error', reject)
+  })
+  for (const s of streams) s.resume()
 }

