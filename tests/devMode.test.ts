@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isAlive, processCommandLine, readPidFile, terminate } from '../src/dev/processes.ts'
+import { waitFor } from './helpers/testService.ts'
 
 /**
  * `npm start` with nothing configured, as a user runs it: a real `node --import tsx src/main.ts` with
@@ -65,20 +66,6 @@ async function graphql(banner: Banner, query: string, variables?: Record<string,
   return json.data
 }
 
-async function poll<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown = null
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (err) {
-      last = err
-    }
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-}
 
 const TX_QUERY = `query($id: ID!) { transaction(id: $id) { id status nonce hash blockNumber } }`
 
@@ -142,7 +129,7 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(txId).toBeTruthy()
 
     // 1 s blocks and 2 confirmations.
-    const confirmed = await poll(
+    const confirmed = await waitFor(
       'the transaction to be CONFIRMED',
       async () => {
         const { transaction } = await graphql(first, TX_QUERY, { id: txId })

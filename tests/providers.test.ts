@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Writable } from 'node:stream'
 import { getAddress } from 'viem'
-import { createLogger } from '../src/common/logger.ts'
 import { startAnvil } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -308,17 +306,7 @@ describe('provider URLs with credentials', () => {
   const leaks = (text: string) => [PASSWORD, API_KEY, OTHER_PASSWORD, OTHER_KEY].filter((s) => text.includes(s))
 
   it('never appear unredacted in API answers or logs, whatever fails', async () => {
-    const lines: string[] = []
-    const log = createLogger({
-      level: 'debug',
-      pretty: false,
-      destination: new Writable({
-        write(chunk, _enc, done) {
-          lines.push(chunk.toString())
-          done()
-        },
-      }),
-    })
+    const { log, lines } = capturedLogger()
     let secret: FaultProxy | undefined
     let other: FaultProxy | undefined
     const env = await startTestEnv({

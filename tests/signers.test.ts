@@ -1,10 +1,8 @@
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
-import { createLogger } from '../src/common/logger.ts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
-import { SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
 const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
@@ -18,20 +16,11 @@ const SECRETS = [SIGNER.privateKey, SIGNER.privateKey.slice(2), ANVIL_DEV_ACCOUN
 
 describe('several signers on one chain: private key, keystore, remote', () => {
   let env: TestEnv
-  const lines: string[] = []
+  const { log, lines } = capturedLogger()
   beforeAll(async () => {
     env = await startTestEnv({
       anvil: { blockTimeSec: 0.2 },
-      log: createLogger({
-        level: 'debug',
-        pretty: false,
-        destination: new Writable({
-          write(chunk, _enc, done) {
-            lines.push(chunk.toString())
-            done()
-          },
-        }),
-      }),
+      log,
       config: (c, anvil) => {
         c.signers.push(
           { name: 'cold', chainIds: [31337], keystore: KEYSTORE, password: KEYSTORE_PASSWORD },

@@ -11,17 +11,9 @@ import {
   parseShortString,
   parseTransactionId,
 } from './parseFields.ts'
+import { thrown } from '../../tests/helpers/thrown.ts'
 
-/** Runs fn, expects an InputError, returns it. */
-function inputError(fn: () => unknown): InputError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError)
-    return err as InputError
-  }
-  throw new Error('expected an InputError')
-}
+const inputError = (fn: () => unknown) => thrown(fn, InputError)
 
 function expectInputError(fn: () => unknown, code: ErrorCode, field: string) {
   const err = inputError(fn)

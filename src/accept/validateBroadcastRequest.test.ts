@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest'
 import type { FileConfig } from '../config/schema.ts'
 import { InputError, type ErrorCode } from '../core/errors.ts'
 import { BROADCAST_FIELDS, validateBroadcastRequest } from './validateBroadcastRequest.ts'
+import { thrown } from '../../tests/helpers/thrown.ts'
 
 /** Only chainId is read from a chain; the rest of ChainConfig does not matter here. */
 const chains = (...ids: number[]) => ({ chains: ids.map((chainId) => ({ chainId })) }) as unknown as Pick<FileConfig, 'chains'>
@@ -11,15 +12,7 @@ const TWO_CHAINS = chains(1, 137)
 const NOW = new Date('2026-01-31T12:00:00Z')
 const TO = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
 
-function inputError(fn: () => unknown): InputError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError)
-    return err as InputError
-  }
-  throw new Error('expected an InputError')
-}
+const inputError = (fn: () => unknown) => thrown(fn, InputError)
 
 describe('validateBroadcastRequest: accepted', () => {
   it('a plain transfer with one chain configured fills defaults', () => {

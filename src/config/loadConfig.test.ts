@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, it, expect } from 'vitest'
 import { ConfigError, formatPath, loadOptions, parseConfig, readConfigFile, substituteEnv } from './loadConfig.ts'
+import { thrown } from '../../tests/helpers/thrown.ts'
 
 const HOT_1_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 const ENV = { ALCHEMY_KEY: 'alchemy-secret', HOT_1_KEY, FRONTEND_API_KEY: 'frontend-key-0123456789' }
@@ -28,16 +29,7 @@ function validConfig(): any {
   }
 }
 
-/** Runs fn, expects a ConfigError, returns it. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError)
-    return err as ConfigError
-  }
-  throw new Error('expected a ConfigError')
-}
+const configError = (fn: () => unknown) => thrown(fn, ConfigError)
 
 describe('parseConfig: a valid config', () => {
   const config = parseConfig(validConfig(), ENV)

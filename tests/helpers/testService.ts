@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { createPublicClient, http, type PublicClient } from 'viem'
 import { parseConfig } from '../../src/config/loadConfig.ts'
 import type { FileConfig } from '../../src/config/schema.ts'
@@ -86,6 +87,18 @@ export async function startTestEnv(opts: StartTestEnvOptions = {}): Promise<Test
       await db.drop()
     },
   }
+}
+
+/** A debug-level logger whose lines the test can read (e.g. to prove no secret is ever logged). */
+export function capturedLogger(level = 'debug'): { log: Logger; lines: string[] } {
+  const lines: string[] = []
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(chunk.toString())
+      done()
+    },
+  })
+  return { log: createLogger({ level, pretty: false, destination }), lines }
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
