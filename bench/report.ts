@@ -2,6 +2,7 @@ import type { BaselineResult } from './baseline.ts'
 import type { LogSummary, RssReport } from './environment.ts'
 import type { LoadResult } from './loadGenerator.ts'
 import type { AcceptRun, DbSummary, DrainResult, LatencyResult } from './phases.ts'
+import type { DbWork } from './dbWork.ts'
 
 /** The targets. */
 export const TARGETS = {
@@ -26,6 +27,8 @@ export type BenchResults = {
   latency: LatencyResult | null
   rss: RssReport | null
   db: DbSummary | null
+  /** Postgres work per transaction during the drain (commits, WAL, rows written). */
+  drainDbWork: DbWork | null
   logs: LogSummary | null
   problems: string[]
 }
@@ -168,6 +171,7 @@ export function toJson(r: BenchResults, extra: Record<string, unknown>, rows: Ro
     latency: r.latency && { ...r.latency, load: slim(r.latency.load) },
     rss: r.rss,
     db: r.db,
+    drainDbWork: r.drainDbWork,
     serviceLog: r.logs,
     problems: r.problems,
   }

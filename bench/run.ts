@@ -24,6 +24,7 @@ import { renderCpu, startCpuAccounting } from './cpuUsage.ts'
 import { Cleanup, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
 import { createRoundRobinPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
 import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
+import { diffDbWork, renderDbWork, snapshotDbWork } from './dbWork.ts'
 import { runAccept, runDrain, runLatency, summarizeDb, waitForQuiet, type Sql } from './phases.ts'
 import { findProfile, renderProfile, summarizeProfile } from './profileSummary.ts'
 import { buildRows, renderTable, toJson, type BenchResults } from './report.ts'
@@ -70,7 +71,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const runId = randomBytes(4).toString('hex')
   mkdirSync(RESULTS_DIR, { recursive: true })
-  const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, rss: null, db: null, logs: null, problems: [] }
+  const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, rss: null, db: null, drainDbWork: null, logs: null, problems: [] }
 
   log('starting anvil (1 s blocks, 1e9 block gas limit)')
   const anvil = await startAnvil({
@@ -194,6 +195,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   phase('settle')
   const beforeDrain = await waitForQuiet(sql, settleMs)
   if (!beforeDrain.settled) results.problems.push(`drain started with ${beforeDrain.open} earlier transactions still open`)
+  const dbBeforeDrain = await snapshotDbWork(sql)
   phase('drain')
   log(`drain: ${opts.drainCount} REST requests as fast as possible (${opts.burstConcurrency} in flight), then waiting for CONFIRMED`)
   results.drain = await runDrain({
@@ -207,6 +209,8 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     baselineTxPerSec: results.baseline.complete ? results.baseline.txPerSec : null,
   })
   log(`drain: ${results.drain.txPerSec} tx/s (${results.drain.counts.confirmed} confirmed in ${(results.drain.durationMs / 1000).toFixed(1)} s)`)
+  results.drainDbWork = diffDbWork(dbBeforeDrain, await snapshotDbWork(sql), results.drain.accepted)
+  log(renderDbWork(results.drainDbWork, 'drained'))
 
   // 4. Accept.
   const runs = [
@@ -282,6 +286,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   process.stdout.write(`\n${header}\n\n${table}\n`)
   if (p.length) process.stdout.write(`\nproblems seen:\n${p.map((x) => `  - ${x}`).join('\n')}\n`)
   process.stdout.write(`\n${renderCpu(cpuPhases, cpus().length)}\n`)
+  if (results.drainDbWork) process.stdout.write(`\n${renderDbWork(results.drainDbWork, 'drained')}\n`)
   if (profile) process.stdout.write(`\n${renderProfile(profile)}\n  (${relative(process.cwd(), profile.file)})\n`)
 
   const file = join(RESULTS_DIR, `${stamp}.json`)
