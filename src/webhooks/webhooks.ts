@@ -6,6 +6,8 @@ import type { WebhookConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
 import type { TxSql } from '../db/connect.ts'
 import { bossDb } from '../jobs/queues.ts'
+import { TX_STATUSES } from '../core/txStatus.ts'
+import { pgArray } from '../db/pgArray.ts'
 import { getAttemptsFor, getEventsFor } from '../store/readTransactions.ts'
 import type { EventRow, TransactionRow } from '../store/transactionRow.ts'
 import { SIGNATURE_HEADER, signWebhook } from './signWebhook.ts'
@@ -34,6 +36,19 @@ function insertDb(tx: TxSql): PgBoss.Db {
   }
 }
 
+/**
+ * Tells the outbox trigger which status changes to keep: those some configured webhook wants. Each
+ * instance sets it from its config at start-up, so instances sharing a database must share their
+ * `webhooks` section (the last one started decides).
+ */
+async function recordWantedStatuses(ctx: ServiceContext, hooks: Hook[]): Promise<void> {
+  const wanted = [...new Set(hooks.flatMap((h) => h.events ?? TX_STATUSES))]
+  await ctx.db.sql.begin(async (tx) => {
+    await tx`DELETE FROM webhook_statuses`
+    if (wanted.length) await tx`INSERT INTO webhook_statuses (to_status) SELECT unnest(${pgArray(wanted)}::text[])`
+  })
+}
+
 export type Webhooks = { dispatchNow: () => Promise<void>; stop: () => Promise<void> }
 
 type Hook = WebhookConfig & { name: string }
@@ -55,6 +70,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const byName = new Map(hooks.map((h) => [h.name, h]))
   const log = ctx.log.child({ module: 'webhooks' })
   await ctx.boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
+  await recordWantedStatuses(ctx, hooks)
 
   async function dispatchBatch(): Promise<number> {
     return ctx.db.sql.begin(async (tx) => {
