@@ -102,6 +102,28 @@ describe('accept → sign → broadcast → confirm, on a real anvil and Postgre
     expect(rest.json.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'FAILED'])
   })
 
+  it('a call that reverts on chain (gas given, so no estimate) ends REVERTED with its receipt, and its timeline passes INCLUDED', async () => {
+    await env.chain.request({ method: 'anvil_setCode' as any, params: [REVERTER, REVERTING_CODE] as any })
+    const sent = await env.post('/broadcast_transaction', { to: REVERTER, data: '0x12345678', gasLimit: '100000' })
+    expect(sent.status).toBe(200)
+    const reverted = await waitFor('REVERTED', async () => {
+      const t = await status(sent.json.transactionId)
+      return ['REVERTED', 'CONFIRMED', 'FAILED'].includes(t.status) && t
+    })
+    expect(reverted.status).toBe('REVERTED')
+    expect(reverted.error).toEqual({ code: 'EXECUTION_REVERTED', message: 'mined with status 0 (reverted)' })
+    const receipt = await env.chain.getTransactionReceipt({ hash: reverted.hash })
+    expect(receipt.status).toBe('reverted')
+    expect(reverted.blockNumber).toBe(receipt.blockNumber.toString())
+    const rest = await env.get(`/transactions/${sent.json.transactionId}`)
+    expect(rest.json.events.map((e: any) => [e.fromStatus, e.toStatus])).toEqual([
+      [null, 'QUEUED'],
+      ['QUEUED', 'PENDING'],
+      ['PENDING', 'INCLUDED'],
+      ['INCLUDED', 'REVERTED'],
+    ])
+  })
+
   it('finds a transaction by hash and lists newest first with filters and cursors', async () => {
     const { json } = await env.graphql(`{ transactions(first: 2, status: [CONFIRMED]) { edges { cursor node { id status hash } } pageInfo { hasNextPage endCursor } } }`)
     const edges = json.data.transactions.edges

@@ -5,6 +5,7 @@ import type { ServiceContext } from '../context.ts'
 import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 
 /** Advisory lock namespace for watcher leadership; the second key is the chain id. */
 const WATCH_LOCK_NAMESPACE = 73_022
@@ -24,6 +25,24 @@ type Cursor = { number: number; hash: Hash }
 type Match = { hash: Hash; transaction_id: string }
 
 /**
+ * A mined transaction's final status, error code and message, from the purpose of the attempt that
+ * mined (the client's call, or our zero-value CANCEL replacement) and its receipt status. SQL
+ * expressions over the given columns; the arguments are fixed column names, never input.
+ */
+function finalOutcomeSql(sql: ServiceContext['db']['sql']) {
+  const col = (name: string) => sql.unsafe(name)
+  return {
+    status: (purpose: string, receipt: string) =>
+      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN 'CANCELLED' WHEN ${col(receipt)} = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END`,
+    errorCode: (purpose: string, receipt: string) =>
+      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN ${col(receipt)} = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END`,
+    errorMessage: (purpose: string, receipt: string) =>
+      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
+               WHEN ${col(receipt)} = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END`,
+  }
+}
+
+/**
  * One per chain, leader-elected across instances by a Postgres advisory lock held
  * on a dedicated connection (it is released if this process dies).
  * Each tick: scan new blocks for our attempts, settle receipts, advance
@@ -31,6 +50,7 @@ type Match = { hash: Hash; transaction_id: string }
  */
 export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): ChainWatcher {
   const { sql } = ctx.db
+  const outcome = finalOutcomeSql(sql)
   const chainId = chain.chainId
   const log = ctx.log.child({ module: 'watch', chainId })
   const pollMs = Math.min(1_000, Math.max(50, Math.floor(chain.config.blockTimeMs / 4)))
@@ -38,6 +58,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let reserved: Awaited<ReturnType<typeof sql.reserve>> | null = null
   let cursor: Cursor | null = null
   let ticks = 0
+  /** Whether the chain's providers answer eth_getBlockReceipts; cleared on the first "method not found". */
+  let blockReceipts = true
 
   async function tryLead(): Promise<boolean> {
     if (leader) return true
@@ -62,37 +84,59 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, updated_at = now()`
   }
 
-  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>): Promise<void> {
+  /**
+   * Receipts found: PENDING -> INCLUDED. A receipt whose block is already at the confirmation depth
+   * (depth 1, or a watcher catching up) goes on to its final status in the same UPDATE (one row
+   * version instead of two), with both events written, so the timeline reads the same either way.
+   */
+  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>, head: bigint): Promise<void> {
     if (receipts.length === 0) return
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
-    let included: { first_sent_at: Date | null; created_at: Date; included_at: Date; execution: number }[] = []
+    const depth = chain.config.confirmations
+    const atDepth = receipts.map((r) => Number(head) - Number(r.blockNumber) + 1 >= depth)
+    type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
+    let moved: Moved[] = []
     await sql.begin(async (tx) => {
-      const moved = await tx<{ id: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; execution: number }[]>`
-        UPDATE transactions t SET status = 'INCLUDED', mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
+      moved = await tx<Moved[]>`
+        UPDATE transactions t SET
+          status = CASE WHEN NOT v.final THEN 'INCLUDED' ELSE ${outcome.status('a.purpose', 'v.receipt_status')} END,
+          error_code = CASE WHEN NOT v.final THEN t.error_code ELSE ${outcome.errorCode('a.purpose', 'v.receipt_status')} END,
+          error_message = CASE WHEN NOT v.final THEN t.error_message ELSE ${outcome.errorMessage('a.purpose', 'v.receipt_status')} END,
+          final_at = CASE WHEN v.final THEN now() END,
+          mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
           receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, included_at = now(), updated_at = now(),
           at_fee_cap = NULL
         FROM unnest(${pgArray(ids)}::uuid[], ${pgArray(receipts.map((r) => r.transactionHash))}::text[], ${pgArray(receipts.map((r) => Number(r.blockNumber)))}::bigint[],
                     ${pgArray(receipts.map((r) => r.blockHash))}::text[], ${pgArray(receipts.map((r) => r.status))}::text[],
-                    ${pgArray(receipts.map((r) => r.gasUsed.toString()))}::numeric[], ${pgArray(receipts.map((r) => (r.effectiveGasPrice ?? 0n).toString()))}::numeric[])
-             AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price)
+                    ${pgArray(receipts.map((r) => r.gasUsed.toString()))}::numeric[], ${pgArray(receipts.map((r) => (r.effectiveGasPrice ?? 0n).toString()))}::numeric[],
+                    ${pgArray(atDepth)}::boolean[])
+             AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price, final)
+        JOIN attempts a ON a.hash = v.hash
         WHERE t.id = v.id AND t.status = 'PENDING'
-        RETURNING t.id, t.mined_hash, t.first_sent_at, t.created_at, t.included_at, t.execution`
+        RETURNING t.id, t.status, t.mined_hash, t.first_sent_at, t.created_at, t.included_at, t.final_at, t.execution`
       if (moved.length === 0) return
-      included = moved
+      const movedIds = pgArray(moved.map((m) => m.id))
       // The attempt that mined is MINED; every other attempt of the same execution was replaced by it.
       await tx`
         UPDATE attempts a SET status = CASE WHEN a.hash = m.mined_hash THEN 'MINED' ELSE 'REPLACED' END
-        FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[], ${pgArray(moved.map((m) => m.mined_hash))}::text[]) AS m(id, mined_hash)
+        FROM unnest(${movedIds}::uuid[], ${pgArray(moved.map((m) => m.mined_hash))}::text[]) AS m(id, mined_hash)
         JOIN transactions t ON t.id = m.id
         WHERE a.transaction_id = m.id AND a.execution = t.execution`
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
         SELECT t.id, 'PENDING', 'INCLUDED', jsonb_build_object('hash', t.mined_hash, 'blockNumber', t.block_number, 'receiptStatus', t.receipt_status)
-        FROM transactions t WHERE t.id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[])`
+        FROM transactions t WHERE t.id = ANY(${movedIds}::uuid[]) ORDER BY t.block_number, t.nonce`
+      const final = moved.filter((m) => m.status !== 'INCLUDED')
+      if (final.length)
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT t.id, 'INCLUDED', t.status, jsonb_build_object('confirmations', ${depth}::int)
+          FROM transactions t WHERE t.id = ANY(${pgArray(final.map((m) => m.id))}::uuid[]) ORDER BY t.block_number, t.nonce`
     })
-    for (const m of included) {
+    for (const m of moved) {
       if (m.execution === 1) ctx.metrics?.observeStage(chainId, 'first_broadcast', m.created_at, m.first_sent_at)
       ctx.metrics?.observeStage(chainId, 'inclusion', m.first_sent_at, m.included_at)
+      if (m.final_at) ctx.metrics?.observeStage(chainId, 'confirmation', m.included_at, m.final_at)
     }
   }
 
@@ -107,6 +151,27 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   async function fetchReceipts(hashes: Hash[]): Promise<TransactionReceipt[]> {
     const receipts = await Promise.all(hashes.map((hash) => chain.read.getTransactionReceipt({ hash }).catch(() => null)))
     return receipts.filter((r): r is TransactionReceipt => r !== null)
+  }
+
+  /**
+   * Receipts of our transactions in one block: one eth_getBlockReceipts call instead of one call per
+   * transaction (a block can hold thousands of ours). A provider without the method (it is not in every
+   * node's API) gets per-transaction calls from then on; any other failure falls back for this block only.
+   */
+  async function receiptsOfBlock(blockHash: Hash, hashes: Hash[]): Promise<TransactionReceipt[]> {
+    if (blockReceipts && hashes.length > 1) {
+      try {
+        const wanted = new Set(hashes)
+        const all = await chain.read.getBlockReceipts({ blockHash })
+        return all.filter((r) => wanted.has(r.transactionHash))
+      } catch (err) {
+        if (isMethodUnsupported(err)) {
+          blockReceipts = false
+          log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
+        } else log.debug({ err, blockHash }, 'eth_getBlockReceipts failed; fetching receipts one by one')
+      }
+    }
+    return fetchReceipts(hashes)
   }
 
   /** New blocks since the cursor: find our attempts in them and settle. */
@@ -125,14 +190,18 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const numbers = Array.from({ length: last - cursor.number }, (_, i) => BigInt(cursor!.number + 1 + i))
     const blocks = await Promise.all(numbers.map((blockNumber) => chain.read.getBlock({ blockNumber })))
     let next = cursor
-    const hashes: Hash[] = []
+    const consistent: typeof blocks = []
     for (const block of blocks) {
       if (block.parentHash !== next.hash) break // a reorg mid-scan; the next tick starts from what was consistent
-      hashes.push(...(block.transactions as Hash[]))
+      consistent.push(block)
       next = { number: Number(block.number), hash: block.hash! }
     }
-    const matches = await matchAttempts(hashes)
-    await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+    const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
+    if (matches.size) {
+      const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
+      const receipts = await Promise.all(ours.map((b) => receiptsOfBlock(b.hash!, (b.transactions as Hash[]).filter((h) => matches.has(h)))))
+      await settleReceipts(receipts.flat(), matches, head)
+    }
     cursor = next
     await saveCursor(next)
   }
@@ -143,7 +212,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * depth), or someone else's transaction took the nonce (the reconciler's case).
    * Keyed on the signer's mined count, so a backlog waiting its turn costs nothing.
    */
-  async function receiptSweep(): Promise<void> {
+  async function receiptSweep(head: bigint): Promise<void> {
     for (const signer of ctx.signers.forChain(chainId)) {
       const latest = await chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' })
       const rows = await sql<Match[]>`
@@ -152,7 +221,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         LIMIT 2000`
       if (rows.length === 0) continue
       const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
-      await settleReceipts(await fetchReceipts([...matches.keys()]), matches)
+      await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head)
     }
   }
 
@@ -203,10 +272,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         // Whichever attempt mined decides: the client's call (CONFIRMED/REVERTED) or our zero-value replacement (CANCELLED).
         const moved = await tx<{ id: string; status: string; included_at: Date | null; final_at: Date | null }[]>`
           UPDATE transactions t SET
-            status = CASE WHEN a.purpose = 'CANCEL' THEN 'CANCELLED' WHEN t.receipt_status = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END,
-            error_code = CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN t.receipt_status = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END,
-            error_message = CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
-                                 WHEN t.receipt_status = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END,
+            status = ${outcome.status('a.purpose', 't.receipt_status')},
+            error_code = ${outcome.errorCode('a.purpose', 't.receipt_status')},
+            error_message = ${outcome.errorMessage('a.purpose', 't.receipt_status')},
             at_fee_cap = NULL, final_at = now(), updated_at = now()
           FROM attempts a
           WHERE t.id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND t.status = 'INCLUDED' AND a.hash = t.mined_hash
@@ -225,7 +293,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (!(await tryLead())) return
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
     await scanBlocks(head)
-    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep()
+    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head)
     await advanceConfirmations(head)
   }
 
