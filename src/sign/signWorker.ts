@@ -39,18 +39,33 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     const state = { again: false }
     draining.set(key, state)
     const skip = new Set<string>()
+    // The next batch is signed and stored while the previous one is being sent: the provider's time
+    // (it checks every transaction) and ours overlap. Sends stay in nonce order: each batch goes out
+    // after the previous batch's send returned, and at most one batch waits to be sent.
+    let sending: Promise<unknown> = Promise.resolve()
     try {
       for (;;) {
         state.again = false
         const signed = await signNextBatch(ctx, chain, signer, skip)
         if (signed === null) {
+          // The last batch is sent before the drain decides it is done (and before another may start).
+          await sending
           if (state.again) continue
           break
         }
         // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
-        if (signed.length) await broadcastAttempts(ctx, chain, signed)
+        if (signed.length) {
+          const previous = sending
+          sending = previous.then(() => broadcastAttempts(ctx, chain, signed))
+          // Handled here so a failure while the next batch is signed is not an unhandled rejection;
+          // it is rethrown below when the loop waits for it (stored attempts are resent by the sweep).
+          sending.catch(() => {})
+          await previous
+        }
       }
     } finally {
+      // On an error, too: the batch being sent finishes before another drain of this signer can start.
+      await sending.catch(() => {})
       draining.delete(key)
     }
   }
