@@ -23,6 +23,18 @@ function digest(s: string): Buffer {
 export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'disabled', dbKeys?: KeyLookup): Authenticator {
   const table = keys.map((k) => ({ name: k.name, role: k.role, digest: digest(k.key) }))
   const enabled = mode === 'enabled'
+  // Clients send the same few keys on every request: remember each presented key's digest (not a
+  // verdict, so a revoked CLI key is refused at once). Bounded, so random guesses cannot grow it.
+  const digests = new Map<string, Buffer>()
+  const digestOf = (key: string): Buffer => {
+    let d = digests.get(key)
+    if (!d) {
+      d = digest(key)
+      if (digests.size >= 1_000) digests.clear()
+      digests.set(key, d)
+    }
+    return d
+  }
   return {
     enabled,
     authenticate(header) {
@@ -31,7 +43,7 @@ export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'dis
         if (!enabled) return { name: 'anonymous', role: 'admin' }
         throw new InputError(ERROR_CODE.UNAUTHENTICATED, 'Missing API key: send "Authorization: Bearer <key>"', undefined, 401)
       }
-      const d = digest(match[1]!)
+      const d = digestOf(match[1]!)
       // Compare digests in constant time so response timing tells nothing about a key.
       const found = table.find((k) => timingSafeEqual(k.digest, d))
       if (found) return { name: found.name, role: found.role }
