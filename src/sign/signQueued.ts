@@ -103,6 +103,7 @@ export async function signNextBatch(
     const failures: { id: string; code: string; message: string }[] = []
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
+    const builds: Promise<{ b: Awaited<ReturnType<typeof buildAttempt>>; id: string; nonce: number }>[] = []
     let committedWei = 0n
     for (const plan of plans) {
       if (!stillQueued.has(plan.row.id)) continue
@@ -122,11 +123,15 @@ export async function signNextBatch(
         continue
       }
       committedWei += cost
-      const { row, hash, raw } = await buildAttempt({ signer, chainId, tx: plan.row, nonce, gas: plan.gas, fees, purpose: 'REQUEST' })
-      attemptRows.push(row)
-      pendingUpdates.push({ id: plan.row.id, nonce })
-      out.push({ transactionId: plan.row.id, nonce, hash, raw })
+      // Not awaited one by one: the whole batch goes to the signing thread at once.
+      const at = nonce
+      builds.push(buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({ b, id: plan.row.id, nonce: at })))
       nonce++
+    }
+    for (const { b, id, nonce: at } of await Promise.all(builds)) {
+      attemptRows.push(b.row)
+      pendingUpdates.push({ id, nonce: at })
+      out.push({ transactionId: id, nonce: at, hash: b.hash, raw: b.raw })
     }
 
     if (attemptRows.length) {
