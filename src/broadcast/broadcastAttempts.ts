@@ -32,9 +32,18 @@ async function sendTo(provider: ProviderClient, raw: Hex): Promise<SendAnswer> {
  * provider's answer on the attempt. The same bytes every time: a rebroadcast can
  * never execute a request twice.
  */
-export async function broadcastAttempts(ctx: ServiceContext, chain: ChainClients, attempts: RawAttempt[]): Promise<Map<Hex, ProviderResult[]>> {
+export async function broadcastAttempts(
+  ctx: ServiceContext,
+  chain: ChainClients,
+  attempts: RawAttempt[],
+  /** Called once every provider has answered, before the answers are recorded: the next batch may go out then. */
+  onAnswered?: () => void,
+): Promise<Map<Hex, ProviderResult[]>> {
   const results = new Map<Hex, ProviderResult[]>()
-  if (attempts.length === 0) return results
+  if (attempts.length === 0) {
+    onAnswered?.()
+    return results
+  }
   const ordered = [...attempts].sort((a, b) => a.nonce - b.nonce)
   // Every provider that is not down, at once; a down one is retried once its time-out passes (or all, if all are down).
   const targets = chain.providers.filter((p) => chain.health.usableForSend(p.name))
@@ -62,6 +71,7 @@ export async function broadcastAttempts(ctx: ServiceContext, chain: ChainClients
       })
     }),
   )
+  onAnswered?.()
   const hashes = [...results.keys()]
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))

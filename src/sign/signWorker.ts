@@ -2,7 +2,10 @@ import type PgBoss from 'pg-boss'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
-import { signNextBatch } from './signQueued.ts'
+import { signNextBatch, type SignedAttempt } from './signQueued.ts'
+
+/** Signed batches of one signer being sent (or waiting to be) while the next is signed. */
+const MAX_UNSENT_BATCHES = 3
 
 /** Parallel sign jobs per instance; one signer is drained by one of them at a time. */
 const SIGN_WORKERS = 4
@@ -39,33 +42,38 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     const state = { again: false }
     draining.set(key, state)
     const skip = new Set<string>()
-    // The next batch is signed and stored while the previous one is being sent: the provider's time
-    // (it checks every transaction) and ours overlap. Sends stay in nonce order: each batch goes out
-    // after the previous batch's send returned, and at most one batch waits to be sent.
-    let sending: Promise<unknown> = Promise.resolve()
+    // Signing and sending overlap: the next batch is signed and stored while earlier ones are sent.
+    // Sends stay in nonce order: a batch goes out once every provider has answered the previous
+    // batch (recording those answers runs beside it). At most MAX_UNSENT_BATCHES wait or run.
+    let answered: Promise<void> = Promise.resolve()
+    const outstanding: Promise<unknown>[] = []
+    const send = (signed: SignedAttempt[]) => {
+      const previous = answered
+      let markAnswered!: () => void
+      answered = new Promise<void>((resolve) => (markAnswered = resolve))
+      const done = previous.then(() => broadcastAttempts(ctx, chain, signed, markAnswered)).finally(markAnswered)
+      // Handled here so a failure while the next batch is signed is not an unhandled rejection; it is
+      // rethrown when the loop waits for it (the stored attempts are sent again by the recovery sweep).
+      done.catch(() => {})
+      outstanding.push(done)
+    }
     try {
       for (;;) {
         state.again = false
         const signed = await signNextBatch(ctx, chain, signer, skip)
         if (signed === null) {
-          // The last batch is sent before the drain decides it is done (and before another may start).
-          await sending
+          // The last batches are sent before the drain decides it is done (and before another may start).
+          while (outstanding.length) await outstanding.shift()
           if (state.again) continue
           break
         }
         // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
-        if (signed.length) {
-          const previous = sending
-          sending = previous.then(() => broadcastAttempts(ctx, chain, signed))
-          // Handled here so a failure while the next batch is signed is not an unhandled rejection;
-          // it is rethrown below when the loop waits for it (stored attempts are resent by the sweep).
-          sending.catch(() => {})
-          await previous
-        }
+        if (signed.length) send(signed)
+        while (outstanding.length >= MAX_UNSENT_BATCHES) await outstanding.shift()
       }
     } finally {
-      // On an error, too: the batch being sent finishes before another drain of this signer can start.
-      await sending.catch(() => {})
+      // On an error, too: what is being sent finishes before another drain of this signer can start.
+      await Promise.allSettled(outstanding)
       draining.delete(key)
     }
   }
