@@ -3,7 +3,7 @@ import { Wallet } from '@ethereumjs/wallet'
 import { bytesToHex, getAddress, isAddress, type Address, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { SignerLoadError } from './signerLoadError.ts'
-import { createThreadKeySigner } from './signingThread.ts'
+import { createKeySigner } from './signWithKey.ts'
 
 export type KeystoreSignerConfig = { name: string; keystore: string; password: string }
 
@@ -43,6 +43,6 @@ export async function loadKeystoreSigner(cfg: KeystoreSignerConfig): Promise<{ a
     if (getAddress(stated) !== account.address)
       throw new SignerLoadError(cfg.name, `keystore ${cfg.keystore} says address ${getAddress(stated)} but its key is for ${account.address}`)
   }
-  // The same as a privateKey signer: libsecp256k1 on the signing thread (signingThread.ts).
-  return { address: account.address, signTransaction: createThreadKeySigner(privateKey) }
+  // The same native signer as a privateKey signer (signWithKey.ts): signing runs on the API's event loop.
+  return { address: account.address, signTransaction: createKeySigner(privateKey) }
 }

@@ -1,6 +1,6 @@
 import { getAddress, type Address, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { createThreadKeySigner } from './signingThread.ts'
+import { createKeySigner } from './signWithKey.ts'
 import type { SignerConfig } from '../config/schema.ts'
 import { loadKeystoreSigner } from './keystoreSigner.ts'
 import { loadRemoteSigner } from './remoteSigner.ts'
@@ -26,7 +26,7 @@ export async function loadSigner(cfg: SignerConfig): Promise<Signer> {
     let signTransaction
     try {
       account = privateKeyToAccount(cfg.privateKey as Hex)
-      signTransaction = createThreadKeySigner(cfg.privateKey as Hex)
+      signTransaction = createKeySigner(cfg.privateKey as Hex)
     } catch {
       // Never echo the key.
       throw new SignerLoadError(cfg.name, 'privateKey is not a valid secp256k1 private key')

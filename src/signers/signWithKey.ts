@@ -9,27 +9,18 @@ import { hexToBytes, keccak256, serializeTransaction, toHex, type Hex, type Tran
  * are exactly what viem's own signTransaction produces (a test checks this).
  */
 export function createKeySigner(privateKey: Hex): (tx: TransactionSerializable) => Promise<Hex> {
-  const key = keyBytes(privateKey)
-  return async (tx) => signWithKeyBytes(tx, key)
-}
-
-/** The key as bytes, checked: throws on a value that is not a valid secp256k1 private key. */
-export function keyBytes(privateKey: Hex): Uint8Array {
   const key = hexToBytes(privateKey)
   if (!secp256k1.privateKeyVerify(key)) throw new Error('not a valid secp256k1 private key')
-  return key
-}
-
-/** Signs and serializes one transaction (synchronous: used in-thread and by the signing thread). */
-export function signWithKeyBytes(tx: TransactionSerializable, key: Uint8Array): Hex {
-  const digest = hexToBytes(keccak256(serializeTransaction(tx)))
-  const { signature, recid } = secp256k1.ecdsaSign(digest, key)
-  const r = toHex(signature.subarray(0, 32))
-  const s = toHex(signature.subarray(32, 64))
-  if (tx.type === 'legacy' || (tx.type === undefined && tx.gasPrice !== undefined && tx.maxFeePerGas === undefined)) {
-    // EIP-155: v = chainId * 2 + 35 + recid.
-    const v = tx.chainId ? BigInt(tx.chainId) * 2n + 35n + BigInt(recid) : 27n + BigInt(recid)
-    return serializeTransaction(tx, { r, s, v })
+  return async (tx) => {
+    const digest = hexToBytes(keccak256(serializeTransaction(tx)))
+    const { signature, recid } = secp256k1.ecdsaSign(digest, key)
+    const r = toHex(signature.subarray(0, 32))
+    const s = toHex(signature.subarray(32, 64))
+    if (tx.type === 'legacy' || (tx.type === undefined && tx.gasPrice !== undefined && tx.maxFeePerGas === undefined)) {
+      // EIP-155: v = chainId * 2 + 35 + recid.
+      const v = tx.chainId ? BigInt(tx.chainId) * 2n + 35n + BigInt(recid) : 27n + BigInt(recid)
+      return serializeTransaction(tx, { r, s, v })
+    }
+    return serializeTransaction(tx, { r, s, yParity: recid })
   }
-  return serializeTransaction(tx, { r, s, yParity: recid })
 }
