@@ -87,12 +87,12 @@ export async function signNextBatch(
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
-    await tx`
-      INSERT INTO signer_nonces (chain_id, signer, next_nonce) VALUES (${chainId}, ${signer.address}, ${chainNonce})
-      ON CONFLICT DO NOTHING`
-    // The lock that serializes nonce assignment for this signer across every instance.
+    // The lock that serializes nonce assignment for this signer across every instance: the row is
+    // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
     const [state] = await tx<{ next_nonce: number }[]>`
-      SELECT next_nonce FROM signer_nonces WHERE chain_id = ${chainId} AND signer = ${signer.address} FOR UPDATE`
+      INSERT INTO signer_nonces (chain_id, signer, next_nonce) VALUES (${chainId}, ${signer.address}, ${chainNonce})
+      ON CONFLICT (chain_id, signer) DO UPDATE SET next_nonce = signer_nonces.next_nonce
+      RETURNING next_nonce`
     // Nonces below the chain's mined count are used, by us or by someone else with this key: never hand them out.
     let nonce = Math.max(state!.next_nonce, chainNonce)
     // Another instance may have signed some of these while we estimated.
@@ -139,15 +139,20 @@ export async function signNextBatch(
     }
 
     if (attemptRows.length) {
-      await tx`INSERT INTO attempts ${tx(attemptRows)}`
+      // One statement (data-modifying CTEs): the attempts, the rows to PENDING, their events and the next nonce.
       await tx`
-        UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, updated_at = now()
-        FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
-        WHERE t.id = v.id AND t.status = 'QUEUED'`
-      await tx`
-        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-        SELECT v.id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', v.nonce)
-        FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)`
+        WITH stored AS (
+          INSERT INTO attempts ${tx(attemptRows)}
+        ), moved AS (
+          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, updated_at = now()
+          FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
+          WHERE t.id = v.id AND t.status = 'QUEUED'
+          RETURNING t.id, t.nonce
+        ), events AS (
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
+        )
+        UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     }
     if (failures.length) {
       await tx`
@@ -166,7 +171,8 @@ export async function signNextBatch(
         FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
-    await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+    if (!attemptRows.length)
+      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
   if (ctx.metrics && signed.length) {
