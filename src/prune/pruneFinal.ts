@@ -10,7 +10,7 @@ export const PRUNE_INTERVAL_MS = 60_000
 
 /**
  * Deletes final transactions (CONFIRMED, REVERTED, FAILED, CANCELLED) whose final_at
- * is older than `retentionDays`, with their attempts and events (ON DELETE CASCADE),
+ * is older than `retentionDays`, with their attempts (ON DELETE CASCADE) and events (same statement),
  * oldest first, in batches. SKIP LOCKED: instances running this together, or an
  * admin retrying an old FAILED row, never wait on each other. Returns rows deleted.
  */
@@ -22,16 +22,20 @@ export async function pruneFinalTransactions(
   const maxBatches = opts.maxBatches ?? MAX_BATCHES_PER_RUN
   let total = 0
   for (let i = 0; i < maxBatches; i++) {
-    const deleted = await sql`
+    const [deleted] = await sql<{ n: number }[]>`
       WITH doomed AS (
         SELECT id FROM transactions
         WHERE final_at < now() - make_interval(days => ${opts.retentionDays}::int)
         ORDER BY final_at LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED
+      ), gone AS (
+        DELETE FROM transactions t USING doomed WHERE t.id = doomed.id AND t.final_at IS NOT NULL RETURNING t.id
+      ), events AS (
+        DELETE FROM transaction_events e USING gone WHERE e.transaction_id = gone.id
       )
-      DELETE FROM transactions t USING doomed WHERE t.id = doomed.id AND t.final_at IS NOT NULL`
-    total += deleted.count
-    if (deleted.count < batchSize) break
+      SELECT count(*)::int AS n FROM gone`
+    total += deleted!.n
+    if (deleted!.n < batchSize) break
   }
   if (total > 0) opts.log?.info({ deleted: total, retentionDays: opts.retentionDays }, 'pruned final transactions past retention')
   return total
