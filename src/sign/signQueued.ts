@@ -58,6 +58,36 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   )
 }
 
+type SignerState = { market: Awaited<ReturnType<typeof readFeeMarket>>; balance: bigint; chainNonce: number }
+
+/** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
+const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState> }>>()
+
+/**
+ * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
+ * follow each other within milliseconds, and these reads queued behind the node's intake of the previous
+ * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
+ * them being newer: the balance and count are of the latest block, which that window does not change by
+ * more than one block, and the nonce is only ever raised to the count.
+ */
+function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
+  let bySigner = recentState.get(chain)
+  if (!bySigner) recentState.set(chain, (bySigner = new Map()))
+  const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
+  const hit = bySigner.get(signer.address)
+  if (hit && Date.now() - hit.at < maxAgeMs) return hit.state
+  const state = Promise.all([
+    readFeeMarket(chain.read, chain.config.fees.model),
+    chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
+    chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
+  ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+  const entry = { at: Date.now(), state }
+  bySigner.set(signer.address, entry)
+  // A failed read is not reused.
+  state.catch(() => bySigner.get(signer.address) === entry && bySigner.delete(signer.address))
+  return state
+}
+
 /**
  * Signs the next batch of a signer's queued transactions: consecutive nonces
  * under the signer's row lock, attempts stored in the same commit, before any send.
@@ -78,12 +108,7 @@ export async function signNextBatch(
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
-  const [plans, market, balance, chainNonce] = await Promise.all([
-    planRows(ctx, chain, signer, candidates),
-    readFeeMarket(chain.read, chain.config.fees.model),
-    chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
-    chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-  ])
+  const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
