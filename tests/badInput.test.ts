@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 /** Bad input never reaches the database: each gets a 4xx (REST) or a coded GraphQL error naming the field. */
 describe('bad input', () => {
@@ -52,6 +52,29 @@ describe('bad input', () => {
     const res = await env.post('/broadcast_transaction', { to: RECIPIENT, data: `0x${'00'.repeat(600_000)}` })
     expect(res.status).toBe(413)
     expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE')
+    expect(await rows()).toBe(0)
+  })
+
+  it('GraphQL: oversized body → 413 PAYLOAD_TOO_LARGE; a chunked body without Content-Length → 411', async () => {
+    const query = 'mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }'
+    const big = await env.graphql(query, { i: { to: RECIPIENT, data: `0x${'00'.repeat(600_000)}` } })
+    expect(big.status).toBe(413)
+    expect(big.json.errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE')
+    // A streamed body has no Content-Length (fetch sends it chunked).
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(JSON.stringify({ query, variables: { i: { to: RECIPIENT } } })))
+        c.close()
+      },
+    })
+    const chunked = await fetch(`${env.service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    expect(chunked.status).toBe(411)
+    expect((await chunked.json()).errors[0].extensions.code).toBe('LENGTH_REQUIRED')
     expect(await rows()).toBe(0)
   })
 

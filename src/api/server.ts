@@ -12,7 +12,7 @@ import type { Readiness } from '../health/readiness.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
-import { readJson } from './readBody.ts'
+import { checkDeclaredLength, readJson } from './readBody.ts'
 import { transactionJson } from './rest/transactionJson.ts'
 
 const WEB_DIRS = [fileURLToPath(new URL('../../web/dist', import.meta.url)), fileURLToPath(new URL('../../web', import.meta.url))]
@@ -85,6 +85,7 @@ export function createHttpServer(
       let principal
       try {
         principal = principalOf(req)
+        checkDeclaredLength(req)
       } catch (err) {
         const e = err as InputError
         service.metrics?.rejected.inc({ api: 'graphql', reason: e.code })

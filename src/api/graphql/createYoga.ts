@@ -66,6 +66,8 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: service.devMode,
+    // The HTTP server checks Content-Length against MAX_BODY_BYTES before yoga runs (api/readBody.ts).
+    maxRequestBodySize: false,
     landingPage: false,
     logging: false,
     plugins: [useErrorCodes, graphqlMetricsPlugin(service.metrics), ...graphqlArmorPlugins(service.devMode)],
