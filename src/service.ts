@@ -109,8 +109,9 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const auth = createAuthenticator(config.apiKeys, config.auth, dbKeys)
   const yoga = createGraphQL(ctx, schema)
   const readiness = createReadiness(db.sql, [...chains.values()], log)
-  const server = createHttpServer(ctx, { auth, yoga, rateLimiter: createRateLimiter(config.limits), readiness })
-  const graphqlWs = attachGraphQLWs(server, yoga, auth)
+  const rateLimiter = createRateLimiter(config.limits)
+  const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness })
+  const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => resolve())

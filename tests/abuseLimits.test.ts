@@ -1,4 +1,6 @@
+import { createClient } from 'graphql-ws'
 import postgres from 'postgres'
+import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
@@ -7,6 +9,7 @@ const keys = {
   policy: 'policy-submitter-key-0123456789',
   floodA: 'flood-a-reader-key-0123456789',
   floodB: 'flood-b-reader-key-0123456789',
+  floodWs: 'flood-ws-reader-key-012345678',
   inflight: 'inflight-submitter-key-012345',
   gas: 'gas-submitter-key-0123456789',
 }
@@ -33,6 +36,7 @@ describe('abuse limits', () => {
           { name: 'policy', role: 'submitter', key: keys.policy },
           { name: 'flood-a', role: 'reader', key: keys.floodA },
           { name: 'flood-b', role: 'reader', key: keys.floodB },
+          { name: 'flood-ws', role: 'reader', key: keys.floodWs },
           { name: 'inflight', role: 'submitter', key: keys.inflight },
           { name: 'gas', role: 'submitter', key: keys.gas },
         )
@@ -75,6 +79,35 @@ describe('abuse limits', () => {
     // The bucket refills at 5/s.
     await new Promise((r) => setTimeout(r, 1_100))
     expect((await call(missing, keys.floodA)).status).toBe(404)
+  })
+
+  it('over WebSocket the same key limit counts the connection and each operation: a burst gets RATE_LIMITED', async () => {
+    const client = createClient({
+      url: `${env.service.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${keys.floodWs}` },
+      lazy: false,
+    })
+    const run = () =>
+      new Promise<any>((resolve, reject) => {
+        let result: any
+        client.subscribe({ query: '{ transactions(first: 1) { edges { node { id } } } }' }, { next: (r) => (result = r), error: (e) => resolve({ errors: e }), complete: () => resolve(result) })
+        setTimeout(() => reject(new Error('no answer over the socket')), 10_000)
+      })
+    try {
+      const started = performance.now()
+      const results = await Promise.all(Array.from({ length: 40 }, run))
+      const elapsedSeconds = (performance.now() - started) / 1000
+      const served = results.filter((r) => r?.data?.transactions).length
+      const limited = results.filter((r) => (Array.isArray(r?.errors) ? r.errors : []).some((e: any) => e.extensions?.code === 'RATE_LIMITED'))
+      // The connection took one token of the burst of 20; the rest refilled at 5/s meanwhile.
+      expect(served).toBeGreaterThanOrEqual(15)
+      expect(served).toBeLessThanOrEqual(19 + Math.ceil(5 * elapsedSeconds))
+      expect(limited.length).toBe(40 - served)
+      expect(limited[0].errors[0].extensions.retryAfterSeconds).toBeGreaterThanOrEqual(1)
+    } finally {
+      await client.dispose()
+    }
   })
 
   const restPolicy: Array<[string, Record<string, unknown>, string, string]> = [

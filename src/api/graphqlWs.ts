@@ -1,9 +1,10 @@
 import type { Server } from 'node:http'
-import type { ExecutionArgs } from 'graphql'
+import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Authenticator, Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
+import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 
 type Enveloped = ReturnType<Yoga['getEnveloped']>
 
@@ -11,8 +12,10 @@ type Enveloped = ReturnType<Yoga['getEnveloped']>
  * graphql-ws (WebSocket) on the same /graphql path as yoga's HTTP and SSE, run
  * through yoga's envelop so masking, error codes and the context are the same.
  * The API key comes in connectionParams: `{ "authorization": "Bearer <key>" }`.
+ * The key's rate limit counts the connection and every operation on it, as each HTTP request counts:
+ * a socket is not a way around it (a limited operation gets RATE_LIMITED with retryAfterSeconds).
  */
-export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator): { close: () => Promise<void> } {
+export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator, rateLimiter?: RateLimiter): { close: () => Promise<void> } {
   const wss = new WebSocketServer({ server, path: '/graphql' })
   const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
     {
@@ -21,6 +24,7 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator)
         const header = (params.authorization ?? params.Authorization) as string | undefined
         try {
           ctx.extra.principal = auth.authenticate(header)
+          rateLimiter?.take(ctx.extra.principal.name)
           return true
         } catch {
           // graphql-ws closes the socket with 4403 Forbidden; any other answer would accept the connection.
@@ -30,6 +34,12 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator)
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, _id, params) => {
+        try {
+          rateLimiter?.take(ctx.extra.principal!.name)
+        } catch (err) {
+          if (err instanceof TooManyRequestsError) return [new GraphQLError(err.message, { extensions: { ...err.extensions } })]
+          throw err
+        }
         const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal!, params })
         const document = enveloped.parse(params.query)
         const args = {
