@@ -151,10 +151,15 @@ export async function signNextBatch(
       }
       committedWei += cost
       // Signing is CPU work on the API's event loop (about 0.25 ms each): let waiting requests in between
-      // chunks, so a batch of 200 does not hold every answer back for 50 ms. Remote signers sign concurrently.
+      // chunks, so a batch of 200 does not hold every answer back for 50 ms.
       if (builds.length > 0 && builds.length % SIGN_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve))
       const at = nonce
-      builds.push(buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({ b, id: plan.row.id, nonce: at })))
+      const build = buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({ b, id: plan.row.id, nonce: at }))
+      builds.push(build)
+      // Handled: a failure surfaces in Promise.all below, not as an unhandled rejection during a yield.
+      build.catch(() => {})
+      // A remote signer (Web3Signer, Clef) gets one request at a time, as before, not 200 at once.
+      if (signer.kind === 'remote') await build
       nonce++
     }
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
