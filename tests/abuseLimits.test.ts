@@ -105,6 +105,15 @@ describe('abuse limits', () => {
       expect(served).toBeLessThanOrEqual(19 + Math.ceil(5 * elapsedSeconds))
       expect(limited.length).toBe(40 - served)
       expect(limited[0].errors[0].extensions.retryAfterSeconds).toBeGreaterThanOrEqual(1)
+      // A new connection while the bucket is empty is closed with 4429, not 4403 as for a wrong key.
+      const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const socket = new WebSocket(`${env.service.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws')
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${keys.floodWs}` } })))
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }))
+        socket.on('error', reject)
+      })
+      expect(closed.code).toBe(4429)
+      expect(closed.reason).toMatch(/^RATE_LIMITED/)
     } finally {
       await client.dispose()
     }

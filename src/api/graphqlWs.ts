@@ -24,10 +24,16 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
         const header = (params.authorization ?? params.Authorization) as string | undefined
         try {
           ctx.extra.principal = auth.authenticate(header)
-          rateLimiter?.take(ctx.extra.principal.name)
-          return true
         } catch {
           // graphql-ws closes the socket with 4403 Forbidden; any other answer would accept the connection.
+          return false
+        }
+        try {
+          rateLimiter?.take(ctx.extra.principal.name)
+          return true
+        } catch (err) {
+          // Over the key's rate: closed with 4429 and the reason, not as if the key were wrong.
+          if (err instanceof TooManyRequestsError) ctx.extra.socket.close(4429, `RATE_LIMITED: retry in ${err.retryAfterSeconds} s`)
           return false
         }
       },
