@@ -68,8 +68,12 @@ describe('abuse limits', () => {
       expect(r.json.error.code).toBe('RATE_LIMITED')
       expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1)
     }
-    const g = await gql(keys.floodA, '{ transactions { edges { node { id } } } }')
-    expect(g.status).toBe(429)
+    // GraphQL shares the key's bucket. A few at once: on a busy machine a token may have refilled since the
+    // burst (one per 200 ms), so a single request could pass.
+    const gs = await Promise.all(Array.from({ length: 5 }, () => gql(keys.floodA, '{ transactions { edges { node { id } } } }')))
+    expect(gs.every((r) => r.status === 200 || r.status === 429)).toBe(true)
+    const g = gs.find((r) => r.status === 429)!
+    expect(g).toBeDefined()
     expect(Number(g.retryAfter)).toBeGreaterThanOrEqual(1)
     expect(g.json.errors[0].extensions.code).toBe('RATE_LIMITED')
     // The other key has its own bucket.
