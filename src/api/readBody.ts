@@ -4,6 +4,8 @@ import { ERROR_CODE, InputError } from '../core/errors.ts'
 /** Request bodies above this are refused before they are buffered (a transaction is at most ~128 KiB of calldata as hex). */
 export const MAX_BODY_BYTES = 512 * 1024
 
+const tooLarge = (limit: number) => new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+
 /**
  * The GraphQL endpoint's body limit, from the headers alone: yoga then reads the body without its own
  * limit, which wrapped every request body in a web TransformStream (about 5 % of the event loop under
@@ -15,17 +17,17 @@ export function checkDeclaredLength(req: IncomingMessage, limit = MAX_BODY_BYTES
   if (declared === undefined)
     throw new InputError(ERROR_CODE.LENGTH_REQUIRED, 'Send the GraphQL request with a Content-Length header (chunked bodies are not accepted)', undefined, 411)
   if (!/^\d+$/.test(declared)) throw new InputError(ERROR_CODE.INVALID_INPUT, 'Content-Length is not a number', undefined, 400)
-  if (Number(declared) > limit) throw new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+  if (Number(declared) > limit) throw tooLarge(limit)
 }
 
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > limit) throw new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+  if (declared > limit) throw tooLarge(limit)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > limit) throw new InputError(ERROR_CODE.PAYLOAD_TOO_LARGE, `Request body is over ${limit} bytes`, undefined, 413)
+    if (size > limit) throw tooLarge(limit)
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks)

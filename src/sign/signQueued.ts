@@ -7,7 +7,7 @@ import { ERROR_CODE } from '../core/errors.ts'
 import { addGasMargin, initialFees, maxCostWei } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
-import { buildAttempt } from './buildAttempt.ts'
+import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
@@ -130,7 +130,7 @@ export async function signNextBatch(
     const failures: { id: string; code: string; message: string }[] = []
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
-    const builds: Promise<{ b: Awaited<ReturnType<typeof buildAttempt>>; id: string; nonce: number }>[] = []
+    const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
     let committedWei = 0n
     for (const plan of plans) {
       if (!stillQueued.has(plan.row.id)) continue

@@ -25,20 +25,18 @@ type Cursor = { number: number; hash: Hash }
 type Match = { hash: Hash; transaction_id: string }
 
 /**
- * A mined transaction's final status, error code and message, from the purpose of the attempt that
- * mined (the client's call, or our zero-value CANCEL replacement) and its receipt status. SQL
- * expressions over the given columns; the arguments are fixed column names, never input.
+ * A mined transaction's final status, error code and message, as SQL over the attempt that mined
+ * (joined as `a`: the client's call, or our zero-value CANCEL replacement) and the receipt status,
+ * which is the incoming value (`v`) when a receipt is settled and the stored one (`t`) when an
+ * INCLUDED row reaches its depth.
  */
-function finalOutcomeSql(sql: ServiceContext['db']['sql']) {
-  const col = (name: string) => sql.unsafe(name)
+function finalOutcomeSql(sql: ServiceContext['db']['sql'], receiptColumn: 'v.receipt_status' | 't.receipt_status') {
+  const receipt = sql.unsafe(receiptColumn)
   return {
-    status: (purpose: string, receipt: string) =>
-      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN 'CANCELLED' WHEN ${col(receipt)} = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END`,
-    errorCode: (purpose: string, receipt: string) =>
-      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN ${col(receipt)} = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END`,
-    errorMessage: (purpose: string, receipt: string) =>
-      sql`CASE WHEN ${col(purpose)} = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
-               WHEN ${col(receipt)} = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END`,
+    status: sql`CASE WHEN a.purpose = 'CANCEL' THEN 'CANCELLED' WHEN ${receipt} = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END`,
+    errorCode: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN ${receipt} = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END`,
+    errorMessage: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
+                      WHEN ${receipt} = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END`,
   }
 }
 
@@ -50,7 +48,6 @@ function finalOutcomeSql(sql: ServiceContext['db']['sql']) {
  */
 export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): ChainWatcher {
   const { sql } = ctx.db
-  const outcome = finalOutcomeSql(sql)
   const chainId = chain.chainId
   const log = ctx.log.child({ module: 'watch', chainId })
   const pollMs = Math.min(1_000, Math.max(50, Math.floor(chain.config.blockTimeMs / 4)))
@@ -96,12 +93,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const atDepth = receipts.map((r) => Number(head) - Number(r.blockNumber) + 1 >= depth)
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
+    const outcome = finalOutcomeSql(sql, 'v.receipt_status')
     await sql.begin(async (tx) => {
       moved = await tx<Moved[]>`
         UPDATE transactions t SET
-          status = CASE WHEN NOT v.final THEN 'INCLUDED' ELSE ${outcome.status('a.purpose', 'v.receipt_status')} END,
-          error_code = CASE WHEN NOT v.final THEN t.error_code ELSE ${outcome.errorCode('a.purpose', 'v.receipt_status')} END,
-          error_message = CASE WHEN NOT v.final THEN t.error_message ELSE ${outcome.errorMessage('a.purpose', 'v.receipt_status')} END,
+          status = CASE WHEN NOT v.final THEN 'INCLUDED' ELSE ${outcome.status} END,
+          error_code = CASE WHEN NOT v.final THEN t.error_code ELSE ${outcome.errorCode} END,
+          error_message = CASE WHEN NOT v.final THEN t.error_message ELSE ${outcome.errorMessage} END,
           final_at = CASE WHEN v.final THEN now() END,
           mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
           receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, included_at = now(), updated_at = now(),
@@ -268,13 +266,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
     if (done.length) {
       let finished: { included_at: Date | null; final_at: Date | null }[] = []
+      const outcome = finalOutcomeSql(sql, 't.receipt_status')
       await sql.begin(async (tx) => {
         // Whichever attempt mined decides: the client's call (CONFIRMED/REVERTED) or our zero-value replacement (CANCELLED).
         const moved = await tx<{ id: string; status: string; included_at: Date | null; final_at: Date | null }[]>`
           UPDATE transactions t SET
-            status = ${outcome.status('a.purpose', 't.receipt_status')},
-            error_code = ${outcome.errorCode('a.purpose', 't.receipt_status')},
-            error_message = ${outcome.errorMessage('a.purpose', 't.receipt_status')},
+            status = ${outcome.status},
+            error_code = ${outcome.errorCode},
+            error_message = ${outcome.errorMessage},
             at_fee_cap = NULL, final_at = now(), updated_at = now()
           FROM attempts a
           WHERE t.id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND t.status = 'INCLUDED' AND a.hash = t.mined_hash
