@@ -12,7 +12,8 @@ import type { Readiness } from '../health/readiness.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
-import { checkDeclaredLength, readJson } from './readBody.ts'
+import { checkDeclaredLength, readBody, readJson } from './readBody.ts'
+import { canServeDirectly, serveGraphQLPost } from './graphql/serveGraphQLPost.ts'
 import { transactionJson } from './rest/transactionJson.ts'
 
 const WEB_DIRS = [fileURLToPath(new URL('../../web/dist', import.meta.url)), fileURLToPath(new URL('../../web', import.meta.url))]
@@ -66,7 +67,14 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
 
 export function createHttpServer(
   service: ServiceContext,
-  deps: { auth: Authenticator; yoga: Yoga; rateLimiter?: RateLimiter; readiness?: Readiness },
+  deps: {
+    auth: Authenticator
+    yoga: Yoga
+    rateLimiter?: RateLimiter
+    readiness?: Readiness
+    /** false: every GraphQL request goes through yoga's HTTP layer (tests compare the two paths). */
+    graphqlDirect?: boolean
+  },
 ): Server {
   const { auth, yoga } = deps
   const log = service.log.child({ module: 'http' })
@@ -90,6 +98,12 @@ export function createHttpServer(
         const e = err as InputError
         service.metrics?.rejected.inc({ api: 'graphql', reason: e.code })
         return sendJson(res, e.httpStatus, { errors: [{ message: e.message, extensions: e.extensions }] }, retryAfter(e))
+      }
+      if (deps.graphqlDirect !== false && canServeDirectly(req)) {
+        const body = await readBody(req)
+        if (await serveGraphQLPost(yoga, req, res, body, { principal }, log)) return
+        // Not for the direct path (nothing ran): yoga reads these bytes instead of the drained stream.
+        ;(req as IncomingMessage & { body?: Buffer }).body = body
       }
       // Calling the yoga instance as a node listener both handles and sends the response.
       return void (await yoga(req, res, { principal }))
