@@ -1,3 +1,4 @@
+import './common/productionMode.ts'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
 import { withTimeout } from './common/withTimeout.ts'

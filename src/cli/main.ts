@@ -1,3 +1,4 @@
+import '../common/productionMode.ts'
 import { keysCommand, KEYS_HELP } from './keysCommand.ts'
 
 const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure they end up in a block.
