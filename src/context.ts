@@ -5,6 +5,7 @@ import type { Db } from './db/connect.ts'
 import type { Logger } from './common/logger.ts'
 import type { SignerRegistry } from './signers/loadSigners.ts'
 import type { InFlightLimiter } from './api/inFlightLimit.ts'
+import type { ApiLoadMonitor } from './api/apiLoad.ts'
 import type { Metrics } from './metrics/metrics.ts'
 import type { TransactionUpdates } from './events/transactionUpdates.ts'
 
@@ -28,4 +29,6 @@ export type ServiceContext = {
   metrics?: Metrics
   /** Per-key cap on unfinished transactions, checked by acceptTransaction (api/inFlightLimit.ts). */
   inFlight?: InFlightLimiter
+  /** Requests in progress and the loop's load: the sign stage gives way to a busy API (core/apiFirst.ts). */
+  apiLoad?: ApiLoadMonitor
 }

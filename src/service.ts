@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { printSchema } from 'graphql'
 import { createAuthenticator } from './api/auth.ts'
+import { createApiLoadMonitor } from './api/apiLoad.ts'
 import { startDbApiKeys } from './keys/dbApiKeys.ts'
 import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
@@ -87,6 +88,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     kickSigner: (chainId, signer) => kick(chainId, signer),
     metrics: createMetrics(),
     inFlight: createInFlightLimiter(db.sql, config.limits.maxInFlightPerKey),
+    apiLoad: createApiLoadMonitor(),
   }
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
   const signWorker = await startSignWorker(ctx)
@@ -137,6 +139,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
         await prune.stop()
         await webhooks.stop()
         readiness.stop()
+        ctx.apiLoad?.stop()
         await Promise.all(chainLoops.map((l) => l.stop()))
         await Promise.all(watchers.map((w) => w.stop()))
         await signWorker.stop()

@@ -60,6 +60,8 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     try {
       for (;;) {
         state.again = false
+        // A saturated API answers first; the wait is bounded (core/apiFirst.ts).
+        await ctx.apiLoad?.giveWay()
         const signed = await signNextBatch(ctx, chain, signer, skip)
         if (signed === null) {
           // The last batches are sent before the drain decides it is done (and before another may start).
