@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_BUSY_IN_FLIGHT } from '../core/apiFirst.ts'
+import { API_BUSY_REQUESTS_PER_SEC } from '../core/apiFirst.ts'
 import { createApiLoadMonitor, type ApiLoadMonitor } from './apiLoad.ts'
 
-/** Busy the event loop (as serving requests would), still letting timers and other callbacks run. */
-async function keepLoopBusy(ms: number): Promise<void> {
+/** Busy the event loop (as serving requests would), still letting timers and other callbacks run; counts `requests` on the way. */
+async function keepLoopBusy(ms: number, onTurn: () => void = () => {}): Promise<void> {
   const until = Date.now() + ms
   while (Date.now() < until) {
     await new Promise((resolve) => setImmediate(resolve))
+    onTurn()
     const spin = Date.now() + 5
     while (Date.now() < spin);
   }
@@ -16,18 +17,6 @@ describe('api load monitor', () => {
   let monitor: ApiLoadMonitor | undefined
   afterEach(() => monitor?.stop())
 
-  it('counts requests in progress, each finished once however often its end is reported', () => {
-    monitor = createApiLoadMonitor()
-    const ends = Array.from({ length: 3 }, () => monitor!.started())
-    expect(monitor.current().inFlight).toBe(3)
-    ends[0]!()
-    ends[0]!()
-    expect(monitor.current().inFlight).toBe(2)
-    ends[1]!()
-    ends[2]!()
-    expect(monitor.current().inFlight).toBe(0)
-  })
-
   it('lets the pipeline go at once while the API is quiet', async () => {
     monitor = createApiLoadMonitor()
     const t0 = performance.now()
@@ -35,18 +24,22 @@ describe('api load monitor', () => {
     expect(performance.now() - t0).toBeLessThan(5)
   })
 
-  it('holds the pipeline back while many requests are in progress on a busy loop, and lets it go when they finish', async () => {
+  it('holds the pipeline back while many requests arrive on a busy loop, and lets it go once they stop', async () => {
     monitor = createApiLoadMonitor()
-    const ends = Array.from({ length: API_BUSY_IN_FLIGHT }, () => monitor!.started())
-    await keepLoopBusy(120)
+    // Requests arriving at about twice the busy rate: one per loop turn of ~5 ms is 200/s, so ten per turn.
+    const arrive = () => {
+      for (let i = 0; i < Math.ceil((2 * API_BUSY_REQUESTS_PER_SEC) / 200); i++) monitor!.started()
+    }
+    await keepLoopBusy(120, arrive)
+    expect(monitor.current().requestsPerSec).toBeGreaterThanOrEqual(API_BUSY_REQUESTS_PER_SEC)
     expect(monitor.current().loopUtilization).toBeGreaterThan(0.85)
     let released = false
     const waiting = monitor.giveWay().then(() => (released = true))
-    // Still busy (as serving those requests would keep it): the pipeline waits.
-    await keepLoopBusy(60)
+    await keepLoopBusy(100, arrive)
     expect(released).toBe(false)
-    ends.forEach((end) => end())
+    // The requests stop: the next sample sees no rate and the pipeline goes on.
     await waiting
     expect(released).toBe(true)
+    expect(monitor.current().requestsPerSec).toBeLessThan(API_BUSY_REQUESTS_PER_SEC)
   })
 })

@@ -1,40 +1,40 @@
 import { performance } from 'node:perf_hooks'
 import { API_FIRST_MAX_DEFER_MS, apiIsBusy, type ApiLoad } from '../core/apiFirst.ts'
 
-/** How often the event loop's utilization is sampled. */
+/** How often the request rate and the event loop's utilization are sampled. */
 const SAMPLE_MS = 50
 const POLL_MS = 10
 
 export type ApiLoadMonitor = {
-  /** Call when a request starts; call the returned function once its answer is sent. */
-  started: () => () => void
+  /** Call when a request starts. */
+  started: () => void
   current: () => ApiLoad
   /** Resolves at once on a quiet API; while it is busy, waits (at most API_FIRST_MAX_DEFER_MS) for it to calm down. */
   giveWay: () => Promise<void>
   stop: () => void
 }
 
-/** Requests in progress and the event loop's recent utilization, for core/apiFirst.ts. */
+/** The API's request rate and the event loop's utilization over the last sample, for core/apiFirst.ts. */
 export function createApiLoadMonitor(): ApiLoadMonitor {
-  let inFlight = 0
+  let count = 0
+  let requestsPerSec = 0
   let loopUtilization = 0
   let last = performance.eventLoopUtilization()
+  let lastAt = performance.now()
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization()
+    const at = performance.now()
     loopUtilization = performance.eventLoopUtilization(now, last).utilization
+    requestsPerSec = (count * 1000) / Math.max(1, at - lastAt)
+    count = 0
     last = now
+    lastAt = at
   }, SAMPLE_MS)
   timer.unref()
-  const current = (): ApiLoad => ({ inFlight, loopUtilization })
+  const current = (): ApiLoad => ({ requestsPerSec, loopUtilization })
   return {
     started() {
-      inFlight++
-      let done = false
-      return () => {
-        if (done) return
-        done = true
-        inFlight--
-      }
+      count++
     },
     current,
     async giveWay() {

@@ -144,8 +144,7 @@ export function createHttpServer(
   }
 
   return createServer((req, res) => {
-    // Long-lived event streams are not load; everything else counts until its answer is sent.
-    if (service.apiLoad && !req.headers.accept?.includes('text/event-stream')) res.once('close', service.apiLoad.started())
+    service.apiLoad?.started()
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy()
       const restApi = req.url?.startsWith('/broadcast_transaction') || req.url?.startsWith('/transactions/')
