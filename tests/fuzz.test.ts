@@ -78,7 +78,8 @@ function malformedInput(): Record<string, unknown> {
 function poisoned(body: Record<string, unknown>): Record<string, unknown> {
   const poison = pick(Object.keys(POISON))
   // '__proto__' as a plain assignment would set the prototype, not a key: define it.
-  const key = poison === 'unknownField' ? pick(['gas', 'nonce', 'from', 'Value', 'TO', randomString(12) || 'x', '__proto__']) : poison
+  // Names a client might guess but the API does not have ('from' is a real field: it picks the signer, and null is valid).
+  const key = poison === 'unknownField' ? pick(['gas', 'nonce', 'signer', 'Value', 'TO', randomString(12) || 'x', '__proto__']) : poison
   Object.defineProperty(body, key, { value: POISON[poison]!(), enumerable: true, configurable: true, writable: true })
   return body
 }
