@@ -45,19 +45,23 @@ function postgresCpuSec(dbName: string): { db: number; background: number } {
   return { db, background }
 }
 
-function machineCpuSec(): { busy: number; total: number } | null {
+/**
+ * The machine's CPU seconds: busy (user, nice, system, irq, softirq) and stolen (steal: time a virtual
+ * CPU wanted to run but the hypervisor gave to another guest). Steal is not busy: on a VM with noisy
+ * neighbours it is the machine getting slower, not anyone on it working harder.
+ */
+function machineCpuSec(): { busy: number; steal: number } | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!
     const f = line.trim().split(/\s+/).slice(1).map(Number)
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
-    const idle = (f[3] ?? 0) + (f[4] ?? 0)
-    return { busy: (total - idle) / TICKS_PER_SEC, total: total / TICKS_PER_SEC }
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f
+    return { busy: (user + nice + system + irq + softirq) / TICKS_PER_SEC, steal: steal / TICKS_PER_SEC }
   } catch {
     return null
   }
 }
 
-type Snapshot = { at: number; service: number; anvil: number; postgres: number; pgBackground: number; bench: number; machine: number | null }
+type Snapshot = { at: number; service: number; anvil: number; postgres: number; pgBackground: number; bench: number; machine: number | null; steal: number | null }
 
 export type CpuPhase = {
   phase: string
@@ -70,6 +74,8 @@ export type CpuPhase = {
   /** Everything else on the machine (other processes, other users' tests). */
   other: number | null
   machine: number | null
+  /** Cores the hypervisor gave to other guests while ours wanted them (a VM's noisy neighbours). */
+  steal: number | null
 }
 
 /** servicePids: every service instance; their CPU is added up in the service column. */
@@ -77,6 +83,7 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
   const snap = (): Snapshot => {
     const pg = postgresCpuSec(opts.dbName)
     const self = process.cpuUsage()
+    const machine = machineCpuSec()
     return {
       at: performance.now(),
       service: opts.servicePids.reduce((sum, pid) => sum + (procCpuSec(pid) ?? 0), 0),
@@ -84,7 +91,8 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
       postgres: pg.db,
       pgBackground: pg.background,
       bench: (self.user + self.system) / 1e6,
-      machine: machineCpuSec()?.busy ?? null,
+      machine: machine?.busy ?? null,
+      steal: machine?.steal ?? null,
     }
   }
   const phases: CpuPhase[] = []
@@ -97,6 +105,7 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
     const d = (k: 'service' | 'anvil' | 'postgres' | 'pgBackground' | 'bench') => Math.max(0, end[k] - s[k]) / wall
     const postgres = d('postgres') + d('pgBackground')
     const machine = end.machine !== null && s.machine !== null ? (end.machine - s.machine) / wall : null
+    const steal = end.steal !== null && s.steal !== null ? (end.steal - s.steal) / wall : null
     const ours = d('service') + postgres + d('anvil') + d('bench')
     phases.push({
       phase: current.name,
@@ -107,6 +116,7 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
       bench: round(d('bench'), 2),
       other: machine === null ? null : round(Math.max(0, machine - ours), 2),
       machine: machine === null ? null : round(machine, 2),
+      steal: steal === null ? null : round(steal, 2),
     })
   }
   return {
@@ -124,10 +134,10 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
 export type CpuAccounting = ReturnType<typeof startCpuAccounting>
 
 export function renderCpu(phases: CpuPhase[], cpus: number): string {
-  const head = ['phase', 'wall s', 'service', 'postgres', 'anvil', 'bench', 'other', `machine (of ${cpus})`]
+  const head = ['phase', 'wall s', 'service', 'postgres', 'anvil', 'bench', 'other', `machine (of ${cpus})`, 'steal']
   const rows = phases
     .filter((p) => p.phase !== 'startup')
-    .map((p) => [p.phase, p.wallSec.toFixed(1), p.service.toFixed(2), p.postgres.toFixed(2), p.anvil.toFixed(2), p.bench.toFixed(2), p.other?.toFixed(2) ?? '?', p.machine?.toFixed(2) ?? '?'])
+    .map((p) => [p.phase, p.wallSec.toFixed(1), p.service.toFixed(2), p.postgres.toFixed(2), p.anvil.toFixed(2), p.bench.toFixed(2), p.other?.toFixed(2) ?? '?', p.machine?.toFixed(2) ?? '?', p.steal?.toFixed(2) ?? '?'])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return ['CPU cores in use per phase (1.00 = one core busy):', `  ${fmt(head)}`, ...rows.map((r) => `  ${fmt(r)}`)].join('\n')

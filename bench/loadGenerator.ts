@@ -138,6 +138,12 @@ export type LoadResult = {
   /** Open loop only: how late the generator dispatched requests, ms (should stay near 0). */
   dispatchLagMs: Percentiles | null
   maxInFlight: number
+  /**
+   * Open loop only: p99 answer time of the requests dispatched in each second of the phase, the worst such
+   * second and the median one. A worst second far above the median means the slow answers came together
+   * (a stall of the machine or the service), not spread over the run.
+   */
+  perSecondP99: { worstAtSec: number; worstMs: number; medianMs: number; seconds: number } | null
   ids: string[]
 }
 
@@ -150,6 +156,8 @@ class Recorder {
   errorCount = 0
   errorExamples: string[] = []
   latencies: number[] = []
+  /** When each request in `latencies` was dispatched (performance.now()). */
+  dispatchedAt: number[] = []
   fromSchedule: number[] = []
   lags: number[] = []
   ids: string[] = []
@@ -178,6 +186,7 @@ class Recorder {
         this.ok++
         this.ids.push(answer.id)
         this.latencies.push(end - dispatchedAt)
+        this.dispatchedAt.push(dispatchedAt)
         if (scheduledAt !== null) this.fromSchedule.push(end - scheduledAt)
       } else this.error(answer.kind, answer.detail)
     } catch (err) {
@@ -192,6 +201,21 @@ class Recorder {
     } finally {
       this.inFlight--
     }
+  }
+
+  perSecondP99(startedAt: number): LoadResult['perSecondP99'] {
+    const bySecond = new Map<number, number[]>()
+    this.latencies.forEach((ms, i) => {
+      const sec = Math.floor((this.dispatchedAt[i]! - startedAt) / 1000)
+      let list = bySecond.get(sec)
+      if (!list) bySecond.set(sec, (list = []))
+      list.push(ms)
+    })
+    const p99s = [...bySecond].filter(([, l]) => l.length >= 10).map(([sec, l]) => ({ sec, p99: percentiles(l)!.p99 }))
+    if (p99s.length === 0) return null
+    const worst = p99s.reduce((a, b) => (b.p99 > a.p99 ? b : a))
+    const sorted = p99s.map((x) => x.p99).sort((a, b) => a - b)
+    return { worstAtSec: worst.sec, worstMs: round(worst.p99, 1), medianMs: round(sorted[Math.floor(sorted.length / 2)]!, 1), seconds: p99s.length }
   }
 
   result(api: Api, rate: number | null, seconds: number | null, planned: number, startedAt: number): LoadResult {
@@ -216,6 +240,7 @@ class Recorder {
       fromScheduleMs: r(percentiles(this.fromSchedule)),
       dispatchLagMs: r(percentiles(this.lags)),
       maxInFlight: this.maxInFlight,
+      perSecondP99: rate ? this.perSecondP99(startedAt) : null,
       ids: this.ids,
     }
   }

@@ -258,6 +258,11 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
       p.push(`accept ${a.load.api} at ${a.load.rate}/s: the service stored ${a.stored} transactions but only ${a.load.ok} answers arrived in time (the rest were committed after the client gave up)`)
     if (!a.settle.settled) p.push(`accept ${a.load.api} at ${a.load.rate}/s started with ${a.settle.open} earlier transactions still open`)
     if ((a.load.dispatchLagMs?.p99 ?? 0) > 20) p.push(`accept ${a.load.api} at ${a.load.rate}/s: the generator fell behind its schedule (dispatch lag p99 ${a.load.dispatchLagMs!.p99} ms)`)
+    const ps = a.load.perSecondP99
+    if (ps && ps.seconds >= 5 && ps.worstMs > 50 && ps.worstMs > 4 * ps.medianMs)
+      p.push(
+        `accept ${a.load.api} at ${a.load.rate}/s: the slow answers came together: p99 ${ps.worstMs} ms for the requests sent in second ${ps.worstAtSec}, ${ps.medianMs} ms in the median second`,
+      )
   }
   if (results.latency.load.errorCount) p.push(`latency run: ${results.latency.load.errorCount} errors ${JSON.stringify(results.latency.load.errors)}`)
   if (!results.latency.complete) p.push(`latency run: not all sent/included in time: ${JSON.stringify(results.latency.counts)}`)
@@ -274,6 +279,11 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   if (busy.length)
     p.push(
       `other processes used much of the machine during ${busy.map((c) => `${c.phase} (${c.other} of ${cpus().length} cores)`).join(', ')}: figures from those phases are pessimistic`,
+    )
+  const stolen = cpuPhases.filter((c) => c.phase !== 'startup' && c.phase !== 'settle' && c.wallSec >= 2 && (c.steal ?? 0) >= 0.1)
+  if (stolen.length)
+    p.push(
+      `the hypervisor gave CPU to other guests (steal) during ${stolen.map((c) => `${c.phase} (${c.steal} of ${cpus().length} cores)`).join(', ')}: figures from those phases are pessimistic, latency tails most of all`,
     )
   exits.forEach((exit, i) => {
     if (exit.code !== 0) p.push(`the service${n > 1 ? ` (instance ${i + 1})` : ''} exited with ${exit.code ?? exit.signal} on SIGTERM`)
