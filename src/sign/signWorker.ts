@@ -7,6 +7,10 @@ import { signNextBatch, type SignedAttempt } from './signQueued.ts'
 /** Signed batches of one signer being sent (or waiting to be) while the next is signed. */
 const MAX_UNSENT_BATCHES = 3
 
+/** Batches smaller than this are followed by a short wait for more (COALESCE_MS). */
+const COALESCE_BELOW = 20
+const COALESCE_MS = 20
+
 /** Parallel sign jobs per instance; one signer is drained by one of them at a time. */
 const SIGN_WORKERS = 4
 
@@ -57,12 +61,18 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
       done.catch(() => {})
       outstanding.push(done)
     }
+    let lastBatch = 0
     try {
       for (;;) {
         state.again = false
         // A saturated API answers first; the wait is bounded (core/apiFirst.ts).
         await ctx.apiLoad?.giveWay()
+        // A steady trickle (the last batch was small, and more came while it was signed): wait a moment so
+        // the next batch shares a batch's fixed cost (about seven statements and a provider call) among
+        // several requests. A request to an idle signer is signed at once.
+        if (lastBatch > 0 && lastBatch < COALESCE_BELOW) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
         const signed = await signNextBatch(ctx, chain, signer, skip)
+        lastBatch = signed?.length ?? 0
         if (signed === null) {
           // The last batches are sent before the drain decides it is done (and before another may start).
           while (outstanding.length) await outstanding.shift()
