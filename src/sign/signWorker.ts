@@ -64,13 +64,14 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     let lastBatch = 0
     try {
       for (;;) {
+        const more = state.again
         state.again = false
         // A saturated API answers first; the wait is bounded (core/apiFirst.ts).
         await ctx.apiLoad?.giveWay()
         // A steady trickle (the last batch was small, and more came while it was signed): wait a moment so
         // the next batch shares a batch's fixed cost (about seven statements and a provider call) among
         // several requests. A request to an idle signer is signed at once.
-        if (lastBatch > 0 && lastBatch < COALESCE_BELOW) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
+        if (more && lastBatch > 0 && lastBatch < COALESCE_BELOW) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
         const signed = await signNextBatch(ctx, chain, signer, skip)
         lastBatch = signed?.length ?? 0
         if (signed === null) {
