@@ -95,6 +95,53 @@ describe('GraphQL direct path', () => {
     expect(direct).toEqual(viaYoga)
   })
 
+  it('answers 400 random malformed requests as yoga does (variables of every JSON shape, broken queries, odd bodies)', async () => {
+    let seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
+    const startSeed = seed
+    const rand = () => {
+      seed = (seed + 0x6d2b79f5) >>> 0
+      let t = seed
+      t = Math.imul(t ^ (t >>> 15), t | 1)
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!
+    const value = (depth = 0): unknown =>
+      pick<() => unknown>([
+        () => null,
+        () => rand() < 0.5,
+        () => Math.floor(rand() * 2 ** 40) * (rand() < 0.5 ? -1 : 1),
+        () => pick([1.5, 2 ** 64, -0, 1e308]),
+        () => pick(['', 'x', '0x', '0xzz', RECIPIENT, RECIPIENT.slice(0, 41), '2099-01-01T00:00:00Z', 'tomorrow', '31337', '-1', '1e18', '\u0000', '🙂']),
+        () => (depth > 2 ? 1 : Array.from({ length: Math.floor(rand() * 3) }, () => value(depth + 1))),
+        () =>
+          depth > 2
+            ? {}
+            : Object.fromEntries(
+                Array.from({ length: Math.floor(rand() * 4) }, () => [pick(['chainId', 'to', 'data', 'value', 'gasLimit', 'from', 'idempotencyKey', 'validUntil', 'nope']), value(depth + 1)]),
+              ),
+      ])()
+    const READS = 'query($id: ID!, $h: Hex!, $f: Int, $a: String, $s: [TransactionStatus!], $from: Address) { transaction(id: $id) { id } transactionByHash(hash: $h) { id } transactions(first: $f, after: $a, status: $s, from: $from) { edges { cursor } } }'
+    const bodies = Array.from({ length: 400 }, (): string =>
+      pick<() => string>([
+        // Poisoned: chainId is never valid here, so no submission is stored on either path.
+        () => gql(MUTATION, { i: { ...(value() as object), chainId: pick([0, -1, 'x', 2 ** 60, 5]) } }),
+        () => gql(MUTATION, pick([{ i: value() }, {}, { j: 1 }])),
+        () => gql(READS, { id: value(), h: value(), f: value(), a: value(), s: value(), from: value() }),
+        () => gql(pick(['{', '{ transactions(first: ) }', 'query { ...F }', '{ __typename @skip }', 'mutation { broadcastTransaction }', '{ transaction(id: "x") { id } }'])),
+        () => JSON.stringify({ query: '{ __typename }', variables: value(), operationName: pick([undefined, null, 'X', 7]) }),
+        () => JSON.stringify(value()),
+      ])(),
+    )
+    const differences: string[] = []
+    for (const body of bodies) {
+      const [direct, viaYoga] = await Promise.all([send(env.service.url, { body }), send(yogaUrl, { body })])
+      if (JSON.stringify(direct) !== JSON.stringify(viaYoga)) differences.push(`${body.slice(0, 200)}\n  direct: ${JSON.stringify(direct).slice(0, 300)}\n  yoga:   ${JSON.stringify(viaYoga).slice(0, 300)}`)
+    }
+    expect(differences, `seed ${startSeed}`).toEqual([])
+    expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE idempotency_key IS DISTINCT FROM 'direct-path-1'`)[0]!.n, `seed ${startSeed}`).toBe(0)
+  })
+
   it('really serves the common requests itself, and steps aside for the rest', async () => {
     // A server with only the direct path: 599 when it declines.
     const ctx = env.service.ctx
