@@ -29,7 +29,22 @@ export async function startServiceProcess(opts: {
   env?: Record<string, string>
   logLevel?: string
 }): Promise<ServiceProcess> {
-  const port = opts.port ?? (await freePort())
+  // A port found free can be taken by another test file's anvil or service before the child binds it:
+  // with no port asked for, such a start is retried on a new one.
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort())
+    try {
+      return await launch(opts, port)
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+async function launch(
+  opts: { configPath: string; databaseUrl: string; env?: Record<string, string>; logLevel?: string },
+  port: number,
+): Promise<ServiceProcess> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
     cwd: join(import.meta.dirname, '..', '..'),
     env: { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: opts.logLevel ?? 'warn' },
