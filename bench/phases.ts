@@ -66,6 +66,13 @@ export type DrainResult = {
   lastConfirmedMs: number | null
   /** About twice a second: [seconds since the first submit, rows accepted, rows signed, rows final]. */
   progress: [number, number, number, number][]
+  /**
+   * Per 250 ms after the first submit, read from the rows afterwards: [seconds, accepted, signed,
+   * first sent, included, confirmed] in that slice. Shows which stage the drain waits on.
+   */
+  timeline: [number, number, number, number, number, number][]
+  /** The blocks that carried the burst: [block number, transactions of the burst, seconds after the first submit it was seen included]. */
+  blocks: [number, number, number][]
   ratioToBaseline: number | null
 }
 
@@ -113,6 +120,26 @@ export async function runDrain(opts: {
       extract(epoch FROM percentile_disc(0.9) WITHIN GROUP (ORDER BY final_at) FILTER (WHERE status = 'CONFIRMED'))::float8 * 1000 AS p90
     FROM transactions WHERE seq > ${seq0}`
   const rel = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : round(ms - t0))
+  // Stage times of every row of the burst, bucketed here (one query, no per-slice scans).
+  const stageRows = await sql<{ c: number | null; g: number | null; f: number | null; i: number | null; d: number | null }[]>`
+    SELECT extract(epoch FROM t.created_at)::float8 * 1000 AS c, extract(epoch FROM a.signed_at)::float8 * 1000 AS g,
+      extract(epoch FROM t.first_sent_at)::float8 * 1000 AS f, extract(epoch FROM t.included_at)::float8 * 1000 AS i,
+      CASE WHEN t.status = 'CONFIRMED' THEN extract(epoch FROM t.final_at)::float8 * 1000 END AS d
+    FROM transactions t
+    LEFT JOIN LATERAL (SELECT min(created_at) AS signed_at FROM attempts WHERE transaction_id = t.id) a ON true
+    WHERE t.seq > ${seq0}`
+  const timeline: DrainResult['timeline'] = []
+  for (const row of stageRows)
+    (['c', 'g', 'f', 'i', 'd'] as const).forEach((k, stage) => {
+      const at = row[k]
+      if (at === null) return
+      const slot = Math.max(0, Math.floor((at - t0) / 250))
+      while (timeline.length <= slot) timeline.push([timeline.length / 4, 0, 0, 0, 0, 0])
+      timeline[slot]![stage + 1]!++
+    })
+  const blockRows = await sql<{ n: number; txs: number; seen: number }[]>`
+    SELECT block_number::int AS n, count(*)::int AS txs, extract(epoch FROM min(included_at))::float8 * 1000 AS seen
+    FROM transactions WHERE seq > ${seq0} AND block_number IS NOT NULL GROUP BY 1 ORDER BY 1`
   const complete = counts.confirmed + counts.failed >= accepted && accepted > 0
   const durationMs = complete && times?.final ? times.final - t0 : Date.now() - t0
   const txPerSec = round(counts.confirmed / (Math.max(1, durationMs) / 1000))
@@ -131,6 +158,8 @@ export async function runDrain(opts: {
     lastIncludedMs: rel(times?.included),
     lastConfirmedMs: rel(times?.final),
     progress,
+    timeline,
+    blocks: blockRows.map((b) => [b.n, b.txs, round((b.seen - t0) / 1000, 2)]),
     ratioToBaseline: opts.baselineTxPerSec ? round(txPerSec / opts.baselineTxPerSec, 3) : null,
   }
 }
