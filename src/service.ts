@@ -10,29 +10,16 @@ import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
 import { createMetrics, registerDatabaseGauges } from './metrics/metrics.ts'
-import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from './prune/pruneFinal.ts'
-import { startWebhooks } from './webhooks/webhooks.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
 import { attachGraphQLWs } from './api/graphqlWs.ts'
 import { startTransactionUpdates } from './events/transactionUpdates.ts'
-import { checkProviders } from './chain/checkProviders.ts'
-import { createChainClients, type ChainClients } from './chain/createChainClients.ts'
-import { verifyProviders } from './chain/verifyProviders.ts'
 import type { FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
-import { createDb } from './db/connect.ts'
-import { migrateDatabase } from './db/migrate.ts'
-import { createBoss, createQueues } from './jobs/queues.ts'
 import type { Logger } from './common/logger.ts'
-import { startRecoverySweep } from './recover/recoverySweep.ts'
-import { bumpStalled } from './bump/bumpStalled.ts'
-import { startLoop } from './common/startLoop.ts'
-import { createNonceReconciler } from './reconcile/reconcileNonces.ts'
-import { startSignWorker } from './sign/signWorker.ts'
-import { loadSigners } from './signers/loadSigners.ts'
-import { startChainWatcher } from './watch/watchChain.ts'
+import { startPipelineProcess } from './pipeline/pipelineProcess.ts'
+import { openServiceParts, startBoss, startProviderChecks, startStages, type Stages } from './pipeline/startStages.ts'
 
 export type StartServiceOptions = {
   config: FileConfig
@@ -41,6 +28,8 @@ export type StartServiceOptions = {
   host: string
   log: Logger
   devMode?: boolean
+  /** Overrides the config's `pipeline.process` (tests run both ways). */
+  pipelineProcess?: 'inline' | 'separate'
 }
 
 export type RunningService = {
@@ -53,13 +42,8 @@ export type RunningService = {
 /** The composition root: builds every part once, starts the stages, serves HTTP. */
 export async function startService(opts: StartServiceOptions): Promise<RunningService> {
   const { config, log } = opts
-  const signers = await loadSigners(config.signers)
-  const chains = new Map<number, ChainClients>(config.chains.map((c) => [c.chainId, createChainClients(c)]))
-  // Each provider on its own: one serving another chain refuses the start, naming it.
-  await Promise.all([...chains.values()].map((chain) => verifyProviders(chain, log)))
-
-  const db = createDb(opts.databaseUrl)
-  await migrateDatabase(opts.databaseUrl)
+  const separate = (opts.pipelineProcess ?? config.pipeline.process) === 'separate'
+  const { signers, chains, db } = await openServiceParts({ config, databaseUrl: opts.databaseUrl, log, migrate: true })
   // Keys made with `tx-broadcaster keys create`; with none anywhere (and auth on) outside dev mode, refuse to start.
   const dbKeys = await startDbApiKeys(db.sql, log)
   try {
@@ -69,10 +53,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     await db.close()
     throw err
   }
-  const boss = createBoss(opts.databaseUrl)
-  boss.on('error', (err) => log.error({ error: (err as Error).message }, 'pg-boss error'))
-  await boss.start()
-  await createQueues(boss)
+  const boss = await startBoss(opts.databaseUrl, log)
 
   const updates = await startTransactionUpdates(db.sql, log)
   let kick: (chainId: number, signer: string) => void = () => {}
@@ -88,31 +69,34 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     kickSigner: (chainId, signer) => kick(chainId, signer),
     metrics: createMetrics(),
     inFlight: createInFlightLimiter(db.sql, config.limits.maxInFlightPerKey),
-    apiLoad: createApiLoadMonitor(),
+    // In one process the sign stage gives way to a saturated API; a separate pipeline runs at a lower
+    // CPU priority instead, so the kernel serves the API first and no heuristic is needed.
+    apiLoad: separate ? undefined : createApiLoadMonitor(),
   }
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
-  const signWorker = await startSignWorker(ctx)
-  kick = signWorker.kick
-  const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
-  const sweep = startRecoverySweep(ctx)
-  const webhooks = await startWebhooks(ctx)
-  const prune = startLoop('prune', PRUNE_INTERVAL_MS, () => pruneFinalTransactions(db.sql, { retentionDays: config.retentionDays, log }).then(() => {}), log)
-  const chainLoops = [...chains.values()].flatMap((chain) => {
-    const reconciler = createNonceReconciler(ctx, chain)
-    const fees = chain.config.fees
-    return [
-      startLoop(`bump ${chain.chainId}`, Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))), () => bumpStalled(ctx, chain).then(() => {}), log),
-      startLoop(`reconcile ${chain.chainId}`, Math.min(15_000, Math.max(1_000, chain.config.blockTimeMs)), () => reconciler.reconcile(), log),
-      startLoop(`provider check ${chain.chainId}`, chain.config.rpc.checkIntervalMs, () => checkProviders(chain), log),
-    ]
-  })
+  let stages: Stages
+  let pipelineMetrics: (() => Promise<unknown[]>) | undefined
+  try {
+    if (separate) {
+      const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode })
+      pipelineMetrics = child.metrics
+      stages = child
+    } else stages = await startStages(ctx, { providerChecks: false })
+  } catch (err) {
+    await Promise.allSettled([boss.stop({ graceful: false }), updates.stop(), dbKeys.stop()])
+    await db.close()
+    throw err
+  }
+  kick = stages.kick
+  // Provider health also decides readiness, so the API's process checks its providers in either mode.
+  const providerChecks = [...chains.values()].map((chain) => startProviderChecks(chain, log))
 
   const schema = buildSchema()
   const auth = createAuthenticator(config.apiKeys, config.auth, dbKeys)
   const yoga = createGraphQL(ctx, schema)
   const readiness = createReadiness(db.sql, [...chains.values()], log)
   const rateLimiter = createRateLimiter(config.limits)
-  const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness })
+  const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics })
   const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -135,14 +119,10 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
           server.close(() => resolve())
           server.closeAllConnections()
         })
-        await sweep.stop()
-        await prune.stop()
-        await webhooks.stop()
+        await stages.stop()
         readiness.stop()
         ctx.apiLoad?.stop()
-        await Promise.all(chainLoops.map((l) => l.stop()))
-        await Promise.all(watchers.map((w) => w.stop()))
-        await signWorker.stop()
+        await Promise.all(providerChecks.map((l) => l.stop()))
         await updates.stop()
         await boss.stop({ graceful: true, timeout: 10_000, wait: true })
         await dbKeys.stop()

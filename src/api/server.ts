@@ -1,6 +1,7 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
 import { fileURLToPath } from 'node:url'
 import { parseTransactionId } from '../accept/parseFields.ts'
 import { acceptTransaction } from '../accept/acceptTransaction.ts'
@@ -74,6 +75,8 @@ export function createHttpServer(
     readiness?: Readiness
     /** false: every GraphQL request goes through yoga's HTTP layer (tests compare the two paths). */
     graphqlDirect?: boolean
+    /** The pipeline process's metrics (prom-client JSON), served together with this process's on /metrics. */
+    pipelineMetrics?: () => Promise<unknown[]>
   },
 ): Server {
   const { auth, yoga } = deps
@@ -135,7 +138,10 @@ export function createHttpServer(
     if (path === '/metrics' && service.metrics) {
       // Unauthenticated, like most Prometheus targets: labels carry chain ids, provider names and error codes, no secrets.
       const { registry } = service.metrics
-      const text = await registry.metrics()
+      const text = deps.pipelineMetrics
+        ? // Counters add up and each default process metric is combined by its own rule (prom-client's cluster aggregation).
+          await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), (await deps.pipelineMetrics()) as MetricObjectWithValues<MetricValue<string>>[]]).metrics()
+        : await registry.metrics()
       res.writeHead(200, { 'content-type': registry.contentType })
       return void res.end(text)
     }

@@ -51,6 +51,7 @@ describe('parseConfig: a valid config', () => {
     expect(chain.fees.gasLimitMarginPercent).toBe(20)
     expect(config.auth).toBe('enabled')
     expect(config.retentionDays).toBe(30)
+    expect(config.pipeline).toEqual({ process: 'inline', nice: 10 })
   })
 
   it('does not read process.env', () => {
@@ -175,6 +176,16 @@ describe('parseConfig: rejected configs', () => {
       label: 'duplicate provider name',
       mutate: (c) => (c.chains[0].providers[1].name = 'alchemy'),
       problems: ['chains[0].providers[1].name: Duplicate provider name "alchemy"'],
+    },
+    {
+      label: 'unknown pipeline process mode',
+      mutate: (c) => (c.pipeline = { process: 'child' }),
+      problems: ['pipeline.process: Invalid option: expected one of "inline"|"separate"'],
+    },
+    {
+      label: 'pipeline niceness out of range',
+      mutate: (c) => (c.pipeline = { process: 'separate', nice: 20 }),
+      problems: ['pipeline.nice: Too big: expected number to be <=19'],
     },
     {
       label: 'API key too short',

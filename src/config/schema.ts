@@ -132,6 +132,17 @@ export const configSchema = z
         maxInFlightPerKey: z.number().int().positive().default(10_000),
       })
       .prefault({}),
+    /**
+     * Where the stages after accept (sign, send, watch, bump, reconcile, webhooks) run. "inline": in the API's
+     * process. "separate": in a child process at a lower CPU priority (niceness `nice`), so under CPU
+     * contention the kernel answers API requests first; it costs a second Node process's memory.
+     */
+    pipeline: z
+      .strictObject({
+        process: z.enum(['inline', 'separate']).default('inline'),
+        nice: z.number().int().min(0).max(19).default(10),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     const chainIds = new Set<number>()

@@ -1,0 +1,89 @@
+import type PgBoss from 'pg-boss'
+import { bumpStalled } from '../bump/bumpStalled.ts'
+import { checkProviders } from '../chain/checkProviders.ts'
+import { createChainClients, type ChainClients } from '../chain/createChainClients.ts'
+import { verifyProviders } from '../chain/verifyProviders.ts'
+import type { Logger } from '../common/logger.ts'
+import { startLoop } from '../common/startLoop.ts'
+import type { FileConfig } from '../config/schema.ts'
+import type { ServiceContext } from '../context.ts'
+import { createDb, type Db } from '../db/connect.ts'
+import { migrateDatabase } from '../db/migrate.ts'
+import { createBoss, createQueues } from '../jobs/queues.ts'
+import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from '../prune/pruneFinal.ts'
+import { createNonceReconciler } from '../reconcile/reconcileNonces.ts'
+import { startRecoverySweep } from '../recover/recoverySweep.ts'
+import { startSignWorker } from '../sign/signWorker.ts'
+import { loadSigners, type SignerRegistry } from '../signers/loadSigners.ts'
+import { startChainWatcher } from '../watch/watchChain.ts'
+import { startWebhooks } from '../webhooks/webhooks.ts'
+
+export type Stages = {
+  /** Wakes the sign stage for a signer after new work was committed. */
+  kick: (chainId: number, signer: string) => void
+  stop: () => Promise<void>
+}
+
+/** The parts both processes need: signers, chain clients (each provider verified), the database and pg-boss. */
+export async function openServiceParts(opts: {
+  config: FileConfig
+  databaseUrl: string
+  log: Logger
+  /** Only the process that starts first migrates (the API's); the pipeline process finds the schema ready. */
+  migrate: boolean
+}): Promise<{ signers: SignerRegistry; chains: Map<number, ChainClients>; db: Db }> {
+  const signers = await loadSigners(opts.config.signers)
+  const chains = new Map<number, ChainClients>(opts.config.chains.map((c) => [c.chainId, createChainClients(c)]))
+  // Each provider on its own: one serving another chain refuses the start, naming it.
+  await Promise.all([...chains.values()].map((chain) => verifyProviders(chain, opts.log)))
+  const db = createDb(opts.databaseUrl)
+  if (opts.migrate) await migrateDatabase(opts.databaseUrl)
+  return { signers, chains, db }
+}
+
+export async function startBoss(databaseUrl: string, log: Logger): Promise<PgBoss> {
+  const boss = createBoss(databaseUrl)
+  boss.on('error', (err) => log.error({ error: (err as Error).message }, 'pg-boss error'))
+  await boss.start()
+  await createQueues(boss)
+  return boss
+}
+
+/**
+ * Everything that moves a transaction along once the API stored it: sign (and send), watch, the
+ * recovery sweep, webhooks, retention, and per chain the bump and reconcile loops. Runs in the API's
+ * process, or alone in the pipeline process (pipelineProcess.ts).
+ */
+export async function startStages(ctx: ServiceContext, opts: { providerChecks: boolean }): Promise<Stages> {
+  const { config, log, chains, db } = ctx
+  const signWorker = await startSignWorker(ctx)
+  const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
+  const sweep = startRecoverySweep(ctx)
+  const webhooks = await startWebhooks(ctx)
+  const prune = startLoop('prune', PRUNE_INTERVAL_MS, () => pruneFinalTransactions(db.sql, { retentionDays: config.retentionDays, log }).then(() => {}), log)
+  const chainLoops = [...chains.values()].flatMap((chain) => {
+    const reconciler = createNonceReconciler(ctx, chain)
+    const fees = chain.config.fees
+    return [
+      startLoop(`bump ${chain.chainId}`, Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))), () => bumpStalled(ctx, chain).then(() => {}), log),
+      startLoop(`reconcile ${chain.chainId}`, Math.min(15_000, Math.max(1_000, chain.config.blockTimeMs)), () => reconciler.reconcile(), log),
+      // Provider health is per process: the sends skip a provider this process saw down.
+      ...(opts.providerChecks ? [startProviderChecks(chain, log)] : []),
+    ]
+  })
+  return {
+    kick: signWorker.kick,
+    async stop() {
+      await sweep.stop()
+      await prune.stop()
+      await webhooks.stop()
+      await Promise.all(chainLoops.map((l) => l.stop()))
+      await Promise.all(watchers.map((w) => w.stop()))
+      await signWorker.stop()
+    },
+  }
+}
+
+export function startProviderChecks(chain: ChainClients, log: Logger) {
+  return startLoop(`provider check ${chain.chainId}`, chain.config.rpc.checkIntervalMs, () => checkProviders(chain), log)
+}

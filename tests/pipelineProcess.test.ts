@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
+import { createPublicClient, getAddress, http, type Hex, type PublicClient } from 'viem'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
+import { createTestDatabase } from './helpers/database.ts'
+import { startServiceProcess, writeConfigFile, type ServiceProcess } from './helpers/serviceProcess.ts'
+import { ADMIN_KEY, RECIPIENT, SIGNER } from './helpers/testService.ts'
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** The pipeline process: the one child running pipelineChild.ts (the service starts no other Node child). */
+function pipelinePid(servicePid: number): number | null {
+  for (const pid of childPids(servicePid)) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pipelineChild')) return pid
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null
+}
+
+/** Niceness from /proc/<pid>/stat (field 19; the command name in parentheses may hold spaces). */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await probe()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+describe('pipeline.process "separate"', () => {
+  let anvil: Anvil
+  let db: { url: string; drop: () => Promise<void> }
+  let service: ServiceProcess | null = null
+  afterAll(async () => {
+    await service?.kill9()
+    await anvil?.stop()
+    await db?.drop()
+  })
+
+  it('the API process answers, a lower-priority child confirms each request once, survives its kill -9, and dies with the API', async () => {
+    anvil = await startAnvil({ blockTimeSec: 0.5 })
+    db = await createTestDatabase()
+    const chain = createPublicClient({ transport: http(anvil.url) }) as PublicClient
+    const configPath = writeConfigFile({
+      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: anvil.url }], confirmations: 1, blockTimeMs: 500 }],
+      signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
+      apiKeys: [{ name: 'split', role: 'admin', key: ADMIN_KEY }],
+      pipeline: { process: 'separate', nice: 7 },
+    })
+    service = await startServiceProcess({ configPath, databaseUrl: db.url })
+    const firstChild = pipelinePid(service.pid)
+    expect(firstChild, 'a pipeline child process').not.toBeNull()
+    expect(niceOf(firstChild!)).toBe(7)
+    expect(niceOf(service.pid)).toBe(niceOf(process.pid))
+
+    const sql = postgres(db.url, { max: 2 })
+    const submit = async (i: number) => {
+      const res = await fetch(`${service!.url}/broadcast_transaction`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ to: RECIPIENT, data: dataOf(i), gasLimit: '30000' }),
+      })
+      expect(res.status, await res.clone().text()).toBe(200)
+    }
+    const confirmed = async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n
+    try {
+      for (let i = 0; i < 20; i++) await submit(i)
+      await until('20 confirmed', 30_000, async () => (await confirmed()) === 20)
+
+      // One /metrics for both processes: the API's accept counter and the pipeline's attempt counter.
+      const metrics = await (await fetch(`${service.url}/metrics`)).text()
+      expect(metrics).toMatch(/^txb_transactions_accepted_total\{chain_id="31337",outcome="created"\} 20$/m)
+      expect(metrics).toMatch(/^txb_attempts_total\{chain_id="31337",kind="first"\} 20$/m)
+
+      // The pipeline dies: the API keeps accepting, and a new pipeline process signs what came meanwhile.
+      process.kill(firstChild!, 'SIGKILL')
+      await until('the old pipeline process gone', 10_000, () => !alive(firstChild!))
+      for (let i = 20; i < 30; i++) await submit(i)
+      const secondChild = await until('a new pipeline process', 30_000, () => {
+        const pid = pipelinePid(service!.pid)
+        return pid !== null && pid !== firstChild ? pid : null
+      })
+      expect(niceOf(secondChild)).toBe(7)
+      await until('30 confirmed', 60_000, async () => (await confirmed()) === 30)
+
+      // Every request executed exactly once, at consecutive nonces.
+      const head = await chain.getBlockNumber()
+      const seen = new Map<string, number>()
+      const nonces: number[] = []
+      for (let n = 0n; n <= head; n++)
+        for (const tx of (await chain.getBlock({ blockNumber: n, includeTransactions: true })).transactions) {
+          if (getAddress(tx.from) !== SIGNER.address) continue
+          nonces.push(tx.nonce)
+          seen.set(tx.input, (seen.get(tx.input) ?? 0) + 1)
+        }
+      expect(nonces.sort((a, b) => a - b)).toEqual(nonces.map((_, i) => i))
+      for (let i = 0; i < 30; i++) expect(seen.get(dataOf(i)), `request ${i}`).toBe(1)
+
+      // kill -9 of the API's process: the pipeline process notices its parent is gone and exits.
+      await service.kill9()
+      await until('the pipeline process to exit with its parent', 30_000, () => !alive(secondChild))
+    } finally {
+      await sql.end()
+    }
+  }, 180_000)
+})
+
+function dataOf(i: number): Hex {
+  return `0x${(0xcd000000 + i).toString(16)}` as Hex
+}
