@@ -243,17 +243,17 @@ export async function startServiceProcess(opts: {
 }
 
 export type RssReport = {
-  /** The highest peak of any one instance (the per-process figure the target applies to). */
+  /** The highest peak of any one instance, all its processes at once (the figure the target applies to). */
   peakMb: number
-  /** The kernel's own high-water mark (VmHWM) at the last sample, highest of any instance: catches peaks between samples. */
+  /** The kernel's own high-water mark (VmHWM) at the last sample, highest of any instance (its processes' marks added up): catches peaks between samples. */
   hwmMb: number | null
   samples: number
   /** Per phase, the highest RSS of any one instance. */
   byPhase: Record<string, number>
   /** One point per second: [seconds since start, MB of all instances together]. */
   series: [number, number][]
-  /** Each instance's own peak. */
-  instances: { pid: number; peakMb: number; hwmMb: number | null }[]
+  /** Each instance's own peak (all its processes at once), and each of its processes' own peak. */
+  instances: { pid: number; peakMb: number; hwmMb: number | null; processes: { pid: number; peakMb: number; hwmMb: number | null }[] }[]
   /** The per-instance peaks added up (an upper bound of what all instances held at once). */
   sumOfPeaksMb: number
   /** The highest total of all instances in one sample. */
@@ -270,11 +270,25 @@ function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
 }
 
 /** Samples VmRSS of the given processes every intervalMs; keeps the peak of each, of their total, and per phase. */
-export function startRssSampler(pids: number[], intervalMs = 200) {
+/** Child processes of a process (Linux /proc; empty where the kernel does not list them). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Samples RSS. Each group is one instance's processes (the service, and its pipeline process when
+ * `pipeline.process` is "separate"): an instance's RSS is its processes' sum in the same sample.
+ */
+export function startRssSampler(groups: number[][], intervalMs = 200) {
   const start = Date.now()
   let phase = 'startup'
-  const peakKb = pids.map(() => 0)
-  const hwmKb: (number | null)[] = pids.map(() => null)
+  const peakKb = groups.map(() => 0)
+  const processPeakKb = new Map<number, number>()
+  const hwmKb = new Map<number, number>()
   let totalPeakKb = 0
   let samples = 0
   const byPhase: Record<string, number> = {}
@@ -283,14 +297,19 @@ export function startRssSampler(pids: number[], intervalMs = 200) {
   const sample = () => {
     let total = 0
     let seen = 0
-    pids.forEach((pid, i) => {
-      const kb = readStatusKb(pid, 'VmRSS')
-      if (kb === null) return
-      seen++
-      total += kb
-      hwmKb[i] = readStatusKb(pid, 'VmHWM') ?? hwmKb[i]!
-      peakKb[i] = Math.max(peakKb[i]!, kb)
-      byPhase[phase] = Math.max(byPhase[phase] ?? 0, kb)
+    groups.forEach((pids, i) => {
+      let instance = 0
+      for (const pid of pids) {
+        const kb = readStatusKb(pid, 'VmRSS')
+        if (kb === null) continue
+        seen++
+        instance += kb
+        hwmKb.set(pid, readStatusKb(pid, 'VmHWM') ?? hwmKb.get(pid) ?? 0)
+        processPeakKb.set(pid, Math.max(processPeakKb.get(pid) ?? 0, kb))
+      }
+      total += instance
+      peakKb[i] = Math.max(peakKb[i]!, instance)
+      byPhase[phase] = Math.max(byPhase[phase] ?? 0, instance)
     })
     if (seen === 0) return
     samples++
@@ -304,6 +323,8 @@ export function startRssSampler(pids: number[], intervalMs = 200) {
   sample()
   const timer = setInterval(sample, intervalMs)
   const mb = (kb: number) => Math.round(kb / 1024)
+  // An instance's high-water mark: its processes' VmHWM added up (each may have peaked at another moment).
+  const groupHwm = (pids: number[]) => (pids.some((p) => hwmKb.has(p)) ? mb(pids.reduce((sum, p) => sum + (hwmKb.get(p) ?? 0), 0)) : null)
   return {
     setPhase(name: string) {
       sample()
@@ -311,14 +332,19 @@ export function startRssSampler(pids: number[], intervalMs = 200) {
     },
     report(): RssReport {
       sample()
-      const hwms = hwmKb.filter((h): h is number => h !== null)
+      const hwms = groups.map(groupHwm).filter((h): h is number => h !== null)
       return {
         peakMb: mb(Math.max(0, ...peakKb)),
-        hwmMb: hwms.length ? mb(Math.max(...hwms)) : null,
+        hwmMb: hwms.length ? Math.max(...hwms) : null,
         samples,
         byPhase: Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, mb(v)])),
         series,
-        instances: pids.map((pid, i) => ({ pid, peakMb: mb(peakKb[i]!), hwmMb: hwmKb[i] === null ? null : mb(hwmKb[i]!) })),
+        instances: groups.map((pids, i) => ({
+          pid: pids[0]!,
+          peakMb: mb(peakKb[i]!),
+          hwmMb: groupHwm(pids),
+          processes: pids.map((pid) => ({ pid, peakMb: mb(processPeakKb.get(pid) ?? 0), hwmMb: hwmKb.has(pid) ? mb(hwmKb.get(pid)!) : null })),
+        })),
         sumOfPeaksMb: mb(peakKb.reduce((a, b) => a + b, 0)),
         totalPeakMb: mb(totalPeakKb),
       }

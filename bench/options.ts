@@ -34,9 +34,11 @@ export type BenchOptions = {
   serviceNodeArgs: string[]
   /** Service processes started against the same database and anvil; requests go round-robin over them. */
   instances: number
+  /** `pipeline.process: "separate"`: each instance runs its stages in a child process at a lower CPU priority. */
+  separatePipeline: boolean
 }
 
-export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances'> = {
+export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances' | 'separatePipeline'> = {
   baselineCount: 10_000,
   acceptRate: 200,
   acceptSeconds: 60,
@@ -107,6 +109,8 @@ bench/results/<timestamp>.json. Everything it starts is stopped (and the databas
   --settle-timeout S      wait at most S seconds for earlier work to finish before each measurement (default ${FULL.settleTimeoutSec})
   --instances N           service processes on the same database and anvil, each on its own port;
                           requests go round-robin over them              (default 1)
+  --separate-pipeline     config pipeline.process = "separate": the stages run in a child process at
+                          a lower CPU priority (its RSS and CPU count as the service's)
   --estimate-gas          leave gasLimit out, so the service estimates every transaction
   --strict                exit 1 when a target is missed
   --keep-log              keep the service log (bench/results/<timestamp>.service.log)
@@ -135,7 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i]
       if (value === undefined) throw new UsageError(`--${name} needs a value`)
       flags.set(name, value)
-    } else if (['quick', 'estimate-gas', 'strict', 'keep-log', 'profile', 'help'].includes(name)) {
+    } else if (['quick', 'estimate-gas', 'strict', 'keep-log', 'profile', 'separate-pipeline', 'help'].includes(name)) {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`)
       flags.set(name, true)
     } else throw new UsageError(`Unknown option "${arg}"`)
@@ -148,6 +152,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     estimateGas: flags.has('estimate-gas'),
     strict: flags.has('strict'),
     keepLog: flags.has('keep-log'),
+    separatePipeline: flags.has('separate-pipeline'),
     profile: flags.has('profile'),
     serviceNodeArgs: [],
     instances: 1,

@@ -21,7 +21,7 @@ import { freePort } from '../src/dev/freePort.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { rpcClient, runBaseline } from './baseline.ts'
 import { renderCpu, startCpuAccounting } from './cpuUsage.ts'
-import { Cleanup, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
+import { Cleanup, childPids, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
 import { createRoundRobinPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
 import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
 import { diffDbWork, renderDbWork, snapshotDbWork } from './dbWork.ts'
@@ -45,8 +45,9 @@ const BENCH_LIMITS = { requestsPerSecond: 1_000_000, burst: 1_000_000, maxInFlig
  * The service's config for the run, checked with the service's own parser before it is written (so a
  * problem is reported here, with its path). Service versions without a "limits" section get none.
  */
-function benchConfig(rpcUrl: string, apiKey: string): Record<string, unknown> {
+function benchConfig(rpcUrl: string, apiKey: string, separatePipeline: boolean): Record<string, unknown> {
   const base = {
+    ...(separatePipeline ? { pipeline: { process: 'separate' } } : {}),
     chains: [{ chainId: CHAIN_ID, name: 'anvil', providers: [{ name: 'anvil', url: rpcUrl }], confirmations: 1, blockTimeMs: 1000 }],
     signers: [{ name: 'bench-signer', chainIds: [CHAIN_ID], privateKey: SERVICE_SIGNER.privateKey }],
     apiKeys: [{ name: 'bench', role: 'submitter', key: apiKey }],
@@ -85,7 +86,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   cleanup.add(`database ${db.name}`, db.drop)
 
   const apiKey = `bench-${randomBytes(16).toString('hex')}`
-  const rawConfig = benchConfig(anvil.url, apiKey)
+  const rawConfig = benchConfig(anvil.url, apiKey, opts.separatePipeline)
   const configDir = mkdtempSync(join(tmpdir(), 'txb-bench-'))
   cleanup.add('config file', async () => rmSync(configDir, { recursive: true, force: true }))
   const configPath = join(configDir, 'config.json')
@@ -118,9 +119,12 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     for (const r of rest) if (r.status === 'rejected') throw r.reason
     for (const r of rest) if (r.status === 'fulfilled') services.push(r.value)
   }
-  const rss = startRssSampler(services.map((s) => s.pid))
+  // With a separate pipeline each instance is two processes; both count as the service.
+  const processGroups = services.map((s) => [s.pid, ...childPids(s.pid)])
+  if (opts.separatePipeline && processGroups.some((g) => g.length < 2)) throw new Error('--separate-pipeline: no pipeline process found under the service')
+  const rss = startRssSampler(processGroups)
   cleanup.add('rss sampler', async () => rss.stop())
-  const cpu = startCpuAccounting({ servicePids: services.map((s) => s.pid), anvilPid: anvil.process.pid!, dbName: db.name })
+  const cpu = startCpuAccounting({ servicePids: processGroups.flat(), anvilPid: anvil.process.pid!, dbName: db.name })
   const phase = (name: string) => {
     rss.setPhase(name)
     cpu.mark(name)
@@ -313,6 +317,8 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
         service: {
           instances: n,
           pids: services.map((s) => s.pid),
+          pipelineProcess: opts.separatePipeline ? 'separate' : 'inline',
+          processes: processGroups,
           urls: services.map((s) => s.url),
           connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
           confirmations: 1,
