@@ -69,16 +69,15 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     kickSigner: (chainId, signer) => kick(chainId, signer),
     metrics: createMetrics(),
     inFlight: createInFlightLimiter(db.sql, config.limits.maxInFlightPerKey),
-    // In one process the sign stage gives way to a saturated API; a separate pipeline runs at a lower
-    // CPU priority instead, so the kernel serves the API first and no heuristic is needed.
-    apiLoad: separate ? undefined : createApiLoadMonitor(),
+    // The sign stage gives way to a saturated API (core/apiFirst.ts), in this process or in the pipeline process.
+    apiLoad: createApiLoadMonitor(),
   }
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
   let stages: Stages
   let pipelineMetrics: (() => Promise<unknown[]>) | undefined
   try {
     if (separate) {
-      const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode })
+      const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode, apiLoad: ctx.apiLoad! })
       pipelineMetrics = child.metrics
       stages = child
     } else stages = await startStages(ctx, { providerChecks: false })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_BUSY_REQUESTS_PER_SEC } from '../core/apiFirst.ts'
-import { createApiLoadMonitor, type ApiLoadMonitor } from './apiLoad.ts'
+import { API_BUSY_REQUESTS_PER_SEC, API_FIRST_MAX_DEFER_MS } from '../core/apiFirst.ts'
+import { createApiLoadMonitor, createRemoteApiLoad, type ApiLoadMonitor } from './apiLoad.ts'
 
 /** Busy the event loop (as serving requests would), still letting timers and other callbacks run; counts `requests` on the way. */
 async function keepLoopBusy(ms: number, onTurn: () => void = () => {}): Promise<void> {
@@ -41,5 +41,33 @@ describe('api load monitor', () => {
     await waiting
     expect(released).toBe(true)
     expect(monitor.current().requestsPerSec).toBeLessThan(API_BUSY_REQUESTS_PER_SEC)
+  })
+})
+
+describe('the API load as seen from the pipeline process', () => {
+  it('goes at once while the API is not busy, waits while it is, and goes on when told it calmed down', async () => {
+    const remote = createRemoteApiLoad()
+    let t0 = performance.now()
+    await remote.giveWay()
+    expect(performance.now() - t0).toBeLessThan(5)
+    remote.setBusy(true)
+    let released = false
+    const waiting = remote.giveWay().then(() => (released = true))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(released).toBe(false)
+    remote.setBusy(false)
+    t0 = performance.now()
+    await waiting
+    expect(performance.now() - t0).toBeLessThan(100)
+  })
+
+  it('never waits longer than API_FIRST_MAX_DEFER_MS', async () => {
+    const remote = createRemoteApiLoad()
+    remote.setBusy(true)
+    const t0 = performance.now()
+    await remote.giveWay()
+    const waited = performance.now() - t0
+    expect(waited).toBeGreaterThanOrEqual(API_FIRST_MAX_DEFER_MS - 5)
+    expect(waited).toBeLessThan(API_FIRST_MAX_DEFER_MS + 200)
   })
 })

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { API_FIRST_MAX_DEFER_MS, apiIsBusy, type ApiLoad } from '../core/apiFirst.ts'
 
 /** How often the request rate and the event loop's utilization are sampled. */
-const SAMPLE_MS = 50
+export const API_LOAD_SAMPLE_MS = 50
 const POLL_MS = 10
 
 export type ApiLoadMonitor = {
@@ -29,7 +29,7 @@ export function createApiLoadMonitor(): ApiLoadMonitor {
     count = 0
     last = now
     lastAt = at
-  }, SAMPLE_MS)
+  }, API_LOAD_SAMPLE_MS)
   timer.unref()
   const current = (): ApiLoad => ({ requestsPerSec, loopUtilization })
   return {
@@ -37,10 +37,32 @@ export function createApiLoadMonitor(): ApiLoadMonitor {
       count++
     },
     current,
-    async giveWay() {
-      const until = Date.now() + API_FIRST_MAX_DEFER_MS
-      while (apiIsBusy(current()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
-    },
+    giveWay: () => waitWhile(() => apiIsBusy(current())),
     stop: () => clearInterval(timer),
+  }
+}
+
+/** Waits while `busy()` holds, at most API_FIRST_MAX_DEFER_MS. */
+async function waitWhile(busy: () => boolean): Promise<void> {
+  const until = Date.now() + API_FIRST_MAX_DEFER_MS
+  while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+}
+
+/**
+ * The API's load as seen from the pipeline process (pipeline/pipelineProcess.ts): the API's process
+ * sends whether it is saturated each time that changes. Lowering the pipeline's CPU priority is not
+ * enough under a burst: its work also runs in Postgres and in the node, at their priority, so the
+ * sign stage still gives way as it does in one process.
+ */
+export function createRemoteApiLoad(): ApiLoadMonitor & { setBusy: (busy: boolean) => void } {
+  let busy = false
+  return {
+    started() {},
+    current: () => ({ requestsPerSec: 0, loopUtilization: 0 }),
+    giveWay: () => waitWhile(() => busy),
+    stop() {},
+    setBusy(b) {
+      busy = b
+    },
   }
 }

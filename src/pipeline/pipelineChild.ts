@@ -2,6 +2,7 @@ import '../common/productionMode.ts'
 import { createLogger } from '../common/logger.ts'
 import type { ServiceContext } from '../context.ts'
 import { createMetrics } from '../metrics/metrics.ts'
+import { createRemoteApiLoad } from '../api/apiLoad.ts'
 import type { FromPipeline, ToPipeline } from './pipelineProcess.ts'
 import { openServiceParts, startBoss, startStages, type Stages } from './startStages.ts'
 
@@ -31,10 +32,12 @@ process.on('message', (m: ToPipeline) => {
   if (m.type === 'start') void start(m)
   else if (m.type === 'kick') kick(m.chainId, m.signer)
   else if (m.type === 'metrics') void metrics().then((list) => send({ type: 'metrics', id: m.id, metrics: list }))
+  else if (m.type === 'apiBusy') apiLoad.setBusy(m.busy)
   else if (m.type === 'stop') stopAndExit(0)
 })
 
 let kick: Stages['kick'] = () => {}
+const apiLoad = createRemoteApiLoad()
 let metrics: () => Promise<unknown[]> = async () => []
 
 async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
@@ -54,6 +57,7 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
       updates: { subscribe: () => () => {}, stop: async () => {} },
       kickSigner: (chainId, signer) => kick(chainId, signer),
       metrics: createMetrics(),
+      apiLoad,
     }
     const stages = await startStages(ctx, { providerChecks: true })
     kick = stages.kick

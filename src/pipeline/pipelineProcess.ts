@@ -4,12 +4,16 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../common/logger.ts'
 import type { FileConfig } from '../config/schema.ts'
 import type { Stages } from './startStages.ts'
+import { API_LOAD_SAMPLE_MS, type ApiLoadMonitor } from '../api/apiLoad.ts'
+import { apiIsBusy } from '../core/apiFirst.ts'
 
 /** Messages from the API's process to the pipeline process. */
 export type ToPipeline =
   | { type: 'start'; config: FileConfig; databaseUrl: string; logLevel: string; devMode: boolean }
   | { type: 'kick'; chainId: number; signer: string }
   | { type: 'metrics'; id: number }
+  /** The API's process is saturated (core/apiFirst.ts), or no longer: sent on each change. */
+  | { type: 'apiBusy'; busy: boolean }
   | { type: 'stop' }
 
 /** Messages from the pipeline process. */
@@ -61,7 +65,13 @@ function childExecArgv(): string[] {
  * The child exits when this process dies (its IPC channel closes), so a kill -9 of the API's process
  * leaves no pipeline running without it.
  */
-export async function startPipelineProcess(opts: { config: FileConfig; databaseUrl: string; log: Logger; devMode: boolean }): Promise<PipelineProcess> {
+export async function startPipelineProcess(opts: {
+  config: FileConfig
+  databaseUrl: string
+  log: Logger
+  devMode: boolean
+  apiLoad: ApiLoadMonitor
+}): Promise<PipelineProcess> {
   const log = opts.log.child({ module: 'pipeline-process' })
   const nice = opts.config.pipeline.nice
   let child: ChildProcess | null = null
@@ -97,6 +107,7 @@ export async function startPipelineProcess(opts: { config: FileConfig; databaseU
         if (m.type === 'ready') {
           ready = true
           clearTimeout(timer)
+          c.send({ type: 'apiBusy', busy: apiBusy } satisfies ToPipeline)
           log.info({ pid: c.pid, nice }, 'pipeline process running')
           resolve()
         } else if (m.type === 'failed') {
@@ -124,7 +135,22 @@ export async function startPipelineProcess(opts: { config: FileConfig; databaseU
     })
   }
 
-  await spawnChild()
+  // The sign stage in the child gives way while the API is saturated, as it does in one process.
+  let apiBusy = false
+  const loadTimer = setInterval(() => {
+    const busy = apiIsBusy(opts.apiLoad.current())
+    if (busy === apiBusy) return
+    apiBusy = busy
+    if (child?.connected && ready) child.send({ type: 'apiBusy', busy } satisfies ToPipeline)
+  }, API_LOAD_SAMPLE_MS)
+  loadTimer.unref()
+
+  try {
+    await spawnChild()
+  } catch (err) {
+    clearInterval(loadTimer)
+    throw err
+  }
 
   return {
     pid: () => child?.pid ?? null,
@@ -149,6 +175,7 @@ export async function startPipelineProcess(opts: { config: FileConfig; databaseU
     },
     async stop() {
       stopping = true
+      clearInterval(loadTimer)
       if (restartTimer) clearTimeout(restartTimer)
       const c = child
       if (!c || c.exitCode !== null || c.signalCode !== null) return
