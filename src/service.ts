@@ -75,10 +75,12 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
   let stages: Stages
   let pipelineMetrics: (() => Promise<unknown[]>) | undefined
+  let pipelineStatus: (() => { pid: number | null; restarts: number; downSince: number | null }) | undefined
   try {
     if (separate) {
       const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode, apiLoad: ctx.apiLoad! })
       pipelineMetrics = child.metrics
+      pipelineStatus = child.status
       stages = child
     } else stages = await startStages(ctx, { providerChecks: false })
   } catch (err) {
@@ -93,7 +95,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const schema = buildSchema()
   const auth = createAuthenticator(config.apiKeys, config.auth, dbKeys)
   const yoga = createGraphQL(ctx, schema)
-  const readiness = createReadiness(db.sql, [...chains.values()], log)
+  const readiness = createReadiness(db.sql, [...chains.values()], log, pipelineStatus)
   const rateLimiter = createRateLimiter(config.limits)
   const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics })
   const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter)

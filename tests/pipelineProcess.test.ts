@@ -89,6 +89,7 @@ describe('pipeline.process "separate"', () => {
     }
     const confirmed = async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n
     try {
+      expect(await (await fetch(`${service.url}/readyz`)).json()).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: firstChild, restarts: 0 } })
       for (let i = 0; i < 20; i++) await submit(i)
       await until('20 confirmed', 30_000, async () => (await confirmed()) === 20)
 
@@ -106,6 +107,12 @@ describe('pipeline.process "separate"', () => {
         return pid !== null && pid !== firstChild ? pid : null
       })
       expect(niceOf(secondChild)).toBe(7)
+      // /readyz names the running pipeline process and counts the restart.
+      const readyz = await until('readyz to show the new pipeline process', 30_000, async () => {
+        const body = (await (await fetch(`${service!.url}/readyz`)).json()) as { status: string; pipeline?: { ok: boolean; pid: number; restarts: number } }
+        return body.pipeline?.pid === secondChild ? body : null
+      })
+      expect(readyz).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: secondChild, restarts: 1 } })
       await until('30 confirmed', 60_000, async () => (await confirmed()) === 30)
 
       // Every request executed exactly once, at consecutive nonces.

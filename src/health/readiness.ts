@@ -15,8 +15,15 @@ export type ReadinessReport = {
     database: { ok: boolean; error?: string; latencyMs?: number }
     migrations: { ok: boolean; applied?: number; expected: number; error?: string }
     chains: Array<{ chainId: number; name: string; ok: boolean; lastBlockNumber?: string; lastAnswerAgoMs?: number; error?: string }>
+    /** With `pipeline.process: "separate"` only: the child process that signs, sends and watches. */
+    pipeline?: PipelineCheck
   }
 }
+
+export type PipelineCheck = { ok: boolean; pid: number | null; restarts: number; error?: string }
+
+/** A pipeline process down this long (a crash loop, or one that cannot start) makes the instance not ready. */
+export const PIPELINE_DOWN_NOT_READY_MS = 30_000
 
 export type Readiness = { check: () => Promise<ReadinessReport>; stop: () => void }
 
@@ -34,7 +41,13 @@ function safeMessage(err: unknown, urls: string[]): string {
  * and each chain's read client answered eth_blockNumber recently. Chains are probed
  * in the background (never on the request), so a slow provider cannot slow the probe.
  */
-export function createReadiness(sql: Sql, chains: ChainClients[], log: Logger): Readiness {
+export function createReadiness(
+  sql: Sql,
+  chains: ChainClients[],
+  log: Logger,
+  /** The pipeline process's state, when there is one (pipeline/pipelineProcess.ts). */
+  pipeline?: () => { pid: number | null; restarts: number; downSince: number | null },
+): Readiness {
   const expected = (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length
   let migrationsOk = false
   const probes = chains.map((chain) => {
@@ -99,7 +112,23 @@ export function createReadiness(sql: Sql, chains: ChainClients[], log: Logger): 
             : { error: ago === null ? `no answer to eth_blockNumber yet${p.lastError ? `: ${p.lastError}` : ''}` : `no answer to eth_blockNumber for ${Math.round(ago / 1000)} s${p.lastError ? `: ${p.lastError}` : ''}` }),
         }
       })
-      return { ready: database.ok && migrations.ok && chainChecks.every((c) => c.ok), checks: { database, migrations, chains: chainChecks } }
+      let pipelineCheck: PipelineCheck | undefined
+      if (pipeline) {
+        // A restart takes a second or two and loses nothing (accepted rows wait in Postgres): only a
+        // pipeline that stays down makes the instance not ready.
+        const p = pipeline()
+        const downMs = p.downSince === null ? 0 : now - p.downSince
+        pipelineCheck = {
+          ok: downMs < PIPELINE_DOWN_NOT_READY_MS,
+          pid: p.pid,
+          restarts: p.restarts,
+          ...(p.downSince === null ? {} : { error: `pipeline process down for ${Math.round(downMs / 1000)} s` }),
+        }
+      }
+      return {
+        ready: database.ok && migrations.ok && chainChecks.every((c) => c.ok) && (pipelineCheck?.ok ?? true),
+        checks: { database, migrations, chains: chainChecks, ...(pipelineCheck ? { pipeline: pipelineCheck } : {}) },
+      }
     },
     stop() {
       for (const p of probes) {

@@ -33,7 +33,8 @@ const HEALTHY_AFTER_MS = 60_000
 export type PipelineProcess = Stages & {
   /** The pipeline process's metrics as prom-client JSON (empty while it is not running). */
   metrics: () => Promise<unknown[]>
-  pid: () => number | null
+  /** For /readyz: the running child's pid, restarts so far, and since when (epoch ms) none has been running. */
+  status: () => { pid: number | null; restarts: number; downSince: number | null }
 }
 
 /**
@@ -77,10 +78,24 @@ export async function startPipelineProcess(opts: {
   let child: ChildProcess | null = null
   let ready = false
   let stopping = false
+  /** Restarts since the last child that ran long enough (paces the backoff). */
   let restarts = 0
+  let totalRestarts = 0
+  let downSince: number | null = null
   let restartTimer: NodeJS.Timeout | null = null
   let metricsId = 0
   const metricsWaiters = new Map<number, (metrics: unknown[]) => void>()
+
+  /** A restart that failed to start is retried too, with the next delay. */
+  function restartFailed(err: unknown): void {
+    if (stopping) return
+    const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!
+    log.error({ err, restartInMs: delay }, 'pipeline process restart failed; trying again')
+    restartTimer = setTimeout(() => {
+      restartTimer = null
+      if (!stopping) spawnChild().catch((e) => restartFailed(e))
+    }, delay)
+  }
 
   function spawnChild(): Promise<void> {
     const c = fork(CHILD_ENTRY, [], {
@@ -106,6 +121,7 @@ export async function startPipelineProcess(opts: {
       c.on('message', (m: FromPipeline) => {
         if (m.type === 'ready') {
           ready = true
+          downSince = null
           clearTimeout(timer)
           c.send({ type: 'apiBusy', busy: apiBusy } satisfies ToPipeline)
           log.info({ pid: c.pid, nice }, 'pipeline process running')
@@ -123,13 +139,15 @@ export async function startPipelineProcess(opts: {
         if (!ready) return reject(new Error(`the pipeline process exited during start-up (code ${code}, signal ${signal})`))
         ready = false
         if (stopping) return
+        downSince = Date.now()
+        totalRestarts++
         // Nothing accepted is lost (the rows are in Postgres); the stages only pause until the restart.
         if (Date.now() - startedAt > HEALTHY_AFTER_MS) restarts = 0
         const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!
         log.error({ code, signal, restartInMs: delay }, 'pipeline process exited; restarting it')
         restartTimer = setTimeout(() => {
           restartTimer = null
-          if (!stopping) spawnChild().catch((err) => log.error({ err }, 'pipeline process restart failed'))
+          if (!stopping) spawnChild().catch((err) => restartFailed(err))
         }, delay)
       })
     })
@@ -153,7 +171,7 @@ export async function startPipelineProcess(opts: {
   }
 
   return {
-    pid: () => child?.pid ?? null,
+    status: () => ({ pid: ready ? (child?.pid ?? null) : null, restarts: totalRestarts, downSince }),
     kick(chainId, signer) {
       // While the child is down the kick is dropped: on start its recovery sweep finds every QUEUED row.
       if (child?.connected && ready) child.send({ type: 'kick', chainId, signer } satisfies ToPipeline)
