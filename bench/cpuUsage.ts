@@ -61,7 +61,52 @@ function machineCpuSec(): { busy: number; steal: number } | null {
   }
 }
 
-type Snapshot = { at: number; service: number; anvil: number; postgres: number; pgBackground: number; bench: number; machine: number | null; steal: number | null }
+/**
+ * Seconds in which at least one task waited on I/O (Linux pressure stall information, "some" line of
+ * /proc/pressure/io). On this kind of VM a Postgres checkpoint or the host's disk can stall every commit
+ * for a second or more: answers then come late together, and no code of ours ran slower.
+ */
+function ioStallSec(): number | null {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/io', 'utf8'))
+    return m ? Number(m[1]) / 1e6 : null
+  } catch {
+    return null
+  }
+}
+
+/** Samples ioStallSec() four times a second, to tell how long I/O stalled within any window of the run. */
+export function startIoStallSampler(intervalMs = 250) {
+  const samples: [number, number][] = []
+  const take = () => {
+    const v = ioStallSec()
+    if (v !== null && samples.length < 100_000) samples.push([performance.now(), v])
+  }
+  take()
+  const timer = setInterval(take, intervalMs)
+  timer.unref()
+  return {
+    /** Seconds some task waited on I/O between two performance.now() instants (to the sampling's resolution), or null without PSI. */
+    stalledBetween(from: number, to: number): number | null {
+      const inside = samples.filter(([t]) => t >= from - intervalMs && t <= to + intervalMs)
+      if (inside.length < 2) return null
+      return inside[inside.length - 1]![1] - inside[0]![1]
+    },
+    stop: () => clearInterval(timer),
+  }
+}
+
+type Snapshot = {
+  at: number
+  service: number
+  anvil: number
+  postgres: number
+  pgBackground: number
+  bench: number
+  machine: number | null
+  steal: number | null
+  ioStall: number | null
+}
 
 export type CpuPhase = {
   phase: string
@@ -76,6 +121,8 @@ export type CpuPhase = {
   machine: number | null
   /** Cores the hypervisor gave to other guests while ours wanted them (a VM's noisy neighbours). */
   steal: number | null
+  /** Share of the phase's wall time in which some task waited on I/O (0.05 = 5 %). */
+  ioStall: number | null
 }
 
 /** servicePids: every service instance; their CPU is added up in the service column. */
@@ -93,6 +140,7 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
       bench: (self.user + self.system) / 1e6,
       machine: machine?.busy ?? null,
       steal: machine?.steal ?? null,
+      ioStall: ioStallSec(),
     }
   }
   const phases: CpuPhase[] = []
@@ -117,6 +165,7 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
       other: machine === null ? null : round(Math.max(0, machine - ours), 2),
       machine: machine === null ? null : round(machine, 2),
       steal: steal === null ? null : round(steal, 2),
+      ioStall: end.ioStall !== null && s.ioStall !== null ? round((end.ioStall - s.ioStall) / wall, 3) : null,
     })
   }
   return {
@@ -134,10 +183,10 @@ export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: numb
 export type CpuAccounting = ReturnType<typeof startCpuAccounting>
 
 export function renderCpu(phases: CpuPhase[], cpus: number): string {
-  const head = ['phase', 'wall s', 'service', 'postgres', 'anvil', 'bench', 'other', `machine (of ${cpus})`, 'steal']
+  const head = ['phase', 'wall s', 'service', 'postgres', 'anvil', 'bench', 'other', `machine (of ${cpus})`, 'steal', 'io stall']
   const rows = phases
     .filter((p) => p.phase !== 'startup')
-    .map((p) => [p.phase, p.wallSec.toFixed(1), p.service.toFixed(2), p.postgres.toFixed(2), p.anvil.toFixed(2), p.bench.toFixed(2), p.other?.toFixed(2) ?? '?', p.machine?.toFixed(2) ?? '?', p.steal?.toFixed(2) ?? '?'])
+    .map((p) => [p.phase, p.wallSec.toFixed(1), p.service.toFixed(2), p.postgres.toFixed(2), p.anvil.toFixed(2), p.bench.toFixed(2), p.other?.toFixed(2) ?? '?', p.machine?.toFixed(2) ?? '?', p.steal?.toFixed(2) ?? '?', p.ioStall === null ? '?' : `${(p.ioStall * 100).toFixed(1)} %`])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return ['CPU cores in use per phase (1.00 = one core busy):', `  ${fmt(head)}`, ...rows.map((r) => `  ${fmt(r)}`)].join('\n')

@@ -143,7 +143,14 @@ export type LoadResult = {
    * second and the median one. A worst second far above the median means the slow answers came together
    * (a stall of the machine or the service), not spread over the run.
    */
-  perSecondP99: { worstAtSec: number; worstMs: number; medianMs: number; seconds: number } | null
+  perSecondP99: {
+    worstAtSec: number
+    worstMs: number
+    medianMs: number
+    seconds: number
+    /** performance.now() at the start of the worst second (this process's clock), to line it up with other samples. */
+    worstStartedAt: number
+  } | null
   ids: string[]
 }
 
@@ -215,7 +222,13 @@ class Recorder {
     if (p99s.length === 0) return null
     const worst = p99s.reduce((a, b) => (b.p99 > a.p99 ? b : a))
     const sorted = p99s.map((x) => x.p99).sort((a, b) => a - b)
-    return { worstAtSec: worst.sec, worstMs: round(worst.p99, 1), medianMs: round(sorted[Math.floor(sorted.length / 2)]!, 1), seconds: p99s.length }
+    return {
+      worstAtSec: worst.sec,
+      worstMs: round(worst.p99, 1),
+      medianMs: round(sorted[Math.floor(sorted.length / 2)]!, 1),
+      seconds: p99s.length,
+      worstStartedAt: round(startedAt + worst.sec * 1000, 1),
+    }
   }
 
   result(api: Api, rate: number | null, seconds: number | null, planned: number, startedAt: number): LoadResult {

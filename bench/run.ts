@@ -20,7 +20,7 @@ import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
 import { freePort } from '../src/dev/freePort.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { rpcClient, runBaseline } from './baseline.ts'
-import { renderCpu, startCpuAccounting } from './cpuUsage.ts'
+import { renderCpu, startCpuAccounting, startIoStallSampler } from './cpuUsage.ts'
 import { Cleanup, childPids, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
 import { createRoundRobinPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
 import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
@@ -125,6 +125,13 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   const rss = startRssSampler(processGroups)
   cleanup.add('rss sampler', async () => rss.stop())
   const cpu = startCpuAccounting({ servicePids: processGroups.flat(), anvilPid: anvil.process.pid!, dbName: db.name })
+  const ioStalls = startIoStallSampler()
+  cleanup.add('io stall sampler', async () => ioStalls.stop())
+  /** How long the machine's I/O stalled in a window, as a clause for a problem line ('' when it did not, or unknown). */
+  const ioNote = (from: number, to: number) => {
+    const sec = ioStalls.stalledBetween(from, to)
+    return sec !== null && sec >= 0.05 ? ` (some task waited on I/O for ${Math.round(sec * 1000)} ms of that window: /proc/pressure/io)` : ''
+  }
   const phase = (name: string) => {
     rss.setPhase(name)
     cpu.mark(name)
@@ -265,7 +272,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     const ps = a.load.perSecondP99
     if (ps && ps.seconds >= 5 && ps.worstMs > 50 && ps.worstMs > 4 * ps.medianMs)
       p.push(
-        `accept ${a.load.api} at ${a.load.rate}/s: the slow answers came together: p99 ${ps.worstMs} ms for the requests sent in second ${ps.worstAtSec}, ${ps.medianMs} ms in the median second`,
+        `accept ${a.load.api} at ${a.load.rate}/s: the slow answers came together: p99 ${ps.worstMs} ms for the requests sent in second ${ps.worstAtSec}, ${ps.medianMs} ms in the median second${ioNote(ps.worstStartedAt, ps.worstStartedAt + 1000 + ps.worstMs)}`,
       )
   }
   if (results.latency.load.errorCount) p.push(`latency run: ${results.latency.load.errorCount} errors ${JSON.stringify(results.latency.load.errors)}`)
