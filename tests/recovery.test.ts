@@ -46,6 +46,27 @@ describe('recovery on a real anvil', () => {
     expect(mine.map((m) => m.nonce)).toEqual([0])
   })
 
+  it('a transaction mined in a block the scan already passed is confirmed by the receipt sweep', async () => {
+    env = await startTestEnv()
+    const id = await submit(env, { to: RECIPIENT, value: '13' })
+    const first = await waitForStatus(env, id, 'CONFIRMED')
+    // As if the scan had missed its block (a restart past the rescan depth): the row is PENDING again,
+    // and the watcher's cursor is already at or past that block, so only the sweep can find it.
+    const sql = env.service.ctx.db.sql
+    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = 31337`
+    expect(cursor!.block_number).toBeGreaterThanOrEqual(Number(first.blockNumber))
+    await sql.begin(async (tx) => {
+      await tx`UPDATE transactions SET status = 'PENDING', final_at = NULL, included_at = NULL, mined_hash = NULL, block_number = NULL,
+        block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL WHERE id = ${id}`
+      await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${id}`
+    })
+    const again = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.events.length > first.events.length, 20_000)
+    expect(again.blockNumber).toBe(first.blockNumber)
+    expect(again.hash).toBe(first.hash)
+    expect(again.events.slice(first.events.length).map((e: any) => e.toStatus)).toEqual(['INCLUDED', 'CONFIRMED'])
+    expect((await signerTransactionsOnChain(env)).map((m) => m.nonce)).toEqual([0])
+  })
+
   it('the signer key used outside the service: it reconciles, and its own transactions all confirm exactly once', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
     const anvil = chainControl(env)

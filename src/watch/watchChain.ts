@@ -90,7 +90,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (receipts.length === 0) return
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
     const depth = chain.config.confirmations
-    const atDepth = receipts.map((r) => Number(head) - Number(r.blockNumber) + 1 >= depth)
+    // A receipt proves its block exists: the chain is at least that high even if `head` was read before it.
+    const tip = receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head)
+    const atDepth = receipts.map((r) => Number(tip) - Number(r.blockNumber) + 1 >= depth)
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
     const outcome = finalOutcomeSql(sql, 'v.receipt_status')
@@ -205,14 +207,22 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   /**
-   * Receipts for PENDING transactions whose nonce the chain has already used: one
-   * of our attempts mined in a block the scan missed (a restart past the rescan
-   * depth), or someone else's transaction took the nonce (the reconciler's case).
-   * Keyed on the signer's mined count, so a backlog waiting its turn costs nothing.
+   * Receipts for PENDING transactions whose nonce the chain had already used at the cursor: one of our
+   * attempts mined in a block the scan missed (a restart past the rescan depth), or someone else's
+   * transaction took the nonce (the reconciler's case). Keyed on the signer's mined count, so a backlog
+   * waiting its turn costs nothing. The count is read at the cursor's block, not at the head: what was
+   * mined after the cursor is the scan's next work, and asking for those receipts one by one as well
+   * fetched each of them twice (thousands of calls per block during a burst; a node such as anvil
+   * answers nothing else meanwhile).
    */
   async function receiptSweep(head: bigint): Promise<void> {
+    if (!cursor) return
+    const scanned = BigInt(cursor.number)
     for (const signer of ctx.signers.forChain(chainId)) {
-      const latest = await chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' })
+      // A node without that block's state (pruned) answers for the head instead: slower, still correct.
+      const latest = await chain.read
+        .getTransactionCount({ address: signer.address, blockNumber: scanned })
+        .catch(() => chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }))
       const rows = await sql<Match[]>`
         SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
         WHERE t.chain_id = ${chainId} AND t.signer = ${signer.address} AND t.status = 'PENDING' AND t.nonce < ${latest}
