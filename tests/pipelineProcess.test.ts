@@ -97,6 +97,12 @@ describe('pipeline.process "separate"', () => {
       const metrics = await (await fetch(`${service.url}/metrics`)).text()
       expect(metrics).toMatch(/^txb_transactions_accepted_total\{chain_id="31337",outcome="created"\} 20$/m)
       expect(metrics).toMatch(/^txb_attempts_total\{chain_id="31337",kind="first"\} 20$/m)
+      // Valid for Prometheus: each metric declared once, each series once.
+      const types = metrics.split('\n').filter((l) => l.startsWith('# TYPE '))
+      expect(new Set(types).size).toBe(types.length)
+      const series = metrics.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' ')))
+      expect(series.length).toBeGreaterThan(20)
+      expect(new Set(series).size).toBe(series.length)
 
       // The pipeline dies: the API keeps accepting, and a new pipeline process signs what came meanwhile.
       process.kill(firstChild!, 'SIGKILL')
