@@ -18,7 +18,7 @@ import { startTransactionUpdates } from './events/transactionUpdates.ts'
 import type { FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
 import type { Logger } from './common/logger.ts'
-import { startPipelineProcess } from './pipeline/pipelineProcess.ts'
+import { startPipelineProcess, type PipelineStatus } from './pipeline/pipelineProcess.ts'
 import { openServiceParts, startBoss, startProviderChecks, startStages, type Stages } from './pipeline/startStages.ts'
 
 export type StartServiceOptions = {
@@ -67,7 +67,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     signers,
     updates,
     kickSigner: (chainId, signer) => kick(chainId, signer),
-    metrics: createMetrics(),
+    metrics: createMetrics(separate ? { process: 'api' } : {}),
     inFlight: createInFlightLimiter(db.sql, config.limits.maxInFlightPerKey),
     // The sign stage gives way to a saturated API (core/apiFirst.ts), in this process or in the pipeline process.
     apiLoad: createApiLoadMonitor(),
@@ -75,7 +75,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
   let stages: Stages
   let pipelineMetrics: (() => Promise<unknown[]>) | undefined
-  let pipelineStatus: (() => { pid: number | null; restarts: number; downSince: number | null }) | undefined
+  let pipelineStatus: (() => PipelineStatus) | undefined
   try {
     if (separate) {
       const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode, apiLoad: ctx.apiLoad! })

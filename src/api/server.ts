@@ -139,7 +139,7 @@ export function createHttpServer(
       // Unauthenticated, like most Prometheus targets: labels carry chain ids, provider names and error codes, no secrets.
       const { registry } = service.metrics
       const text = deps.pipelineMetrics
-        ? // Counters add up and each default process metric is combined by its own rule (prom-client's cluster aggregation).
+        ? // One exposition: each family declared once, its series told apart by their `process` label.
           await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), (await deps.pipelineMetrics()) as MetricObjectWithValues<MetricValue<string>>[]]).metrics()
         : await registry.metrics()
       res.writeHead(200, { 'content-type': registry.contentType })

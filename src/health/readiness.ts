@@ -22,8 +22,10 @@ export type ReadinessReport = {
 
 export type PipelineCheck = { ok: boolean; pid: number | null; restarts: number; error?: string }
 
-/** A pipeline process down this long (a crash loop, or one that cannot start) makes the instance not ready. */
+/** A pipeline process down this long (one that cannot start) makes the instance not ready. */
 export const PIPELINE_DOWN_NOT_READY_MS = 30_000
+/** So do this many restarts within the last 2 minutes (a crash loop whose children each come up for a moment). */
+export const PIPELINE_CRASH_LOOP_RESTARTS = 3
 
 export type Readiness = { check: () => Promise<ReadinessReport>; stop: () => void }
 
@@ -46,7 +48,7 @@ export function createReadiness(
   chains: ChainClients[],
   log: Logger,
   /** The pipeline process's state, when there is one (pipeline/pipelineProcess.ts). */
-  pipeline?: () => { pid: number | null; restarts: number; downSince: number | null },
+  pipeline?: () => { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null },
 ): Readiness {
   const expected = (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length
   let migrationsOk = false
@@ -115,15 +117,16 @@ export function createReadiness(
       let pipelineCheck: PipelineCheck | undefined
       if (pipeline) {
         // A restart takes a second or two and loses nothing (accepted rows wait in Postgres): only a
-        // pipeline that stays down makes the instance not ready.
+        // pipeline that stays down, or keeps dying, makes the instance not ready.
         const p = pipeline()
         const downMs = p.downSince === null ? 0 : now - p.downSince
-        pipelineCheck = {
-          ok: downMs < PIPELINE_DOWN_NOT_READY_MS,
-          pid: p.pid,
-          restarts: p.restarts,
-          ...(p.downSince === null ? {} : { error: `pipeline process down for ${Math.round(downMs / 1000)} s` }),
-        }
+        const looping = p.recentRestarts >= PIPELINE_CRASH_LOOP_RESTARTS
+        const error = looping
+          ? `pipeline process restarted ${p.recentRestarts} times in the last 2 minutes`
+          : p.downSince !== null
+            ? `pipeline process down for ${Math.round(downMs / 1000)} s`
+            : undefined
+        pipelineCheck = { ok: downMs < PIPELINE_DOWN_NOT_READY_MS && !looping, pid: p.pid, restarts: p.restarts, ...(error ? { error } : {}) }
       }
       return {
         ready: database.ok && migrations.ok && chainChecks.every((c) => c.ok) && (pipelineCheck?.ok ?? true),

@@ -3,28 +3,33 @@ import { createLogger } from '../common/logger.ts'
 import type { ServiceContext } from '../context.ts'
 import { createMetrics } from '../metrics/metrics.ts'
 import { createRemoteApiLoad } from '../api/apiLoad.ts'
-import type { FromPipeline, ToPipeline } from './pipelineProcess.ts'
+import { CHILD_STOP_DEADLINE_MS, type FromPipeline, type ToPipeline } from './pipelineProcess.ts'
 import { openServiceParts, startBoss, startStages, type Stages } from './startStages.ts'
 
 /**
  * Entry point of the pipeline process (pipelineProcess.ts forks it): runs the stages for the API's
  * process, which sends the configuration, kicks after each accept, metrics requests and the stop.
  */
-const send = (m: FromPipeline) => process.send?.(m)
+/** To a parent that is gone the message is lost, which is fine: this process is stopping then (below). */
+const send = (m: FromPipeline, then?: () => void) => {
+  if (!process.connected || !process.send) return then?.()
+  process.send(m, () => then?.())
+}
 
 let stopping: Promise<void> | null = null
 let stopAll: () => Promise<void> = async () => {}
 const stopAndExit = (code: number) => {
+  // Within the parent's wait (it kills this process after STOP_TIMEOUT_MS), and also when no parent waits any more.
+  setTimeout(() => process.exit(1), CHILD_STOP_DEADLINE_MS).unref()
   stopping ??= stopAll().then(
     () => process.exit(code),
     () => process.exit(1),
   )
 }
 
-// The API's process coordinates shutdown: a Ctrl-C reaches the whole process group, and this process
-// stops when the parent tells it to (or when the parent is gone, below).
-for (const signal of ['SIGINT', 'SIGHUP'] as const) process.on(signal, () => {})
-process.on('SIGTERM', () => stopAndExit(0))
+// The API's process coordinates shutdown: a Ctrl-C, or a SIGTERM to the whole process group (systemd's
+// default), reaches this process too; it stops when the parent says so, or when the parent is gone (below).
+for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => {})
 // The parent died (even by kill -9): stop too, so no pipeline runs without its API.
 process.on('disconnect', () => stopAndExit(0))
 
@@ -56,7 +61,7 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
       // Subscriptions are served by the API's process; no stage reads the change feed.
       updates: { subscribe: () => () => {}, stop: async () => {} },
       kickSigner: (chainId, signer) => kick(chainId, signer),
-      metrics: createMetrics(),
+      metrics: createMetrics({ process: 'pipeline' }),
       apiLoad,
     }
     const stages = await startStages(ctx, { providerChecks: true })
@@ -64,15 +69,14 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
     metrics = () => ctx.metrics!.registry.getMetricsAsJSON()
     stopAll = async () => {
       await stages.stop()
-      await boss.stop({ graceful: true, timeout: 10_000, wait: true })
+      // Shorter than in one process, so the whole stop fits CHILD_STOP_DEADLINE_MS.
+      await boss.stop({ graceful: true, timeout: 4_000, wait: true })
       await db.close()
     }
     send({ type: 'ready' })
   } catch (err) {
     log.error({ err }, 'pipeline process failed to start')
     // Exit once the message is on its way, so the parent reports why rather than only the exit code.
-    const failed: FromPipeline = { type: 'failed', message: (err as Error)?.message ?? String(err) }
-    if (process.send) process.send(failed, () => process.exit(1))
-    else process.exit(1)
+    send({ type: 'failed', message: (err as Error)?.message ?? String(err) }, () => process.exit(1))
   }
 }

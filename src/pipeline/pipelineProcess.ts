@@ -22,36 +22,42 @@ export type FromPipeline = { type: 'ready' } | { type: 'failed'; message: string
 const CHILD_ENTRY = fileURLToPath(new URL('./pipelineChild.ts', import.meta.url))
 /** Start-up includes loading keystores and verifying every provider. */
 const READY_TIMEOUT_MS = 120_000
-/** The stages finish what they hold (pg-boss alone may take 10 s); then the process is killed. */
-const STOP_TIMEOUT_MS = 20_000
+/**
+ * The child stops its stages and pg-boss within CHILD_STOP_DEADLINE_MS (pipelineChild.ts) and exits; past
+ * this it is killed. Both fit inside main.ts's 15 s for the whole service.stop().
+ */
+const STOP_TIMEOUT_MS = 9_000
+export const CHILD_STOP_DEADLINE_MS = 8_000
+/** Restarts within this window count towards a crash loop (/readyz). */
+const CRASH_LOOP_WINDOW_MS = 120_000
 const METRICS_TIMEOUT_MS = 2_000
 /** After an unexpected exit, wait this long before each restart (the last value repeats). */
 const RESTART_DELAYS_MS = [500, 1_000, 2_000, 5_000, 10_000, 30_000]
 /** A child that ran this long before it died starts the delays over. */
 const HEALTHY_AFTER_MS = 60_000
 
+export type PipelineStatus = { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null }
+
 export type PipelineProcess = Stages & {
   /** The pipeline process's metrics as prom-client JSON (empty while it is not running). */
   metrics: () => Promise<unknown[]>
-  /** For /readyz: the running child's pid, restarts so far, and since when (epoch ms) none has been running. */
-  status: () => { pid: number | null; restarts: number; downSince: number | null }
+  /** For /readyz: the running child's pid, restarts so far (and in the last 2 minutes), and since when (epoch ms) none has been running. */
+  status: () => PipelineStatus
 }
 
 /**
  * Node flags for the child: the TypeScript loader (the sources run through tsx, however the parent
- * was started: `tsx`, `node --import tsx` or bin/tx-broadcaster.js) plus the parent's profiling and
- * heap flags, so `--cpu-prof` or `--max-old-space-size` apply to both processes.
+ * was started: `tsx`, `node --import tsx` or bin/tx-broadcaster.js) plus the parent's `--cpu-prof`,
+ * `--cpu-prof-dir` and heap size flags, so they apply to both processes. Other flags stay the parent's.
  */
 function childExecArgv(): string[] {
   const kept: string[] = []
   const argv = process.execArgv
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
-    if (/^--(cpu-prof|heap-prof|max-old-space-size|max-semi-space-size)/.test(a)) {
-      kept.push(a)
-      // A flag given as "--cpu-prof-dir X" takes the next argument with it.
-      if (/^--(cpu-prof-dir|cpu-prof-name|heap-prof-dir)$/.test(a) && argv[i + 1] !== undefined) kept.push(argv[++i]!)
-    }
+    if (a === '--cpu-prof' || /^--(cpu-prof-dir|max-old-space-size|max-semi-space-size)=/.test(a)) kept.push(a)
+    // "--cpu-prof-dir X" takes the next argument with it.
+    else if (a === '--cpu-prof-dir' && argv[i + 1] !== undefined) kept.push(a, argv[++i]!)
   }
   return ['--import', import.meta.resolve('tsx'), ...kept]
 }
@@ -75,91 +81,106 @@ export async function startPipelineProcess(opts: {
 }): Promise<PipelineProcess> {
   const log = opts.log.child({ module: 'pipeline-process' })
   const nice = opts.config.pipeline.nice
-  let child: ChildProcess | null = null
-  let ready = false
+  /** The current child and its own state: an old child's late messages or exit never touch a newer one. */
+  type Child = { proc: ChildProcess; ready: boolean; waiters: Map<number, (metrics: unknown[]) => void> }
+  let current: Child | null = null
   let stopping = false
   /** Restarts since the last child that ran long enough (paces the backoff). */
   let restarts = 0
-  let totalRestarts = 0
+  /** When each restart happened: a crash loop is reported even if every child comes up for a moment. */
+  const restartTimes: number[] = []
   let downSince: number | null = null
   let restartTimer: NodeJS.Timeout | null = null
   let metricsId = 0
-  const metricsWaiters = new Map<number, (metrics: unknown[]) => void>()
+  let apiBusy = false
 
-  /** A restart that failed to start is retried too, with the next delay. */
-  function restartFailed(err: unknown): void {
-    if (stopping) return
+  /** IPC to a child that is dying fails with EPIPE: that child is being replaced anyway, so the error is only logged. */
+  const send = (c: Child, m: ToPipeline) => {
+    if (!c.proc.connected) return
+    c.proc.send(m, (err) => {
+      if (err) log.debug({ err, type: m.type }, 'message to the pipeline process not delivered')
+    })
+  }
+
+  /** The one place restarts are scheduled: after a child died, or after a restart failed to start. */
+  function scheduleRestart(why: string, err?: unknown): void {
+    if (stopping || restartTimer) return
     const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!
-    log.error({ err, restartInMs: delay }, 'pipeline process restart failed; trying again')
+    restartTimes.push(Date.now())
+    while (restartTimes.length > 20) restartTimes.shift()
+    log.error({ err, restartInMs: delay }, `${why}; restarting it`)
     restartTimer = setTimeout(() => {
       restartTimer = null
-      if (!stopping) spawnChild().catch((e) => restartFailed(e))
+      if (!stopping) spawnChild().catch((e) => scheduleRestart('pipeline process restart failed', e))
     }, delay)
   }
 
   function spawnChild(): Promise<void> {
-    const c = fork(CHILD_ENTRY, [], {
+    const proc = fork(CHILD_ENTRY, [], {
       execArgv: childExecArgv(),
       serialization: 'advanced', // structured clone: the parsed config carries bigints
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
-    child = c
-    ready = false
+    const c: Child = { proc, ready: false, waiters: new Map() }
+    current = c
     const startedAt = Date.now()
+    // A failed fork (EAGAIN) or a send to a dying child: logged here, the 'exit' handler does the rest.
+    proc.on('error', (err) => log.warn({ err }, 'pipeline process error'))
     try {
       // Raising niceness needs no privilege. Set before the child has loaded anything, so its whole run is at this priority.
-      if (c.pid !== undefined) setPriority(c.pid, nice)
+      if (proc.pid !== undefined) setPriority(proc.pid, nice)
     } catch (err) {
-      log.warn({ err, nice }, 'could not lower the pipeline process priority; it runs at normal priority')
+      log.warn({ err, nice }, 'could not lower the pipeline process priority; it runs at its inherited priority')
     }
-    c.send({ type: 'start', config: opts.config, databaseUrl: opts.databaseUrl, logLevel: opts.log.level, devMode: opts.devMode } satisfies ToPipeline)
+    send(c, { type: 'start', config: opts.config, databaseUrl: opts.databaseUrl, logLevel: opts.log.level, devMode: opts.devMode })
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        c.kill('SIGKILL')
-        reject(new Error(`the pipeline process did not start within ${READY_TIMEOUT_MS / 1000} s`))
-      }, READY_TIMEOUT_MS)
-      c.on('message', (m: FromPipeline) => {
-        if (m.type === 'ready') {
-          ready = true
-          downSince = null
-          clearTimeout(timer)
-          c.send({ type: 'apiBusy', busy: apiBusy } satisfies ToPipeline)
-          log.info({ pid: c.pid, nice }, 'pipeline process running')
-          resolve()
-        } else if (m.type === 'failed') {
-          clearTimeout(timer)
-          reject(new Error(`the pipeline process failed to start: ${m.message}`))
-        } else if (m.type === 'metrics') metricsWaiters.get(m.id)?.(m.metrics)
-      })
-      c.once('exit', (code, signal) => {
+      let settled = false
+      const settle = (err?: Error) => {
+        if (settled) return
+        settled = true
         clearTimeout(timer)
-        if (child === c) child = null
-        for (const done of metricsWaiters.values()) done([])
-        metricsWaiters.clear()
-        if (!ready) return reject(new Error(`the pipeline process exited during start-up (code ${code}, signal ${signal})`))
-        ready = false
+        if (err) reject(err)
+        else resolve()
+      }
+      const timer = setTimeout(() => {
+        settle(new Error(`the pipeline process did not start within ${READY_TIMEOUT_MS / 1000} s`))
+        proc.kill('SIGKILL')
+      }, READY_TIMEOUT_MS)
+      proc.on('message', (m: FromPipeline) => {
+        if (m.type === 'ready') {
+          // Too late (the start timed out): that child is being killed.
+          if (settled) return
+          c.ready = true
+          downSince = null
+          send(c, { type: 'apiBusy', busy: apiBusy })
+          log.info({ pid: proc.pid, nice }, 'pipeline process running')
+          settle()
+        } else if (m.type === 'failed') settle(new Error(`the pipeline process failed to start: ${m.message}`))
+        else if (m.type === 'metrics') c.waiters.get(m.id)?.(m.metrics)
+      })
+      proc.once('exit', (code, signal) => {
+        for (const done of c.waiters.values()) done([])
+        c.waiters.clear()
+        const wasReady = c.ready
+        c.ready = false
+        if (current === c) current = null
+        if (!wasReady) return settle(new Error(`the pipeline process exited during start-up (code ${code}, signal ${signal})`))
         if (stopping) return
-        downSince = Date.now()
-        totalRestarts++
         // Nothing accepted is lost (the rows are in Postgres); the stages only pause until the restart.
+        downSince = Date.now()
         if (Date.now() - startedAt > HEALTHY_AFTER_MS) restarts = 0
-        const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!
-        log.error({ code, signal, restartInMs: delay }, 'pipeline process exited; restarting it')
-        restartTimer = setTimeout(() => {
-          restartTimer = null
-          if (!stopping) spawnChild().catch((err) => restartFailed(err))
-        }, delay)
+        log.error({ code, signal }, 'pipeline process exited')
+        scheduleRestart('pipeline process exited')
       })
     })
   }
 
   // The sign stage in the child gives way while the API is saturated, as it does in one process.
-  let apiBusy = false
   const loadTimer = setInterval(() => {
     const busy = apiIsBusy(opts.apiLoad.current())
     if (busy === apiBusy) return
     apiBusy = busy
-    if (child?.connected && ready) child.send({ type: 'apiBusy', busy } satisfies ToPipeline)
+    if (current?.ready) send(current, { type: 'apiBusy', busy })
   }, API_LOAD_SAMPLE_MS)
   loadTimer.unref()
 
@@ -171,38 +192,43 @@ export async function startPipelineProcess(opts: {
   }
 
   return {
-    status: () => ({ pid: ready ? (child?.pid ?? null) : null, restarts: totalRestarts, downSince }),
+    status: () => ({
+      pid: current?.ready ? (current.proc.pid ?? null) : null,
+      restarts: restartTimes.length,
+      recentRestarts: restartTimes.filter((t) => Date.now() - t < CRASH_LOOP_WINDOW_MS).length,
+      downSince,
+    }),
     kick(chainId, signer) {
       // While the child is down the kick is dropped: on start its recovery sweep finds every QUEUED row.
-      if (child?.connected && ready) child.send({ type: 'kick', chainId, signer } satisfies ToPipeline)
+      if (current?.ready) send(current, { type: 'kick', chainId, signer })
     },
     metrics() {
-      const c = child
-      if (!c?.connected || !ready) return Promise.resolve([])
+      const c = current
+      if (!c?.ready || !c.proc.connected) return Promise.resolve([])
       const id = ++metricsId
       return new Promise<unknown[]>((resolve) => {
         const timer = setTimeout(() => done([]), METRICS_TIMEOUT_MS)
         const done = (metrics: unknown[]) => {
           clearTimeout(timer)
-          metricsWaiters.delete(id)
+          c.waiters.delete(id)
           resolve(metrics)
         }
-        metricsWaiters.set(id, done)
-        c.send({ type: 'metrics', id } satisfies ToPipeline)
+        c.waiters.set(id, done)
+        send(c, { type: 'metrics', id })
       })
     },
     async stop() {
       stopping = true
       clearInterval(loadTimer)
       if (restartTimer) clearTimeout(restartTimer)
-      const c = child
-      if (!c || c.exitCode !== null || c.signalCode !== null) return
-      const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
-      if (c.connected) c.send({ type: 'stop' } satisfies ToPipeline)
-      else c.kill('SIGTERM')
+      const c = current
+      if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return
+      const exited = new Promise<void>((resolve) => c.proc.once('exit', () => resolve()))
+      if (c.proc.connected) send(c, { type: 'stop' })
+      else c.proc.kill('SIGTERM')
       const timer = setTimeout(() => {
         log.warn('pipeline process did not stop in time; killing it')
-        c.kill('SIGKILL')
+        c.proc.kill('SIGKILL')
       }, STOP_TIMEOUT_MS)
       await exited
       clearTimeout(timer)
