@@ -90,8 +90,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (receipts.length === 0) return
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
     const depth = chain.config.confirmations
-    // A receipt proves its block exists: the chain is at least that high even if `head` was read before it.
-    const tip = receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head)
+    // At depth 1 a receipt is final once it exists, even from a block newer than the head read at the start
+    // of the tick. At a greater depth only the head counts: a receipt from a lagging or forked provider must
+    // not make others look deeper than the canonical chain is.
+    const tip = depth === 1 ? receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head) : head
     const atDepth = receipts.map((r) => Number(tip) - Number(r.blockNumber) + 1 >= depth)
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
