@@ -125,15 +125,29 @@ export type CpuPhase = {
   ioStall: number | null
 }
 
-/** servicePids: every service instance; their CPU is added up in the service column. */
-export function startCpuAccounting(opts: { servicePids: number[]; anvilPid: number; dbName: string }) {
+/**
+ * servicePids: every process of every service instance, read again at each phase boundary (a restarted
+ * pipeline process has a new pid); their CPU is added up in the service column. A process that is gone
+ * keeps its last reading, so its CPU is not taken back from the phase it was used in.
+ */
+export function startCpuAccounting(opts: { servicePids: () => number[]; anvilPid: number; dbName: string }) {
+  const lastCpu = new Map<number, number>()
+  const serviceCpu = () => {
+    for (const pid of opts.servicePids()) {
+      const sec = procCpuSec(pid)
+      if (sec !== null) lastCpu.set(pid, sec)
+    }
+    let sum = 0
+    for (const sec of lastCpu.values()) sum += sec
+    return sum
+  }
   const snap = (): Snapshot => {
     const pg = postgresCpuSec(opts.dbName)
     const self = process.cpuUsage()
     const machine = machineCpuSec()
     return {
       at: performance.now(),
-      service: opts.servicePids.reduce((sum, pid) => sum + (procCpuSec(pid) ?? 0), 0),
+      service: serviceCpu(),
       anvil: procCpuSec(opts.anvilPid) ?? 0,
       postgres: pg.db,
       pgBackground: pg.background,

@@ -283,9 +283,12 @@ export function childPids(pid: number): number[] {
  * Samples RSS. Each group is one instance's processes (the service, and its pipeline process when
  * `pipeline.process` is "separate"): an instance's RSS is its processes' sum in the same sample.
  */
-export function startRssSampler(groups: number[][], intervalMs = 200) {
+export function startRssSampler(listGroups: () => number[][], intervalMs = 200) {
   const start = Date.now()
   let phase = 'startup'
+  /** Every pid each instance has had (a restarted pipeline process has a new one). */
+  const seen: number[][] = listGroups().map((g) => [...g])
+  const groups = seen
   const peakKb = groups.map(() => 0)
   const processPeakKb = new Map<number, number>()
   const hwmKb = new Map<number, number>()
@@ -296,13 +299,14 @@ export function startRssSampler(groups: number[][], intervalMs = 200) {
   let lastSecond = -1
   const sample = () => {
     let total = 0
-    let seen = 0
-    groups.forEach((pids, i) => {
+    let found = 0
+    listGroups().forEach((pids, i) => {
       let instance = 0
       for (const pid of pids) {
+        if (seen[i] && !seen[i]!.includes(pid)) seen[i]!.push(pid)
         const kb = readStatusKb(pid, 'VmRSS')
         if (kb === null) continue
-        seen++
+        found++
         instance += kb
         hwmKb.set(pid, readStatusKb(pid, 'VmHWM') ?? hwmKb.get(pid) ?? 0)
         processPeakKb.set(pid, Math.max(processPeakKb.get(pid) ?? 0, kb))
@@ -311,7 +315,7 @@ export function startRssSampler(groups: number[][], intervalMs = 200) {
       peakKb[i] = Math.max(peakKb[i]!, instance)
       byPhase[phase] = Math.max(byPhase[phase] ?? 0, instance)
     })
-    if (seen === 0) return
+    if (found === 0) return
     samples++
     totalPeakKb = Math.max(totalPeakKb, total)
     const second = Math.floor((Date.now() - start) / 1000)

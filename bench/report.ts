@@ -116,7 +116,8 @@ export function buildRows(r: BenchResults): Row[] {
       measure: `peak RSS of the service${rss.instances[0] && rss.instances[0].processes.length > 1 ? ' (both processes at once)' : ''}`,
       result: `${n0(rss.peakMb)} MB (VmHWM ${rss.hwmMb ?? '?'} MB, ${rss.samples} samples${rss.instances[0] ? processes(rss.instances[0]) : ''})`,
       target: `< ${TARGETS.rssMb} MB`,
-      verdict: Math.max(rss.peakMb, rss.hwmMb ?? 0) < TARGETS.rssMb ? 'PASS' : 'FAIL',
+      // VmHWM is per process: added up over two processes it overstates what they held at once, so it decides only for one.
+      verdict: Math.max(rss.peakMb, (rss.instances[0]?.processes.length ?? 1) > 1 ? 0 : (rss.hwmMb ?? 0)) < TARGETS.rssMb ? 'PASS' : 'FAIL',
     })
   else if (rss) {
     rss.instances.forEach((inst, i) =>
@@ -124,7 +125,7 @@ export function buildRows(r: BenchResults): Row[] {
         measure: `peak RSS of instance ${i + 1}/${rss.instances.length}`,
         result: `${n0(inst.peakMb)} MB (VmHWM ${inst.hwmMb ?? '?'} MB, pid ${inst.pid}${processes(inst)})`,
         target: `< ${TARGETS.rssMb} MB`,
-        verdict: Math.max(inst.peakMb, inst.hwmMb ?? 0) < TARGETS.rssMb ? 'PASS' : 'FAIL',
+        verdict: Math.max(inst.peakMb, inst.processes.length > 1 ? 0 : (inst.hwmMb ?? 0)) < TARGETS.rssMb ? 'PASS' : 'FAIL',
       }),
     )
     rows.push({

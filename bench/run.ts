@@ -120,11 +120,11 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     for (const r of rest) if (r.status === 'fulfilled') services.push(r.value)
   }
   // With a separate pipeline each instance is two processes; both count as the service.
-  const processGroups = services.map((s) => [s.pid, ...childPids(s.pid)])
-  if (opts.separatePipeline && processGroups.some((g) => g.length < 2)) throw new Error('--separate-pipeline: no pipeline process found under the service')
+  const processGroups = () => services.map((s) => [s.pid, ...childPids(s.pid)])
+  if (opts.separatePipeline && processGroups().some((g) => g.length < 2)) throw new Error('--separate-pipeline: no pipeline process found under the service')
   const rss = startRssSampler(processGroups)
   cleanup.add('rss sampler', async () => rss.stop())
-  const cpu = startCpuAccounting({ servicePids: processGroups.flat(), anvilPid: anvil.process.pid!, dbName: db.name })
+  const cpu = startCpuAccounting({ servicePids: () => processGroups().flat(), anvilPid: anvil.process.pid!, dbName: db.name })
   const ioStalls = startIoStallSampler()
   cleanup.add('io stall sampler', async () => ioStalls.stop())
   /** How long the machine's I/O stalled in a window, as a clause for a problem line ('' when it did not, or unknown). */
@@ -325,7 +325,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
           instances: n,
           pids: services.map((s) => s.pid),
           pipelineProcess: opts.separatePipeline ? 'separate' : 'inline',
-          processes: processGroups,
+          processes: processGroups(),
           urls: services.map((s) => s.url),
           connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
           confirmations: 1,
