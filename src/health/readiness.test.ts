@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../common/logger.ts'
+import { createDb, type Db } from '../db/connect.ts'
+import { migrateDatabase } from '../db/migrate.ts'
+import { createTestDatabase } from '../../tests/helpers/database.ts'
+import { createReadiness, PIPELINE_CRASH_LOOP_RESTARTS, PIPELINE_DOWN_NOT_READY_MS } from './readiness.ts'
+
+/** /readyz's pipeline rule, against a real, migrated Postgres (so only the pipeline decides). */
+describe('readiness with a separate pipeline process', () => {
+  let db: { url: string; drop: () => Promise<void> }
+  let conn: Db
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    await migrateDatabase(db.url)
+    conn = createDb(db.url, { max: 2 })
+  })
+  afterAll(async () => {
+    await conn?.close()
+    await db?.drop()
+  })
+
+  const log = createLogger({ level: 'silent', pretty: false })
+  const check = async (status: { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null }) => {
+    const readiness = createReadiness(conn.sql, [], log, () => status)
+    try {
+      return await readiness.check()
+    } finally {
+      readiness.stop()
+    }
+  }
+
+  it('is ready with the child running, and says which one', async () => {
+    const report = await check({ pid: 4242, restarts: 1, recentRestarts: 1, downSince: null })
+    expect(report.ready).toBe(true)
+    expect(report.checks.pipeline).toEqual({ ok: true, pid: 4242, restarts: 1 })
+  })
+
+  it('stays ready through a short restart, and is not once the child stays down', async () => {
+    const brief = await check({ pid: null, restarts: 1, recentRestarts: 1, downSince: Date.now() - 2_000 })
+    expect(brief.ready).toBe(true)
+    expect(brief.checks.pipeline).toMatchObject({ ok: true, error: 'pipeline process down for 2 s' })
+    const long = await check({ pid: null, restarts: 1, recentRestarts: 1, downSince: Date.now() - PIPELINE_DOWN_NOT_READY_MS - 1_000 })
+    expect(long.ready).toBe(false)
+    expect(long.checks.pipeline).toMatchObject({ ok: false, pid: null, error: `pipeline process down for ${PIPELINE_DOWN_NOT_READY_MS / 1000 + 1} s` })
+  })
+
+  it('is not ready in a crash loop, even while a child is up', async () => {
+    const report = await check({ pid: 4243, restarts: 5, recentRestarts: PIPELINE_CRASH_LOOP_RESTARTS, downSince: null })
+    expect(report.ready).toBe(false)
+    expect(report.checks.pipeline).toEqual({ ok: false, pid: 4243, restarts: 5, error: `pipeline process restarted ${PIPELINE_CRASH_LOOP_RESTARTS} times in the last 2 minutes` })
+  })
+
+  it('has no pipeline check in one process', async () => {
+    const readiness = createReadiness(conn.sql, [], log)
+    const report = await readiness.check()
+    readiness.stop()
+    expect(report.ready).toBe(true)
+    expect(report.checks.pipeline).toBeUndefined()
+  })
+})
