@@ -99,10 +99,11 @@ export function summarizeProfile(file: string, topN = 20): ProfileSummary {
 }
 
 /** The service's main-thread profile: the largest .cpuprofile in the directory. */
-export function findProfile(dir: string): string | null {
+/** The largest profile in `dir` (the main thread's), of process `pid` when given (Node names them CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile). */
+export function findProfile(dir: string, pid?: number): string | null {
   let files: string[]
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+    files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && (pid === undefined || f.split('.')[3] === String(pid)))
   } catch {
     return null
   }
@@ -110,8 +111,8 @@ export function findProfile(dir: string): string | null {
   return files.map((f) => join(dir, f)).sort((a, b) => readFileSync(b).length - readFileSync(a).length)[0]!
 }
 
-export function renderProfile(s: ProfileSummary, topN = 12): string {
-  const lines = [`service CPU profile (${(s.totalMs / 1000).toFixed(1)} s sampled, main thread busy ${s.busyPercent} %):`, '  self time by area:']
+export function renderProfile(s: ProfileSummary, topN = 12, title = 'service'): string {
+  const lines = [`${title} CPU profile (${(s.totalMs / 1000).toFixed(1)} s sampled, main thread busy ${s.busyPercent} %):`, '  self time by area:']
   for (const a of s.byArea.slice(0, topN)) lines.push(`    ${a.percent.toFixed(1).padStart(5)} %  ${a.area}`)
   lines.push('  self time by function:')
   for (const f of s.top.slice(0, topN)) lines.push(`    ${f.percent.toFixed(1).padStart(5)} %  ${f.fn}  ${f.where}`)

@@ -252,11 +252,17 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   const cpuPhases = cpu.report()
   results.db = await summarizeDb(sql)
   log(`stopping the service${n > 1 ? ` (${n} instances)` : ''}`)
+  const processesAtEnd = processGroups()
   const exits = await Promise.all(services.map((s) => s.stop()))
   results.logs = mergeLogSummaries(services.map((s) => s.logs()))
-  const profileFile = profileDir ? findProfile(profileDir) : null
+  // With a separate pipeline, the first instance's API process and its pipeline process each get a summary.
+  const pipelinePid = opts.separatePipeline ? processesAtEnd[0]?.[1] : undefined
+  const profileFile = profileDir ? findProfile(profileDir, opts.separatePipeline ? services[0]!.pid : undefined) : null
   const profile = profileFile ? summarizeProfile(profileFile) : null
+  const pipelineProfileFile = profileDir && pipelinePid !== undefined ? findProfile(profileDir, pipelinePid) : null
+  const pipelineProfile = pipelineProfileFile ? summarizeProfile(pipelineProfileFile) : null
   if (profileDir && !profile) results.problems.push(`no CPU profile was written to ${profileDir}`)
+  if (profileDir && opts.separatePipeline && !pipelineProfile) results.problems.push(`no CPU profile of the pipeline process was written to ${profileDir}`)
 
   // Problems worth a look, beside the figures.
   const p = results.problems
@@ -308,7 +314,8 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   if (p.length) process.stdout.write(`\nproblems seen:\n${p.map((x) => `  - ${x}`).join('\n')}\n`)
   process.stdout.write(`\n${renderCpu(cpuPhases, cpus().length)}\n`)
   if (results.drainDbWork) process.stdout.write(`\n${renderDbWork(results.drainDbWork, 'drained')}\n`)
-  if (profile) process.stdout.write(`\n${renderProfile(profile)}\n  (${relative(process.cwd(), profile.file)})\n`)
+  if (profile) process.stdout.write(`\n${renderProfile(profile, 12, pipelineProfile ? 'API process' : 'service')}\n  (${relative(process.cwd(), profile.file)})\n`)
+  if (pipelineProfile) process.stdout.write(`\n${renderProfile(pipelineProfile, 12, 'pipeline process')}\n  (${relative(process.cwd(), pipelineProfile.file)})\n`)
 
   const file = join(RESULTS_DIR, `${stamp}.json`)
   const json = toJson(
@@ -342,6 +349,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   )
   ;(json as Record<string, unknown>).cpu = cpuPhases
   if (profile) (json as Record<string, unknown>).profile = profile
+  if (pipelineProfile) (json as Record<string, unknown>).pipelineProfile = pipelineProfile
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`)
   process.stdout.write(`\nresults: ${relative(process.cwd(), file) || file}\n`)
   return { missed: rows.some((r) => r.verdict === 'FAIL') }
