@@ -89,6 +89,7 @@ export async function startPipelineProcess(opts: {
   let restarts = 0
   /** When each restart happened: a crash loop is reported even if every child comes up for a moment. */
   const restartTimes: number[] = []
+  let totalRestarts = 0
   let downSince: number | null = null
   let restartTimer: NodeJS.Timeout | null = null
   let metricsId = 0
@@ -106,6 +107,7 @@ export async function startPipelineProcess(opts: {
   function scheduleRestart(why: string, err?: unknown): void {
     if (stopping || restartTimer) return
     const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!
+    totalRestarts++
     restartTimes.push(Date.now())
     while (restartTimes.length > 20) restartTimes.shift()
     log.error({ err, restartInMs: delay }, `${why}; restarting it`)
@@ -194,7 +196,7 @@ export async function startPipelineProcess(opts: {
   return {
     status: () => ({
       pid: current?.ready ? (current.proc.pid ?? null) : null,
-      restarts: restartTimes.length,
+      restarts: totalRestarts,
       recentRestarts: restartTimes.filter((t) => Date.now() - t < CRASH_LOOP_WINDOW_MS).length,
       downSince,
     }),
