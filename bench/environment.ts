@@ -269,26 +269,15 @@ function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
   }
 }
 
-/** Samples VmRSS of the given processes every intervalMs; keeps the peak of each, of their total, and per phase. */
-/** Child processes of a process (Linux /proc; empty where the kernel does not list them). */
-export function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
-  }
-}
-
 /**
- * Samples RSS. Each group is one instance's processes (the service, and its pipeline process when
+ * Samples VmRSS every intervalMs; keeps the peak of each instance, of their total, and per phase. Each group is one instance's processes (the service, and its pipeline process when
  * `pipeline.process` is "separate"): an instance's RSS is its processes' sum in the same sample.
  */
 export function startRssSampler(listGroups: () => number[][], intervalMs = 200) {
   const start = Date.now()
   let phase = 'startup'
   /** Every pid each instance has had (a restarted pipeline process has a new one). */
-  const seen: number[][] = listGroups().map((g) => [...g])
-  const groups = seen
+  const groups: number[][] = listGroups().map((g) => [...g])
   const peakKb = groups.map(() => 0)
   const processPeakKb = new Map<number, number>()
   const hwmKb = new Map<number, number>()
@@ -303,7 +292,7 @@ export function startRssSampler(listGroups: () => number[][], intervalMs = 200) 
     listGroups().forEach((pids, i) => {
       let instance = 0
       for (const pid of pids) {
-        if (seen[i] && !seen[i]!.includes(pid)) seen[i]!.push(pid)
+        if (groups[i] && !groups[i]!.includes(pid)) groups[i]!.push(pid)
         const kb = readStatusKb(pid, 'VmRSS')
         if (kb === null) continue
         found++

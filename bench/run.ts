@@ -18,10 +18,11 @@ import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
 import { freePort } from '../src/dev/freePort.ts'
+import { childPids } from '../src/dev/processes.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { rpcClient, runBaseline } from './baseline.ts'
 import { renderCpu, startCpuAccounting, startIoStallSampler } from './cpuUsage.ts'
-import { Cleanup, childPids, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
+import { Cleanup, createBenchDatabase, mergeLogSummaries, startRssSampler, startServiceProcess, type ServiceProcess } from './environment.ts'
 import { createRoundRobinPool, runBurst, type Api, type InputFactory } from './loadGenerator.ts'
 import { USAGE, UsageError, parseOptions, type BenchOptions } from './options.ts'
 import { diffDbWork, renderDbWork, snapshotDbWork } from './dbWork.ts'
@@ -332,7 +333,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
           instances: n,
           pids: services.map((s) => s.pid),
           pipelineProcess: opts.separatePipeline ? 'separate' : 'inline',
-          processes: processGroups(),
+          processes: processesAtEnd,
           urls: services.map((s) => s.url),
           connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
           confirmations: 1,

@@ -2,29 +2,15 @@ import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
 import { createPublicClient, getAddress, http, type Hex, type PublicClient } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
+import { childPids, isAlive, processCommandLine } from '../src/dev/processes.ts'
 import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startServiceProcess, writeConfigFile, type ServiceProcess } from './helpers/serviceProcess.ts'
-import { ADMIN_KEY, RECIPIENT, SIGNER } from './helpers/testService.ts'
-
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return []
-  }
-}
+import { ADMIN_KEY, RECIPIENT, SIGNER, waitFor } from './helpers/testService.ts'
 
 /** The pipeline process: the one child running pipelineChild.ts (the service starts no other Node child). */
 function pipelinePid(servicePid: number): number | null {
-  for (const pid of childPids(servicePid)) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pipelineChild')) return pid
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return null
+  return childPids(servicePid).find((pid) => processCommandLine(pid).includes('pipelineChild')) ?? null
 }
 
 /** Niceness from /proc/<pid>/stat (field 19; the command name in parentheses may hold spaces). */
@@ -34,25 +20,6 @@ function niceOf(pid: number): number {
 }
 
 const TOTAL = 70
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await probe()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 /** Above the test runner's own niceness (lowering it back would need privilege), and not the default 10. */
 const NICE = Math.min(19, niceOf(process.pid) + 7)
@@ -96,14 +63,14 @@ describe('pipeline.process "separate"', () => {
     try {
       expect(await (await fetch(`${service.url}/readyz`)).json()).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: firstChild, restarts: 0 } })
       for (let i = 0; i < 20; i++) await submit(i)
-      await until('20 confirmed', 30_000, async () => (await confirmed()) === 20)
+      await waitFor('20 confirmed', async () => (await confirmed()) === 20, 30_000)
 
       // One /metrics for both processes: the API's accept counter and the pipeline's attempt counter, each
       // series labelled with its process (the niced child may miss a scrape's deadline: ask again).
-      const metrics = await until('metrics from both processes', 20_000, async () => {
+      const metrics = await waitFor('metrics from both processes', async () => {
         const text = await (await fetch(`${service!.url}/metrics`)).text()
         return /^txb_attempts_total\{/m.test(text) ? text : null
-      })
+      }, 20_000)
       expect(metrics).toMatch(/^txb_transactions_accepted_total\{chain_id="31337",outcome="created",process="api"\} 20$/m)
       expect(metrics).toMatch(/^txb_attempts_total\{chain_id="31337",kind="first",process="pipeline"\} 20$/m)
       expect(metrics).toMatch(/^txb_process_resident_memory_bytes\{process="api"\} \d+/m)
@@ -118,23 +85,23 @@ describe('pipeline.process "separate"', () => {
       // The pipeline dies in the middle of a burst (signing, storing, sending): the API keeps accepting,
       // and a new pipeline process signs and sends what was left, none of it twice.
       const burst = Promise.all(Array.from({ length: 40 }, (_, k) => submit(20 + k)))
-      await until('the burst being signed', 10_000, async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM attempts`)[0]!.n > 25)
+      await waitFor('the burst being signed', async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM attempts`)[0]!.n > 25, 10_000)
       process.kill(firstChild!, 'SIGKILL')
       await burst
-      await until('the old pipeline process gone', 10_000, () => !alive(firstChild!))
+      await waitFor('the old pipeline process gone', async () => !isAlive(firstChild!), 10_000)
       for (let i = 60; i < TOTAL; i++) await submit(i)
-      const secondChild = await until('a new pipeline process', 30_000, () => {
+      const secondChild = await waitFor('a new pipeline process', async () => {
         const pid = pipelinePid(service!.pid)
         return pid !== null && pid !== firstChild ? pid : null
-      })
+      }, 30_000)
       expect(niceOf(secondChild)).toBe(NICE)
       // /readyz names the running pipeline process and counts the restart.
-      const readyz = await until('readyz to show the new pipeline process', 30_000, async () => {
+      const readyz = await waitFor('readyz to show the new pipeline process', async () => {
         const body = (await (await fetch(`${service!.url}/readyz`)).json()) as { status: string; pipeline?: { ok: boolean; pid: number; restarts: number } }
         return body.pipeline?.pid === secondChild ? body : null
-      })
+      }, 30_000)
       expect(readyz).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: secondChild, restarts: 1 } })
-      await until(`${TOTAL} confirmed`, 60_000, async () => (await confirmed()) === TOTAL)
+      await waitFor(`${TOTAL} confirmed`, async () => (await confirmed()) === TOTAL, 60_000)
 
       // Every request executed exactly once, at consecutive nonces.
       const head = await chain.getBlockNumber()
@@ -151,7 +118,7 @@ describe('pipeline.process "separate"', () => {
 
       // kill -9 of the API's process: the pipeline process notices its parent is gone and exits.
       await service.kill9()
-      await until('the pipeline process to exit with its parent', 30_000, () => !alive(secondChild))
+      await waitFor('the pipeline process to exit with its parent', async () => !isAlive(secondChild), 30_000)
     } finally {
       await sql.end()
     }

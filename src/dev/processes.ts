@@ -32,6 +32,15 @@ export function processCommandLine(pid: number): string {
   }
 }
 
+/** Child processes of a process (Linux /proc; empty when it is gone or the kernel does not list them). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
 /** The pid on the first line of a pid file, or null. */
 export function readPidFile(file: string): number | null {
   if (!existsSync(file)) return null
