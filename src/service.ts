@@ -18,7 +18,7 @@ import { startTransactionUpdates } from './events/transactionUpdates.ts'
 import type { FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
 import type { Logger } from './common/logger.ts'
-import { startPipelineProcess, type PipelineStatus } from './pipeline/pipelineProcess.ts'
+import { startPipelineProcess, type MetricsJson, type PipelineStatus } from './pipeline/pipelineProcess.ts'
 import { openServiceParts, startBoss, startProviderChecks, startStages, type Stages } from './pipeline/startStages.ts'
 
 export type StartServiceOptions = {
@@ -28,8 +28,6 @@ export type StartServiceOptions = {
   host: string
   log: Logger
   devMode?: boolean
-  /** Overrides the config's `pipeline.process` (tests run both ways). */
-  pipelineProcess?: 'inline' | 'separate'
 }
 
 export type RunningService = {
@@ -42,7 +40,7 @@ export type RunningService = {
 /** The composition root: builds every part once, starts the stages, serves HTTP. */
 export async function startService(opts: StartServiceOptions): Promise<RunningService> {
   const { config, log } = opts
-  const separate = (opts.pipelineProcess ?? config.pipeline.process) === 'separate'
+  const separate = config.pipeline.process === 'separate'
   const { signers, chains, db } = await openServiceParts({ config, databaseUrl: opts.databaseUrl, log, migrate: true })
   // Keys made with `tx-broadcaster keys create`; with none anywhere (and auth on) outside dev mode, refuse to start.
   const dbKeys = await startDbApiKeys(db.sql, log)
@@ -74,7 +72,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   }
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
   let stages: Stages
-  let pipelineMetrics: (() => Promise<unknown[]>) | undefined
+  let pipelineMetrics: (() => Promise<MetricsJson>) | undefined
   let pipelineStatus: (() => PipelineStatus) | undefined
   try {
     if (separate) {

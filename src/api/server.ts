@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import { AggregatorRegistry } from 'prom-client'
 import { fileURLToPath } from 'node:url'
 import { parseTransactionId } from '../accept/parseFields.ts'
 import { acceptTransaction } from '../accept/acceptTransaction.ts'
@@ -10,6 +10,7 @@ import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { getAttemptsFor, getEventsFor, getTransaction } from '../store/readTransactions.ts'
 import type { Readiness } from '../health/readiness.ts'
+import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
@@ -76,7 +77,7 @@ export function createHttpServer(
     /** false: every GraphQL request goes through yoga's HTTP layer (tests compare the two paths). */
     graphqlDirect?: boolean
     /** The pipeline process's metrics (prom-client JSON), served together with this process's on /metrics. */
-    pipelineMetrics?: () => Promise<unknown[]>
+    pipelineMetrics?: () => Promise<MetricsJson>
   },
 ): Server {
   const { auth, yoga } = deps
@@ -140,7 +141,7 @@ export function createHttpServer(
       const { registry } = service.metrics
       const text = deps.pipelineMetrics
         ? // One exposition: each family declared once, its series told apart by their `process` label.
-          await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), (await deps.pipelineMetrics()) as MetricObjectWithValues<MetricValue<string>>[]]).metrics()
+          await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), await deps.pipelineMetrics()]).metrics()
         : await registry.metrics()
       res.writeHead(200, { 'content-type': registry.contentType })
       return void res.end(text)

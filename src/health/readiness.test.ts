@@ -3,6 +3,7 @@ import { createLogger } from '../common/logger.ts'
 import { createDb, type Db } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
 import { createTestDatabase } from '../../tests/helpers/database.ts'
+import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
 import { createReadiness, PIPELINE_CRASH_LOOP_RESTARTS, PIPELINE_DOWN_NOT_READY_MS } from './readiness.ts'
 
 /** /readyz's pipeline rule, against a real, migrated Postgres (so only the pipeline decides). */
@@ -20,7 +21,7 @@ describe('readiness with a separate pipeline process', () => {
   })
 
   const log = createLogger({ level: 'silent', pretty: false })
-  const check = async (status: { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null }) => {
+  const check = async (status: PipelineStatus) => {
     const readiness = createReadiness(conn.sql, [], log, () => status)
     try {
       return await readiness.check()

@@ -5,6 +5,7 @@ import { redactUrl, type Logger } from '../common/logger.ts'
 import type { Sql } from '../db/connect.ts'
 import { MIGRATIONS_DIR } from '../db/migrate.ts'
 import { withTimeout } from '../common/withTimeout.ts'
+import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
 
 /** A check that takes longer than this counts as failed: /readyz must answer fast even when Postgres hangs. */
 export const DB_CHECK_TIMEOUT_MS = 1_000
@@ -48,7 +49,7 @@ export function createReadiness(
   chains: ChainClients[],
   log: Logger,
   /** The pipeline process's state, when there is one (pipeline/pipelineProcess.ts). */
-  pipeline?: () => { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null },
+  pipeline?: () => PipelineStatus,
 ): Readiness {
   const expected = (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length
   let migrationsOk = false

@@ -3,7 +3,7 @@ import { createLogger } from '../common/logger.ts'
 import type { ServiceContext } from '../context.ts'
 import { createMetrics } from '../metrics/metrics.ts'
 import { createRemoteApiLoad } from '../api/apiLoad.ts'
-import { CHILD_STOP_DEADLINE_MS, type FromPipeline, type ToPipeline } from './pipelineProcess.ts'
+import { CHILD_STOP_DEADLINE_MS, type FromPipeline, type MetricsJson, type ToPipeline } from './pipelineProcess.ts'
 import { openServiceParts, startBoss, startStages, type Stages } from './startStages.ts'
 
 /**
@@ -43,7 +43,7 @@ process.on('message', (m: ToPipeline) => {
 
 let kick: Stages['kick'] = () => {}
 const apiLoad = createRemoteApiLoad()
-let metrics: () => Promise<unknown[]> = async () => []
+let metrics: () => Promise<MetricsJson> = async () => []
 
 async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
   const log = createLogger({ level: m.logLevel, pretty: false }).child({ process: 'pipeline' })

@@ -1,11 +1,15 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { Logger } from '../common/logger.ts'
 import type { FileConfig } from '../config/schema.ts'
 import type { Stages } from './startStages.ts'
 import { API_LOAD_SAMPLE_MS, type ApiLoadMonitor } from '../api/apiLoad.ts'
 import { apiIsBusy } from '../core/apiFirst.ts'
+
+/** A registry's metrics as prom-client serializes them (`getMetricsAsJSON`), to cross the IPC channel. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[]
 
 /** Messages from the API's process to the pipeline process. */
 export type ToPipeline =
@@ -17,7 +21,7 @@ export type ToPipeline =
   | { type: 'stop' }
 
 /** Messages from the pipeline process. */
-export type FromPipeline = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'metrics'; id: number; metrics: unknown[] }
+export type FromPipeline = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'metrics'; id: number; metrics: MetricsJson }
 
 const CHILD_ENTRY = fileURLToPath(new URL('./pipelineChild.ts', import.meta.url))
 /** Start-up includes loading keystores and verifying every provider. */
@@ -40,7 +44,7 @@ export type PipelineStatus = { pid: number | null; restarts: number; recentResta
 
 export type PipelineProcess = Stages & {
   /** The pipeline process's metrics as prom-client JSON (empty while it is not running). */
-  metrics: () => Promise<unknown[]>
+  metrics: () => Promise<MetricsJson>
   /** For /readyz: the running child's pid, restarts so far (and in the last 2 minutes), and since when (epoch ms) none has been running. */
   status: () => PipelineStatus
 }
@@ -82,7 +86,7 @@ export async function startPipelineProcess(opts: {
   const log = opts.log.child({ module: 'pipeline-process' })
   const nice = opts.config.pipeline.nice
   /** The current child and its own state: an old child's late messages or exit never touch a newer one. */
-  type Child = { proc: ChildProcess; ready: boolean; waiters: Map<number, (metrics: unknown[]) => void> }
+  type Child = { proc: ChildProcess; ready: boolean; waiters: Map<number, (metrics: MetricsJson) => void> }
   let current: Child | null = null
   let stopping = false
   /** Restarts since the last child that ran long enough (paces the backoff). */
@@ -208,9 +212,9 @@ export async function startPipelineProcess(opts: {
       const c = current
       if (!c?.ready || !c.proc.connected) return Promise.resolve([])
       const id = ++metricsId
-      return new Promise<unknown[]>((resolve) => {
+      return new Promise<MetricsJson>((resolve) => {
         const timer = setTimeout(() => done([]), METRICS_TIMEOUT_MS)
-        const done = (metrics: unknown[]) => {
+        const done = (metrics: MetricsJson) => {
           clearTimeout(timer)
           c.waiters.delete(id)
           resolve(metrics)
