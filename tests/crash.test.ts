@@ -1,8 +1,9 @@
 import postgres from 'postgres'
-import { createPublicClient, getAddress, http, type Hex, type PublicClient } from 'viem'
+import { createPublicClient, http, type Hex, type PublicClient } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/dev/freePort.ts'
 import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
+import { transactionsFrom } from './helpers/chainControl.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startServiceProcess, writeConfigFile, type ServiceProcess } from './helpers/serviceProcess.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER } from './helpers/testService.ts'
@@ -120,16 +121,11 @@ describe('crash safety', () => {
     }
 
     // The chain: every nonce from 0 used once, each request's calldata exactly once.
-    const head = await chain.getBlockNumber()
     const seen = new Map<string, number>()
     const nonces: number[] = []
-    for (let n = 0n; n <= head; n++) {
-      const block = await chain.getBlock({ blockNumber: n, includeTransactions: true })
-      for (const tx of block.transactions) {
-        if (getAddress(tx.from) !== SIGNER.address) continue
-        nonces.push(tx.nonce)
-        if (tx.input !== '0x') seen.set(tx.input, (seen.get(tx.input) ?? 0) + 1)
-      }
+    for (const tx of await transactionsFrom(chain, SIGNER.address)) {
+      nonces.push(tx.nonce)
+      if (tx.input !== '0x') seen.set(tx.input, (seen.get(tx.input) ?? 0) + 1)
     }
     nonces.sort((a, b) => a - b)
     expect(nonces).toEqual(nonces.map((_, i) => i))

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
-import { createPublicClient, getAddress, http, type Hex, type PublicClient } from 'viem'
+import { createPublicClient, http, type Hex, type PublicClient } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
 import { childPids, isAlive, processCommandLine } from '../src/dev/processes.ts'
 import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
+import { transactionsFrom } from './helpers/chainControl.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startServiceProcess, writeConfigFile, type ServiceProcess } from './helpers/serviceProcess.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, waitFor } from './helpers/testService.ts'
@@ -104,15 +105,12 @@ describe('pipeline.process "separate"', () => {
       await waitFor(`${TOTAL} confirmed`, async () => (await confirmed()) === TOTAL, 60_000)
 
       // Every request executed exactly once, at consecutive nonces.
-      const head = await chain.getBlockNumber()
       const seen = new Map<string, number>()
       const nonces: number[] = []
-      for (let n = 0n; n <= head; n++)
-        for (const tx of (await chain.getBlock({ blockNumber: n, includeTransactions: true })).transactions) {
-          if (getAddress(tx.from) !== SIGNER.address) continue
-          nonces.push(tx.nonce)
-          seen.set(tx.input, (seen.get(tx.input) ?? 0) + 1)
-        }
+      for (const tx of await transactionsFrom(chain, SIGNER.address)) {
+        nonces.push(tx.nonce)
+        seen.set(tx.input, (seen.get(tx.input) ?? 0) + 1)
+      }
       expect(nonces.sort((a, b) => a - b)).toEqual(nonces.map((_, i) => i))
       for (let i = 0; i < TOTAL; i++) expect(seen.get(dataOf(i)), `request ${i}`).toBe(1)
 

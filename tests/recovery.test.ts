@@ -1,22 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createWalletClient, getAddress, http, toHex, type Hex } from 'viem'
+import { createWalletClient, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const ETHER = 10n ** 18n
-
-/** Every transaction the signer has on chain, from block 0 to head. */
-async function signerTransactionsOnChain(env: TestEnv) {
-  const head = await env.chain.getBlockNumber()
-  const out: { nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[] = []
-  for (let n = 0n; n <= head; n++) {
-    const block = await env.chain.getBlock({ blockNumber: n, includeTransactions: true })
-    for (const tx of block.transactions)
-      if (getAddress(tx.from) === SIGNER.address) out.push({ nonce: tx.nonce, to: tx.to, input: tx.input, value: tx.value, hash: tx.hash })
-  }
-  return out
-}
 
 describe('recovery on a real anvil', () => {
   let env: TestEnv | undefined
@@ -42,7 +30,7 @@ describe('recovery on a real anvil', () => {
     expect(t.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'PENDING', 'INCLUDED', 'PENDING', 'INCLUDED', 'CONFIRMED'])
     const canonical = await env.chain.getBlock({ blockNumber: BigInt(t.blockNumber) })
     expect(canonical.hash).toBe(t.blockHash)
-    const mine = await signerTransactionsOnChain(env)
+    const mine = await transactionsFrom(env.chain, SIGNER.address)
     expect(mine.map((m) => m.nonce)).toEqual([0])
   })
 
@@ -64,7 +52,7 @@ describe('recovery on a real anvil', () => {
     expect(again.blockNumber).toBe(first.blockNumber)
     expect(again.hash).toBe(first.hash)
     expect(again.events.slice(first.events.length).map((e: any) => e.toStatus)).toEqual(['INCLUDED', 'CONFIRMED'])
-    expect((await signerTransactionsOnChain(env)).map((m) => m.nonce)).toEqual([0])
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((m) => m.nonce)).toEqual([0])
   })
 
   it('the signer key used outside the service: it reconciles, and its own transactions all confirm exactly once', async () => {
@@ -98,7 +86,7 @@ describe('recovery on a real anvil', () => {
     }
     expect(all.map((t) => t.status)).toEqual(['CONFIRMED', 'CONFIRMED', 'CONFIRMED'])
     expect((await env.chain.getTransactionReceipt({ hash: theirs })).status).toBe('success')
-    const onChain = await signerTransactionsOnChain(env)
+    const onChain = await transactionsFrom(env.chain, SIGNER.address)
     // No gaps, and each request's calldata exactly once.
     expect(onChain.map((t) => t.nonce)).toEqual(onChain.map((_, i) => i))
     for (const name of ['request-1', 'request-2', 'request-3']) expect(onChain.filter((t) => t.input === toHex(name))).toHaveLength(1)

@@ -1,4 +1,4 @@
-import type { Hex } from 'viem'
+import { getAddress, type Address, type Hex, type PublicClient } from 'viem'
 import { waitFor, type TestEnv } from './testService.ts'
 
 /** anvil's own RPC methods: the fault injection every lifecycle test uses. */
@@ -60,3 +60,15 @@ export const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
   '0000000000000000000000000000000000000000000000000000000000000020' +
   '0000000000000000000000000000000000000000000000000000000000000004' +
   '6e6f706500000000000000000000000000000000000000000000000000000000') as Hex
+
+/** Every transaction `from` has on chain, from block 0 to the head, in block order: what a test checks ran once. */
+export async function transactionsFrom(chain: PublicClient, from: Address): Promise<{ nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[]> {
+  const head = await chain.getBlockNumber()
+  const out: { nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[] = []
+  for (let n = 0n; n <= head; n++) {
+    const block = await chain.getBlock({ blockNumber: n, includeTransactions: true })
+    for (const tx of block.transactions)
+      if (getAddress(tx.from) === getAddress(from)) out.push({ nonce: tx.nonce, to: tx.to, input: tx.input, value: tx.value, hash: tx.hash })
+  }
+  return out
+}
