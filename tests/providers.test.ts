@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { startAnvil } from '../src/dev/startAnvil.ts'
-import { submit } from './helpers/chainControl.ts'
+import { submit, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -198,6 +198,70 @@ describe('a hanging provider first in the read order', () => {
       await hung?.stop()
     }
   })
+})
+
+describe('a node slow to answer the signer reads (busy with a large block)', () => {
+  let env: TestEnv
+  let slow: FaultProxy
+  beforeAll(async () => {
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (anvil) => {
+        slow = await startFaultProxy(anvil.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'slow', url: slow.url }]
+        // A read may take 4 s without counting as a failure; blockTimeMs 2 s: signer reads are fresh for
+        // 1 s and may be served for 5 s while a newer one is on its way.
+        c.chains[0].rpc = { timeoutMs: 10_000 }
+        c.chains[0].blockTimeMs = 2_000
+      },
+    })
+  })
+  afterAll(async () => {
+    await env?.stop()
+    await slow?.stop()
+  })
+
+  /** Submits one request; resolves with how long it took to reach the node (its hash known there), and its id. */
+  async function timeToNode(value: string): Promise<{ id: string; ms: number }> {
+    const started = Date.now()
+    const id = await submit(env, { to: RECIPIENT, value, gasLimit: '21000' })
+    const hash = await waitFor(
+      `${id} sent`,
+      async () => {
+        const t = (await env.graphql(`query($id: ID!) { transaction(id: $id) { attempts { hash providers { outcome } } } }`, { id })).json.data.transaction
+        return t.attempts.find((a: any) => a.providers.some((p: any) => p.outcome === 'sent'))?.hash as `0x${string}` | undefined
+      },
+      30_000,
+      25,
+    )
+    const ms = Date.now() - started
+    // What a user would check: the node itself has it (asked directly, not through the slow proxy).
+    expect(await env.chain.getTransaction({ hash })).toMatchObject({ hash })
+    return { id, ms }
+  }
+
+  it('signs with the last reads while newer ones are slow, and waits for them once the last ones are too old', async () => {
+    const first = await timeToNode('1')
+    slow.setMode('slow', { slowMs: 3_000 })
+    // Past the 1 s freshness, within the 5 s the last read may still serve.
+    await sleep(1_300)
+    const refreshStarted = Date.now()
+    const second = await timeToNode('2')
+    expect(second.ms).toBeLessThan(2_000)
+    slow.setMode('ok')
+    await Promise.all([first, second].map((t) => waitForStatus(env, t.id, 'CONFIRMED')))
+
+    // The refresh the second request started lands 3 s later; then nothing is signed for over 5 s, so the
+    // last read is too old to sign with and the next request waits for a new one.
+    slow.setMode('slow', { slowMs: 3_000 })
+    await sleep(refreshStarted + 3_000 + 5_500 - Date.now())
+    const third = await timeToNode('3')
+    expect(third.ms).toBeGreaterThanOrEqual(2_800)
+    slow.setMode('ok')
+    await waitForStatus(env, third.id, 'CONFIRMED')
+  }, 60_000)
 })
 
 describe('start-up checks each provider', () => {

@@ -61,7 +61,10 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
 type SignerState = { market: Awaited<ReturnType<typeof readFeeMarket>>; balance: bigint; chainNonce: number }
 
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
-const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState> }>>()
+const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
+
+/** How many times the fresh age a read may be served while a newer one is on its way (see readSignerState). */
+const STALE_FACTOR = 5
 
 /**
  * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
@@ -69,22 +72,46 @@ const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: P
  * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
  * them being newer: the balance and count are of the latest block, which that window does not change by
  * more than one block, and the nonce is only ever raised to the count.
+ *
+ * Past that age a new read starts, but the batch does not wait for it while the last one is under
+ * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
+ * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
+ * A count a few blocks old is still only a floor, the balance check was never exact (it does not
+ * subtract earlier batches still pending), and fees a few blocks old are what the bump stage corrects.
  */
 function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
   let bySigner = recentState.get(chain)
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
+  const cache = bySigner
   const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
-  const hit = bySigner.get(signer.address)
-  if (hit && Date.now() - hit.at < maxAgeMs) return hit.state
-  const state = Promise.all([
-    readFeeMarket(chain.read, chain.config.fees.model),
-    chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
-    chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-  ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+  const hit = cache.get(signer.address)
+  const age = hit ? Date.now() - hit.at : Infinity
+  if (hit && age < maxAgeMs) return hit.state
+  const read = () => {
+    const state = Promise.all([
+      readFeeMarket(chain.read, chain.config.fees.model),
+      chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
+      chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
+    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+    return state
+  }
+  if (hit && age < maxAgeMs * STALE_FACTOR) {
+    // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
+    if (!hit.refreshing) {
+      const refreshing = read()
+      hit.refreshing = refreshing
+      refreshing.then(
+        (fresh) => cache.get(signer.address) === hit && cache.set(signer.address, { at: Date.now(), state: Promise.resolve(fresh) }),
+        () => cache.get(signer.address) === hit && (hit.refreshing = undefined),
+      )
+    }
+    return hit.state
+  }
+  const state = hit?.refreshing ?? read()
   const entry = { at: Date.now(), state }
-  bySigner.set(signer.address, entry)
+  cache.set(signer.address, entry)
   // A failed read is not reused.
-  state.catch(() => bySigner.get(signer.address) === entry && bySigner.delete(signer.address))
+  state.catch(() => cache.get(signer.address) === entry && cache.delete(signer.address))
   return state
 }
 

@@ -10,9 +10,11 @@ import type { AddressInfo, Socket } from 'node:net'
  * - `wrongChain`: forwards, but answers `eth_chainId` / `net_version` with `wrongChainId`;
  * - `lag`: a node `lagBlocks` behind: `eth_blockNumber` answers head - N, `latest` means head - N,
  *   and blocks, receipts and transactions in newer blocks are not found (null);
- * - `flap`: alternates `flapEvery` requests forwarded (`ok`), then `flapEvery` answered with `flapWith`.
+ * - `flap`: alternates `flapEvery` requests forwarded (`ok`), then `flapEvery` answered with `flapWith`;
+ * - `slow`: a request holding any call to one of `slowMethods` is forwarded after `slowMs` (a node busy
+ *   with something else); other requests pass at once.
  */
-export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap'
+export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap' | 'slow'
 
 export type FaultOptions = {
   /** The chain id `wrongChain` claims (default 999). */
@@ -23,6 +25,10 @@ export type FaultOptions = {
   flapWith?: Exclude<FaultMode, 'flap' | 'ok'>
   /** Requests per half of a `flap` cycle (default 1: every other request fails). */
   flapEvery?: number
+  /** The methods `slow` holds back (default: the balance and nonce reads). */
+  slowMethods?: string[]
+  /** How long `slow` holds them (default 3000 ms). */
+  slowMs?: number
 }
 
 export type FaultProxyStats = {
@@ -157,6 +163,10 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
         return
     }
     if (effective === 'wrongChain' || effective === 'lag') stats.faulted++
+    if (effective === 'slow' && calls.some((c) => opts.slowMethods.includes(c.method))) {
+      stats.faulted++
+      await new Promise((resolve) => setTimeout(resolve, opts.slowMs))
+    }
     let answers: RpcAnswer[]
     try {
       answers = await forward(calls, effective)
@@ -206,5 +216,12 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
 }
 
 function withDefaults(o: FaultOptions): Required<FaultOptions> {
-  return { wrongChainId: o.wrongChainId ?? 999, lagBlocks: o.lagBlocks ?? 5, flapWith: o.flapWith ?? 'http500', flapEvery: Math.max(1, o.flapEvery ?? 1) }
+  return {
+    wrongChainId: o.wrongChainId ?? 999,
+    lagBlocks: o.lagBlocks ?? 5,
+    flapWith: o.flapWith ?? 'http500',
+    flapEvery: Math.max(1, o.flapEvery ?? 1),
+    slowMethods: o.slowMethods ?? ['eth_getBalance', 'eth_getTransactionCount'],
+    slowMs: o.slowMs ?? 3_000,
+  }
 }
