@@ -4,8 +4,12 @@ import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
 import { signNextBatch, type SignedAttempt } from './signQueued.ts'
 
-/** Signed batches of one signer being sent (or waiting to be) while the next is signed. */
-const MAX_UNSENT_BATCHES = 3
+/**
+ * Signed batches of one signer being sent (or waiting to be) while the next is signed. Deep enough that
+ * signing goes on while the node stalls on one send (anvil answers nothing while it builds a large
+ * block's receipts); the backlog then goes out batch after batch at the node's own intake rate.
+ */
+const MAX_UNSENT_BATCHES = 8
 
 /** Batches smaller than this are followed by a short wait for more (COALESCE_MS). */
 const COALESCE_BELOW = 20
