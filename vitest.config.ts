@@ -7,6 +7,8 @@ export default defineConfig({
   },
   test: {
     include: ['src/**/*.test.ts', 'tests/**/*.test.ts'],
+    // Builds dist/ first: tests that start the service as its own process run it as `npm start` does.
+    globalSetup: ['tests/globalSetup.ts'],
     // Integration files each start an anvil and a service; two cores run them best one or two at a time.
     fileParallelism: true,
     maxWorkers: 2,

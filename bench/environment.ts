@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import postgres from 'postgres'
+import { BUILT_SERVICE_ARGS } from '../src/dev/builtService.ts'
 import { withTimeout } from '../src/common/withTimeout.ts'
 import { isLoopbackHost, sleep } from './stats.ts'
 
@@ -162,8 +163,9 @@ export type ServiceProcess = {
 }
 
 /**
- * Starts the service as `node --import tsx src/main.ts --config <file>` (not `npx tsx`, which would put a
- * wrapper process between us and the service: the pid here is the service, so its RSS is the service's).
+ * Starts the service as `npm start` runs it, `node --enable-source-maps dist/main.js --config <file>` (not
+ * through npm, which would put a wrapper process between us and the service: the pid here is the service,
+ * so its RSS is the service's). dist/ must be built (`npm run build`; run.ts does it).
  */
 export async function startServiceProcess(opts: {
   repoRoot: string
@@ -178,7 +180,7 @@ export async function startServiceProcess(opts: {
   /** Called right after the spawn with the stop function, so a cleanup can be registered before the banner is awaited. */
   onSpawn?: (stop: ServiceProcess['stop']) => void
 }): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...BUILT_SERVICE_ARGS, '--config', opts.configPath], {
     cwd: opts.repoRoot,
     env: {
       ...process.env,

@@ -36,9 +36,11 @@ export type BenchOptions = {
   instances: number
   /** `pipeline.process: "separate"`: each instance runs its stages in a child process at a lower CPU priority. */
   separatePipeline: boolean
+  /** Skip `npm run build` and run the dist/ already there (the test suite builds it once for every test). */
+  noBuild: boolean
 }
 
-export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances' | 'separatePipeline'> = {
+export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances' | 'separatePipeline' | 'noBuild'> = {
   baselineCount: 10_000,
   acceptRate: 200,
   acceptSeconds: 60,
@@ -112,6 +114,7 @@ bench/results/<timestamp>.json. Everything it starts is stopped (and the databas
   --separate-pipeline     config pipeline.process = "separate": the stages run in a child process at
                           a lower CPU priority (its RSS and CPU count as the service's)
   --estimate-gas          leave gasLimit out, so the service estimates every transaction
+  --no-build              run the dist/ that is there (default: 'npm run build' first)
   --strict                exit 1 when a target is missed
   --keep-log              keep the service log (bench/results/<timestamp>.service.log)
   --profile               run the service with --cpu-prof; print where its CPU time went
@@ -139,7 +142,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i]
       if (value === undefined) throw new UsageError(`--${name} needs a value`)
       flags.set(name, value)
-    } else if (['quick', 'estimate-gas', 'strict', 'keep-log', 'profile', 'separate-pipeline', 'help'].includes(name)) {
+    } else if (['quick', 'estimate-gas', 'strict', 'keep-log', 'profile', 'separate-pipeline', 'no-build', 'help'].includes(name)) {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`)
       flags.set(name, true)
     } else throw new UsageError(`Unknown option "${arg}"`)
@@ -153,6 +156,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     strict: flags.has('strict'),
     keepLog: flags.has('keep-log'),
     separatePipeline: flags.has('separate-pipeline'),
+    noBuild: flags.has('no-build'),
     profile: flags.has('profile'),
     serviceNodeArgs: [],
     instances: 1,

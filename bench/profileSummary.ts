@@ -32,7 +32,8 @@ function areaOf(url: string, fn: string): string {
   if (pkg) return pkg[1]!
   if (path.startsWith(REPO)) {
     const rel = path.slice(REPO.length)
-    const m = /^src\/([^/]+)\//.exec(rel)
+    // dist/ (the build the bench runs) mirrors src/: name the area by its source folder.
+    const m = /^(?:src|dist)\/([^/]+)\//.exec(rel)
     return m ? `src/${m[1]}` : rel
   }
   if (path.startsWith('node:') || !path.startsWith('/')) return 'node internals'

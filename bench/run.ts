@@ -17,6 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
+import { BUILT_SERVICE_ARGS, buildService } from '../src/dev/builtService.ts'
 import { freePort } from '../src/dev/freePort.ts'
 import { childPids } from '../src/dev/processes.ts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
@@ -75,6 +76,12 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   mkdirSync(RESULTS_DIR, { recursive: true })
   const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, rss: null, db: null, drainDbWork: null, logs: null, problems: [] }
 
+  if (!opts.noBuild) {
+    // The service runs as `npm start` runs it: the build in dist/, under plain Node.
+    log('npm run build')
+    await buildService(REPO)
+  }
+
   log('starting anvil (1 s blocks, 1e9 block gas limit)')
   const anvil = await startAnvil({
     blockTimeSec: 1,
@@ -113,7 +120,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     return service
   }
   // The first instance starts alone (it runs the migrations), then the others together.
-  log(`starting ${n > 1 ? `${n} service instances` : 'the service'} (node --import tsx src/main.ts)`)
+  log(`starting ${n > 1 ? `${n} service instances` : 'the service'} (node ${BUILT_SERVICE_ARGS.join(' ')})`)
   const services: ServiceProcess[] = [await startInstance(0)]
   if (n > 1) {
     const rest = await Promise.allSettled(Array.from({ length: n - 1 }, (_, i) => startInstance(i + 1)))

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 
-/** Smoke test of `npm run bench`: the short run completes, cleans up and prints its table. No timing assertions. */
+/** Smoke test of `npm run bench`: the short run completes, cleans up and prints its table. No timing assertions. (dist/ is built by the test run's global setup.) */
 describe('bench --quick', () => {
   it('runs to the end, exits 0 and prints the results table', async () => {
-    const child = spawn('npx', ['tsx', 'bench/run.ts', '--quick'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const child = spawn('npx', ['tsx', 'bench/run.ts', '--quick', '--no-build'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))

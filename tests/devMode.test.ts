@@ -3,11 +3,12 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BUILT_SERVICE_ARGS } from '../src/dev/builtService.ts'
 import { isAlive, processCommandLine, readPidFile, terminate } from '../src/dev/processes.ts'
 import { waitFor } from './helpers/testService.ts'
 
 /**
- * `npm start` with nothing configured, as a user runs it: a real `node --import tsx src/main.ts` with
+ * `npm start` with nothing configured, as a user runs it: the build in dist/ under plain Node, with
  * embedded Postgres and a local anvil under a temp data dir; then a SIGKILL of the service (its children
  * stay behind) and a second start on the same data dir, which must stop them and carry on.
  */
@@ -27,7 +28,7 @@ function startService(): Run {
   delete env.BROADCASTER_CONFIG
   delete env.HOST
   delete env.NODE_OPTIONS // vitest's own loader settings are not what a user has
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, BUILT_SERVICE_ARGS, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()))
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()))

@@ -23,7 +23,9 @@ export type ToPipeline =
 /** Messages from the pipeline process. */
 export type FromPipeline = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'metrics'; id: number; metrics: MetricsJson }
 
-const CHILD_ENTRY = fileURLToPath(new URL('./pipelineChild.ts', import.meta.url))
+/** Running from the TypeScript sources (through tsx) rather than the build in dist/ (`npm run build`). */
+const FROM_SOURCES = import.meta.url.endsWith('.ts')
+const CHILD_ENTRY = fileURLToPath(new URL(FROM_SOURCES ? './pipelineChild.ts' : './pipelineChild.js', import.meta.url))
 /** Start-up includes loading keystores and verifying every provider. */
 const READY_TIMEOUT_MS = 120_000
 /**
@@ -50,20 +52,20 @@ export type PipelineProcess = Stages & {
 }
 
 /**
- * Node flags for the child: the TypeScript loader (the sources run through tsx, however the parent
- * was started: `tsx`, `node --import tsx` or bin/tx-broadcaster.js) plus the parent's `--cpu-prof`,
- * `--cpu-prof-dir` and heap size flags, so they apply to both processes. Other flags stay the parent's.
+ * Node flags for the child: from the sources, the TypeScript loader (however the parent was started:
+ * `tsx`, `node --import tsx` or bin/tx-broadcaster.js); from dist/, none. Plus the parent's `--cpu-prof`,
+ * `--cpu-prof-dir`, source map and heap size flags, so they apply to both processes. Other flags stay the parent's.
  */
 function childExecArgv(): string[] {
   const kept: string[] = []
   const argv = process.execArgv
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
-    if (a === '--cpu-prof' || /^--(cpu-prof-dir|max-old-space-size|max-semi-space-size)=/.test(a)) kept.push(a)
+    if (a === '--cpu-prof' || a === '--enable-source-maps' || /^--(cpu-prof-dir|max-old-space-size|max-semi-space-size)=/.test(a)) kept.push(a)
     // "--cpu-prof-dir X" takes the next argument with it.
     else if (a === '--cpu-prof-dir' && argv[i + 1] !== undefined) kept.push(a, argv[++i]!)
   }
-  return ['--import', import.meta.resolve('tsx'), ...kept]
+  return FROM_SOURCES ? ['--import', import.meta.resolve('tsx'), ...kept] : kept
 }
 
 /**

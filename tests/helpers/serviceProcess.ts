@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { BUILT_SERVICE_ARGS } from '../../src/dev/builtService.ts'
 import { freePort } from '../../src/dev/freePort.ts'
 
-/** The service as its own OS process (`node --import tsx src/main.ts --config ...`), so tests can SIGKILL it. */
+/** The service as its own OS process (the build in dist/, as `npm start` runs it, with `--config ...`), so tests can SIGKILL it. */
 export type ServiceProcess = {
   pid: number
   port: number
@@ -45,7 +46,7 @@ async function launch(
   opts: { configPath: string; databaseUrl: string; env?: Record<string, string>; logLevel?: string },
   port: number,
 ): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', opts.configPath], {
+  const child: ChildProcess = spawn(process.execPath, [...BUILT_SERVICE_ARGS, '--config', opts.configPath], {
     cwd: join(import.meta.dirname, '..', '..'),
     env: { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: opts.logLevel ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
