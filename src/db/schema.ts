@@ -222,3 +222,30 @@ export const webhookOutbox = pgTable('webhook_outbox', {
 export const webhookStatuses = pgTable('webhook_statuses', {
   toStatus: text('to_status').primaryKey(),
 })
+
+/**
+ * How many transactions each (chain, signer) has in each status, for the dashboard's tab counts
+ * (transactionCounts). Counting the transactions table instead reads every row (372 ms at a million
+ * rows, on every dashboard refresh). Statement triggers on transactions (see the migration) append
+ * the changes to status_count_deltas, insert-only so writers never wait on each other; a loop folds
+ * them in here (store/foldStatusCounts.ts). The count is this plus the deltas not folded yet.
+ */
+export const statusCounts = pgTable(
+  'status_counts',
+  {
+    chainId: integer('chain_id').notNull(),
+    signer: text('signer').notNull(),
+    status: text('status').notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.chainId, t.signer, t.status] })],
+)
+
+/** Changes to status_counts not folded in yet: one row per (chain, signer, status) per statement that changed any. */
+export const statusCountDeltas = pgTable('status_count_deltas', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  chainId: integer('chain_id').notNull(),
+  signer: text('signer').notNull(),
+  status: text('status').notNull(),
+  delta: bigint('delta', { mode: 'number' }).notNull(),
+})

@@ -11,6 +11,7 @@ import { createDb, type Db } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
 import { createBoss, createQueues } from '../jobs/queues.ts'
 import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from '../prune/pruneFinal.ts'
+import { foldStatusCounts, FOLD_STATUS_COUNTS_INTERVAL_MS } from '../store/foldStatusCounts.ts'
 import { createNonceReconciler } from '../reconcile/reconcileNonces.ts'
 import { startRecoverySweep } from '../recover/recoverySweep.ts'
 import { startSignWorker } from '../sign/signWorker.ts'
@@ -61,6 +62,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
   const sweep = startRecoverySweep(ctx)
   const webhooks = await startWebhooks(ctx)
   const prune = startLoop('prune', PRUNE_INTERVAL_MS, () => pruneFinalTransactions(db.sql, { retentionDays: config.retentionDays, log }).then(() => {}), log)
+  const foldCounts = startLoop('fold status counts', FOLD_STATUS_COUNTS_INTERVAL_MS, () => foldStatusCounts(db.sql).then(() => {}), log)
   const chainLoops = [...chains.values()].flatMap((chain) => {
     const reconciler = createNonceReconciler(ctx, chain)
     const fees = chain.config.fees
@@ -76,6 +78,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
     async stop() {
       await sweep.stop()
       await prune.stop()
+      await foldCounts.stop()
       await webhooks.stop()
       await Promise.all(chainLoops.map((l) => l.stop()))
       await Promise.all(watchers.map((w) => w.stop()))

@@ -3,13 +3,21 @@ import { TX_STATUSES, type TxStatus } from '../core/txStatus.ts'
 
 export type CountFilter = { chainId?: number | null; signer?: string | null }
 
-/** One row per status, zeros included, in lifecycle order; one `GROUP BY status` query. */
+/**
+ * One row per status, zeros included, in lifecycle order. Read from status_counts plus the deltas not
+ * folded in yet (kept by triggers on transactions, see the schema), never from the transactions table:
+ * its cost depends on how many (chain, signer, status) combinations there are, not on how many rows.
+ */
 export async function countTransactionsByStatus(sql: Sql, filter: CountFilter): Promise<Array<{ status: TxStatus; count: number }>> {
+  const where = sql`
+    ${filter.chainId != null ? sql`AND chain_id = ${filter.chainId}` : sql``}
+    ${filter.signer ? sql`AND signer = ${filter.signer}` : sql``}`
   const rows = await sql<Array<{ status: TxStatus; count: string }>>`
-    SELECT status, count(*) AS count FROM transactions
-    WHERE true
-      ${filter.chainId != null ? sql`AND chain_id = ${filter.chainId}` : sql``}
-      ${filter.signer ? sql`AND signer = ${filter.signer}` : sql``}
+    SELECT status, sum(n) AS count FROM (
+      SELECT status, count AS n FROM status_counts WHERE true ${where}
+      UNION ALL
+      SELECT status, delta AS n FROM status_count_deltas WHERE true ${where}
+    ) c
     GROUP BY status`
   const by = new Map(rows.map((r) => [r.status, Number(r.count)]))
   return TX_STATUSES.map((status) => ({ status, count: by.get(status) ?? 0 }))

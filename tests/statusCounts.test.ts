@@ -1,0 +1,126 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import { migrate } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
+import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
+import { foldStatusCounts } from '../src/store/foldStatusCounts.ts'
+import { chainControl, REVERTING_CODE, submit, waitForStatus } from './helpers/chainControl.ts'
+import { createTestDatabase } from './helpers/database.ts'
+import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+const TARGET = '0x00000000000000000000000000000000000c0de0'
+
+/** What the dashboard shows (transactionCounts), as status -> count. */
+async function apiCounts(env: TestEnv, args = ''): Promise<Record<string, number>> {
+  const res = await env.graphql(`{ transactionCounts${args} { status count } }`)
+  if (res.json.errors) throw new Error(JSON.stringify(res.json.errors))
+  return Object.fromEntries(res.json.data.transactionCounts.map((c: any) => [c.status, c.count]))
+}
+
+/** The truth: every row of the transactions table, counted. */
+async function tableCounts(sql: postgres.Sql, where = sql``): Promise<Record<string, number>> {
+  const statuses = ['QUEUED', 'PENDING', 'INCLUDED', 'CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED']
+  const rows = await sql<{ status: string; n: number }[]>`SELECT status, count(*)::int AS n FROM transactions WHERE true ${where} GROUP BY status`
+  const by = new Map(rows.map((r) => [r.status, r.n]))
+  return Object.fromEntries(statuses.map((s) => [s, by.get(s) ?? 0]))
+}
+
+describe('transactionCounts without counting the transactions table', () => {
+  let env: TestEnv
+  let sql: postgres.Sql
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+  }, 60_000)
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  it('match the table through accept, confirm, fail, revert, retry, cancel and pruning, before and after folding', async () => {
+    const anvil = chainControl(env)
+    await anvil.setCode(TARGET, REVERTING_CODE)
+    const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => submit(env, { to: RECIPIENT, value: String(i + 1) })))
+    const failed = await submit(env, { to: TARGET, data: '0xabcdef01' })
+    const reverted = await submit(env, { to: TARGET, data: '0xabcdef02', gasLimit: '100000' })
+    await Promise.all(ok.map((id) => waitForStatus(env, id, 'CONFIRMED')))
+    await waitForStatus(env, failed, 'FAILED')
+    await waitForStatus(env, reverted, 'REVERTED')
+    // A retry moves a final row back into the lifecycle; it fails again (the target still reverts).
+    const retry = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { status } }`, { id: failed })
+    expect(retry.json.errors).toBeUndefined()
+    await waitForStatus(env, failed, 'FAILED')
+    // A cancel right after the accept: QUEUED ones fail at once, PENDING ones are replaced (CANCELLED or CONFIRMED).
+    const more = await Promise.all([1, 2, 3].map((i) => submit(env, { to: RECIPIENT, value: String(500 + i) })))
+    const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id: more[0] })
+    expect(cancel.json.errors).toBeUndefined()
+    // Compared once nothing moves any more (the two reads are not one snapshot).
+    await waitFor('all final', async () => {
+      const c = await tableCounts(sql)
+      return c.QUEUED! + c.PENDING! + c.INCLUDED! === 0
+    })
+
+    expect(await apiCounts(env)).toEqual(await tableCounts(sql))
+    expect(await apiCounts(env, `(chainId: 31337)`)).toEqual(await tableCounts(sql, sql`AND chain_id = 31337`))
+
+    // Folded: the deltas are gone and the counts still match.
+    await foldStatusCounts(sql)
+    expect(await apiCounts(env)).toEqual(await tableCounts(sql))
+
+    // Pruned rows leave the counts too.
+    const beforePrune = await tableCounts(sql)
+    await sql`UPDATE transactions SET final_at = now() - interval '40 days' WHERE id = ANY(${ok.slice(0, 5)}::uuid[])`
+    expect(await pruneFinalTransactions(sql, { retentionDays: 30 })).toBe(5)
+    const afterPrune = await tableCounts(sql)
+    expect(afterPrune.CONFIRMED).toBe(beforePrune.CONFIRMED! - 5)
+    expect(await apiCounts(env)).toEqual(afterPrune)
+    // Every count came from status_counts and its deltas: the service's own fold loop empties the deltas.
+    await waitFor('deltas folded', async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM status_count_deltas`)[0]!.n === 0, 10_000)
+    expect(await apiCounts(env)).toEqual(afterPrune)
+  }, 60_000)
+})
+
+describe('the status_counts migration on a database that already has transactions', () => {
+  it('counts the rows that were there before it', async () => {
+    const db = await createTestDatabase()
+    const dir = mkdtempSync(join(tmpdir(), 'txb-migrations-'))
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      // The migrations up to the one before status_counts, as a deployment that predates it has them.
+      cpSync(MIGRATIONS_DIR, dir, { recursive: true })
+      const journalPath = join(dir, 'meta', '_journal.json')
+      const journal = JSON.parse(readFileSync(journalPath, 'utf8'))
+      const at = journal.entries.findIndex((e: { tag: string }) => e.tag.endsWith('_status_counts'))
+      expect(at).toBeGreaterThan(0)
+      journal.entries = journal.entries.slice(0, at)
+      writeFileSync(journalPath, JSON.stringify(journal))
+      await migrate(drizzle(sql), { migrationsFolder: dir })
+
+      const signers = ['0x1111111111111111111111111111111111111111', '0x2222222222222222222222222222222222222222']
+      await sql`
+        INSERT INTO transactions (chain_id, signer, status, nonce, block_number, final_at)
+        SELECT 31337, ${signers[0]!}, 'CONFIRMED', g, 1, now() FROM generate_series(0, 41) g`
+      await sql`INSERT INTO transactions (chain_id, signer, status) SELECT 5, ${signers[1]!}, 'QUEUED' FROM generate_series(1, 7)`
+      await sql`INSERT INTO transactions (chain_id, signer, status, final_at) VALUES (5, ${signers[1]!}, 'FAILED', now())`
+
+      await migrateDatabase(db.url)
+      const counts = await sql<{ chain_id: number; signer: string; status: string; count: number }[]>`
+        SELECT chain_id, signer, status, sum(n)::int AS count FROM (
+          SELECT chain_id, signer, status, count AS n FROM status_counts UNION ALL SELECT chain_id, signer, status, delta FROM status_count_deltas
+        ) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+      expect(counts).toEqual([
+        { chain_id: 5, signer: signers[1], status: 'FAILED', count: 1 },
+        { chain_id: 5, signer: signers[1], status: 'QUEUED', count: 7 },
+        { chain_id: 31337, signer: signers[0], status: 'CONFIRMED', count: 42 },
+      ])
+    } finally {
+      await sql.end()
+      rmSync(dir, { recursive: true, force: true })
+      await db.drop()
+    }
+  })
+})
