@@ -54,9 +54,16 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
       GROUP BY t.id, t.nonce`
     for (const t of consumed) {
+      // Almost always ours, mined in a block the watcher has not settled yet (it does within a block or
+      // two). Receipts are asked for only once a whole pass has gone by: each one costs the node work in
+      // proportion to its block (anvil answers nothing else meanwhile), and during a burst there are
+      // thousands of these.
+      if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
       const receipts = await Promise.all(t.hashes.map((hash) => chain.read.getTransactionReceipt({ hash }).catch(() => null)))
       if (receipts.some((r) => r !== null)) continue // ours mined: the watcher settles it
-      if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
+      // Requeued, it would be signed again at a new nonce: if a lagging provider hid a receipt, the request
+      // would run twice. So "no receipt" must also be seen on two passes in a row.
+      if (!twice(`unmined:${t.id}:${t.nonce}`)) continue
       await sql.begin(async (tx) => {
         const moved = await tx`
           UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL,
