@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createWalletClient, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
-import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const ETHER = 10n ** 18n
 
@@ -95,6 +96,36 @@ describe('recovery on a real anvil', () => {
     expect(Number(displaced.nonce)).toBeGreaterThanOrEqual(3)
     expect(displaced.execution).toBe(2)
     expect(displaced.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'nonce_used_elsewhere')).toBe(true)
+  })
+
+  it('receipt lookups that fail are not taken for "not mined": a mined transaction is never signed again', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => (c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]),
+    })
+    try {
+      // Every receipt read fails (a node overloaded, a provider rate-limiting): the watcher cannot settle it,
+      // and the reconciler sees a PENDING transaction whose nonce the chain has used.
+      proxy!.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt', 'eth_getBlockReceipts'] })
+      const id = await submit(env, { to: RECIPIENT, data: toHex('exactly-once') })
+      await waitFor('mined', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) > 0)
+      // About five reconcile passes (one a second here).
+      await new Promise((r) => setTimeout(r, 5_000))
+      const during = await getTx(env, id)
+      expect(during.status).toBe('PENDING')
+      expect(during.execution).toBe(1)
+      proxy!.setMode('ok')
+      const done = await waitForStatus(env, id, 'CONFIRMED')
+      expect(done.execution).toBe(1)
+      const onChain = await transactionsFrom(env.chain, SIGNER.address)
+      expect(onChain.map((t) => t.input)).toEqual([toHex('exactly-once')])
+    } finally {
+      await proxy?.stop()
+    }
   })
 
   it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {

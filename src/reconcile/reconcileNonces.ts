@@ -8,6 +8,16 @@ import { initialFees } from '../core/fees.ts'
 import { buildAttempt, TRANSFER_GAS } from '../sign/buildAttempt.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
+/** Whether the node has a receipt for the hash: only its "not found" answer counts as absent, not a failed call. */
+async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
+  try {
+    await chain.read.getTransactionReceipt({ hash })
+    return 'mined'
+  } catch (err) {
+    return (err as Error | null)?.name === 'TransactionReceiptNotFoundError' ? 'absent' : 'unknown'
+  }
+}
+
 /**
  * Keeps each signer's nonce state true to the chain (DESIGN.md, "reconcile"):
  * - the key was used elsewhere: raise our next nonce past what the chain has;
@@ -59,8 +69,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // proportion to its block (anvil answers nothing else meanwhile), and during a burst there are
       // thousands of these.
       if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
-      const receipts = await Promise.all(t.hashes.map((hash) => chain.read.getTransactionReceipt({ hash }).catch(() => null)))
-      if (receipts.some((r) => r !== null)) continue // ours mined: the watcher settles it
+      const receipts = await Promise.all(t.hashes.map((hash) => receiptOrAbsent(chain, hash)))
+      if (receipts.some((r) => r === 'mined')) continue // ours mined: the watcher settles it
+      // A lookup that failed (timeout, rate limit) says nothing: ask again next pass.
+      if (receipts.some((r) => r === 'unknown')) continue
       // Requeued, it would be signed again at a new nonce: if a lagging provider hid a receipt, the request
       // would run twice. So "no receipt" must also be seen on two passes in a row.
       if (!twice(`unmined:${t.id}:${t.nonce}`)) continue

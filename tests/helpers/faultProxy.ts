@@ -12,9 +12,10 @@ import type { AddressInfo, Socket } from 'node:net'
  *   and blocks, receipts and transactions in newer blocks are not found (null);
  * - `flap`: alternates `flapEvery` requests forwarded (`ok`), then `flapEvery` answered with `flapWith`;
  * - `slow`: a request holding any call to one of `slowMethods` is forwarded after `slowMs` (a node busy
- *   with something else); other requests pass at once.
+ *   with something else); other requests pass at once;
+ * - `methodError`: calls to `errorMethods` get a JSON-RPC error answer (-32603); the rest are forwarded.
  */
-export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap' | 'slow'
+export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap' | 'slow' | 'methodError'
 
 export type FaultOptions = {
   /** The chain id `wrongChain` claims (default 999). */
@@ -29,6 +30,8 @@ export type FaultOptions = {
   slowMethods?: string[]
   /** How long `slow` holds them (default 3000 ms). */
   slowMs?: number
+  /** The methods `methodError` fails (default: the receipt reads). */
+  errorMethods?: string[]
 }
 
 export type FaultProxyStats = {
@@ -98,6 +101,14 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
             : answers[i++]!,
       )
     }
+    if (effective === 'methodError') {
+      const failing = (c: RpcCall) => opts.errorMethods.includes(c.method)
+      const answers = await rpc(calls.filter((c) => !failing(c)))
+      let i = 0
+      return calls.map((c): RpcAnswer =>
+        failing(c) ? { jsonrpc: '2.0', id: c.id ?? null, error: { code: -32603, message: 'proxy: internal error' } } : answers[i++]!,
+      )
+    }
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
     const head = BigInt(headAnswer!.result as string)
@@ -162,7 +173,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
         req.socket.destroy()
         return
     }
-    if (effective === 'wrongChain' || effective === 'lag') stats.faulted++
+    if (effective === 'wrongChain' || effective === 'lag' || effective === 'methodError') stats.faulted++
     if (effective === 'slow' && calls.some((c) => opts.slowMethods.includes(c.method))) {
       stats.faulted++
       await new Promise((resolve) => setTimeout(resolve, opts.slowMs))
@@ -223,5 +234,6 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     flapEvery: Math.max(1, o.flapEvery ?? 1),
     slowMethods: o.slowMethods ?? ['eth_getBalance', 'eth_getTransactionCount'],
     slowMs: o.slowMs ?? 3_000,
+    errorMethods: o.errorMethods ?? ['eth_getTransactionReceipt', 'eth_getBlockReceipts'],
   }
 }
