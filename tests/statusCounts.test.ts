@@ -67,6 +67,12 @@ describe('transactionCounts without counting the transactions table', () => {
     expect(await apiCounts(env)).toEqual(await tableCounts(sql))
     expect(await apiCounts(env, `(chainId: 31337)`)).toEqual(await tableCounts(sql, sql`AND chain_id = 31337`))
 
+    // The counts come from the counters, not from the table: a change to a counter shows, the table unchanged.
+    await foldStatusCounts(sql)
+    await sql`UPDATE status_counts SET count = count + 1000 WHERE status = 'CONFIRMED' AND chain_id = 31337`
+    expect((await apiCounts(env)).CONFIRMED).toBe((await tableCounts(sql)).CONFIRMED! + 1000)
+    await sql`UPDATE status_counts SET count = count - 1000 WHERE status = 'CONFIRMED' AND chain_id = 31337`
+
     // Folded: the deltas are gone and the counts still match.
     await foldStatusCounts(sql)
     expect(await apiCounts(env)).toEqual(await tableCounts(sql))
@@ -81,6 +87,10 @@ describe('transactionCounts without counting the transactions table', () => {
     // Every count came from status_counts and its deltas: the service's own fold loop empties the deltas.
     await waitFor('deltas folded', async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM status_count_deltas`)[0]!.n === 0, 10_000)
     expect(await apiCounts(env)).toEqual(afterPrune)
+
+    // TRUNCATE (an operator emptying the table) leaves no counts behind.
+    await sql`TRUNCATE transactions CASCADE`
+    expect(await apiCounts(env)).toEqual(await tableCounts(sql))
   }, 60_000)
 })
 
