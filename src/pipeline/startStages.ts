@@ -59,7 +59,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
   const { config, log, chains, db } = ctx
   const signWorker = await startSignWorker(ctx)
   const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
-  const sweep = startRecoverySweep(ctx)
+  const sweep = startRecoverySweep(ctx, { holds: signWorker.holds })
   const webhooks = await startWebhooks(ctx)
   const prune = startLoop('prune', PRUNE_INTERVAL_MS, () => pruneFinalTransactions(db.sql, { retentionDays: config.retentionDays, log }).then(() => {}), log)
   const foldCounts = startLoop('fold status counts', FOLD_STATUS_COUNTS_INTERVAL_MS, () => foldStatusCounts(db.sql).then(() => {}), log)

@@ -10,13 +10,18 @@ export const SWEEP_INTERVAL_MS = 3_000
 /** A stored attempt not marked sent after this long was probably cut off by a crash. */
 const UNSENT_GRACE_MS = 3_000
 
+export type SweepOptions = {
+  /** Attempts this process is about to send (a drain's queue behind a slow node): not lost, so not sent again here. */
+  holds?: (hash: string) => boolean
+}
+
 /**
  * Postgres is the truth, jobs are wake-ups: a job lost to a crash must not strand
  * a request. Re-drives signers that have QUEUED rows, and sends (same bytes) the
  * latest attempt of PENDING transactions that were stored but never handed to
  * the providers (a crash between commit and send). Stalled sends are the bump stage's.
  */
-export async function sweepOnce(ctx: ServiceContext): Promise<void> {
+export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): Promise<void> {
   const { sql } = ctx.db
   const signers = await sql<{ chain_id: number; signer: string }[]>`
     SELECT DISTINCT chain_id, signer FROM transactions WHERE status = 'QUEUED'`
@@ -27,13 +32,14 @@ export async function sweepOnce(ctx: ServiceContext): Promise<void> {
     ctx.kickSigner(s.chain_id, s.signer)
   }
   for (const chain of ctx.chains.values()) {
-    const stale = await sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
+    const found = await sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
       SELECT DISTINCT ON (t.id) a.transaction_id, a.nonce, a.hash, a.raw
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
       WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING'
         AND t.last_sent_at IS NULL AND a.created_at < now() - ${`${UNSENT_GRACE_MS} milliseconds`}::interval
       ORDER BY t.id, a.id DESC
       LIMIT 1000`
+    const stale = opts.holds ? found.filter((r) => !opts.holds!(r.hash)) : found
     if (stale.length === 0) continue
     ctx.log.info({ chainId: chain.chainId, count: stale.length }, 'rebroadcasting stored attempts (same bytes)')
     await broadcastAttempts(
@@ -44,7 +50,7 @@ export async function sweepOnce(ctx: ServiceContext): Promise<void> {
   }
 }
 
-export function startRecoverySweep(ctx: ServiceContext): Loop {
+export function startRecoverySweep(ctx: ServiceContext, opts: SweepOptions = {}): Loop {
   // Runs at once: this is what picks up after a crash.
-  return startLoop('recovery sweep', SWEEP_INTERVAL_MS, () => sweepOnce(ctx), ctx.log)
+  return startLoop('recovery sweep', SWEEP_INTERVAL_MS, () => sweepOnce(ctx, opts), ctx.log)
 }

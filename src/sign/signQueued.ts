@@ -58,7 +58,16 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   )
 }
 
-type SignerState = { market: Awaited<ReturnType<typeof readFeeMarket>>; balance: bigint; chainNonce: number }
+type SignerState = {
+  market: Awaited<ReturnType<typeof readFeeMarket>>
+  balance: bigint
+  chainNonce: number
+  /**
+   * Wei the batches signed since this read may spend (their max cost), so that batches sharing one read
+   * (several a second while a backlog drains) do not each count the whole balance as theirs.
+   */
+  committedWei: bigint
+}
 
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
 const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
@@ -92,7 +101,7 @@ function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerSta
       readFeeMarket(chain.read, chain.config.fees.model),
       chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+    ]).then(([market, balance, chainNonce]): SignerState => ({ market, balance, chainNonce, committedWei: 0n }))
     return state
   }
   if (hit && age < maxAgeMs * STALE_FACTOR) {
@@ -135,7 +144,8 @@ export async function signNextBatch(
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
-  const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
+  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
+  const { market, balance, chainNonce } = signerState
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
@@ -158,7 +168,7 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
-    let committedWei = 0n
+    let committedWei = signerState.committedWei
     for (const plan of plans) {
       if (!stillQueued.has(plan.row.id)) continue
       if (plan.kind === 'fail') {
@@ -189,6 +199,7 @@ export async function signNextBatch(
       if (signer.kind === 'remote') await build
       nonce++
     }
+    signerState.committedWei = committedWei
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
       attemptRows.push(b.row)
       pendingUpdates.push({ id, nonce: at })

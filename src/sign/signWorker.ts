@@ -10,6 +10,8 @@ import { signNextBatch, type SignedAttempt } from './signQueued.ts'
  * block's receipts); the backlog then goes out batch after batch at the node's own intake rate.
  */
 const MAX_UNSENT_BATCHES = 8
+/** ... and at most this much raw transaction hex (large calldata): 8 batches of 200 could otherwise hold hundreds of MB. */
+const MAX_UNSENT_BYTES = 16 * 1024 * 1024
 
 /** Batches smaller than this are followed by a short wait for more (COALESCE_MS). */
 const COALESCE_BELOW = 20
@@ -21,6 +23,11 @@ const SIGN_WORKERS = 4
 export type SignWorker = {
   /** After an accept commits: make sure a drain for the signer sees the new row soon. */
   kick: (chainId: number, signer: string) => void
+  /**
+   * Whether this process holds the attempt signed and not yet answered by the providers (a drain's send
+   * queue). The recovery sweep leaves those alone: they are not lost, only waiting behind a slow node.
+   */
+  holds: (hash: string) => boolean
   stop: () => Promise<void>
 }
 
@@ -32,6 +39,7 @@ export type SignWorker = {
 export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> {
   const draining = new Map<string, { again: boolean }>()
   const workerIds: string[] = []
+  const unsent = new Set<string>()
 
   async function drain(job: SignJob): Promise<void> {
     const chain = ctx.chains.get(job.chainId)
@@ -55,11 +63,21 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     // batch (recording those answers runs beside it). At most MAX_UNSENT_BATCHES wait or run.
     let answered: Promise<void> = Promise.resolve()
     const outstanding: Promise<unknown>[] = []
+    let outstandingBytes = 0
     const send = (signed: SignedAttempt[]) => {
       const previous = answered
       let markAnswered!: () => void
       answered = new Promise<void>((resolve) => (markAnswered = resolve))
-      const done = previous.then(() => broadcastAttempts(ctx, chain, signed, markAnswered)).finally(markAnswered)
+      const bytes = signed.reduce((n, a) => n + a.raw.length, 0)
+      outstandingBytes += bytes
+      for (const a of signed) unsent.add(a.hash)
+      const done = previous
+        .then(() => broadcastAttempts(ctx, chain, signed, markAnswered))
+        .finally(() => {
+          markAnswered()
+          outstandingBytes -= bytes
+          for (const a of signed) unsent.delete(a.hash)
+        })
       // Handled here so a failure while the next batch is signed is not an unhandled rejection; it is
       // rethrown when the loop waits for it (the stored attempts are sent again by the recovery sweep).
       done.catch(() => {})
@@ -86,7 +104,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
         }
         // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
         if (signed.length) send(signed)
-        while (outstanding.length >= MAX_UNSENT_BATCHES) await outstanding.shift()
+        while (outstanding.length >= MAX_UNSENT_BATCHES || (outstanding.length > 0 && outstandingBytes > MAX_UNSENT_BYTES)) await outstanding.shift()
       }
     } finally {
       // On an error, too: what is being sent finishes before another drain of this signer can start.
@@ -111,6 +129,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
       // enqueues a sign job for every signer with QUEUED rows.
       else void drain({ chainId, signer }).catch((err) => ctx.log.error({ err, chainId, signer }, 'sign drain failed; the sweep retries'))
     },
+    holds: (hash) => unsent.has(hash),
     async stop() {
       await Promise.all(workerIds.map((id) => ctx.boss.offWork({ id })))
     },
