@@ -77,22 +77,27 @@ export async function broadcastAttempts(
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
   // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
   const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
-  await ctx.db.sql`
+  // Two statements, one table each, never one holding locks on both: the watcher settles a block by locking
+  // transactions and then attempts, so a statement locking attempts and then transactions (as one with a
+  // data-modifying CTE did) could deadlock with it when a send was recorded late, after its block.
+  const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean }[]>`
     WITH v AS (
       SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[])
         AS v(hash, answers, sent, refused)
-    ), a AS (
-      UPDATE attempts SET
-        providers = attempts.providers || v.answers,
-        sent_at = CASE WHEN v.sent THEN COALESCE(attempts.sent_at, now()) ELSE attempts.sent_at END,
-        status = CASE WHEN v.sent AND attempts.status = 'SIGNED' THEN 'SENT'
-                      WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
-      FROM v WHERE attempts.hash = v.hash
-      RETURNING attempts.transaction_id, v.sent
     )
-    UPDATE transactions SET last_sent_at = now(),
-      first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END
-    FROM a WHERE transactions.id = a.transaction_id`
+    UPDATE attempts SET
+      providers = attempts.providers || v.answers,
+      sent_at = CASE WHEN v.sent THEN COALESCE(attempts.sent_at, now()) ELSE attempts.sent_at END,
+      status = CASE WHEN v.sent AND attempts.status = 'SIGNED' THEN 'SENT'
+                    WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
+    FROM v WHERE attempts.hash = v.hash
+    RETURNING attempts.transaction_id, v.sent`
+  if (recorded.length)
+    await ctx.db.sql`
+      UPDATE transactions SET last_sent_at = now(),
+        first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END
+      FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[]) AS a(transaction_id, sent)
+      WHERE transactions.id = a.transaction_id`
   for (const [hash, list] of results) {
     for (const r of list) ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.outcome })
     const failed = list.filter((r) => r.outcome !== 'sent')
