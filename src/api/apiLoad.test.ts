@@ -26,9 +26,14 @@ describe('api load monitor', () => {
 
   it('holds the pipeline back while many requests arrive on a busy loop, and lets it go once they stop', async () => {
     monitor = createApiLoadMonitor()
-    // Requests arriving at about twice the busy rate: one per loop turn of ~5 ms is 200/s, so ten per turn.
+    // Requests arriving at twice the busy rate, counted from the time that passed (not per loop turn: on a
+    // loaded machine a turn can take much longer than its 5 ms spin, which used to drop the rate below the line).
+    let lastArrival = performance.now()
     const arrive = () => {
-      for (let i = 0; i < Math.ceil((2 * API_BUSY_REQUESTS_PER_SEC) / 200); i++) monitor!.started()
+      const now = performance.now()
+      const due = Math.ceil(((now - lastArrival) / 1000) * 2 * API_BUSY_REQUESTS_PER_SEC)
+      lastArrival = now
+      for (let i = 0; i < due; i++) monitor!.started()
     }
     await keepLoopBusy(120, arrive)
     expect(monitor.current().requestsPerSec).toBeGreaterThanOrEqual(API_BUSY_REQUESTS_PER_SEC)
