@@ -9,6 +9,7 @@ import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
 import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
 import { foldStatusCounts } from '../src/store/foldStatusCounts.ts'
 import { chainControl, REVERTING_CODE, submit, waitForStatus } from './helpers/chainControl.ts'
+import { runCli } from './helpers/cli.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -86,6 +87,17 @@ describe('transactionCounts without counting the transactions table', () => {
     expect(await apiCounts(env)).toEqual(afterPrune)
     // Every count came from status_counts and its deltas: the service's own fold loop empties the deltas.
     await waitFor('deltas folded', async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM status_count_deltas`)[0]!.n === 0, 10_000)
+    expect(await apiCounts(env)).toEqual(afterPrune)
+
+    // Counters knocked out of true (triggers bypassed): `tx-broadcaster counts rebuild` recounts them.
+    await sql`UPDATE status_counts SET count = count + 7`
+    await sql`INSERT INTO status_count_deltas (chain_id, signer, status, delta) VALUES (31337, 'nobody', 'FAILED', 3)`
+    expect(await apiCounts(env)).not.toEqual(afterPrune)
+    const rebuilt = await runCli(['counts', 'rebuild'], { DATABASE_URL: env.databaseUrl })
+    expect(rebuilt.stderr).toBe('')
+    expect(rebuilt.code).toBe(0)
+    const total = Object.values(afterPrune).reduce((a, b) => a + b, 0)
+    expect(rebuilt.stdout).toContain(`counted ${total} transactions`)
     expect(await apiCounts(env)).toEqual(afterPrune)
 
     // TRUNCATE (an operator emptying the table) leaves no counts behind.

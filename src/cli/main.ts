@@ -1,4 +1,5 @@
 import '../common/productionMode.ts'
+import { countsCommand, COUNTS_HELP } from './countsCommand.ts'
 import { keysCommand, KEYS_HELP } from './keysCommand.ts'
 
 const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure they end up in a block.
@@ -6,10 +7,12 @@ const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure th
 Usage:
   tx-broadcaster [--config path/to/config.json]   start the service (no config: dev mode)
   tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (needs DATABASE_URL)
+  tx-broadcaster counts rebuild                    recount the dashboard's per-status counters (needs DATABASE_URL)
 
 Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, LOG_LEVEL.
 
-${KEYS_HELP}`
+${KEYS_HELP}
+${COUNTS_HELP}`
 
 /** The `tx-broadcaster` command (bin/tx-broadcaster.js): subcommands here, otherwise the service. */
 async function cli(argv: string[]): Promise<void> {
@@ -17,6 +20,10 @@ async function cli(argv: string[]): Promise<void> {
   if (first === 'keys') {
     const code = await keysCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env })
     process.exitCode = code
+    return
+  }
+  if (first === 'counts') {
+    process.exitCode = await countsCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env })
     return
   }
   if (first === 'help' || first === '--help' || first === '-h') {
