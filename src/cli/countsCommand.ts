@@ -1,7 +1,6 @@
-import { createDb } from '../db/connect.ts'
-import { migrateDatabase } from '../db/migrate.ts'
 import { rebuildStatusCounts } from '../store/rebuildStatusCounts.ts'
 import type { CliIo } from './keysCommand.ts'
+import { withServiceDatabase } from './withServiceDatabase.ts'
 
 export const COUNTS_HELP = `Usage:
   tx-broadcaster counts rebuild
@@ -22,21 +21,8 @@ export async function countsCommand(args: string[], io: CliIo): Promise<number> 
     io.err(`tx-broadcaster counts: unknown command "${[sub, ...rest].join(' ')}"\n\n${COUNTS_HELP}`)
     return 2
   }
-  const databaseUrl = io.env.DATABASE_URL
-  if (!databaseUrl) {
-    io.err("tx-broadcaster counts: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)\n")
-    return 2
-  }
-  const db = createDb(databaseUrl, { max: 1 })
-  try {
-    await migrateDatabase(databaseUrl)
-    const n = await rebuildStatusCounts(db.sql)
+  return withServiceDatabase(io, 'tx-broadcaster counts', 'tx-broadcaster counts rebuild', async (sql) => {
+    const n = await rebuildStatusCounts(sql)
     io.out(`counted ${n} transactions; the dashboard's counts are rebuilt\n`)
-    return 0
-  } catch (err) {
-    io.err(`tx-broadcaster counts rebuild: ${(err as Error).message}\n`)
-    return 1
-  } finally {
-    await db.close()
-  }
+  })
 }

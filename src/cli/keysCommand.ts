@@ -1,7 +1,6 @@
 import { userInfo } from 'node:os'
-import { createDb } from '../db/connect.ts'
-import { migrateDatabase } from '../db/migrate.ts'
 import { ApiKeyError, createApiKey, listApiKeys, revokeApiKey, ROLES, type Role } from '../keys/apiKeyStore.ts'
+import { withServiceDatabase } from './withServiceDatabase.ts'
 
 export const KEYS_HELP = `Usage:
   tx-broadcaster keys create --name <name> --role <reader|submitter|admin>
@@ -64,27 +63,19 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     io.err(`tx-broadcaster keys ${sub}: ${(err as Error).message}\n`)
     return 2
   }
-  const databaseUrl = io.env.DATABASE_URL
-  if (!databaseUrl) {
-    io.err('tx-broadcaster keys: set DATABASE_URL to the service\'s Postgres (e.g. postgres://user@host:5432/db)\n')
-    return 2
-  }
-  const db = createDb(databaseUrl, { max: 1 })
-  try {
-    // The table may not exist yet when keys are made before the first start; migrations are idempotent.
-    await migrateDatabase(databaseUrl)
+  return withServiceDatabase(io, 'tx-broadcaster keys', `tx-broadcaster keys ${sub}`, async (sql) => {
     if (sub === 'create') {
       const name = needString(flags, 'name')
       const role = needString(flags, 'role')
       if (!ROLES.includes(role as Role)) throw new ApiKeyError(`--role: expected one of ${ROLES.join(', ')}`)
-      const { key, info } = await createApiKey(db.sql, { name, role: role as Role, actor: actor() })
+      const { key, info } = await createApiKey(sql, { name, role: role as Role, actor: actor() })
       io.err(`Created ${info.role} key "${info.name}". It is shown only now; send it as "Authorization: Bearer <key>":\n`)
       io.out(`${key}\n`)
     } else if (sub === 'revoke') {
-      const info = await revokeApiKey(db.sql, { name: needString(flags, 'name'), actor: actor() })
+      const info = await revokeApiKey(sql, { name: needString(flags, 'name'), actor: actor() })
       io.out(`Revoked key "${info.name}" (${info.role}).\n`)
     } else {
-      const keys = await listApiKeys(db.sql)
+      const keys = await listApiKeys(sql)
       if (flags.json) io.out(`${JSON.stringify(keys, null, 2)}\n`)
       else if (keys.length === 0) io.out('No keys in the database (keys in the config file are not listed here).\n')
       else {
@@ -94,16 +85,5 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
         for (const r of [head, ...rows]) io.out(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`)
       }
     }
-    return 0
-  } catch (err) {
-    if (err instanceof ApiKeyError) {
-      io.err(`tx-broadcaster keys ${sub}: ${err.message}\n`)
-      return 1
-    }
-    // Never echo the URL: it may carry a password.
-    io.err(`tx-broadcaster keys ${sub}: ${(err as Error).message.split(databaseUrl).join('<DATABASE_URL>')}\n`)
-    return 1
-  } finally {
-    await db.close()
-  }
+  })
 }

@@ -1,0 +1,33 @@
+import { createDb, type Sql } from '../db/connect.ts'
+import { migrateDatabase } from '../db/migrate.ts'
+import type { CliIo } from './keysCommand.ts'
+
+/**
+ * What every database subcommand does around its work: needs DATABASE_URL (exit 2 without it), migrates
+ * (the tables may not exist before the service's first start; migrations are idempotent), runs `work` on one
+ * connection and closes it. Returns the exit code: 0, or 1 with the error printed after `label`, the URL
+ * never echoed (it may carry a password).
+ */
+export async function withServiceDatabase(
+  io: CliIo,
+  command: string,
+  label: string,
+  work: (sql: Sql) => Promise<void>,
+): Promise<number> {
+  const databaseUrl = io.env.DATABASE_URL
+  if (!databaseUrl) {
+    io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)\n`)
+    return 2
+  }
+  const db = createDb(databaseUrl, { max: 1 })
+  try {
+    await migrateDatabase(databaseUrl)
+    await work(db.sql)
+    return 0
+  } catch (err) {
+    io.err(`${label}: ${(err as Error).message.split(databaseUrl).join('<DATABASE_URL>')}\n`)
+    return 1
+  } finally {
+    await db.close()
+  }
+}
