@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TX_STATUSES } from '../src/core/txStatus.ts'
 import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
 import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
 import { foldStatusCounts } from '../src/store/foldStatusCounts.ts'
@@ -24,10 +25,9 @@ async function apiCounts(env: TestEnv, args = ''): Promise<Record<string, number
 
 /** The truth: every row of the transactions table, counted. */
 async function tableCounts(sql: postgres.Sql, where = sql``): Promise<Record<string, number>> {
-  const statuses = ['QUEUED', 'PENDING', 'INCLUDED', 'CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED']
   const rows = await sql<{ status: string; n: number }[]>`SELECT status, count(*)::int AS n FROM transactions WHERE true ${where} GROUP BY status`
   const by = new Map(rows.map((r) => [r.status, r.n]))
-  return Object.fromEntries(statuses.map((s) => [s, by.get(s) ?? 0]))
+  return Object.fromEntries(TX_STATUSES.map((s) => [s, by.get(s) ?? 0]))
 }
 
 describe('transactionCounts without counting the transactions table', () => {

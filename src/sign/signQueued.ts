@@ -85,8 +85,8 @@ const STALE_FACTOR = 5
  * Past that age a new read starts, but the batch does not wait for it while the last one is under
  * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
  * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
- * A count a few blocks old is still only a floor, the balance check was never exact (it does not
- * subtract earlier batches still pending), and fees a few blocks old are what the bump stage corrects.
+ * A count a few blocks old is still only a floor, the balance check was never exact (batches sharing a
+ * read share its balance, but earlier reads' batches still pending are not subtracted), and fees a few blocks old are what the bump stage corrects.
  */
 function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
   let bySigner = recentState.get(chain)
@@ -96,14 +96,12 @@ function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerSta
   const hit = cache.get(signer.address)
   const age = hit ? Date.now() - hit.at : Infinity
   if (hit && age < maxAgeMs) return hit.state
-  const read = () => {
-    const state = Promise.all([
+  const read = (): Promise<SignerState> =>
+    Promise.all([
       readFeeMarket(chain.read, chain.config.fees.model),
       chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(([market, balance, chainNonce]): SignerState => ({ market, balance, chainNonce, committedWei: 0n }))
-    return state
-  }
+    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce, committedWei: 0n }))
   if (hit && age < maxAgeMs * STALE_FACTOR) {
     // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
     if (!hit.refreshing) {
