@@ -76,6 +76,8 @@ describe('fault proxy in front of anvil', () => {
       method: 'eth_sendTransaction' as never,
       params: [{ from: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', value: '0x1' }] as never,
     })
+    // Automine answers with the hash before the block is built: wait for it, so the head stays put.
+    await direct.waitForTransactionReceipt({ hash: hash as `0x${string}`, pollingInterval: 20 })
     const head = await direct.getBlockNumber({ cacheTime: 0 })
     proxy.setMode('lag', { lagBlocks: 3 })
     expect(await client.getBlockNumber({ cacheTime: 0 })).toBe(head - 3n)
