@@ -1,51 +1,102 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { API_BUSY_REQUESTS_PER_SEC, API_FIRST_MAX_DEFER_MS } from '../core/apiFirst.ts'
-import { createApiLoadMonitor, createRemoteApiLoad, type ApiLoadMonitor } from './apiLoad.ts'
+import { API_BUSY_LOOP_UTILIZATION, API_BUSY_REQUESTS_PER_SEC, API_FIRST_MAX_DEFER_MS, type ApiLoad } from '../core/apiFirst.ts'
+import { API_LOAD_SAMPLE_MS, createApiLoadMonitor, createRemoteApiLoad, type ApiLoadMonitor, type LoadClock } from './apiLoad.ts'
 
-/** Busy the event loop (as serving requests would), still letting timers and other callbacks run; counts `requests` on the way. */
-async function keepLoopBusy(ms: number, onTurn: () => void = () => {}): Promise<void> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    await new Promise((resolve) => setImmediate(resolve))
-    onTurn()
-    const spin = Date.now() + 5
-    while (Date.now() < spin);
+/** A clock the test moves: time and the event loop's busy/idle time advance only when told. */
+function manualClock() {
+  let now = 0
+  const loop = { active: 0, idle: 0 }
+  return {
+    clock: { now: () => now, loop: () => ({ ...loop }) } satisfies LoadClock,
+    /** `ms` pass, the loop busy for `busyShare` of them. */
+    pass(ms: number, busyShare: number) {
+      now += ms
+      loop.active += ms * busyShare
+      loop.idle += ms * (1 - busyShare)
+    },
   }
 }
 
+const realTime = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 describe('api load monitor', () => {
-  let monitor: ApiLoadMonitor | undefined
+  let monitor: (ApiLoadMonitor & { sample: () => void }) | undefined
   afterEach(() => monitor?.stop())
 
   it('lets the pipeline go at once while the API is quiet', async () => {
-    monitor = createApiLoadMonitor()
-    const t0 = performance.now()
-    await monitor.giveWay()
-    expect(performance.now() - t0).toBeLessThan(5)
+    const m = manualClock()
+    monitor = createApiLoadMonitor({ clock: m.clock, sampleEveryMs: 0 })
+    m.pass(50, 0.1)
+    monitor.sample()
+    const first = await Promise.race([monitor.giveWay().then(() => 'released'), new Promise((r) => setImmediate(() => r('waited')))])
+    expect(first).toBe('released')
   })
 
   it('holds the pipeline back while many requests arrive on a busy loop, and lets it go once they stop', async () => {
-    monitor = createApiLoadMonitor()
-    // Requests arriving at twice the busy rate, counted from the time that passed (not per loop turn: on a
-    // loaded machine a turn can take much longer than its 5 ms spin, which used to drop the rate below the line).
-    let lastArrival = performance.now()
-    const arrive = () => {
-      const now = performance.now()
-      const due = Math.ceil(((now - lastArrival) / 1000) * 2 * API_BUSY_REQUESTS_PER_SEC)
-      lastArrival = now
-      for (let i = 0; i < due; i++) monitor!.started()
+    const m = manualClock()
+    monitor = createApiLoadMonitor({ clock: m.clock, sampleEveryMs: 0 })
+    // 50 ms with requests at 1.2× the busy rate and the loop 95 % busy.
+    const busyWindow = () => {
+      for (let i = 0; i < Math.round((API_BUSY_REQUESTS_PER_SEC * 1.2) / 20); i++) monitor!.started()
+      m.pass(50, 0.95)
+      monitor!.sample()
     }
-    await keepLoopBusy(120, arrive)
-    expect(monitor.current().requestsPerSec).toBeGreaterThanOrEqual(API_BUSY_REQUESTS_PER_SEC)
-    expect(monitor.current().loopUtilization).toBeGreaterThan(0.85)
+    busyWindow()
+    expect(monitor.current().requestsPerSec).toBeCloseTo(API_BUSY_REQUESTS_PER_SEC * 1.2)
+    expect(monitor.current().loopUtilization).toBeCloseTo(0.95)
     let released = false
     const waiting = monitor.giveWay().then(() => (released = true))
-    await keepLoopBusy(100, arrive)
+    // However long the test process is descheduled, the monitor's clock has not moved: still busy.
+    await realTime(3 * 10)
     expect(released).toBe(false)
-    // The requests stop: the next sample sees no rate and the pipeline goes on.
+    busyWindow()
+    await realTime(3 * 10)
+    expect(released).toBe(false)
+    // A busy loop alone (a big batch, a GC) is no reason to hold back: the rate must be high too.
+    for (let i = 0; i < Math.round((API_BUSY_REQUESTS_PER_SEC * 0.4) / 20); i++) monitor.started()
+    m.pass(50, 0.99)
+    monitor.sample()
     await waiting
     expect(released).toBe(true)
-    expect(monitor.current().requestsPerSec).toBeLessThan(API_BUSY_REQUESTS_PER_SEC)
+    expect(monitor.current().requestsPerSec).toBeCloseTo(API_BUSY_REQUESTS_PER_SEC * 0.4)
+  })
+
+  it('many requests on a loop with time to spare are not busy either', async () => {
+    const m = manualClock()
+    monitor = createApiLoadMonitor({ clock: m.clock, sampleEveryMs: 0 })
+    for (let i = 0; i < 100; i++) monitor.started()
+    m.pass(50, API_BUSY_LOOP_UTILIZATION - 0.1)
+    monitor.sample()
+    expect(monitor.current().requestsPerSec).toBe(2000)
+    await monitor.giveWay()
+  })
+
+  it('never holds the pipeline back longer than API_FIRST_MAX_DEFER_MS', async () => {
+    const m = manualClock()
+    monitor = createApiLoadMonitor({ clock: m.clock, sampleEveryMs: 0 })
+    for (let i = 0; i < 100; i++) monitor.started()
+    m.pass(50, 1)
+    monitor.sample()
+    let released = false
+    const waiting = monitor.giveWay().then(() => (released = true))
+    m.pass(API_FIRST_MAX_DEFER_MS - 1, 1)
+    await realTime(3 * 10)
+    expect(released).toBe(false)
+    m.pass(1, 1)
+    await waiting
+  })
+
+  it('samples on its own with the real clock: a burst on a busy loop shows, and is gone after a quiet sample', async () => {
+    const samples: ApiLoad[] = []
+    monitor = createApiLoadMonitor({ onSample: (load) => samples.push(load) })
+    for (let i = 0; i < 100; i++) monitor.started()
+    const spin = performance.now() + 120
+    while (performance.now() < spin);
+    // The first sample after the spin covers it, however late it runs; the one after sees no requests.
+    await expect.poll(() => samples.length, { interval: 5, timeout: 2_000 }).toBeGreaterThanOrEqual(2)
+    expect(samples[0]!.requestsPerSec).toBeGreaterThan(0)
+    expect(samples[0]!.loopUtilization).toBeGreaterThan(0.5)
+    expect(samples[1]!.requestsPerSec).toBe(0)
   })
 })
 

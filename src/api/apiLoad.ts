@@ -14,38 +14,59 @@ export type ApiLoadMonitor = {
   stop: () => void
 }
 
+/** Where the monitor reads time and the event loop's cumulative busy/idle time; a test passes its own. */
+export type LoadClock = {
+  now: () => number
+  loop: () => { active: number; idle: number }
+}
+
+const realClock: LoadClock = { now: () => performance.now(), loop: () => performance.eventLoopUtilization() }
+
+export type ApiLoadMonitorOptions = {
+  clock?: LoadClock
+  /** Sample on a timer this often; 0 takes samples only when `sample()` is called. */
+  sampleEveryMs?: number
+  /** Called with each sample (tests see every sample, however late their own timers run). */
+  onSample?: (load: ApiLoad) => void
+}
+
 /** The API's request rate and the event loop's utilization over the last sample, for core/apiFirst.ts. */
-export function createApiLoadMonitor(): ApiLoadMonitor {
+export function createApiLoadMonitor(opts: ApiLoadMonitorOptions = {}): ApiLoadMonitor & { sample: () => void } {
+  const clock = opts.clock ?? realClock
+  const sampleEveryMs = opts.sampleEveryMs ?? API_LOAD_SAMPLE_MS
   let count = 0
-  let requestsPerSec = 0
-  let loopUtilization = 0
-  let last = performance.eventLoopUtilization()
-  let lastAt = performance.now()
-  const timer = setInterval(() => {
-    const now = performance.eventLoopUtilization()
-    const at = performance.now()
-    loopUtilization = performance.eventLoopUtilization(now, last).utilization
-    requestsPerSec = (count * 1000) / Math.max(1, at - lastAt)
+  let load: ApiLoad = { requestsPerSec: 0, loopUtilization: 0 }
+  let last = clock.loop()
+  let lastAt = clock.now()
+  const sample = () => {
+    const loop = clock.loop()
+    const at = clock.now()
+    const active = loop.active - last.active
+    const total = active + loop.idle - last.idle
+    load = { requestsPerSec: (count * 1000) / Math.max(1, at - lastAt), loopUtilization: total > 0 ? active / total : 0 }
     count = 0
-    last = now
+    last = loop
     lastAt = at
-  }, API_LOAD_SAMPLE_MS)
-  timer.unref()
-  const current = (): ApiLoad => ({ requestsPerSec, loopUtilization })
+    opts.onSample?.(load)
+  }
+  const timer = sampleEveryMs > 0 ? setInterval(sample, sampleEveryMs) : undefined
+  timer?.unref()
+  const current = (): ApiLoad => load
   return {
     started() {
       count++
     },
     current,
-    giveWay: () => waitWhile(() => apiIsBusy(current())),
+    sample,
+    giveWay: () => waitWhile(() => apiIsBusy(current()), clock),
     stop: () => clearInterval(timer),
   }
 }
 
-/** Waits while `busy()` holds, at most API_FIRST_MAX_DEFER_MS. */
-async function waitWhile(busy: () => boolean): Promise<void> {
-  const until = Date.now() + API_FIRST_MAX_DEFER_MS
-  while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+/** Waits while `busy()` holds, at most API_FIRST_MAX_DEFER_MS by `clock`. */
+async function waitWhile(busy: () => boolean, clock: LoadClock = realClock): Promise<void> {
+  const until = clock.now() + API_FIRST_MAX_DEFER_MS
+  while (busy() && clock.now() < until) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
 }
 
 /**
