@@ -128,6 +128,37 @@ describe('recovery on a real anvil', () => {
     }
   })
 
+  it('while the watcher is still reading a block, the reconciler asks for none of its receipts one by one', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        c.chains[0].rpc = { timeoutMs: 10_000 }
+      },
+    })
+    try {
+      const anvil = chainControl(env)
+      const ids = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((d) => submit(env!, { to: RECIPIENT, data: toHex(d) })))
+      for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      // The node takes 4 s over the block's receipts (as anvil does for a block of thousands): the watcher
+      // sits on that block while the reconciler (a pass a second) sees four PENDING transactions whose
+      // nonces the chain has used.
+      proxy!.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 4_000 })
+      proxy!.resetStats()
+      await anvil.mine()
+      for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+      expect(proxy!.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
+      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+      expect((await getTx(env, ids[0]!)).execution).toBe(1)
+    } finally {
+      await proxy?.stop()
+    }
+  })
+
   it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {
     env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
     const anvil = chainControl(env)

@@ -36,6 +36,19 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   /** Keys seen on the previous pass; a condition acts only when it is seen again. */
   let seenBefore = new Set<string>()
 
+  /**
+   * The signer's transaction count at the block the chain's watcher has scanned to (chain_cursors: the
+   * watcher may run in another instance); null before any watcher has run. A node without that block's
+   * state (pruned) answers for the head instead, as the watcher's receipt sweep does.
+   */
+  async function countAtCursor(address: Address): Promise<number | null> {
+    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chain.chainId}`
+    if (!cursor) return null
+    return chain.read
+      .getTransactionCount({ address, blockNumber: BigInt(cursor.block_number) })
+      .catch(() => chain.read.getTransactionCount({ address, blockTag: 'latest' }))
+  }
+
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
     const address = signer.address
     const [latest, pending] = await Promise.all([
@@ -57,17 +70,24 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       if (raised.count) log.warn({ signer: address, from: state.next_nonce, to: latest }, 'signer key was used outside the service; next nonce raised')
     }
 
-    // 2. Our PENDING transactions whose nonce the chain has consumed.
-    const consumed = await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
+    // 2. Our PENDING transactions whose nonce the chain had consumed by the block the watcher has scanned
+    // to. Counted at the head instead, almost all of them are ours, mined in blocks the watcher has not
+    // reached yet: behind a burst it lags a block or two (anvil, for one, takes seconds over the receipts
+    // of a block of thousands), and asking for their receipts one by one cost hundreds of calls per
+    // burst, each costing the node work in proportion to its block while it answers nothing else.
+    // Up to the cursor, the watcher has settled every attempt of ours it found, so what is left there
+    // was displaced, or mined where the scan could not see it (its receipt sweep covers that).
+    const scannedCount = await countAtCursor(address)
+    const consumed =
+      scannedCount === null
+        ? []
+        : await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
       SELECT t.id, t.nonce, array_agg(a.hash) AS hashes
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${scannedCount}
       GROUP BY t.id, t.nonce`
     for (const t of consumed) {
-      // Almost always ours, mined in a block the watcher has not settled yet (it does within a block or
-      // two). Receipts are asked for only once a whole pass has gone by: each one costs the node work in
-      // proportion to its block (anvil answers nothing else meanwhile), and during a burst there are
-      // thousands of these.
+      // Receipts are asked for only once a whole pass has gone by (the watcher may be settling it right now).
       if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
       const receipts = await Promise.all(t.hashes.map((hash) => receiptOrAbsent(chain, hash)))
       if (receipts.some((r) => r === 'mined')) continue // ours mined: the watcher settles it
