@@ -29,3 +29,17 @@ describe('bench --quick', () => {
     expect(stderr, context).toContain('database dropped')
   }, 150_000)
 })
+
+describe('bench:receipts', () => {
+  it('times receipts for blocks of the sizes given and prints the fitted ceiling', async () => {
+    const child = spawn('npx', ['tsx', 'bench/receiptCost.ts', '20,60'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code, out).toBe(0)
+    expect(out).toMatch(/^\s+20\s+\d+\s+\d+\s+\d+/m)
+    expect(out).toMatch(/^\s+60\s+\d+\s+\d+\s+\d+/m)
+    expect(out).toMatch(/keeps up with at most ~[\d,]+ tx\/s/)
+  }, 60_000)
+})
