@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { splitSocketHost } from '../src/db/socketUrl.ts'
 import postgres from 'postgres'
 import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
 import { BUILT_SERVICE_ARGS, buildService } from '../src/dev/builtService.ts'
@@ -145,7 +146,8 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     cpu.mark(name)
   }
 
-  const sql: Sql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
+  const dbSocket = splitSocketHost(db.url)
+  const sql: Sql = postgres(dbSocket.url, { ...(dbSocket.socketDir ? { host: dbSocket.socketDir } : {}), max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
   cleanup.add('bench database connections', () => sql.end({ timeout: 5 }))
   const pool = createRoundRobinPool(
     services.map((s) => s.url),

@@ -41,6 +41,8 @@ export type StartTestEnvOptions = {
   setup?: (anvil: Anvil) => Promise<void> | void
   /** The service's logger (default: silent, or TEST_LOG_LEVEL); pass one to capture what it logs. */
   log?: Logger
+  /** Another way to name the fresh database (e.g. its Unix socket); gets its TCP URL. */
+  databaseUrl?: (tcpUrl: string) => string
 }
 
 /** A real anvil, a fresh database and the real service on a free port. */
@@ -52,7 +54,7 @@ export async function startTestEnv(opts: StartTestEnvOptions = {}): Promise<Test
   try {
     await opts.setup?.(anvil)
     const config = testConfig(anvil.url, opts.config ? (c) => opts.config!(c, anvil) : undefined)
-    service = await startService({ config, databaseUrl: db.url, port: 0, host: '127.0.0.1', log })
+    service = await startService({ config, databaseUrl: opts.databaseUrl?.(db.url) ?? db.url, port: 0, host: '127.0.0.1', log })
   } catch (err) {
     // Leave nothing running when start-up fails.
     await anvil.stop()

@@ -1,0 +1,18 @@
+/**
+ * libpq's way of naming a Unix-domain socket in a URL, `postgres://user@localhost/db?host=/var/run/postgresql`,
+ * which node-postgres (pg-boss) understands and postgres.js does not (it would send `host` to the server as a
+ * setting and fail). Returns the URL without that parameter and the socket directory, for postgres.js's
+ * `host` option. Any other URL is returned as it is.
+ */
+export function splitSocketHost(databaseUrl: string): { url: string; socketDir?: string } {
+  let url: URL
+  try {
+    url = new URL(databaseUrl)
+  } catch {
+    return { url: databaseUrl }
+  }
+  const host = url.searchParams.get('host')
+  if (!host?.startsWith('/')) return { url: databaseUrl }
+  url.searchParams.delete('host')
+  return { url: url.toString(), socketDir: host }
+}
