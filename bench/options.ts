@@ -38,6 +38,8 @@ export type BenchOptions = {
   separatePipeline: boolean
   /** Skip `npm run build` and run the dist/ already there (the test suite builds it once for every test). */
   noBuild: boolean
+  /** Final transactions added before the dashboard's first page is timed in chromium; 0 skips that step. */
+  dashboardRows: number
 }
 
 export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances' | 'separatePipeline' | 'noBuild'> = {
@@ -53,6 +55,7 @@ export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimate
   burstConcurrency: 64,
   drainTimeoutSec: 240,
   settleTimeoutSec: 90,
+  dashboardRows: 10_000,
 }
 
 export const QUICK: typeof FULL = {
@@ -68,6 +71,7 @@ export const QUICK: typeof FULL = {
   burstConcurrency: 32,
   drainTimeoutSec: 40,
   settleTimeoutSec: 15,
+  dashboardRows: 200,
 }
 
 type NumericKey = keyof typeof FULL | 'instances'
@@ -87,9 +91,10 @@ const NUMERIC_FLAGS: Record<string, [NumericKey, number, number]> = {
   'drain-timeout': ['drainTimeoutSec', 1, 3_600],
   'settle-timeout': ['settleTimeoutSec', 0, 3_600],
   instances: ['instances', 1, 32],
+  'dashboard-rows': ['dashboardRows', 0, 1_000_000],
 }
 
-const INTEGER_OPTIONS = new Set<NumericKey>(['baselineCount', 'drainCount', 'connections', 'burstConcurrency', 'instances'])
+const INTEGER_OPTIONS = new Set<NumericKey>(['baselineCount', 'drainCount', 'connections', 'burstConcurrency', 'instances', 'dashboardRows'])
 
 export const USAGE = `Usage: npm run bench -- [options]
 
@@ -109,6 +114,8 @@ bench/results/<timestamp>.json. Everything it starts is stopped (and the databas
   --burst-concurrency N   requests in flight while submitting the drain   (default ${FULL.burstConcurrency})
   --drain-timeout S       give up waiting for the drain after S seconds   (default ${FULL.drainTimeoutSec})
   --settle-timeout S      wait at most S seconds for earlier work to finish before each measurement (default ${FULL.settleTimeoutSec})
+  --dashboard-rows N      final transactions added before the dashboard's first page is timed in
+                          chromium (skipped without it); 0 skips the step (default ${FULL.dashboardRows}, quick ${QUICK.dashboardRows})
   --instances N           service processes on the same database and anvil, each on its own port;
                           requests go round-robin over them              (default 1)
   --separate-pipeline     config pipeline.process = "separate": the stages run in a child process at

@@ -16,6 +16,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { splitSocketHost } from '../src/db/socketUrl.ts'
+import { runDashboard } from './dashboard.ts'
 import postgres from 'postgres'
 import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
 import { BUILT_SERVICE_ARGS, buildService } from '../src/dev/builtService.ts'
@@ -75,7 +76,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const runId = randomBytes(4).toString('hex')
   mkdirSync(RESULTS_DIR, { recursive: true })
-  const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, rss: null, db: null, drainDbWork: null, logs: null, problems: [] }
+  const results: BenchResults = { baseline: null, accept: [], drain: null, latency: null, dashboard: null, rss: null, db: null, drainDbWork: null, logs: null, problems: [] }
 
   if (!opts.noBuild) {
     // The service runs as `npm start` runs it: the build in dist/, under plain Node.
@@ -257,10 +258,21 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   phase('final-settle')
   const end = await waitForQuiet(sql, settleMs)
   if (!end.settled) results.problems.push(`${end.open} transactions still QUEUED/PENDING/INCLUDED ${opts.settleTimeoutSec} s after the last accept run`)
+  results.db = await summarizeDb(sql)
+
+  // 5. The dashboard's first page with many more rows in the table (after the summary, which they would skew).
+  if (opts.dashboardRows > 0) {
+    phase('dashboard')
+    log(`dashboard: ${opts.dashboardRows} more (final) transactions in the table, then the first page in chromium`)
+    results.dashboard = await runDashboard({ sql, serviceUrl: services[0]!.url, apiKey, chainId: CHAIN_ID, rows: opts.dashboardRows }).catch((err: Error) => {
+      results.problems.push(`dashboard: ${err.message}`)
+      return { skipped: `failed: ${err.message.split('\n')[0]}` }
+    })
+    log(`dashboard: ${'skipped' in results.dashboard ? `skipped (${results.dashboard.skipped})` : `first page in ${results.dashboard.firstPageMs.join(', ')} ms`}`)
+  }
   results.rss = rss.report()
   rss.stop()
   const cpuPhases = cpu.report()
-  results.db = await summarizeDb(sql)
   log(`stopping the service${n > 1 ? ` (${n} instances)` : ''}`)
   const processesAtEnd = processGroups()
   const exits = await Promise.all(services.map((s) => s.stop()))
@@ -302,7 +314,8 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   if (notSent.length) p.push(`provider answers other than "sent": ${JSON.stringify(Object.fromEntries(notSent))}`)
   if (results.logs.errors || results.logs.warnings)
     p.push(`service log: ${results.logs.errors} errors, ${results.logs.warnings} warnings: ${results.logs.top.map((t) => `${t.level} "${t.msg}" x${t.count}`).join(', ')}`)
-  const busy = cpuPhases.filter((c) => c.phase !== 'startup' && c.phase !== 'settle' && c.wallSec >= 2 && (c.other ?? 0) >= 0.25 * cpus().length)
+  // The dashboard step's chromium is the bench's own browser, counted under "other".
+  const busy = cpuPhases.filter((c) => !['startup', 'settle', 'dashboard'].includes(c.phase) && c.wallSec >= 2 && (c.other ?? 0) >= 0.25 * cpus().length)
   if (busy.length)
     p.push(
       `other processes used much of the machine during ${busy.map((c) => `${c.phase} (${c.other} of ${cpus().length} cores)`).join(', ')}: figures from those phases are pessimistic`,

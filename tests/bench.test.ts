@@ -24,7 +24,7 @@ describe('bench --quick', () => {
     expect(code, context).toBe(0)
     expect(stdout, context).toMatch(/tx-broadcaster bench \(--quick\)/)
     expect(stdout, context).toMatch(/measure\s+\| result\s+\| target\s+\| verdict/)
-    for (const row of ['baseline', 'accept graphql', 'accept rest', 'drain', 'accept -> first broadcast', 'peak RSS'])
+    for (const row of ['baseline', 'accept graphql', 'accept rest', 'drain', 'accept -> first broadcast', 'dashboard: first page', 'peak RSS'])
       expect(stdout, context).toContain(row)
     expect(stderr, context).toContain('database dropped')
   }, 150_000)
