@@ -77,15 +77,14 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     // burst, each costing the node work in proportion to its block while it answers nothing else.
     // Up to the cursor, the watcher has settled every attempt of ours it found, so what is left there
     // was displaced, or mined where the scan could not see it (its receipt sweep covers that).
-    const scannedCount = await countAtCursor(address)
-    const consumed =
-      scannedCount === null
-        ? []
-        : await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
+    const consumedAtHead = await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
       SELECT t.id, t.nonce, array_agg(a.hash) AS hashes
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${scannedCount}
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
       GROUP BY t.id, t.nonce`
+    // Only then the count at the cursor (one more call to the node).
+    const scannedCount = consumedAtHead.length ? await countAtCursor(address) : null
+    const consumed = scannedCount === null ? [] : consumedAtHead.filter((t) => t.nonce < scannedCount)
     for (const t of consumed) {
       // Receipts are asked for only once a whole pass has gone by (the watcher may be settling it right now).
       if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
