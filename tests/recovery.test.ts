@@ -159,6 +159,55 @@ describe('recovery on a real anvil', () => {
     }
   })
 
+  it("a block's receipts that take longer than the reads' timeout are read in one call; a failed read is asked again, not one by one", async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      // The reads' timeout is 1 s here; the receipts of the block of 60 below take 1.5 s (under the bulk read's
+      // timeout for 60: 2 s), as anvil takes for a block of about 3,000 under the default 3 s.
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        c.chains[0].rpc = { timeoutMs: 1_000 }
+      },
+    })
+    try {
+      const anvil = chainControl(env)
+      const submitMany = (tag: string) => Promise.all(Array.from({ length: 60 }, (_, i) => submit(env!, { to: RECIPIENT, data: toHex(`${tag}-${i}`) })))
+      const waitSent = async (ids: string[]) => {
+        for (const id of ids) await waitForStatus(env!, id, (t) => t.attempts[0]?.status === 'SENT')
+      }
+
+      // 1. Slow: one eth_getBlockReceipts, answered after 1.5 s; nothing asked again, nothing one by one.
+      const slow = await submitMany('slow')
+      await waitSent(slow)
+      proxy!.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 1_500 })
+      proxy!.resetStats()
+      await anvil.mine()
+      for (const id of slow) await waitForStatus(env, id, 'CONFIRMED')
+      expect(proxy!.stats.calls.eth_getBlockReceipts).toBe(1)
+      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+
+      // 2. Failing: the block waits (its 60 stay PENDING), no receipt is asked for one by one, and it is read
+      // once the node answers again.
+      const failing = await submitMany('failing')
+      await waitSent(failing)
+      proxy!.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'] })
+      proxy!.resetStats()
+      await anvil.mine()
+      await waitFor('the watcher tried the block twice', async () => (proxy!.stats.calls.eth_getBlockReceipts ?? 0) >= 2)
+      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+      expect((await getTx(env, failing[0]!)).status).toBe('PENDING')
+      proxy!.setMode('ok')
+      for (const id of failing) expect((await waitForStatus(env, id, 'CONFIRMED')).execution).toBe(1)
+      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+    } finally {
+      await proxy?.stop()
+    }
+  })
+
   it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {
     env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
     const anvil = chainControl(env)

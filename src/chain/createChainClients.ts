@@ -12,12 +12,37 @@ export type ChainClients = {
   config: ChainConfig
   /** Reads (fees, estimates, nonces, receipts, blocks): viem fallback over the providers that are not down or lagging. */
   read: PublicClient
+  /**
+   * The same providers for an answer whose size grows with the chain's load, a block's receipts (thousands
+   * during a burst): a timeout that grows with the block's transaction count, and no retries. Under the
+   * reads' timeout such a call failed on a large block, was sent again twice (a node computes each one in
+   * full, even after the client gave up; anvil takes seconds over a block of 4,000), and the watcher then
+   * asked for every receipt one by one.
+   */
+  bulkRead: (transactions: number) => PublicClient
   /** One per provider: each raw transaction goes to all that are not down, at once. Also what the health check uses. */
   providers: ProviderClient[]
   /** Each provider's health, fed by every request and by the periodic check (checkProviders). */
   health: ProviderHealth
   /** Removes the providers' URL credentials from a text: for anything logged, stored or shown. */
   redact: Redact
+}
+
+/** A bulk read's allowance per transaction in the block, over the reads' timeout (anvil needs about 0.8 ms a receipt in a block of 4,000). */
+const BULK_READ_MS_PER_TX = 2
+/** The longest a bulk read may take; below the watcher's tick timeout (30 s). */
+export const BULK_READ_MAX_TIMEOUT_MS = 20_000
+
+/**
+ * A bulk read's timeout: the reads' timeout plus an allowance per transaction, rounded up to a power-of-two
+ * multiple of the reads' timeout (so a handful of clients serve every size), at most BULK_READ_MAX_TIMEOUT_MS.
+ * A hung provider then costs about the reads' timeout on an ordinary block, as any read does.
+ */
+export function bulkReadTimeoutMs(readTimeoutMs: number, transactions: number): number {
+  const wanted = readTimeoutMs + transactions * BULK_READ_MS_PER_TX
+  let timeout = readTimeoutMs
+  while (timeout < wanted && timeout < BULK_READ_MAX_TIMEOUT_MS) timeout *= 2
+  return Math.max(readTimeoutMs, Math.min(timeout, BULK_READ_MAX_TIMEOUT_MS))
 }
 
 /** Errors counted for "errorsLastMinute" and for degraded. */
@@ -49,15 +74,25 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
   // Higher weight first: fallback tries transports in order until ranking reorders them.
   const byWeight = [...config.providers].sort((a, b) => b.weight - a.weight)
   const only = config.providers.length === 1 ? config.providers[0]! : null
-  const read = createPublicClient({
-    transport: only
-      ? // One provider: nothing to fail over to, so let viem retry it.
-        providerTransport({ name: only.name, url: only.url, timeoutMs, health, redact, retryCount: 2 })
-      : fallback(
-          byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs, health, redact, gateReads: true })),
-          { rank: { interval: 10_000, sampleCount: 5 }, retryCount: 2 },
-        ),
-    pollingInterval: Math.max(100, Math.floor(config.blockTimeMs / 2)),
-  }) as PublicClient
-  return { chainId: config.chainId, config, read, providers, health, redact }
+  const readClient = (timeout: number, retries: number, rank: boolean) =>
+    createPublicClient({
+      transport: only
+        ? // One provider: nothing to fail over to, so let viem retry it.
+          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries })
+        : fallback(
+            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true })),
+            { rank: rank && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
+          ),
+      pollingInterval: Math.max(100, Math.floor(config.blockTimeMs / 2)),
+    }) as PublicClient
+  const read = readClient(timeoutMs, 2, true)
+  // Not ranked on their own: the order by weight, and the health gate skips providers down or behind.
+  const bulkClients = new Map<number, PublicClient>()
+  const bulkRead = (transactions: number) => {
+    const timeout = bulkReadTimeoutMs(timeoutMs, transactions)
+    let client = bulkClients.get(timeout)
+    if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, false)))
+    return client
+  }
+  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact }
 }

@@ -15,6 +15,8 @@ const MAX_BLOCKS_PER_TICK = 200
 const RESCAN_DEPTH = 64
 /** A tick that takes longer is abandoned (a hung connection) and leadership is checked again. */
 const TICK_TIMEOUT_MS = 30_000
+/** After a failed eth_getBlockReceipts, receipts asked for one by one at most; more, and the block waits for the next tick. */
+const MAX_RECEIPTS_ONE_BY_ONE = 50
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
 
@@ -157,20 +159,25 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
 
   /**
    * Receipts of our transactions in one block: one eth_getBlockReceipts call instead of one call per
-   * transaction (a block can hold thousands of ours). A provider without the method (it is not in every
-   * node's API) gets per-transaction calls from then on; any other failure falls back for this block only.
+   * transaction (a block can hold thousands of ours), on a bulk client (a timeout for the block's size, no retries).
+   * A provider without the method (it is not in every node's API) gets per-transaction calls from then on.
+   * Any other failure falls back to per-transaction calls only for a few of ours: for many it would cost
+   * more than the call that failed (thousands of calls; on anvil each one costs in proportion to the
+   * block), so the tick fails instead and the block is asked for again on the next one.
    */
-  async function receiptsOfBlock(blockHash: Hash, hashes: Hash[]): Promise<TransactionReceipt[]> {
+  async function receiptsOfBlock(blockHash: Hash, blockSize: number, hashes: Hash[]): Promise<TransactionReceipt[]> {
     if (blockReceipts && hashes.length > 1) {
       try {
         const wanted = new Set(hashes)
-        const all = await chain.read.getBlockReceipts({ blockHash })
+        const all = await chain.bulkRead(blockSize).getBlockReceipts({ blockHash })
         return all.filter((r) => wanted.has(r.transactionHash))
       } catch (err) {
         if (isMethodUnsupported(err)) {
           blockReceipts = false
           log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
-        } else log.debug({ err, blockHash }, 'eth_getBlockReceipts failed; fetching receipts one by one')
+        } else if (hashes.length > MAX_RECEIPTS_ONE_BY_ONE)
+          throw new Error(`eth_getBlockReceipts for block ${blockHash} (${hashes.length} of ours) failed; asking again next tick: ${(err as Error)?.message?.split('\n')[0]}`)
+        else log.debug({ err, blockHash }, 'eth_getBlockReceipts failed; fetching receipts one by one')
       }
     }
     return fetchReceipts(hashes)
@@ -201,9 +208,24 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
-      const receipts = await Promise.all(ours.map((b) => receiptsOfBlock(b.hash!, (b.transactions as Hash[]).filter((h) => matches.has(h)))))
-      await settleReceipts(receipts.flat(), matches, head)
+      const results = await Promise.allSettled(
+        ours.map((b) => receiptsOfBlock(b.hash!, b.transactions.length, (b.transactions as Hash[]).filter((h) => matches.has(h)))),
+      )
+      await settleReceipts(
+        results.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])),
+        matches,
+        head,
+      )
+      // A block whose receipts could not be read: the cursor stops before it, so the next tick reads it again
+      // (what was settled from later blocks stays settled).
+      const failed = results.findIndex((r) => r.status === 'rejected')
+      if (failed >= 0) {
+        const at = consistent.indexOf(ours[failed]!)
+        log.warn({ err: (results[failed] as PromiseRejectedResult).reason, block: Number(ours[failed]!.number) }, 'receipts of a block not read; again next tick')
+        next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+      }
     }
+    if (next === cursor) return
     cursor = next
     await saveCursor(next)
   }
