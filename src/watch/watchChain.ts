@@ -15,8 +15,12 @@ const MAX_BLOCKS_PER_TICK = 200
 const RESCAN_DEPTH = 64
 /** A tick that takes longer is abandoned (a hung connection) and leadership is checked again. */
 const TICK_TIMEOUT_MS = 30_000
-/** After a failed eth_getBlockReceipts, receipts asked for one by one at most; more, and the block waits for the next tick. */
-const MAX_RECEIPTS_ONE_BY_ONE = 50
+/** Receipts asked for one by one go out this many at a time (one JSON-RPC batch), one batch after another. */
+const RECEIPT_CHUNK = 100
+/** A tick reads receipts one by one for at most this long; the rest waits for the next tick (below TICK_TIMEOUT_MS). */
+const ONE_BY_ONE_BUDGET_MS = 10_000
+/** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
+const MAX_BULK_FAILED = 1_000
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
 
@@ -59,6 +63,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let ticks = 0
   /** Whether the chain's providers answer eth_getBlockReceipts; cleared on the first "method not found". */
   let blockReceipts = true
+  /** Blocks whose eth_getBlockReceipts failed: read one by one from then on. */
+  const bulkFailed = new Set<Hash>()
 
   async function tryLead(): Promise<boolean> {
     if (leader) return true
@@ -158,29 +164,20 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   /**
-   * Receipts of our transactions in one block: one eth_getBlockReceipts call instead of one call per
-   * transaction (a block can hold thousands of ours), on a bulk client (a timeout for the block's size, no retries).
-   * A provider without the method (it is not in every node's API) gets per-transaction calls from then on.
-   * Any other failure falls back to per-transaction calls only for a few of ours: for many it would cost
-   * more than the call that failed (thousands of calls; on anvil each one costs in proportion to the
-   * block), so the tick fails instead and the block is asked for again on the next one.
+   * Receipts for our hashes in one block, one by one, RECEIPT_CHUNK at a time, each chunk settled as it
+   * arrives, until `deadline`. Returns whether all were read: a chunk that came back short (a failed call, a
+   * provider behind the one that served the block) ends it, and the next tick asks again for what is still
+   * PENDING. Each call is small, so none times out on a node slow per receipt, and no work is thrown away.
    */
-  async function receiptsOfBlock(blockHash: Hash, blockSize: number, hashes: Hash[]): Promise<TransactionReceipt[]> {
-    if (blockReceipts && hashes.length > 1) {
-      try {
-        const wanted = new Set(hashes)
-        const all = await chain.bulkRead(blockSize).getBlockReceipts({ blockHash })
-        return all.filter((r) => wanted.has(r.transactionHash))
-      } catch (err) {
-        if (isMethodUnsupported(err)) {
-          blockReceipts = false
-          log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
-        } else if (hashes.length > MAX_RECEIPTS_ONE_BY_ONE)
-          throw new Error(`eth_getBlockReceipts for block ${blockHash} (${hashes.length} of ours) failed; asking again next tick: ${(err as Error)?.message?.split('\n')[0]}`)
-        else log.debug({ err, blockHash }, 'eth_getBlockReceipts failed; fetching receipts one by one')
-      }
+  async function receiptsOneByOne(hashes: Hash[], matches: Map<Hash, string>, head: bigint, deadline: number): Promise<boolean> {
+    for (let i = 0; i < hashes.length; i += RECEIPT_CHUNK) {
+      if (performance.now() > deadline) return false
+      const chunk = hashes.slice(i, i + RECEIPT_CHUNK)
+      const receipts = await fetchReceipts(chunk)
+      await settleReceipts(receipts, matches, head)
+      if (receipts.length < chunk.length) return false
     }
-    return fetchReceipts(hashes)
+    return true
   }
 
   /** New blocks since the cursor: find our attempts in them and settle. */
@@ -208,21 +205,40 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
-      const results = await Promise.allSettled(
-        ours.map((b) => receiptsOfBlock(b.hash!, b.transactions.length, (b.transactions as Hash[]).filter((h) => matches.has(h)))),
-      )
-      await settleReceipts(
-        results.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])),
-        matches,
-        head,
-      )
-      // A block whose receipts could not be read: the cursor stops before it, so the next tick reads it again
-      // (what was settled from later blocks stays settled).
-      const failed = results.findIndex((r) => r.status === 'rejected')
-      if (failed >= 0) {
-        const at = consistent.indexOf(ours[failed]!)
-        log.warn({ err: (results[failed] as PromiseRejectedResult).reason, block: Number(ours[failed]!.number) }, 'receipts of a block not read; again next tick')
+      const oursIn = (b: (typeof ours)[number]) => (b.transactions as Hash[]).filter((h) => matches.has(h))
+      // 1. Blocks holding several of ours: one eth_getBlockReceipts each (a block can hold thousands of ours),
+      // on a bulk client (a timeout for the block's size, no retries: a node computes a call in full even
+      // after the client gave up, so asking again only piles work on it).
+      const bulk = ours.filter((b) => blockReceipts && oursIn(b).length > 1 && !bulkFailed.has(b.hash!))
+      const results = await Promise.allSettled(bulk.map((b) => chain.bulkRead(b.transactions.length).getBlockReceipts({ blockHash: b.hash! })))
+      const read = new Set<Hash>()
+      const settled: TransactionReceipt[] = []
+      results.forEach((r, i) => {
+        const b = bulk[i]!
+        if (r.status === 'fulfilled') {
+          read.add(b.hash!)
+          settled.push(...r.value.filter((x) => matches.has(x.transactionHash)))
+        } else if (isMethodUnsupported(r.reason)) {
+          // Not in every node's API: one by one from now on.
+          if (blockReceipts) log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
+          blockReceipts = false
+        } else {
+          // Too large for the node within the timeout, or a failure: this block is read one by one from now on.
+          if (bulkFailed.size >= MAX_BULK_FAILED) bulkFailed.clear()
+          bulkFailed.add(b.hash!)
+          log.warn({ err: r.reason, block: Number(b.number), ours: oursIn(b).length }, 'eth_getBlockReceipts failed; reading the block one by one')
+        }
+      })
+      await settleReceipts(settled, matches, head)
+      // 2. The rest, in block order, one by one within a time budget. The cursor stops before the first block
+      // not read in full; the next tick goes on with what is still PENDING (settled receipts stay settled).
+      const deadline = performance.now() + ONE_BY_ONE_BUDGET_MS
+      for (const b of ours) {
+        if (read.has(b.hash!)) continue
+        if (await receiptsOneByOne(oursIn(b), matches, head, deadline)) continue
+        const at = consistent.indexOf(b)
         next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+        break
       }
     }
     if (next === cursor) return
