@@ -30,8 +30,8 @@ export type ChainClients = {
 
 /** A bulk read's allowance per transaction in the block, over the reads' timeout (anvil needs about 0.8 ms a receipt in a block of 4,000). */
 const BULK_READ_MS_PER_TX = 2
-/** The longest a bulk read may take; below the watcher's tick timeout (30 s). */
-export const BULK_READ_MAX_TIMEOUT_MS = 20_000
+/** The longest a bulk read may take; half the watcher's tick timeout (30 s), which leaves time for reading one by one. */
+export const BULK_READ_MAX_TIMEOUT_MS = 15_000
 
 /**
  * A bulk read's timeout: the reads' timeout plus an allowance per transaction, rounded up to a power-of-two
@@ -74,24 +74,24 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
   // Higher weight first: fallback tries transports in order until ranking reorders them.
   const byWeight = [...config.providers].sort((a, b) => b.weight - a.weight)
   const only = config.providers.length === 1 ? config.providers[0]! : null
-  const readClient = (timeout: number, retries: number, rank: boolean) =>
+  const readClient = (timeout: number, retries: number, bulk: boolean) =>
     createPublicClient({
       transport: only
         ? // One provider: nothing to fail over to, so let viem retry it.
-          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries })
+          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk })
         : fallback(
-            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true })),
-            { rank: rank && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
+            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk })),
+            // Bulk clients are not ranked on their own: the order by weight, and the gate skips providers down or behind.
+            { rank: !bulk && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
           ),
       pollingInterval: Math.max(100, Math.floor(config.blockTimeMs / 2)),
     }) as PublicClient
-  const read = readClient(timeoutMs, 2, true)
-  // Not ranked on their own: the order by weight, and the health gate skips providers down or behind.
+  const read = readClient(timeoutMs, 2, false)
   const bulkClients = new Map<number, PublicClient>()
   const bulkRead = (transactions: number) => {
     const timeout = bulkReadTimeoutMs(timeoutMs, transactions)
     let client = bulkClients.get(timeout)
-    if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, false)))
+    if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, true)))
     return client
   }
   return { chainId: config.chainId, config, read, bulkRead, providers, health, redact }

@@ -7,6 +7,8 @@ import { redactErrorInPlace } from './redactUrls.ts'
 
 /** Requests inside one tick share an HTTP round trip; that is what makes batches of receipts and estimates cheap. */
 const BATCH = { batchSize: 200, wait: 0 }
+/** The largest answer a bulk read takes. */
+const BULK_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 /**
  * Refused without a request: the provider is down (or lagging) and its time-out has not passed. The read
@@ -28,6 +30,12 @@ export type ProviderTransportOptions = {
   gateReads?: boolean
   /** viem's own retries; 0 where our failover decides. */
   retryCount?: number
+  /**
+   * For calls whose time grows with the chain's load (a block's receipts): each request goes alone (not
+   * batched with others under one timeout), and only failures that are not timeouts count toward health,
+   * with no latency recorded (a slow answer for a large block says nothing about the provider).
+   */
+  bulk?: boolean
 }
 
 /**
@@ -53,28 +61,39 @@ function rootCause(err: unknown): unknown {
  */
 export function providerTransport(opts: ProviderTransportOptions): Transport {
   const { name, health, redact } = opts
-  const inner = http(opts.url, { batch: BATCH, retryCount: opts.retryCount ?? 0, timeout: opts.timeoutMs, key: name, name })
+  const inner = http(opts.url, {
+    batch: opts.bulk ? false : BATCH,
+    // viem refuses answers over 10 MB; a block of 10,000 transfers' receipts is about that.
+    ...(opts.bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
+    retryCount: opts.retryCount ?? 0,
+    timeout: opts.timeoutMs,
+    key: name,
+    name,
+  })
   return ((params) => {
     const transport = inner(params)
     const request = (async (args, options) => {
       if (opts.gateReads && !health.usableForRead(name)) throw new ProviderDownError(name)
       // viem's ranking pings (net_listening, 1 s timeout) say nothing about serving real requests: not counted.
       const counted = args.method !== 'net_listening'
+      const bulk = opts.bulk === true
       const started = performance.now()
       try {
         const result = await transport.request(args, options)
-        if (counted) health.recordSuccess(name, performance.now() - started)
+        if (counted && !bulk) health.recordSuccess(name, performance.now() - started)
         return result
       } catch (err) {
         redactErrorInPlace(err, redact)
         if (counted) {
-          if (!isProviderFault(err)) health.recordSuccess(name, performance.now() - started)
-          else {
+          if (!isProviderFault(err)) {
+            if (!bulk) health.recordSuccess(name, performance.now() - started)
+          } else {
             const root = rootCause(err)
             const key = root && typeof root === 'object' ? root : err
             if (key && typeof key === 'object' && !countedFailures.has(key)) {
               countedFailures.add(key)
               const answer = toSendAnswer(err)
+              if (bulk && answer.kind === 'timeout') throw err
               health.recordFailure(name, redact(describeSendAnswer(answer) ?? 'failed').slice(0, 300), { timeout: answer.kind === 'timeout' })
             }
           }
