@@ -17,8 +17,13 @@ const RESCAN_DEPTH = 64
 const TICK_TIMEOUT_MS = 30_000
 /** Receipts asked for one by one go out this many at a time (one JSON-RPC batch), one batch after another. */
 const RECEIPT_CHUNK = 100
-/** A tick reads receipts one by one for at most this long; the rest waits for the next tick (below TICK_TIMEOUT_MS). */
-const ONE_BY_ONE_BUDGET_MS = 10_000
+/**
+ * From the start of a scan, receipts are read for at most this long (a bulk read takes at most 15 s); the
+ * rest waits for the next tick. Below TICK_TIMEOUT_MS, so a tick ends before it is abandoned.
+ */
+const RECEIPTS_BUDGET_MS = 20_000
+/** Ticks the cursor may stop before the same block; then it moves on, and the receipt sweep covers that block. */
+const MAX_TICKS_STUCK = 20
 /** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
 const MAX_BULK_FAILED = 1_000
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
@@ -65,6 +70,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let blockReceipts = true
   /** Blocks whose eth_getBlockReceipts failed: read one by one from then on. */
   const bulkFailed = new Set<Hash>()
+  /** The block the cursor last stopped before (not read in full), and on how many ticks in a row. */
+  let stuck: { hash: Hash; ticks: number } | null = null
 
   async function tryLead(): Promise<boolean> {
     if (leader) return true
@@ -163,25 +170,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return receipts.filter((r): r is TransactionReceipt => r !== null)
   }
 
-  /**
-   * Receipts for our hashes in one block, one by one, RECEIPT_CHUNK at a time, each chunk settled as it
-   * arrives, until `deadline`. Returns whether all were read: a chunk that came back short (a failed call, a
-   * provider behind the one that served the block) ends it, and the next tick asks again for what is still
-   * PENDING. Each call is small, so none times out on a node slow per receipt, and no work is thrown away.
-   */
-  async function receiptsOneByOne(hashes: Hash[], matches: Map<Hash, string>, head: bigint, deadline: number): Promise<boolean> {
-    for (let i = 0; i < hashes.length; i += RECEIPT_CHUNK) {
-      if (performance.now() > deadline) return false
-      const chunk = hashes.slice(i, i + RECEIPT_CHUNK)
-      const receipts = await fetchReceipts(chunk)
-      await settleReceipts(receipts, matches, head)
-      if (receipts.length < chunk.length) return false
-    }
-    return true
-  }
-
   /** New blocks since the cursor: find our attempts in them and settle. */
   async function scanBlocks(head: bigint): Promise<void> {
+    const deadline = performance.now() + RECEIPTS_BUDGET_MS
     cursor ??= await loadCursor(head)
     const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) }).catch(() => null)
     if (!atCursor || atCursor.hash !== cursor.hash) {
@@ -206,18 +197,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
       const oursIn = (b: (typeof ours)[number]) => (b.transactions as Hash[]).filter((h) => matches.has(h))
+      /** Per block of ours (by hash): the receipts still to read. */
+      const missing = new Map<Hash, Set<Hash>>(ours.map((b) => [b.hash!, new Set(oursIn(b))]))
       // 1. Blocks holding several of ours: one eth_getBlockReceipts each (a block can hold thousands of ours),
-      // on a bulk client (a timeout for the block's size, no retries: a node computes a call in full even
-      // after the client gave up, so asking again only piles work on it).
-      const bulk = ours.filter((b) => blockReceipts && oursIn(b).length > 1 && !bulkFailed.has(b.hash!))
+      // on a bulk client (a timeout for the block's size, each request alone, no retries: a node computes a
+      // call in full even after the client gave up, so asking again only piles work on it).
+      const bulk = ours.filter((b) => blockReceipts && missing.get(b.hash!)!.size > 1 && !bulkFailed.has(b.hash!))
       const results = await Promise.allSettled(bulk.map((b) => chain.bulkRead(b.transactions.length).getBlockReceipts({ blockHash: b.hash! })))
-      const read = new Set<Hash>()
-      const settled: TransactionReceipt[] = []
+      const found: TransactionReceipt[] = []
       results.forEach((r, i) => {
         const b = bulk[i]!
         if (r.status === 'fulfilled') {
-          read.add(b.hash!)
-          settled.push(...r.value.filter((x) => matches.has(x.transactionHash)))
+          const left = missing.get(b.hash!)!
+          for (const x of r.value) if (left.delete(x.transactionHash)) found.push(x)
         } else if (isMethodUnsupported(r.reason)) {
           // Not in every node's API: one by one from now on.
           if (blockReceipts) log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
@@ -226,19 +218,36 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           // Too large for the node within the timeout, or a failure: this block is read one by one from now on.
           if (bulkFailed.size >= MAX_BULK_FAILED) bulkFailed.clear()
           bulkFailed.add(b.hash!)
-          log.warn({ err: r.reason, block: Number(b.number), ours: oursIn(b).length }, 'eth_getBlockReceipts failed; reading the block one by one')
+          log.warn({ err: r.reason, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
         }
       })
-      await settleReceipts(settled, matches, head)
-      // 2. The rest, in block order, one by one within a time budget. The cursor stops before the first block
-      // not read in full; the next tick goes on with what is still PENDING (settled receipts stay settled).
-      const deadline = performance.now() + ONE_BY_ONE_BUDGET_MS
-      for (const b of ours) {
-        if (read.has(b.hash!)) continue
-        if (await receiptsOneByOne(oursIn(b), matches, head, deadline)) continue
-        const at = consistent.indexOf(b)
-        next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
-        break
+      await settleReceipts(found, matches, head)
+      // 2. What is left (blocks with one of ours, blocks whose bulk read failed or came back short), one by one:
+      // RECEIPT_CHUNK at a time across blocks in block order, each chunk settled as it arrives, each call small
+      // enough for any timeout (on anvil the same total work as the bulk read, none thrown away).
+      const queue = ours.flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
+      for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
+        const chunk = queue.slice(i, i + RECEIPT_CHUNK)
+        const receipts = await fetchReceipts(chunk.map((c) => c.hash))
+        await settleReceipts(receipts, matches, head)
+        const got = new Set(receipts.map((r) => r.transactionHash))
+        for (const c of chunk) if (got.has(c.hash)) missing.get(c.block)!.delete(c.hash)
+        if (got.size < chunk.length) break // a failed call or a provider behind: the next tick asks again
+      }
+      // The cursor stops before the first block not read in full; the next tick goes on with what is still
+      // PENDING there (settled receipts stay settled). A block that stays unread for MAX_TICKS_STUCK ticks
+      // is passed: the receipt sweep then looks its transactions up (their nonces are below the count there).
+      const unread = ours.find((b) => missing.get(b.hash!)!.size > 0)
+      if (!unread) stuck = null
+      else {
+        stuck = stuck?.hash === unread.hash ? { hash: unread.hash!, ticks: stuck.ticks + 1 } : { hash: unread.hash!, ticks: 1 }
+        if (stuck.ticks < MAX_TICKS_STUCK) {
+          const at = consistent.indexOf(unread)
+          next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+        } else {
+          log.warn({ block: Number(unread.number), unread: missing.get(unread.hash!)!.size, ticks: stuck.ticks }, 'receipts of a block still not read; moving on, the receipt sweep looks them up')
+          stuck = null
+        }
       }
     }
     if (next === cursor) return
