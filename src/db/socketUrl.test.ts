@@ -13,6 +13,10 @@ describe('splitSocketHost', () => {
     })
   })
 
+  it("moves libpq's ?port= into the URL, where postgres.js reads it for the socket file's name", () => {
+    expect(splitSocketHost('postgres://app@localhost/txb?host=/tmp/pg&port=5433')).toEqual({ url: 'postgres://app@localhost:5433/txb', socketDir: '/tmp/pg' })
+  })
+
   it('leaves TCP URLs, a host that is not a path, and strings that are not URLs as they are', () => {
     for (const url of ['postgres://app@db.internal:5432/txb', 'postgres://app@localhost/txb?host=db.internal', 'not a url'])
       expect(splitSocketHost(url)).toEqual({ url })

@@ -14,5 +14,11 @@ export function splitSocketHost(databaseUrl: string): { url: string; socketDir?:
   const host = url.searchParams.get('host')
   if (!host?.startsWith('/')) return { url: databaseUrl }
   url.searchParams.delete('host')
+  // libpq also takes the port as a parameter; it names the socket file (.s.PGSQL.<port>).
+  const port = url.searchParams.get('port')
+  if (port && /^\d+$/.test(port)) {
+    url.port = port
+    url.searchParams.delete('port')
+  }
   return { url: url.toString(), socketDir: host }
 }
