@@ -4,8 +4,25 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
 const ETHER = 10n ** 18n
+
+/** The service with its one provider a fault proxy in front of the test's anvil. */
+async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  let proxy: FaultProxy | undefined
+  const env = await startTestEnv({
+    anvil,
+    setup: async (a) => {
+      proxy = await startFaultProxy(a.url)
+    },
+    config: (c) => {
+      c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+      if (rpc) c.chains[0].rpc = rpc
+    },
+  })
+  return { env, proxy: proxy! }
+}
 
 describe('recovery on a real anvil', () => {
   let env: TestEnv | undefined
@@ -99,14 +116,9 @@ describe('recovery on a real anvil', () => {
   })
 
   it('receipt lookups that fail are not taken for "not mined": a mined transaction is never signed again', async () => {
-    let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      config: (c) => (c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]),
-    })
+    const started = await startBehindProxy({ blockTimeSec: 0.2 })
+    env = started.env
+    const proxy: FaultProxy | undefined = started.proxy
     try {
       // Every receipt read fails (a node overloaded, a provider rate-limiting): the watcher cannot settle it,
       // and the reconciler sees a PENDING transaction whose nonce the chain has used.
@@ -129,17 +141,9 @@ describe('recovery on a real anvil', () => {
   })
 
   it('while the watcher is still reading a block, the reconciler asks for none of its receipts one by one', async () => {
-    let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        c.chains[0].rpc = { timeoutMs: 10_000 }
-      },
-    })
+    const started = await startBehindProxy({ noMining: true }, { timeoutMs: 10_000 })
+    env = started.env
+    const proxy: FaultProxy | undefined = started.proxy
     try {
       const anvil = chainControl(env)
       const ids = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((d) => submit(env!, { to: RECIPIENT, data: toHex(d) })))
@@ -160,19 +164,11 @@ describe('recovery on a real anvil', () => {
   })
 
   it("a block's receipts that take longer than the reads' timeout are read in one call; after a failed one, one by one, never asked again", async () => {
-    let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      // The reads' timeout is 2 s here; the receipts of the block of 60 below take 3 s (under the bulk read's
-      // timeout for 60: 4 s), as anvil takes for a block of about 4,000 under the default 3 s.
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        c.chains[0].rpc = { timeoutMs: 2_000 }
-      },
-    })
+    // The reads' timeout is 2 s here; the receipts of the block of 60 below take 3 s (under the bulk read's
+    // timeout for 60: 4 s), as anvil takes for a block of about 4,000 under the default 3 s.
+    const started = await startBehindProxy({ noMining: true }, { timeoutMs: 2_000 })
+    env = started.env
+    const proxy: FaultProxy | undefined = started.proxy
     try {
       const anvil = chainControl(env)
       const submitMany = (tag: string) => Promise.all(Array.from({ length: 60 }, (_, i) => submit(env!, { to: RECIPIENT, data: toHex(`${tag}-${i}`) })))
