@@ -1,3 +1,4 @@
+import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWalletClient, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -201,6 +202,35 @@ describe('recovery on a real anvil', () => {
       expect(proxy!.stats.calls.eth_getBlockReceipts).toBe(1)
     } finally {
       await proxy?.stop()
+    }
+  })
+
+  it('a block whose receipts cannot be read for 20 ticks stops the cursor no longer; the receipt sweep confirms its transactions', async () => {
+    const started = await startBehindProxy({ noMining: true })
+    env = started.env
+    const proxy = started.proxy
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const anvil = chainControl(env)
+      await anvil.mine(2) // so the watcher has saved a cursor before the block
+      const ids = await Promise.all(['stuck-1', 'stuck-2'].map((d) => submit(env!, { to: RECIPIENT, data: toHex(d) })))
+      for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      proxy.setMode('methodError', { errorMethods: ['eth_getBlockReceipts', 'eth_getTransactionReceipt'] })
+      await anvil.mine()
+      const block = Number(await env.chain.getBlockNumber({ cacheTime: 0 }))
+      await anvil.mine()
+      const cursor = async () => Number((await sql<{ n: string }[]>`SELECT block_number AS n FROM chain_cursors`)[0]?.n ?? -1)
+      // First the cursor waits before the block; after 20 ticks of failed reads it moves past it.
+      await waitFor('the watcher reached the block', async () => (await cursor()) === block - 1)
+      await waitFor('the cursor moved past the block', async () => (await cursor()) >= block, 60_000)
+      expect((await getTx(env, ids[0]!)).status).toBe('PENDING')
+      // Receipts answer again: the sweep (not the scan, which has passed the block) confirms both, once.
+      proxy.setMode('ok')
+      for (const id of ids) expect((await waitForStatus(env, id, 'CONFIRMED')).execution).toBe(1)
+      expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('stuck-1'), toHex('stuck-2')])
+    } finally {
+      await sql.end()
+      await proxy.stop()
     }
   })
 
