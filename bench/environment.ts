@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
-import postgres from 'postgres'
-import { splitSocketHost } from '../src/db/socketUrl.ts'
+import { openPostgres } from '../src/db/socketUrl.ts'
 import { BUILT_SERVICE_ARGS } from '../src/dev/builtService.ts'
 import { withTimeout } from '../src/common/withTimeout.ts'
 import { isLoopbackHost, sleep } from './stats.ts'
@@ -47,8 +46,7 @@ export async function createBenchDatabase(adminUrl = ADMIN_DATABASE_URL): Promis
   const admin = new URL(adminUrl)
   if (!isLoopbackHost(admin.hostname)) throw new Error(`the bench only talks to Postgres on a loopback address, not ${admin.hostname}`)
   const name = `txb_bench_${randomBytes(5).toString('hex')}`
-  const admin1 = splitSocketHost(adminUrl)
-  const a = postgres(admin1.url, { ...(admin1.socketDir ? { host: admin1.socketDir } : {}), max: 1, onnotice: () => {} })
+  const a = openPostgres(adminUrl, { max: 1, onnotice: () => {} })
   try {
     await a.unsafe(`CREATE DATABASE ${name}`)
   } finally {
@@ -60,7 +58,7 @@ export async function createBenchDatabase(adminUrl = ADMIN_DATABASE_URL): Promis
     name,
     url: url.toString(),
     drop: async () => {
-      const d = postgres(admin1.url, { ...(admin1.socketDir ? { host: admin1.socketDir } : {}), max: 1, onnotice: () => {} })
+      const d = openPostgres(adminUrl, { max: 1, onnotice: () => {} })
       try {
         await d.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
       } finally {

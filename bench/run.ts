@@ -15,9 +15,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { splitSocketHost } from '../src/db/socketUrl.ts'
+import { openPostgres } from '../src/db/socketUrl.ts'
 import { runDashboard } from './dashboard.ts'
-import postgres from 'postgres'
 import { ConfigError, parseConfig } from '../src/config/loadConfig.ts'
 import { BUILT_SERVICE_ARGS, buildService } from '../src/dev/builtService.ts'
 import { freePort } from '../src/dev/freePort.ts'
@@ -147,8 +146,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     cpu.mark(name)
   }
 
-  const dbSocket = splitSocketHost(db.url)
-  const sql: Sql = postgres(dbSocket.url, { ...(dbSocket.socketDir ? { host: dbSocket.socketDir } : {}), max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
+  const sql: Sql = openPostgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'tx-broadcaster-bench' } })
   cleanup.add('bench database connections', () => sql.end({ timeout: 5 }))
   const pool = createRoundRobinPool(
     services.map((s) => s.url),

@@ -1,14 +1,12 @@
 import postgres from 'postgres'
-import { splitSocketHost } from './socketUrl.ts'
+import { openPostgres } from './socketUrl.ts'
 
 export type Sql = postgres.Sql
 export type TxSql = postgres.TransactionSql
 export type Db = ReturnType<typeof createDb>
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
-  const { url, socketDir } = splitSocketHost(databaseUrl)
-  const sql = postgres(url, {
-    ...(socketDir ? { host: socketDir } : {}),
+  const sql = openPostgres(databaseUrl, {
     max: opts.max ?? 20,
     // Silence NOTICEs such as "relation already exists, skipping" from idempotent DDL.
     onnotice: () => {},

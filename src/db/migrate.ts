@@ -1,8 +1,7 @@
 import { fileURLToPath } from 'node:url'
-import postgres from 'postgres'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
-import { splitSocketHost } from './socketUrl.ts'
+import { openPostgres } from './socketUrl.ts'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
@@ -15,8 +14,7 @@ const MIGRATION_LOCK_ID = 7_302_214_001
  */
 export async function migrateDatabase(databaseUrl: string): Promise<void> {
   // One connection, so the session lock and the migration share it.
-  const { url, socketDir } = splitSocketHost(databaseUrl)
-  const sql = postgres(url, { ...(socketDir ? { host: socketDir } : {}), max: 1, onnotice: () => {} })
+  const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
     await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })

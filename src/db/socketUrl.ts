@@ -1,3 +1,5 @@
+import postgres from 'postgres'
+
 /**
  * libpq's way of naming a Unix-domain socket in a URL, `postgres://user@localhost/db?host=/var/run/postgresql`,
  * which node-postgres (pg-boss) understands and postgres.js does not (it would send `host` to the server as a
@@ -21,4 +23,10 @@ export function splitSocketHost(databaseUrl: string): { url: string; socketDir?:
     url.searchParams.delete('port')
   }
   return { url: url.toString(), socketDir: host }
+}
+
+/** postgres.js on a DATABASE_URL, a Unix-socket one in libpq's form included: every connection the project opens goes through here. */
+export function openPostgres<T extends Record<string, postgres.PostgresType>>(databaseUrl: string, options: postgres.Options<T>) {
+  const { url, socketDir } = splitSocketHost(databaseUrl)
+  return postgres(url, socketDir ? { ...options, host: socketDir } : options)
 }
