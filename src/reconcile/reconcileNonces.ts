@@ -2,6 +2,7 @@ import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import { transactionCountAt } from '../chain/transactionCountAt.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
 import { initialFees } from '../core/fees.ts'
@@ -38,15 +39,12 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
 
   /**
    * The signer's transaction count at the block the chain's watcher has scanned to (chain_cursors: the
-   * watcher may run in another instance); null before any watcher has run. A node without that block's
-   * state (pruned) answers for the head instead, as the watcher's receipt sweep does.
+   * watcher may run in another instance); null before any watcher has run.
    */
   async function countAtCursor(address: Address): Promise<number | null> {
     const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chain.chainId}`
     if (!cursor) return null
-    return chain.read
-      .getTransactionCount({ address, blockNumber: BigInt(cursor.block_number) })
-      .catch(() => chain.read.getTransactionCount({ address, blockTag: 'latest' }))
+    return transactionCountAt(chain, address, BigInt(cursor.block_number))
   }
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
