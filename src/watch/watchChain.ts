@@ -6,6 +6,7 @@ import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
+import { transactionCountAt } from '../chain/transactionCountAt.ts'
 
 /** Advisory lock namespace for watcher leadership; the second key is the chain id. */
 const WATCH_LOCK_NAMESPACE = 73_022
@@ -34,6 +35,9 @@ export type ChainWatcher = { stop: () => Promise<void>; isLeader: () => boolean 
 type Cursor = { number: number; hash: Hash }
 
 type Match = { hash: Hash; transaction_id: string }
+
+/** What the receipt reads need of a block the scan read (transaction hashes only). */
+type ScannedBlock = { hash: Hash | null; number: bigint | null; transactions: readonly unknown[] }
 
 /**
  * A mined transaction's final status, error code and message, as SQL over the attempt that mined
@@ -170,6 +174,59 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return receipts.filter((r): r is TransactionReceipt => r !== null)
   }
 
+  /**
+   * Reads and settles the receipts of our transactions in `blocks` (in chain order, each holding some of
+   * `matches`), until `deadline`. Returns the first block not read in full, if any, and how many of ours
+   * in it are left.
+   */
+  async function readReceiptsOf<B extends ScannedBlock>(
+    blocks: B[],
+    matches: Map<Hash, string>,
+    head: bigint,
+    deadline: number,
+  ): Promise<{ block: B; left: number } | undefined> {
+    const oursIn = (b: B) => (b.transactions as Hash[]).filter((h) => matches.has(h))
+    /** Per block of ours (by hash): the receipts still to read. */
+    const missing = new Map<Hash, Set<Hash>>(blocks.map((b) => [b.hash!, new Set(oursIn(b))]))
+    // 1. Blocks holding several of ours: one eth_getBlockReceipts each (a block can hold thousands of ours),
+    // on a bulk client (a timeout for the block's size, each request alone, no retries: a node computes a
+    // call in full even after the client gave up, so asking again only piles work on it).
+    const bulk = blocks.filter((b) => blockReceipts && missing.get(b.hash!)!.size > 1 && !bulkFailed.has(b.hash!))
+    const results = await Promise.allSettled(bulk.map((b) => chain.bulkRead(b.transactions.length).getBlockReceipts({ blockHash: b.hash! })))
+    const found: TransactionReceipt[] = []
+    results.forEach((r, i) => {
+      const b = bulk[i]!
+      if (r.status === 'fulfilled') {
+        const left = missing.get(b.hash!)!
+        for (const x of r.value) if (left.delete(x.transactionHash)) found.push(x)
+      } else if (isMethodUnsupported(r.reason)) {
+        // Not in every node's API: one by one from now on.
+        if (blockReceipts) log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
+        blockReceipts = false
+      } else {
+        // Too large for the node within the timeout, or a failure: this block is read one by one from now on.
+        if (bulkFailed.size >= MAX_BULK_FAILED) bulkFailed.clear()
+        bulkFailed.add(b.hash!)
+        log.warn({ err: r.reason, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
+      }
+    })
+    await settleReceipts(found, matches, head)
+    // 2. What is left (blocks with one of ours, blocks whose bulk read failed or came back short), one by one:
+    // RECEIPT_CHUNK at a time across blocks in block order, each chunk settled as it arrives, each call small
+    // enough for any timeout (on anvil the same total work as the bulk read, none thrown away).
+    const queue = blocks.flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
+    for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
+      const chunk = queue.slice(i, i + RECEIPT_CHUNK)
+      const receipts = await fetchReceipts(chunk.map((c) => c.hash))
+      await settleReceipts(receipts, matches, head)
+      const got = new Set(receipts.map((r) => r.transactionHash))
+      for (const c of chunk) if (got.has(c.hash)) missing.get(c.block)!.delete(c.hash)
+      if (got.size < chunk.length) break // a failed call or a provider behind: the next tick asks again
+    }
+    const block = blocks.find((b) => missing.get(b.hash!)!.size > 0)
+    return block && { block, left: missing.get(block.hash!)!.size }
+  }
+
   /** New blocks since the cursor: find our attempts in them and settle. */
   async function scanBlocks(head: bigint): Promise<void> {
     const deadline = performance.now() + RECEIPTS_BUDGET_MS
@@ -196,56 +253,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
-      const oursIn = (b: (typeof ours)[number]) => (b.transactions as Hash[]).filter((h) => matches.has(h))
-      /** Per block of ours (by hash): the receipts still to read. */
-      const missing = new Map<Hash, Set<Hash>>(ours.map((b) => [b.hash!, new Set(oursIn(b))]))
-      // 1. Blocks holding several of ours: one eth_getBlockReceipts each (a block can hold thousands of ours),
-      // on a bulk client (a timeout for the block's size, each request alone, no retries: a node computes a
-      // call in full even after the client gave up, so asking again only piles work on it).
-      const bulk = ours.filter((b) => blockReceipts && missing.get(b.hash!)!.size > 1 && !bulkFailed.has(b.hash!))
-      const results = await Promise.allSettled(bulk.map((b) => chain.bulkRead(b.transactions.length).getBlockReceipts({ blockHash: b.hash! })))
-      const found: TransactionReceipt[] = []
-      results.forEach((r, i) => {
-        const b = bulk[i]!
-        if (r.status === 'fulfilled') {
-          const left = missing.get(b.hash!)!
-          for (const x of r.value) if (left.delete(x.transactionHash)) found.push(x)
-        } else if (isMethodUnsupported(r.reason)) {
-          // Not in every node's API: one by one from now on.
-          if (blockReceipts) log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
-          blockReceipts = false
-        } else {
-          // Too large for the node within the timeout, or a failure: this block is read one by one from now on.
-          if (bulkFailed.size >= MAX_BULK_FAILED) bulkFailed.clear()
-          bulkFailed.add(b.hash!)
-          log.warn({ err: r.reason, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
-        }
-      })
-      await settleReceipts(found, matches, head)
-      // 2. What is left (blocks with one of ours, blocks whose bulk read failed or came back short), one by one:
-      // RECEIPT_CHUNK at a time across blocks in block order, each chunk settled as it arrives, each call small
-      // enough for any timeout (on anvil the same total work as the bulk read, none thrown away).
-      const queue = ours.flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
-      for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
-        const chunk = queue.slice(i, i + RECEIPT_CHUNK)
-        const receipts = await fetchReceipts(chunk.map((c) => c.hash))
-        await settleReceipts(receipts, matches, head)
-        const got = new Set(receipts.map((r) => r.transactionHash))
-        for (const c of chunk) if (got.has(c.hash)) missing.get(c.block)!.delete(c.hash)
-        if (got.size < chunk.length) break // a failed call or a provider behind: the next tick asks again
-      }
       // The cursor stops before the first block not read in full; the next tick goes on with what is still
       // PENDING there (settled receipts stay settled). A block that stays unread for MAX_TICKS_STUCK ticks
       // is passed: the receipt sweep then looks its transactions up (their nonces are below the count there).
-      const unread = ours.find((b) => missing.get(b.hash!)!.size > 0)
+      const unread = await readReceiptsOf(ours, matches, head, deadline)
       if (!unread) stuck = null
       else {
-        stuck = stuck?.hash === unread.hash ? { hash: unread.hash!, ticks: stuck.ticks + 1 } : { hash: unread.hash!, ticks: 1 }
+        const { block, left } = unread
+        stuck = stuck?.hash === block.hash ? { hash: block.hash!, ticks: stuck.ticks + 1 } : { hash: block.hash!, ticks: 1 }
         if (stuck.ticks < MAX_TICKS_STUCK) {
-          const at = consistent.indexOf(unread)
+          const at = consistent.indexOf(block)
           next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
         } else {
-          log.warn({ block: Number(unread.number), unread: missing.get(unread.hash!)!.size, ticks: stuck.ticks }, 'receipts of a block still not read; moving on, the receipt sweep looks them up')
+          log.warn({ block: Number(block.number), unread: left, ticks: stuck.ticks }, 'receipts of a block still not read; moving on, the receipt sweep looks them up')
           stuck = null
         }
       }
@@ -268,10 +288,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (!cursor) return
     const scanned = BigInt(cursor.number)
     for (const signer of ctx.signers.forChain(chainId)) {
-      // A node without that block's state (pruned) answers for the head instead: slower, still correct.
-      const latest = await chain.read
-        .getTransactionCount({ address: signer.address, blockNumber: scanned })
-        .catch(() => chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }))
+      const latest = await transactionCountAt(chain, signer.address, scanned)
       const rows = await sql<Match[]>`
         SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
         WHERE t.chain_id = ${chainId} AND t.signer = ${signer.address} AND t.status = 'PENDING' AND t.nonce < ${latest}
