@@ -89,26 +89,27 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
     )
   }
 
+  /** Answers the calls `own` answers itself, forwards the rest, and returns every answer in the calls' order. */
+  async function answerSome(calls: RpcCall[], own: (c: RpcCall) => RpcAnswer | undefined): Promise<RpcAnswer[]> {
+    const owned = calls.map(own)
+    const answers = await rpc(calls.filter((_, k) => !owned[k]))
+    let i = 0
+    return owned.map((a) => a ?? answers[i++]!)
+  }
+
   async function forward(calls: RpcCall[], effective: FaultMode): Promise<RpcAnswer[]> {
-    if (effective === 'wrongChain') {
-      const answers = await rpc(calls.filter((c) => c.method !== 'eth_chainId' && c.method !== 'net_version'))
-      let i = 0
-      return calls.map((c) =>
+    if (effective === 'wrongChain')
+      return answerSome(calls, (c) =>
         c.method === 'eth_chainId'
           ? { jsonrpc: '2.0', id: c.id ?? null, result: toHex(opts.wrongChainId) }
           : c.method === 'net_version'
             ? { jsonrpc: '2.0', id: c.id ?? null, result: String(opts.wrongChainId) }
-            : answers[i++]!,
+            : undefined,
       )
-    }
-    if (effective === 'methodError') {
-      const failing = (c: RpcCall) => opts.errorMethods.includes(c.method)
-      const answers = await rpc(calls.filter((c) => !failing(c)))
-      let i = 0
-      return calls.map((c): RpcAnswer =>
-        failing(c) ? { jsonrpc: '2.0', id: c.id ?? null, error: { code: -32603, message: 'proxy: internal error' } } : answers[i++]!,
+    if (effective === 'methodError')
+      return answerSome(calls, (c) =>
+        opts.errorMethods.includes(c.method) ? { jsonrpc: '2.0', id: c.id ?? null, error: { code: -32603, message: 'proxy: internal error' } } : undefined,
       )
-    }
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
     const head = BigInt(headAnswer!.result as string)
