@@ -25,6 +25,13 @@ async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, u
   return { env, proxy: proxy! }
 }
 
+/** Submits one request per calldata tag and waits until each one's first attempt was handed to the node. */
+async function submitSent(env: TestEnv, tags: string[]): Promise<string[]> {
+  const ids = await Promise.all(tags.map((tag) => submit(env, { to: RECIPIENT, data: toHex(tag) })))
+  for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+  return ids
+}
+
 describe('recovery on a real anvil', () => {
   let env: TestEnv | undefined
   afterEach(async () => {
@@ -119,11 +126,11 @@ describe('recovery on a real anvil', () => {
   it('receipt lookups that fail are not taken for "not mined": a mined transaction is never signed again', async () => {
     const started = await startBehindProxy({ blockTimeSec: 0.2 })
     env = started.env
-    const proxy: FaultProxy | undefined = started.proxy
+    const proxy = started.proxy
     try {
       // Every receipt read fails (a node overloaded, a provider rate-limiting): the watcher cannot settle it,
       // and the reconciler sees a PENDING transaction whose nonce the chain has used.
-      proxy!.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt', 'eth_getBlockReceipts'] })
+      proxy.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt', 'eth_getBlockReceipts'] })
       const id = await submit(env, { to: RECIPIENT, data: toHex('exactly-once') })
       await waitFor('mined', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) > 0)
       // About five reconcile passes (one a second here).
@@ -131,36 +138,35 @@ describe('recovery on a real anvil', () => {
       const during = await getTx(env, id)
       expect(during.status).toBe('PENDING')
       expect(during.execution).toBe(1)
-      proxy!.setMode('ok')
+      proxy.setMode('ok')
       const done = await waitForStatus(env, id, 'CONFIRMED')
       expect(done.execution).toBe(1)
       const onChain = await transactionsFrom(env.chain, SIGNER.address)
       expect(onChain.map((t) => t.input)).toEqual([toHex('exactly-once')])
     } finally {
-      await proxy?.stop()
+      await proxy.stop()
     }
   })
 
   it('while the watcher is still reading a block, the reconciler asks for none of its receipts one by one', async () => {
     const started = await startBehindProxy({ noMining: true }, { timeoutMs: 10_000 })
     env = started.env
-    const proxy: FaultProxy | undefined = started.proxy
+    const proxy = started.proxy
     try {
       const anvil = chainControl(env)
-      const ids = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((d) => submit(env!, { to: RECIPIENT, data: toHex(d) })))
-      for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      const ids = await submitSent(env, ['r1', 'r2', 'r3', 'r4'])
       // The node takes 4 s over the block's receipts (as anvil does for a block of thousands): the watcher
       // sits on that block while the reconciler (a pass a second) sees four PENDING transactions whose
       // nonces the chain has used.
-      proxy!.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 4_000 })
-      proxy!.resetStats()
+      proxy.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 4_000 })
+      proxy.resetStats()
       await anvil.mine()
       for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
-      expect(proxy!.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
-      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+      expect(proxy.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
+      expect(proxy.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
       expect((await getTx(env, ids[0]!)).execution).toBe(1)
     } finally {
-      await proxy?.stop()
+      await proxy.stop()
     }
   })
 
@@ -169,39 +175,34 @@ describe('recovery on a real anvil', () => {
     // timeout for 60: 4 s), as anvil takes for a block of about 4,000 under the default 3 s.
     const started = await startBehindProxy({ noMining: true }, { timeoutMs: 2_000 })
     env = started.env
-    const proxy: FaultProxy | undefined = started.proxy
+    const proxy = started.proxy
     try {
       const anvil = chainControl(env)
-      const submitMany = (tag: string) => Promise.all(Array.from({ length: 60 }, (_, i) => submit(env!, { to: RECIPIENT, data: toHex(`${tag}-${i}`) })))
-      const waitSent = async (ids: string[]) => {
-        for (const id of ids) await waitForStatus(env!, id, (t) => t.attempts[0]?.status === 'SENT')
-      }
+      const sixty = (tag: string) => submitSent(env!, Array.from({ length: 60 }, (_, i) => `${tag}-${i}`))
 
       // 1. Slow: one eth_getBlockReceipts, answered after 3 s; nothing asked again, nothing one by one.
-      const slow = await submitMany('slow')
-      await waitSent(slow)
-      proxy!.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 3_000 })
-      proxy!.resetStats()
+      const slow = await sixty('slow')
+      proxy.setMode('slow', { slowMethods: ['eth_getBlockReceipts'], slowMs: 3_000 })
+      proxy.resetStats()
       await anvil.mine()
       for (const id of slow) await waitForStatus(env, id, 'CONFIRMED')
-      expect(proxy!.stats.calls.eth_getBlockReceipts).toBe(1)
-      expect(proxy!.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
+      expect(proxy.stats.calls.eth_getBlockReceipts).toBe(1)
+      expect(proxy.stats.calls.eth_getTransactionReceipt ?? 0).toBe(0)
 
       // 2. Failing: the block is never asked for in bulk again, but read one by one. While those calls fail
       // too, its transactions stay PENDING (the cursor waits before the block); then they confirm, once each.
-      const failing = await submitMany('failing')
-      await waitSent(failing)
-      proxy!.setMode('methodError', { errorMethods: ['eth_getBlockReceipts', 'eth_getTransactionReceipt'] })
-      proxy!.resetStats()
+      const failing = await sixty('failing')
+      proxy.setMode('methodError', { errorMethods: ['eth_getBlockReceipts', 'eth_getTransactionReceipt'] })
+      proxy.resetStats()
       await anvil.mine()
-      await waitFor('two rounds of one-by-one reads', async () => (proxy!.stats.calls.eth_getTransactionReceipt ?? 0) >= 120)
+      await waitFor('two rounds of one-by-one reads', async () => (proxy.stats.calls.eth_getTransactionReceipt ?? 0) >= 120)
       expect((await getTx(env, failing[0]!)).status).toBe('PENDING')
       expect((await getTx(env, failing[59]!)).status).toBe('PENDING')
-      proxy!.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'] })
+      proxy.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'] })
       for (const id of failing) expect((await waitForStatus(env, id, 'CONFIRMED')).execution).toBe(1)
-      expect(proxy!.stats.calls.eth_getBlockReceipts).toBe(1)
+      expect(proxy.stats.calls.eth_getBlockReceipts).toBe(1)
     } finally {
-      await proxy?.stop()
+      await proxy.stop()
     }
   })
 
@@ -213,8 +214,7 @@ describe('recovery on a real anvil', () => {
     try {
       const anvil = chainControl(env)
       await anvil.mine(2) // so the watcher has saved a cursor before the block
-      const ids = await Promise.all(['stuck-1', 'stuck-2'].map((d) => submit(env!, { to: RECIPIENT, data: toHex(d) })))
-      for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      const ids = await submitSent(env, ['stuck-1', 'stuck-2'])
       proxy.setMode('methodError', { errorMethods: ['eth_getBlockReceipts', 'eth_getTransactionReceipt'] })
       await anvil.mine()
       const block = Number(await env.chain.getBlockNumber({ cacheTime: 0 }))
