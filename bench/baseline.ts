@@ -1,4 +1,4 @@
-import { privateKeyToAccount } from 'viem/accounts'
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
 import { isLoopbackHost, round, sleep } from './stats.ts'
 
@@ -54,6 +54,38 @@ export type BaselineResult = {
   blocks: { number: number; txs: number; gasUsed: number }[]
 }
 
+/** `count` value transfers of 1 wei to `to` at consecutive nonces from `startNonce`, signed with viem. */
+export async function signTransfers(
+  account: PrivateKeyAccount,
+  t: { chainId: number; to: Address; startNonce: number; count: number; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+): Promise<Hex[]> {
+  const raws: Hex[] = []
+  for (let i = 0; i < t.count; i++)
+    raws.push(
+      await account.signTransaction({
+        type: 'eip1559',
+        chainId: t.chainId,
+        nonce: t.startNonce + i,
+        to: t.to,
+        value: 1n,
+        gas: 21_000n,
+        maxFeePerGas: t.maxFeePerGas,
+        maxPriorityFeePerGas: t.maxPriorityFeePerGas,
+      }),
+    )
+  return raws
+}
+
+/** Sends raw transactions in JSON-RPC batches of `batchSize`, one batch after another; returns the error messages of those refused. */
+export async function sendRawTransactions(rpc: RpcClient, raws: Hex[], batchSize: number): Promise<string[]> {
+  const refused: string[] = []
+  for (let i = 0; i < raws.length; i += batchSize) {
+    const answers = await rpc.batch(raws.slice(i, i + batchSize).map((raw) => ({ method: 'eth_sendRawTransaction', params: [raw] })))
+    for (const a of answers) if (a.error) refused.push(a.error.message)
+  }
+  return refused
+}
+
 /**
  * The practical ceiling: pre-signed value transfers sent straight to anvil in JSON-RPC
  * batches (no database, no service), timed until they are all mined.
@@ -78,34 +110,14 @@ export async function runBaseline(opts: {
   const maxFeePerGas = baseFee * 4n + maxPriorityFeePerGas
 
   const signStart = performance.now()
-  const raws: Hex[] = []
-  for (let i = 0; i < count; i++)
-    raws.push(
-      await account.signTransaction({
-        type: 'eip1559',
-        chainId: opts.chainId,
-        nonce: startNonce + i,
-        to: opts.to,
-        value: 1n,
-        gas: 21_000n,
-        maxFeePerGas,
-        maxPriorityFeePerGas,
-      }),
-    )
+  const raws = await signTransfers(account, { chainId: opts.chainId, to: opts.to, startNonce, count, maxFeePerGas, maxPriorityFeePerGas })
   const signMs = performance.now() - signStart
 
   const startBlock = Number(BigInt(await rpc.call<Hex>('eth_blockNumber')))
   const t0 = performance.now()
-  let rejected = 0
-  const rejectedExamples: string[] = []
-  for (let i = 0; i < raws.length; i += batchSize) {
-    const answers = await rpc.batch(raws.slice(i, i + batchSize).map((raw) => ({ method: 'eth_sendRawTransaction', params: [raw] })))
-    for (const a of answers)
-      if (a.error) {
-        rejected++
-        if (rejectedExamples.length < 5) rejectedExamples.push(a.error.message)
-      }
-  }
+  const refused = await sendRawTransactions(rpc, raws, batchSize)
+  const rejected = refused.length
+  const rejectedExamples = refused.slice(0, 5)
   const sendMs = performance.now() - t0
 
   const target = startNonce + count - rejected

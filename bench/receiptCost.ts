@@ -13,7 +13,7 @@
 import type { Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
-import { rpcClient } from './baseline.ts'
+import { rpcClient, sendRawTransactions, signTransfers } from './baseline.ts'
 
 const SIZES = (process.argv[2] ?? '500,1000,2000,4000').split(',').map(Number)
 const BATCH = 500
@@ -25,31 +25,22 @@ try {
   const rows: { size: number; sendMs: number; mineMs: number; blockReceiptsMs: number; oneByOneMs: number; lastAloneMs: number }[] = []
   for (const size of SIZES) {
     const nonce = Number(BigInt(await rpc.call<Hex>('eth_getTransactionCount', [account.address, 'pending'])))
-    const raws: Hex[] = []
-    for (let i = 0; i < size; i++)
-      raws.push(
-        await account.signTransaction({
-          type: 'eip1559',
-          chainId: anvil.chainId,
-          nonce: nonce + i,
-          to: ANVIL_DEV_ACCOUNTS[1].address,
-          value: 1n,
-          gas: 21_000n,
-          maxFeePerGas: 100_000_000_000n,
-          maxPriorityFeePerGas: 1n,
-        }),
-      )
+    const raws = await signTransfers(account, {
+      chainId: anvil.chainId,
+      to: ANVIL_DEV_ACCOUNTS[1].address,
+      startNonce: nonce,
+      count: size,
+      maxFeePerGas: 100_000_000_000n,
+      maxPriorityFeePerGas: 1n,
+    })
     const timed = async (f: () => Promise<unknown>) => {
       const t = performance.now()
       await f()
       return performance.now() - t
     }
     const sendMs = await timed(async () => {
-      for (let i = 0; i < size; i += BATCH) {
-        const answers = await rpc.batch(raws.slice(i, i + BATCH).map((raw) => ({ method: 'eth_sendRawTransaction', params: [raw] })))
-        const failed = answers.find((a) => a.error)
-        if (failed) throw new Error(`eth_sendRawTransaction: ${failed.error!.message}`)
-      }
+      const [refused] = await sendRawTransactions(rpc, raws, BATCH)
+      if (refused) throw new Error(`eth_sendRawTransaction: ${refused}`)
     })
     const mineMs = await timed(() => rpc.call('evm_mine'))
     const block = await rpc.call<{ number: Hex; transactions: Hex[] }>('eth_getBlockByNumber', ['latest', false])
