@@ -61,10 +61,11 @@ function rootCause(err: unknown): unknown {
  */
 export function providerTransport(opts: ProviderTransportOptions): Transport {
   const { name, health, redact } = opts
+  const bulk = opts.bulk === true
   const inner = http(opts.url, {
-    batch: opts.bulk ? false : BATCH,
+    batch: bulk ? false : BATCH,
     // viem refuses answers over 10 MB; a block of 10,000 transfers' receipts is about that.
-    ...(opts.bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
+    ...(bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
     retryCount: opts.retryCount ?? 0,
     timeout: opts.timeoutMs,
     key: name,
@@ -76,7 +77,6 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
       if (opts.gateReads && !health.usableForRead(name)) throw new ProviderDownError(name)
       // viem's ranking pings (net_listening, 1 s timeout) say nothing about serving real requests: not counted.
       const counted = args.method !== 'net_listening'
-      const bulk = opts.bulk === true
       const started = performance.now()
       try {
         const result = await transport.request(args, options)
