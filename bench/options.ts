@@ -40,6 +40,8 @@ export type BenchOptions = {
   noBuild: boolean
   /** Final transactions added before the dashboard's first page is timed in chromium; 0 skips that step. */
   dashboardRows: number
+  /** anvil's interval mining, in seconds (both the baseline and the service use this anvil). */
+  blockTimeSec: number
 }
 
 export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimateGas' | 'profile' | 'serviceNodeArgs' | 'instances' | 'separatePipeline' | 'noBuild'> = {
@@ -56,6 +58,7 @@ export const FULL: Omit<BenchOptions, 'quick' | 'strict' | 'keepLog' | 'estimate
   drainTimeoutSec: 240,
   settleTimeoutSec: 90,
   dashboardRows: 10_000,
+  blockTimeSec: 1,
 }
 
 export const QUICK: typeof FULL = {
@@ -72,6 +75,7 @@ export const QUICK: typeof FULL = {
   drainTimeoutSec: 40,
   settleTimeoutSec: 15,
   dashboardRows: 200,
+  blockTimeSec: 1,
 }
 
 type NumericKey = keyof typeof FULL | 'instances'
@@ -92,6 +96,7 @@ const NUMERIC_FLAGS: Record<string, [NumericKey, number, number]> = {
   'settle-timeout': ['settleTimeoutSec', 0, 3_600],
   instances: ['instances', 1, 32],
   'dashboard-rows': ['dashboardRows', 0, 1_000_000],
+  'block-time': ['blockTimeSec', 0.1, 60],
 }
 
 const INTEGER_OPTIONS = new Set<NumericKey>(['baselineCount', 'drainCount', 'connections', 'burstConcurrency', 'instances', 'dashboardRows'])
@@ -116,6 +121,10 @@ bench/results/<timestamp>.json. Everything it starts is stopped (and the databas
   --settle-timeout S      wait at most S seconds for earlier work to finish before each measurement (default ${FULL.settleTimeoutSec})
   --dashboard-rows N      final transactions added before the dashboard's first page is timed in
                           chromium (skipped without it); 0 skips the step (default ${FULL.dashboardRows}, quick ${QUICK.dashboardRows})
+  --block-time S          anvil's block interval in seconds, for the baseline and the service alike
+                          (default ${FULL.blockTimeSec}). anvil's receipts of a block cost time in
+                          the square of its size, so the drain of a receipt-reading sender is bounded
+                          by the interval (see bench/README.md)
   --instances N           service processes on the same database and anvil, each on its own port;
                           requests go round-robin over them              (default 1)
   --separate-pipeline     config pipeline.process = "separate": the stages run in a child process at

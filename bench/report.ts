@@ -45,7 +45,7 @@ function loadFigure(l: LoadResult): string {
   return `${n0(l.okPerSec)} req/s, p50 ${ms(lat?.p50)} / p95 ${ms(lat?.p95)} / p99 ${ms(lat?.p99)} ms, ${l.errorCount} errors`
 }
 
-export function buildRows(r: BenchResults): Row[] {
+export function buildRows(r: BenchResults, blockTimeSec: number): Row[] {
   const rows: Row[] = []
   const b = r.baseline
   if (b)
@@ -107,7 +107,7 @@ export function buildRows(r: BenchResults): Row[] {
     rows.push({
       measure: `accept -> included at ${n0(rate)}/s`,
       result: `p50 ${ms(i.p50)} ms, p99 ${ms(i.p99)} ms (max ${ms(i.max)}, n=${i.count})`,
-      target: '(1 s blocks)',
+      target: `(${blockTimeSec} s blocks)`,
       verdict: '-',
     })
     rows.push({ measure: `  (accept answer time at ${n0(rate)}/s, rest)`, result: loadFigure(lt.load), target: '', verdict: '-' })

@@ -48,10 +48,10 @@ const BENCH_LIMITS = { requestsPerSecond: 1_000_000, burst: 1_000_000, maxInFlig
  * The service's config for the run, checked with the service's own parser before it is written (so a
  * problem is reported here, with its path). Service versions without a "limits" section get none.
  */
-function benchConfig(rpcUrl: string, apiKey: string, separatePipeline: boolean): Record<string, unknown> {
+function benchConfig(rpcUrl: string, apiKey: string, separatePipeline: boolean, blockTimeMs: number): Record<string, unknown> {
   const base = {
     ...(separatePipeline ? { pipeline: { process: 'separate' } } : {}),
-    chains: [{ chainId: CHAIN_ID, name: 'anvil', providers: [{ name: 'anvil', url: rpcUrl }], confirmations: 1, blockTimeMs: 1000 }],
+    chains: [{ chainId: CHAIN_ID, name: 'anvil', providers: [{ name: 'anvil', url: rpcUrl }], confirmations: 1, blockTimeMs }],
     signers: [{ name: 'bench-signer', chainIds: [CHAIN_ID], privateKey: SERVICE_SIGNER.privateKey }],
     apiKeys: [{ name: 'bench', role: 'submitter', key: apiKey }],
   }
@@ -83,9 +83,9 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     await buildService(REPO)
   }
 
-  log('starting anvil (1 s blocks, 1e9 block gas limit)')
+  log(`starting anvil (${opts.blockTimeSec} s blocks, 1e9 block gas limit)`)
   const anvil = await startAnvil({
-    blockTimeSec: 1,
+    blockTimeSec: opts.blockTimeSec,
     extraArgs: ['--gas-limit', '1000000000', '--no-request-size-limit'],
   })
   cleanup.add('anvil', anvil.stop)
@@ -95,7 +95,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   cleanup.add(`database ${db.name}`, db.drop)
 
   const apiKey = `bench-${randomBytes(16).toString('hex')}`
-  const rawConfig = benchConfig(anvil.url, apiKey, opts.separatePipeline)
+  const rawConfig = benchConfig(anvil.url, apiKey, opts.separatePipeline, Math.round(opts.blockTimeSec * 1000))
   const configDir = mkdtempSync(join(tmpdir(), 'txb-bench-'))
   cleanup.add('config file', async () => rmSync(configDir, { recursive: true, force: true }))
   const configPath = join(configDir, 'config.json')
@@ -327,7 +327,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     if (exit.code !== 0) p.push(`the service${n > 1 ? ` (instance ${i + 1})` : ''} exited with ${exit.code ?? exit.signal} on SIGTERM`)
   })
 
-  const rows = buildRows(results)
+  const rows = buildRows(results, opts.blockTimeSec)
   const table = renderTable(rows)
   const totalSec = round((performance.now() - started) / 1000, 1)
   const header = `tx-broadcaster bench${opts.quick ? ' (--quick)' : ''}: ${n} service instance${n > 1 ? 's' : ''}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, ${totalSec} s`
@@ -348,7 +348,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
       options: opts,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryMb: Math.round(totalmem() / 2 ** 20), node: process.version, platform: process.platform },
       setup: {
-        anvil: { blockTimeSec: 1, gasLimit: 1_000_000_000 },
+        anvil: { blockTimeSec: opts.blockTimeSec, gasLimit: 1_000_000_000 },
         service: {
           instances: n,
           pids: services.map((s) => s.pid),
@@ -357,7 +357,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
           urls: services.map((s) => s.url),
           connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
           confirmations: 1,
-          blockTimeMs: 1000,
+          blockTimeMs: Math.round(opts.blockTimeSec * 1000),
           signer: SERVICE_SIGNER.address,
           logFile: n > 1 ? logFiles : logFile,
           profile: profileFile,
