@@ -11,14 +11,18 @@ export type LoopOptions = {
 }
 
 /**
- * Runs `fn` now and then `interval` ms after each run ends (never two at once);
- * `interval` may be a function, read after every run. A failed run is logged and
- * retried on the next tick. Stopping waits for the run in hand.
+ * Runs `fn` now and then `interval` ms after each run ends; `interval` may be a function, read after every
+ * run. A failed run is logged and retried on the next tick. Stopping waits for the run in hand.
+ *
+ * A run that passes `runTimeoutMs` is given up and the next one is scheduled, but a promise cannot be
+ * cancelled: the given-up run may still be awaiting an answer that comes late. Its `signal` is aborted
+ * then, so a run that checks it before each write stops there instead of writing beside the next run
+ * (the watcher saving an older cursor after the next tick saved a newer one).
  */
 export function startLoop(
   name: string,
   interval: number | (() => number),
-  fn: () => Promise<void>,
+  fn: (signal: AbortSignal) => Promise<void>,
   log: Logger,
   opts: LoopOptions = {},
 ): Loop {
@@ -28,12 +32,15 @@ export function startLoop(
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> = Promise.resolve()
   const run = () => {
-    running = running.then(() =>
-      withTimeout(fn(), runTimeoutMs, name).catch(async (err: unknown) => {
+    running = running.then(() => {
+      const controller = new AbortController()
+      return withTimeout(fn(controller.signal), runTimeoutMs, name).catch(async (err: unknown) => {
+        // Whether it timed out or failed, this run is over: nothing it still does may count.
+        controller.abort(err)
         log.error({ err, loop: name }, `${name} failed; retrying`)
         await opts.onError?.(err).catch((e: unknown) => log.error({ err: e, loop: name }, `${name}: recovery after a failure failed`))
-      }),
-    )
+      })
+    })
     return running
   }
   const schedule = (delay: number) => {

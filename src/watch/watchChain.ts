@@ -94,7 +94,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return { number: start, hash: block.hash! }
   }
 
-  async function saveCursor(c: Cursor): Promise<void> {
+  async function saveCursor(c: Cursor, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
     await sql`
       INSERT INTO chain_cursors (chain_id, block_number, block_hash) VALUES (${chainId}, ${c.number}, ${c.hash})
       ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, updated_at = now()`
@@ -105,8 +106,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * (depth 1, or a watcher catching up) goes on to its final status in the same UPDATE (one row
    * version instead of two), with both events written, so the timeline reads the same either way.
    */
-  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>, head: bigint): Promise<void> {
+  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>, head: bigint, signal: AbortSignal): Promise<void> {
     if (receipts.length === 0) return
+    // A tick given up (startLoop's timeout) writes nothing more: the next tick settles these itself.
+    signal.throwIfAborted()
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
     const depth = chain.config.confirmations
     // At depth 1 a receipt is final once it exists, even from a block newer than the head read at the start
@@ -184,6 +187,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     matches: Map<Hash, string>,
     head: bigint,
     deadline: number,
+    signal: AbortSignal,
   ): Promise<{ block: B; left: number } | undefined> {
     const oursIn = (b: B) => (b.transactions as Hash[]).filter((h) => matches.has(h))
     /** Per block of ours (by hash): the receipts still to read. */
@@ -210,7 +214,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         log.warn({ err: r.reason, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
       }
     })
-    await settleReceipts(found, matches, head)
+    await settleReceipts(found, matches, head, signal)
     // 2. What is left (blocks with one of ours, blocks whose bulk read failed or came back short), one by one:
     // RECEIPT_CHUNK at a time across blocks in block order, each chunk settled as it arrives, each call small
     // enough for any timeout (on anvil the same total work as the bulk read, none thrown away).
@@ -218,7 +222,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
       const chunk = queue.slice(i, i + RECEIPT_CHUNK)
       const receipts = await fetchReceipts(chunk.map((c) => c.hash))
-      await settleReceipts(receipts, matches, head)
+      await settleReceipts(receipts, matches, head, signal)
       const got = new Set(receipts.map((r) => r.transactionHash))
       for (const c of chunk) if (got.has(c.hash)) missing.get(c.block)!.delete(c.hash)
       if (got.size < chunk.length) break // a failed call or a provider behind: the next tick asks again
@@ -228,7 +232,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   /** New blocks since the cursor: find our attempts in them and settle. */
-  async function scanBlocks(head: bigint): Promise<void> {
+  async function scanBlocks(head: bigint, signal: AbortSignal): Promise<void> {
     const deadline = performance.now() + RECEIPTS_BUDGET_MS
     cursor ??= await loadCursor(head)
     const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) }).catch(() => null)
@@ -256,7 +260,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       // The cursor stops before the first block not read in full; the next tick goes on with what is still
       // PENDING there (settled receipts stay settled). A block that stays unread for MAX_TICKS_STUCK ticks
       // is passed: the receipt sweep then looks its transactions up (their nonces are below the count there).
-      const unread = await readReceiptsOf(ours, matches, head, deadline)
+      const unread = await readReceiptsOf(ours, matches, head, deadline, signal)
       if (!unread) stuck = null
       else {
         const { block, left } = unread
@@ -271,8 +275,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       }
     }
     if (next === cursor) return
+    signal.throwIfAborted()
     cursor = next
-    await saveCursor(next)
+    await saveCursor(next, signal)
   }
 
   /**
@@ -284,7 +289,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * fetched each of them twice (thousands of calls per block during a burst; a node such as anvil
    * answers nothing else meanwhile).
    */
-  async function receiptSweep(head: bigint): Promise<void> {
+  async function receiptSweep(head: bigint, signal: AbortSignal): Promise<void> {
     if (!cursor) return
     const scanned = BigInt(cursor.number)
     for (const signer of ctx.signers.forChain(chainId)) {
@@ -295,12 +300,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         LIMIT 2000`
       if (rows.length === 0) continue
       const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
-      await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head)
+      await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal)
     }
   }
 
   /** INCLUDED transactions: confirmed at depth, or back to PENDING if their block left the canonical chain. */
-  async function advanceConfirmations(head: bigint): Promise<void> {
+  async function advanceConfirmations(head: bigint, signal: AbortSignal): Promise<void> {
     const included = await sql<{ id: string; block_number: number; block_hash: Hash; receipt_status: string }[]>`
       SELECT id, block_number, block_hash, receipt_status FROM transactions WHERE chain_id = ${chainId} AND status = 'INCLUDED'`
     if (included.length === 0) return
@@ -320,6 +325,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     })
     const depth = chain.config.confirmations
     const done = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
+    signal.throwIfAborted()
     if (reorged.length) {
       log.warn({ transactions: reorged.map((r) => r.id) }, 'block reorged out; back to PENDING')
       await sql.begin(async (tx) => {
@@ -341,6 +347,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       await broadcastAttempts(ctx, chain, latest.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
     }
     if (done.length) {
+      signal.throwIfAborted()
       let finished: { included_at: Date | null; final_at: Date | null }[] = []
       const outcome = finalOutcomeSql(sql, 't.receipt_status')
       await sql.begin(async (tx) => {
@@ -364,12 +371,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
   }
 
-  async function tick(): Promise<void> {
+  async function tick(signal: AbortSignal): Promise<void> {
     if (!(await tryLead())) return
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
-    await scanBlocks(head)
-    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head)
-    await advanceConfirmations(head)
+    await scanBlocks(head, signal)
+    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)
+    await advanceConfirmations(head, signal)
   }
 
   /**

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest'
+import { createLogger } from './logger.ts'
+import { startLoop } from './startLoop.ts'
+
+const log = createLogger({ level: 'silent', pretty: false })
+
+describe('startLoop', () => {
+  it('aborts the signal of a run it gave up on, and goes on with the next run', async () => {
+    const signals: AbortSignal[] = []
+    let release!: () => void
+    const late = new Promise<void>((resolve) => (release = resolve))
+    const wroteAfterAbort: boolean[] = []
+    const loop = startLoop(
+      'test',
+      10,
+      async (signal) => {
+        signals.push(signal)
+        if (signals.length > 1) return
+        // The first run hangs past the timeout, then its answer arrives: a write there must see the abort.
+        await late
+        wroteAfterAbort.push(!signal.aborted)
+      },
+      log,
+      { runTimeoutMs: 50 },
+    )
+    await waitFor(() => signals.length >= 2)
+    expect(signals[0]!.aborted).toBe(true)
+    expect(signals[1]!.aborted).toBe(false)
+    release()
+    await waitFor(() => wroteAfterAbort.length === 1)
+    expect(wroteAfterAbort).toEqual([false])
+    await loop.stop()
+  })
+
+  it('aborts the signal of a run that failed, and not of one that finished', async () => {
+    const signals: AbortSignal[] = []
+    const loop = startLoop(
+      'test',
+      10,
+      async (signal) => {
+        signals.push(signal)
+        if (signals.length === 1) throw new Error('boom')
+      },
+      log,
+    )
+    await waitFor(() => signals.length >= 3)
+    await loop.stop()
+    expect(signals[0]!.aborted).toBe(true)
+    expect(signals[1]!.aborted).toBe(false)
+  })
+})
+
+async function waitFor(ok: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms
+  while (!ok()) {
+    if (Date.now() > until) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
