@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (issue 7): measures the service against the practical ceiling of a local anvil.
  *
- * One run starts its own anvil (1 s blocks, very high block gas limit), a fresh Postgres database and the
+ * One run starts its own anvil (1 s blocks unless --block-time, very high block gas limit), a fresh Postgres database and the
  * service as a child process, then measures, in this order (each measurement starts on a quiet service):
  *   1. baseline  pre-signed transfers straight to anvil in JSON-RPC batches: the ceiling in tx/s
  *   2. latency   a steady rate; accept -> first broadcast and accept -> included, from the transactions table

@@ -48,6 +48,22 @@ describe('startLoop', () => {
     expect(signals[0]!.aborted).toBe(true)
     expect(signals[1]!.aborted).toBe(false)
   })
+
+  it('a function that throws before its first await fails that run only', async () => {
+    let runs = 0
+    const loop = startLoop(
+      'test',
+      10,
+      (() => {
+        runs++
+        if (runs === 1) throw new Error('thrown at once')
+        return Promise.resolve()
+      }) as (signal: AbortSignal) => Promise<void>,
+      log,
+    )
+    await waitFor(() => runs >= 3)
+    await loop.stop()
+  })
 })
 
 async function waitFor(ok: () => boolean, ms = 5_000): Promise<void> {

@@ -16,8 +16,9 @@ export type LoopOptions = {
  *
  * A run that passes `runTimeoutMs` is given up and the next one is scheduled, but a promise cannot be
  * cancelled: the given-up run may still be awaiting an answer that comes late. Its `signal` is aborted
- * then, so a run that checks it before each write stops there instead of writing beside the next run
- * (the watcher saving an older cursor after the next tick saved a newer one).
+ * then (before `onError` runs), so a run that checks it after each await stops there instead of acting
+ * beside the next run (the watcher taking an answer that came too late as leadership). A statement
+ * already handed to the database still lands.
  */
 export function startLoop(
   name: string,
@@ -34,7 +35,8 @@ export function startLoop(
   const run = () => {
     running = running.then(() => {
       const controller = new AbortController()
-      return withTimeout(fn(controller.signal), runTimeoutMs, name).catch(async (err: unknown) => {
+      // Called inside a promise, so a function that throws before its first await fails this run only.
+      return withTimeout(Promise.resolve().then(() => fn(controller.signal)), runTimeoutMs, name).catch(async (err: unknown) => {
         // Whether it timed out or failed, this run is over: nothing it still does may count.
         controller.abort(err)
         log.error({ err, loop: name }, `${name} failed; retrying`)

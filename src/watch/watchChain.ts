@@ -67,7 +67,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   const log = ctx.log.child({ module: 'watch', chainId })
   const pollMs = Math.min(1_000, Math.max(50, Math.floor(chain.config.blockTimeMs / 4)))
   let leader = false
-  let reserved: Awaited<ReturnType<typeof sql.reserve>> | null = null
+  type Reserved = Awaited<ReturnType<typeof sql.reserve>>
+  let reserved: Reserved | null = null
+  /**
+   * Lock connections checkLeadership gave up on without an answer (not pooled: one may still hold the lock).
+   * If one answers after all, tryLead unlocks it and hands it back.
+   */
+  const abandoned = new Set<Reserved>()
   let cursor: Cursor | null = null
   let ticks = 0
   /** Whether the chain's providers answer eth_getBlockReceipts; cleared on the first "method not found". */
@@ -77,10 +83,28 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   /** The block the cursor last stopped before (not read in full), and on how many ticks in a row. */
   let stuck: { hash: Hash; ticks: number } | null = null
 
-  async function tryLead(): Promise<boolean> {
+  async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
-    reserved ??= await sql.reserve()
-    const [row] = await reserved<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int) AS ok`
+    if (!reserved) {
+      const fresh = await sql.reserve()
+      if (signal.aborted) fresh.release()
+      signal.throwIfAborted()
+      reserved = fresh
+    }
+    const conn = reserved
+    const [row] = await conn<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int) AS ok`
+    if (signal.aborted) {
+      // Given up while the lock was asked for: checkLeadership has looked at (or abandoned) this connection
+      // since, so an answer this late must not make this instance the leader. If it was abandoned, it
+      // answers after all: let go of whatever it holds and hand it back.
+      if (abandoned.delete(conn)) {
+        await conn`SELECT pg_advisory_unlock_all()`.then(
+          () => conn.release(),
+          () => {},
+        )
+      }
+      signal.throwIfAborted()
+    }
     leader = row!.ok
     if (leader) log.info('watching chain (leader)')
     return leader
@@ -108,7 +132,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    */
   async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>, head: bigint, signal: AbortSignal): Promise<void> {
     if (receipts.length === 0) return
-    // A tick given up (startLoop's timeout) writes nothing more: the next tick settles these itself.
+    // A tick given up (startLoop's timeout) starts no more writes: the next tick settles these itself.
     signal.throwIfAborted()
     const ids = receipts.map((r) => matches.get(r.transactionHash)!)
     const depth = chain.config.confirmations
@@ -234,12 +258,17 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   /** New blocks since the cursor: find our attempts in them and settle. */
   async function scanBlocks(head: bigint, signal: AbortSignal): Promise<void> {
     const deadline = performance.now() + RECEIPTS_BUDGET_MS
-    cursor ??= await loadCursor(head)
+    if (!cursor) {
+      const loaded = await loadCursor(head)
+      signal.throwIfAborted()
+      cursor = loaded
+    }
     const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) }).catch(() => null)
     if (!atCursor || atCursor.hash !== cursor.hash) {
       // The block we stopped at is no longer canonical: rescan from further back.
       const back = Math.max(0, cursor.number - RESCAN_DEPTH)
       const block = await chain.read.getBlock({ blockNumber: BigInt(back) })
+      signal.throwIfAborted()
       log.warn({ from: cursor.number, to: back }, 'reorg under the cursor; rescanning')
       cursor = { number: back, hash: block.hash! }
     }
@@ -261,6 +290,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       // PENDING there (settled receipts stay settled). A block that stays unread for MAX_TICKS_STUCK ticks
       // is passed: the receipt sweep then looks its transactions up (their nonces are below the count there).
       const unread = await readReceiptsOf(ours, matches, head, deadline, signal)
+      signal.throwIfAborted()
       if (!unread) stuck = null
       else {
         const { block, left } = unread
@@ -338,7 +368,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'INCLUDED', 'PENDING', '{"reason":"reorg"}'::jsonb FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[]) AS id`
       })
-      // The new chain may not carry them: send the latest attempt of each again (same bytes).
+      // The new chain may not carry them: send the latest attempt of each again (same bytes, so this is safe
+      // even from a tick given up after the commit above: no signal check here).
       const latest = await sql<{ transaction_id: string; nonce: number; hash: Hash; raw: Hash }[]>`
         SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce, a.hash, a.raw
         FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
@@ -372,7 +403,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   async function tick(signal: AbortSignal): Promise<void> {
-    if (!(await tryLead())) return
+    if (!(await tryLead(signal))) return
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
     await scanBlocks(head, signal)
     if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)
@@ -406,7 +437,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (held !== null) {
       await withTimeout(conn`SELECT pg_advisory_unlock_all()`, 5_000, 'unlock').catch(() => {})
       conn.release()
-    }
+    } else abandoned.add(conn)
   }
 
   // Followers try for the lock every 5 s; after a failed or hung tick, check we still hold it.
