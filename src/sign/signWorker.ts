@@ -114,7 +114,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     }
   }
 
-  startSigningThread()
+  startSigningThread((message) => ctx.log.error(message))
   for (let i = 0; i < SIGN_WORKERS; i++) {
     workerIds.push(
       await ctx.boss.work<SignJob>(QUEUE.sign, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs: PgBoss.Job<SignJob>[]) => {

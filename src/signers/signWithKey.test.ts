@@ -31,7 +31,16 @@ describe('createKeySigner', () => {
     const viem = await privateKeyToAccount(KEY).signTransaction(tx)
     expect(await createKeySigner(KEY)(tx)).toBe(viem)
     expect(createInlineKeySigner(KEY)(tx)).toBe(viem)
-    expect(signingThreadState()).toBe('thread')
+    expect(signingThreadState().where).toBe('thread')
+  })
+
+  it('the signatures asked for in one turn go to the thread as one message', async () => {
+    const sign = createKeySigner(KEY)
+    await sign(transfer(0))
+    const before = signingThreadState().messages
+    const raws = await Promise.all(Array.from({ length: 20 }, (_, i) => sign(transfer(i))))
+    expect(signingThreadState().messages - before).toBe(1)
+    expect(raws[19]).toBe(await privateKeyToAccount(KEY).signTransaction(transfer(19)))
   })
 
   it('many signatures of two keys at once: each answer is its own transaction, by its own key', async () => {
@@ -43,13 +52,24 @@ describe('createKeySigner', () => {
     expect(got).toEqual(want)
   })
 
-  it('a transaction that cannot be serialized is refused, and the others of its message are signed', async () => {
+  it('a transaction that cannot be serialized is refused as inline signing refuses it, and the others of its message are signed', async () => {
     const sign = createKeySigner(KEY)
     const bad = { ...transfer(1), to: '0x1234' } as TransactionSerializable
     const [ok, refused] = await Promise.allSettled([sign(transfer(0)), sign(bad)])
     expect(ok).toEqual({ status: 'fulfilled', value: await privateKeyToAccount(KEY).signTransaction(transfer(0)) })
     expect(refused.status).toBe('rejected')
-    expect(String((refused as PromiseRejectedResult).reason)).toMatch(/0x1234/)
+    const reason = (refused as PromiseRejectedResult).reason as Error
+    const inline = (() => {
+      try {
+        createInlineKeySigner(KEY)(bad)
+      } catch (err) {
+        return err as Error
+      }
+      throw new Error('inline signing took a bad address')
+    })()
+    expect(reason.message).toMatch(/0x1234/)
+    expect([reason.name, reason.message]).toEqual([inline.name, inline.message])
+    expect(signingThreadState().where).toBe('thread')
   })
 
   it('refuses an invalid key', () => {
@@ -59,13 +79,19 @@ describe('createKeySigner', () => {
   // Last: the thread stays dead for the rest of this file.
   it('when the thread dies, what was waiting and what comes after is signed inline, to the same bytes', async () => {
     const sign = createKeySigner(KEY)
+    await sign(transfer(0))
     const txs = Array.from({ length: 40 }, (_, i) => transfer(i))
+    // The thread is told to die first; the 40 are sent to it after, and never answered by it.
+    const died = killSigningThreadForTests()
+    const sent = signingThreadState().messages
     const waiting = txs.map((tx) => sign(tx))
-    await killSigningThreadForTests()
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(signingThreadState().messages).toBe(sent + 1)
+    await died
     const after = await sign(transfer(99))
     const want = await Promise.all(txs.map((tx) => privateKeyToAccount(KEY).signTransaction(tx)))
     expect(await Promise.all(waiting)).toEqual(want)
     expect(after).toBe(await privateKeyToAccount(KEY).signTransaction(transfer(99)))
-    expect(signingThreadState()).toBe('inline')
+    expect(signingThreadState().where).toBe('inline')
   })
 })

@@ -7,6 +7,7 @@ import type { FromSigningThread, ToSigningThread } from './signingThread.ts'
 const signers = new Map<number, (tx: TransactionSerializable) => Hex>()
 
 parentPort!.on('message', (m: ToSigningThread) => {
+  if (m.type === 'exit') process.exit(m.code)
   if (m.type === 'key') {
     signers.set(m.key, createInlineKeySigner(m.privateKey))
     return
@@ -15,7 +16,7 @@ parentPort!.on('message', (m: ToSigningThread) => {
     try {
       return { id, raw: signers.get(key)!(tx) }
     } catch (err) {
-      return { id, error: err instanceof Error ? err.message : String(err) }
+      return { id, error: err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) } }
     }
   })
   parentPort!.postMessage(answers)
