@@ -12,7 +12,7 @@ import { pgArray } from '../db/pgArray.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
-/** Signatures asked for between two turns of the event loop (one message to the signing thread). */
+/** Signatures made between two turns of the event loop. */
 const SIGN_CHUNK = 20
 
 export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
@@ -185,9 +185,8 @@ export async function signNextBatch(
         continue
       }
       committedWei += cost
-      // Key signers sign in the signing thread, the SIGN_CHUNK asked for between two yields as one message;
-      // where that thread cannot run they sign here, on the API's event loop (about 80 µs each), and the
-      // yields let waiting requests in, so a batch of 200 does not hold every answer back for 16 ms.
+      // Signing is CPU work on the API's event loop (about 0.25 ms each): let waiting requests in between
+      // chunks, so a batch of 200 does not hold every answer back for 50 ms.
       if (builds.length > 0 && builds.length % SIGN_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve))
       const at = nonce
       const build = buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({ b, id: plan.row.id, nonce: at }))

@@ -2,7 +2,6 @@ import type PgBoss from 'pg-boss'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
-import { startSigningThread } from '../signers/signingThread.ts'
 import { signNextBatch, type SignedAttempt } from './signQueued.ts'
 
 /**
@@ -114,7 +113,6 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     }
   }
 
-  startSigningThread((message) => ctx.log.error(message))
   for (let i = 0; i < SIGN_WORKERS; i++) {
     workerIds.push(
       await ctx.boss.work<SignJob>(QUEUE.sign, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs: PgBoss.Job<SignJob>[]) => {
