@@ -130,8 +130,12 @@ export function buildRows(r: BenchResults, blockTimeSec: number): Row[] {
   if (rss && rss.instances.length <= 1)
     rows.push({
       measure: `peak RSS of the service${rss.instances[0] && rss.instances[0].processes.length > 1 ? ' (both processes at once)' : ''}`,
-      result: `${n0(rss.peakMb)} MB (VmHWM ${rss.hwmMb ?? '?'} MB, ${rss.samples} samples${rss.instances[0] ? processes(rss.instances[0]) : ''})`,
+      result:
+        `${n0(rss.peakMb)} MB (VmHWM ${rss.hwmMb ?? '?'} MB, ${rss.samples} samples${rss.instances[0] ? processes(rss.instances[0]) : ''})` +
+        (rss.byPhase.drain !== undefined ? `; ${n0(rss.byPhase.drain)} MB at most during the drain` : ''),
       target: `< ${TARGETS.rssMb} MB`,
+      // The issue's target is the RSS during the 10,000 burst (the drain); the verdict takes the whole run's peak, which
+      // is never lower (the high-rate accept phases after the drain often set it), and shows the drain's alongside.
       // VmHWM is per process: added up over two processes it overstates what they held at once, so it decides only for one.
       verdict: Math.max(rss.peakMb, (rss.instances[0]?.processes.length ?? 1) > 1 ? 0 : (rss.hwmMb ?? 0)) < TARGETS.rssMb ? 'PASS' : 'FAIL',
     })
