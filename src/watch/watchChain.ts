@@ -118,8 +118,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return { number: start, hash: block.hash! }
   }
 
-  async function saveCursor(c: Cursor, signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
+  async function saveCursor(c: Cursor): Promise<void> {
     await sql`
       INSERT INTO chain_cursors (chain_id, block_number, block_hash) VALUES (${chainId}, ${c.number}, ${c.hash})
       ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, updated_at = now()`
@@ -307,7 +306,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (next === cursor) return
     signal.throwIfAborted()
     cursor = next
-    await saveCursor(next, signal)
+    await saveCursor(next)
   }
 
   /**
