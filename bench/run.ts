@@ -83,6 +83,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
     await buildService(REPO)
   }
 
+  const blockTimeMs = Math.round(opts.blockTimeSec * 1000)
   log(`starting anvil (${opts.blockTimeSec} s blocks, 1e9 block gas limit)`)
   const anvil = await startAnvil({
     blockTimeSec: opts.blockTimeSec,
@@ -95,7 +96,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
   cleanup.add(`database ${db.name}`, db.drop)
 
   const apiKey = `bench-${randomBytes(16).toString('hex')}`
-  const rawConfig = benchConfig(anvil.url, apiKey, opts.separatePipeline, Math.round(opts.blockTimeSec * 1000))
+  const rawConfig = benchConfig(anvil.url, apiKey, opts.separatePipeline, blockTimeMs)
   const configDir = mkdtempSync(join(tmpdir(), 'txb-bench-'))
   cleanup.add('config file', async () => rmSync(configDir, { recursive: true, force: true }))
   const configPath = join(configDir, 'config.json')
@@ -357,7 +358,7 @@ async function bench(opts: BenchOptions, cleanup: Cleanup): Promise<{ missed: bo
           urls: services.map((s) => s.url),
           connectionsPerInstance: n > 1 ? Math.max(1, Math.ceil(opts.connections / n)) : opts.connections,
           confirmations: 1,
-          blockTimeMs: Math.round(opts.blockTimeSec * 1000),
+          blockTimeMs,
           signer: SERVICE_SIGNER.address,
           logFile: n > 1 ? logFiles : logFile,
           profile: profileFile,
