@@ -4,6 +4,8 @@ import {
   ExecutionRevertedError,
   HttpRequestError,
   InsufficientFundsError,
+  RpcError,
+  RpcRequestError,
   TimeoutError,
   type Hex,
 } from 'viem'
@@ -15,8 +17,25 @@ export type EstimateFailure =
   | { kind: 'insufficient_funds'; message: string }
   /** Any other deterministic refusal by the EVM (bad opcode, out of gas at the cap). */
   | { kind: 'invalid'; message: string }
-  /** The provider failed: try again later. */
+  /** The provider failed (unreachable, timed out, rate limited, behind): try again later. */
   | { kind: 'transient'; message: string }
+  /**
+   * The node answered with an error in words we do not know. Likely deterministic (a client's wording we have
+   * no vector for), possibly a node's passing trouble: the caller retries for a while, then fails the request.
+   */
+  | { kind: 'unrecognized'; message: string }
+
+/**
+ * Refusals that no retry changes: the EVM's own errors, and the wordings geth, erigon, nethermind, besu, reth
+ * and anvil use for a call that can never run (code size limits, a creation that collides, a gas need over
+ * the block's limit, calldata below its intrinsic gas).
+ */
+const DETERMINISTIC =
+  /revert|evm error|invalid ?opcode|bad ?instruction|out ?of ?gas|stack ?underflow|stack ?overflow|invalid ?jump|max code size exceeded|max initcode size exceeded|code size limit|createcontractsizelimit|createinitcodesizelimit|invalid code|return data out of bounds|contract address collision|create collision|createcollision|gas required exceeds allowance|exceeds block gas limit|intrinsic gas too low|intrinsic gas|gas limit too high|write protection|precompile|nonce (uint64 )?overflow|nonce max value/i
+
+/** A node's answer that means the node (or the provider in front of it) is in trouble, not the call. */
+const PROVIDER_TROUBLE =
+  /rate limit|too many requests|limit exceeded|capacity|timeout|timed out|header not found|missing trie node|unknown block|service unavailable|temporarily unavailable|try again|upstream|no backends?|internal server error|bad gateway|connection (refused|reset)/i
 
 function findRevertData(err: BaseError): Hex | undefined {
   let data: Hex | undefined
@@ -54,7 +73,11 @@ export function explainEstimateError(err: unknown): EstimateFailure {
     return { kind: 'reverted', reason: decodeRevertReason(data, /revert/i.test(text) ? text : `execution reverted: ${text}`) }
   }
   const details = (err.walk((e) => typeof (e as BaseError).details === 'string') as BaseError | null)?.details ?? err.shortMessage
-  if (/revert|evm error|invalid opcode|out of gas|stack underflow|stack overflow|invalid jump/i.test(details))
-    return { kind: 'invalid', message: details }
-  return { kind: 'transient', message: details }
+  if (DETERMINISTIC.test(details)) return { kind: 'invalid', message: details }
+  // -32005 is "limit exceeded" (rate limiting) on Infura/Alchemy-style providers.
+  const code = (err.walk((e) => typeof (e as { code?: unknown }).code === 'number') as { code?: number } | null)?.code
+  if (code === -32005 || PROVIDER_TROUBLE.test(details)) return { kind: 'transient', message: details }
+  // Not a node's answer at all (no RPC error in the chain): our side or the transport failed.
+  if (!err.walk((e) => e instanceof RpcError || e instanceof RpcRequestError)) return { kind: 'transient', message: details }
+  return { kind: 'unrecognized', message: details }
 }

@@ -75,6 +75,18 @@ const chainSchema = z.strictObject({
   rpc: rpcSchema.prefault({}),
   explorerUrl: z.url().optional(),
   policy: policySchema.optional(),
+  /**
+   * How long the sign stage keeps a QUEUED request it has set aside (no nonce is spent meanwhile; it is looked at
+   * again every few seconds) before it ends FAILED: `fundsMs` while the signer cannot pay for it
+   * (INSUFFICIENT_FUNDS), `estimateMs` while the node refuses its gas estimate in words we do not recognize
+   * (GAS_ESTIMATION_FAILED; a recognized refusal, such as a revert, fails it at once).
+   */
+  patience: z
+    .strictObject({
+      fundsMs: z.number().int().min(0).max(30 * 24 * 3_600_000).default(3_600_000),
+      estimateMs: z.number().int().min(0).max(24 * 3_600_000).default(120_000),
+    })
+    .prefault({}),
 })
 
 const hexKey = z

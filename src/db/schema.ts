@@ -49,6 +49,11 @@ export const transactions = pgTable(
     validUntil: ts('valid_until'),
     /** REQUEST: a client's; FILLER: a zero-value self-transfer the service sent to fill a nonce hole. */
     kind: text('kind').notNull().default('REQUEST'),
+    /**
+     * While QUEUED and set aside by the sign stage (the signer cannot pay for it yet, or the node refused its gas
+     * estimate in words we do not know): since when, for that reason. The reason's patience runs from here.
+     */
+    waitingSince: ts('waiting_since'),
     /** Last time any attempt of it was handed to the providers: paces rebroadcasts and bumps. */
     lastSentAt: ts('last_sent_at'),
     /** Set while the transaction sits at the chain's fee cap, so operators can see it. */

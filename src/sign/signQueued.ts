@@ -23,12 +23,32 @@ type Plan =
   /** Leave QUEUED for now (e.g. not funded); the sweep comes back to it. */
   | { kind: 'wait'; row: TransactionRow; code: string; message: string }
 
+/** A set-aside row is looked at again after this long (each look costs an estimate and a write). */
+const SET_ASIDE_RETRY_MS = 5_000
+
+/**
+ * A QUEUED row the sign stage cannot sign yet, for `code`: it waits (set aside, no nonce spent) until the
+ * chain's patience for that reason has run out since it was first set aside for it; then it fails.
+ */
+function waitOrFail(row: TransactionRow, code: string, message: string, patienceMs: number, now: number): Extract<Plan, { kind: 'wait' | 'fail' }> {
+  const since = row.error_code === code && row.waiting_since ? row.waiting_since.getTime() : now
+  if (now - since >= patienceMs) return { kind: 'fail', row, code, message: `${message} (still so after ${describeMs(now - since)})` }
+  return { kind: 'wait', row, code, message: `${message}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
+}
+
+function describeMs(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
+}
+
 /**
  * Estimates gas for queued rows, outside any lock: the network is slow and the
- * answer does not depend on the nonce we will assign.
+ * answer does not depend on the nonce we will assign. A row the node refuses
+ * waits or fails on its own; only provider trouble (which would fail every row)
+ * fails the batch, to be tried again.
  */
 async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer, rows: TransactionRow[]): Promise<Plan[]> {
   const now = Date.now()
+  const { patience } = chain.config
   return Promise.all(
     rows.map(async (row): Promise<Plan> => {
       if (row.valid_until && row.valid_until.getTime() <= now)
@@ -51,7 +71,10 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
         const why = explainEstimateError(err)
         if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
         if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
-        if (why.kind === 'insufficient_funds') return { kind: 'wait', row, code: ERROR_CODE.INSUFFICIENT_FUNDS, message: why.message }
+        if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
+        // A node's refusal we have no wording for: not the batch's problem. Retried, then FAILED with its words.
+        if (why.kind === 'unrecognized')
+          return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node refused the gas estimate: ${why.message}`, patience.estimateMs, now)
         throw err
       }
     }),
@@ -139,6 +162,9 @@ export async function signNextBatch(
     SELECT * FROM transactions
     WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
       ${skip.size ? sql`AND id <> ALL(${pgArray([...skip])}::uuid[])` : sql``}
+      -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
+      -- not be estimated again on every drain, ahead of the rows behind them.
+      AND (waiting_since IS NULL OR updated_at < now() - ${SET_ASIDE_RETRY_MS / 1000} * interval '1 second')
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
@@ -180,8 +206,12 @@ export async function signNextBatch(
       }
       const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
       if (committedWei + cost > balance) {
-        notes.push({ id: plan.row.id, code: ERROR_CODE.INSUFFICIENT_FUNDS, message: `signer ${signer.address} balance ${balance} wei cannot cover ${cost} wei yet` })
-        skip.add(plan.row.id)
+        const short = waitOrFail(plan.row, ERROR_CODE.INSUFFICIENT_FUNDS, `signer ${signer.address} balance ${balance} wei cannot cover ${cost} wei`, chain.config.patience.fundsMs, Date.now())
+        if (short.kind === 'fail') failures.push({ id: plan.row.id, code: short.code, message: short.message })
+        else {
+          notes.push({ id: plan.row.id, code: short.code, message: short.message })
+          skip.add(plan.row.id)
+        }
         continue
       }
       committedWei += cost
@@ -210,7 +240,7 @@ export async function signNextBatch(
         WITH stored AS (
           INSERT INTO attempts ${tx(attemptRows)}
         ), moved AS (
-          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, updated_at = now()
+          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
           FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
           WHERE t.id = v.id AND t.status = 'QUEUED'
           RETURNING t.id, t.nonce
@@ -233,7 +263,9 @@ export async function signNextBatch(
     if (notes.length) {
       // Still QUEUED, but the reason it waits is visible to the client and the dashboard.
       await tx`
-        UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now()
+        UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now(),
+          -- The patience for a reason runs from the first time the row was set aside for it.
+          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END
         FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }

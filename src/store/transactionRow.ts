@@ -19,6 +19,7 @@ export type TransactionRow = {
   idempotency_key: string | null
   valid_until: Date | null
   kind: 'REQUEST' | 'FILLER'
+  waiting_since: Date | null
   last_sent_at: Date | null
   at_fee_cap: Date | null
   mined_hash: string | null

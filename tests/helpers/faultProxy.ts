@@ -32,6 +32,8 @@ export type FaultOptions = {
   slowMs?: number
   /** The methods `methodError` fails (default: the receipt reads). */
   errorMethods?: string[]
+  /** The error `methodError` answers with (default -32603 "proxy: internal error"). */
+  error?: { code: number; message: string }
 }
 
 export type FaultProxyStats = {
@@ -108,7 +110,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
       )
     if (effective === 'methodError')
       return answerSome(calls, (c) =>
-        opts.errorMethods.includes(c.method) ? { jsonrpc: '2.0', id: c.id ?? null, error: { code: -32603, message: 'proxy: internal error' } } : undefined,
+        opts.errorMethods.includes(c.method) ? { jsonrpc: '2.0', id: c.id ?? null, error: opts.error } : undefined,
       )
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
@@ -236,5 +238,6 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     slowMethods: o.slowMethods ?? ['eth_getBalance', 'eth_getTransactionCount'],
     slowMs: o.slowMs ?? 3_000,
     errorMethods: o.errorMethods ?? ['eth_getTransactionReceipt', 'eth_getBlockReceipts'],
+    error: o.error ?? { code: -32603, message: 'proxy: internal error' },
   }
 }

@@ -1,0 +1,107 @@
+import postgres from 'postgres'
+import { afterEach, describe, expect, it } from 'vitest'
+import { toHex } from 'viem'
+import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+const ETHER = 10n ** 18n
+
+/**
+ * Requests the sign stage cannot sign yet are set aside (QUEUED, no nonce spent): they must not hold back
+ * the requests behind them, they must not be estimated again on every drain, and each reason has a patience
+ * after which the request ends FAILED with the reason's code.
+ */
+describe('requests set aside by the sign stage', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterEach(async () => {
+    await env?.stop()
+    await proxy?.stop()
+    env = proxy = undefined
+  })
+
+  async function startBehindProxy(patience: Record<string, number>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+    let p: FaultProxy | undefined
+    const e = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (a) => {
+        p = await startFaultProxy(a.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: p!.url }]
+        c.chains[0].patience = patience
+      },
+    })
+    return { env: e, proxy: p! }
+  }
+
+  it('a gas estimate the node refuses in words we do not know holds back no one, and fails once its patience is over', async () => {
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 4_000 }))
+    // The node refuses every estimate with a wording no classifier knows (a client we have no vector for).
+    proxy.setMode('methodError', { errorMethods: ['eth_estimateGas'], error: { code: -32000, message: 'frobnication quota of the sender is spent' } })
+    const refused = await submit(env, { to: RECIPIENT, data: toHex('needs an estimate') })
+    const behind = [await submit(env, { to: RECIPIENT, data: toHex('behind-1'), gasLimit: '60000' }), await submit(env, { to: RECIPIENT, data: toHex('behind-2'), gasLimit: '60000' })]
+
+    // The ones behind it go through (before, the refusal failed their whole batch, every time: the signer stalled).
+    for (const id of behind) expect((await waitForStatus(env, id, 'CONFIRMED')).nonce).not.toBeNull()
+    const waiting = await getTx(env, refused)
+    expect(waiting.status).toBe('QUEUED')
+    expect(waiting.nonce).toBeNull()
+    expect(waiting.error.code).toBe('GAS_ESTIMATION_FAILED')
+    expect(waiting.error.message).toMatch(/frobnication quota.*waits until/)
+
+    // Past the patience it ends FAILED, with the node's words; no nonce was spent on it.
+    const failed = await waitForStatus(env, refused, 'FAILED', 30_000)
+    expect(failed.error.code).toBe('GAS_ESTIMATION_FAILED')
+    expect(failed.error.message).toMatch(/frobnication quota of the sender is spent \(still so after \d+ s\)/)
+    expect(failed.nonce).toBeNull()
+    const mined = await transactionsFrom(env.chain, SIGNER.address)
+    expect(mined.map((t) => t.input)).toEqual([toHex('behind-1'), toHex('behind-2')])
+    expect(mined.map((t) => t.nonce)).toEqual([0, 1])
+  })
+
+  it('a request the signer cannot pay for fails after the funds patience, and spends no nonce', async () => {
+    ;({ env, proxy } = await startBehindProxy({ fundsMs: 2_000 }))
+    const tooMuch = await submit(env, { to: RECIPIENT, value: (100_000_000n * ETHER).toString(), gasLimit: '21000' })
+    const waiting = await waitForStatus(env, tooMuch, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+    expect(waiting.status).toBe('QUEUED')
+    const failed = await waitForStatus(env, tooMuch, 'FAILED', 30_000)
+    expect(failed.error.code).toBe('INSUFFICIENT_FUNDS')
+    expect(failed.error.message).toMatch(/cannot cover .* wei \(still so after \d+ s\)/)
+    // The next request takes nonce 0: nothing was spent on the one that failed.
+    const next = await submit(env, { to: RECIPIENT, value: '1', gasLimit: '21000' })
+    const done = await waitForStatus(env, next, 'CONFIRMED')
+    expect(done.nonce).toBe('0')
+  })
+
+  it('rows waiting for funds are not estimated again on every drain, and the rows behind them are signed at once', async () => {
+    ;({ env, proxy } = await startBehindProxy({}))
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      // 40 requests no balance can cover, each estimated (no gasLimit): the node refuses with insufficient funds.
+      const parked = await Promise.all(Array.from({ length: 40 }, () => submit(env!, { to: RECIPIENT, value: (100_000_000n * ETHER).toString() })))
+      for (const id of parked) await waitForStatus(env, id, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+      proxy.resetStats()
+      // Then 20 payable requests one after another: each is a drain of the signer's queue.
+      const started = Date.now()
+      for (let i = 0; i < 20; i++) {
+        const id = await submit(env, { to: RECIPIENT, value: '1', data: toHex(`paid-${i}`) })
+        await waitForStatus(env, id, (t) => t.status !== 'QUEUED')
+      }
+      const seconds = (Date.now() - started) / 1000
+      const estimates = proxy.stats.calls['eth_estimateGas'] ?? 0
+      // Each paid request is estimated once; the 40 parked ones at most once per 5 s look (plus one), not once
+      // per drain (which was 20 × 40 = 800 more).
+      expect(estimates).toBeLessThanOrEqual(20 + 40 * (Math.ceil(seconds / 5) + 1))
+      expect(estimates).toBeLessThan(20 + 40 * 20)
+      const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'QUEUED' AND error_code = 'INSUFFICIENT_FUNDS' AND waiting_since IS NOT NULL`
+      expect(row!.n).toBe(40)
+      // Funded, they go through (the default patience is an hour).
+      await chainControl(env).setBalance(SIGNER.address, 10n ** 9n * ETHER)
+      for (const id of parked.slice(0, 3)) expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).error).toBeNull()
+    } finally {
+      await sql.end()
+    }
+  })
+})
