@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { printSchema } from 'graphql'
 import { createAuthenticator } from './api/auth.ts'
+import { createCorsPolicy } from './api/cors.ts'
 import { createApiLoadMonitor } from './api/apiLoad.ts'
 import { startDbApiKeys } from './keys/dbApiKeys.ts'
 import { requireApiKeys } from './keys/requireApiKeys.ts'
@@ -95,8 +96,9 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const yoga = createGraphQL(ctx, schema)
   const readiness = createReadiness(db.sql, [...chains.values()], log, pipelineStatus)
   const rateLimiter = createRateLimiter(config.limits)
-  const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics })
-  const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter)
+  const cors = createCorsPolicy(config.apiKeys, ctx.devMode)
+  const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics, cors })
+  const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter, cors)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => resolve())

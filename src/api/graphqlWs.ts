@@ -1,8 +1,9 @@
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Authenticator, Principal } from './auth.ts'
+import type { CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 
@@ -15,8 +16,15 @@ type Enveloped = ReturnType<Yoga['getEnveloped']>
  * The key's rate limit counts the connection and every operation on it, as each HTTP request counts:
  * a socket is not a way around it (a limited operation gets RATE_LIMITED with retryAfterSeconds).
  */
-export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator, rateLimiter?: RateLimiter): { close: () => Promise<void> } {
-  const wss = new WebSocketServer({ server, path: '/graphql' })
+export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator, rateLimiter?: RateLimiter, cors?: CorsPolicy): { close: () => Promise<void> } {
+  const wss = new WebSocketServer({
+    server,
+    path: '/graphql',
+    // Browsers do not apply CORS to WebSockets but do send the page's Origin: a page on an origin no key
+    // lists (or, with auth disabled, any other site) is refused at the handshake, before it can subscribe.
+    verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
+      !cors || !origin || Object.keys(cors.headersFor(origin, req.headers.host)).length > 0,
+  })
   const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
     {
       onConnect: (ctx) => {
@@ -24,6 +32,7 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
         const header = (params.authorization ?? params.Authorization) as string | undefined
         try {
           ctx.extra.principal = auth.authenticate(header)
+          cors?.check(ctx.extra.request.headers.origin, ctx.extra.request.headers.host, ctx.extra.principal)
         } catch {
           // graphql-ws closes the socket with 4403 Forbidden; any other answer would accept the connection.
           return false

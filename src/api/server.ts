@@ -12,6 +12,7 @@ import { getAttemptsFor, getEventsFor, getTransaction } from '../store/readTrans
 import type { Readiness } from '../health/readiness.ts'
 import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
+import type { CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 import { checkDeclaredLength, readBody, readJson } from './readBody.ts'
@@ -78,14 +79,17 @@ export function createHttpServer(
     graphqlDirect?: boolean
     /** The pipeline process's metrics (prom-client JSON), served together with this process's on /metrics. */
     pipelineMetrics?: () => Promise<MetricsJson>
+    /** Which web pages may call the API from a browser; none but the server's own without it. */
+    cors?: CorsPolicy
   },
 ): Server {
   const { auth, yoga } = deps
   const log = service.log.child({ module: 'http' })
 
-  /** Who is asking (401 without a valid key), within their key's rate (429). */
+  /** Who is asking (401 without a valid key), from a page their key allows (403), within their key's rate (429). */
   function principalOf(req: IncomingMessage): Principal {
     const principal = auth.authenticate(req.headers.authorization)
+    deps.cors?.check(req.headers.origin, req.headers.host, principal)
     deps.rateLimiter?.take(principal.name)
     return principal
   }
@@ -93,6 +97,12 @@ export function createHttpServer(
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
+    if (path === '/graphql' || path === '/broadcast_transaction' || path.startsWith('/transactions/')) {
+      // CORS before anything else, so a page on an allowed origin can read errors (401, 400) too; a preflight
+      // carries no key and is answered here. An origin no key lists gets no CORS headers: its page sees nothing.
+      if (deps.cors) for (const [name, value] of Object.entries(deps.cors.headersFor(req.headers.origin, req.headers.host))) res.setHeader(name, value)
+      if (req.method === 'OPTIONS') return void res.writeHead(204).end()
+    }
     if (path === '/graphql') {
       let principal
       try {

@@ -115,7 +115,19 @@ const apiKeySchema = z.strictObject({
   name: z.string().min(1),
   role: z.enum(['reader', 'submitter', 'admin']),
   key: z.string().min(16, 'API keys must be at least 16 characters'),
-  allowedOrigins: z.array(z.string()).optional(),
+  /** Web pages (origins, e.g. "https://app.example.com") that may use this key from a browser (CORS). */
+  allowedOrigins: z
+    .array(
+      z.string().refine((v) => {
+        try {
+          const u = new URL(v)
+          return /^https?:$/.test(u.protocol) && u.origin === v.replace(/\/$/, '').toLowerCase()
+        } catch {
+          return false
+        }
+      }, 'Expected an origin: scheme, host and port only, e.g. "https://app.example.com"'),
+    )
+    .optional(),
 })
 
 const webhookSchema = z.strictObject({

@@ -79,6 +79,8 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: service.devMode,
+    // The HTTP server answers CORS itself, per API key (api/cors.ts); yoga's default lets every origin in.
+    cors: false,
     // The HTTP server checks Content-Length against MAX_BODY_BYTES before yoga runs (api/readBody.ts).
     maxRequestBodySize: false,
     landingPage: false,
