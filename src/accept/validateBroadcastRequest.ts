@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import type { FileConfig } from '../config/schema.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { minimumGasLimit } from '../core/intrinsicGas.ts'
 import { checkChainPolicy } from './checkChainPolicy.ts'
 import { parseAddress, parseBigInt, parseDateTime, parseHex, parseInteger, parseShortString } from './parseFields.ts'
 
@@ -53,6 +54,15 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   const validUntil = present('validUntil') ? parseDateTime(body.validUntil, 'validUntil') : null
   if (validUntil && validUntil.getTime() <= now.getTime())
     throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
+  if (gasLimit !== null) {
+    const least = minimumGasLimit({ to, data })
+    if (gasLimit < least)
+      throw new InputError(
+        ERROR_CODE.VALUE_OUT_OF_RANGE,
+        `gasLimit: ${gasLimit} is below the ${least} gas this transaction costs before it runs (21000, its calldata${to === null ? ', contract creation' : ''}); nodes refuse it`,
+        'gasLimit',
+      )
+  }
   const from = present('from') ? parseAddress(body.from, 'from') : null
   const request = { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
   checkChainPolicy(request, config.chains.find((c) => c.chainId === chainId))
