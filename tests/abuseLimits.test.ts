@@ -184,9 +184,17 @@ describe('abuse limits', () => {
   })
 
   it('a key at maxInFlightPerKey unfinished transactions gets 429 TOO_MANY_IN_FLIGHT; other keys still submit', async () => {
-    for (let i = 0; i < 3; i++) expect((await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: String(i + 1) })).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: String(i + 1) })).status).toBe(200)
+    const third = await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: '3', idempotencyKey: 'retried-1' })
+    expect(third.status).toBe(200)
     const over = await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: '9' })
     expect(over.status).toBe(429)
+    // A client retrying a request it already made gets that transaction, not 429 (it adds nothing in flight);
+    // a new idempotency key is over the cap like any new request.
+    const retried = await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: '3', idempotencyKey: 'retried-1' })
+    expect(retried.status).toBe(200)
+    expect(retried.json.transactionId).toBe(third.json.transactionId)
+    expect((await call('/broadcast_transaction', keys.inflight, { to: RECIPIENT, value: '3', idempotencyKey: 'retried-2' })).status).toBe(429)
     expect(over.json.error.code).toBe('TOO_MANY_IN_FLIGHT')
     expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(1)
     // Still over after the cached count is reloaded from Postgres.

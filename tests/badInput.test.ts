@@ -92,6 +92,15 @@ describe('bad input', () => {
     expect(missing.json.error.code).toBe('NOT_FOUND')
   })
 
+  it('GraphQL: a cursor this API did not make → INVALID_INPUT on `after` (a huge sequence number was a 500)', async () => {
+    const list = `query($a: String) { transactions(first: 1, after: $a) { edges { cursor } } }`
+    for (const after of ['nope', Buffer.from('seq:99999999999999999999999').toString('base64url'), Buffer.from('seq:-1').toString('base64url')]) {
+      const { status, json } = await env.graphql(list, { a: after })
+      expect(status, after).toBe(200)
+      expect(json.errors[0].extensions, after).toEqual({ code: 'INVALID_INPUT', field: 'after' })
+    }
+  })
+
   const mutation = `mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id } }`
   const gqlCases: Array<[string, Record<string, unknown>, string, string]> = [
     ['wrong address', { to: '0x1234' }, 'INVALID_ADDRESS', 'to'],

@@ -1,5 +1,6 @@
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { TooManyRequestsError } from '../api/rateLimit.ts'
 import { createAcceptBatcher, type AcceptBatcher } from './acceptBatcher.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import type { BroadcastRequest } from './validateBroadcastRequest.ts'
@@ -45,8 +46,13 @@ function batcherFor(ctx: ServiceContext): AcceptBatcher {
 export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<AcceptResult> {
   const signer = pickSigner(ctx, req.chainId, req.from)
   const started = new Date()
-  // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey.
-  await ctx.inFlight?.check(apiKeyName)
+  // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request
+  // it already made (same idempotency key) adds nothing in flight: it gets that transaction, as at any other time.
+  await ctx.inFlight?.check(apiKeyName).catch(async (err: unknown) => {
+    if (!(err instanceof TooManyRequestsError) || req.idempotencyKey === null) throw err
+    const [taken] = await ctx.db.sql`SELECT 1 FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
+    if (!taken) throw err
+  })
   const result = await batcherFor(ctx).accept({ req, signer, apiKeyName })
   // The batcher has already woken the sign stage for this signer.
   if (result.created) ctx.inFlight?.accepted(apiKeyName)

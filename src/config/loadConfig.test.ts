@@ -140,12 +140,22 @@ describe('parseConfig: rejected configs', () => {
     {
       label: 'invalid provider URL',
       mutate: (c) => (c.chains[0].providers[1].url = 'not a url'),
-      problems: ['chains[0].providers[1].url: Invalid url'],
+      problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],
     },
     {
       label: 'provider URL with an unsupported protocol',
       mutate: (c) => (c.chains[0].providers[1].url = 'ftp://10.0.0.5:8545'),
-      problems: ['chains[0].providers[1].url: Invalid url'],
+      problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],
+    },
+    {
+      label: 'a WebSocket provider (every call goes over HTTP)',
+      mutate: (c) => (c.chains[0].providers[1].url = 'wss://eth-mainnet.example/ws'),
+      problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],
+    },
+    {
+      label: 'retentionDays past a century (it overflowed Postgres timestamps in every prune)',
+      mutate: (c) => (c.retentionDays = 1_000_000_000),
+      problems: ['retentionDays: At most 36500 (100 years)'],
     },
     {
       label: 'unknown top-level key',
@@ -287,6 +297,6 @@ describe('readConfigFile and loadOptions', () => {
     const path = write('bad-url.json', JSON.stringify(raw))
     const err = configError(() => readConfigFile(path, ENV))
     expect(err.message).toContain(`Invalid configuration in ${path}`)
-    expect(err.problems).toEqual(['chains[0].providers[1].url: Invalid url'])
+    expect(err.problems).toEqual(['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'])
   })
 })

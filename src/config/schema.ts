@@ -24,7 +24,8 @@ const address = z
 
 const providerSchema = z.strictObject({
   name: z.string().min(1).regex(/^[\w.-]+$/, 'Use letters, digits, "-", "_" or "."'),
-  url: z.url({ protocol: /^(https?|wss?)$/, error: 'Invalid url' }),
+  // HTTP(S) only: reads, sends and batching all go over viem's http transport (a ws:// provider never worked).
+  url: z.url({ protocol: /^https?$/, error: 'Expected an http:// or https:// URL (WebSocket providers are not supported)' }),
   weight: z.number().int().positive().max(100).default(1),
 })
 
@@ -146,7 +147,8 @@ export const configSchema = z
     signers: z.array(signerSchema).min(1, 'At least one signer is needed'),
     apiKeys: z.array(apiKeySchema).default([]),
     auth: z.enum(['enabled', 'disabled']).default('enabled'),
-    retentionDays: z.number().int().positive().default(30),
+    /** At most a century: larger values overflowed Postgres timestamps in every prune. */
+    retentionDays: z.number().int().positive().max(36_500, 'At most 36500 (100 years)').default(30),
     webhooks: z.array(webhookSchema).default([]),
     /** Per API key and per instance (token bucket), plus a cap on the key's unfinished transactions across instances. */
     limits: z

@@ -130,7 +130,8 @@ const BroadcastTransactionInput = builder.inputType('BroadcastTransactionInput',
 })
 
 function decodeCursor(cursor: string): number {
-  const m = /^seq:(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString())
+  const m = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  // Our cursors are row sequence numbers (safe integers); anything longer was not made by this API.
   if (!m) throw new InputError(ERROR_CODE.INVALID_INPUT, 'after: not a cursor from this API', 'after')
   return Number(m[1])
 }
