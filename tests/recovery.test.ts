@@ -123,6 +123,44 @@ describe('recovery on a real anvil', () => {
     expect(displaced.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'nonce_used_elsewhere')).toBe(true)
   })
 
+  it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
+    const anvil = chainControl(env)
+    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('cancelled-request') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status attempts { purpose maxFeePerGas maxPriorityFeePerGas } } }`, { id })
+    const cancel = cancelled.json.data.cancelTransaction.attempts.find((a: any) => a.purpose === 'CANCEL')
+    expect(cancel).toBeTruthy()
+    // Someone else's transaction at the same nonce, with higher fees than the cancel's, is what mines.
+    const theirs = await outside.sendTransaction({
+      chain: null,
+      to: RECIPIENT,
+      nonce: 0,
+      value: 1n,
+      maxFeePerGas: BigInt(cancel.maxFeePerGas) * 3n,
+      maxPriorityFeePerGas: BigInt(cancel.maxPriorityFeePerGas) * 3n,
+    })
+    let t = await getTx(env, id)
+    for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, id)
+    }
+    expect(t.status).toBe('FAILED')
+    expect(t.error.code).toBe('CANCELLED')
+    expect(t.error.message).toMatch(/nonce 0 was used by another transaction/)
+    expect((await env.chain.getTransactionReceipt({ hash: theirs })).status).toBe('success')
+    // A few more blocks: nothing of the request is ever sent at a new nonce.
+    for (let i = 0; i < 5; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    const onChain = await transactionsFrom(env.chain, SIGNER.address)
+    expect(onChain.filter((x) => x.input === toHex('cancelled-request'))).toHaveLength(0)
+    expect((await getTx(env, id)).status).toBe('FAILED')
+  })
+
   it('receipt lookups that fail are not taken for "not mined": a mined transaction is never signed again', async () => {
     const started = await startBehindProxy({ blockTimeSec: 0.2 })
     env = started.env

@@ -88,7 +88,9 @@ export async function broadcastAttempts(
     UPDATE attempts SET
       providers = attempts.providers || v.answers,
       sent_at = CASE WHEN v.sent THEN COALESCE(attempts.sent_at, now()) ELSE attempts.sent_at END,
-      status = CASE WHEN v.sent AND attempts.status = 'SIGNED' THEN 'SENT'
+      -- A node that takes an attempt every provider had refused (sent again by the recovery sweep) makes it SENT:
+      -- it may mine now, so its transaction must not be failed for it and its nonce handed on.
+      status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
     FROM v WHERE attempts.hash = v.hash
     RETURNING attempts.transaction_id, v.sent`

@@ -51,6 +51,10 @@ export const ERROR_CODE = {
   EXPIRED: 'EXPIRED',
   EXECUTION_REVERTED: 'EXECUTION_REVERTED',
   FEE_CAP_REACHED: 'FEE_CAP_REACHED',
+  /** An admin cancelled it (QUEUED: at once; PENDING: its nonce went to something else, so nothing of it ran). */
+  CANCELLED: 'CANCELLED',
+  /** A filler whose nonce was used by another transaction of the key (outside the service): nothing left to fill. */
+  NONCE_USED_ELSEWHERE: 'NONCE_USED_ELSEWHERE',
 } as const
 export type ErrorCode = (typeof ERROR_CODE)[keyof typeof ERROR_CODE]
 

@@ -93,17 +93,35 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // Requeued, it would be signed again at a new nonce: if a lagging provider hid a receipt, the request
       // would run twice. So "no receipt" must also be seen on two passes in a row.
       if (!twice(`unmined:${t.id}:${t.nonce}`)) continue
+      let requeued = false
       await sql.begin(async (tx) => {
-        const moved = await tx`
-          UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL, waiting_since = NULL,
-            error_code = NULL, error_message = NULL, updated_at = now()
-          WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}`
+        // A request an admin cancelled must not run after all, and a filler has no hole left to fill: both end
+        // here (nothing of theirs ran). Anything else is queued again for a new nonce.
+        const ended = await tx`
+          UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
+            error_code = CASE WHEN kind = 'FILLER' THEN ${ERROR_CODE.NONCE_USED_ELSEWHERE} ELSE ${ERROR_CODE.CANCELLED} END,
+            error_message = CASE WHEN kind = 'FILLER' THEN ${`its nonce ${t.nonce} was used by another transaction of this key: nothing left to fill`}
+                                 ELSE ${`cancelled by an admin; its nonce ${t.nonce} was used by another transaction of this key, so nothing of it ran`} END
+          WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}
+            AND (kind = 'FILLER' OR error_code = 'CANCELLED'
+                 OR EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.purpose = 'CANCEL'))`
+        const moved = ended.count
+          ? ended
+          : await tx`
+              UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL, waiting_since = NULL,
+                error_code = NULL, error_message = NULL, updated_at = now()
+              WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}`
         if (!moved.count) return
+        requeued = !ended.count
         await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND nonce = ${t.nonce}`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${t.id}, 'PENDING', 'QUEUED', ${tx.json({ reason: 'nonce_used_elsewhere', nonce: t.nonce })}::jsonb)`
+          VALUES (${t.id}, 'PENDING', ${requeued ? 'QUEUED' : 'FAILED'}, ${tx.json({ reason: 'nonce_used_elsewhere', nonce: t.nonce })}::jsonb)`
       })
+      if (!requeued) {
+        log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; cancelled (or filler) transaction FAILED, not queued again')
+        continue
+      }
       log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; queued again for a new nonce')
       ctx.kickSigner(chain.chainId, address)
     }
@@ -116,11 +134,14 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING'
         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status <> 'REJECTED')`
     for (const t of invalid) {
+      // Failing it hands its nonce on: only when a whole pass later it is still so (a resend may be taken meanwhile).
+      if (!twice(`invalid:${t.id}:${t.nonce}`)) continue
       await sql.begin(async (tx) => {
         const moved = await tx`
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(),
             error_code = ${ERROR_CODE.INVALID_TRANSACTION}, error_message = ${t.message ?? 'every provider refused it as invalid'}
-          WHERE id = ${t.id} AND status = 'PENDING'`
+          WHERE id = ${t.id} AND status = 'PENDING'
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.status <> 'REJECTED')`
         if (moved.count)
           await tx`
             INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
