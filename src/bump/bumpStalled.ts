@@ -78,6 +78,12 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         fees: decision.fees,
         purpose,
       })
+      if (built.hash === latest.hash) {
+        // Nothing to raise (a chain whose fees are zero): the same bytes again. Storing them as a new attempt broke
+        // the unique hash and rolled back every bump of the pass, for every transaction of the chain.
+        toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+        continue
+      }
       attemptRows.push(built.row)
       toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: built.hash, raw: built.raw })
       if (decision.reachedCap && t.at_fee_cap === null) atCap.push(t.id)

@@ -72,6 +72,10 @@ const VECTORS: ReadonlyArray<[client: string, message: string, expected: SendOut
   ['geth (wrapped)', 'invalid sender: invalid chain id for signer: have 5 want 1', 'invalid'],
   ['geth', `max priority fee per gas higher than max fee per gas: address ${ADDR}, maxPriorityFeePerGas: 2, maxFeePerGas: 1`, 'invalid'],
   ['geth', 'transaction type not supported', 'invalid'],
+  // EIP-7825 (Osaka): a gas limit over 2^24 is never valid; EIP-3860: init code over 49152 bytes.
+  ['geth', `transaction gas limit too high (cap: 16777216, tx: 16800000)`, 'invalid'],
+  ['nethermind', 'TxGasLimitCapExceeded: Gas limit 16800000 exceeded cap of 16777216.', 'invalid'],
+  ['geth', 'max initcode size exceeded: code size 60000 limit 49152', 'invalid'],
   ['erigon', 'INTERNAL_ERROR: IntrinsicGas', 'invalid'],
   ['erigon', 'INVALID: oversized data', 'invalid'],
   ['erigon', 'INVALID: invalid sender', 'invalid'],

@@ -34,7 +34,7 @@ const PATTERNS: ReadonlyArray<[SendOutcome, RegExp]> = [
   ],
   [
     'invalid',
-    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas (higher than|exceeds) max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit|intrinsic gas too high|invalidtx(chainid|signature)/i,
+    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas (higher than|exceeds) max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit|intrinsic gas too high|invalidtx(chainid|signature)|transaction gas limit too high|gas ?limit ?cap ?exceeded|max initcode size exceeded/i,
   ],
 ]
 
