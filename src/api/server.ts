@@ -8,7 +8,7 @@ import { acceptTransaction } from '../accept/acceptTransaction.ts'
 import { validateBroadcastRequest } from '../accept/validateBroadcastRequest.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
-import { getAttemptsFor, getEventsFor, getTransaction } from '../store/readTransactions.ts'
+import { getTransaction } from '../store/readTransactions.ts'
 import type { Readiness } from '../health/readiness.ts'
 import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
@@ -17,7 +17,7 @@ import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 import { checkDeclaredLength, readBody, readJson } from './readBody.ts'
 import { canServeDirectly, serveGraphQLPost } from './graphql/serveGraphQLPost.ts'
-import { transactionJson } from './rest/transactionJson.ts'
+import { loadTransactionJson } from './rest/transactionJson.ts'
 
 const WEB_DIRS = [fileURLToPath(new URL('../../web/dist', import.meta.url)), fileURLToPath(new URL('../../web', import.meta.url))]
 const MIME: Record<string, string> = {
@@ -138,8 +138,7 @@ export function createHttpServer(
       const id = parseTransactionId(decodePath(m[1]!))
       const row = await getTransaction(service.db.sql, id)
       if (!row) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
-      const [[attempts], [events]] = await Promise.all([getAttemptsFor(service.db.sql, [id]), getEventsFor(service.db.sql, [id])])
-      return sendJson(res, 200, transactionJson(row, attempts!, events!))
+      return sendJson(res, 200, await loadTransactionJson(service, row))
     }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
     if (path === '/readyz' && deps.readiness) {

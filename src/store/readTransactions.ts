@@ -34,6 +34,13 @@ export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<
   return ids.map((id) => rows.filter((r) => r.transaction_id === id))
 }
 
+/** The highest block each chain's watcher has scanned (chain_cursors), by chain id; null before it ran. */
+export async function getScannedHeads(sql: Sql, chainIds: readonly number[]): Promise<(number | null)[]> {
+  const rows = await sql<{ chain_id: number; block_number: number }[]>`
+    SELECT chain_id, block_number FROM chain_cursors WHERE chain_id = ANY(${pgArray(chainIds.map(String))}::int[])`
+  return chainIds.map((id) => rows.find((r) => r.chain_id === id)?.block_number ?? null)
+}
+
 export async function getEventsFor(sql: Sql, ids: readonly string[]): Promise<EventRow[][]> {
   const rows = await sql<EventRow[]>`SELECT * FROM transaction_events WHERE transaction_id = ANY(${pgArray(ids as string[])}::uuid[]) ORDER BY id`
   return ids.map((id) => rows.filter((r) => r.transaction_id === id))

@@ -1,5 +1,5 @@
 import type PgBoss from 'pg-boss'
-import { transactionJson } from '../api/rest/transactionJson.ts'
+import { loadTransactionJson } from '../api/rest/transactionJson.ts'
 import { redactUrl } from '../common/logger.ts'
 import { startLoop, type Loop } from '../common/startLoop.ts'
 import type { WebhookConfig } from '../config/schema.ts'
@@ -8,7 +8,6 @@ import type { TxSql } from '../db/connect.ts'
 import { bossDb } from '../jobs/queues.ts'
 import { TX_STATUSES } from '../core/txStatus.ts'
 import { pgArray } from '../db/pgArray.ts'
-import { getAttemptsFor, getEventsFor } from '../store/readTransactions.ts'
 import type { EventRow, TransactionRow } from '../store/transactionRow.ts'
 import { SIGNATURE_HEADER, signWebhook } from './signWebhook.ts'
 
@@ -104,7 +103,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     if (!event) return // pruned with its transaction
     const [tx] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${event.transaction_id}`
     if (!tx) return
-    const [[attempts], [events]] = await Promise.all([getAttemptsFor(ctx.db.sql, [tx.id]), getEventsFor(ctx.db.sql, [tx.id])])
+    const transaction = await loadTransactionJson(ctx, tx)
     const body = JSON.stringify({
       id: `evt_${event.id}`,
       type: 'transaction.status_changed',
@@ -112,7 +111,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
       fromStatus: event.from_status,
       toStatus: event.to_status,
       // The transaction now: it may have moved on since this change.
-      transaction: transactionJson(tx, attempts!, events!),
+      transaction,
     })
     const now = Math.floor(Date.now() / 1000)
     let status: number

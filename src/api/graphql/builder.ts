@@ -10,7 +10,7 @@ import type { AttemptRow, EventRow } from '../../store/transactionRow.ts'
 export type GraphQLContext = {
   service: ServiceContext
   principal: Principal
-  loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]> }
+  loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]>; scannedHeads: DataLoader<number, number | null> }
 }
 
 export const builder = new SchemaBuilder<{

@@ -3,7 +3,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql'
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
-import { getAttemptsFor, getEventsFor } from '../../store/readTransactions.ts'
+import { getAttemptsFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
 import type { Principal } from '../auth.ts'
 import { graphqlMetricsPlugin } from '../../metrics/graphqlMetrics.ts'
 import { graphqlArmorPlugins } from './armor.ts'
@@ -60,7 +60,11 @@ const useErrorCodes: Plugin = {
 function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
   let attempts: GraphQLContext['loaders']['attempts'] | undefined
   let events: GraphQLContext['loaders']['events'] | undefined
+  let scannedHeads: GraphQLContext['loaders']['scannedHeads'] | undefined
   return {
+    get scannedHeads() {
+      return (scannedHeads ??= new DataLoader((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds)))
+    },
     get attempts() {
       return (attempts ??= new DataLoader((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids)))
     },

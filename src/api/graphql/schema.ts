@@ -6,6 +6,7 @@ import { retryTransaction } from '../../admin/retryTransaction.ts'
 import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
+import { confirmationsOf } from '../../core/confirmations.ts'
 import { getTransaction, getTransactionByHash, listTransactions } from '../../store/readTransactions.ts'
 import type { AttemptRow, EventRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
@@ -88,11 +89,12 @@ export const TransactionType = builder.objectRef<TransactionRow>('Transaction').
     blockHash: t.field({ type: 'Hex', nullable: true, resolve: (r) => r.block_hash }),
     confirmations: t.int({
       nullable: true,
-      description: 'Blocks on top of (and including) the one holding it, when last checked; null until included',
-      resolve: (r, _, ctx) => {
-        if (r.block_number === null) return null
+      description:
+        "Blocks on top of (and including) the one holding it, as last seen by the chain's watcher (at most the chain's confirmation depth); null until included",
+      resolve: async (r, _, ctx) => {
         const depth = ctx.service.chains.get(r.chain_id)?.config.confirmations ?? 1
-        return r.status === 'CONFIRMED' || r.status === 'REVERTED' || r.status === 'CANCELLED' ? depth : null
+        const head = r.status === 'INCLUDED' ? await ctx.loaders.scannedHeads.load(r.chain_id) : null
+        return confirmationsOf(r, head, depth)
       },
     }),
     gasUsed: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.gas_used }),

@@ -1,7 +1,22 @@
+import type { ServiceContext } from '../../context.ts'
+import { confirmationsOf } from '../../core/confirmations.ts'
+import { getAttemptsFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
 import type { AttemptRow, EventRow, TransactionRow } from '../../store/transactionRow.ts'
 
+/** A stored transaction in its REST shape, with its attempts, events and confirmations read now. */
+export async function loadTransactionJson(service: ServiceContext, row: TransactionRow) {
+  const { sql } = service.db
+  const [[attempts], [events], [head]] = await Promise.all([
+    getAttemptsFor(sql, [row.id]),
+    getEventsFor(sql, [row.id]),
+    row.status === 'INCLUDED' ? getScannedHeads(sql, [row.chain_id]) : [null],
+  ])
+  const depth = service.chains.get(row.chain_id)?.config.confirmations ?? 1
+  return transactionJson(row, attempts!, events!, confirmationsOf(row, head!, depth))
+}
+
 /** The REST shape of a transaction: the same fields and names as the GraphQL type. */
-export function transactionJson(t: TransactionRow, attempts: AttemptRow[], events: EventRow[]) {
+export function transactionJson(t: TransactionRow, attempts: AttemptRow[], events: EventRow[], confirmations: number | null) {
   const latest = attempts.at(-1)
   return {
     id: t.id,
@@ -16,6 +31,7 @@ export function transactionJson(t: TransactionRow, attempts: AttemptRow[], event
     hash: t.mined_hash ?? latest?.hash ?? null,
     blockNumber: t.block_number === null ? null : String(t.block_number),
     blockHash: t.block_hash,
+    confirmations,
     gasUsed: t.gas_used,
     effectiveGasPrice: t.effective_gas_price,
     execution: t.execution,

@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+
+/** `confirmations` counts up while INCLUDED (it was null until final), the same over GraphQL and REST. */
+describe('confirmations while a transaction waits for its depth (real anvil, blocks mined by the test)', () => {
+  let env: TestEnv
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 3) })
+  }, 60_000)
+  afterAll(() => env?.stop())
+
+  const both = async (id: string) => {
+    const gql = await env.graphql(`query($id: ID!) { transaction(id: $id) { status confirmations } }`, { id })
+    const rest = await env.get(`/transactions/${id}`)
+    return { gql: gql.json.data.transaction, rest: { status: rest.json.status, confirmations: rest.json.confirmations } }
+  }
+
+  it('null before the block, then 1, 2 as blocks follow, and the depth once CONFIRMED', async () => {
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '1' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    expect(await both(id)).toEqual({ gql: { status: 'PENDING', confirmations: null }, rest: { status: 'PENDING', confirmations: null } })
+    await anvil.mine()
+    for (const expected of [1, 2]) {
+      const seen = await waitFor(`${expected} confirmation(s)`, async () => {
+        const b = await both(id)
+        return b.gql.status === 'INCLUDED' && b.gql.confirmations === expected && b
+      })
+      expect(seen.rest).toEqual({ status: 'INCLUDED', confirmations: expected })
+      await anvil.mine()
+    }
+    await waitForStatus(env, id, 'CONFIRMED')
+    expect(await both(id)).toEqual({ gql: { status: 'CONFIRMED', confirmations: 3 }, rest: { status: 'CONFIRMED', confirmations: 3 } })
+  })
+})
