@@ -148,6 +148,16 @@ describe('parseConfig: rejected configs', () => {
       problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],
     },
     {
+      label: 'a fee cap of 0 wei (nothing could ever be sent)',
+      mutate: (c) => (c.chains[0].fees = { maxFeePerGasCap: '0' }),
+      problems: ['chains[0].fees.maxFeePerGasCap: Must be above 0: a cap of 0 wei lets nothing be sent'],
+    },
+    {
+      label: 'a policy maxGasLimit below 21000 (every request would be refused)',
+      mutate: (c) => (c.chains[0].policy = { maxGasLimit: '0' }),
+      problems: ['chains[0].policy.maxGasLimit: At least 21000: every transaction needs that much gas'],
+    },
+    {
       label: 'a WebSocket provider (every call goes over HTTP)',
       mutate: (c) => (c.chains[0].providers[1].url = 'wss://eth-mainnet.example/ws'),
       problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],

@@ -32,7 +32,7 @@ const providerSchema = z.strictObject({
 const feesSchema = z.strictObject({
   model: z.enum(['eip1559', 'legacy']).default('eip1559'),
   /** Hard ceiling for maxFeePerGas (or gasPrice on legacy chains), in wei. */
-  maxFeePerGasCap: weiString.default(500_000_000_000n),
+  maxFeePerGasCap: weiString.refine((v) => v > 0n, 'Must be above 0: a cap of 0 wei lets nothing be sent').default(500_000_000_000n),
   /** Every replacement raises both fee fields by at least this percent (geth needs 10 %). */
   bumpPercent: z.number().min(10).max(1000).default(12.5),
   bumpAfterMs: z.number().int().min(100).default(30_000),
@@ -47,7 +47,7 @@ const policySchema = z.strictObject({
   /** Wei, decimal string. */
   maxValue: weiString.optional(),
   /** Applies to a gasLimit given in the request. */
-  maxGasLimit: weiString.optional(),
+  maxGasLimit: weiString.refine((v) => v >= 21_000n, 'At least 21000: every transaction needs that much gas').optional(),
 })
 
 /** How each provider of a chain is called and judged (src/chain/providerHealth.ts). */
