@@ -101,6 +101,17 @@ describe('bad input', () => {
     }
   })
 
+  it('GraphQL: a bad value written inline, or a scalar variable, names the field it was given for (it named the scalar)', async () => {
+    const inline = await env.graphql(`mutation { broadcastTransaction(input: { value: "1", to: "0x1234" }) { id } }`)
+    expect(inline.json.errors[0].extensions).toEqual({ code: 'INVALID_ADDRESS', field: 'to' })
+    expect(inline.json.errors[0].message).toMatch(/^to: "0x1234" is not a 20-byte hex address/)
+    const nested = await env.graphql(`mutation { broadcastTransaction(input: { to: "${RECIPIENT}", validUntil: "2030-01-01T00:00:00" }) { id } }`)
+    expect(nested.json.errors[0].extensions).toEqual({ code: 'INVALID_DATETIME', field: 'validUntil' })
+    const variable = await env.graphql(`query($h: Hex!) { transactionByHash(hash: $h) { id } }`, { h: '0x1' })
+    expect(variable.json.errors[0].extensions).toEqual({ code: 'INVALID_HEX', field: 'hash' })
+    expect(variable.json.errors[0].message).toMatch(/^hash: /)
+  })
+
   const mutation = `mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id } }`
   const gqlCases: Array<[string, Record<string, unknown>, string, string]> = [
     ['wrong address', { to: '0x1234' }, 'INVALID_ADDRESS', 'to'],

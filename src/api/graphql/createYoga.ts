@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader'
-import { GraphQLError, type GraphQLSchema } from 'graphql'
+import { GraphQLError, Kind, parse, visit, type ASTNode, type GraphQLSchema } from 'graphql'
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
@@ -28,14 +28,46 @@ export function codeFor(message: string): { code: string; field?: string } {
   return { code: 'GRAPHQL_VALIDATION_FAILED' }
 }
 
+/**
+ * The argument or input field a bad value was given for, found in the operation's text: for an inline literal
+ * (`to: "0x12"`), the innermost one whose value holds the reported node; for a variable given as a whole
+ * (`hash: $h`), the one the variable is passed to.
+ */
+function fieldOfBadValue(err: GraphQLError): string | undefined {
+  const node = err.nodes?.[0]
+  const source = node?.loc?.source
+  if (!node?.loc || !source) return undefined
+  let document
+  try {
+    document = parse(source, { noLocation: false })
+  } catch {
+    return undefined
+  }
+  const variable = node.kind === Kind.VARIABLE_DEFINITION ? node.variable.name.value : undefined
+  const at = node.loc.start
+  let found: { name: string; span: number } | undefined
+  const consider = (name: string, value: ASTNode) => {
+    if (!value.loc) return
+    const hit = variable ? value.kind === Kind.VARIABLE && value.name.value === variable : value.loc.start <= at && at < value.loc.end
+    const span = value.loc.end - value.loc.start
+    if (hit && (!found || span < found.span)) found = { name, span }
+  }
+  visit(document, {
+    Argument: (a) => consider(a.name.value, a.value),
+    ObjectField: (f) => consider(f.name.value, f.value),
+  })
+  return found?.name
+}
+
 function normalizeError(err: GraphQLError): GraphQLError {
   const ext = err.extensions as { code?: string; field?: string }
   if (ext.code && OUR_CODES.has(ext.code)) {
-    // A scalar does not know which argument it parsed; the message's path does.
-    const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(err.message)?.[1]
+    // A scalar does not know which argument it parsed; the message's path does, or else the operation's text.
+    const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(err.message)?.[1] ?? (ext.field && /^[A-Z]/.test(ext.field) ? fieldOfBadValue(err) : undefined)
     if (at && (!ext.field || /^[A-Z]/.test(ext.field))) {
-      // 'Variable "$i" got invalid value ... at "i.to"; Expected type "Address". Address: <why>' -> 'to: <why>'
-      const why = /Expected type "\w+"\. \w+: (.*)$/s.exec(err.message)?.[1] ?? err.message
+      // 'Variable "$i" got invalid value ... at "i.to"; Expected type "Address". Address: <why>' -> 'to: <why>',
+      // and 'Expected value of type "Address", found "0x12"; Address: <why>' -> 'to: <why>'
+      const why = /(?:Expected type "\w+"\.|Expected value of type "\w+", found .*?;) \w+: (.*)$/s.exec(err.message)?.[1] ?? err.message
       return new GraphQLError(`${at}: ${why}`, { nodes: err.nodes, path: err.path, extensions: { ...ext, field: at } })
     }
     return err
