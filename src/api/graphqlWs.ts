@@ -25,12 +25,26 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
       !cors || !origin || Object.keys(cors.headersFor(origin, req.headers.host)).length > 0,
   })
-  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
+  /**
+   * The key is checked again for every operation and every result sent, not only at connect: a key revoked
+   * with the CLI stops working on sockets already open too (the socket is closed with 4403), as it does over HTTP.
+   */
+  const stillAllowed = (ctx: { extra: { authorization?: string; socket: { close: (code: number, reason: string) => void } } }): boolean => {
+    try {
+      auth.authenticate(ctx.extra.authorization)
+      return true
+    } catch {
+      ctx.extra.socket.close(4403, 'Forbidden: the API key is no longer valid')
+      return false
+    }
+  }
+  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string }>(
     {
       onConnect: (ctx) => {
         const params = ctx.connectionParams ?? {}
         const header = (params.authorization ?? params.Authorization) as string | undefined
         try {
+          ctx.extra.authorization = header
           ctx.extra.principal = auth.authenticate(header)
           cors?.check(ctx.extra.request.headers.origin, ctx.extra.request.headers.host, ctx.extra.principal)
         } catch {
@@ -46,9 +60,14 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
           return false
         }
       },
+      // Each result of a subscription: a revoked key's socket is closed instead of streaming on.
+      onNext: (ctx) => {
+        stillAllowed(ctx)
+      },
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, _id, params) => {
+        if (!stillAllowed(ctx)) return [new GraphQLError('The API key is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })]
         try {
           rateLimiter?.take(ctx.extra.principal!.name)
         } catch (err) {
