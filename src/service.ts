@@ -1,4 +1,4 @@
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { printSchema } from 'graphql'
@@ -116,10 +116,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
       (stopping ??= (async () => {
         // Stop taking requests first, then let the stages finish what they hold.
         await graphqlWs.close()
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve())
-          server.closeAllConnections()
-        })
+        await closeHttpServer(server, HTTP_DRAIN_MS)
         await stages.stop()
         readiness.stop()
         ctx.apiLoad?.stop()
@@ -130,6 +127,29 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
         await db.close()
       })()),
   }
+}
+
+/** How long a stopping service keeps answering the requests it is in the middle of. */
+const HTTP_DRAIN_MS = 5_000
+
+/**
+ * Stops taking connections, and lets the requests already in progress get their answers: a request whose row
+ * was committed must hear so (cutting it off made clients without an idempotency key send it again). Idle
+ * keep-alive connections are closed, answers carry "Connection: close" so clients do not send more on them,
+ * and what is still open at the deadline is cut.
+ */
+export async function closeHttpServer(server: Server, drainMs: number): Promise<void> {
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('connection', 'close'))
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  const idle = setInterval(() => server.closeIdleConnections(), 50)
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))
+  server.closeIdleConnections()
+  await Promise.race([closed, deadline])
+  clearInterval(idle)
+  clearTimeout(timer)
+  server.closeAllConnections()
+  await closed
 }
 
 /** schema.graphql is generated from the Pothos code and checked in; a test fails when they differ. */

@@ -1,0 +1,58 @@
+import postgres from 'postgres'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+/**
+ * Stopping the service (what SIGTERM does) while requests are being answered: each request either got its
+ * answer or was never stored. Before, open connections were cut at once, and requests whose rows had been
+ * committed answered the client with a reset: a client retrying without an idempotency key sent them twice.
+ */
+describe('stopping under load', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  it('every stored request was answered 200; every request that failed on the connection was not stored', async () => {
+    env = await startTestEnv()
+    const url = `${env.service.url}/broadcast_transaction`
+    const outcomes = new Map<string, 'ok' | 'error' | 'refused'>()
+    let n = 0
+    const client = async (c: number) => {
+      for (;;) {
+        const key = `stop-${c}-${n++}`
+        try {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+            body: JSON.stringify({ to: RECIPIENT, value: '1', idempotencyKey: key }),
+          })
+          await res.text()
+          outcomes.set(key, res.status === 200 ? 'ok' : 'refused')
+          if (res.status !== 200) return
+        } catch {
+          outcomes.set(key, 'error')
+          return
+        }
+      }
+    }
+    const clients = Array.from({ length: 64 }, (_, c) => client(c))
+    await new Promise((r) => setTimeout(r, 500))
+    await env.service.stop()
+    await Promise.all(clients)
+
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const stored = new Set((await sql<{ k: string }[]>`SELECT idempotency_key AS k FROM transactions WHERE idempotency_key LIKE 'stop-%'`).map((r) => r.k))
+      const ok = [...outcomes].filter(([, o]) => o === 'ok').map(([k]) => k)
+      const failed = [...outcomes].filter(([, o]) => o !== 'ok').map(([k]) => k)
+      expect(ok.length).toBeGreaterThan(100)
+      for (const k of ok) expect(stored.has(k), `${k} answered 200 but not stored`).toBe(true)
+      const storedButNotAnswered = failed.filter((k) => stored.has(k))
+      expect(storedButNotAnswered, 'stored, but the client saw an error').toEqual([])
+    } finally {
+      await sql.end()
+    }
+  })
+})
