@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, describe, it, expect } from 'vitest'
 import { ConfigError, formatPath, loadOptions, parseConfig, readConfigFile, substituteEnv } from './loadConfig.ts'
 import { thrown } from '../../tests/helpers/thrown.ts'
+import { webhookName } from './schema.ts'
 
 const HOT_1_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 const ENV = { ALCHEMY_KEY: 'alchemy-secret', HOT_1_KEY, FRONTEND_API_KEY: 'frontend-key-0123456789' }
@@ -310,3 +311,16 @@ describe('readConfigFile and loadOptions', () => {
     expect(err.problems).toEqual(['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'])
   })
 })
+
+describe('webhook names', () => {
+  const hook = (url: string, events?: string[]) => ({ url, secret: 'whsec-0123456789abcdef', ...(events ? { events } : {}) })
+  it('the default name does not depend on the place in the list (queued deliveries follow their webhook)', () => {
+    const a = hook('https://a.example/hook')
+    const b = hook('https://b.example/hook', ['CONFIRMED', 'FAILED'])
+    expect(webhookName(b)).toBe(webhookName(hook('https://b.example/hook', ['FAILED', 'CONFIRMED'])))
+    expect([a, b].map(webhookName)[1]).toBe([b].map(webhookName)[0])
+    expect(webhookName(a)).not.toBe(webhookName(b))
+    expect(webhookName({ ...a, name: 'mine' })).toBe('mine')
+  })
+})
+

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { getAddress, isAddress, isHex } from 'viem'
 
@@ -191,8 +192,9 @@ export const configSchema = z
     })
     const hookNames = new Set<string>()
     c.webhooks.forEach((w, i) => {
-      const name = w.name ?? `webhook-${i}`
-      if (hookNames.has(name)) ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: `Duplicate webhook name "${name}"` })
+      const name = webhookName(w)
+      if (hookNames.has(name))
+        ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: `Duplicate webhook name "${name}"${w.name ? '' : ' (the same url and events as another: give each a name)'}` })
       hookNames.add(name)
     })
     const keyNames = new Set<string>()
@@ -209,3 +211,12 @@ export type ProviderConfig = ChainConfig['providers'][number]
 export type SignerConfig = FileConfig['signers'][number]
 export type ApiKeyConfig = FileConfig['apiKeys'][number]
 export type WebhookConfig = FileConfig['webhooks'][number]
+
+/**
+ * A webhook's name keys its queued deliveries, so it must stay the same across restarts and config edits: the
+ * default comes from its URL and status filter, not its place in the list (removing or reordering webhooks
+ * sent queued deliveries to the wrong receiver, signed with its secret).
+ */
+export function webhookName(w: { name?: string | undefined; url: string; events?: readonly string[] | undefined }): string {
+  return w.name ?? `webhook-${createHash('sha256').update(`${w.url} ${[...(w.events ?? [])].sort().join(',')}`).digest('hex').slice(0, 12)}`
+}

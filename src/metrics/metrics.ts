@@ -67,7 +67,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
     stageSeconds,
     webhookDeliveries: new Counter({
       name: 'txb_webhook_deliveries_total',
-      help: 'Webhook POSTs by webhook and outcome (delivered, http_4xx, http_5xx, error); failures are retried with backoff',
+      help: 'Webhook POSTs by webhook and outcome (delivered, http_4xx, http_5xx, error; failures are retried with backoff), and deliveries given up after the last retry (given_up)',
       labelNames: ['webhook', 'outcome'],
       registers,
     }),

@@ -2,7 +2,7 @@ import type PgBoss from 'pg-boss'
 import { loadTransactionJson } from '../api/rest/transactionJson.ts'
 import { redactUrl } from '../common/logger.ts'
 import { startLoop, type Loop } from '../common/startLoop.ts'
-import type { WebhookConfig } from '../config/schema.ts'
+import { webhookName, type WebhookConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
 import type { TxSql } from '../db/connect.ts'
 import { bossDb } from '../jobs/queues.ts'
@@ -11,14 +11,23 @@ import { pgArray } from '../db/pgArray.ts'
 import type { EventRow, TransactionRow } from '../store/transactionRow.ts'
 import { SIGNATURE_HEADER, signWebhook } from './signWebhook.ts'
 
+/** The queue of earlier versions (every webhook in one); still drained, so an upgrade loses no delivery. */
 export const WEBHOOK_QUEUE = 'webhook-deliver'
+/** Each webhook has its own queue: a slow or dead receiver holds up only its own deliveries. */
+export const webhookQueue = (name: string) => `webhook-deliver.${name}`
 export type WebhookJob = { webhook: string; eventId: number }
 
 /** Outbox rows turned into jobs per transaction: short, so the outbox lock is brief. */
 const DISPATCH_BATCH = 500
 const DISPATCH_INTERVAL_MS = 250
 const DELIVERY_TIMEOUT_MS = 10_000
-const DELIVERY_WORKERS = 4
+/**
+ * Per webhook and instance: workers, each taking up to DELIVERY_BATCH jobs at a time and POSTing them side by
+ * side. pg-boss 10 workers sleep their polling interval (0.5 s) after each fetch, so one job per fetch capped
+ * a webhook at 8 deliveries a second, below a single busy signer's four status changes per transaction.
+ */
+const DELIVERY_WORKERS = 2
+const DELIVERY_BATCH = 50
 /** 1 s, doubling: about an hour of retries before a delivery is given up (pg-boss keeps the failed job). */
 const RETRY = { retryLimit: 12, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 } as const
 
@@ -53,7 +62,7 @@ export type Webhooks = { dispatchNow: () => Promise<void>; stop: () => Promise<v
 type Hook = WebhookConfig & { name: string }
 
 export function webhookNames(config: WebhookConfig[]): Hook[] {
-  return config.map((w, i) => ({ ...w, name: w.name ?? `webhook-${i}` }))
+  return config.map((w) => ({ ...w, name: webhookName(w) }))
 }
 
 /**
@@ -69,6 +78,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const byName = new Map(hooks.map((h) => [h.name, h]))
   const log = ctx.log.child({ module: 'webhooks' })
   await ctx.boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
+  for (const h of hooks) await ctx.boss.createQueue(webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
   await recordWantedStatuses(ctx, hooks)
 
   async function dispatchBatch(): Promise<number> {
@@ -85,7 +95,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
       for (const r of rows)
         for (const h of hooks)
           if (!h.events || h.events.includes(r.to_status as never))
-            jobs.push({ name: WEBHOOK_QUEUE, data: { webhook: h.name, eventId: r.id }, ...RETRY })
+            jobs.push({ name: webhookQueue(h.name), data: { webhook: h.name, eventId: r.id }, ...RETRY })
       if (jobs.length) await ctx.boss.insert(jobs, { db: insertDb(tx) })
       return rows.length
     })
@@ -146,27 +156,38 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: 'delivered' })
   }
 
-  const loop: Loop = startLoop('webhook dispatch', DISPATCH_INTERVAL_MS, dispatch, log)
-  const workers: string[] = []
-  if (hooks.length) {
-    log.info({ webhooks: hooks.map((h) => `${h.name} ${redactUrl(h.url)}`) }, 'webhooks on')
-    for (let i = 0; i < DELIVERY_WORKERS; i++)
-      workers.push(
-        await ctx.boss.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
-          try {
-            await deliver(job!)
-          } catch (err) {
-            log.warn({ webhook: job!.data.webhook, eventId: job!.data.eventId, error: (err as Error).message }, 'webhook delivery failed; pg-boss retries it')
-            throw err
-          }
-        }),
-      )
+  /**
+   * A fetched batch is delivered side by side. Each failure is failed on its own (pg-boss retries it with
+   * backoff); the handler then returns, and pg-boss completes the jobs still active, the delivered ones.
+   */
+  const deliverBatch = (queue: string) => async (jobs: PgBoss.JobWithMetadata<WebhookJob>[]) => {
+    await Promise.all(
+      jobs.map(async (job) => {
+        try {
+          await deliver(job)
+        } catch (err) {
+          const last = job.retryCount >= job.retryLimit
+          if (last) {
+            ctx.metrics?.webhookDeliveries?.inc({ webhook: job.data.webhook, outcome: 'given_up' })
+            log.error({ webhook: job.data.webhook, eventId: job.data.eventId, attempts: job.retryCount + 1, error: (err as Error).message }, 'webhook delivery given up')
+          } else log.warn({ webhook: job.data.webhook, eventId: job.data.eventId, attempt: job.retryCount + 1, error: (err as Error).message }, 'webhook delivery failed; retried later')
+          await ctx.boss.fail(queue, job.id, { message: (err as Error).message }).catch((e: unknown) => log.error({ err: e }, 'could not record a failed webhook delivery'))
+        }
+      }),
+    )
   }
+
+  const loop: Loop = startLoop('webhook dispatch', DISPATCH_INTERVAL_MS, dispatch, log)
+  const queues = hooks.length ? [WEBHOOK_QUEUE, ...hooks.map((h) => webhookQueue(h.name))] : []
+  if (hooks.length) log.info({ webhooks: hooks.map((h) => `${h.name} ${redactUrl(h.url)}`) }, 'webhooks on')
+  for (const queue of queues)
+    for (let i = 0; i < DELIVERY_WORKERS; i++)
+      await ctx.boss.work<WebhookJob>(queue, { batchSize: DELIVERY_BATCH, pollingIntervalSeconds: 0.5, includeMetadata: true }, deliverBatch(queue))
   return {
     dispatchNow: () => loop.runNow(),
     async stop() {
       await loop.stop()
-      if (workers.length) await ctx.boss.offWork(WEBHOOK_QUEUE).catch(() => {})
+      for (const queue of queues) await ctx.boss.offWork(queue).catch(() => {})
     },
   }
 }
