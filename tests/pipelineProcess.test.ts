@@ -121,6 +121,43 @@ describe('pipeline.process "separate"', () => {
       await sql.end()
     }
   }, 180_000)
+
+  it('a pipeline process that stops answering (kill -STOP) is killed and replaced; what waited is then confirmed', async () => {
+    const hungAnvil = await startAnvil({ blockTimeSec: 0.5 })
+    const hungDb = await createTestDatabase()
+    const configPath = writeConfigFile({
+      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: hungAnvil.url }], confirmations: 1, blockTimeMs: 500 }],
+      signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
+      apiKeys: [{ name: 'split', role: 'admin', key: ADMIN_KEY }],
+      pipeline: { process: 'separate', nice: NICE },
+    })
+    const hung = await startServiceProcess({ configPath, databaseUrl: hungDb.url })
+    const sql = postgres(hungDb.url, { max: 1 })
+    try {
+      const child = pipelinePid(hung.pid)!
+      process.kill(child, 'SIGSTOP')
+      const res = await fetch(`${hung.url}/broadcast_transaction`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ to: RECIPIENT, value: '1' }),
+      })
+      expect(res.status).toBe(200)
+      const { transactionId } = (await res.json()) as { transactionId: string }
+      // Before, a stopped child stayed 'ready' for good and the request stayed QUEUED.
+      const replacement = await waitFor('a new pipeline process', async () => {
+        const pid = pipelinePid(hung.pid)
+        return pid !== null && pid !== child ? pid : null
+      }, 40_000)
+      expect(isAlive(child)).toBe(false)
+      await waitFor('the request confirmed', async () => (await sql`SELECT 1 FROM transactions WHERE id = ${transactionId} AND status = 'CONFIRMED'`).length === 1, 30_000)
+      expect((await (await fetch(`${hung.url}/readyz`)).json()) as object).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: replacement, restarts: 1 } })
+    } finally {
+      await sql.end()
+      await hung.kill9()
+      await hungAnvil.stop()
+      await hungDb.drop()
+    }
+  }, 120_000)
 })
 
 function dataOf(i: number): Hex {

@@ -3,7 +3,7 @@ import { createLogger } from '../common/logger.ts'
 import type { ServiceContext } from '../context.ts'
 import { createMetrics } from '../metrics/metrics.ts'
 import { createRemoteApiLoad } from '../api/apiLoad.ts'
-import { CHILD_STOP_DEADLINE_MS, type FromPipeline, type MetricsJson, type ToPipeline } from './pipelineProcess.ts'
+import { CHILD_STOP_DEADLINE_MS, HEARTBEAT_MS, type FromPipeline, type MetricsJson, type ToPipeline } from './pipelineProcess.ts'
 import { openServiceParts, startBoss, startStages, type Stages } from './startStages.ts'
 
 /**
@@ -74,6 +74,8 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
       await db.close()
     }
     send({ type: 'ready' })
+    // Proof of a turning event loop for the parent, which kills and restarts a child that goes silent.
+    setInterval(() => send({ type: 'heartbeat' }), HEARTBEAT_MS).unref()
   } catch (err) {
     log.error({ err }, 'pipeline process failed to start')
     // Exit once the message is on its way, so the parent reports why rather than only the exit code.

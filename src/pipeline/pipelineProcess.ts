@@ -21,7 +21,12 @@ export type ToPipeline =
   | { type: 'stop' }
 
 /** Messages from the pipeline process. */
-export type FromPipeline = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'metrics'; id: number; metrics: MetricsJson }
+export type FromPipeline =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'metrics'; id: number; metrics: MetricsJson }
+  /** Sent every HEARTBEAT_MS once ready: its event loop turns. */
+  | { type: 'heartbeat' }
 
 /** Running from the TypeScript sources (through tsx) rather than the build in dist/ (`npm run build`). */
 const FROM_SOURCES = import.meta.url.endsWith('.ts')
@@ -41,6 +46,13 @@ const METRICS_TIMEOUT_MS = 2_000
 const RESTART_DELAYS_MS = [500, 1_000, 2_000, 5_000, 10_000, 30_000]
 /** A child that ran this long before it died starts the delays over. */
 const HEALTHY_AFTER_MS = 60_000
+/** The child says it is alive this often... */
+export const HEARTBEAT_MS = 1_000
+/**
+ * ...and one silent this long is hung (an event loop stuck, or the process stopped): it is killed and restarted
+ * like one that died. Generous, since at its lower priority a busy machine can hold its loop back for seconds.
+ */
+const HEARTBEAT_TIMEOUT_MS = 15_000
 
 export type PipelineStatus = { pid: number | null; restarts: number; recentRestarts: number; downSince: number | null }
 
@@ -88,7 +100,7 @@ export async function startPipelineProcess(opts: {
   const log = opts.log.child({ module: 'pipeline-process' })
   const nice = opts.config.pipeline.nice
   /** The current child and its own state: an old child's late messages or exit never touch a newer one. */
-  type Child = { proc: ChildProcess; ready: boolean; waiters: Map<number, (metrics: MetricsJson) => void> }
+  type Child = { proc: ChildProcess; ready: boolean; waiters: Map<number, (metrics: MetricsJson) => void>; lastHeartbeat: number }
   let current: Child | null = null
   let stopping = false
   /** Restarts since the last child that ran long enough (paces the backoff). */
@@ -129,7 +141,7 @@ export async function startPipelineProcess(opts: {
       serialization: 'advanced', // structured clone: the parsed config carries bigints
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
-    const c: Child = { proc, ready: false, waiters: new Map() }
+    const c: Child = { proc, ready: false, waiters: new Map(), lastHeartbeat: Date.now() }
     current = c
     const startedAt = Date.now()
     // A failed fork (EAGAIN) or a send to a dying child: logged here, the 'exit' handler does the rest.
@@ -159,12 +171,14 @@ export async function startPipelineProcess(opts: {
           // Too late (the start timed out): that child is being killed.
           if (settled) return
           c.ready = true
+          c.lastHeartbeat = Date.now()
           downSince = null
           send(c, { type: 'apiBusy', busy: apiBusy })
           log.info({ pid: proc.pid, nice }, 'pipeline process running')
           settle()
         } else if (m.type === 'failed') settle(new Error(`the pipeline process failed to start: ${m.message}`))
         else if (m.type === 'metrics') c.waiters.get(m.id)?.(m.metrics)
+        else if (m.type === 'heartbeat') c.lastHeartbeat = Date.now()
       })
       proc.once('exit', (code, signal) => {
         for (const done of c.waiters.values()) done([])
@@ -192,10 +206,22 @@ export async function startPipelineProcess(opts: {
   }, API_LOAD_SAMPLE_MS)
   loadTimer.unref()
 
+  // A child that is alive but no longer turns its event loop runs nothing: to /readyz and to the restart logic
+  // it is as good as dead. Killed, it exits, and the 'exit' handler above restarts it.
+  const heartbeatTimer = setInterval(() => {
+    const c = current
+    if (!c?.ready || stopping || Date.now() - c.lastHeartbeat < HEARTBEAT_TIMEOUT_MS) return
+    log.error({ pid: c.proc.pid, silentMs: Date.now() - c.lastHeartbeat }, 'pipeline process stopped answering; killing it')
+    c.lastHeartbeat = Date.now() // one kill per silence
+    c.proc.kill('SIGKILL')
+  }, HEARTBEAT_MS)
+  heartbeatTimer.unref()
+
   try {
     await spawnChild()
   } catch (err) {
     clearInterval(loadTimer)
+    clearInterval(heartbeatTimer)
     throw err
   }
 
@@ -228,6 +254,7 @@ export async function startPipelineProcess(opts: {
     async stop() {
       stopping = true
       clearInterval(loadTimer)
+      clearInterval(heartbeatTimer)
       if (restartTimer) clearTimeout(restartTimer)
       const c = current
       if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return
