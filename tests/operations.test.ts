@@ -6,7 +6,7 @@ import { createLogger } from '../src/common/logger.ts'
 import { createReadiness } from '../src/health/readiness.ts'
 import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
 import { waitForStatus } from './helpers/chainControl.ts'
-import { RECIPIENT, startTestEnv, testConfig, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
 
 type Sample = { name: string; labels: Record<string, string>; value: number }
 
@@ -105,6 +105,15 @@ describe('metrics, readiness and retention', () => {
       expect(value(done, 'txb_stage_duration_seconds_count', { stage }), stage).toBeGreaterThanOrEqual(N)
     const inflight = done.filter((s) => s.name === 'txb_transactions')
     expect(inflight.map((s) => s.labels.status).sort()).toEqual(['INCLUDED', 'PENDING', 'QUEUED'])
+    // Every status, final ones too, from the trigger-kept counters: what a FAILED-rate alert reads.
+    // (Read on scrape, reused for 2 s.)
+    const stored = await waitFor('CONFIRMED counted', async () => {
+      const s = await scrape()
+      return value(s, 'txb_transactions_stored', { chain_id: '31337', status: 'CONFIRMED' }) >= N && s
+    }, 10_000)
+    expect(stored.filter((s) => s.name === 'txb_transactions_stored').map((s) => s.labels.status).sort()).toEqual(
+      ['CANCELLED', 'CONFIRMED', 'FAILED', 'INCLUDED', 'PENDING', 'QUEUED', 'REVERTED'],
+    )
     expect(value(done, 'txb_process_resident_memory_bytes')).toBeGreaterThan(0)
   })
 

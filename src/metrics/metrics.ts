@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.ts'
+import { countTransactionsByStatus } from '../store/countTransactions.ts'
 
 /** Stage names of txb_stage_duration_seconds. */
 export type Stage = 'accept' | 'sign' | 'first_broadcast' | 'inclusion' | 'confirmation'
@@ -85,9 +86,9 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
 
 /**
  * Gauges read from Postgres on scrape: unfinished transactions by chain and status, and
- * the age of the oldest one (a stuck pipeline shows here first). Final statuses are
- * counters' business (they would need a scan of the whole retention window).
- * Uses the partial index on unfinished rows; bounded by a statement timeout.
+ * the age of the oldest one (a stuck pipeline shows here first), from the partial index on
+ * unfinished rows; and every status, final ones included, from the trigger-kept counters
+ * (never a scan of the retention window). Bounded by a statement timeout.
  */
 export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[]): void {
   let cached: { at: number; rows: Promise<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>> } | null = null
@@ -119,6 +120,27 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
       // Zeros too, so an emptied status reads 0 rather than vanishing.
       for (const chainId of chainIds) for (const status of NON_FINAL) this.set({ chain_id: String(chainId), status }, 0)
       for (const r of rows) this.set({ chain_id: String(r.chain_id), status: r.status }, r.n)
+    },
+  })
+  let storedCache: { at: number; rows: Promise<Array<{ status: string; count: number }>[] | null> } | null = null
+  const readStored = () => {
+    if (storedCache && Date.now() - storedCache.at < STATUS_CACHE_MS) return storedCache.rows
+    const rows = Promise.all(chainIds.map((chainId) => countTransactionsByStatus(sql, { chainId }))).catch(() => null)
+    storedCache = { at: Date.now(), rows }
+    return rows
+  }
+  new Gauge({
+    name: 'txb_transactions_stored',
+    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; alert on increase(...{status="FAILED"}) and REVERTED',
+    labelNames: ['chain_id', 'status'],
+    registers,
+    async collect() {
+      this.reset()
+      const perChain = await readStored()
+      if (!perChain) return
+      perChain.forEach((rows, i) => {
+        for (const r of rows) this.set({ chain_id: String(chainIds[i]), status: r.status }, r.count)
+      })
     },
   })
   new Gauge({
