@@ -86,6 +86,11 @@ describe('admin actions, idempotency and deadlines', () => {
     const expired = await waitForStatus(env, late, 'FAILED', 20_000)
     expect(expired.error.code).toBe('EXPIRED')
     expect(expired.attempts).toEqual([])
+    // A retry would only expire again: refused, naming the deadline (it used to queue an execution that failed at once).
+    const retried = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id } }`, { id: late })
+    expect(retried.json.errors[0].extensions).toMatchObject({ code: 'INVALID_STATE', field: 'id' })
+    expect(retried.json.errors[0].message).toMatch(/validUntil .* has passed/)
+    expect((await getTx(env, late)).execution).toBe(1)
 
     // Sent, but no block before the deadline: it must not execute late.
     const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 1500).toISOString() })

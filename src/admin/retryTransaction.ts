@@ -15,11 +15,19 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
       UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL,
         mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL,
         at_fee_cap = NULL, last_sent_at = NULL, first_sent_at = NULL, included_at = NULL, final_at = NULL, updated_at = now()
-      WHERE id = ${id} AND status IN ('FAILED', 'REVERTED') AND kind = 'REQUEST'
+      WHERE id = ${id} AND status IN ('FAILED', 'REVERTED') AND kind = 'REQUEST' AND (valid_until IS NULL OR valid_until > now())
       RETURNING *`
     if (!moved) {
-      const [current] = await tx<{ status: string }[]>`SELECT status FROM transactions WHERE id = ${id}`
+      const [current] = await tx<{ status: string; valid_until: Date | null }[]>`SELECT status, valid_until FROM transactions WHERE id = ${id}`
       if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+      // Retried, it would only expire again (it did, within seconds): the client's deadline stands.
+      if ((current.status === 'FAILED' || current.status === 'REVERTED') && current.valid_until && current.valid_until.getTime() <= Date.now())
+        throw new InputError(
+          ERROR_CODE.INVALID_STATE,
+          `Its validUntil (${current.valid_until.toISOString()}) has passed, so a retry would only expire again; submit a new request`,
+          'id',
+          409,
+        )
       throw new InputError(ERROR_CODE.INVALID_STATE, `Only FAILED or REVERTED transactions can be retried; this one is ${current.status}`, 'id', 409)
     }
     const [previous] = await tx<{ to_status: string }[]>`

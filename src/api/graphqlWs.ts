@@ -55,8 +55,10 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
           rateLimiter?.take(ctx.extra.principal.name)
           return true
         } catch (err) {
-          // Over the key's rate: closed with 4429 and the reason, not as if the key were wrong.
-          if (err instanceof TooManyRequestsError) ctx.extra.socket.close(4429, `RATE_LIMITED: retry in ${err.retryAfterSeconds} s`)
+          // Over the key's rate: closed with 1013 "Try Again Later" and the reason, not as if the key were wrong.
+          // (graphql-ws clients take 4429, its own code for too many connection_init messages, as final and never
+          // reconnect: a dashboard opened while its key was busy stayed offline for good.)
+          if (err instanceof TooManyRequestsError) ctx.extra.socket.close(1013, `RATE_LIMITED: retry in ${err.retryAfterSeconds} s`)
           return false
         }
       },
