@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core'
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARTIFACTS, ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
-import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 /** Runtime code that always reverts with Error("nope") (as in adminActions.test.ts). */
@@ -154,6 +154,70 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await page.getByRole('alert').filter({ hasText: 'No transaction has an attempt with hash' }).waitFor()
   })
 
+  it('a slow re-read of the transaction left behind never replaces the one now shown, and Cancel acts on the one shown', async () => {
+    const anvil = chainControl(env)
+    const { json } = await env.graphql(`{ transactions(first: 1, status: [CONFIRMED]) { edges { node { id } } } }`)
+    const final = json.data.transactions.edges[0].node.id as string
+    // An in-flight transaction (QUEUED: the signer cannot pay), whose page re-reads it every 5 s. (The sign stage
+    // reuses a balance read for up to half a second: wait that out, or it signs against the old balance.)
+    await anvil.setBalance(SIGNER.address, 0n)
+    await new Promise((r) => setTimeout(r, 1_200))
+    const waiting = await submit(env, { to: RECIPIENT, value: '3' })
+    await waitForStatus(env, waiting, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    const tab = await browser.newPage({ viewport: WIDE })
+    try {
+      await tab.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
+      await tab.goto(`${env.service.url}/#/tx/${waiting}`)
+      await tab.locator(`section.detail[data-id="${waiting}"] .tx-error`, { hasText: 'INSUFFICIENT_FUNDS' }).waitFor({ timeout: 15_000 })
+      // Its next re-read answers slowly; meanwhile the admin goes to another transaction.
+      let held = 0
+      await tab.route('**/graphql', async (route) => {
+        const body = route.request().postData() ?? ''
+        if (body.includes(waiting) && body.includes('query Tx')) {
+          held++
+          await new Promise((r) => setTimeout(r, 3_000))
+        }
+        await route.continue()
+      })
+      await expect.poll(() => held, { timeout: 10_000 }).toBeGreaterThan(0)
+      await tab.evaluate((id) => (location.hash = `#/tx/${id}`), final)
+      await tab.locator(`section.detail[data-id="${final}"]`).waitFor()
+      await new Promise((r) => setTimeout(r, 3_500))
+      // Before: the late answer put the QUEUED transaction back on the page, with a Cancel button for it.
+      expect(await tab.locator('section.detail').getAttribute('data-id')).toBe(final)
+      expect(await tab.getByRole('button', { name: /Cancel/ }).count()).toBe(0)
+    } finally {
+      await tab.close()
+      await anvil.setBalance(SIGNER.address, 10n ** 22n)
+      await waitForStatus(env, waiting, 'CONFIRMED')
+    }
+  })
+
+  it('In flight: a row that confirms leaves the tab, as it leaves the count', async () => {
+    const anvil = chainControl(env)
+    await anvil.setBalance(SIGNER.address, 0n)
+    await new Promise((r) => setTimeout(r, 1_200))
+    const id = await submit(env, { to: RECIPIENT, value: '4' })
+    await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    const tab = await browser.newPage({ viewport: WIDE })
+    try {
+      await tab.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
+      await tab.goto(`${env.service.url}/#/?tab=inflight`)
+      const row = tab.locator(`tr[data-id="${id}"]`)
+      await row.waitFor({ timeout: 15_000 })
+      await anvil.setBalance(SIGNER.address, 10n ** 22n)
+      await waitForStatus(env, id, 'CONFIRMED').catch(async (err) => {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify(await getTx(env, id))}`)
+      })
+      // Before, it stayed listed (as CONFIRMED) under "In flight 0" until a reload.
+      await row.waitFor({ state: 'detached', timeout: 15_000 })
+      await tab.locator('a[data-tab="inflight"] .count', { hasText: /^0$/ }).waitFor({ timeout: 15_000 })
+    } finally {
+      await tab.close()
+      await anvil.setBalance(SIGNER.address, 10n ** 22n)
+    }
+  })
+
   it('renders the first page (50 rows, exact counts) with 10,000 transactions in the database, and pages on', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     let passed = 0
@@ -210,13 +274,16 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await fresh.locator('tr[data-id]').nth(99).waitFor()
     expect(await fresh.locator('tr[data-id]').count()).toBe(100)
 
-    // Filtered by signer: only the two transactions of the service's own signer, out of 10,002.
+    // Filtered by signer: only the few transactions of the service's own signer, out of 10,000 more.
+    const own = (await env.graphql(`{ transactionCounts(from: "${SIGNER.address}") { count } }`)).json.data.transactionCounts.reduce((n: number, c: { count: number }) => n + c.count, 0)
+    expect(own).toBeGreaterThanOrEqual(2)
+    expect(own).toBeLessThan(50)
     await fresh.locator('input[name="from"]').fill(SIGNER.address)
     await fresh.getByRole('button', { name: 'Filter' }).click()
     await fresh.waitForURL(/from=0x/)
-    await fresh.waitForFunction(() => document.querySelectorAll('tr[data-id]').length === 2)
+    await fresh.waitForFunction((n) => document.querySelectorAll('tr[data-id]').length === n, own)
     const signers = await fresh.locator('tr[data-id] .c-parties > .hex:first-child').allTextContents()
-    expect(signers).toEqual([SIGNER.address.slice(0, 6) + '…' + SIGNER.address.slice(-4), SIGNER.address.slice(0, 6) + '…' + SIGNER.address.slice(-4)])
+    expect(signers).toEqual(Array.from({ length: own }, () => SIGNER.address.slice(0, 6) + '…' + SIGNER.address.slice(-4)))
     await fresh.close()
   })
 })

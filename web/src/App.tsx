@@ -78,18 +78,25 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
     // Who the key is (its role decides the admin actions) and the chains (names, explorers). Not on the way to
     // the first rows: those were asked for before the first render. A failure leaves the role unknown and the
     // chain filter a plain id; the list shows the API's problem itself.
+    // Tried again until it answers (a rate limit or a restart at start-up must not leave the role unknown for good).
     let stopped = false
-    void fetchSession(apiKey).then(
-      (s) => {
-        if (stopped) return
-        setViewer(s.viewer)
-        setRole(roleOf(s.viewer))
-        setChains(s.chains)
-      },
-      () => {},
-    )
+    let retry: ReturnType<typeof setTimeout> | undefined
+    const read = (attempt: number) =>
+      void fetchSession(apiKey).then(
+        (s) => {
+          if (stopped) return
+          setViewer(s.viewer)
+          setRole(roleOf(s.viewer))
+          setChains(s.chains)
+        },
+        () => {
+          if (!stopped) retry = setTimeout(() => read(attempt + 1), Math.min(30_000, 1_000 * 2 ** attempt))
+        },
+      )
+    read(0)
     return () => {
       stopped = true
+      clearTimeout(retry)
     }
   }, [apiKey])
   useLayoutEffect(() => {

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact'
-import { useContext, useEffect, useState } from 'preact/hooks'
+import { useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, DETAIL_FIELDS, FINAL, gql, type Attempt, type Live, type Role, type TxDetail, type TxEvent } from './api.ts'
 import { Age, ChainsContext, CopyButton, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
 import { dateTime, formatGwei, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
@@ -16,7 +16,8 @@ const TX_SUBSCRIPTION = `subscription TxChanged($id: ID!) { transactionUpdated(i
 /** Provider answers to rebroadcasts can change without a status change: while in flight, re-read now and then. */
 const IN_FLIGHT_POLL_MS = 5000
 
-const later = (next: TxDetail, prev: TxDetail | null) => !prev || Date.parse(next.updatedAt) >= Date.parse(prev.updatedAt)
+/** The newer read of the same transaction (a read of another one, or an older read, changes nothing). */
+const later = (next: TxDetail, prev: TxDetail | null) => !prev || (next.id === prev.id && Date.parse(next.updatedAt) >= Date.parse(prev.updatedAt))
 
 export function DetailView(props: { apiKey: string; live: Live; id: string; role: Role; onForbidden: () => void; backHref: string }) {
   const { apiKey, live, id, role, onForbidden, backHref } = props
@@ -28,10 +29,14 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   const chains = useContext(ChainsContext)
   const explorer = useExplorer()
   const validId = UUID_RE.test(id)
+  /** The transaction the page is on now: a read started for an earlier one (a slow poll) must not land here. */
+  const shown = useRef(id)
+  shown.current = id
 
   const load = async (signal?: AbortSignal) => {
     try {
       const data = await gql<{ transaction: TxDetail | null }>(apiKey, TX_QUERY, { id }, { signal })
+      if (shown.current !== id) return
       if (!data.transaction) return setPhase({ kind: 'missing', message: `No transaction ${id}.` })
       setTx((prev) => (later(data.transaction!, prev) ? data.transaction : prev))
       setPhase({ kind: 'ready' })
@@ -81,12 +86,16 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   }, [inFlight, id, apiKey])
 
   const act = async (kind: 'retry' | 'cancel') => {
+    // The transaction on the screen, which the admin chose: never one the URL moved on to meanwhile.
+    const target = tx?.id
+    if (!target || target !== shown.current) return
     setBusy(kind)
     setResult(null)
     setConfirmCancel(false)
     try {
-      const data = await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!) { done: ${kind}Transaction(id: $id) { ${DETAIL_FIELDS} } }`, { id })
+      const data = await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!) { done: ${kind}Transaction(id: $id) { ${DETAIL_FIELDS} } }`, { id: target })
       const t = data.done
+      if (shown.current !== target) return
       setTx((prev) => (later(t, prev) ? t : prev))
       setResult({
         ok: true,
@@ -129,9 +138,12 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
       </section>
     )
 
-  const canRetry = (tx.status === 'FAILED' || tx.status === 'REVERTED') && tx.kind === 'REQUEST'
+  // A request whose validUntil has passed would only expire again: the server refuses that retry.
+  const expired = tx.validUntil !== null && Date.parse(tx.validUntil) <= Date.now()
+  const canRetry = (tx.status === 'FAILED' || tx.status === 'REVERTED') && tx.kind === 'REQUEST' && !expired
   const canCancel = tx.status === 'QUEUED' || tx.status === 'PENDING'
-  const showActions = role !== 'limited' && (canRetry || canCancel)
+  // Only for a key known to be admin: while the role is unknown (its read failed) a reader is not offered them.
+  const showActions = role === 'admin' && (canRetry || canCancel)
   const waiting = tx.error && !FINAL.includes(tx.status)
 
   return (

@@ -64,7 +64,9 @@ function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState 
     const i = rows.findIndex((r) => r.id === u.id)
     if (i >= 0) {
       if (newer(u, rows[i]!)) {
-        rows[i] = { ...rows[i]!, ...u }
+        // A row that left the tab's statuses (In flight -> CONFIRMED) leaves the list, as it leaves the tab's count.
+        if (matches(f, u)) rows[i] = { ...rows[i]!, ...u }
+        else rows.splice(i, 1)
         changed = true
       }
       continue
@@ -200,7 +202,10 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       setFirstLoaded(true)
     } catch (err) {
       if (gen !== generation.current) return
-      setPhase({ kind: 'error', error: err instanceof ApiError ? err : new ApiError(String(err), 'ERROR') })
+      const e = err instanceof ApiError ? err : new ApiError(String(err), 'ERROR')
+      setPhase({ kind: 'error', error: e })
+      // Passing trouble (the key over its rate, the service starting): the list loads itself again shortly.
+      if (e.code === 'RATE_LIMITED' || e.code === 'UNAVAILABLE') setTimeout(() => gen === generation.current && void load(), 2_000)
     }
   }
 

@@ -179,6 +179,11 @@ export function connectLive(key: string): Live {
     state = s
     for (const fn of stateListeners) fn(s)
   }
+  // The rows subscription can be refused on a live socket (the key over its rate limit): subscribe again after a
+  // backoff, and have the views re-read what they missed. Left as it was, the list stopped updating for good.
+  let rowsFailed = false
+  let rowsRetry: ReturnType<typeof setTimeout> | undefined
+  let socketUp = false
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`
   const client = createClient({
     url,
@@ -192,23 +197,39 @@ export function connectLive(key: string): Live {
     on: {
       connecting: () => setState(state === 'live' ? 'offline' : state),
       connected: (_socket, _payload, wasRetry) => {
-        setState('live')
+        socketUp = true
+        if (!rowsFailed) setState('live')
         if (wasRetry) for (const fn of reconnectListeners) fn()
       },
-      closed: () => setState('offline'),
+      closed: () => {
+        socketUp = false
+        setState('offline')
+      },
     },
   })
-  client.subscribe<{ transactionUpdated: TxRow }>(
-    { query: `subscription Rows { transactionUpdated { ${LIVE_ROW_FIELDS} } }` },
-    {
-      next: (msg) => {
-        const row = msg.data?.transactionUpdated
-        if (row) for (const fn of rowListeners) fn(row)
+  const subscribeRows = (attempt: number) => {
+    client.subscribe<{ transactionUpdated: TxRow }>(
+      { query: `subscription Rows { transactionUpdated { ${LIVE_ROW_FIELDS} } }` },
+      {
+        next: (msg) => {
+          const row = msg.data?.transactionUpdated
+          if (row) for (const fn of rowListeners) fn(row)
+        },
+        error: () => {
+          rowsFailed = true
+          setState('offline')
+          rowsRetry = setTimeout(() => {
+            rowsFailed = false
+            subscribeRows(attempt + 1)
+            if (socketUp) setState('live')
+            for (const fn of reconnectListeners) fn()
+          }, Math.min(10_000, 1_000 * 2 ** attempt))
+        },
+        complete: () => {},
       },
-      error: () => setState('offline'),
-      complete: () => {},
-    },
-  )
+    )
+  }
+  subscribeRows(0)
   const add = <T,>(set: Set<T>, fn: T) => {
     set.add(fn)
     return () => void set.delete(fn)
@@ -219,6 +240,9 @@ export function connectLive(key: string): Live {
     onReconnect: (fn) => add(reconnectListeners, fn),
     onState: (fn) => add(stateListeners, fn),
     state: () => state,
-    dispose: () => void client.dispose(),
+    dispose: () => {
+      clearTimeout(rowsRetry)
+      void client.dispose()
+    },
   }
 }

@@ -5,7 +5,8 @@ export const TABS: ReadonlyArray<{ id: TabId; label: string; statuses: TxStatus[
   { id: 'all', label: 'All', statuses: null },
   { id: 'inflight', label: 'In flight', statuses: ['QUEUED', 'PENDING', 'INCLUDED'] },
   { id: 'passed', label: 'Passed', statuses: ['CONFIRMED'] },
-  { id: 'failed', label: 'Failed', statuses: ['FAILED', 'REVERTED'] },
+  // Every final status in a tab, so All = In flight + Passed + Failed: CANCELLED did not run as asked.
+  { id: 'failed', label: 'Failed', statuses: ['FAILED', 'REVERTED', 'CANCELLED'] },
 ]
 
 export type ListFilter = { tab: TabId; chainId: number | null; from: string | null }
