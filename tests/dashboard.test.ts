@@ -193,6 +193,22 @@ describe('dashboard (headless Chromium against the real service)', () => {
     }
   })
 
+  it('times on the page name their zone (the browser’s), beside the API’s UTC', async () => {
+    const { json } = await env.graphql(`{ transactions(first: 1, status: [CONFIRMED]) { edges { node { id createdAt } } } }`)
+    const { id, createdAt } = json.data.transactions.edges[0].node
+    const ny = await browser.newPage({ viewport: WIDE, timezoneId: 'America/New_York' })
+    try {
+      await ny.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
+      await ny.goto(`${env.service.url}/#/tx/${id}`)
+      await ny.locator(`section.detail[data-id="${id}"]`).waitFor()
+      // New York in November is UTC−05:00; before, the local time carried no zone at all.
+      const local = new Date(Date.parse(createdAt) - 5 * 3600_000).toISOString().replace('T', ' ').replace('Z', ' UTC−05:00')
+      expect(await ny.locator('section.detail').textContent()).toContain(local)
+    } finally {
+      await ny.close()
+    }
+  })
+
   it('In flight: a row that confirms leaves the tab, as it leaves the count', async () => {
     const anvil = chainControl(env)
     await anvil.setBalance(SIGNER.address, 0n)
