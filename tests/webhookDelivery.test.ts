@@ -53,3 +53,46 @@ describe('webhook delivery beside a hanging receiver', () => {
     expect(slowHits).toBeGreaterThan(0)
   })
 })
+
+/**
+ * Failures inside a batch whose other deliveries still run: each failed one must be retried until delivered.
+ * Before, a failed job was failed at once, its retry could start on the other worker, and the first batch's
+ * completion then marked that running retry completed: 6 of 24 deliveries were never made.
+ */
+describe('webhook retries while the rest of the batch still runs', () => {
+  let env: TestEnv
+  let receiver: Server
+  const tries = new Map<string, number>()
+  const delivered = new Set<string>()
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      const id = String(req.headers['x-webhook-id'])
+      const n = (tries.get(id) ?? 0) + 1
+      tries.set(id, n)
+      req.resume()
+      // Odd events: the first try hangs (10 s timeout). Even ones: 503, then a hang, then delivered.
+      if (Number(id.slice(4)) % 2 === 1) {
+        if (n === 1) return
+      } else if (n === 1) return void res.writeHead(503).end()
+      else if (n === 2) return
+      delivered.add(id)
+      res.writeHead(204).end()
+    })
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()))
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 }, config: (c) => (c.webhooks = [{ name: 'h', url, secret: 'whsec-0123456789abcdef' }]) })
+  })
+  afterAll(async () => {
+    await env?.stop()
+    receiver?.closeAllConnections()
+    await new Promise((r) => receiver?.close(r))
+  })
+
+  it('every status change of 6 transactions is delivered in the end', async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env, { to: RECIPIENT, value: String(i + 1) })))
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    await waitFor('24 deliveries', async () => delivered.size >= 24, 60_000, 200)
+    expect(delivered.size).toBe(24)
+  }, 90_000)
+})

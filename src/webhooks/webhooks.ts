@@ -157,24 +157,32 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   }
 
   /**
-   * A fetched batch is delivered side by side. Each failure is failed on its own (pg-boss retries it with
-   * backoff); the handler then returns, and pg-boss completes the jobs still active, the delivered ones.
+   * A fetched batch is delivered side by side. Once every delivery has settled, the delivered jobs are
+   * completed here, and if any failed the handler throws: pg-boss then fails the batch's jobs, which touches
+   * only those not completed (failJobsById matches state < completed), so each failed one is retried with
+   * backoff. (Failing them one by one while others still ran let a retry start, and pg-boss's completion of
+   * the first batch then marked that running retry completed: the delivery was lost.)
    */
   const deliverBatch = (queue: string) => async (jobs: PgBoss.JobWithMetadata<WebhookJob>[]) => {
+    const failed: string[] = []
+    const delivered: string[] = []
     await Promise.all(
       jobs.map(async (job) => {
         try {
           await deliver(job)
+          delivered.push(job.id)
         } catch (err) {
-          const last = job.retryCount >= job.retryLimit
-          if (last) {
+          failed.push(`${job.data.webhook} event ${job.data.eventId}: ${(err as Error).message}`)
+          if (job.retryCount >= job.retryLimit) {
             ctx.metrics?.webhookDeliveries?.inc({ webhook: job.data.webhook, outcome: 'given_up' })
             log.error({ webhook: job.data.webhook, eventId: job.data.eventId, attempts: job.retryCount + 1, error: (err as Error).message }, 'webhook delivery given up')
           } else log.warn({ webhook: job.data.webhook, eventId: job.data.eventId, attempt: job.retryCount + 1, error: (err as Error).message }, 'webhook delivery failed; retried later')
-          await ctx.boss.fail(queue, job.id, { message: (err as Error).message }).catch((e: unknown) => log.error({ err: e }, 'could not record a failed webhook delivery'))
         }
       }),
     )
+    if (!failed.length) return
+    if (delivered.length) await ctx.boss.complete(queue, delivered)
+    throw new Error(`${failed.length} of ${jobs.length} deliveries failed: ${failed.slice(0, 3).join('; ')}`)
   }
 
   const loop: Loop = startLoop('webhook dispatch', DISPATCH_INTERVAL_MS, dispatch, log)
