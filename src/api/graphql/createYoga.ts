@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader'
-import { GraphQLError, Kind, parse, visit, type ASTNode, type GraphQLSchema } from 'graphql'
+import { GraphQLError, Kind, parse, visit, type ASTNode, type DocumentNode, type GraphQLSchema } from 'graphql'
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
@@ -33,16 +33,23 @@ export function codeFor(message: string): { code: string; field?: string } {
  * (`to: "0x12"`), the innermost one whose value holds the reported node; for a variable given as a whole
  * (`hash: $h`), the one the variable is passed to.
  */
+/** Each operation's text is parsed once for this, however many errors it has (graphql-js reports up to 100). */
+const parsedSources = new WeakMap<object, DocumentNode | null>()
+
 function fieldOfBadValue(err: GraphQLError): string | undefined {
   const node = err.nodes?.[0]
   const source = node?.loc?.source
   if (!node?.loc || !source) return undefined
-  let document
-  try {
-    document = parse(source, { noLocation: false })
-  } catch {
-    return undefined
+  let document = parsedSources.get(source)
+  if (document === undefined) {
+    try {
+      document = parse(source, { noLocation: false })
+    } catch {
+      document = null
+    }
+    parsedSources.set(source, document)
   }
+  if (!document) return undefined
   const variable = node.kind === Kind.VARIABLE_DEFINITION ? node.variable.name.value : undefined
   const at = node.loc.start
   let found: { name: string; span: number } | undefined
@@ -59,11 +66,14 @@ function fieldOfBadValue(err: GraphQLError): string | undefined {
   return found?.name
 }
 
-function normalizeError(err: GraphQLError): GraphQLError {
+/** Errors past this many in one response keep the scalar's name as their field (a walk of the operation each). */
+const FIELD_LOOKUPS = 10
+
+function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
   const ext = err.extensions as { code?: string; field?: string }
   if (ext.code && OUR_CODES.has(ext.code)) {
     // A scalar does not know which argument it parsed; the message's path does, or else the operation's text.
-    const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(err.message)?.[1] ?? (ext.field && /^[A-Z]/.test(ext.field) ? fieldOfBadValue(err) : undefined)
+    const at = /at "(?:\w+)\.([\w.[\]]+)"/.exec(err.message)?.[1] ?? (lookUp && ext.field && /^[A-Z]/.test(ext.field) ? fieldOfBadValue(err) : undefined)
     if (at && (!ext.field || /^[A-Z]/.test(ext.field))) {
       // 'Variable "$i" got invalid value ... at "i.to"; Expected type "Address". Address: <why>' -> 'to: <why>',
       // and 'Expected value of type "Address", found "0x12"; Address: <why>' -> 'to: <why>'
@@ -83,7 +93,7 @@ const useErrorCodes: Plugin = {
     const mapped = results.map((r) => {
       if (!r || typeof r !== 'object' || !('errors' in r) || !Array.isArray(r.errors)) return r
       changed = true
-      return { ...r, errors: r.errors.map((e: unknown) => (e instanceof GraphQLError ? normalizeError(e) : e)) }
+      return { ...r, errors: r.errors.map((e: unknown, i: number) => (e instanceof GraphQLError ? normalizeError(e, i < FIELD_LOOKUPS) : e)) }
     })
     if (changed) setResult((Array.isArray(result) ? mapped : mapped[0]) as typeof result)
   },

@@ -42,6 +42,8 @@ builder.subscriptionType({
       resolve: (row: TransactionRow, _args, ctx) => {
         ctx.loaders.attempts.clear(row.id)
         ctx.loaders.events.clear(row.id)
+        // And the chain's scanned head, or confirmations would stay at what the first read saw.
+        ctx.loaders.scannedHeads.clear(row.chain_id)
         return row
       },
     }),
