@@ -119,41 +119,49 @@ describe('API keys and roles', () => {
 
   it('a revoked key → 401 within seconds, on a WebSocket already open too; the revocation is audited; list shows it', async () => {
     expect((await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '1' })).status).toBe(200)
-    // A socket opened with the key before it is revoked, with a live subscription on it.
-    let closedWith: number | null = null
-    const ws = createClient({
-      url: `${env.service.url.replace('http', 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${keys.doomed}` },
-      retryAttempts: 0,
-      lazy: false,
-      onNonLazyError: () => {}, // the 4403 close is expected here
-      on: { closed: (e) => (closedWith = (e as { code: number }).code) },
-    })
+    // Two sockets opened with the key before it is revoked: one with a live subscription and nothing else to
+    // do (its next result must close it), one for an operation sent after the revocation.
+    const socket = () => {
+      const state = { closedWith: null as number | null }
+      const client = createClient({
+        url: `${env.service.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${keys.doomed}` },
+        retryAttempts: 0,
+        lazy: false,
+        onNonLazyError: () => {}, // the 4403 close is expected here
+        on: { closed: (e) => (state.closedWith = (e as { code: number }).code) },
+      })
+      return { client, state }
+    }
+    const streaming = socket()
+    const sending = socket()
     const overSocket = (query: string, variables: Record<string, unknown>) =>
       new Promise<any>((resolve) => {
         let result: any = null
-        ws.subscribe({ query, variables }, { next: (r) => (result = r), error: (e) => resolve({ error: e }), complete: () => resolve(result) })
+        sending.client.subscribe({ query, variables }, { next: (r) => (result = r), error: (e) => resolve({ error: e }), complete: () => resolve(result) })
       })
     const before = await overSocket(BROADCAST, { i: { to: RECIPIENT, value: '4' } })
     expect(before.data.broadcastTransaction.id).toBeTruthy()
     const streamed: string[] = []
-    ws.subscribe({ query: `subscription { transactionUpdated { id status } }` }, { next: (r: any) => r.data && streamed.push(r.data.transactionUpdated.status), error: () => {}, complete: () => {} })
+    streaming.client.subscribe({ query: `subscription { transactionUpdated { id status } }` }, { next: (r: any) => r.data && streamed.push(r.data.transactionUpdated.status), error: () => {}, complete: () => {} })
+    await waitFor('the subscription streaming', async () => streamed.length > 0, 8_000, 50)
     const revoke = await runCli(['keys', 'revoke', '--name', 'cli-doomed'], { DATABASE_URL: env.databaseUrl })
     expect(revoke.code, revoke.stderr).toBe(0)
     await waitFor('revoked key refused', async () => (await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '2' })).status === 401, 8_000, 50)
     const refused = await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '3' })
     expect(refused.json.error).toMatchObject({ code: 'UNAUTHENTICATED' })
     expect((await gql(keys.doomed!, `{ transactions { edges { node { id } } } }`)).status).toBe(401)
-    // The open socket no longer submits (before: it still could, as admin keys could cancel), and it is closed
-    // with 4403 once a result would be streamed to it.
+    // The streaming socket is closed with 4403 at its next result (a change made with another key), without
+    // sending anything itself; the other refuses a new operation (before: both went on, an admin key's too).
     const rowsBefore = await rows()
+    await submit(env, { to: RECIPIENT, value: '6' })
+    await waitFor('the streaming socket closed with 4403', async () => streaming.state.closedWith === 4403, 8_000, 50)
     const after = await overSocket(BROADCAST, { i: { to: RECIPIENT, value: '5' } })
     expect(after?.data?.broadcastTransaction ?? null).toBeNull()
-    await submit(env, { to: RECIPIENT, value: '6' })
-    await waitFor('the socket closed with 4403', async () => closedWith === 4403, 8_000, 50)
     expect(await rows()).toBe(rowsBefore + 1)
-    await ws.dispose()
+    await streaming.client.dispose()
+    await sending.client.dispose()
     const [audit] = await sql`SELECT actor, action FROM audit_events WHERE subject = 'cli-doomed' AND action = 'api_key.revoked'`
     expect(audit!.actor).toMatch(/^cli/)
     const list = await runCli(['keys', 'list', '--json'], { DATABASE_URL: env.databaseUrl })

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { ApiKeyConfig } from '../config/schema.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import type { Principal } from './auth.ts'
@@ -14,9 +15,15 @@ export type CorsPolicy = {
    * before the key is known: a preflight, or an answer (errors too) the page may read. Empty when the
    * origin is not one any key lists: the browser then refuses the page the answer.
    */
-  headersFor: (origin: string | undefined, host: string | undefined) => Record<string, string>
+  headersFor: (origin: string | undefined, host: string | undefined, fetchSite?: string) => Record<string, string>
   /** Throws 403 when a page on `origin` uses a key that does not list it (DESIGN.md: no origin unless listed). */
-  check: (origin: string | undefined, host: string | undefined, principal: Principal) => void
+  check: (origin: string | undefined, host: string | undefined, principal: Principal, fetchSite?: string) => void
+}
+
+/** The browser's Sec-Fetch-Site header ("same-origin", "cross-site", ...), when there is one. */
+export const fetchSiteOf = (req: IncomingMessage): string | undefined => {
+  const v = req.headers['sec-fetch-site']
+  return typeof v === 'string' ? v : undefined
 }
 
 /** The origin (scheme://host[:port], lower case, no default port) of a URL, or null. */
@@ -41,13 +48,18 @@ export function createCorsPolicy(keys: ApiKeyConfig[], devMode: boolean): CorsPo
   for (const k of keys) byKey.set(k.name, new Set((k.allowedOrigins ?? []).map((o) => normalizeOrigin(o)!)))
   const anyKey = new Set([...byKey.values()].flatMap((s) => [...s]))
 
-  /** The page is on this server (the dashboard): not a cross-origin request at all. */
-  const sameOrigin = (origin: string, host: string | undefined) => host !== undefined && new URL(origin).host === host.toLowerCase()
+  /**
+   * The page is on this server (the dashboard): not a cross-origin request at all. The browser says so in
+   * Sec-Fetch-Site, which pages cannot set; behind a proxy that rewrites Host (nginx's default) the Host
+   * comparison alone would refuse the dashboard its own API.
+   */
+  const sameOrigin = (origin: string, host: string | undefined, fetchSite: string | undefined) =>
+    fetchSite === 'same-origin' || (host !== undefined && new URL(origin).host === host.toLowerCase())
 
   return {
-    headersFor(origin, host): Record<string, string> {
+    headersFor(origin, host, fetchSite): Record<string, string> {
       const o = origin && normalizeOrigin(origin)
-      if (!o || !(devMode || sameOrigin(o, host) || anyKey.has(o))) return {}
+      if (!o || !(devMode || sameOrigin(o, host, fetchSite) || anyKey.has(o))) return {}
       return {
         'access-control-allow-origin': o,
         'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -57,10 +69,10 @@ export function createCorsPolicy(keys: ApiKeyConfig[], devMode: boolean): CorsPo
         vary: 'Origin',
       }
     },
-    check(origin, host, principal) {
+    check(origin, host, principal, fetchSite) {
       if (!origin || devMode) return
       const o = normalizeOrigin(origin)
-      if (o && (sameOrigin(o, host) || byKey.get(principal.name)?.has(o))) return
+      if (o && (sameOrigin(o, host, fetchSite) || byKey.get(principal.name)?.has(o))) return
       throw new InputError(
         ERROR_CODE.FORBIDDEN,
         `Requests from origin ${origin} are not allowed for key "${principal.name}"; list it in the key's allowedOrigins`,

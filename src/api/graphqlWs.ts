@@ -3,7 +3,7 @@ import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Authenticator, Principal } from './auth.ts'
-import type { CorsPolicy } from './cors.ts'
+import { fetchSiteOf, type CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 
@@ -23,7 +23,7 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
     // Browsers do not apply CORS to WebSockets but do send the page's Origin: a page on an origin no key
     // lists (or, with auth disabled, any other site) is refused at the handshake, before it can subscribe.
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
-      !cors || !origin || Object.keys(cors.headersFor(origin, req.headers.host)).length > 0,
+      !cors || !origin || Object.keys(cors.headersFor(origin, req.headers.host, fetchSiteOf(req))).length > 0,
   })
   /**
    * The key is checked again for every operation and every result sent, not only at connect: a key revoked
@@ -46,7 +46,7 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
         try {
           ctx.extra.authorization = header
           ctx.extra.principal = auth.authenticate(header)
-          cors?.check(ctx.extra.request.headers.origin, ctx.extra.request.headers.host, ctx.extra.principal)
+          cors?.check(ctx.extra.request.headers.origin, ctx.extra.request.headers.host, ctx.extra.principal, fetchSiteOf(ctx.extra.request))
         } catch {
           // graphql-ws closes the socket with 4403 Forbidden; any other answer would accept the connection.
           return false

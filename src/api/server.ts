@@ -12,7 +12,7 @@ import { getTransaction } from '../store/readTransactions.ts'
 import type { Readiness } from '../health/readiness.ts'
 import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
 import { requireRole, type Authenticator, type Principal } from './auth.ts'
-import type { CorsPolicy } from './cors.ts'
+import { fetchSiteOf, type CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 import { checkDeclaredLength, readBody, readJson } from './readBody.ts'
@@ -89,7 +89,7 @@ export function createHttpServer(
   /** Who is asking (401 without a valid key), from a page their key allows (403), within their key's rate (429). */
   function principalOf(req: IncomingMessage): Principal {
     const principal = auth.authenticate(req.headers.authorization)
-    deps.cors?.check(req.headers.origin, req.headers.host, principal)
+    deps.cors?.check(req.headers.origin, req.headers.host, principal, fetchSiteOf(req))
     deps.rateLimiter?.take(principal.name)
     return principal
   }
@@ -100,7 +100,7 @@ export function createHttpServer(
     if (path === '/graphql' || path === '/broadcast_transaction' || path.startsWith('/transactions/')) {
       // CORS before anything else, so a page on an allowed origin can read errors (401, 400) too; a preflight
       // carries no key and is answered here. An origin no key lists gets no CORS headers: its page sees nothing.
-      if (deps.cors) for (const [name, value] of Object.entries(deps.cors.headersFor(req.headers.origin, req.headers.host))) res.setHeader(name, value)
+      if (deps.cors) for (const [name, value] of Object.entries(deps.cors.headersFor(req.headers.origin, req.headers.host, fetchSiteOf(req)))) res.setHeader(name, value)
       if (req.method === 'OPTIONS') return void res.writeHead(204).end()
     }
     if (path === '/graphql') {
