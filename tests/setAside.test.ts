@@ -61,6 +61,20 @@ describe('requests set aside by the sign stage', () => {
     expect(mined.map((t) => t.nonce)).toEqual([0, 1])
   })
 
+  it('a provider that fails everything in unknown words is provider trouble: no patience runs, the request confirms once it recovers', async () => {
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 2_000 }))
+    // A generic "Internal error" to the estimate and to a plain call alike: the provider, not the request.
+    proxy.setMode('methodError', { errorMethods: ['eth_estimateGas', 'eth_blockNumber'], error: { code: -32603, message: 'Internal error' } })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('waits out an outage') })
+    await new Promise((r) => setTimeout(r, 8_000))
+    const during = await getTx(env, id)
+    expect(during.status).toBe('QUEUED')
+    // Not set aside with a patience running out (before: GAS_ESTIMATION_FAILED, "it waits until ..., then fails").
+    expect(during.error?.code ?? null).toBeNull()
+    proxy.setMode('ok')
+    expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).error).toBeNull()
+  })
+
   it('a request the signer cannot pay for fails after the funds patience, and spends no nonce', async () => {
     ;({ env, proxy } = await startBehindProxy({ fundsMs: 2_000 }))
     const tooMuch = await submit(env, { to: RECIPIENT, value: (100_000_000n * ETHER).toString(), gasLimit: '21000' })

@@ -86,7 +86,7 @@ const chainSchema = z.strictObject({
   patience: z
     .strictObject({
       fundsMs: z.number().int().min(0).max(30 * 24 * 3_600_000).default(3_600_000),
-      estimateMs: z.number().int().min(0).max(24 * 3_600_000).default(120_000),
+      estimateMs: z.number().int().min(0).max(24 * 3_600_000).default(600_000),
     })
     .prefault({}),
 })

@@ -53,7 +53,23 @@ function describeMs(ms: number): string {
 async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer, rows: TransactionRow[]): Promise<Plan[]> {
   const now = Date.now()
   const { patience } = chain.config
-  return Promise.all(
+  /** Whether some estimate of this batch went through: then a refusal of another row is about that row. */
+  let someEstimated = false
+  /**
+   * An answer in words we do not know is the row's own problem only if the provider is otherwise fine: some
+   * estimate of the batch went through, or it answers a plain call. A provider failing everything in unknown
+   * words (a generic "Internal error") is provider trouble: the batch is tried again, no patience runs.
+   */
+  let providerAnswers: Promise<boolean> | undefined
+  const providerIsFine = async () => {
+    if (someEstimated) return true
+    providerAnswers ??= chain.read.getBlockNumber({ cacheTime: 0 }).then(
+      () => true,
+      () => false,
+    )
+    return providerAnswers
+  }
+  const plans = await Promise.allSettled(
     rows.map(async (row): Promise<Plan> => {
       if (row.valid_until && row.valid_until.getTime() <= now)
         return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
@@ -65,6 +81,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
           data: row.data as Hex,
           value: BigInt(row.value),
         })
+        someEstimated = true
         // The chain's policy caps gas: an estimate over it fails, a margin over it is cut back to it.
         const cap = chain.config.policy?.maxGasLimit
         if (cap !== undefined && estimate > cap)
@@ -78,13 +95,17 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
         if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
         if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
         if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
-        // A node's refusal we have no wording for: not the batch's problem. Retried, then FAILED with its words.
-        if (why.kind === 'unrecognized')
+        // A node's refusal we have no wording for, from a provider that is otherwise fine: not the batch's
+        // problem. Set aside, retried, then FAILED with its words.
+        if (why.kind === 'unrecognized' && (await providerIsFine()))
           return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node refused the gas estimate: ${why.message}`, patience.estimateMs, now)
         throw err
       }
     }),
   )
+  const failed = plans.find((p): p is PromiseRejectedResult => p.status === 'rejected')
+  if (failed) throw failed.reason
+  return plans.map((p) => (p as PromiseFulfilledResult<Plan>).value)
 }
 
 type SignerState = {
