@@ -72,6 +72,15 @@ describe('validateBroadcastRequest: accepted', () => {
     expect(validateBroadcastRequest({ to: TO, gasLimit: '1000000000' }, ONE_CHAIN, NOW).gasLimit).toBe(1_000_000_000n)
   })
 
+  it('the EIP-7623 calldata floor applies unless the chain turns it off (a chain before Prague)', () => {
+    // 4 non-zero calldata bytes: intrinsic gas 21064, floor 21160.
+    const floorOn = { chains: [{ chainId: 1, calldataFloor: true }] } as unknown as Pick<FileConfig, 'chains'>
+    const floorOff = { chains: [{ chainId: 1, calldataFloor: false }] } as unknown as Pick<FileConfig, 'chains'>
+    expect(inputError(() => validateBroadcastRequest({ to: TO, data: '0x12345678', gasLimit: '21064' }, floorOn, NOW))).toMatchObject({ field: 'gasLimit' })
+    expect(validateBroadcastRequest({ to: TO, data: '0x12345678', gasLimit: '21064' }, floorOff, NOW).gasLimit).toBe(21_064n)
+    expect(inputError(() => validateBroadcastRequest({ to: TO, data: '0x12345678', gasLimit: '21063' }, floorOff, NOW))).toMatchObject({ field: 'gasLimit' })
+  })
+
   it('knows exactly these fields', () => {
     expect([...BROADCAST_FIELDS]).toEqual(['chainId', 'to', 'data', 'value', 'gasLimit', 'idempotencyKey', 'validUntil', 'from'])
   })

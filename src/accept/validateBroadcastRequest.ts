@@ -55,7 +55,7 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   if (validUntil && validUntil.getTime() <= now.getTime())
     throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
   if (gasLimit !== null) {
-    const least = minimumGasLimit({ to, data })
+    const least = minimumGasLimit({ to, data }, { calldataFloor: config.chains.find((c) => c.chainId === chainId)?.calldataFloor ?? true })
     if (gasLimit < least)
       throw new InputError(
         ERROR_CODE.VALUE_OUT_OF_RANGE,

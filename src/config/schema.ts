@@ -77,6 +77,8 @@ const chainSchema = z.strictObject({
   rpc: rpcSchema.prefault({}),
   explorerUrl: z.url().optional(),
   policy: policySchema.optional(),
+  /** EIP-7623 (Prague): requests' gasLimit must also cover the calldata floor. false for a chain before Prague. */
+  calldataFloor: z.boolean().default(true),
   /**
    * How long the sign stage keeps a QUEUED request it has set aside (no nonce is spent meanwhile; it is looked at
    * again every few seconds) before it ends FAILED: `fundsMs` while the signer cannot pay for it

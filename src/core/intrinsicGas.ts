@@ -16,9 +16,9 @@ const FLOOR_PER_TOKEN = 10n
  * The least gas limit a node takes for this transaction: its intrinsic gas (base, calldata, creation and
  * init code words), and not below EIP-7623's calldata floor, which chains since Prague enforce. Below it a
  * node refuses the transaction, or (anvil) takes it and drops it, leaving its nonce a hole. A chain without
- * the floor would take a limit between the two; no transaction needs one that tight.
+ * the floor (before Prague) takes a limit between the two: there the chain's config turns the floor off.
  */
-export function minimumGasLimit(tx: { to: string | null; data: Hex }): bigint {
+export function minimumGasLimit(tx: { to: string | null; data: Hex }, opts: { calldataFloor: boolean } = { calldataFloor: true }): bigint {
   const bytes = hexToBytes(tx.data)
   let zeros = 0n
   for (const b of bytes) if (b === 0) zeros++
@@ -26,5 +26,5 @@ export function minimumGasLimit(tx: { to: string | null; data: Hex }): bigint {
   let intrinsic = TX_BASE + zeros * ZERO_BYTE + nonzeros * NONZERO_BYTE
   if (tx.to === null) intrinsic += TX_CREATE + INITCODE_WORD * ((BigInt(bytes.length) + 31n) / 32n)
   const floor = TX_BASE + FLOOR_PER_TOKEN * (zeros + 4n * nonzeros)
-  return intrinsic > floor ? intrinsic : floor
+  return opts.calldataFloor && floor > intrinsic ? floor : intrinsic
 }
