@@ -27,8 +27,13 @@ type Plan =
 const TX_GAS_LIMIT_CAP = 16_777_216n
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
 
-/** A set-aside row is looked at again after this long (each look costs an estimate and a write). */
+/**
+ * A set-aside row is looked at again after this long (each look costs an estimate and a write), growing with
+ * how long it has waited (a quarter of it) up to SET_ASIDE_RETRY_MAX_MS: thousands of rows parked for an hour
+ * cost a look a minute each, not one every 5 s.
+ */
 const SET_ASIDE_RETRY_MS = 5_000
+const SET_ASIDE_RETRY_MAX_MS = 60_000
 
 /**
  * A QUEUED row the sign stage cannot sign yet, for `code`: it waits (set aside, no nonce spent) until the
@@ -191,7 +196,8 @@ export async function signNextBatch(
       ${skip.size ? sql`AND id <> ALL(${pgArray([...skip])}::uuid[])` : sql``}
       -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
       -- not be estimated again on every drain, ahead of the rows behind them.
-      AND (waiting_since IS NULL OR updated_at < now() - ${SET_ASIDE_RETRY_MS / 1000} * interval '1 second')
+      AND (waiting_since IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
+                                                         GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4)))
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
