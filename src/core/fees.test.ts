@@ -295,6 +295,9 @@ describe('addGasMargin', () => {
     [1n, 20, 2n],
     [0n, 20, 0n],
     [33_333n, 200, 99_999n],
+    // EIP-7825: the margin stops at 2^24 when the estimate fits under it, and adds nothing to one past it.
+    [14_000_000n, 20, 16_777_216n],
+    [17_000_000n, 20, 17_000_000n],
   ])('%s gas + %s %% = %s', (gas, margin, expected) => {
     expect(addGasMargin(gas, margin)).toBe(expected)
   })

@@ -68,9 +68,15 @@ export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint,
   return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas }, reachedCap: maxFeePerGas === capWei }
 }
 
-/** gas × (1 + margin), rounded up. */
+/** EIP-7825: no transaction may have a gas limit over 2^24 on chains since Osaka. */
+export const TX_GAS_LIMIT_CAP = 16_777_216n
+
+/**
+ * gas × (1 + margin), rounded up. The margin never lifts a limit past EIP-7825's per-transaction cap, which
+ * nodes refuse outright; an estimate that fits leaves room to the cap, and one past it is refused as invalid anyway.
+ */
 export function addGasMargin(gas: bigint, marginPercent: number): bigint {
-  return raiseByBps(gas, percentToBps(marginPercent))
+  return min(raiseByBps(gas, percentToBps(marginPercent)), max(gas, TX_GAS_LIMIT_CAP))
 }
 
 /** Most wei a transaction can cost up front: what the node checks against the balance. */

@@ -23,10 +23,6 @@ type Plan =
   /** Leave QUEUED for now (e.g. not funded); the sweep comes back to it. */
   | { kind: 'wait'; row: TransactionRow; code: string; message: string }
 
-/** EIP-7825: no transaction may have a gas limit over 2^24 on chains since Osaka. */
-const TX_GAS_LIMIT_CAP = 16_777_216n
-const min = (a: bigint, b: bigint) => (a < b ? a : b)
-
 /**
  * A set-aside row is looked at again after this long (each look costs an estimate and a write), growing with
  * how long it has waited (a quarter of it) up to SET_ASIDE_RETRY_MAX_MS: thousands of rows parked for an hour
@@ -91,9 +87,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
         const cap = chain.config.policy?.maxGasLimit
         if (cap !== undefined && estimate > cap)
           return { kind: 'fail', row, code: ERROR_CODE.GAS_LIMIT_TOO_HIGH, message: `estimated gas ${estimate} is over the chain's policy maxGasLimit ${cap}` }
-        // The margin never lifts a limit past EIP-7825's per-transaction cap (2^24, Osaka), which nodes refuse
-        // outright; an estimate that fits leaves room to the cap, and one past it was refused as invalid anyway.
-        const gas = min(addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent), estimate > TX_GAS_LIMIT_CAP ? estimate : TX_GAS_LIMIT_CAP)
+        const gas = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
         return { kind: 'sign', row, gas: cap !== undefined && gas > cap ? cap : gas }
       } catch (err) {
         const why = explainEstimateError(err)
