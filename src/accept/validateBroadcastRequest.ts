@@ -44,6 +44,8 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   } else if (config.chains.length === 1) chainId = config.chains[0]!.chainId
   else throw new InputError(ERROR_CODE.CHAIN_REQUIRED, `chainId: required when several chains are configured (${config.chains.map((c) => c.chainId).join(', ')})`, 'chainId')
 
+  const chain = config.chains.find((c) => c.chainId === chainId)
+
   const to = present('to') ? parseAddress(body.to, 'to') : null
   const data = present('data') ? parseHex(body.data, 'data') : '0x'
   if (to === null && data === '0x')
@@ -55,7 +57,7 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   if (validUntil && validUntil.getTime() <= now.getTime())
     throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
   if (gasLimit !== null) {
-    const least = minimumGasLimit({ to, data }, { calldataFloor: config.chains.find((c) => c.chainId === chainId)?.calldataFloor ?? true })
+    const least = minimumGasLimit({ to, data }, { calldataFloor: chain?.calldataFloor ?? true })
     if (gasLimit < least)
       throw new InputError(
         ERROR_CODE.VALUE_OUT_OF_RANGE,
@@ -65,6 +67,6 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   }
   const from = present('from') ? parseAddress(body.from, 'from') : null
   const request = { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
-  checkChainPolicy(request, config.chains.find((c) => c.chainId === chainId))
+  checkChainPolicy(request, chain)
   return request
 }

@@ -31,7 +31,7 @@ export type EstimateFailure =
  * the block's limit, calldata below its intrinsic gas).
  */
 const DETERMINISTIC =
-  /revert|evm error|invalid ?opcode|bad ?instruction|out ?of ?gas|stack ?underflow|stack ?overflow|invalid ?jump|max code size exceeded|max initcode size exceeded|code size limit|createcontractsizelimit|createinitcodesizelimit|invalid code|return data out of bounds|contract address collision|create collision|createcollision|gas required exceeds allowance|exceeds block gas limit|intrinsic gas too low|intrinsic gas|gas limit too high|write protection|precompile|nonce (uint64 )?overflow|nonce max value/i
+  /revert|evm error|invalid ?opcode|bad ?instruction|out ?of ?gas|stack ?underflow|stack ?overflow|invalid ?jump|max code size exceeded|max initcode size exceeded|code size limit|createcontractsizelimit|createinitcodesizelimit|invalid code|return data out of bounds|contract address collision|create collision|createcollision|gas required exceeds allowance|exceeds block gas limit|intrinsic gas|gas limit too high|write protection|precompile|nonce (uint64 )?overflow|nonce max value/i
 
 /** A node's answer that means the node (or the provider in front of it) is in trouble, not the call. */
 const PROVIDER_TROUBLE =

@@ -28,14 +28,14 @@ export function codeFor(message: string): { code: string; field?: string } {
   return { code: 'GRAPHQL_VALIDATION_FAILED' }
 }
 
+/** Each operation's text is parsed once for this, however many errors it has (graphql-js reports up to 100). */
+const parsedSources = new WeakMap<object, DocumentNode | null>()
+
 /**
  * The argument or input field a bad value was given for, found in the operation's text: for an inline literal
  * (`to: "0x12"`), the innermost one whose value holds the reported node; for a variable given as a whole
  * (`hash: $h`), the one the variable is passed to.
  */
-/** Each operation's text is parsed once for this, however many errors it has (graphql-js reports up to 100). */
-const parsedSources = new WeakMap<object, DocumentNode | null>()
-
 function fieldOfBadValue(err: GraphQLError): string | undefined {
   const node = err.nodes?.[0]
   const source = node?.loc?.source
