@@ -80,6 +80,26 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
   }
 }
 
+/**
+ * `load` at most once per `ms`, its answer shared by the scrapes meanwhile. A failed load (Postgres down)
+ * answers null, to every scrape that shared it, and is not reused.
+ */
+function reusedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T | null> {
+  let cached: { at: number; value: Promise<T | null> } | null = null
+  return () => {
+    if (cached && Date.now() - cached.at < ms) return cached.value
+    const entry: { at: number; value: Promise<T | null> } = {
+      at: Date.now(),
+      value: load().catch(() => {
+        if (cached === entry) cached = null
+        return null
+      }),
+    }
+    cached = entry
+    return entry.value
+  }
+}
+
 /** Scrapes should not hammer Postgres: the counts are reused for this long. */
 const STATUS_CACHE_MS = 2_000
 const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
@@ -91,22 +111,16 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
  * (never a scan of the retention window). Bounded by a statement timeout.
  */
 export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[]): void {
-  let cached: { at: number; rows: Promise<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>> } | null = null
-  const read = () => {
-    if (cached && Date.now() - cached.at < STATUS_CACHE_MS) return cached.rows
-    const rows = sql.begin(async (tx) => {
+  // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
+  const read = reusedFor(STATUS_CACHE_MS, () =>
+    sql.begin(async (tx) => {
       await tx`SET LOCAL statement_timeout = 2000`
       return tx<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>>`
         SELECT chain_id, status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
         FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
-    })
-    cached = { at: Date.now(), rows }
-    // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
-    return rows.catch(() => {
-      cached = null
-      return null
-    })
-  }
+    }),
+  )
+  const readStored = reusedFor(STATUS_CACHE_MS, () => Promise.all(chainIds.map((chainId) => countTransactionsByStatus(sql, { chainId }))))
   const registers = [metrics.registry]
   new Gauge({
     name: 'txb_transactions',
@@ -122,13 +136,6 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
       for (const r of rows) this.set({ chain_id: String(r.chain_id), status: r.status }, r.n)
     },
   })
-  let storedCache: { at: number; rows: Promise<Array<{ status: string; count: number }>[] | null> } | null = null
-  const readStored = () => {
-    if (storedCache && Date.now() - storedCache.at < STATUS_CACHE_MS) return storedCache.rows
-    const rows = Promise.all(chainIds.map((chainId) => countTransactionsByStatus(sql, { chainId }))).catch(() => null)
-    storedCache = { at: Date.now(), rows }
-    return rows
-  }
   new Gauge({
     name: 'txb_transactions_stored',
     help: 'Transactions in the database by chain and status, final ones included until retention deletes them; alert on increase(...{status="FAILED"}) and REVERTED',
