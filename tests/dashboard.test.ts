@@ -23,6 +23,12 @@ describe('dashboard (headless Chromium against the real service)', () => {
   let browser: Browser
   let page: Page
   const shot = (p: Page, name: string, fullPage = false) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage })
+  /** A new page that opens with `key` stored, as the login form leaves it. */
+  const pageWithKey = async (key: string, options: Parameters<Browser['newPage']>[0] = { viewport: WIDE }) => {
+    const p = await browser.newPage(options)
+    await p.addInitScript((k) => sessionStorage.setItem('txb.apiKey', k), key)
+    return p
+  }
 
   beforeAll(async () => {
     ensureWebBuilt()
@@ -108,8 +114,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await retry.waitFor()
 
     // The same link with a reader key: the transaction, but no Retry.
-    const reader = await browser.newPage({ viewport: WIDE })
-    await reader.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), READER_KEY)
+    const reader = await pageWithKey(READER_KEY)
     await reader.goto(`${env.service.url}/#/tx/${id}`)
     await reader.locator('.role', { hasText: 'no admin actions' }).waitFor()
     await reader.locator(`section.detail[data-id="${id}"] .tx-error`).waitFor()
@@ -164,9 +169,8 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await new Promise((r) => setTimeout(r, 1_200))
     const waiting = await submit(env, { to: RECIPIENT, value: '3' })
     await waitForStatus(env, waiting, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
-    const tab = await browser.newPage({ viewport: WIDE })
+    const tab = await pageWithKey(ADMIN_KEY)
     try {
-      await tab.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
       await tab.goto(`${env.service.url}/#/tx/${waiting}`)
       await tab.locator(`section.detail[data-id="${waiting}"] .tx-error`, { hasText: 'INSUFFICIENT_FUNDS' }).waitFor({ timeout: 15_000 })
       // Its next re-read answers slowly; meanwhile the admin goes to another transaction.
@@ -196,9 +200,8 @@ describe('dashboard (headless Chromium against the real service)', () => {
   it('times on the page name their zone (the browser’s), beside the API’s UTC', async () => {
     const { json } = await env.graphql(`{ transactions(first: 1, status: [CONFIRMED]) { edges { node { id createdAt } } } }`)
     const { id, createdAt } = json.data.transactions.edges[0].node
-    const ny = await browser.newPage({ viewport: WIDE, timezoneId: 'America/New_York' })
+    const ny = await pageWithKey(ADMIN_KEY, { viewport: WIDE, timezoneId: 'America/New_York' })
     try {
-      await ny.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
       await ny.goto(`${env.service.url}/#/tx/${id}`)
       await ny.locator(`section.detail[data-id="${id}"]`).waitFor()
       // New York in November is UTC−05:00; before, the local time carried no zone at all.
@@ -215,9 +218,8 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await new Promise((r) => setTimeout(r, 1_200))
     const id = await submit(env, { to: RECIPIENT, value: '4' })
     await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
-    const tab = await browser.newPage({ viewport: WIDE })
+    const tab = await pageWithKey(ADMIN_KEY)
     try {
-      await tab.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
       await tab.goto(`${env.service.url}/#/?tab=inflight`)
       const row = tab.locator(`tr[data-id="${id}"]`)
       await row.waitFor({ timeout: 15_000 })
@@ -255,8 +257,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
     // hiccup of a busy CI machine does not decide it. Measured in the browser: from navigation start to the
     // frame after the first page's rows were rendered.
     const load = async () => {
-      const p = await browser.newPage({ viewport: WIDE })
-      await p.addInitScript((key) => sessionStorage.setItem('txb.apiKey', key), ADMIN_KEY)
+      const p = await pageWithKey(ADMIN_KEY)
       const started = Date.now()
       await p.goto(`${env.service.url}/#/`)
       await p.locator('tr[data-id]').first().waitFor()
