@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /**
  * Stopping the service (what SIGTERM does) while requests are being answered: each request either got its
@@ -38,7 +38,8 @@ describe('stopping under load', () => {
       }
     }
     const clients = Array.from({ length: 64 }, (_, c) => client(c))
-    await new Promise((r) => setTimeout(r, 500))
+    // Stop once the load is well under way (a fixed delay answered only 90 on a slow CI run).
+    await waitFor('100 answers', async () => [...outcomes.values()].filter((o) => o === 'ok').length > 100, 30_000, 10)
     await env.service.stop()
     await Promise.all(clients)
 
