@@ -30,6 +30,34 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
   })
 
+  it('behind a dropped lower nonce, later transactions are sent again as they are, not bumped; only the lowest is', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 800 }) })
+    const anvil = chainControl(env)
+    const ids: string[] = []
+    for (const value of ['11', '12', '13']) ids.push(await submit(env, { to: RECIPIENT, value }))
+    const sent = []
+    for (const id of ids) sent.push(await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT'))
+    expect(sent.map((t) => Number(t.nonce))).toEqual([0, 1, 2])
+    // The lowest leaves the pool: the other two wait behind its nonce, with fees that still meet the market.
+    await anvil.drop(sent[0].attempts[0].hash)
+    await waitForStatus(env, ids[0]!, (t) => t.attempts.length >= 2)
+    // Several more timeouts go by for the two behind it: each time the same bytes, never a raise.
+    const answersBefore = (await getTx(env, ids[2]!)).attempts[0].providers.length
+    await new Promise((r) => setTimeout(r, 2_500))
+    for (const id of ids.slice(1)) {
+      const t = await getTx(env, id)
+      expect(t.attempts).toHaveLength(1)
+    }
+    expect((await getTx(env, ids[2]!)).attempts[0].providers.length).toBeGreaterThan(answersBefore)
+    await anvil.mine(2)
+    const done = []
+    for (const id of ids) done.push(await waitForStatus(env, id, 'CONFIRMED'))
+    // The two behind it mined with the bytes first signed, at the fees first signed.
+    expect(done.slice(1).map((t) => t.hash)).toEqual(sent.slice(1).map((t) => t.attempts[0].hash))
+    expect(done[0].hash).not.toBe(sent[0].attempts[0].hash)
+    expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(3)
+  })
+
   it('a base fee spike far above the signed max fee is met with bumped attempts, each at least 12.5 % higher', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 800 }) })
     const anvil = chainControl(env)

@@ -4,7 +4,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { nextBumpFees, percentToBps } from '../core/fees.ts'
+import { nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
 import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
@@ -12,15 +12,18 @@ import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 /** Transactions handled per pass; the next pass takes the rest. */
 const BUMP_BATCH = 500
 
-type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean }
+type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
 
 /**
  * The timeout stage (the original design's 30 s check, as `bumpAfterMs` per chain).
  * A PENDING transaction not included `bumpAfterMs` after its last send is
- * re-signed at the same nonce with both fee fields raised, and broadcast. At the
- * fee cap, the same bytes are rebroadcast and the transaction is flagged
- * `atFeeCap` instead of going silent. A transaction past its `validUntil` is
- * replaced by a zero-value self-transfer instead (it must not execute late).
+ * re-signed at the same nonce with both fee fields raised, and broadcast, where
+ * fees are what holds it back (`shouldRaiseFees`: not for one waiting behind a
+ * lower nonce of its signer, nor for one no node took for another reason); else
+ * the same bytes go out again. At the fee cap, the same bytes are rebroadcast and
+ * the transaction is flagged `atFeeCap` instead of going silent. A transaction
+ * past its `validUntil` is replaced by a zero-value self-transfer instead (it
+ * must not execute late).
  */
 export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Promise<number> {
   const { sql } = ctx.db
@@ -33,6 +36,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   if (candidates.length === 0) return 0
   const market = await readFeeMarket(chain.read, fees.model)
   const bumpBps = percentToBps(fees.bumpPercent)
+  // Each signer's lowest waiting nonce: its later transactions cannot be mined before it.
+  const heads = new Map(
+    (
+      await sql<{ signer: string; nonce: number }[]>`
+        SELECT signer, min(nonce)::int AS nonce FROM transactions WHERE chain_id = ${chain.chainId} AND status = 'PENDING' GROUP BY signer`
+    ).map((h) => [h.signer, h.nonce]),
+  )
 
   const toSend: RawAttempt[] = []
   const atCap: string[] = []
@@ -44,7 +54,9 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         -- numeric as text: JSON numbers would round wei amounts.
         jsonb_build_object('id', a.id, 'nonce', a.nonce, 'hash', a.hash, 'raw', a.raw, 'purpose', a.purpose, 'gas_limit', a.gas_limit::text,
           'max_fee_per_gas', a.max_fee_per_gas::text, 'max_priority_fee_per_gas', a.max_priority_fee_per_gas::text, 'gas_price', a.gas_price::text) AS latest,
-        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'replacement_underpriced') AS underpriced
+        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'replacement_underpriced') AS underpriced,
+        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' IN ('replacement_underpriced', 'fee_too_low')) AS refused_for_fees,
+        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'sent') AS taken
       FROM transactions t
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
       WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING'
@@ -63,6 +75,17 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       const purpose: AttemptPurpose = expired ? 'CANCEL' : latest.purpose
       // A node said an attempt of ours was underpriced as a replacement: take a bigger step this time.
       const step = t.underpriced ? bumpBps * 2n : bumpBps
+      const raise = shouldRaiseFees({
+        headOfLine: heads.get(t.signer) === latest.nonce,
+        taken: t.taken,
+        refusedForFees: t.refused_for_fees,
+        fees: feesOf(latest),
+        market,
+      })
+      if (!raise && !expired) {
+        toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+        continue
+      }
       const decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
       if (decision.kind === 'at_cap') {
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })

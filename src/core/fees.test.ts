@@ -4,6 +4,7 @@ import {
   initialFees,
   maxCostWei,
   nextBumpFees,
+  shouldRaiseFees,
   percentToBps,
   raiseByBps,
   type Eip1559Fees,
@@ -335,5 +336,36 @@ describe('maxCostWei', () => {
     },
   ])('$label', ({ fees, gasLimit, value, expected }) => {
     expect(maxCostWei(fees, gasLimit, value)).toBe(expected)
+  })
+})
+
+describe('shouldRaiseFees', () => {
+  const market: FeeMarket = { type: 'eip1559', baseFeePerGas: 10n * GWEI, maxPriorityFeePerGas: GWEI }
+  const meets: Eip1559Fees = { type: 'eip1559', maxFeePerGas: 21n * GWEI, maxPriorityFeePerGas: GWEI }
+  const base = { headOfLine: false, taken: true, refusedForFees: false, fees: meets, market }
+
+  it('raises the lowest waiting nonce that a node holds', () => {
+    expect(shouldRaiseFees({ ...base, headOfLine: true })).toBe(true)
+  })
+  it('sends the same bytes for one waiting behind a lower nonce while its fees meet the market', () => {
+    expect(shouldRaiseFees(base)).toBe(false)
+  })
+  it('raises one behind a lower nonce once the base fee passed its max fee, or the tip its tip', () => {
+    expect(shouldRaiseFees({ ...base, fees: { ...meets, maxFeePerGas: 11n * GWEI - 1n } })).toBe(true)
+    expect(shouldRaiseFees({ ...base, fees: { ...meets, maxFeePerGas: 11n * GWEI } })).toBe(false)
+    expect(shouldRaiseFees({ ...base, fees: { ...meets, maxPriorityFeePerGas: GWEI - 1n } })).toBe(true)
+  })
+  it('raises when a node refused it for its fees, wherever it is in the line', () => {
+    expect(shouldRaiseFees({ ...base, refusedForFees: true })).toBe(true)
+  })
+  it('sends the same bytes at the head of the line when no node took it for another reason', () => {
+    expect(shouldRaiseFees({ ...base, headOfLine: true, taken: false })).toBe(false)
+  })
+  it('legacy: compares the gas price with the market', () => {
+    const legacyMarket: FeeMarket = { type: 'legacy', gasPrice: 5n * GWEI }
+    const fees: LegacyFees = { type: 'legacy', gasPrice: 5n * GWEI }
+    expect(shouldRaiseFees({ ...base, market: legacyMarket, fees })).toBe(false)
+    expect(shouldRaiseFees({ ...base, market: legacyMarket, fees: { type: 'legacy', gasPrice: 5n * GWEI - 1n } })).toBe(true)
+    expect(shouldRaiseFees({ ...base, market, fees: { type: 'legacy', gasPrice: 11n * GWEI } })).toBe(false)
   })
 })

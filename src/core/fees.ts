@@ -84,3 +84,41 @@ export function maxCostWei(fees: Fees, gasLimit: bigint, value: bigint): bigint 
   const perGas = fees.type === 'legacy' ? fees.gasPrice : fees.maxFeePerGas
   return perGas * gasLimit + value
 }
+
+/**
+ * Whether fees as signed could be included in the next block at today's prices: the max fee covers the base fee
+ * plus today's tip, and the tip is today's (legacy: the gas price is today's).
+ */
+export function meetsMarket(fees: Fees, market: FeeMarket): boolean {
+  if (market.type === 'legacy') return (fees.type === 'legacy' ? fees.gasPrice : fees.maxFeePerGas) >= market.gasPrice
+  if (fees.type === 'legacy') return fees.gasPrice >= market.baseFeePerGas + market.maxPriorityFeePerGas
+  return fees.maxFeePerGas >= market.baseFeePerGas + market.maxPriorityFeePerGas && fees.maxPriorityFeePerGas >= market.maxPriorityFeePerGas
+}
+
+export type StalledAttempt = {
+  /** The signer's lowest nonce still waiting: the one its later transactions wait behind. */
+  headOfLine: boolean
+  /** A node took the latest attempt (some provider answered "sent"). */
+  taken: boolean
+  /** A node refused it for its fees (too low now, or too small a raise over an attempt it holds). */
+  refusedForFees: boolean
+  fees: Fees
+  market: FeeMarket
+}
+
+/**
+ * What the timeout stage does with a transaction not included `bumpAfterMs` after its last send: raise its fees
+ * (true), or send the same bytes again (false). Raising costs the signer real money on every transaction it
+ * touches, so it is done only where fees are what holds the transaction back:
+ * - its fees no longer meet the market: raise, wherever it is in the line;
+ * - a node said the fees are too low: raise;
+ * - it is the signer's lowest waiting nonce and a node holds it at fees that meet the market: raise (the classic
+ *   stuck transaction; a node may also have dropped it);
+ * - otherwise it waits behind a lower nonce (which is bumped itself), or no node took it for another reason (an
+ *   unrecognized refusal, short funds, all providers down): higher fees would not help, so the same bytes.
+ */
+export function shouldRaiseFees(s: StalledAttempt): boolean {
+  if (!meetsMarket(s.fees, s.market)) return true
+  if (s.refusedForFees) return true
+  return s.headOfLine && s.taken
+}

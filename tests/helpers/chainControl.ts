@@ -9,6 +9,7 @@ export function chainControl(env: TestEnv) {
     mine: (blocks = 1) => rpc('anvil_mine', [`0x${blocks.toString(16)}`]),
     setNextBaseFee: (wei: bigint) => rpc('anvil_setNextBlockBaseFeePerGas', [`0x${wei.toString(16)}`]),
     dropAll: () => rpc('anvil_dropAllTransactions'),
+    drop: (hash: Hex) => rpc('anvil_dropTransaction', [hash]),
     reorg: (depth: number) => rpc('anvil_reorg', [depth, []]),
     setBalance: (address: string, wei: bigint) => rpc('anvil_setBalance', [address, `0x${wei.toString(16)}`]),
     setCode: (address: string, code: Hex) => rpc('anvil_setCode', [address, code]),
