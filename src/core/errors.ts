@@ -55,6 +55,8 @@ export const ERROR_CODE = {
   CANCELLED: 'CANCELLED',
   /** A filler whose nonce was used by another transaction of the key (outside the service): nothing left to fill. */
   NONCE_USED_ELSEWHERE: 'NONCE_USED_ELSEWHERE',
+  /** No provider took it, in words we do not recognize, no node held it, for chains[].patience.sendMs. */
+  SEND_REFUSED: 'SEND_REFUSED',
 } as const
 export type ErrorCode = (typeof ERROR_CODE)[keyof typeof ERROR_CODE]
 

@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
+import { pgArray } from '../db/pgArray.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
 import type { ServiceContext } from '../context.ts'
@@ -16,6 +17,16 @@ async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' 
     return 'mined'
   } catch (err) {
     return (err as Error | null)?.name === 'TransactionReceiptNotFoundError' ? 'absent' : 'unknown'
+  }
+}
+
+/** Whether a node holds the transaction (in its pool, or mined): a null answer is absent, a failed call unknown. */
+async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
+  try {
+    await chain.read.getTransaction({ hash })
+    return 'held'
+  } catch (err) {
+    return (err as Error | null)?.name === 'TransactionNotFoundError' ? 'absent' : 'unknown'
   }
 }
 
@@ -150,6 +161,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       log.warn({ txId: t.id, nonce: t.nonce, reason: t.message }, 'transaction refused as invalid by every provider; FAILED, its nonce will be filled')
     }
 
+    // 3b. No provider took it, in words we do not recognize (DESIGN.md: "treat as possibly sent: check receipts and
+    // the pending nonce before deciding").
+    await settleUnrecognizedRefusals(address, pending, twice)
+
     // 4. Holes between the chain's count and our next nonce.
     const holes = await sql<{ nonce: number }[]>`
       SELECT n::bigint AS nonce FROM signer_nonces s, generate_series(${Math.max(latest, pending)}::bigint, s.next_nonce - 1) AS n
@@ -158,6 +173,69 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       LIMIT 1000`
     const confirmedHoles = holes.filter((h) => twice(`hole:${address}:${h.nonce}`))
     if (confirmedHoles.length) await fillHoles(signer, confirmedHoles.map((h) => h.nonce))
+  }
+
+  /**
+   * PENDING transactions that no provider took (no attempt of this execution was ever answered "sent") and that a
+   * provider refused in words the classifier does not know. Such an answer may hide a node that has it after all,
+   * or one that refuses it for good (geth's "tx fee exceeds the configured cap", a node's own policy, ...). Held
+   * as possibly sent, it held its nonce for ever: every later transaction of the signer waited behind it.
+   * - a receipt for any attempt: the watcher settles it;
+   * - a node holds an attempt (eth_getTransactionByHash), or the node's pending count passed its nonce: sent
+   *   after all, recorded so, and it goes on as any other;
+   * - neither, on two passes: it waits, sent again as it is by the timeout stage, for `patience.sendMs` from the
+   *   first such answer, and only while other transactions of the chain got through meanwhile (so a provider that
+   *   refuses everything, which is provider trouble, never fails anything); then FAILED with SEND_REFUSED, which
+   *   hands its nonce on (step 4 fills it if a later transaction already holds the next one).
+   */
+  async function settleUnrecognizedRefusals(address: Address, pendingCount: number, twice: (key: string) => boolean): Promise<void> {
+    const refused = await sql<{ id: string; nonce: number; execution: number }[]>`
+      SELECT t.id, t.nonce, t.execution FROM transactions t
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.last_sent_at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status NOT IN ('SIGNED', 'REJECTED'))
+        AND EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status = 'SIGNED'
+                      AND a.providers @> '[{"outcome": "unknown"}]')`
+    for (const t of refused) {
+      const attempts = await sql<{ id: string; hash: Hex; providers: { outcome: string; error: string | null; at: string }[] }[]>`
+        SELECT id, hash, providers FROM attempts WHERE transaction_id = ${t.id} AND execution = ${t.execution} ORDER BY id`
+      const receipts = await Promise.all(attempts.map((a) => receiptOrAbsent(chain, a.hash)))
+      if (receipts.some((r) => r === 'mined')) continue
+      const held = await Promise.all(attempts.map((a) => heldOrAbsent(chain, a.hash)))
+      if (receipts.some((r) => r === 'unknown') || held.some((h) => h === 'unknown')) continue
+      const heldHashes = attempts.filter((_, i) => held[i] === 'held').map((a) => a.hash)
+      if (heldHashes.length) {
+        await sql`UPDATE attempts SET status = 'SENT', sent_at = COALESCE(sent_at, now()) WHERE hash = ANY(${pgArray(heldHashes)}::text[]) AND status IN ('SIGNED', 'REJECTED')`
+        await sql`UPDATE transactions SET first_sent_at = COALESCE(first_sent_at, now()), updated_at = now() WHERE id = ${t.id}`
+        log.info({ txId: t.id, nonce: t.nonce, hashes: heldHashes }, 'a node holds an attempt every provider answered in unrecognized words: recorded as sent')
+        continue
+      }
+      // Something holds this nonce in the node's pool: maybe ours. Not a refusal we can act on.
+      if (pendingCount > t.nonce) continue
+      const unknown = attempts.flatMap((a) => a.providers.filter((p) => p.outcome === 'unknown').map((p) => ({ ...p, attemptId: a.id })))
+      const since = Math.min(...unknown.map((p) => Date.parse(p.at)))
+      const message = unknown.at(-1)?.error ?? 'unrecognized answer'
+      const deadline = since + chain.config.patience.sendMs
+      if (Date.now() < deadline || !twice(`refused:${t.id}:${t.nonce}`)) continue
+      const firstRefused = Math.min(...unknown.map((p) => Number(p.attemptId)))
+      const [others] = await sql<{ taken: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM attempts WHERE id > ${firstRefused} AND chain_id = ${chain.chainId} AND sent_at IS NOT NULL) AS taken`
+      if (!others?.taken) continue
+      const failedMessage = `no provider took it since ${new Date(since).toISOString()} and no node holds it; last answer: ${message}`.slice(0, 1000)
+      const moved = await sql.begin(async (tx) => {
+        const failed = await tx`
+          UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
+            error_code = ${ERROR_CODE.SEND_REFUSED}, error_message = ${failedMessage}
+          WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce} AND execution = ${t.execution}
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND a.status NOT IN ('SIGNED', 'REJECTED'))`
+        if (!failed.count) return false
+        await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND execution = ${t.execution} AND status = 'SIGNED'`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          VALUES (${t.id}, 'PENDING', 'FAILED', ${tx.json({ code: ERROR_CODE.SEND_REFUSED, nonce: t.nonce })}::jsonb)`
+        return true
+      })
+      if (moved) log.warn({ txId: t.id, nonce: t.nonce, reason: message }, 'no provider took the transaction (unrecognized answers) and no node holds it; FAILED, its nonce is handed on')
+    }
   }
 
   async function fillHoles(signer: Signer, nonces: number[]): Promise<void> {

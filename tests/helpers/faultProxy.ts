@@ -13,7 +13,8 @@ import type { AddressInfo, Socket } from 'node:net'
  * - `flap`: alternates `flapEvery` requests forwarded (`ok`), then `flapEvery` answered with `flapWith`;
  * - `slow`: a request holding any call to one of `slowMethods` is forwarded after `slowMs` (a node busy
  *   with something else); other requests pass at once;
- * - `methodError`: calls to `errorMethods` get a JSON-RPC error answer (-32603); the rest are forwarded.
+ * - `methodError`: calls to `errorMethods` (only those whose params contain `errorParamsInclude`, if given) get a
+ *   JSON-RPC error answer (-32603), after being forwarded anyway with `forwardErrored`; the rest are forwarded.
  */
 export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap' | 'slow' | 'methodError'
 
@@ -34,6 +35,10 @@ export type FaultOptions = {
   errorMethods?: string[]
   /** The error `methodError` answers with (default -32603 "proxy: internal error"). */
   error?: { code: number; message: string }
+  /** `methodError` fails only calls whose params, as JSON, contain this text (e.g. one transaction's calldata). */
+  errorParamsInclude?: string
+  /** `methodError` forwards the failed calls too (the node takes them) and answers the error anyway. */
+  forwardErrored?: boolean
 }
 
 export type FaultProxyStats = {
@@ -108,10 +113,15 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
             ? { jsonrpc: '2.0', id: c.id ?? null, result: String(opts.wrongChainId) }
             : undefined,
       )
-    if (effective === 'methodError')
-      return answerSome(calls, (c) =>
-        opts.errorMethods.includes(c.method) ? { jsonrpc: '2.0', id: c.id ?? null, error: opts.error } : undefined,
-      )
+    if (effective === 'methodError') {
+      const fails = (c: RpcCall) =>
+        opts.errorMethods.includes(c.method) && (opts.errorParamsInclude === '' || JSON.stringify(c.params ?? []).includes(opts.errorParamsInclude))
+      if (opts.forwardErrored) {
+        const answers = await rpc(calls)
+        return answers.map((a, k) => (fails(calls[k]!) ? { jsonrpc: '2.0', id: a.id, error: opts.error } : a))
+      }
+      return answerSome(calls, (c) => (fails(c) ? { jsonrpc: '2.0', id: c.id ?? null, error: opts.error } : undefined))
+    }
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
     const head = BigInt(headAnswer!.result as string)
@@ -239,5 +249,7 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     slowMs: o.slowMs ?? 3_000,
     errorMethods: o.errorMethods ?? ['eth_getTransactionReceipt', 'eth_getBlockReceipts'],
     error: o.error ?? { code: -32603, message: 'proxy: internal error' },
+    errorParamsInclude: o.errorParamsInclude ?? '',
+    forwardErrored: o.forwardErrored ?? false,
   }
 }

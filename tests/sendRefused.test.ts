@@ -1,0 +1,89 @@
+/**
+ * A send answered in words the classifier does not know (DESIGN.md's last row of "Send answers": treat it as
+ * possibly sent, check receipts and the pending nonce before deciding). Before, such a transaction held its nonce
+ * for ever, and every later transaction of the signer waited behind it.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { toHex } from 'viem'
+import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
+
+/** geth's answer when a transaction's fee is over its RPC fee cap: a refusal no classifier pattern knows. */
+const FEE_CAP_REFUSAL = { code: -32000, message: 'tx fee (1.50 ether) exceeds the configured cap (1.00 ether)' }
+
+describe('a send refused in unrecognized words', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+    let proxy: FaultProxy | undefined
+    const started = await startTestEnv({
+      anvil,
+      setup: async (a) => {
+        proxy = await startFaultProxy(a.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        c.chains[0].fees = { bumpAfterMs: 500 }
+        c.chains[0].patience = { sendMs }
+      },
+    })
+    return { env: started, proxy: proxy! }
+  }
+
+  it('refused for good while others get through: FAILED SEND_REFUSED after its patience, and the transactions behind it confirm', async () => {
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 2_000)
+    env = started.env
+    started.proxy.setMode('methodError', {
+      errorMethods: ['eth_sendRawTransaction'],
+      errorParamsInclude: toHex('refuse-me').slice(2),
+      error: FEE_CAP_REFUSAL,
+    })
+    const refused = await submit(env, { to: RECIPIENT, data: toHex('refuse-me') })
+    await waitForStatus(env, refused, (t) => t.attempts[0]?.providers[0]?.outcome === 'unknown')
+    const behind = [await submit(env, { to: RECIPIENT, data: toHex('behind-1') }), await submit(env, { to: RECIPIENT, data: toHex('behind-2') })]
+    const failed = await waitForStatus(env, refused, 'FAILED', 30_000)
+    expect(failed.error.code).toBe('SEND_REFUSED')
+    expect(failed.error.message).toContain('exceeds the configured cap')
+    expect(failed.nonce).toBeNull()
+    // Meanwhile it was sent again as it was: no raised fees for a transaction no node took.
+    expect(new Set(failed.attempts.map((a: any) => a.maxFeePerGas)).size).toBe(1)
+    for (const id of behind) expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).error).toBeNull()
+    // On chain: a filler took the refused one's nonce, the two behind it ran once each, the refused one never.
+    const onChain = await transactionsFrom(env.chain, SIGNER.address)
+    expect(onChain.map((t) => t.input).filter((i) => i !== '0x')).toEqual([toHex('behind-1'), toHex('behind-2')])
+    expect(onChain.filter((t) => t.input === '0x')).toHaveLength(1)
+    expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
+  })
+
+  it('a node that took it despite the answer: recorded as sent, never failed, and it confirms', async () => {
+    const started = await startBehindProxy({ noMining: true }, 0)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], forwardErrored: true, error: { code: -32000, message: 'weird node answer' } })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('odd-answer') })
+    const sent = await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.status === 'SENT'), 20_000)
+    expect(sent.status).toBe('PENDING')
+    expect(sent.attempts[0].providers[0].outcome).toBe('unknown')
+    await chainControl(env).mine(2)
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('odd-answer')])
+    expect(done.error).toBeNull()
+  })
+
+  it('a provider that refuses every send in unknown words is provider trouble: nothing fails, all confirm once it recovers', async () => {
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 0)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], error: { code: -32603, message: 'internal error' } })
+    const ids = [await submit(env, { to: RECIPIENT, data: toHex('outage-1') }), await submit(env, { to: RECIPIENT, data: toHex('outage-2') })]
+    await waitForStatus(env, ids[1]!, (t) => t.attempts[0]?.providers.length >= 8, 20_000)
+    for (const id of ids) expect((await getTx(env, id)).status).toBe('PENDING')
+    started.proxy.setMode('ok')
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED', 30_000)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('outage-1'), toHex('outage-2')])
+  })
+})
