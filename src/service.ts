@@ -16,7 +16,7 @@ import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
 import { attachGraphQLWs } from './api/graphqlWs.ts'
 import { startTransactionUpdates } from './events/transactionUpdates.ts'
-import type { FileConfig } from './config/schema.ts'
+import { webhookName, type FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
 import type { Logger } from './common/logger.ts'
 import { startPipelineProcess, type MetricsJson, type PipelineStatus } from './pipeline/pipelineProcess.ts'
@@ -71,7 +71,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     // The sign stage gives way to a saturated API (core/apiFirst.ts), in this process or in the pipeline process.
     apiLoad: createApiLoadMonitor(),
   }
-  registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()])
+  registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()], config.webhooks.map(webhookName))
   let stages: Stages
   let pipelineMetrics: (() => Promise<MetricsJson>) | undefined
   let pipelineStatus: (() => PipelineStatus) | undefined

@@ -87,5 +87,14 @@ describe('webhooks', () => {
     expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="all",outcome="delivered"\} 4/)
     expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="all",outcome="http_5xx"\} 1/)
     expect(metrics).toMatch(/txb_webhook_deliveries_total\{webhook="down",outcome="error"\} \d+/)
+    // The backlog: nothing left for the receivers that answer; the four status changes for the dead one wait.
+    let scraped = ''
+    await waitFor('the backlog gauges settle', async () => {
+      scraped = await (await fetch(`${env.service.url}/metrics`)).text()
+      return /txb_webhook_backlog\{webhook="all"\} 0\b/.test(scraped) && /txb_webhook_backlog\{webhook="down"\} 4\b/.test(scraped)
+    })
+    expect(scraped).toMatch(/txb_webhook_backlog\{webhook="final"\} 0\b/)
+    expect(Number(/txb_webhook_oldest_seconds\{webhook="down"\} ([\d.e+-]+)/.exec(scraped)?.[1])).toBeGreaterThan(0)
+    expect(scraped).not.toMatch(/txb_webhook_oldest_seconds\{webhook="all"\}/)
   })
 })

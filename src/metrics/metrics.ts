@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.ts'
 import { countTransactionsByStatus } from '../store/countTransactions.ts'
+import { webhookQueue } from '../webhooks/webhooks.ts'
 
 /** Stage names of txb_stage_duration_seconds. */
 export type Stage = 'accept' | 'sign' | 'first_broadcast' | 'inclusion' | 'confirmation'
@@ -110,7 +111,7 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
  * unfinished rows; and every status, final ones included, from the trigger-kept counters
  * (never a scan of the retention window). Bounded by a statement timeout.
  */
-export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[]): void {
+export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[], webhookNames: string[] = []): void {
   // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
   const read = reusedFor(STATUS_CACHE_MS, () =>
     sql.begin(async (tx) => {
@@ -150,6 +151,50 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
       })
     },
   })
+  // Deliveries waiting per webhook (pg-boss's jobs, one queue each): a receiver that is down or slow shows here
+  // long before its deliveries are given up.
+  const readWebhooks = reusedFor(STATUS_CACHE_MS, () =>
+    sql.begin(async (tx) => {
+      await tx`SET LOCAL statement_timeout = 2000`
+      return tx<Array<{ name: string; waiting: number; oldest_seconds: number | null }>>`
+        SELECT name, count(*)::int AS waiting, extract(epoch FROM now() - min(created_on))::float8 AS oldest_seconds
+        FROM pgboss.job WHERE name = ANY(${webhookNames.map(webhookQueue)}::text[]) AND state IN ('created', 'retry', 'active')
+        GROUP BY name`
+    }),
+  )
+  if (webhookNames.length) {
+    const byQueue = async () => {
+      const rows = await readWebhooks()
+      return rows ? new Map(rows.map((r) => [r.name, r])) : null
+    }
+    new Gauge({
+      name: 'txb_webhook_backlog',
+      help: 'Webhook deliveries not done yet (waiting, retrying or in progress), by webhook',
+      labelNames: ['webhook'],
+      registers,
+      async collect() {
+        this.reset()
+        const queued = await byQueue()
+        if (!queued) return
+        for (const name of webhookNames) this.set({ webhook: name }, queued.get(webhookQueue(name))?.waiting ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'txb_webhook_oldest_seconds',
+      help: 'Age of the oldest webhook delivery not done yet, by webhook',
+      labelNames: ['webhook'],
+      registers,
+      async collect() {
+        this.reset()
+        const queued = await byQueue()
+        if (!queued) return
+        for (const name of webhookNames) {
+          const oldest = queued.get(webhookQueue(name))?.oldest_seconds
+          if (oldest != null) this.set({ webhook: name }, oldest)
+        }
+      },
+    })
+  }
   new Gauge({
     name: 'txb_oldest_unfinished_seconds',
     help: 'Age of the oldest transaction in each unfinished status, by chain',
