@@ -4,6 +4,8 @@ import { createDb, type Db } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
 import { createTestDatabase } from '../../tests/helpers/database.ts'
 import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
+import { createChainClients } from '../chain/createChainClients.ts'
+import { parseConfig } from '../config/loadConfig.ts'
 import { createReadiness, PIPELINE_CRASH_LOOP_RESTARTS, PIPELINE_DOWN_NOT_READY_MS } from './readiness.ts'
 
 /** /readyz's pipeline rule, against a real, migrated Postgres (so only the pipeline decides). */
@@ -57,5 +59,26 @@ describe('readiness with a separate pipeline process', () => {
     readiness.stop()
     expect(report.ready).toBe(true)
     expect(report.checks.pipeline).toBeUndefined()
+  })
+
+  it('a chain whose providers do not answer is reported, and leaves the instance ready (the API still takes its requests)', async () => {
+    const config = parseConfig(
+      {
+        chains: [{ chainId: 5, name: 'gone', providers: [{ name: 'closed', url: 'http://127.0.0.1:1' }], blockTimeMs: 1000, rpc: { timeoutMs: 200 } }],
+        signers: [{ name: 'k', chainIds: [5], privateKey: '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80' }],
+        apiKeys: [{ name: 'ops', role: 'admin', key: 'ops-key-0123456789abcdef' }],
+      },
+      {},
+    )
+    const readiness = createReadiness(conn.sql, [createChainClients(config.chains[0]!)], log)
+    try {
+      await new Promise((r) => setTimeout(r, 1_500))
+      const report = await readiness.check()
+      expect(report.checks.chains).toMatchObject([{ chainId: 5, ok: false }])
+      expect(report.checks.chains[0]!.error).toMatch(/no answer to eth_blockNumber/)
+      expect(report.ready).toBe(true)
+    } finally {
+      readiness.stop()
+    }
   })
 })

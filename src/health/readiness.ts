@@ -40,9 +40,10 @@ function safeMessage(err: unknown, urls: string[]): string {
 }
 
 /**
- * /readyz: Postgres answers within a second, every migration in drizzle/ is applied,
- * and each chain's read client answered eth_blockNumber recently. Chains are probed
- * in the background (never on the request), so a slow provider cannot slow the probe.
+ * /readyz: Postgres answers within a second, every migration in drizzle/ is applied (and, with a
+ * separate pipeline, its process is up). Each chain's read client answering eth_blockNumber recently is
+ * reported beside them, without deciding readiness. Chains are probed in the background (never on the
+ * request), so a slow provider cannot slow the probe.
  */
 export function createReadiness(
   sql: Sql,
@@ -130,7 +131,10 @@ export function createReadiness(
         pipelineCheck = { ok: downMs < PIPELINE_DOWN_NOT_READY_MS && !looping, pid: p.pid, restarts: p.restarts, ...(error ? { error } : {}) }
       }
       return {
-        ready: database.ok && migrations.ok && chainChecks.every((c) => c.ok) && (pipelineCheck?.ok ?? true),
+        // Chains are reported, not required: a request for a chain whose providers are down is still stored and
+        // done once they answer, and every instance sees the same providers, so a probe that failed on one chain
+        // would take the whole API (and the other chains) out of every load balancer at once.
+        ready: database.ok && migrations.ok && (pipelineCheck?.ok ?? true),
         checks: { database, migrations, chains: chainChecks, ...(pipelineCheck ? { pipeline: pipelineCheck } : {}) },
       }
     },
