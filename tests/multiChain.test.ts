@@ -81,3 +81,60 @@ describe('two chains served by one instance', () => {
     expect(res.json.error).toMatchObject({ code: 'CHAIN_REQUIRED', field: 'chainId' })
   })
 })
+
+describe('start-up with a chain whose providers cannot be reached', () => {
+  it('starts anyway: the other chain works at once, and the unreachable one catches up once its provider answers', async () => {
+    const { startFaultProxy } = await import('./helpers/faultProxy.ts')
+    const { capturedLogger } = await import('./helpers/testService.ts')
+    const { log, lines } = capturedLogger('info')
+    let second: Anvil | undefined
+    let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined
+    const env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      log,
+      setup: async () => {
+        second = await startAnvil({ chainId: 31338, blockTimeSec: 0.2 })
+        // Every connection to it is cut: an RPC outage at the moment of the (re)start.
+        proxy = await startFaultProxy(second.url, 'close')
+      },
+      config: (c) => {
+        c.chains.push({ chainId: 31338, name: 'anvil-b', providers: [{ name: 'b', url: proxy!.url }], confirmations: 1, blockTimeMs: 200, rpc: { downForMs: 500, maxDownForMs: 1000 } })
+        c.signers[0].chainIds = [31337, 31338]
+      },
+    })
+    try {
+      expect(lines.join('')).toContain('chain 31338 (anvil-b): cannot reach any provider at start-up')
+      const onB = await submit(env, { chainId: 31338, to: RECIPIENT, value: '5' })
+      const onA = await submit(env, { chainId: 31337, to: RECIPIENT, value: '6' })
+      const status = async (id: string) => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status hash } }`, { id })).json.data.transaction
+      await waitFor('chain A confirmed', async () => (await status(onA)).status === 'CONFIRMED', 30_000)
+      expect((await status(onB)).status).toBe('QUEUED')
+      proxy!.setMode('ok')
+      const done = await waitFor('chain B confirmed once its provider answers', async () => {
+        const t = await status(onB)
+        return t.status === 'CONFIRMED' && t
+      }, 60_000)
+      const chainB = createPublicClient({ transport: http(second!.url) }) as PublicClient
+      expect((await chainB.getTransaction({ hash: done.hash })).value).toBe(5n)
+    } finally {
+      await env.stop()
+      await proxy?.stop()
+      await second?.stop()
+    }
+  }, 120_000)
+
+  it('a chain without a base fee configured for EIP-1559 fees refuses the start, naming fees.model', async () => {
+    let legacy: Anvil | undefined
+    const failed = await startTestEnv({
+      setup: async () => {
+        legacy = await startAnvil({ chainId: 31339, extraArgs: ['--hardfork', 'berlin'] })
+      },
+      config: (c) => {
+        c.chains.push({ chainId: 31339, name: 'old', providers: [{ name: 'old', url: legacy!.url }], confirmations: 1, blockTimeMs: 200 })
+        c.signers[0].chainIds = [31337, 31339]
+      },
+    }).catch((e: Error) => e)
+    await legacy?.stop()
+    expect((failed as Error).message).toMatch(/chain 31339 \(old\): its blocks have no base fee .* set chains\[\]\.fees\.model to "legacy"/)
+  })
+})

@@ -6,16 +6,21 @@ export class ProviderChainMismatchError extends Error {
   override name = 'ProviderChainMismatchError'
 }
 
-export class NoProviderReachableError extends Error {
-  override name = 'NoProviderReachableError'
+/** `fees.model` "eip1559" for a chain whose blocks carry no base fee (before London, or a legacy-only chain). */
+export class FeeModelMismatchError extends Error {
+  override name = 'FeeModelMismatchError'
 }
 
 /**
  * Start-up check of each provider on its own (not only whichever the fallback
  * reaches first): one that answers with another chain id refuses the start,
  * naming it. One that cannot be reached is started as down and checked again by
- * the periodic check, which verifies its chain id before it is used; when none
- * can be reached the start fails.
+ * the periodic check, which verifies its chain id before it is used. When none
+ * can be reached the chain starts with all of them down (logged as an error):
+ * failing the start would take every other chain, and the API that stores
+ * this chain's requests until a provider answers, down with it.
+ * A chain configured for EIP-1559 fees whose latest block has no base fee refuses
+ * the start: it would take requests and never sign one.
  */
 export async function verifyProviders(chain: ChainClients, log: Logger): Promise<void> {
   const label = `chain ${chain.chainId} (${chain.config.name})`
@@ -36,12 +41,24 @@ export async function verifyProviders(chain: ChainClients, log: Logger): Promise
     )
   const unreachable = results.filter((r) => r.error !== undefined)
   if (unreachable.length === results.length)
-    throw new NoProviderReachableError(`${label}: cannot reach any provider: ${unreachable.map((r) => `"${r.name}": ${r.error}`).join('; ')}`)
+    log.error(
+      { chainId: chain.chainId, providers: unreachable.map((r) => `${r.name}: ${r.error}`) },
+      `${label}: cannot reach any provider at start-up; its requests are stored and sent once one answers with the right chain id`,
+    )
   for (const r of results) {
     if (r.chainId !== undefined) chain.health.recordChainId(r.name, r.chainId)
     else {
       chain.health.markDown(r.name, `unreachable at start-up: ${r.error}`)
-      log.warn({ chainId: chain.chainId, provider: r.name, error: r.error }, 'provider unreachable at start-up; it is used once it answers with the right chain id')
+      if (unreachable.length < results.length)
+        log.warn({ chainId: chain.chainId, provider: r.name, error: r.error }, 'provider unreachable at start-up; it is used once it answers with the right chain id')
     }
+  }
+  const reachable = chain.providers.find((p) => results.some((r) => r.name === p.name && r.chainId !== undefined))
+  if (reachable && chain.config.fees.model === 'eip1559') {
+    const block = await reachable.client.getBlock({ blockTag: 'latest' }).catch(() => null)
+    if (block && block.baseFeePerGas == null)
+      throw new FeeModelMismatchError(
+        `${label}: its blocks have no base fee (no EIP-1559 on this chain), but fees.model is "eip1559": set chains[].fees.model to "legacy" for it`,
+      )
   }
 }
