@@ -20,7 +20,7 @@ describe('a send refused in unrecognized words', () => {
     env = undefined
   })
 
-  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number, bumpAfterMs = 500): Promise<{ env: TestEnv; proxy: FaultProxy }> {
     let proxy: FaultProxy | undefined
     const started = await startTestEnv({
       anvil,
@@ -29,7 +29,7 @@ describe('a send refused in unrecognized words', () => {
       },
       config: (c) => {
         c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        c.chains[0].fees = { bumpAfterMs: 500 }
+        c.chains[0].fees = { bumpAfterMs }
         c.chains[0].patience = { sendMs }
       },
     })
@@ -85,5 +85,23 @@ describe('a send refused in unrecognized words', () => {
     started.proxy.setMode('ok')
     for (const id of ids) await waitForStatus(env, id, 'CONFIRMED', 30_000)
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('outage-1'), toHex('outage-2')])
+  })
+
+  it('a transaction sent again and again keeps only the latest 48 provider answers', async () => {
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 600_000, 100)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], error: { code: -32603, message: 'internal error' } })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('resent') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.providers.length >= 48, 30_000)
+    const before = Date.now()
+    await new Promise((r) => setTimeout(r, 1_000))
+    const t = await getTx(env, id)
+    // Sent as it is each time (no node took it, fees meet the market): one attempt, its list trimmed to the newest.
+    expect(t.attempts).toHaveLength(1)
+    expect(t.attempts[0].providers).toHaveLength(48)
+    const { json } = await env.graphql(`query($id: ID!) { transaction(id: $id) { attempts { providers { at } } } }`, { id })
+    expect(Date.parse(json.data.transaction.attempts[0].providers.at(-1).at)).toBeGreaterThan(before)
+    started.proxy.setMode('ok')
+    await waitForStatus(env, id, 'CONFIRMED', 30_000)
   })
 })

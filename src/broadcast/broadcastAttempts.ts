@@ -9,6 +9,9 @@ export { toSendAnswer }
 
 export type RawAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
 
+/** Provider answers kept per attempt (the latest ones): a dozen rebroadcasts to four providers. */
+export const MAX_ANSWERS_KEPT = 48
+
 export type ProviderResult = { name: string; outcome: SendOutcome; error: string | null; at: string }
 
 /** Error text safe to store and show: provider URL credentials in viem's messages are redacted. */
@@ -86,7 +89,12 @@ export async function broadcastAttempts(
         AS v(hash, answers, sent, refused)
     )
     UPDATE attempts SET
-      providers = attempts.providers || v.answers,
+      -- The latest answers only: a transaction stuck for a day is rebroadcast thousands of times, and the whole
+      -- list is rewritten on each send and served with every read of it.
+      providers = CASE WHEN jsonb_array_length(attempts.providers) + jsonb_array_length(v.answers) <= ${MAX_ANSWERS_KEPT}
+                       THEN attempts.providers || v.answers
+                       ELSE (SELECT jsonb_agg(x.e ORDER BY x.i) FROM jsonb_array_elements(attempts.providers || v.answers) WITH ORDINALITY AS x(e, i)
+                             WHERE x.i > jsonb_array_length(attempts.providers) + jsonb_array_length(v.answers) - ${MAX_ANSWERS_KEPT}) END,
       sent_at = CASE WHEN v.sent THEN COALESCE(attempts.sent_at, now()) ELSE attempts.sent_at END,
       -- A node that takes an attempt every provider had refused (sent again by the recovery sweep) makes it SENT:
       -- it may mine now, so its transaction must not be failed for it and its nonce handed on.

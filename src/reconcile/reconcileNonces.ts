@@ -196,8 +196,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         AND EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status = 'SIGNED'
                       AND a.providers @> '[{"outcome": "unknown"}]')`
     for (const t of refused) {
-      const attempts = await sql<{ id: string; hash: Hex; providers: { outcome: string; error: string | null; at: string }[] }[]>`
-        SELECT id, hash, providers FROM attempts WHERE transaction_id = ${t.id} AND execution = ${t.execution} ORDER BY id`
+      const attempts = await sql<{ id: string; hash: Hex; created_at: Date; providers: { outcome: string; error: string | null; at: string }[] }[]>`
+        SELECT id, hash, created_at, providers FROM attempts WHERE transaction_id = ${t.id} AND execution = ${t.execution} ORDER BY id`
       const receipts = await Promise.all(attempts.map((a) => receiptOrAbsent(chain, a.hash)))
       if (receipts.some((r) => r === 'mined')) continue
       const held = await Promise.all(attempts.map((a) => heldOrAbsent(chain, a.hash)))
@@ -211,12 +211,13 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       }
       // Something holds this nonce in the node's pool: maybe ours. Not a refusal we can act on.
       if (pendingCount > t.nonce) continue
-      const unknown = attempts.flatMap((a) => a.providers.filter((p) => p.outcome === 'unknown').map((p) => ({ ...p, attemptId: a.id })))
-      const since = Math.min(...unknown.map((p) => Date.parse(p.at)))
-      const message = unknown.at(-1)?.error ?? 'unrecognized answer'
+      // Since the first attempt so answered was made: its own answers may have been trimmed to the latest ones.
+      const refusedAttempts = attempts.filter((a) => a.providers.some((p) => p.outcome === 'unknown'))
+      const since = Math.min(...refusedAttempts.map((a) => a.created_at.getTime()))
+      const message = refusedAttempts.at(-1)!.providers.filter((p) => p.outcome === 'unknown').at(-1)?.error ?? 'unrecognized answer'
       const deadline = since + chain.config.patience.sendMs
       if (Date.now() < deadline || !twice(`refused:${t.id}:${t.nonce}`)) continue
-      const firstRefused = Math.min(...unknown.map((p) => Number(p.attemptId)))
+      const firstRefused = Number(refusedAttempts[0]!.id)
       const [others] = await sql<{ taken: boolean }[]>`
         SELECT EXISTS (SELECT 1 FROM attempts WHERE id > ${firstRefused} AND chain_id = ${chain.chainId} AND sent_at IS NOT NULL) AS taken`
       if (!others?.taken) continue
