@@ -175,11 +175,25 @@ describe('nextBumpFees', () => {
         expected: { kind: 'at_cap', fees: { type: 'eip1559', maxFeePerGas: CAP, maxPriorityFeePerGas: 2n * GWEI } },
       },
       {
-        label: 'at_cap one wei over',
+        label: 'the full step passes the cap but the cap is still a 10 % raise: the cap',
         previous: { type: 'eip1559', maxFeePerGas: 80n, maxPriorityFeePerGas: 8n },
         market: { type: 'eip1559', baseFeePerGas: 1n, maxPriorityFeePerGas: 1n },
         cap: 89n,
+        expected: { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas: 89n, maxPriorityFeePerGas: 9n }, reachedCap: true },
+      },
+      {
+        label: 'at_cap when even a 10 % raise passes the cap',
+        previous: { type: 'eip1559', maxFeePerGas: 80n, maxPriorityFeePerGas: 8n },
+        market: { type: 'eip1559', baseFeePerGas: 1n, maxPriorityFeePerGas: 1n },
+        cap: 87n,
         expected: { kind: 'at_cap', fees: { type: 'eip1559', maxFeePerGas: 80n, maxPriorityFeePerGas: 8n } },
+      },
+      {
+        label: 'a tip next to the max fee: both go to the cap when it is a 10 % raise of each',
+        previous: { type: 'eip1559', maxFeePerGas: 100n, maxPriorityFeePerGas: 100n },
+        market: { type: 'eip1559', baseFeePerGas: 1n, maxPriorityFeePerGas: 1n },
+        cap: 111n,
+        expected: { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas: 111n, maxPriorityFeePerGas: 111n }, reachedCap: true },
       },
       {
         label: 'tip bump never exceeds the new maxFee',
@@ -275,7 +289,29 @@ describe('nextBumpFees', () => {
         cap: 90n,
         expected: { kind: 'bump', fees: { type: 'legacy', gasPrice: 90n }, reachedCap: true },
       },
+      {
+        label: 'the full step passes the cap but the cap is still a 10 % raise: the cap',
+        previous: { type: 'legacy', gasPrice: 100n },
+        market: legacyMarket(1n),
+        cap: 111n,
+        expected: { kind: 'bump', fees: { type: 'legacy', gasPrice: 111n }, reachedCap: true },
+      },
+      {
+        label: 'at_cap when even a 10 % raise passes the cap',
+        previous: { type: 'legacy', gasPrice: 100n },
+        market: legacyMarket(1n),
+        cap: 109n,
+        expected: { kind: 'at_cap', fees: { type: 'legacy', gasPrice: 100n } },
+      },
     ]
+
+    it('after a "replacement underpriced" (a doubled step) the cap is still taken when it is a 10 % raise', () => {
+      expect(nextBumpFees({ type: 'legacy', gasPrice: 100n }, legacyMarket(1n), BUMP * 2n, 120n)).toEqual({
+        kind: 'bump',
+        fees: { type: 'legacy', gasPrice: 120n },
+        reachedCap: true,
+      })
+    })
 
     it.each(cases)('$label', ({ previous, market, cap, expected }) => {
       expect(nextBumpFees(previous, market, BUMP, cap)).toEqual(expected)

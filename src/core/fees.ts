@@ -45,24 +45,34 @@ export type BumpDecision =
   /** No valid replacement fits under the cap: rebroadcast the same bytes and report the transaction as stuck at the cap. */
   | { kind: 'at_cap'; fees: Fees }
 
+/** The smallest raise nodes take as a replacement of a pooled transaction (geth's and besu's default price bump). */
+export const MIN_REPLACEMENT_BPS = 1000n
+
 /**
  * The next attempt's fees: both fields raised by at least `bumpBps` (nodes refuse a
  * replacement that raises only one) and to at least today's estimate, but never
- * above the cap. Up to the cap, a smaller raise is still taken as long as it is a
- * valid replacement; when even that does not fit, the answer is `at_cap`.
+ * above the cap. When the full step would pass the cap, the cap itself is taken as
+ * long as it is still a valid replacement (at least `MIN_REPLACEMENT_BPS` over the
+ * previous); when even that does not fit, the answer is `at_cap`.
  */
 export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint, capWei: bigint): BumpDecision {
   const current = initialFees(market, capWei)
+  // The full step, or else the cap itself if that is still a replacement nodes take.
+  const raised = (x: bigint): bigint | null => {
+    const wanted = raiseByBps(x, bumpBps)
+    if (wanted <= capWei) return wanted
+    return raiseByBps(x, min(bumpBps, MIN_REPLACEMENT_BPS)) <= capWei ? capWei : null
+  }
   if (previous.type === 'legacy') {
-    const minimum = raiseByBps(previous.gasPrice, bumpBps)
-    if (minimum > capWei) return { kind: 'at_cap', fees: previous }
+    const minimum = raised(previous.gasPrice)
+    if (minimum === null) return { kind: 'at_cap', fees: previous }
     const wanted = min(max(minimum, current.type === 'legacy' ? current.gasPrice : 0n), capWei)
     return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted }, reachedCap: wanted === capWei }
   }
   const cur = current.type === 'eip1559' ? current : { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
-  const minFee = raiseByBps(previous.maxFeePerGas, bumpBps)
-  const minTip = raiseByBps(previous.maxPriorityFeePerGas, bumpBps)
-  if (minFee > capWei || minTip > capWei) return { kind: 'at_cap', fees: previous }
+  const minFee = raised(previous.maxFeePerGas)
+  const minTip = raised(previous.maxPriorityFeePerGas)
+  if (minFee === null || minTip === null) return { kind: 'at_cap', fees: previous }
   const maxFeePerGas = min(max(minFee, cur.maxFeePerGas), capWei)
   const maxPriorityFeePerGas = min(max(minTip, cur.maxPriorityFeePerGas), maxFeePerGas)
   return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas }, reachedCap: maxFeePerGas === capWei }
