@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import type { Browser, Page } from 'playwright-core'
-import type { Hex } from 'viem'
+import { getAddress, type Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARTIFACTS, ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
 import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
@@ -209,6 +209,27 @@ describe('dashboard (headless Chromium against the real service)', () => {
       expect(await ny.locator('section.detail').textContent()).toContain(local)
     } finally {
       await ny.close()
+    }
+  })
+
+  it('a deployment shows the contract it created, as GraphQL and REST do', async () => {
+    // Init code that returns a 1-byte runtime (STOP): PUSH1 1 PUSH1 12 PUSH1 0 CODECOPY PUSH1 1 PUSH1 0 RETURN, then 00.
+    const { json } = await env.post('/broadcast_transaction', { data: '0x6001600c60003960016000f300' })
+    const done = await waitForStatus(env, json.transactionId, 'CONFIRMED')
+    const receipt = await env.chain.getTransactionReceipt({ hash: done.hash })
+    const created = receipt.contractAddress!
+    expect(await env.chain.getCode({ address: created })).toBe('0x00')
+    const { json: viaGraphql } = await env.graphql(`query($id: ID!) { transaction(id: $id) { contractAddress } }`, { id: json.transactionId })
+    expect(viaGraphql.data.transaction.contractAddress).toBe(getAddress(created))
+    expect((await env.get(`/transactions/${json.transactionId}`)).json.contractAddress).toBe(getAddress(created))
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      await tab.goto(`${env.service.url}/#/tx/${json.transactionId}`)
+      const field = tab.locator(`section.detail[data-id="${json.transactionId}"] dt:text-is("Contract created") + dd`)
+      await field.waitFor()
+      expect(await field.textContent()).toContain(getAddress(created))
+    } finally {
+      await tab.close()
     }
   })
 

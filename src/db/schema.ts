@@ -64,6 +64,8 @@ export const transactions = pgTable(
     receiptStatus: text('receipt_status'),
     gasUsed: wei('gas_used'),
     effectiveGasPrice: wei('effective_gas_price'),
+    /** The receipt's contractAddress: what a deployment (no `to`) created. */
+    contractAddress: text('contract_address'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     firstSentAt: ts('first_sent_at'),

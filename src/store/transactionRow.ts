@@ -28,6 +28,7 @@ export type TransactionRow = {
   receipt_status: string | null
   gas_used: string | null
   effective_gas_price: string | null
+  contract_address: string | null
   created_at: Date
   updated_at: Date
   first_sent_at: Date | null

@@ -1,4 +1,4 @@
-import type { Hash, TransactionReceipt } from 'viem'
+import { getAddress, type Hash, type TransactionReceipt } from 'viem'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
@@ -151,13 +151,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           error_message = CASE WHEN NOT v.final THEN t.error_message ELSE ${outcome.errorMessage} END,
           final_at = CASE WHEN v.final THEN now() END,
           mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
-          receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, included_at = now(), updated_at = now(),
-          at_fee_cap = NULL
+          receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, contract_address = v.contract_address,
+          included_at = now(), updated_at = now(), at_fee_cap = NULL
         FROM unnest(${pgArray(ids)}::uuid[], ${pgArray(receipts.map((r) => r.transactionHash))}::text[], ${pgArray(receipts.map((r) => Number(r.blockNumber)))}::bigint[],
                     ${pgArray(receipts.map((r) => r.blockHash))}::text[], ${pgArray(receipts.map((r) => r.status))}::text[],
                     ${pgArray(receipts.map((r) => r.gasUsed.toString()))}::numeric[], ${pgArray(receipts.map((r) => (r.effectiveGasPrice ?? 0n).toString()))}::numeric[],
-                    ${pgArray(atDepth)}::boolean[])
-             AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price, final)
+                    ${pgArray(atDepth)}::boolean[], ${pgArray(receipts.map((r) => (r.contractAddress ? getAddress(r.contractAddress) : null)))}::text[])
+             AS v(id, hash, block_number, block_hash, receipt_status, gas_used, price, final, contract_address)
         JOIN attempts a ON a.hash = v.hash
         WHERE t.id = v.id AND t.status = 'PENDING'
         RETURNING t.id, t.status, t.mined_hash, t.first_sent_at, t.created_at, t.included_at, t.final_at, t.execution`
@@ -360,7 +360,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       await sql.begin(async (tx) => {
         const moved = await tx<{ id: string }[]>`
           UPDATE transactions SET status = 'PENDING', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL,
-            gas_used = NULL, effective_gas_price = NULL, included_at = NULL, updated_at = now()
+            gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, included_at = NULL, updated_at = now()
           WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
         await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND status IN ('MINED', 'REPLACED')`
         await tx`

@@ -253,6 +253,11 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
             {tx.confirmations != null && <Field label="Confirmations">{tx.confirmations}</Field>}
             {tx.gasUsed && <Field label="Gas used">{formatInt(tx.gasUsed)}</Field>}
             {tx.effectiveGasPrice && <Field label="Gas price paid">{formatGwei(tx.effectiveGasPrice)}</Field>}
+            {tx.contractAddress && (
+              <Field label="Contract created">
+                <Hex value={tx.contractAddress} full href={explorer(tx.chainId, 'address', tx.contractAddress)} /> <CopyButton text={tx.contractAddress} />
+              </Field>
+            )}
             <Field label="First sent">{dateTime(tx.firstSentAt)}</Field>
             <Field label="Included">{dateTime(tx.includedAt)}</Field>
             <Field label="Final">{dateTime(tx.finalAt)}</Field>

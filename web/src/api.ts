@@ -47,6 +47,7 @@ export type TxDetail = TxRow & {
   confirmations: number | null
   gasUsed: string | null
   effectiveGasPrice: string | null
+  contractAddress: string | null
   firstSentAt: string | null
   includedAt: string | null
   finalAt: string | null
@@ -63,7 +64,7 @@ export type TxDetail = TxRow & {
 export const LIVE_ROW_FIELDS = `id status chainId from to value nonce kind createdAt updatedAt error { code message }`
 export const ROW_FIELDS = `${LIVE_ROW_FIELDS} hash`
 export const DETAIL_FIELDS = `${ROW_FIELDS} data gasLimit execution idempotencyKey validUntil atFeeCap blockNumber blockHash
-  confirmations gasUsed effectiveGasPrice firstSentAt includedAt finalAt
+  confirmations gasUsed effectiveGasPrice contractAddress firstSentAt includedAt finalAt
   attempts { hash nonce execution purpose status gasLimit maxFeePerGas maxPriorityFeePerGas gasPrice createdAt sentAt providers { name outcome error at } }
   events { fromStatus toStatus actor at detail }`
 

@@ -99,6 +99,12 @@ export const TransactionType = builder.objectRef<TransactionRow>('Transaction').
     }),
     gasUsed: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.gas_used }),
     effectiveGasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.effective_gas_price }),
+    contractAddress: t.field({
+      type: 'Address',
+      nullable: true,
+      description: 'The contract a deployment (a transaction without `to`) created, from its receipt',
+      resolve: (r) => r.contract_address,
+    }),
     execution: t.exposeInt('execution', { description: '1, plus one for each retry or re-sign at a new nonce' }),
     kind: t.exposeString('kind', { description: 'REQUEST (a client\'s) or FILLER (a zero-value self-transfer the service sent to fill a nonce hole)' }),
     idempotencyKey: t.exposeString('idempotency_key', { nullable: true }),

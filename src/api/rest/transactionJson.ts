@@ -34,6 +34,7 @@ export function transactionJson(t: TransactionRow, attempts: AttemptRow[], event
     confirmations,
     gasUsed: t.gas_used,
     effectiveGasPrice: t.effective_gas_price,
+    contractAddress: t.contract_address,
     execution: t.execution,
     kind: t.kind,
     idempotencyKey: t.idempotency_key,
