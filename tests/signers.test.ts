@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
 import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -125,5 +126,43 @@ describe('a signer that cannot load stops the start, naming it', () => {
       config: (c, anvil) => c.signers.push({ name: 'stranger', chainIds: [31337], remote: { url: anvil.url, address: TO } }),
     }).catch((e: Error) => e)) as Error
     expect(err.message).toMatch(/^signer "stranger": remote signer http:\/\/127\.0\.0\.1:\d+ does not hold 0x000000000000000000000000000000000000dEaD$/)
+  })
+})
+
+describe('requests that name no signer, with one signer that cannot send', () => {
+  let env: TestEnv | undefined
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('go to the signers that can: one short of funds, with work piling up, gets no more', async () => {
+    // anvil's dev accounts 4 and 5 (funded at start).
+    const funded = privateKeyToAccount('0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a')
+    const broke = privateKeyToAccount('0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba')
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      config: (c) =>
+        c.signers.push(
+          { name: 'funded', chainIds: [31337], privateKey: '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a' },
+          { name: 'broke', chainIds: [31337], privateKey: '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' },
+        ),
+    })
+    await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x0'] as never })
+    const stuck = await Promise.all([1, 2, 3].map((i) => submit(env!, { to: TO, value: String(i), from: broke.address })))
+    await waitFor('the broke signer set its requests aside', async () => {
+      const all = await Promise.all(stuck.map(async (id) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status error { code } } }`, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    })
+    // The service's view of each signer's backlog is at most a second old.
+    await new Promise((r) => setTimeout(r, 1_200))
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(20 + i) })))
+    const txs = await waitFor('all CONFIRMED', async () => {
+      const all = await Promise.all(ids.map(async (id) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status from } }`, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    const by = new Map<string, number>()
+    for (const t of txs) by.set(t.from, (by.get(t.from) ?? 0) + 1)
+    // Before, taking turns blindly: two of the six went to the broke signer and waited there with its own three.
+    expect(Object.fromEntries(by)).toEqual({ [SIGNER.address]: 3, [funded.address]: 3 })
   })
 })

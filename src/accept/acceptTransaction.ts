@@ -2,16 +2,18 @@ import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { TooManyRequestsError } from '../api/rateLimit.ts'
 import { createAcceptBatcher, type AcceptBatcher } from './acceptBatcher.ts'
+import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import type { BroadcastRequest } from './validateBroadcastRequest.ts'
 
 export type AcceptResult = { transaction: TransactionRow; created: boolean }
 
-/** Round-robin position per chain, so load spreads over a chain's signers. */
+/** Round-robin position per chain, so equal backlogs still take turns. */
 const nextSignerIndex = new Map<number, number>()
+const signerLoads = new WeakMap<ServiceContext, SignerLoad>()
 
-/** The signer the request names in `from`, else the chain's signers in turn. */
-function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): string {
+/** The signer the request names in `from`, else the chain's least loaded signer (signerLoad.ts). */
+async function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): Promise<string> {
   const signers = ctx.signers.forChain(chainId)
   if (from !== null) {
     const named = ctx.signers.get(chainId, from)
@@ -24,9 +26,13 @@ function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): 
     return named.address
   }
   if (signers.length === 0) throw new InputError(ERROR_CODE.NO_SIGNER, `chainId: no signer is configured for chain ${chainId}`, 'chainId')
+  if (signers.length === 1) return signers[0]!.address
   const i = nextSignerIndex.get(chainId) ?? 0
   nextSignerIndex.set(chainId, (i + 1) % signers.length)
-  return signers[i % signers.length]!.address
+  const order = signers.map((_, k) => signers[(i + k) % signers.length]!.address)
+  let load = signerLoads.get(ctx)
+  if (!load) signerLoads.set(ctx, (load = createSignerLoad(ctx.db.sql)))
+  return load.pick(chainId, order)
 }
 
 /** One group-commit batcher per running service. */
@@ -44,7 +50,7 @@ function batcherFor(ctx: ServiceContext): AcceptBatcher {
  * request survives any crash that follows.
  */
 export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<AcceptResult> {
-  const signer = pickSigner(ctx, req.chainId, req.from)
+  const signer = await pickSigner(ctx, req.chainId, req.from)
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request
   // it already made (same idempotency key) adds nothing in flight: it gets that transaction, as at any other time.
