@@ -123,6 +123,38 @@ describe('recovery on a real anvil', () => {
     expect(displaced.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'nonce_used_elsewhere')).toBe(true)
   })
 
+  it('a nonce taken elsewhere in a block a reorg can still undo is not given up: the request runs once, with its first attempt', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 4) })
+    const anvil = chainControl(env)
+    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('reorg-A') })
+    const pending = await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const [row] = await sql<{ raw: Hex }[]>`SELECT raw FROM attempts WHERE hash = ${pending.attempts[0].hash}`
+    const raw = row!.raw
+    await sql.end()
+    // Someone else's transaction takes nonce 0 (replacing ours in the pool) and is mined, one block deep.
+    await outside.sendTransaction({
+      chain: null,
+      to: RECIPIENT,
+      nonce: 0,
+      value: 1n,
+      maxFeePerGas: BigInt(pending.attempts[0].maxFeePerGas) * 3n,
+      maxPriorityFeePerGas: BigInt(pending.attempts[0].maxPriorityFeePerGas) * 3n,
+    })
+    await anvil.mine()
+    // Several reconcile passes (one a second): before, the request was queued again and signed at nonce 1 here.
+    await new Promise((r) => setTimeout(r, 5_000))
+    expect((await getTx(env, id)).execution).toBe(1)
+    // A one-block reorg replaces that block with one holding our first attempt.
+    await anvil.rpc('anvil_reorg', [1, [[raw, 0]]])
+    await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 20, everyMs: 300 })
+    const done = await getTx(env, id)
+    expect(done.execution).toBe(1)
+    expect(done.hash).toBe(pending.attempts[0].hash)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('reorg-A'))).toHaveLength(1)
+  })
+
   it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
     const anvil = chainControl(env)
@@ -181,6 +213,30 @@ describe('recovery on a real anvil', () => {
       expect(done.execution).toBe(1)
       const onChain = await transactionsFrom(env.chain, SIGNER.address)
       expect(onChain.map((t) => t.input)).toEqual([toHex('exactly-once')])
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it('a provider whose receipts lag its blocks (null for mined transactions) makes nothing run twice', async () => {
+    const started = await startBehindProxy({ blockTimeSec: 0.2 })
+    env = started.env
+    const proxy = started.proxy
+    try {
+      // Blocks are served, receipts answer null: the watcher cannot settle the block and after 20 ticks moves
+      // its cursor past it; the reconciler then sees PENDING transactions whose nonces the chain has used.
+      proxy.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt', 'eth_getBlockReceipts'], answerNull: true })
+      const tags = ['lag-1', 'lag-2', 'lag-3']
+      const ids = []
+      for (const tag of tags) ids.push(await submit(env, { to: RECIPIENT, data: toHex(tag) }))
+      await waitFor('mined', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) >= 3)
+      // 20 watcher ticks at 200 ms and several reconcile passes (one a second) after that.
+      await new Promise((r) => setTimeout(r, 9_000))
+      for (const id of ids) expect((await getTx(env, id)).execution).toBe(1)
+      proxy.setMode('ok')
+      for (const id of ids) expect((await waitForStatus(env, id, 'CONFIRMED')).execution).toBe(1)
+      // Before: each was queued again and signed at a new nonce, so each ran twice.
+      expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual(tags.map((t) => toHex(t)))
     } finally {
       await proxy.stop()
     }

@@ -49,13 +49,16 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   let seenBefore = new Set<string>()
 
   /**
-   * The signer's transaction count at the block the chain's watcher has scanned to (chain_cursors: the
-   * watcher may run in another instance); null before any watcher has run.
+   * The signer's transaction count at the deepest block the chain's watcher has scanned to that is also at the
+   * chain's confirmation depth (chain_cursors: the watcher may run in another instance); null before any watcher
+   * has run. A nonce another transaction took in a block a reorg can still take back is not gone yet: re-signed
+   * at a new nonce then, the request ran twice once the reorg brought back its first attempt.
    */
-  async function countAtCursor(address: Address): Promise<number | null> {
+  async function countAtSettledCursor(address: Address): Promise<number | null> {
     const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chain.chainId}`
     if (!cursor) return null
-    return transactionCountAt(chain, address, BigInt(cursor.block_number))
+    const settled = Math.max(0, cursor.block_number - (chain.config.confirmations - 1))
+    return transactionCountAt(chain, address, BigInt(settled))
   }
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
@@ -92,7 +95,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
       GROUP BY t.id, t.nonce`
     // Only then the count at the cursor (one more call to the node).
-    const scannedCount = consumedAtHead.length ? await countAtCursor(address) : null
+    const scannedCount = consumedAtHead.length ? await countAtSettledCursor(address) : null
     const consumed = scannedCount === null ? [] : consumedAtHead.filter((t) => t.nonce < scannedCount)
     for (const t of consumed) {
       // Receipts are asked for only once a whole pass has gone by (the watcher may be settling it right now).
@@ -101,6 +104,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       if (receipts.some((r) => r === 'mined')) continue // ours mined: the watcher settles it
       // A lookup that failed (timeout, rate limit) says nothing: ask again next pass.
       if (receipts.some((r) => r === 'unknown')) continue
+      // No receipt is not proof: a provider whose receipts lag its blocks (a load-balanced endpoint) answers
+      // null for a transaction that is mined. Only one that no node knows by its hash either is gone.
+      const known = await Promise.all(t.hashes.map((hash) => heldOrAbsent(chain, hash)))
+      if (known.some((k) => k !== 'absent')) continue
       // Requeued, it would be signed again at a new nonce: if a lagging provider hid a receipt, the request
       // would run twice. So "no receipt" must also be seen on two passes in a row.
       if (!twice(`unmined:${t.id}:${t.nonce}`)) continue

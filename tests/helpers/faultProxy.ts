@@ -39,6 +39,8 @@ export type FaultOptions = {
   errorParamsInclude?: string
   /** `methodError` forwards the failed calls too (the node takes them) and answers the error anyway. */
   forwardErrored?: boolean
+  /** `methodError` answers `null` instead of an error (a receipt backend lagging its blocks). */
+  answerNull?: boolean
 }
 
 export type FaultProxyStats = {
@@ -116,11 +118,12 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
     if (effective === 'methodError') {
       const fails = (c: RpcCall) =>
         opts.errorMethods.includes(c.method) && (opts.errorParamsInclude === '' || JSON.stringify(c.params ?? []).includes(opts.errorParamsInclude))
+      const failed = (id: unknown): RpcAnswer => (opts.answerNull ? { jsonrpc: '2.0', id, result: null } : { jsonrpc: '2.0', id, error: opts.error })
       if (opts.forwardErrored) {
         const answers = await rpc(calls)
-        return answers.map((a, k) => (fails(calls[k]!) ? { jsonrpc: '2.0', id: a.id, error: opts.error } : a))
+        return answers.map((a, k) => (fails(calls[k]!) ? failed(a.id) : a))
       }
-      return answerSome(calls, (c) => (fails(c) ? { jsonrpc: '2.0', id: c.id ?? null, error: opts.error } : undefined))
+      return answerSome(calls, (c) => (fails(c) ? failed(c.id ?? null) : undefined))
     }
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
@@ -251,5 +254,6 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     error: o.error ?? { code: -32603, message: 'proxy: internal error' },
     errorParamsInclude: o.errorParamsInclude ?? '',
     forwardErrored: o.forwardErrored ?? false,
+    answerNull: o.answerNull ?? false,
   }
 }
