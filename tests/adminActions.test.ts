@@ -103,4 +103,29 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(onChain.value).toBe(0n)
     expect(getAddress(onChain.to!)).toBe(SIGNER.address)
   })
+
+  it('validUntil: the replacement goes out as the deadline passes, not a bumpAfterMs later', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
+    const sent = await submit(env, { to: RECIPIENT, value: '3', validUntil: new Date(Date.now() + 1500).toISOString() })
+    await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
+    // Before: only once the bump stage took it up, 60 s after its send, during which it could still execute.
+    await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 6_000)
+    const t = await mineUntil(env, sent, 'CANCELLED')
+    expect(t.error.code).toBe('EXPIRED')
+  })
+
+  it('validUntil at the fee cap: no cancel fits, and the transaction says it may still execute late', async () => {
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      // The first attempt is signed at the cap: no replacement (+10 %) fits under it.
+      config: (c) => (c.chains[0].fees = { bumpAfterMs: 500, maxFeePerGasCap: '1500000000' }),
+    })
+    const sent = await submit(env, { to: RECIPIENT, value: '4', validUntil: new Date(Date.now() + 1500).toISOString() })
+    await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
+    const flagged = await waitForStatus(env, sent, (t) => t.error?.code === 'EXPIRED', 10_000)
+    expect(flagged.status).toBe('PENDING')
+    expect(flagged.error.message).toMatch(/no replacement fits under the fee cap .* it may still execute late/)
+    expect(flagged.attempts.some((a: any) => a.purpose === 'CANCEL')).toBe(false)
+    expect(flagged.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_at_fee_cap')).toBe(true)
+  })
 })

@@ -28,10 +28,14 @@ type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; take
 export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Promise<number> {
   const { sql } = ctx.db
   const fees = chain.config.fees
+  // Stalled ones, and ones whose validUntil has passed without a replacement yet: those must not wait for
+  // bumpAfterMs (by default 30 s more in which the request could still execute late).
   const candidates = await sql<{ id: string }[]>`
-    SELECT id FROM transactions
+    SELECT id FROM transactions t
     WHERE chain_id = ${chain.chainId} AND status = 'PENDING'
-      AND last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
+      AND (last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
+           OR (valid_until <= now() AND error_code IS DISTINCT FROM ${ERROR_CODE.EXPIRED}
+               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.purpose = 'CANCEL')))
     ORDER BY nonce LIMIT ${BUMP_BATCH}`
   if (candidates.length === 0) return 0
   const market = await readFeeMarket(chain.read, fees.model)
@@ -60,7 +64,6 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       FROM transactions t
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
       WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING'
-        AND t.last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
       FOR UPDATE OF t SKIP LOCKED`
     const attemptRows: Record<string, unknown>[] = []
     const events: { id: string; detail: string }[] = []
@@ -87,6 +90,17 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         continue
       }
       const decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
+      if (decision.kind === 'at_cap' && expired && t.error_code !== ERROR_CODE.EXPIRED) {
+        // No replacement fits under the cap, a cancel neither: the request itself may still mine after its
+        // deadline. Said on the transaction (and logged) instead of silently resending it.
+        await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, updated_at = now(),
+          error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): it may still execute late`}
+          WHERE id = ${t.id}`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          VALUES (${t.id}, 'PENDING', 'PENDING', ${tx.json({ action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb)`
+        ctx.log.warn({ txId: t.id, validUntil: t.valid_until }, 'validUntil passed at the fee cap: no cancel fits under the cap; the request may still execute late')
+      }
       if (decision.kind === 'at_cap') {
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
         if (t.at_fee_cap === null) atCap.push(t.id)
