@@ -155,6 +155,28 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('reorg-A'))).toHaveLength(1)
   })
 
+  it('a CONFIRMED transaction whose block a deeper reorg takes away goes back to PENDING, is sent again and confirms; the next nonce is not stuck', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    const first = await submit(env, { to: RECIPIENT, data: toHex('deep-1') })
+    await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await waitForStatus(env, first, 'CONFIRMED')
+    // Confirmations are 1 here: a one-block reorg is deeper than the depth. anvil drops the block's transactions.
+    await anvil.reorg(1)
+    await anvil.dropAll()
+    const second = await submit(env, { to: RECIPIENT, data: toHex('deep-2') })
+    await waitForStatus(env, second, (t) => t.attempts[0]?.status === 'SENT')
+    // Before: the first stayed CONFIRMED (with a block no longer on chain) and the second waited behind its nonce.
+    const back = await waitForStatus(env, first, 'PENDING', 20_000)
+    expect(back.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
+    await mineUntil(env, second, 'CONFIRMED', { maxBlocks: 20, everyMs: 300 })
+    const again = await waitForStatus(env, first, 'CONFIRMED')
+    expect(again.hash).toBe(confirmed.hash)
+    expect(again.execution).toBe(1)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('deep-1'), toHex('deep-2')])
+  })
+
   it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
     const anvil = chainControl(env)

@@ -14,6 +14,9 @@ const ALLOWED: ReadonlyArray<[from: TxStatus, to: TxStatus, why: string]> = [
   ['INCLUDED', 'PENDING', 'reorg dropped the block'],
   ['REVERTED', 'QUEUED', 'retry'],
   ['FAILED', 'QUEUED', 'retry'],
+  ['CONFIRMED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
+  ['REVERTED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
+  ['CANCELLED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
 ]
 
 const isAllowed = (from: TxStatus, to: TxStatus) => ALLOWED.some(([f, t]) => f === from && t === to)
@@ -44,10 +47,8 @@ describe('canTransition', () => {
     ['PENDING', 'CANCELLED'],
     ['INCLUDED', 'QUEUED'],
     ['INCLUDED', 'FAILED'],
-    ['CONFIRMED', 'PENDING'],
     ['CONFIRMED', 'QUEUED'],
     ['CANCELLED', 'QUEUED'],
-    ['REVERTED', 'PENDING'],
     ['FAILED', 'PENDING'],
   ])('%s -> %s is forbidden', (from, to) => {
     expect(canTransition(from, to)).toBe(false)
@@ -61,12 +62,13 @@ describe('canTransition', () => {
     expect(canTransition(status, status)).toBe(false)
   })
 
-  it.each<TxStatus>(['CONFIRMED', 'CANCELLED'])('%s is terminal: no transition out', (from) => {
-    for (const to of TX_STATUSES) expect(canTransition(from, to)).toBe(false)
+  it.each<TxStatus>(['CONFIRMED', 'CANCELLED'])('%s leaves only when a deep reorg takes its block (to PENDING)', (from) => {
+    expect(TX_STATUSES.filter((to) => canTransition(from, to))).toEqual(['PENDING'])
   })
 
-  it.each<TxStatus>(['REVERTED', 'FAILED'])('%s leaves only by retry (to QUEUED)', (from) => {
-    expect(TX_STATUSES.filter((to) => canTransition(from, to))).toEqual(['QUEUED'])
+  it('REVERTED leaves by retry (to QUEUED) or a deep reorg (to PENDING); FAILED only by retry', () => {
+    expect(TX_STATUSES.filter((to) => canTransition('REVERTED', to))).toEqual(['QUEUED', 'PENDING'].sort((a, b) => TX_STATUSES.indexOf(a as TxStatus) - TX_STATUSES.indexOf(b as TxStatus)))
+    expect(TX_STATUSES.filter((to) => canTransition('FAILED', to))).toEqual(['QUEUED'])
   })
 })
 

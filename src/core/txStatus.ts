@@ -18,11 +18,12 @@ const NEXT: Record<TxStatus, readonly TxStatus[]> = {
   PENDING: ['INCLUDED', 'QUEUED', 'FAILED'],
   // INCLUDED -> PENDING: reorg dropped the block.
   INCLUDED: ['CONFIRMED', 'REVERTED', 'CANCELLED', 'PENDING'],
-  CONFIRMED: [],
+  // -> PENDING: a reorg deeper than the confirmation depth took its block away (reconcile: the same bytes again).
+  CONFIRMED: ['PENDING'],
   // retryTransaction: a new execution.
-  REVERTED: ['QUEUED'],
+  REVERTED: ['QUEUED', 'PENDING'],
   FAILED: ['QUEUED'],
-  CANCELLED: [],
+  CANCELLED: ['PENDING'],
 }
 
 export const FINAL_STATUSES: readonly TxStatus[] = ['CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED']

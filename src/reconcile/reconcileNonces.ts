@@ -144,6 +144,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       ctx.kickSigner(chain.chainId, address)
     }
 
+    // 2b. Final transactions whose nonce the chain no longer has consumed: a reorg deeper than the confirmation
+    // depth took their block away. Left final, the request was lost and every later nonce waited behind it.
+    await reviveReorgedFinals(address, latest, twice)
+
     // 3. Attempts that every provider refused as invalid and no node ever accepted.
     const invalid = await sql<{ id: string; nonce: number; message: string | null }[]>`
       SELECT t.id, t.nonce, (SELECT p->>'error' FROM attempts a2, jsonb_array_elements(a2.providers) p
@@ -180,6 +184,51 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       LIMIT 1000`
     const confirmedHoles = holes.filter((h) => twice(`hole:${address}:${h.nonce}`))
     if (confirmedHoles.length) await fillHoles(signer, confirmedHoles.map((h) => h.nonce))
+  }
+
+  /**
+   * A CONFIRMED, REVERTED or CANCELLED transaction at a nonce the chain's latest count has not reached: its block
+   * is no longer canonical (a reorg deeper than `confirmations`; 1 on many L2 setups). On two passes in a row, with
+   * no receipt and no node knowing its mined attempt by hash, it goes back to PENDING (in its timeline) and those
+   * same bytes are sent again: the same nonce, so it cannot run twice, and it is confirmed again from its receipt.
+   */
+  async function reviveReorgedFinals(address: Address, latest: number, twice: (key: string) => boolean): Promise<void> {
+    const finals = await sql<{ id: string; nonce: number; status: string; hash: Hex; raw: Hex; block_number: number }[]>`
+      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
+      WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.nonce >= ${latest}
+        AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')
+      ORDER BY t.nonce LIMIT 100`
+    if (finals.length === 0) return
+    // A provider whose head is below the block we saw it mined in lags: its counts say nothing about that block.
+    const head = Number(await chain.read.getBlockNumber({ cacheTime: 0 }))
+    const revived: RawAttempt[] = []
+    for (const t of finals) {
+      if (head < t.block_number || !twice(`final-reorged:${t.id}:${t.nonce}`)) continue
+      if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
+      if ((await heldOrAbsent(chain, t.hash)) !== 'absent') continue
+      const moved = await sql.begin(async (tx) => {
+        const back = await tx`
+          UPDATE transactions SET status = 'PENDING', final_at = NULL, mined_hash = NULL, block_number = NULL, block_hash = NULL,
+            receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, included_at = NULL,
+            error_code = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_code END,
+            error_message = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_message END,
+            last_sent_at = now(), updated_at = now()
+          WHERE id = ${t.id} AND status = ${t.status} AND nonce = ${t.nonce}`
+        if (!back.count) return false
+        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${t.id} AND status IN ('MINED', 'REPLACED')`
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          VALUES (${t.id}, ${t.status}, 'PENDING', ${tx.json({ reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce })}::jsonb)`
+        return true
+      })
+      if (!moved) continue
+      log.error(
+        { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status },
+        'a final transaction is no longer on chain (a reorg deeper than the confirmation depth); back to PENDING, its mined bytes sent again',
+      )
+      revived.push({ transactionId: t.id, nonce: t.nonce, hash: t.hash, raw: t.raw })
+    }
+    if (revived.length) await broadcastAttempts(ctx, chain, revived)
   }
 
   /**
