@@ -350,6 +350,26 @@ describe('recovery on a real anvil', () => {
     }
   })
 
+  it('what signed, unmined transactions will spend counts against the balance: one too many waits with no nonce, the affordable ones go on', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    await anvil.setBalance(SIGNER.address, 12n * 10n ** 17n) // 1.2 ETH
+    const big = []
+    for (const i of [1, 2, 3]) {
+      big.push(await submit(env, { to: RECIPIENT, value: String(5n * 10n ** 17n + BigInt(i)) })) // 0.5 ETH each
+      // Each in its own sign batch, with a balance read of its own.
+      await new Promise((r) => setTimeout(r, 1_200))
+    }
+    const small = [await submit(env, { to: RECIPIENT, value: '1' }), await submit(env, { to: RECIPIENT, value: '2' })]
+    const third = await waitForStatus(env, big[2]!, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+    // Before: it got nonce 2, the node refused it (short of funds), and the small ones waited behind it for good.
+    expect(third.status).toBe('QUEUED')
+    expect(third.nonce).toBeNull()
+    for (const id of [big[0]!, big[1]!, ...small]) await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 10, everyMs: 300 })
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.nonce)).toEqual([0, 1, 2, 3])
+    expect((await getTx(env, big[2]!)).status).toBe('QUEUED')
+  })
+
   it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {
     env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
     const anvil = chainControl(env)

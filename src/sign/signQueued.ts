@@ -118,6 +118,21 @@ type SignerState = {
   committedWei: bigint
 }
 
+/**
+ * What the signer's signed, not yet mined transactions (nonces from the chain's count on) may still spend: the
+ * latest attempt's gas × max fee + value each. The balance of the latest block has not paid for them; counted as
+ * free, a request the signer could not pay for after them got a nonce anyway, was refused by the node as short
+ * of funds, and held every later (affordable) transaction behind it.
+ */
+async function unminedSpend(sql: ServiceContext['db']['sql'], chainId: number, signer: string, chainNonce: number): Promise<bigint> {
+  const [row] = await sql<{ wei: string }[]>`
+    SELECT COALESCE(sum(a.gas_limit * COALESCE(a.max_fee_per_gas, a.gas_price) + t.value), 0)::text AS wei
+    FROM transactions t
+    JOIN LATERAL (SELECT gas_limit, max_fee_per_gas, gas_price FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
+    WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.status = 'PENDING'`
+  return BigInt(row?.wei ?? '0')
+}
+
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
 const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
 
@@ -134,10 +149,10 @@ const STALE_FACTOR = 5
  * Past that age a new read starts, but the batch does not wait for it while the last one is under
  * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
  * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
- * A count a few blocks old is still only a floor, the balance check was never exact (batches sharing a
- * read share its balance, but earlier reads' batches still pending are not subtracted), and fees a few blocks old are what the bump stage corrects.
+ * A count a few blocks old is still only a floor, the balance check subtracts what signed and unmined
+ * transactions may spend (as of the read, plus the batches since), and fees a few blocks old are what the bump stage corrects.
  */
-function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
+function readSignerState(sql: ServiceContext['db']['sql'], chain: ChainClients, signer: Signer): Promise<SignerState> {
   let bySigner = recentState.get(chain)
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
   const cache = bySigner
@@ -150,7 +165,7 @@ function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerSta
       readFeeMarket(chain.read, chain.config.fees.model),
       chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce, committedWei: 0n }))
+    ]).then(async ([market, balance, chainNonce]) => ({ market, balance, chainNonce, committedWei: await unminedSpend(sql, chain.chainId, signer.address, chainNonce) }))
   if (hit && age < maxAgeMs * STALE_FACTOR) {
     // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
     if (!hit.refreshing) {
@@ -195,7 +210,7 @@ export async function signNextBatch(
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
-  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
+  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(sql, chain, signer)])
   const { market, balance, chainNonce } = signerState
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
