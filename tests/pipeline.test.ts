@@ -102,20 +102,22 @@ describe('accept → sign → broadcast → confirm, on a real anvil and Postgre
     expect(rest.json.events.map((e: any) => e.toStatus)).toEqual(['QUEUED', 'FAILED'])
   })
 
-  it('a call that reverts on chain (gas given, so no estimate) ends REVERTED with its receipt, and its timeline passes INCLUDED', async () => {
+  it('a call that reverts on chain (gas given, so no estimate) ends REVERTED with its receipt and its reason, and its timeline passes INCLUDED', async () => {
     await env.chain.request({ method: 'anvil_setCode' as any, params: [REVERTER, REVERTING_CODE] as any })
     const sent = await env.post('/broadcast_transaction', { to: REVERTER, data: '0x12345678', gasLimit: '100000' })
     expect(sent.status).toBe(200)
-    const reverted = await waitFor('REVERTED', async () => {
+    const reverted = await waitFor('REVERTED, with its reason', async () => {
       const t = await status(sent.json.transactionId)
-      return ['REVERTED', 'CONFIRMED', 'FAILED'].includes(t.status) && t
+      return (['CONFIRMED', 'FAILED'].includes(t.status) || (t.status === 'REVERTED' && t.error?.message !== 'mined with status 0 (reverted)')) && t
     })
     expect(reverted.status).toBe('REVERTED')
-    expect(reverted.error).toEqual({ code: 'EXECUTION_REVERTED', message: 'mined with status 0 (reverted)' })
+    // The receipt says only "status 0"; the reason comes from replaying the call at its block. Before: that plain message.
+    expect(reverted.error).toEqual({ code: 'EXECUTION_REVERTED', message: 'execution reverted: nope' })
     const receipt = await env.chain.getTransactionReceipt({ hash: reverted.hash })
     expect(receipt.status).toBe('reverted')
     expect(reverted.blockNumber).toBe(receipt.blockNumber.toString())
     const rest = await env.get(`/transactions/${sent.json.transactionId}`)
+    expect(rest.json.error).toEqual({ code: 'EXECUTION_REVERTED', message: 'execution reverted: nope' })
     expect(rest.json.events.map((e: any) => [e.fromStatus, e.toStatus])).toEqual([
       [null, 'QUEUED'],
       ['QUEUED', 'PENDING'],

@@ -66,6 +66,8 @@ export const transactions = pgTable(
     effectiveGasPrice: wei('effective_gas_price'),
     /** The receipt's contractAddress: what a deployment (no `to`) created. */
     contractAddress: text('contract_address'),
+    /** Why it reverted, from replaying its call at its block (status 0 receipts only; null when not found). */
+    revertReason: text('revert_reason'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     firstSentAt: ts('first_sent_at'),

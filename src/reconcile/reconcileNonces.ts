@@ -209,7 +209,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const moved = await sql.begin(async (tx) => {
         const back = await tx`
           UPDATE transactions SET status = 'PENDING', final_at = NULL, mined_hash = NULL, block_number = NULL, block_hash = NULL,
-            receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, included_at = NULL,
+            receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, revert_reason = NULL, included_at = NULL,
             error_code = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_code END,
             error_message = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_message END,
             last_sent_at = now(), updated_at = now()

@@ -29,6 +29,7 @@ export type TransactionRow = {
   gas_used: string | null
   effective_gas_price: string | null
   contract_address: string | null
+  revert_reason: string | null
   created_at: Date
   updated_at: Date
   first_sent_at: Date | null

@@ -1,4 +1,5 @@
-import { getAddress, type Hash, type TransactionReceipt } from 'viem'
+import { getAddress, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem'
+import { replayRevert } from '../chain/replayRevert.ts'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
@@ -51,7 +52,8 @@ function finalOutcomeSql(sql: ServiceContext['db']['sql'], receiptColumn: 'v.rec
     status: sql`CASE WHEN a.purpose = 'CANCEL' THEN 'CANCELLED' WHEN ${receipt} = 'success' THEN 'CONFIRMED' ELSE 'REVERTED' END`,
     errorCode: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN ${receipt} = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END`,
     errorMessage: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
-                      WHEN ${receipt} = 'success' THEN NULL ELSE 'mined with status 0 (reverted)' END`,
+                      WHEN ${receipt} = 'success' THEN NULL
+                      ELSE COALESCE('execution reverted: ' || t.revert_reason, 'mined with status 0 (reverted)') END`,
   }
 }
 
@@ -180,10 +182,38 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           SELECT t.id, 'INCLUDED', t.status, jsonb_build_object('confirmations', ${depth}::int)
           FROM transactions t WHERE t.id = ANY(${pgArray(final.map((m) => m.id))}::uuid[]) ORDER BY t.block_number, t.nonce`
     })
+    if (receipts.some((r) => r.status === 'reverted')) await explainReverts(moved.map((m) => m.id))
     for (const m of moved) {
       if (m.execution === 1) ctx.metrics?.observeStage(chainId, 'first_broadcast', m.created_at, m.first_sent_at)
       ctx.metrics?.observeStage(chainId, 'inclusion', m.first_sent_at, m.included_at)
       if (m.final_at) ctx.metrics?.observeStage(chainId, 'confirmation', m.included_at, m.final_at)
+    }
+  }
+
+  /**
+   * DESIGN.md: "the revert reason is shown where it can be decoded". The client's calls among `ids` that mined
+   * with status 0 are replayed at their block (a read per reverted transaction, rare) and the reason is stored;
+   * the REVERTED status says it from then on. Best effort: a replay that fails leaves the plain message.
+   */
+  async function explainReverts(ids: string[]): Promise<void> {
+    const reverted = await sql<{ id: string; signer: Address; to: Address | null; data: Hex; value: string; gas_limit: string; block_number: number; mined_hash: string }[]>`
+      SELECT t.id, t.signer, t."to", t.data, t.value::text, a.gas_limit::text, t.block_number, t.mined_hash
+      FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
+      WHERE t.id = ANY(${pgArray(ids)}::uuid[]) AND t.receipt_status = 'reverted' AND a.purpose = 'REQUEST'`
+    for (const t of reverted) {
+      const reason = await replayRevert(chain, {
+        from: t.signer,
+        to: t.to,
+        data: t.data,
+        value: BigInt(t.value),
+        gas: BigInt(t.gas_limit),
+        blockNumber: BigInt(t.block_number),
+      }).catch(() => null)
+      if (reason === null) continue
+      await sql`
+        UPDATE transactions SET revert_reason = ${reason}, updated_at = now(),
+          error_message = CASE WHEN status = 'REVERTED' THEN ${`execution reverted: ${reason}`} ELSE error_message END
+        WHERE id = ${t.id} AND mined_hash = ${t.mined_hash}`
     }
   }
 
@@ -360,7 +390,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       await sql.begin(async (tx) => {
         const moved = await tx<{ id: string }[]>`
           UPDATE transactions SET status = 'PENDING', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL,
-            gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, included_at = NULL, updated_at = now()
+            gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, revert_reason = NULL, included_at = NULL, updated_at = now()
           WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
         await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND status IN ('MINED', 'REPLACED')`
         await tx`
