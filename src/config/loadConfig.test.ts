@@ -199,6 +199,11 @@ describe('parseConfig: rejected configs', () => {
       problems: ['chains[0].providers[1].name: Duplicate provider name "alchemy"'],
     },
     {
+      label: 'duplicate signer name',
+      mutate: (c) => c.signers.push({ name: 'hot-1', chainIds: [1], privateKey: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d' }),
+      problems: ['signers[1].name: Duplicate signer name "hot-1"'],
+    },
+    {
       label: 'unknown pipeline process mode',
       mutate: (c) => (c.pipeline = { process: 'child' }),
       problems: ['pipeline.process: Invalid option: expected one of "inline"|"separate"'],

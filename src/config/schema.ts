@@ -190,7 +190,11 @@ export const configSchema = z
         names.add(p.name)
       })
     })
+    const signerNames = new Set<string>()
     c.signers.forEach((s, i) => {
+      // Logs, errors and metrics name signers: two with one name could not be told apart.
+      if (signerNames.has(s.name)) ctx.addIssue({ code: 'custom', path: ['signers', i, 'name'], message: `Duplicate signer name "${s.name}"` })
+      signerNames.add(s.name)
       s.chainIds.forEach((id, j) => {
         if (!chainIds.has(id))
           ctx.addIssue({ code: 'custom', path: ['signers', i, 'chainIds', j], message: `Unknown chainId ${id}: not in "chains"` })
