@@ -10,7 +10,7 @@ import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
-import { createMetrics, registerDatabaseGauges } from './metrics/metrics.ts'
+import { createMetrics, registerDatabaseGauges, registerProviderGauge } from './metrics/metrics.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
@@ -72,6 +72,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     apiLoad: createApiLoadMonitor(),
   }
   registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()], config.webhooks.map(webhookName))
+  registerProviderGauge(ctx.metrics!, [...chains.values()])
   let stages: Stages
   let pipelineMetrics: (() => Promise<MetricsJson>) | undefined
   let pipelineStatus: (() => PipelineStatus) | undefined
@@ -88,7 +89,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     throw err
   }
   kick = stages.kick
-  // Provider health also decides readiness, so the API's process checks its providers in either mode.
+  // Provider health is the API's to show (the providers query, txb_provider_status), so its process checks them in either mode.
   const providerChecks = [...chains.values()].map((chain) => startProviderChecks(chain, log))
 
   const schema = buildSchema()

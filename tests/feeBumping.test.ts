@@ -116,6 +116,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(later.attempts.at(-1).hash).toBe(capHash)
     expect(later.attempts.at(-1).providers.length).toBeGreaterThan(answersBefore)
     expect(later.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'at_fee_cap')).toBe(true)
+    expect(await (await fetch(`${env.service.url}/metrics`)).text()).toMatch(/txb_transactions_at_fee_cap\{chain_id="31337"\} 1\b/)
     // Empty blocks lower the base fee by 12.5 % each: from 100 gwei it falls under the cap within ~6 blocks.
     // Blocks keep coming, as on a real chain; the rebroadcast same bytes get in once the base fee is under the cap.
     await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 60, everyMs: 300 })

@@ -109,6 +109,11 @@ describe('start-up with a chain whose providers cannot be reached', () => {
       const status = async (id: string) => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status hash } }`, { id })).json.data.transaction
       await waitFor('chain A confirmed', async () => (await status(onA)).status === 'CONFIRMED', 30_000)
       expect((await status(onB)).status).toBe('QUEUED')
+      // /readyz stays 200; the metrics say which provider of which chain is down.
+      expect((await fetch(`${env.service.url}/readyz`)).status).toBe(200)
+      const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
+      expect(metrics).toMatch(/txb_provider_status\{chain_id="31338",provider="b",status="down"\} 1\b/)
+      expect(metrics).toMatch(/txb_provider_status\{chain_id="31337",provider="anvil",status="down"\} 0\b/)
       proxy!.setMode('ok')
       const done = await waitFor('chain B confirmed once its provider answers', async () => {
         const t = await status(onB)

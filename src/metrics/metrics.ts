@@ -101,6 +101,26 @@ function reusedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T | nul
   }
 }
 
+/**
+ * Each provider's state as this process sees it (the same as the `providers` query): 1 in its status, 0 in the
+ * others. /readyz does not turn on a chain's providers, so this is what to alert on (e.g. every provider of a
+ * chain `down`).
+ */
+export function registerProviderGauge(metrics: Metrics, chains: Array<{ chainId: number; health: { view: () => Array<{ name: string; status: string }> } }>): void {
+  new Gauge({
+    name: 'txb_provider_status',
+    help: 'Provider status by chain and provider: 1 for its current status (healthy, degraded, down), 0 for the others',
+    labelNames: ['chain_id', 'provider', 'status'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset()
+      for (const chain of chains)
+        for (const v of chain.health.view())
+          for (const status of ['healthy', 'degraded', 'down']) this.set({ chain_id: String(chain.chainId), provider: v.name, status }, v.status === status ? 1 : 0)
+    },
+  })
+}
+
 /** Scrapes should not hammer Postgres: the counts are reused for this long. */
 const STATUS_CACHE_MS = 2_000
 const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
@@ -116,8 +136,9 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
   const read = reusedFor(STATUS_CACHE_MS, () =>
     sql.begin(async (tx) => {
       await tx`SET LOCAL statement_timeout = 2000`
-      return tx<Array<{ chain_id: number; status: string; n: number; oldest_seconds: number | null }>>`
-        SELECT chain_id, status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+      return tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; oldest_seconds: number | null }>>`
+        SELECT chain_id, status, count(*)::int AS n, (count(*) FILTER (WHERE at_fee_cap IS NOT NULL))::int AS at_cap,
+          extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
         FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
     }),
   )
@@ -195,6 +216,19 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
       },
     })
   }
+  new Gauge({
+    name: 'txb_transactions_at_fee_cap',
+    help: 'Unfinished transactions whose fees reached chains[].fees.maxFeePerGasCap (rebroadcast as they are, not bumped), by chain',
+    labelNames: ['chain_id'],
+    registers,
+    async collect() {
+      this.reset()
+      const rows = await read()
+      if (!rows) return
+      for (const chainId of chainIds) this.set({ chain_id: String(chainId) }, 0)
+      for (const r of rows) this.inc({ chain_id: String(r.chain_id) }, r.at_cap)
+    },
+  })
   new Gauge({
     name: 'txb_oldest_unfinished_seconds',
     help: 'Age of the oldest transaction in each unfinished status, by chain',
