@@ -370,6 +370,25 @@ describe('recovery on a real anvil', () => {
     expect((await getTx(env, big[2]!)).status).toBe('QUEUED')
   })
 
+  it('a signed transaction the signer can no longer pay for says so, keeps its nonce, and confirms once funded', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 500 }) })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '7' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    // The key is emptied elsewhere and the node forgets the transaction: each new attempt is refused as unaffordable.
+    await anvil.setBalance(SIGNER.address, 0n)
+    await anvil.dropAll()
+    const short = await waitForStatus(env, id, (t) => t.error?.code === 'INSUFFICIENT_FUNDS', 20_000)
+    // Before: PENDING with no error at all; the reason only in each attempt's provider answers.
+    expect(short.status).toBe('PENDING')
+    expect(short.error.message).toMatch(/cannot pay for it any more .* sent again until the signer is funded/)
+    expect(Number(short.nonce)).toBe(0)
+    await anvil.setBalance(SIGNER.address, 10n ** 20n)
+    const done = await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 30, everyMs: 300 })
+    expect(done.error).toBeNull()
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.nonce)).toEqual([0])
+  })
+
   it('with no balance the transaction waits, visibly, and confirms once the signer is funded', async () => {
     env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
     const anvil = chainControl(env)

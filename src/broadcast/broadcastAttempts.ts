@@ -80,13 +80,20 @@ export async function broadcastAttempts(
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
   // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
   const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
+  // Refused by every provider because the signer cannot pay (its balance fell after signing): said on the
+  // transaction, which keeps its nonce and is sent again until the signer is funded.
+  const short = hashes.map((h) => {
+    const list = results.get(h)!
+    return list.every((r) => r.outcome === 'insufficient_funds') ? (list.find((r) => r.error)?.error ?? 'insufficient funds') : null
+  })
   // Two statements, one table each, never one holding locks on both: the watcher settles a block by locking
   // transactions and then attempts, so a statement locking attempts and then transactions (as one with a
   // data-modifying CTE did) could deadlock with it when a send was recorded late, after its block.
-  const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean }[]>`
+  const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean; short: string | null }[]>`
     WITH v AS (
-      SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[])
-        AS v(hash, answers, sent, refused)
+      SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[],
+                           ${pgArray(short)}::text[])
+        AS v(hash, answers, sent, refused, short)
     )
     UPDATE attempts SET
       -- The latest answers only: a transaction stuck for a day is rebroadcast thousands of times, and the whole
@@ -101,12 +108,18 @@ export async function broadcastAttempts(
       status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
     FROM v WHERE attempts.hash = v.hash
-    RETURNING attempts.transaction_id, v.sent`
+    RETURNING attempts.transaction_id, v.sent, v.short`
   if (recorded.length)
     await ctx.db.sql`
       UPDATE transactions SET last_sent_at = now(),
-        first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END
-      FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[]) AS a(transaction_id, sent)
+        first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END,
+        error_code = CASE WHEN a.short IS NOT NULL AND transactions.status = 'PENDING' AND transactions.error_code IS NULL THEN 'INSUFFICIENT_FUNDS'
+                          WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_code END,
+        error_message = CASE WHEN a.short IS NOT NULL AND transactions.status = 'PENDING' AND transactions.error_code IS NULL
+                               THEN 'the signer cannot pay for it any more (' || a.short || '); it keeps its nonce and is sent again until the signer is funded'
+                             WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_message END
+      FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
+                  ${pgArray(recorded.map((r) => r.short))}::text[]) AS a(transaction_id, sent, short)
       WHERE transactions.id = a.transaction_id`
   for (const [hash, list] of results) {
     for (const r of list) ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.outcome })
