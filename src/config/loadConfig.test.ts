@@ -104,6 +104,13 @@ describe('parseConfig: environment substitution', () => {
     ])
   })
 
+  it('a missing variable does not hide the other problems of the file (nor adds the ones it causes itself)', () => {
+    const config = validConfig()
+    config.chains[0].confirmations = -1
+    const err = configError(() => parseConfig(config, { ...ENV, HOT_1_KEY: undefined }))
+    expect(err.problems).toEqual(['signers[0].privateKey: environment variable HOT_1_KEY is not set', 'chains[0].confirmations: Too small: expected number to be >=1'])
+  })
+
   it('an empty string is a value, not a missing variable', () => {
     const err = configError(() => parseConfig(validConfig(), { ...ENV, FRONTEND_API_KEY: '' }))
     expect(err.problems).toEqual(['apiKeys[0].key: API keys must be at least 16 characters'])

@@ -60,9 +60,12 @@ export function substituteEnv(value: unknown, env: Record<string, string | undef
 export function parseConfig(raw: unknown, env: Record<string, string | undefined>): FileConfig {
   const missing: string[] = []
   const substituted = substituteEnv(raw, env, [], missing)
-  if (missing.length) throw new ConfigError('Invalid configuration', missing)
   const parsed = configSchema.safeParse(substituted)
-  if (!parsed.success) throw new ConfigError('Invalid configuration', formatZodIssues(parsed.error.issues))
+  // Every problem at once: a missing variable, and whatever else is wrong, but not what only follows from the
+  // missing variable (the field it left empty).
+  const emptied = new Set(missing.map((m) => m.slice(0, m.indexOf(': environment variable '))))
+  const problems = [...missing, ...(parsed.success ? [] : formatZodIssues(parsed.error.issues).filter((p) => !emptied.has(p.slice(0, p.indexOf(': ')))))]
+  if (problems.length || !parsed.success) throw new ConfigError('Invalid configuration', problems)
   return parsed.data
 }
 
