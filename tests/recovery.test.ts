@@ -25,6 +25,19 @@ async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, u
   return { env, proxy: proxy! }
 }
 
+/** The signer's key used outside the service: a transfer at `ours`'s nonce with three times its fees replaces it in the pool. */
+function replaceOutside(env: TestEnv, ours: { nonce: string; maxFeePerGas: string; maxPriorityFeePerGas: string }): Promise<Hex> {
+  const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
+  return outside.sendTransaction({
+    chain: null,
+    to: RECIPIENT,
+    nonce: Number(ours.nonce),
+    value: 1n,
+    maxFeePerGas: BigInt(ours.maxFeePerGas) * 3n,
+    maxPriorityFeePerGas: BigInt(ours.maxPriorityFeePerGas) * 3n,
+  })
+}
+
 /** Submits one request per calldata tag and waits until each one's first attempt was handed to the node. */
 async function submitSent(env: TestEnv, tags: string[]): Promise<string[]> {
   const ids = await Promise.all(tags.map((tag) => submit(env, { to: RECIPIENT, data: toHex(tag) })))
@@ -88,14 +101,7 @@ describe('recovery on a real anvil', () => {
     // 1. Our transaction at nonce 0 is in the pool; someone replaces it with their own transaction at nonce 0, higher fees.
     const first = await submit(env, { to: RECIPIENT, data: toHex('request-1') })
     const pending = await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
-    const theirs = await outside.sendTransaction({
-      chain: null,
-      to: RECIPIENT,
-      nonce: 0,
-      value: 1n,
-      maxFeePerGas: BigInt(pending.attempts[0].maxFeePerGas) * 3n,
-      maxPriorityFeePerGas: BigInt(pending.attempts[0].maxPriorityFeePerGas) * 3n,
-    })
+    const theirs = await replaceOutside(env, pending.attempts[0])
     // 2. They also use nonces 1 and 2 directly.
     await outside.sendTransaction({ chain: null, to: RECIPIENT, nonce: 1, value: 1n })
     await outside.sendTransaction({ chain: null, to: RECIPIENT, nonce: 2, value: 1n })
@@ -126,7 +132,6 @@ describe('recovery on a real anvil', () => {
   it('a nonce taken elsewhere in a block a reorg can still undo is not given up: the request runs once, with its first attempt', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 4) })
     const anvil = chainControl(env)
-    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
     const id = await submit(env, { to: RECIPIENT, data: toHex('reorg-A') })
     const pending = await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
@@ -134,14 +139,7 @@ describe('recovery on a real anvil', () => {
     const raw = row!.raw
     await sql.end()
     // Someone else's transaction takes nonce 0 (replacing ours in the pool) and is mined, one block deep.
-    await outside.sendTransaction({
-      chain: null,
-      to: RECIPIENT,
-      nonce: 0,
-      value: 1n,
-      maxFeePerGas: BigInt(pending.attempts[0].maxFeePerGas) * 3n,
-      maxPriorityFeePerGas: BigInt(pending.attempts[0].maxPriorityFeePerGas) * 3n,
-    })
+    await replaceOutside(env, pending.attempts[0])
     await anvil.mine()
     // Several reconcile passes (one a second): before, the request was queued again and signed at nonce 1 here.
     await new Promise((r) => setTimeout(r, 5_000))
@@ -180,21 +178,13 @@ describe('recovery on a real anvil', () => {
   it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
     const anvil = chainControl(env)
-    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
     const id = await submit(env, { to: RECIPIENT, data: toHex('cancelled-request') })
     await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
-    const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status attempts { purpose maxFeePerGas maxPriorityFeePerGas } } }`, { id })
+    const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status attempts { purpose nonce maxFeePerGas maxPriorityFeePerGas } } }`, { id })
     const cancel = cancelled.json.data.cancelTransaction.attempts.find((a: any) => a.purpose === 'CANCEL')
     expect(cancel).toBeTruthy()
     // Someone else's transaction at the same nonce, with higher fees than the cancel's, is what mines.
-    const theirs = await outside.sendTransaction({
-      chain: null,
-      to: RECIPIENT,
-      nonce: 0,
-      value: 1n,
-      maxFeePerGas: BigInt(cancel.maxFeePerGas) * 3n,
-      maxPriorityFeePerGas: BigInt(cancel.maxPriorityFeePerGas) * 3n,
-    })
+    const theirs = await replaceOutside(env, cancel)
     let t = await getTx(env, id)
     for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
       await anvil.mine()
