@@ -78,6 +78,7 @@ export async function broadcastAttempts(
   const hashes = [...results.keys()]
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
+  if (sent.some(Boolean)) chain.lastTakenAt = Date.now()
   // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
   const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
   // Refused by every provider because the signer cannot pay (its balance fell after signing): said on the

@@ -29,13 +29,15 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   const { sql } = ctx.db
   const fees = chain.config.fees
   // Stalled ones, and ones whose validUntil has passed without a replacement yet: those must not wait for
-  // bumpAfterMs (by default 30 s more in which the request could still execute late).
+  // bumpAfterMs (by default 30 s more in which the request could still execute late). The same condition again
+  // under the row lock: another instance may have bumped one meanwhile (the fee market is read in between).
+  const due = sql`
+    (t.last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
+     OR (t.valid_until <= now() AND t.error_code IS DISTINCT FROM ${ERROR_CODE.EXPIRED}
+         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.purpose = 'CANCEL')))`
   const candidates = await sql<{ id: string }[]>`
     SELECT id FROM transactions t
-    WHERE chain_id = ${chain.chainId} AND status = 'PENDING'
-      AND (last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
-           OR (valid_until <= now() AND error_code IS DISTINCT FROM ${ERROR_CODE.EXPIRED}
-               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.purpose = 'CANCEL')))
+    WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND ${due}
     ORDER BY nonce LIMIT ${BUMP_BATCH}`
   if (candidates.length === 0) return 0
   const market = await readFeeMarket(chain.read, fees.model)
@@ -63,7 +65,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'sent') AS taken
       FROM transactions t
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
-      WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING'
+      WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING' AND ${due}
       FOR UPDATE OF t SKIP LOCKED`
     const attemptRows: Record<string, unknown>[] = []
     const events: { id: string; detail: string }[] = []

@@ -22,6 +22,8 @@ export type ChainClients = {
   bulkRead: (transactions: number) => PublicClient
   /** One per provider: each raw transaction goes to all that are not down, at once. Also what the health check uses. */
   providers: ProviderClient[]
+  /** When a provider last took one of our transactions (answered "sent"), in this process; null before any. */
+  lastTakenAt: number | null
   /** Each provider's health, fed by every request and by the periodic check (checkProviders). */
   health: ProviderHealth
   /** Removes the providers' URL credentials from a text: for anything logged, stored or shown. */
@@ -94,5 +96,5 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
     if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, true)))
     return client
   }
-  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact }
+  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact, lastTakenAt: null }
 }

@@ -3,12 +3,14 @@ import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttemp
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
-import { transactionCountAt } from '../chain/transactionCountAt.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
 import { initialFees } from '../core/fees.ts'
 import { buildAttempt, TRANSFER_GAS } from '../sign/buildAttempt.ts'
 import type { Signer } from '../signers/loadSigners.ts'
+
+/** A send taken this long after a transaction's first unrecognized refusal shows the providers take others. */
+const OTHERS_TAKEN_AFTER_MS = 2_000
 
 /** Whether the node has a receipt for the hash: only its "not found" answer counts as absent, not a failed call. */
 async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
@@ -20,14 +22,24 @@ async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' 
   }
 }
 
-/** Whether a node holds the transaction (in its pool, or mined): a null answer is absent, a failed call unknown. */
+/**
+ * Whether any node holds the transaction (in its pool, or mined), asking every provider that is not down on its
+ * own: a relay or private endpoint may hold what the read node never saw, and a fallback client takes the
+ * first "not found" as the answer. Absent only when each one asked answered so; a failed call is unknown.
+ */
 async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
-  try {
-    await chain.read.getTransaction({ hash })
-    return 'held'
-  } catch (err) {
-    return (err as Error | null)?.name === 'TransactionNotFoundError' ? 'absent' : 'unknown'
-  }
+  const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
+  if (asked.length === 0) return 'unknown'
+  const answers = await Promise.all(
+    asked.map((p) =>
+      p.client.getTransaction({ hash }).then(
+        () => 'held' as const,
+        (err: unknown) => ((err as Error | null)?.name === 'TransactionNotFoundError' ? ('absent' as const) : ('unknown' as const)),
+      ),
+    ),
+  )
+  if (answers.includes('held')) return 'held'
+  return answers.every((a) => a === 'absent') ? 'absent' : 'unknown'
 }
 
 /**
@@ -58,7 +70,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chain.chainId}`
     if (!cursor) return null
     const settled = Math.max(0, cursor.block_number - (chain.config.confirmations - 1))
-    return transactionCountAt(chain, address, BigInt(settled))
+    // No fallback to the head's count here (transactionCountAt's): that would undo the depth rule. No answer, no pass.
+    return chain.read.getTransactionCount({ address, blockNumber: BigInt(settled) }).catch(() => null)
   }
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
@@ -193,17 +206,19 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    * same bytes are sent again: the same nonce, so it cannot run twice, and it is confirmed again from its receipt.
    */
   async function reviveReorgedFinals(address: Address, latest: number, twice: (key: string) => boolean): Promise<void> {
-    const finals = await sql<{ id: string; nonce: number; status: string; hash: Hex; raw: Hex; block_number: number }[]>`
-      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
+    const finals = await sql<{ id: string; nonce: number; status: string; hash: Hex; raw: Hex; block_number: number; block_hash: Hex; execution: number }[]>`
+      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number, t.block_hash, t.execution
+      FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.nonce >= ${latest}
         AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')
       ORDER BY t.nonce LIMIT 100`
-    if (finals.length === 0) return
-    // A provider whose head is below the block we saw it mined in lags: its counts say nothing about that block.
-    const head = Number(await chain.read.getBlockNumber({ cacheTime: 0 }))
     const revived: RawAttempt[] = []
     for (const t of finals) {
-      if (head < t.block_number || !twice(`final-reorged:${t.id}:${t.nonce}`)) continue
+      if (!twice(`final-reorged:${t.id}:${t.nonce}`)) continue
+      // Positive proof only (a lagging provider's low count, null receipt and "not found" prove nothing): the chain
+      // has a block at that height, and it is another block than the one it was mined in.
+      const now = await chain.read.getBlock({ blockNumber: BigInt(t.block_number) }).catch(() => null)
+      if (!now?.hash || now.hash === t.block_hash) continue
       if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
       if ((await heldOrAbsent(chain, t.hash)) !== 'absent') continue
       const moved = await sql.begin(async (tx) => {
@@ -215,10 +230,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
             last_sent_at = now(), updated_at = now()
           WHERE id = ${t.id} AND status = ${t.status} AND nonce = ${t.nonce}`
         if (!back.count) return false
-        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${t.id} AND status IN ('MINED', 'REPLACED')`
+        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${t.id} AND execution = ${t.execution} AND status IN ('MINED', 'REPLACED')`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${t.id}, ${t.status}, 'PENDING', ${tx.json({ reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce })}::jsonb)`
+          VALUES (${t.id}, ${t.status}, 'PENDING', ${tx.json({ reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number })}::jsonb)`
         return true
       })
       if (!moved) continue
@@ -269,14 +284,14 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       if (pendingCount > t.nonce) continue
       // Since the first attempt so answered was made: its own answers may have been trimmed to the latest ones.
       const refusedAttempts = attempts.filter((a) => a.providers.some((p) => p.outcome === 'unknown'))
+      if (refusedAttempts.length === 0) continue
       const since = Math.min(...refusedAttempts.map((a) => a.created_at.getTime()))
       const message = refusedAttempts.at(-1)!.providers.filter((p) => p.outcome === 'unknown').at(-1)?.error ?? 'unrecognized answer'
       const deadline = since + chain.config.patience.sendMs
       if (Date.now() < deadline || !twice(`refused:${t.id}:${t.nonce}`)) continue
-      const firstRefused = Number(refusedAttempts[0]!.id)
-      const [others] = await sql<{ taken: boolean }[]>`
-        SELECT EXISTS (SELECT 1 FROM attempts WHERE id > ${firstRefused} AND chain_id = ${chain.chainId} AND sent_at IS NOT NULL) AS taken`
-      if (!others?.taken) continue
+      // Other transactions got through after it was first refused (not its own batch-mates, sent in the same call):
+      // a provider refusing everything, or going down just then, is provider trouble, never this transaction's.
+      if (chain.lastTakenAt === null || chain.lastTakenAt < since + OTHERS_TAKEN_AFTER_MS) continue
       const failedMessage = `no provider took it since ${new Date(since).toISOString()} and no node holds it; last answer: ${message}`.slice(0, 1000)
       const moved = await sql.begin(async (tx) => {
         const failed = await tx`

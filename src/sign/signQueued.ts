@@ -1,4 +1,5 @@
 import type { Address, Hex } from 'viem'
+import type { TransactionSql } from 'postgres'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
@@ -111,25 +112,21 @@ type SignerState = {
   market: Awaited<ReturnType<typeof readFeeMarket>>
   balance: bigint
   chainNonce: number
-  /**
-   * Wei the batches signed since this read may spend (their max cost), so that batches sharing one read
-   * (several a second while a backlog drains) do not each count the whole balance as theirs.
-   */
-  committedWei: bigint
 }
 
 /**
- * What the signer's signed, not yet mined transactions (nonces from the chain's count on) may still spend: the
- * latest attempt's gas × max fee + value each. The balance of the latest block has not paid for them; counted as
+ * What the signer's transactions at nonces from `chainNonce` on may spend (the latest attempt's gas × max fee +
+ * value each): the balance read with that count has not paid for any of them, mined since or not. Counted as
  * free, a request the signer could not pay for after them got a nonce anyway, was refused by the node as short
- * of funds, and held every later (affordable) transaction behind it.
+ * of funds, and held every later (affordable) transaction behind it. Read under the signer's row lock, so it
+ * includes every instance's batches committed before this one.
  */
-async function unminedSpend(sql: ServiceContext['db']['sql'], chainId: number, signer: string, chainNonce: number): Promise<bigint> {
+async function spendNotInBalance(sql: TransactionSql<{ int8: number }>, chainId: number, signer: string, chainNonce: number): Promise<bigint> {
   const [row] = await sql<{ wei: string }[]>`
     SELECT COALESCE(sum(a.gas_limit * COALESCE(a.max_fee_per_gas, a.gas_price) + t.value), 0)::text AS wei
     FROM transactions t
     JOIN LATERAL (SELECT gas_limit, max_fee_per_gas, gas_price FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
-    WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.status = 'PENDING'`
+    WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.nonce IS NOT NULL`
   return BigInt(row?.wei ?? '0')
 }
 
@@ -149,10 +146,10 @@ const STALE_FACTOR = 5
  * Past that age a new read starts, but the batch does not wait for it while the last one is under
  * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
  * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
- * A count a few blocks old is still only a floor, the balance check subtracts what signed and unmined
- * transactions may spend (as of the read, plus the batches since), and fees a few blocks old are what the bump stage corrects.
+ * A count a few blocks old is still only a floor, the balance check subtracts what every transaction at a
+ * nonce from that count on may spend (spendNotInBalance), and fees a few blocks old are what the bump stage corrects.
  */
-function readSignerState(sql: ServiceContext['db']['sql'], chain: ChainClients, signer: Signer): Promise<SignerState> {
+function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
   let bySigner = recentState.get(chain)
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
   const cache = bySigner
@@ -165,7 +162,7 @@ function readSignerState(sql: ServiceContext['db']['sql'], chain: ChainClients, 
       readFeeMarket(chain.read, chain.config.fees.model),
       chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(async ([market, balance, chainNonce]) => ({ market, balance, chainNonce, committedWei: await unminedSpend(sql, chain.chainId, signer.address, chainNonce) }))
+    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
   if (hit && age < maxAgeMs * STALE_FACTOR) {
     // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
     if (!hit.refreshing) {
@@ -210,7 +207,7 @@ export async function signNextBatch(
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
-  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(sql, chain, signer)])
+  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
   const { market, balance, chainNonce } = signerState
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
@@ -234,7 +231,7 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
-    let committedWei = signerState.committedWei
+    let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     for (const plan of plans) {
       if (!stillQueued.has(plan.row.id)) continue
       if (plan.kind === 'fail') {
@@ -269,7 +266,6 @@ export async function signNextBatch(
       if (signer.kind === 'remote') await build
       nonce++
     }
-    signerState.committedWei = committedWei
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
       attemptRows.push(b.row)
       pendingUpdates.push({ id, nonce: at })

@@ -26,6 +26,8 @@ const RECEIPT_CHUNK = 100
 const RECEIPTS_BUDGET_MS = 20_000
 /** Ticks the cursor may stop before the same block; then it moves on, and the receipt sweep covers that block. */
 const MAX_TICKS_STUCK = 20
+/** Reverted transactions replayed for their reason per settled batch: a block of reverts must not hold up the tick. */
+const MAX_REPLAYS_PER_SETTLE = 20
 /** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
 const MAX_BULK_FAILED = 1_000
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
@@ -182,7 +184,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           SELECT t.id, 'INCLUDED', t.status, jsonb_build_object('confirmations', ${depth}::int)
           FROM transactions t WHERE t.id = ANY(${pgArray(final.map((m) => m.id))}::uuid[]) ORDER BY t.block_number, t.nonce`
     })
-    if (receipts.some((r) => r.status === 'reverted')) await explainReverts(moved.map((m) => m.id))
+    if (receipts.some((r) => r.status === 'reverted')) await explainReverts(moved.map((m) => m.id), signal)
     for (const m of moved) {
       if (m.execution === 1) ctx.metrics?.observeStage(chainId, 'first_broadcast', m.created_at, m.first_sent_at)
       ctx.metrics?.observeStage(chainId, 'inclusion', m.first_sent_at, m.included_at)
@@ -195,12 +197,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * with status 0 are replayed at their block (a read per reverted transaction, rare) and the reason is stored;
    * the REVERTED status says it from then on. Best effort: a replay that fails leaves the plain message.
    */
-  async function explainReverts(ids: string[]): Promise<void> {
+  async function explainReverts(ids: string[], signal: AbortSignal): Promise<void> {
     const reverted = await sql<{ id: string; signer: Address; to: Address | null; data: Hex; value: string; gas_limit: string; block_number: number; mined_hash: string }[]>`
       SELECT t.id, t.signer, t."to", t.data, t.value::text, a.gas_limit::text, t.block_number, t.mined_hash
       FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
-      WHERE t.id = ANY(${pgArray(ids)}::uuid[]) AND t.receipt_status = 'reverted' AND a.purpose = 'REQUEST'`
+      WHERE t.id = ANY(${pgArray(ids)}::uuid[]) AND t.receipt_status = 'reverted' AND a.purpose = 'REQUEST'
+      LIMIT ${MAX_REPLAYS_PER_SETTLE}`
     for (const t of reverted) {
+      if (signal.aborted) return
       const reason = await replayRevert(chain, {
         from: t.signer,
         to: t.to,
