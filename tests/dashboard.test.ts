@@ -157,6 +157,18 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await page.getByRole('searchbox').fill('0x' + 'ab'.repeat(32))
     await page.getByRole('searchbox').press('Enter')
     await page.getByRole('alert').filter({ hasText: 'No transaction has an attempt with hash' }).waitFor()
+    // The short id the list shows (its first 8 characters) finds it too; before, it was refused as no id at all.
+    await page.goto(`${env.service.url}/#/`)
+    const short = (await page.locator(`tr[data-id="${id}"] td.c-id`).textContent())!.trim()
+    expect(id.startsWith(short.slice(0, 8))).toBe(true)
+    await page.getByRole('searchbox').fill(short.slice(0, 8))
+    await page.getByRole('searchbox').press('Enter')
+    await page.waitForURL(`**/#/tx/${id}`)
+    await page.getByRole('searchbox').fill('00000000')
+    await page.getByRole('searchbox').press('Enter')
+    await page.getByRole('alert').filter({ hasText: 'No transaction id starts with 00000000' }).waitFor()
+    const { json: bad } = await env.graphql(`{ transactionsByIdPrefix(prefix: "xyz") { id } }`)
+    expect(bad.errors[0].extensions).toMatchObject({ code: 'INVALID_ID', field: 'prefix' })
   })
 
   it('a slow re-read of the transaction left behind never replaces the one now shown, and Cancel acts on the one shown', async () => {

@@ -87,6 +87,18 @@ export function parseTransactionId(value: unknown, field = 'id'): string {
   return value.toLowerCase()
 }
 
+/**
+ * The start of a transaction id, as the dashboard shows it (its first 8 characters) or longer, dashes optional:
+ * the lowest and highest ids that start so, for a range over the primary key.
+ */
+export function parseIdPrefix(value: string, field = 'prefix'): { from: string; to: string } {
+  const hex = value.trim().toLowerCase().replace(/-/g, '')
+  if (!/^[0-9a-f]{8,32}$/.test(hex))
+    throw new InputError(ERROR_CODE.INVALID_ID, `${field}: "${truncate(value)}" is not the start of a transaction id (8 to 32 hex digits, dashes allowed)`, field)
+  const uuid = (h: string) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+  return { from: uuid(hex.padEnd(32, '0')), to: uuid(hex.padEnd(32, 'f')) }
+}
+
 function truncate(s: string): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }

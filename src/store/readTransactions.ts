@@ -15,6 +15,11 @@ export async function getTransactionByHash(sql: Sql, hash: string): Promise<Tran
   return row ?? null
 }
 
+/** Transactions whose id lies in [from, to] (an id prefix as a range over the primary key), at most `limit`. */
+export async function getTransactionsInIdRange(sql: Sql, range: { from: string; to: string }, limit: number): Promise<TransactionRow[]> {
+  return sql<TransactionRow[]>`SELECT * FROM transactions WHERE id BETWEEN ${range.from}::uuid AND ${range.to}::uuid ORDER BY id LIMIT ${limit}`
+}
+
 export type ListFilter = { statuses?: TxStatus[] | null; chainId?: number | null; signer?: string | null }
 
 /** Newest first, keyset-paginated on seq, so page N costs the same as page 1. */

@@ -164,7 +164,10 @@ function Search({ apiKey, filter }: { apiKey: string; filter: ListFilter }) {
       return setQ('')
     }
     if (ADDRESS_RE.test(v)) return void (location.hash = listHref({ ...filter, from: v }))
-    if (!HASH_RE.test(v)) return setProblem('Search by transaction id (a UUID), transaction hash (0x + 64 hex digits) or signer address (0x + 40).')
+    const idStart = v.replace(/-/g, '')
+    if (/^[0-9a-f]{8,32}$/i.test(idStart)) return void byIdPrefix(v)
+    if (!HASH_RE.test(v))
+      return setProblem('Search by transaction id (a UUID, or its first 8 characters as the list shows them), transaction hash (0x + 64 hex digits) or signer address (0x + 40).')
     setBusy(true)
     try {
       const data = await gql<{ transactionByHash: { id: string } | null }>(apiKey, `query ByHash($hash: Hex!) { transactionByHash(hash: $hash) { id } }`, { hash: v })
@@ -178,13 +181,29 @@ function Search({ apiKey, filter }: { apiKey: string; filter: ListFilter }) {
       setBusy(false)
     }
   }
+  /** The short id the list shows (or any longer start of an id): the one transaction it names, or why not. */
+  const byIdPrefix = async (prefix: string) => {
+    setBusy(true)
+    try {
+      const data = await gql<{ found: { id: string }[] }>(apiKey, `query ByIdPrefix($prefix: String!) { found: transactionsByIdPrefix(prefix: $prefix) { id } }`, { prefix })
+      if (data.found.length === 1) {
+        location.hash = txHref(data.found[0]!.id)
+        setQ('')
+      } else if (data.found.length === 0) setProblem(`No transaction id starts with ${prefix}.`)
+      else setProblem(`${data.found.length === 10 ? '10 or more' : data.found.length} transaction ids start with ${prefix}: type more of it.`)
+    } catch (err) {
+      setProblem((err as ApiError).message)
+    } finally {
+      setBusy(false)
+    }
+  }
   return (
     <form class="search" role="search" onSubmit={submit}>
       <input
         type="search"
         name="q"
         placeholder="Search id, hash or signer"
-        aria-label="Search by transaction id, hash or signer address"
+        aria-label="Search by transaction id (or its first 8 characters), hash or signer address"
         spellcheck={false}
         value={q}
         onInput={(e) => {

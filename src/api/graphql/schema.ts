@@ -1,5 +1,5 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
-import { parseAddress, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
+import { parseAddress, parseIdPrefix, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
 import { acceptTransaction } from '../../accept/acceptTransaction.ts'
 import { cancelTransaction } from '../../admin/cancelTransaction.ts'
 import { retryTransaction } from '../../admin/retryTransaction.ts'
@@ -7,7 +7,7 @@ import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
 import { confirmationsOf } from '../../core/confirmations.ts'
-import { getTransaction, getTransactionByHash, listTransactions } from '../../store/readTransactions.ts'
+import { getTransaction, getTransactionByHash, getTransactionsInIdRange, listTransactions } from '../../store/readTransactions.ts'
 import type { AttemptRow, EventRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
@@ -165,6 +165,15 @@ builder.queryType({
         requireRole(ctx.principal, 'reader')
         if (hash.length !== 66) throw new InputError(ERROR_CODE.INVALID_HEX, 'hash: expected 32 bytes', 'hash')
         return getTransactionByHash(ctx.service.db.sql, hash)
+      },
+    }),
+    transactionsByIdPrefix: t.field({
+      type: [TransactionType],
+      description: 'Transactions whose id starts with `prefix` (at least its first 8 hex digits, as the dashboard shows ids; dashes optional), at most 10',
+      args: { prefix: t.arg.string({ required: true }) },
+      resolve: async (_, { prefix }, ctx) => {
+        requireRole(ctx.principal, 'reader')
+        return getTransactionsInIdRange(ctx.service.db.sql, parseIdPrefix(prefix), 10)
       },
     }),
     transactions: t.connection({
