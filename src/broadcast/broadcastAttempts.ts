@@ -29,6 +29,21 @@ async function sendTo(provider: ProviderClient, raw: Hex): Promise<SendAnswer> {
   }
 }
 
+/** Kept for a day: the longest `patience.sendMs` allowed. */
+const TAKEN_KEPT_SECONDS = 24 * 3600
+
+function noteTaken(chain: ChainClients): void {
+  const second = Math.floor(Date.now() / 1000)
+  if (chain.takenSeconds.has(second)) return
+  chain.takenSeconds.add(second)
+  // Pruned now and then, not on every send: the set is in time order (insertion order is ascending).
+  if (chain.takenSeconds.size % 1024 === 0)
+    for (const s of chain.takenSeconds) {
+      if (s >= second - TAKEN_KEPT_SECONDS) break
+      chain.takenSeconds.delete(s)
+    }
+}
+
 /**
  * Sends stored raw bytes to every provider of the chain at once (viem has no
  * broadcast-to-all), in nonce order within each provider, and records each
@@ -78,7 +93,7 @@ export async function broadcastAttempts(
   const hashes = [...results.keys()]
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
-  if (sent.some(Boolean)) chain.lastTakenAt = Date.now()
+  if (sent.some(Boolean)) noteTaken(chain)
   // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
   const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
   // Refused by every provider because the signer cannot pay (its balance fell after signing): said on the

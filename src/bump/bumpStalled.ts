@@ -1,4 +1,4 @@
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
@@ -13,6 +13,25 @@ import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 const BUMP_BATCH = 500
 
 type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
+
+/**
+ * Each signer's lowest waiting nonce, the one its later transactions wait behind: its lowest PENDING nonce at or
+ * above the chain's count. Below the count a PENDING row is already mined (the watcher has not settled it yet, or
+ * cannot read its receipt): taken as the head, it hid the stuck one, which then was never raised.
+ */
+async function headsOfLine(ctx: ServiceContext, chain: ChainClients, signers: string[]): Promise<Map<string, number>> {
+  const heads = new Map<string, number>()
+  await Promise.all(
+    signers.map(async (signer) => {
+      const count = await chain.read.getTransactionCount({ address: signer as Address, blockTag: 'latest' }).catch(() => 0)
+      const [row] = await ctx.db.sql<{ nonce: number | null }[]>`
+        SELECT min(nonce)::int AS nonce FROM transactions
+        WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND status = 'PENDING' AND nonce >= ${count}`
+      if (row?.nonce != null) heads.set(signer, row.nonce)
+    }),
+  )
+  return heads
+}
 
 /**
  * The timeout stage (the original design's 30 s check, as `bumpAfterMs` per chain).
@@ -35,20 +54,14 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     (t.last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
      OR (t.valid_until <= now() AND t.error_code IS DISTINCT FROM ${ERROR_CODE.EXPIRED}
          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.purpose = 'CANCEL')))`
-  const candidates = await sql<{ id: string }[]>`
-    SELECT id FROM transactions t
+  const candidates = await sql<{ id: string; signer: string }[]>`
+    SELECT id, signer FROM transactions t
     WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND ${due}
     ORDER BY nonce LIMIT ${BUMP_BATCH}`
   if (candidates.length === 0) return 0
   const market = await readFeeMarket(chain.read, fees.model)
   const bumpBps = percentToBps(fees.bumpPercent)
-  // Each signer's lowest waiting nonce: its later transactions cannot be mined before it.
-  const heads = new Map(
-    (
-      await sql<{ signer: string; nonce: number }[]>`
-        SELECT signer, min(nonce)::int AS nonce FROM transactions WHERE chain_id = ${chain.chainId} AND status = 'PENDING' GROUP BY signer`
-    ).map((h) => [h.signer, h.nonce]),
-  )
+  const heads = await headsOfLine(ctx, chain, [...new Set(candidates.map((c) => c.signer))])
 
   const toSend: RawAttempt[] = []
   const atCap: string[] = []

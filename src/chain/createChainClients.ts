@@ -22,8 +22,11 @@ export type ChainClients = {
   bulkRead: (transactions: number) => PublicClient
   /** One per provider: each raw transaction goes to all that are not down, at once. Also what the health check uses. */
   providers: ProviderClient[]
-  /** When a provider last took one of our transactions (answered "sent"), in this process; null before any. */
-  lastTakenAt: number | null
+  /**
+   * The seconds (epoch) in which a provider took one of our transactions (answered "sent"), in this process, for
+   * the last day at most: whether sends got through while one transaction was being refused (reconcile).
+   */
+  takenSeconds: Set<number>
   /** Each provider's health, fed by every request and by the periodic check (checkProviders). */
   health: ProviderHealth
   /** Removes the providers' URL credentials from a text: for anything logged, stored or shown. */
@@ -96,5 +99,5 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
     if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, true)))
     return client
   }
-  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact, lastTakenAt: null }
+  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact, takenSeconds: new Set() }
 }

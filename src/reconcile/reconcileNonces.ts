@@ -12,6 +12,12 @@ import type { Signer } from '../signers/loadSigners.ts'
 /** A send taken this long after a transaction's first unrecognized refusal shows the providers take others. */
 const OTHERS_TAKEN_AFTER_MS = 2_000
 
+/** Whether one of our sends was taken in a whole second within [from, to] (epoch ms), as this process saw it. */
+function takenBetween(chain: ChainClients, from: number, to: number): boolean {
+  for (let s = Math.ceil(from / 1000); (s + 1) * 1000 <= to; s++) if (chain.takenSeconds.has(s)) return true
+  return false
+}
+
 /** Whether the node has a receipt for the hash: only its "not found" answer counts as absent, not a failed call. */
 async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
   try {
@@ -289,9 +295,11 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const message = refusedAttempts.at(-1)!.providers.filter((p) => p.outcome === 'unknown').at(-1)?.error ?? 'unrecognized answer'
       const deadline = since + chain.config.patience.sendMs
       if (Date.now() < deadline || !twice(`refused:${t.id}:${t.nonce}`)) continue
-      // Other transactions got through after it was first refused (not its own batch-mates, sent in the same call):
-      // a provider refusing everything, or going down just then, is provider trouble, never this transaction's.
-      if (chain.lastTakenAt === null || chain.lastTakenAt < since + OTHERS_TAKEN_AFTER_MS) continue
+      // Other transactions got through while it was being refused: after its first refusal (not its own batch-mates,
+      // sent in the same call) and before its latest one. A provider refusing everything, going down just then, or
+      // back up only after its latest resend, is provider trouble, never this transaction's.
+      const lastRefusal = Math.max(...refusedAttempts.flatMap((a) => a.providers.filter((p) => p.outcome === 'unknown').map((p) => Date.parse(p.at))))
+      if (!takenBetween(chain, since + OTHERS_TAKEN_AFTER_MS, lastRefusal)) continue
       const failedMessage = `no provider took it since ${new Date(since).toISOString()} and no node holds it; last answer: ${message}`.slice(0, 1000)
       const moved = await sql.begin(async (tx) => {
         const failed = await tx`
