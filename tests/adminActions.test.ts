@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
-import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const TARGET = '0x00000000000000000000000000000000000c0de0'
@@ -127,5 +128,36 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(flagged.error.message).toMatch(/no replacement fits under the fee cap .* it may still execute late/)
     expect(flagged.attempts.some((a: any) => a.purpose === 'CANCEL')).toBe(false)
     expect(flagged.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_at_fee_cap')).toBe(true)
+  })
+
+  it('cancel and retry while the sign stage is estimating the request: it runs once, as the new execution, and confirms', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.5 },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => (c.chains[0].providers = [{ name: 'p', url: proxy!.url }]),
+    })
+    try {
+      // A slow estimate (a busy provider, a big batch): the sign stage holds the row as it read it meanwhile.
+      proxy!.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 2_500 })
+      const id = await submit(env, { to: RECIPIENT, value: '777001' })
+      await new Promise((r) => setTimeout(r, 500))
+      const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id })
+      expect(cancelled.json.data.cancelTransaction.status).toBe('FAILED')
+      const retried = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { status execution } }`, { id })
+      expect(retried.json.data.retryTransaction).toEqual({ status: 'QUEUED', execution: 2 })
+      await new Promise((r) => setTimeout(r, 3_000))
+      proxy!.setMode('ok')
+      // Before: signed from the row as first read (execution 1), it mined unseen, was then failed as "refused as
+      // invalid", and a second retry ran it again.
+      const done = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' || t.status === 'FAILED', 30_000)
+      expect(done.status).toBe('CONFIRMED')
+      expect(done.execution).toBe(2)
+      expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.value === 777001n)).toHaveLength(1)
+    } finally {
+      await proxy?.stop()
+    }
   })
 })

@@ -173,7 +173,9 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
                              WHERE a2.transaction_id = t.id ORDER BY a2.id DESC LIMIT 1) AS message
       FROM transactions t
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING'
-        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status <> 'REJECTED')`
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status <> 'REJECTED')
+        -- At least one refused attempt: a PENDING row with no attempt of its execution at all is not "refused".
+        AND EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.status = 'REJECTED')`
     for (const t of invalid) {
       // Failing it hands its nonce on: only when a whole pass later it is still so (a resend may be taken meanwhile).
       if (!twice(`invalid:${t.id}:${t.nonce}`)) continue
@@ -182,7 +184,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(),
             error_code = ${ERROR_CODE.INVALID_TRANSACTION}, error_message = ${t.message ?? 'every provider refused it as invalid'}
           WHERE id = ${t.id} AND status = 'PENDING'
-            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.status <> 'REJECTED')`
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.status <> 'REJECTED')
+            AND EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.status = 'REJECTED')`
         if (moved.count)
           await tx`
             INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

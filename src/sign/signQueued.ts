@@ -220,10 +220,13 @@ export async function signNextBatch(
       RETURNING next_nonce`
     // Nonces below the chain's mined count are used, by us or by someone else with this key: never hand them out.
     let nonce = Math.max(state!.next_nonce, chainNonce)
-    // Another instance may have signed some of these while we estimated.
-    const still = await tx<{ id: string }[]>`
-      SELECT id FROM transactions WHERE id = ANY(${pgArray(candidates.map((r) => r.id))}::uuid[]) AND status = 'QUEUED' FOR UPDATE`
-    const stillQueued = new Set(still.map((r) => r.id))
+    // Another instance may have signed some of these while we estimated, or an admin cancelled and retried one
+    // (QUEUED again, as a new execution): only rows still QUEUED in the execution that was planned are signed.
+    // Signed from the stale row, the attempt carried the old execution, which the watcher never matched: the
+    // request mined unseen, was failed as refused, and a retry ran it a second time.
+    const still = await tx<{ id: string; execution: number }[]>`
+      SELECT id, execution FROM transactions WHERE id = ANY(${pgArray(candidates.map((r) => r.id))}::uuid[]) AND status = 'QUEUED' FOR UPDATE`
+    const stillQueued = new Set(still.map((r) => `${r.id}:${r.execution}`))
 
     const attemptRows: Record<string, unknown>[] = []
     const pendingUpdates: { id: string; nonce: number }[] = []
@@ -233,7 +236,7 @@ export async function signNextBatch(
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     for (const plan of plans) {
-      if (!stillQueued.has(plan.row.id)) continue
+      if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
       if (plan.kind === 'fail') {
         failures.push({ id: plan.row.id, code: plan.code, message: plan.message })
         continue
