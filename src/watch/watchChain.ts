@@ -10,7 +10,7 @@ import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
 
 /** Advisory lock namespace for watcher leadership; the second key is the chain id. */
-const WATCH_LOCK_NAMESPACE = 73_022
+export const WATCH_LOCK_NAMESPACE = 73_022
 /** Blocks fetched per tick when catching up, so one tick never runs for minutes. */
 const MAX_BLOCKS_PER_TICK = 200
 /** How far back a new or reorged cursor starts scanning. */
@@ -26,6 +26,8 @@ const RECEIPT_CHUNK = 100
 const RECEIPTS_BUDGET_MS = 20_000
 /** Ticks the cursor may stop before the same block; then it moves on, and the receipt sweep covers that block. */
 const MAX_TICKS_STUCK = 20
+/** How often a leading watcher checks that its lock's connection still holds the lock. */
+const LEADERSHIP_CHECK_MS = 5_000
 /** Reverted transactions replayed for their reason per settled batch: a block of reverts must not hold up the tick. */
 const MAX_REPLAYS_PER_SETTLE = 20
 /** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
@@ -435,8 +437,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
   }
 
+  /** When the lock's connection was last seen holding it (a leader checks it every LEADERSHIP_CHECK_MS). */
+  let leadershipCheckedAt = 0
+
   async function tick(signal: AbortSignal): Promise<void> {
     if (!(await tryLead(signal))) return
+    // The lock lives on a connection nothing else uses: one dropped by an idle timeout, a pooler or a firewall
+    // fails no tick (they use the pool), and Postgres gives the lock to another instance. Without this check
+    // both went on leading, for good.
+    if (Date.now() - leadershipCheckedAt >= LEADERSHIP_CHECK_MS) {
+      await checkLeadership()
+      if (!leader) return
+      leadershipCheckedAt = Date.now()
+    }
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
     await scanBlocks(head, signal)
     if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)

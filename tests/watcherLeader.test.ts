@@ -1,0 +1,57 @@
+/**
+ * One watcher per chain across instances (an advisory lock on a connection of its own). Found by a race audit:
+ * when only that connection died (an idle timeout, a pooler, a firewall, a DBA's pg_terminate_backend), every
+ * tick of the old leader still succeeded on the pool, so it never noticed: another instance took the lock and
+ * both watched, for good (twice the receipt reads, two writers of the cursor).
+ */
+import postgres from 'postgres'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
+import { startService, type RunningService } from '../src/service.ts'
+import { WATCH_LOCK_NAMESPACE } from '../src/watch/watchChain.ts'
+import { createTestDatabase } from './helpers/database.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { capturedLogger, testConfig, waitFor } from './helpers/testService.ts'
+
+describe('the watcher lock', () => {
+  const stops: Array<() => Promise<unknown>> = []
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+  })
+
+  it('a leader whose lock connection is dropped notices, and stops watching; the other instance leads alone', async () => {
+    const anvil: Anvil = await startAnvil({ blockTimeSec: 0.5 })
+    stops.push(() => anvil.stop())
+    const db = await createTestDatabase()
+    stops.push(() => db.drop())
+    // Each instance reaches the chain through its own proxy, which counts its calls.
+    const proxies: FaultProxy[] = [await startFaultProxy(anvil.url), await startFaultProxy(anvil.url)]
+    for (const p of proxies) stops.push(() => p.stop())
+    const logs = [capturedLogger('info'), capturedLogger('info')]
+    const services: RunningService[] = []
+    for (const i of [0, 1]) {
+      services.push(await startService({ config: testConfig(proxies[i]!.url), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: logs[i]!.log }))
+      stops.push(() => services[i]!.stop())
+      if (i === 0) await waitFor('the first instance leads', async () => logs[0]!.lines.some((l) => l.includes('watching chain (leader)')))
+    }
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    stops.push(() => sql.end())
+    const holders = () => sql<{ pid: number }[]>`
+      SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = ${WATCH_LOCK_NAMESPACE} AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+    const [lock] = await holders()
+    await sql`SELECT pg_terminate_backend(${lock!.pid})`
+    await waitFor('the second instance leads', async () => logs[1]!.lines.some((l) => l.includes('watching chain (leader)')), 20_000)
+    await waitFor('the old leader stepped down', async () => logs[0]!.lines.some((l) => l.includes('lost the watcher lock')), 20_000)
+    // Now only the new leader polls the head at a leader's pace (a follower tries for the lock every 5 s).
+    const blockNumberCalls = async (p: FaultProxy) => {
+      p.resetStats()
+      await new Promise((r) => setTimeout(r, 3_000))
+      return p.stats.calls.eth_blockNumber ?? 0
+    }
+    const [old, current] = await Promise.all(proxies.map(blockNumberCalls))
+    expect(current).toBeGreaterThan(15)
+    expect(old).toBeLessThan(10)
+    expect(await holders()).toHaveLength(1)
+  }, 60_000)
+})
