@@ -66,6 +66,38 @@ describe('transactionUpdated subscription across two instances on one Postgres',
     await client.dispose()
   })
 
+  it('a burst of more changes than a Repeater queues (1,024) reaches a subscriber whole, in order', async () => {
+    const res = await fetch(`${env.service.url}/broadcast_transaction`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ to: RECIPIENT, value: '78' }),
+    })
+    const id = ((await res.json()) as { transactionId: string }).transactionId
+    await waitFor('confirmed', async () => {
+      const r = await env.graphql(`query($id: ID!) { transaction(id: $id) { status } }`, { id })
+      return r.json.data.transaction.status === 'CONFIRMED'
+    })
+    const client = createClient({ url: `${env.service.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${ADMIN_KEY}` } })
+    const received: string[] = []
+    let failure: unknown = null
+    client.subscribe(
+      { query: SUBSCRIPTION, variables: { id } },
+      { next: (msg: any) => (msg.errors ? (failure = msg.errors) : received.push(msg.data.transactionUpdated.nonce)), error: (e) => (failure = e), complete: () => {} },
+    )
+    await new Promise((r) => setTimeout(r, 500))
+    // 1,500 events in one statement: one batch of notifications, loaded and pushed to subscribers at once (a block
+    // of thousands settled, or the backlog after a stall, looks the same).
+    const { default: postgres } = await import('postgres')
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) SELECT ${id}, 'CONFIRMED', 'CONFIRMED' FROM generate_series(1, 1500)`
+    await sql.end()
+    // Before: the first 1,024 arrived and the rest were dropped (an error logged for each), the client none the wiser.
+    await waitFor('all 1,500', async () => received.length >= 1500, 30_000)
+    expect(failure).toBeNull()
+    expect(received).toHaveLength(1500)
+    await client.dispose()
+  })
+
   it('over SSE, filtered by status, and refused without a key', async () => {
     const controller = new AbortController()
     const res = await fetch(`${other.url}/graphql`, {

@@ -1,4 +1,4 @@
-import { Repeater } from 'graphql-yoga'
+import { FixedBuffer, Repeater } from 'graphql-yoga'
 import { parseTransactionId } from '../../accept/parseFields.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
 import type { TransactionRow } from '../../store/transactionRow.ts'
@@ -25,17 +25,24 @@ builder.subscriptionType({
         const id = args.id ? parseTransactionId(String(args.id)) : null
         const statuses = args.status?.length ? new Set<TxStatus>(args.status as TxStatus[]) : null
         const updates = ctx.service.updates
+        // The buffer holds what the client has not read yet. Without one, a Repeater takes at most 1,024 pushes
+        // not yet read and throws on the next: one batch of more changes than that (a burst, a stall) dropped the
+        // rest for every subscriber, and logged an error for each. Past MAX_BUFFERED (and the Repeater's own 1,024
+        // waiting pushes) the client is too slow and is disconnected.
         return new Repeater<TransactionRow>(async (push, stop) => {
-          let buffered = 0
           const unsubscribe = updates.subscribe((row) => {
             if (id && row.id !== id) return
             if (statuses && !statuses.has(row.status)) return
-            if (++buffered > MAX_BUFFERED) return stop(new Error('subscriber too slow; reconnect and re-read with transactions(...)'))
-            void push(row).then(() => buffered--)
+            try {
+              push(row).catch(() => {})
+            } catch {
+              // The buffer is full and so is the Repeater's queue of waiting pushes (RepeaterOverflowError).
+              stop(new Error('subscriber too slow; reconnect and re-read with transactions(...)'))
+            }
           })
           await stop
           unsubscribe()
-        })
+        }, new FixedBuffer(MAX_BUFFERED))
       },
       // A subscription keeps one context for its whole life: forget what its loaders cached
       // for this transaction, or attempts and events would be stale (and memory would grow).
