@@ -15,6 +15,19 @@ export async function loadTransactionJson(service: ServiceContext, row: Transact
   return transactionJson(row, attempts!, events!, confirmationsOf(row, head!, depth))
 }
 
+/** The same for many rows with one query per kind (a batch of webhook deliveries), in the rows' order. */
+export async function loadTransactionsJson(service: ServiceContext, rows: TransactionRow[]) {
+  const { sql } = service.db
+  const ids = rows.map((r) => r.id)
+  const chainIds = [...new Set(rows.filter((r) => r.status === 'INCLUDED').map((r) => r.chain_id))]
+  const [attempts, events, heads] = await Promise.all([getAttemptsFor(sql, ids), getEventsFor(sql, ids), chainIds.length ? getScannedHeads(sql, chainIds) : []])
+  return rows.map((row, i) => {
+    const head = row.status === 'INCLUDED' ? (heads[chainIds.indexOf(row.chain_id)] ?? null) : null
+    const depth = service.chains.get(row.chain_id)?.config.confirmations ?? 1
+    return transactionJson(row, attempts[i]!, events[i]!, confirmationsOf(row, head, depth))
+  })
+}
+
 /** The REST shape of a transaction: the same fields and names as the GraphQL type. */
 export function transactionJson(t: TransactionRow, attempts: AttemptRow[], events: EventRow[], confirmations: number | null) {
   const latest = attempts.at(-1)
