@@ -446,7 +446,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // fails no tick (they use the pool), and Postgres gives the lock to another instance. Without this check
     // both went on leading, for good.
     if (Date.now() - leadershipCheckedAt >= LEADERSHIP_CHECK_MS) {
-      await checkLeadership()
+      await checkLeadership({ routine: true })
       if (!leader) return
       leadershipCheckedAt = Date.now()
     }
@@ -462,32 +462,49 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * lock and another instance may lead now: step down and compete again. A reserved
    * connection is never returned to the pool while it may still hold the lock.
    */
-  async function checkLeadership(): Promise<void> {
+  async function checkLeadership(opts: { routine?: boolean } = {}): Promise<void> {
     if (!reserved) return
     const conn = reserved
-    const held = await withTimeout(
-      conn<{ held: boolean }[]>`
+    const query = conn<{ held: boolean }[]>`
         SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                       AND classid = ${WATCH_LOCK_NAMESPACE} AND objid = ${chainId} AND granted) AS held`,
-      5_000,
-      'leadership check',
-    ).then(
+                       AND classid = ${WATCH_LOCK_NAMESPACE} AND objid = ${chainId} AND granted) AS held`
+    let slow = false
+    const held = await withTimeout(query, 5_000, 'leadership check').then(
       ([row]) => row!.held,
-      () => null,
+      (err: Error) => {
+        slow = /did not finish within/.test(err.message)
+        return null
+      },
     )
     if (leader && held) return
+    // A slow answer on a routine check says nothing about the lock (Postgres, or this event loop, busy): stepping
+    // down would leave the lock held by a connection nobody uses, and no instance watching. Checked again soon.
+    if (opts.routine && slow && leader) return
     if (leader) log.warn('lost the watcher lock (its connection failed); competing for leadership again')
     leader = false
     reserved = null
-    // An answering connection is unlocked and handed back; one that does not answer is abandoned, not pooled.
+    // An answering connection is unlocked and handed back; one that does not answer is abandoned, not pooled,
+    // and unlocked and handed back if it answers after all (else it would hold the lock with no watcher behind it).
     if (held !== null) {
       await withTimeout(conn`SELECT pg_advisory_unlock_all()`, 5_000, 'unlock').catch(() => {})
       conn.release()
-    } else abandoned.add(conn)
+    } else {
+      abandoned.add(conn)
+      query.then(
+        () => {
+          if (!abandoned.delete(conn)) return
+          conn`SELECT pg_advisory_unlock_all()`.then(
+            () => conn.release(),
+            () => {},
+          )
+        },
+        () => abandoned.delete(conn),
+      )
+    }
   }
 
   // Followers try for the lock every 5 s; after a failed or hung tick, check we still hold it.
-  const loop = startLoop(`watch ${chainId}`, () => (leader ? pollMs : 5_000), tick, log, { runTimeoutMs: TICK_TIMEOUT_MS, onError: checkLeadership })
+  const loop = startLoop(`watch ${chainId}`, () => (leader ? pollMs : 5_000), tick, log, { runTimeoutMs: TICK_TIMEOUT_MS, onError: () => checkLeadership() })
 
   return {
     isLeader: () => leader,

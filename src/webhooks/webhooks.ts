@@ -179,7 +179,15 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const deliverBatch = (queue: string) => async (jobs: PgBoss.JobWithMetadata<WebhookJob>[]) => {
     const failed: string[] = []
     const delivered: string[] = []
-    const batch = await loadBatch(jobs)
+    const batch = await loadBatch(jobs).catch((err: Error) => {
+      // Nothing was sent: pg-boss retries the whole batch. Those on their last try are given up here, said so.
+      for (const job of jobs)
+        if (job.retryCount >= job.retryLimit) {
+          ctx.metrics?.webhookDeliveries?.inc({ webhook: job.data.webhook, outcome: 'given_up' })
+          log.error({ webhook: job.data.webhook, eventId: job.data.eventId, attempts: job.retryCount + 1, error: err.message }, 'webhook delivery given up')
+        }
+      throw new Error(`loading ${jobs.length} deliveries failed: ${err.message}`)
+    })
     await Promise.all(
       jobs.map(async (job) => {
         try {
