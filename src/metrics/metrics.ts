@@ -184,37 +184,28 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
     }),
   )
   if (webhookNames.length) {
-    const byQueue = async () => {
-      const rows = await readWebhooks()
-      return rows ? new Map(rows.map((r) => [r.name, r])) : null
-    }
-    new Gauge({
-      name: 'txb_webhook_backlog',
-      help: 'Webhook deliveries not done yet (waiting, retrying or in progress), by webhook',
-      labelNames: ['webhook'],
-      registers,
-      async collect() {
-        this.reset()
-        const queued = await byQueue()
-        if (!queued) return
-        for (const name of webhookNames) this.set({ webhook: name }, queued.get(webhookQueue(name))?.waiting ?? 0)
-      },
-    })
-    new Gauge({
-      name: 'txb_webhook_oldest_seconds',
-      help: 'Age of the oldest webhook delivery not done yet, by webhook',
-      labelNames: ['webhook'],
-      registers,
-      async collect() {
-        this.reset()
-        const queued = await byQueue()
-        if (!queued) return
-        for (const name of webhookNames) {
-          const oldest = queued.get(webhookQueue(name))?.oldest_seconds
-          if (oldest != null) this.set({ webhook: name }, oldest)
-        }
-      },
-    })
+    type Queued = { waiting: number; oldest_seconds: number | null }
+    /** One gauge per figure, read from the same cached query; a webhook with nothing waiting gets `empty`. */
+    const perWebhook = (name: string, help: string, figure: (q: Queued) => number | null, empty: number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['webhook'],
+        registers,
+        async collect() {
+          this.reset()
+          const rows = await readWebhooks()
+          if (!rows) return
+          const queued = new Map(rows.map((r) => [r.name, r]))
+          for (const hook of webhookNames) {
+            const q = queued.get(webhookQueue(hook))
+            const value = q ? figure(q) : empty
+            if (value !== null) this.set({ webhook: hook }, value)
+          }
+        },
+      })
+    perWebhook('txb_webhook_backlog', 'Webhook deliveries not done yet (waiting, retrying or in progress), by webhook', (q) => q.waiting, 0)
+    perWebhook('txb_webhook_oldest_seconds', 'Age of the oldest webhook delivery not done yet, by webhook', (q) => q.oldest_seconds, null)
   }
   new Gauge({
     name: 'txb_transactions_at_fee_cap',
