@@ -160,4 +160,40 @@ describe('admin actions, idempotency and deadlines', () => {
       await proxy?.stop()
     }
   })
+
+  it('a cancel of a request already mined (its receipt not read yet) does not show as CANCELLED while it is INCLUDED', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'p', url: proxy!.url }]
+        c.chains[0].confirmations = 3
+      },
+    })
+    try {
+      const anvil = chainControl(env)
+      const id = await submit(env, { to: RECIPIENT, value: '888001' })
+      await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      // Mined, but the watcher cannot read the receipt yet: the admin still sees it PENDING and cancels it.
+      proxy!.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt', 'eth_getBlockReceipts'] })
+      await anvil.mine(1)
+      const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status error { code } } }`, { id })
+      expect(cancelled.json.data.cancelTransaction.error.code).toBe('CANCELLED')
+      proxy!.setMode('ok')
+      await anvil.mine(1)
+      const included = await waitForStatus(env, id, (t) => t.status !== 'PENDING', 15_000)
+      // Before: INCLUDED with error CANCELLED "cancelled by an admin", though the request itself had mined.
+      expect(included.status).toBe('INCLUDED')
+      expect(included.error).toBeNull()
+      await anvil.mine(4)
+      const done = await waitForStatus(env, id, 'CONFIRMED', 15_000)
+      expect(done.error).toBeNull()
+      expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.value === 888001n)).toHaveLength(1)
+    } finally {
+      await proxy?.stop()
+    }
+  })
 })

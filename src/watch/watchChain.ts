@@ -153,8 +153,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       moved = await tx<Moved[]>`
         UPDATE transactions t SET
           status = CASE WHEN NOT v.final THEN 'INCLUDED' ELSE ${outcome.status} END,
-          error_code = CASE WHEN NOT v.final THEN t.error_code ELSE ${outcome.errorCode} END,
-          error_message = CASE WHEN NOT v.final THEN t.error_message ELSE ${outcome.errorMessage} END,
+          -- The request itself mined: an admin's cancel did not take (it showed CANCELLED while INCLUDED before).
+          error_code = CASE WHEN v.final THEN ${outcome.errorCode} WHEN a.purpose = 'REQUEST' AND t.error_code = 'CANCELLED' THEN NULL ELSE t.error_code END,
+          error_message = CASE WHEN v.final THEN ${outcome.errorMessage} WHEN a.purpose = 'REQUEST' AND t.error_code = 'CANCELLED' THEN NULL ELSE t.error_message END,
           final_at = CASE WHEN v.final THEN now() END,
           mined_hash = v.hash, block_number = v.block_number, block_hash = v.block_hash,
           receipt_status = v.receipt_status, gas_used = v.gas_used, effective_gas_price = v.price, contract_address = v.contract_address,
