@@ -1,6 +1,7 @@
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { bossDb, QUEUE, signJobKey } from '../jobs/queues.ts'
+import { clearMinedColumns } from '../store/minedColumns.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 
 /**
@@ -13,8 +14,7 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
   const row = await ctx.db.sql.begin(async (tx) => {
     const [moved] = await tx<TransactionRow[]>`
       UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL,
-        mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, revert_reason = NULL,
-        at_fee_cap = NULL, last_sent_at = NULL, first_sent_at = NULL, included_at = NULL, final_at = NULL, updated_at = now()
+        ${clearMinedColumns(ctx.db.sql)}, at_fee_cap = NULL, last_sent_at = NULL, first_sent_at = NULL, final_at = NULL, updated_at = now()
       WHERE id = ${id} AND status IN ('FAILED', 'REVERTED') AND kind = 'REQUEST' AND (valid_until IS NULL OR valid_until > now())
       RETURNING *`
     if (!moved) {

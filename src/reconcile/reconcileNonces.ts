@@ -2,6 +2,7 @@ import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { clearMinedColumns } from '../store/minedColumns.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
@@ -234,8 +235,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       if ((await heldOrAbsent(chain, t.hash)) !== 'absent') continue
       const moved = await sql.begin(async (tx) => {
         const back = await tx`
-          UPDATE transactions SET status = 'PENDING', final_at = NULL, mined_hash = NULL, block_number = NULL, block_hash = NULL,
-            receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, revert_reason = NULL, included_at = NULL,
+          UPDATE transactions SET status = 'PENDING', final_at = NULL, ${clearMinedColumns(sql)},
             error_code = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_code END,
             error_message = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_message END,
             last_sent_at = now(), updated_at = now()

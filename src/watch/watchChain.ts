@@ -6,6 +6,7 @@ import type { ServiceContext } from '../context.ts'
 import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { clearMinedColumns } from '../store/minedColumns.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
 
@@ -396,8 +397,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       log.warn({ transactions: reorged.map((r) => r.id) }, 'block reorged out; back to PENDING')
       await sql.begin(async (tx) => {
         const moved = await tx<{ id: string }[]>`
-          UPDATE transactions SET status = 'PENDING', mined_hash = NULL, block_number = NULL, block_hash = NULL, receipt_status = NULL,
-            gas_used = NULL, effective_gas_price = NULL, contract_address = NULL, revert_reason = NULL, included_at = NULL, updated_at = now()
+          UPDATE transactions SET status = 'PENDING', ${clearMinedColumns(sql)}, updated_at = now()
           WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
         await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND status IN ('MINED', 'REPLACED')`
         await tx`
