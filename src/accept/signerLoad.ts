@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.ts'
+import { countBySigner } from '../store/countTransactions.ts'
 
 /** How long a read of the signers' backlogs is used before the next (it runs in the background). */
 const REFRESH_MS = 1_000
@@ -25,14 +26,9 @@ export function createSignerLoad(sql: Sql) {
   const chains = new Map<number, State>()
 
   function refresh(chainId: number, state: State): Promise<void> {
-    return (state.reading = sql<{ signer: string; n: number }[]>`
-      SELECT signer, sum(n)::int AS n FROM (
-        SELECT signer, count AS n FROM status_counts WHERE chain_id = ${chainId} AND status IN ('QUEUED', 'PENDING')
-        UNION ALL
-        SELECT signer, delta AS n FROM status_count_deltas WHERE chain_id = ${chainId} AND status IN ('QUEUED', 'PENDING')
-      ) c GROUP BY signer`
-      .then((rows) => {
-        state.backlog = new Map(rows.map((r) => [r.signer, r.n]))
+    return (state.reading = countBySigner(sql, chainId, ['QUEUED', 'PENDING'])
+      .then((backlog) => {
+        state.backlog = backlog
         state.readAt = Date.now()
       })
       // Postgres unreachable: the accept itself fails with the real error; the last counts are kept.
