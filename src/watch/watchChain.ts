@@ -29,6 +29,8 @@ const RECEIPTS_BUDGET_MS = 20_000
 const MAX_TICKS_STUCK = 20
 /** How often a leading watcher checks that its lock's connection still holds the lock. */
 const LEADERSHIP_CHECK_MS = 5_000
+/** A REVERTED transaction's message, before the reason its replay found (revert_reason). */
+const REVERTED_BECAUSE = 'execution reverted: '
 /** Reverted transactions replayed for their reason per settled batch: a block of reverts must not hold up the tick. */
 const MAX_REPLAYS_PER_SETTLE = 20
 /** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
@@ -58,7 +60,7 @@ function finalOutcomeSql(sql: ServiceContext['db']['sql'], receiptColumn: 'v.rec
     errorCode: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_code, 'CANCELLED') WHEN ${receipt} = 'success' THEN NULL ELSE 'EXECUTION_REVERTED' END`,
     errorMessage: sql`CASE WHEN a.purpose = 'CANCEL' THEN COALESCE(t.error_message, 'replaced by a zero-value self-transfer')
                       WHEN ${receipt} = 'success' THEN NULL
-                      ELSE COALESCE('execution reverted: ' || t.revert_reason, 'mined with status 0 (reverted)') END`,
+                      ELSE COALESCE(${REVERTED_BECAUSE} || t.revert_reason, 'mined with status 0 (reverted)') END`,
   }
 }
 
@@ -220,7 +222,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       if (reason === null) continue
       await sql`
         UPDATE transactions SET revert_reason = ${reason}, updated_at = now(),
-          error_message = CASE WHEN status = 'REVERTED' THEN ${`execution reverted: ${reason}`} ELSE error_message END
+          error_message = CASE WHEN status = 'REVERTED' THEN ${REVERTED_BECAUSE + reason} ELSE error_message END
         WHERE id = ${t.id} AND mined_hash = ${t.mined_hash}`
     }
   }
