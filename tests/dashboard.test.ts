@@ -30,6 +30,18 @@ describe('dashboard (headless Chromium against the real service)', () => {
     return p
   }
 
+  /**
+   * Empties the signer and submits a transfer, which then waits QUEUED with INSUFFICIENT_FUNDS. (The sign stage
+   * reuses a balance read for up to half a second: that is waited out, or it signs against the old balance.)
+   */
+  const submitUnaffordable = async (value: string) => {
+    await chainControl(env).setBalance(SIGNER.address, 0n)
+    await new Promise((r) => setTimeout(r, 1_200))
+    const id = await submit(env, { to: RECIPIENT, value })
+    await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    return id
+  }
+
   beforeAll(async () => {
     ensureWebBuilt()
     mkdirSync(ARTIFACTS, { recursive: true })
@@ -175,12 +187,8 @@ describe('dashboard (headless Chromium against the real service)', () => {
     const anvil = chainControl(env)
     const { json } = await env.graphql(`{ transactions(first: 1, status: [CONFIRMED]) { edges { node { id } } } }`)
     const final = json.data.transactions.edges[0].node.id as string
-    // An in-flight transaction (QUEUED: the signer cannot pay), whose page re-reads it every 5 s. (The sign stage
-    // reuses a balance read for up to half a second: wait that out, or it signs against the old balance.)
-    await anvil.setBalance(SIGNER.address, 0n)
-    await new Promise((r) => setTimeout(r, 1_200))
-    const waiting = await submit(env, { to: RECIPIENT, value: '3' })
-    await waitForStatus(env, waiting, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    // An in-flight transaction (QUEUED: the signer cannot pay), whose page re-reads it every 5 s.
+    const waiting = await submitUnaffordable('3')
     const tab = await pageWithKey(ADMIN_KEY)
     try {
       await tab.goto(`${env.service.url}/#/tx/${waiting}`)
@@ -247,10 +255,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
 
   it('In flight: a row that confirms leaves the tab, as it leaves the count', async () => {
     const anvil = chainControl(env)
-    await anvil.setBalance(SIGNER.address, 0n)
-    await new Promise((r) => setTimeout(r, 1_200))
-    const id = await submit(env, { to: RECIPIENT, value: '4' })
-    await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    const id = await submitUnaffordable('4')
     const tab = await pageWithKey(ADMIN_KEY)
     try {
       await tab.goto(`${env.service.url}/#/?tab=inflight`)
