@@ -165,4 +165,37 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     // Before, taking turns blindly: two of the six went to the broke signer and waited there with its own three.
     expect(Object.fromEntries(by)).toEqual({ [SIGNER.address]: 3, [funded.address]: 3 })
   })
+
+  it('a request the service gave to a signer that cannot pay moves to one that can and confirms; one that named that signer waits', async () => {
+    await env?.stop()
+    // anvil's dev accounts 6 and 7 (funded at start).
+    const funded = privateKeyToAccount('0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e')
+    const broke = privateKeyToAccount('0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356')
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      config: (c) =>
+        c.signers.push(
+          { name: 'funded', chainIds: [31337], privateKey: '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e' },
+          { name: 'broke', chainIds: [31337], privateKey: '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356' },
+        ),
+    })
+    await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x0'] as never })
+    // Nine at once, before any backlog shows: taking turns, the broke signer is given three of them. A third name
+    // no gas limit (the broke signer's estimate fails), the rest do (its balance check fails).
+    const ids = await Promise.all(Array.from({ length: 9 }, (_, i) => submit(env!, { to: TO, value: String(30 + i), ...(i % 3 === 0 ? {} : { gasLimit: '21000' }) })))
+    const pinned = await submit(env, { to: TO, value: '2', from: broke.address })
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
+    const txs = await waitFor('all nine CONFIRMED', async () => {
+      const all = await Promise.all(ids.map(async (id) => (await env!.graphql(query, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(txs.filter((t) => t.from === broke.address)).toEqual([])
+    const moves = txs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail)))
+    expect(moves.length).toBeGreaterThanOrEqual(1)
+    for (const m of moves) expect(m).toMatchObject({ action: 'signer_changed', from: broke.address })
+    // The one that named the broke signer is never signed by another: it waits for funds, as before.
+    const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
+    expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })
+    expect(stays.events.filter((e: any) => e.toStatus === 'QUEUED' && e.fromStatus === 'QUEUED')).toEqual([])
+  })
 })

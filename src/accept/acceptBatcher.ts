@@ -60,10 +60,11 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
     // so a batch costs one round trip instead of BEGIN, two INSERTs and COMMIT.
     const inserted = await sql<TransactionRow[]>`
       WITH ins AS (
-        INSERT INTO transactions (id, chain_id, signer, "to", data, value, gas_limit, api_key_name, idempotency_key, valid_until)
+        INSERT INTO transactions (id, chain_id, signer, signer_pinned, "to", data, value, gas_limit, api_key_name, idempotency_key, valid_until)
         SELECT * FROM unnest(
           ${pgArray(batch.map((p) => p.id))}::uuid[], ${pgArray(batch.map((p) => p.req.chainId))}::int[],
-          ${pgArray(batch.map((p) => p.signer))}::text[], ${pgArray(batch.map((p) => p.req.to))}::text[],
+          ${pgArray(batch.map((p) => p.signer))}::text[], ${pgArray(batch.map((p) => p.req.from !== null))}::boolean[],
+          ${pgArray(batch.map((p) => p.req.to))}::text[],
           ${pgArray(batch.map((p) => p.req.data))}::text[], ${pgArray(batch.map((p) => p.req.value.toString()))}::numeric[],
           ${pgArray(batch.map((p) => p.req.gasLimit?.toString() ?? null))}::numeric[], ${pgArray(batch.map((p) => p.apiKeyName))}::text[],
           ${pgArray(batch.map((p) => p.req.idempotencyKey))}::text[], ${pgArray(batch.map((p) => p.req.validUntil?.toISOString() ?? null))}::timestamptz[])

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm'
 import {
   bigint,
   bigserial,
+  boolean,
   check,
   index,
   integer,
@@ -33,6 +34,11 @@ export const transactions = pgTable(
     chainId: integer('chain_id').notNull(),
     /** Checksummed signer address, chosen at accept time so the sign job key is known. */
     signer: text('signer').notNull(),
+    /**
+     * The client named the signer (`from`): it signs with no other. Otherwise the service chose it, and the sign
+     * stage may hand the row to another of the chain's signers while it is QUEUED (the chosen one cannot pay).
+     */
+    signerPinned: boolean('signer_pinned').notNull().default(true),
     to: text('to'),
     data: text('data').notNull().default('0x'),
     value: wei('value').notNull().default('0'),

@@ -1,8 +1,6 @@
 import type { Address, Hex } from 'viem'
-import type { TransactionSql } from 'postgres'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
-import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
 import { addGasMargin, initialFees, maxCostWei } from '../core/fees.ts'
@@ -10,6 +8,8 @@ import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
+import { readSignerState, spendNotInBalance } from './signerState.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
@@ -108,81 +108,6 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   return plans.map((p) => (p as PromiseFulfilledResult<Plan>).value)
 }
 
-type SignerState = {
-  market: Awaited<ReturnType<typeof readFeeMarket>>
-  balance: bigint
-  chainNonce: number
-}
-
-/**
- * What the signer's transactions at nonces from `chainNonce` on may spend (the latest attempt's gas × max fee +
- * value each): the balance read with that count has not paid for any of them, mined since or not. Counted as
- * free, a request the signer could not pay for after them got a nonce anyway, was refused by the node as short
- * of funds, and held every later (affordable) transaction behind it. Read under the signer's row lock, so it
- * includes every instance's batches committed before this one.
- */
-async function spendNotInBalance(sql: TransactionSql<{ int8: number }>, chainId: number, signer: string, chainNonce: number): Promise<bigint> {
-  const [row] = await sql<{ wei: string }[]>`
-    SELECT COALESCE(sum(a.gas_limit * COALESCE(a.max_fee_per_gas, a.gas_price) + t.value), 0)::text AS wei
-    FROM transactions t
-    JOIN LATERAL (SELECT gas_limit, max_fee_per_gas, gas_price FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
-    WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.nonce IS NOT NULL`
-  return BigInt(row?.wei ?? '0')
-}
-
-/** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
-const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
-
-/** How many times the fresh age a read may be served while a newer one is on its way (see readSignerState). */
-const STALE_FACTOR = 5
-
-/**
- * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
- * follow each other within milliseconds, and these reads queued behind the node's intake of the previous
- * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
- * them being newer: the balance and count are of the latest block, which that window does not change by
- * more than one block, and the nonce is only ever raised to the count.
- *
- * Past that age a new read starts, but the batch does not wait for it while the last one is under
- * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
- * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
- * A count a few blocks old is still only a floor, the balance check subtracts what every transaction at a
- * nonce from that count on may spend (spendNotInBalance), and fees a few blocks old are what the bump stage corrects.
- */
-function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
-  let bySigner = recentState.get(chain)
-  if (!bySigner) recentState.set(chain, (bySigner = new Map()))
-  const cache = bySigner
-  const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
-  const hit = cache.get(signer.address)
-  const age = hit ? Date.now() - hit.at : Infinity
-  if (hit && age < maxAgeMs) return hit.state
-  const read = (): Promise<SignerState> =>
-    Promise.all([
-      readFeeMarket(chain.read, chain.config.fees.model),
-      chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
-      chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
-  if (hit && age < maxAgeMs * STALE_FACTOR) {
-    // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
-    if (!hit.refreshing) {
-      const refreshing = read()
-      hit.refreshing = refreshing
-      refreshing.then(
-        (fresh) => cache.get(signer.address) === hit && cache.set(signer.address, { at: Date.now(), state: Promise.resolve(fresh) }),
-        () => cache.get(signer.address) === hit && (hit.refreshing = undefined),
-      )
-    }
-    return hit.state
-  }
-  const state = hit?.refreshing ?? read()
-  const entry = { at: Date.now(), state }
-  cache.set(signer.address, entry)
-  // A failed read is not reused.
-  state.catch(() => cache.get(signer.address) === entry && cache.delete(signer.address))
-  return state
-}
-
 /**
  * Signs the next batch of a signer's queued transactions: consecutive nonces
  * under the signer's row lock, attempts stored in the same commit, before any send.
@@ -211,6 +136,7 @@ export async function signNextBatch(
   const { market, balance, chainNonce } = signerState
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
+  const short: ShortRow[] = []
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
     // The lock that serializes nonce assignment for this signer across every instance: the row is
     // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
@@ -225,7 +151,9 @@ export async function signNextBatch(
     // Signed from the stale row, the attempt carried the old execution, which the watcher never matched: the
     // request mined unseen, was failed as refused, and a retry ran it a second time.
     const still = await tx<{ id: string; execution: number }[]>`
-      SELECT id, execution FROM transactions WHERE id = ANY(${pgArray(candidates.map((r) => r.id))}::uuid[]) AND status = 'QUEUED' FOR UPDATE`
+      -- Still this signer's, too: the row may have been handed to another signer meanwhile (moveToFundedSigner.ts).
+      SELECT id, execution FROM transactions
+      WHERE id = ANY(${pgArray(candidates.map((r) => r.id))}::uuid[]) AND status = 'QUEUED' AND signer = ${signer.address} FOR UPDATE`
     const stillQueued = new Set(still.map((r) => `${r.id}:${r.execution}`))
 
     const attemptRows: Record<string, unknown>[] = []
@@ -234,6 +162,8 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
+    // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
+    const movable = (row: TransactionRow, gas: bigint | null) => !row.signer_pinned && short.push({ row, gas })
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     for (const plan of plans) {
       if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
@@ -244,15 +174,17 @@ export async function signNextBatch(
       if (plan.kind === 'wait') {
         notes.push({ id: plan.row.id, code: plan.code, message: plan.message })
         skip.add(plan.row.id)
+        if (plan.code === ERROR_CODE.INSUFFICIENT_FUNDS) movable(plan.row, null)
         continue
       }
       const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
       if (committedWei + cost > balance) {
-        const short = waitOrFail(plan.row, ERROR_CODE.INSUFFICIENT_FUNDS, `signer ${signer.address} balance ${balance} wei cannot cover ${cost} wei`, chain.config.patience.fundsMs, Date.now())
-        if (short.kind === 'fail') failures.push({ id: plan.row.id, code: short.code, message: short.message })
+        const shortOf = waitOrFail(plan.row, ERROR_CODE.INSUFFICIENT_FUNDS, `signer ${signer.address} balance ${balance} wei cannot cover ${cost} wei`, chain.config.patience.fundsMs, Date.now())
+        if (shortOf.kind === 'fail') failures.push({ id: plan.row.id, code: shortOf.code, message: shortOf.message })
         else {
-          notes.push({ id: plan.row.id, code: short.code, message: short.message })
+          notes.push({ id: plan.row.id, code: shortOf.code, message: shortOf.message })
           skip.add(plan.row.id)
+          movable(plan.row, plan.gas)
         }
         continue
       }
@@ -314,6 +246,11 @@ export async function signNextBatch(
       await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
+  // Outside the lock: picking another signer reads the node. A failure leaves the rows set aside, as before.
+  if (short.length)
+    await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
+      ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests its signer cannot pay for; they wait for funds'),
+    )
   if (ctx.metrics && signed.length) {
     ctx.metrics.attempts.inc({ chain_id: String(chainId), kind: 'first' }, signed.length)
     const created = new Map(candidates.filter((r) => r.execution === 1).map((r) => [r.id, r.created_at]))

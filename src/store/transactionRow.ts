@@ -6,6 +6,7 @@ export type TransactionRow = {
   seq: number
   chain_id: number
   signer: string
+  signer_pinned: boolean
   to: string | null
   data: string
   value: string

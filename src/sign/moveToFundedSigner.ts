@@ -1,0 +1,111 @@
+import type { Address, Hex } from 'viem'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import type { ServiceContext } from '../context.ts'
+import { addGasMargin, initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { pgArray } from '../db/pgArray.ts'
+import type { Signer } from '../signers/loadSigners.ts'
+import type { TransactionRow } from '../store/transactionRow.ts'
+import { readSignerState, spendNotInBalance } from './signerState.ts'
+
+/** A QUEUED row its signer cannot pay for; `gas` when the sign stage already knows it. */
+export type ShortRow = { row: TransactionRow; gas: bigint | null }
+
+type Room = { signer: Signer; fees: Fees; wei: bigint }
+
+/**
+ * What a signer can still pay for: its balance, less what its unsent and unmined transactions may spend, less
+ * the value and stated gas of what waits QUEUED for it (rows it will estimate count their value only). A read
+ * outside its lock: a guess its own sign stage checks again, under the lock, before it spends a nonce.
+ */
+async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer): Promise<Room> {
+  const state = await readSignerState(chain, signer)
+  const fees = initialFees(state.market, chain.config.fees.maxFeePerGasCap)
+  const [committed, [queued]] = await Promise.all([
+    spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),
+    ctx.db.sql<{ value: string; gas: string }[]>`
+      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(gas_limit), 0)::text AS gas
+      FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'`,
+  ])
+  const waiting = maxCostWei(fees, BigInt(queued?.gas ?? '0'), BigInt(queued?.value ?? '0'))
+  return { signer, fees, wei: state.balance - committed - waiting }
+}
+
+/**
+ * Hands requests whose signer cannot pay for them to another of the chain's signers that can, when the service
+ * chose the signer (the request named no `from`). Left where it was, such a request waited for funds that may
+ * never come and failed INSUFFICIENT_FUNDS after the chain's patience, while the other signers sat idle.
+ *
+ * Only QUEUED rows move, and only from `from` (the update checks both): no nonce is spent and nothing of the
+ * row's current execution was signed, so no attempt of it can be mined; any attempt of an earlier execution is
+ * already known dead, which is what let it be queued again at all. The sign stage re-checks under the signer's
+ * lock that a row is still its own before it signs it, so a stage that read the row before the move never signs
+ * it. A target is picked by a balance read, not under its lock: if that read was too hopeful, the target's own
+ * sign stage finds it short and moves the row on, or sets it aside as before.
+ *
+ * Returns how many rows moved.
+ */
+export async function moveToFundedSigner(ctx: ServiceContext, chain: ChainClients, from: Signer, short: ShortRow[]): Promise<number> {
+  const others = ctx.signers.forChain(chain.chainId).filter((s) => s.address !== from.address)
+  if (others.length === 0 || short.length === 0) return 0
+  const rooms = (await Promise.all(others.map((s) => roomOf(ctx, chain, s).catch(() => null))))
+    .filter((r): r is Room => r !== null && r.wei > 0n)
+    .sort((a, b) => (b.wei > a.wei ? 1 : b.wei < a.wei ? -1 : 0))
+  if (rooms.length === 0) return 0
+
+  // Rows with no gas yet (their estimate failed for lack of funds) are estimated from the roomiest signer;
+  // one its node still refuses stays where it is.
+  const withGas = await Promise.all(
+    short.map(async ({ row, gas }) => {
+      if (gas !== null) return { row, gas }
+      if (row.gas_limit) return { row, gas: BigInt(row.gas_limit) }
+      try {
+        const estimate = await chain.read.estimateGas({
+          account: rooms[0]!.signer.address,
+          to: (row.to as Address | null) ?? undefined,
+          data: row.data as Hex,
+          value: BigInt(row.value),
+        })
+        const margined = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
+        const cap = chain.config.policy?.maxGasLimit
+        return { row, gas: cap !== undefined && margined > cap ? cap : margined }
+      } catch {
+        return { row, gas: null }
+      }
+    }),
+  )
+
+  const moves: { id: string; execution: number; to: string }[] = []
+  for (const { row, gas } of withGas) {
+    if (gas === null) continue
+    // The roomiest first, so one signer's room is not spent on what another could take as well.
+    const target = rooms.find((r) => maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
+    if (!target) continue
+    target.wei -= maxCostWei(target.fees, gas, BigInt(row.value))
+    moves.push({ id: row.id, execution: row.execution, to: target.signer.address })
+  }
+  if (moves.length === 0) return 0
+
+  const moved = await ctx.db.sql<{ id: string; signer: string }[]>`
+    WITH moved AS (
+      UPDATE transactions t SET signer = v.signer, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
+      FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
+        AS v(id, execution, signer)
+      WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
+      RETURNING t.id, t.signer
+    ), events AS (
+      INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+      SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from.address}::text, 'to', signer,
+        'reason', 'the signer first chosen cannot pay for it')
+      FROM moved
+    )
+    SELECT id, signer FROM moved`
+  const byTarget = new Map<string, number>()
+  for (const m of moved) byTarget.set(m.signer, (byTarget.get(m.signer) ?? 0) + 1)
+  for (const to of byTarget.keys()) ctx.kickSigner(chain.chainId, to)
+  if (moved.length)
+    ctx.log.warn(
+      { chainId: chain.chainId, signer: from.address, moved: Object.fromEntries(byTarget) },
+      'signer short of funds: requests that named no signer moved to signers that can pay (fund it, or remove it from the chain)',
+    )
+  return moved.length
+}

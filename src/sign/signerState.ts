@@ -1,0 +1,80 @@
+import type { TransactionSql } from 'postgres'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import type { Sql } from '../db/connect.ts'
+import type { Signer } from '../signers/loadSigners.ts'
+
+export type SignerState = {
+  market: Awaited<ReturnType<typeof readFeeMarket>>
+  balance: bigint
+  chainNonce: number
+}
+
+/**
+ * What the signer's transactions at nonces from `chainNonce` on may spend (the latest attempt's gas × max fee +
+ * value each): the balance read with that count has not paid for any of them, mined since or not. Counted as
+ * free, a request the signer could not pay for after them got a nonce anyway, was refused by the node as short
+ * of funds, and held every later (affordable) transaction behind it. Read under the signer's row lock, so it
+ * includes every instance's batches committed before this one.
+ */
+export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number }>, chainId: number, signer: string, chainNonce: number): Promise<bigint> {
+  const [row] = await sql<{ wei: string }[]>`
+    SELECT COALESCE(sum(a.gas_limit * COALESCE(a.max_fee_per_gas, a.gas_price) + t.value), 0)::text AS wei
+    FROM transactions t
+    JOIN LATERAL (SELECT gas_limit, max_fee_per_gas, gas_price FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
+    WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.nonce IS NOT NULL`
+  return BigInt(row?.wei ?? '0')
+}
+
+/** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
+const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
+
+/** How many times the fresh age a read may be served while a newer one is on its way (see readSignerState). */
+const STALE_FACTOR = 5
+
+/**
+ * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
+ * follow each other within milliseconds, and these reads queued behind the node's intake of the previous
+ * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
+ * them being newer: the balance and count are of the latest block, which that window does not change by
+ * more than one block, and the nonce is only ever raised to the count.
+ *
+ * Past that age a new read starts, but the batch does not wait for it while the last one is under
+ * STALE_FACTOR times the age (at most 5 s): a node busy with a large block (anvil builds receipts for
+ * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
+ * A count a few blocks old is still only a floor, the balance check subtracts what every transaction at a
+ * nonce from that count on may spend (spendNotInBalance), and fees a few blocks old are what the bump stage corrects.
+ */
+export function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
+  let bySigner = recentState.get(chain)
+  if (!bySigner) recentState.set(chain, (bySigner = new Map()))
+  const cache = bySigner
+  const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
+  const hit = cache.get(signer.address)
+  const age = hit ? Date.now() - hit.at : Infinity
+  if (hit && age < maxAgeMs) return hit.state
+  const read = (): Promise<SignerState> =>
+    Promise.all([
+      readFeeMarket(chain.read, chain.config.fees.model),
+      chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
+      chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
+    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+  if (hit && age < maxAgeMs * STALE_FACTOR) {
+    // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
+    if (!hit.refreshing) {
+      const refreshing = read()
+      hit.refreshing = refreshing
+      refreshing.then(
+        (fresh) => cache.get(signer.address) === hit && cache.set(signer.address, { at: Date.now(), state: Promise.resolve(fresh) }),
+        () => cache.get(signer.address) === hit && (hit.refreshing = undefined),
+      )
+    }
+    return hit.state
+  }
+  const state = hit?.refreshing ?? read()
+  const entry = { at: Date.now(), state }
+  cache.set(signer.address, entry)
+  // A failed read is not reused.
+  state.catch(() => cache.get(signer.address) === entry && cache.delete(signer.address))
+  return state
+}
