@@ -193,6 +193,17 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     const moves = txs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail)))
     expect(moves.length).toBeGreaterThanOrEqual(1)
     for (const m of moves) expect(m).toMatchObject({ action: 'signer_changed', from: broke.address })
+    // Once found short, the broke signer is given no more: the next requests go straight to the others, unmoved.
+    // (The service reads which signers are short with the backlogs, at most a second old under load.)
+    await new Promise((r) => setTimeout(r, 1_200))
+    await submit(env, { to: TO, value: '1', gasLimit: '21000' })
+    await new Promise((r) => setTimeout(r, 300))
+    const later = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(40 + i), gasLimit: '21000' })))
+    const laterTxs = await waitFor('the later six CONFIRMED', async () => {
+      const all = await Promise.all(later.map(async (id) => (await env!.graphql(query, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(laterTxs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED'))).toEqual([])
     // The one that named the broke signer is never signed by another: it waits for funds, as before.
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })

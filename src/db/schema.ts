@@ -154,6 +154,11 @@ export const signerNonces = pgTable(
     chainId: integer('chain_id').notNull(),
     signer: text('signer').notNull(),
     nextNonce: bigint('next_nonce', { mode: 'number' }).notNull(),
+    /**
+     * When the sign stage last found the signer unable to pay for a request (cleared when it signs a batch with
+     * no such request): new requests that name no signer go to the chain's other signers meanwhile.
+     */
+    shortOfFundsAt: ts('short_of_funds_at'),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.chainId, t.signer] }), check('signer_nonces_nonneg', sql`${t.nextNonce} >= 0`)],

@@ -162,8 +162,14 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
+    /** Seen by the accept path's signer pick (signerLoad.ts): short now; able to pay for a whole batch again; unknown. */
+    const shortOfFunds = () => (sawShort ? tx`now()` : attemptRows.length ? tx`NULL` : tx`short_of_funds_at`)
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
-    const movable = (row: TransactionRow, gas: bigint | null) => !row.signer_pinned && short.push({ row, gas })
+    let sawShort = false
+    const movable = (row: TransactionRow, gas: bigint | null) => {
+      sawShort = true
+      if (!row.signer_pinned) short.push({ row, gas })
+    }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     for (const plan of plans) {
       if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
@@ -221,7 +227,8 @@ export async function signNextBatch(
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
         )
-        UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
+        WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     }
     if (failures.length) {
       await tx`
@@ -243,7 +250,8 @@ export async function signNextBatch(
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)
-      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, updated_at = now() WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
+        WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
   // Outside the lock: picking another signer reads the node. A failure leaves the rows set aside, as before.
