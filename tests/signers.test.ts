@@ -204,6 +204,10 @@ describe('requests that name no signer, with one signer that cannot send', () =>
       return all.every((t) => t.status === 'CONFIRMED') && all
     }, 30_000)
     expect(laterTxs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED'))).toEqual([])
+    // What the operator sees instead of a queue: the signer that cannot pay, by name.
+    const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
+    expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 1`)
+    expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
     // The one that named the broke signer is never signed by another: it waits for funds, as before.
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })

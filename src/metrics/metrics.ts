@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.ts'
+import { pgArray } from '../db/pgArray.ts'
 import { countTransactionsByStatus } from '../store/countTransactions.ts'
 import { webhookQueue } from '../webhooks/webhooks.ts'
 
@@ -218,6 +219,22 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
       if (!rows) return
       for (const chainId of chainIds) this.set({ chain_id: String(chainId) }, 0)
       for (const r of rows) this.inc({ chain_id: String(r.chain_id) }, r.at_cap)
+    },
+  })
+  // Requests that name no signer leave a signer that cannot pay (sign/moveToFundedSigner.ts), so its queue no
+  // longer shows the problem: this does. Cleared once it signs a batch in full again.
+  const readShort = reusedFor(STATUS_CACHE_MS, () =>
+    sql<Array<{ chain_id: number; signer: string; short: boolean }>>`
+      SELECT chain_id, signer, short_of_funds_at IS NOT NULL AS short FROM signer_nonces WHERE chain_id = ANY(${pgArray(chainIds)}::int[])`,
+  )
+  new Gauge({
+    name: 'txb_signer_short_of_funds',
+    help: 'By chain and signer: 1 while the sign stage last found the signer unable to pay for a request (fund it), else 0',
+    labelNames: ['chain_id', 'signer'],
+    registers,
+    async collect() {
+      this.reset()
+      for (const r of (await readShort()) ?? []) this.set({ chain_id: String(r.chain_id), signer: r.signer }, r.short ? 1 : 0)
     },
   })
   new Gauge({
