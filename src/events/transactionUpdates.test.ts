@@ -1,0 +1,96 @@
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ADMIN_DATABASE_URL, createTestDatabase } from '../../tests/helpers/database.ts'
+import { createLogger } from '../common/logger.ts'
+import { createDb, type Db } from '../db/connect.ts'
+import { migrateDatabase } from '../db/migrate.ts'
+import type { TransactionRow } from '../store/transactionRow.ts'
+import { startTransactionUpdates } from './transactionUpdates.ts'
+
+/** The change feed against a real Postgres: a load that fails once is tried again, not dropped. */
+describe('transaction updates feed', () => {
+  let db: { url: string; drop: () => Promise<void> }
+  let conn: Db
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    await migrateDatabase(db.url)
+    conn = createDb(db.url, { max: 2 })
+  })
+  afterAll(async () => {
+    await conn?.close()
+    await db?.drop()
+  })
+
+  it('a change whose load fails (a lock held past lock_timeout) still reaches the subscriber, once the lock is gone', async () => {
+    // The feed's own connections give up on a lock after 100 ms, as any statement timeout would.
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: 100 } })
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
+    const seen: TransactionRow[] = []
+    updates.subscribe((row) => seen.push(row))
+    try {
+      const [tx] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000001', NULL, 0) RETURNING id`
+      await conn.sql.begin(async (locked) => {
+        // The feed's load joins transactions: held here, it fails until this commits.
+        await locked`LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE`
+        await feedSql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
+        await new Promise((r) => setTimeout(r, 400))
+      })
+      const deadline = Date.now() + 5_000
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(seen.map((r) => [r.id, r.status])).toEqual([[tx!.id, 'QUEUED']])
+    } finally {
+      await updates.stop()
+      await feedSql.end({ timeout: 5 })
+    }
+  })
+
+  it('changes committed while the LISTEN connection was down reach the subscriber once it is back, each once', async () => {
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test' } })
+    const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
+    const dbName = new URL(db.url).pathname.slice(1)
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
+    const seen: Array<[string, string]> = []
+    updates.subscribe((row) => seen.push([row.id, row.status]))
+    try {
+      const [tx] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000002', NULL, 0) RETURNING id`
+      const event = (to: string, from: string | null) =>
+        conn.sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, ${from}, ${to})`
+      await event('QUEUED', null)
+      const waitSeen = async (n: number) => {
+        const deadline = Date.now() + 10_000
+        while (seen.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      }
+      await waitSeen(1)
+      // Drop the feed's LISTEN connection and keep it from coming back (as while Postgres restarts); the
+      // test's own connection is open already and stays.
+      await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`)
+      try {
+        const [listener] = await admin<{ pid: number }[]>`
+          SELECT pid FROM pg_stat_activity WHERE datname = ${dbName} AND application_name = 'feed-under-test' AND query ILIKE 'listen%'`
+        expect(listener).toBeDefined()
+        await admin`SELECT pg_terminate_backend(${listener!.pid}, 5000)`
+        await event('PENDING', 'QUEUED')
+        await event('INCLUDED', 'PENDING')
+        await new Promise((r) => setTimeout(r, 500))
+      } finally {
+        await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`)
+      }
+      await waitSeen(3)
+      await event('CONFIRMED', 'INCLUDED')
+      await waitSeen(4)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(seen).toEqual([
+        [tx!.id, 'QUEUED'],
+        [tx!.id, 'PENDING'],
+        [tx!.id, 'INCLUDED'],
+        [tx!.id, 'CONFIRMED'],
+      ])
+    } finally {
+      await updates.stop()
+      await feedSql.end({ timeout: 5 })
+      await admin.end()
+    }
+  })
+})
