@@ -3,6 +3,7 @@ import { getAddress } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
@@ -212,5 +213,48 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })
     expect(stays.events.filter((e: any) => e.toStatus === 'QUEUED' && e.fromStatus === 'QUEUED')).toEqual([])
+  })
+})
+
+describe('a remote signer that stops signing', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterAll(async () => {
+    await env?.stop()
+    await proxy?.stop()
+  })
+
+  it('its requests say SIGNER_UNAVAILABLE and wait; those the service gave it move to another signer; it signs again once back', async () => {
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      // The remote signer (anvil, which holds the key) is reached through a proxy this test can break.
+      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
+      config: (c) => c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } }),
+    })
+    proxy!.setMode('http500')
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code message } events { fromStatus toStatus detail } } }`
+    const pinned = await submit(env, { to: TO, value: '5', gasLimit: '21000', from: REMOTE_ADDRESS })
+    const waiting = await waitFor('the pinned request shows why it waits', async () => {
+      const t = (await env!.graphql(query, { id: pinned })).json.data.transaction
+      return t.status === 'QUEUED' && t.error?.code === 'SIGNER_UNAVAILABLE' && t
+    })
+    expect(waiting.error.message).toMatch(/^signer "remote": eth_signTransaction at .* failed: .*; it waits for the signer/)
+    // Taking turns, the remote signer is given half of these.
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(50 + i), gasLimit: '21000' })))
+    const txs = await waitFor('all six CONFIRMED', async () => {
+      const all = await Promise.all(ids.map(async (id) => (await env!.graphql(query, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(new Set(txs.map((t) => t.from))).toEqual(new Set([SIGNER.address]))
+    const moves = txs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail)))
+    expect(moves.length).toBeGreaterThanOrEqual(1)
+    for (const m of moves) expect(m).toMatchObject({ action: 'signer_changed', from: REMOTE_ADDRESS, to: SIGNER.address, reason: 'its remote signer failed to sign' })
+    // Back: the request that named it is signed by it.
+    proxy!.setMode('ok')
+    const done = await waitFor('the pinned request CONFIRMED', async () => {
+      const t = (await env!.graphql(query, { id: pinned })).json.data.transaction
+      return t.status === 'CONFIRMED' && t
+    }, 60_000)
+    expect(done).toMatchObject({ from: REMOTE_ADDRESS, error: null })
   })
 })

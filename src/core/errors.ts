@@ -55,6 +55,11 @@ export const ERROR_CODE = {
   CANCELLED: 'CANCELLED',
   /** A filler whose nonce was used by another transaction of the key (outside the service): nothing left to fill. */
   NONCE_USED_ELSEWHERE: 'NONCE_USED_ELSEWHERE',
+  /**
+   * Still QUEUED: its remote signer (Web3Signer, Clef) failed to sign it; it waits, looked at again every few
+   * seconds, for as long as that lasts. A request that named no signer moves to another signer meanwhile.
+   */
+  SIGNER_UNAVAILABLE: 'SIGNER_UNAVAILABLE',
   /** No provider took it, in words we do not recognize, no node held it, for chains[].patience.sendMs. */
   SEND_REFUSED: 'SEND_REFUSED',
 } as const

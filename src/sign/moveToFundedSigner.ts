@@ -44,7 +44,13 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  *
  * Returns how many rows moved.
  */
-export async function moveToFundedSigner(ctx: ServiceContext, chain: ChainClients, from: Signer, short: ShortRow[]): Promise<number> {
+export async function moveToFundedSigner(
+  ctx: ServiceContext,
+  chain: ChainClients,
+  from: Signer,
+  short: ShortRow[],
+  reason = 'the signer first chosen cannot pay for it',
+): Promise<number> {
   const others = ctx.signers.forChain(chain.chainId).filter((s) => s.address !== from.address)
   if (others.length === 0 || short.length === 0) return 0
   const rooms = (await Promise.all(others.map((s) => roomOf(ctx, chain, s).catch(() => null))))
@@ -95,7 +101,7 @@ export async function moveToFundedSigner(ctx: ServiceContext, chain: ChainClient
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
       SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from.address}::text, 'to', signer,
-        'reason', 'the signer first chosen cannot pay for it')
+        'reason', ${reason}::text)
       FROM moved
     )
     SELECT id, signer FROM moved`
@@ -105,7 +111,7 @@ export async function moveToFundedSigner(ctx: ServiceContext, chain: ChainClient
   if (moved.length)
     ctx.log.warn(
       { chainId: chain.chainId, signer: from.address, moved: Object.fromEntries(byTarget) },
-      'signer short of funds: requests that named no signer moved to signers that can pay (fund it, or remove it from the chain)',
+      `requests that named no signer moved to other signers: ${reason}`,
     )
   return moved.length
 }

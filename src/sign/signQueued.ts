@@ -10,6 +10,7 @@ import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
+import { RemoteSignerError } from '../signers/remoteSigner.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
@@ -109,6 +110,28 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
 }
 
 /**
+ * The remote signer failed: every QUEUED row of the signer shows why and waits (set aside, looked at again
+ * after 5 s, then less often); rows of this batch the service gave it go to other signers that can pay. Before,
+ * they stayed QUEUED with no reason shown, and the whole backlog was tried again, batch after batch.
+ */
+async function setAsideUnavailable(ctx: ServiceContext, chain: ChainClients, signer: Signer, plans: Plan[], err: RemoteSignerError): Promise<void> {
+  const chainId = chain.chainId
+  const message = `${err.message}; it waits for the signer, looked at again every few seconds`
+  await ctx.db.sql`
+    UPDATE transactions SET error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE}, error_message = ${message}, updated_at = now(),
+      waiting_since = CASE WHEN waiting_since IS NULL OR error_code IS DISTINCT FROM ${ERROR_CODE.SIGNER_UNAVAILABLE} THEN now() ELSE waiting_since END
+    WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
+      -- A row set aside for another reason (funds, an estimate) keeps it, and its patience.
+      AND (error_code IS NULL OR error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE})`
+  ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it')
+  const movable = plans.flatMap((p) => (p.kind === 'sign' && !p.row.signer_pinned ? [{ row: p.row, gas: p.gas }] : []))
+  if (movable.length)
+    await moveToFundedSigner(ctx, chain, signer, movable, 'its remote signer failed to sign').catch((moveErr: unknown) =>
+      ctx.log.warn({ err: moveErr, chainId, signer: signer.address }, 'could not move requests off a failing remote signer; they wait for it'),
+    )
+}
+
+/**
  * Signs the next batch of a signer's queued transactions: consecutive nonces
  * under the signer's row lock, attempts stored in the same commit, before any send.
  * Returns null when nothing is left to sign (besides rows in `skip`).
@@ -137,7 +160,7 @@ export async function signNextBatch(
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const short: ShortRow[] = []
-  const signed: SignedAttempt[] = await sql.begin(async (tx) => {
+  const signed: SignedAttempt[] | RemoteSignerError = await sql.begin(async (tx) => {
     // The lock that serializes nonce assignment for this signer across every instance: the row is
     // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
     const [state] = await tx<{ next_nonce: number }[]>`
@@ -253,7 +276,16 @@ export async function signNextBatch(
       await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
+  }).catch((err: unknown) => {
+    if (err instanceof RemoteSignerError) return err
+    throw err
   })
+  if (signed instanceof RemoteSignerError) {
+    await setAsideUnavailable(ctx, chain, signer, plans, signed)
+    // Nothing more to sign for now: the sweep drives the signer again, and the rows are looked at again once
+    // their set-aside time has passed (one call to the remote signer per try, not one per batch of the backlog).
+    return null
+  }
   // Outside the lock: picking another signer reads the node. A failure leaves the rows set aside, as before.
   if (short.length)
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
