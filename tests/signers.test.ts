@@ -213,7 +213,30 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })
     expect(stays.events.filter((e: any) => e.toStatus === 'QUEUED' && e.fromStatus === 'QUEUED')).toEqual([])
-  })
+
+    // One request a signer cannot afford says nothing of the signer: the funded one is not flagged for it.
+    const tooDear = await submit(env, { to: TO, value: (10n ** 24n).toString(), gasLimit: '21000', from: funded.address })
+    await waitFor('the too dear request set aside', async () => (await env!.graphql(query, { id: tooDear })).json.data.transaction.error?.code === 'INSUFFICIENT_FUNDS')
+    const shortGauge = async () => (await (await fetch(`${env!.service.url}/metrics`)).text()).match(/^txb_signer_short_of_funds\{chain_id="31337",signer="(0x[0-9a-fA-F]{40})"\} (\d)$/gm)
+    expect(await shortGauge()).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
+
+    // Funded again, with nothing of its own queued (its request cancelled): the sweep clears the flag, since no
+    // request would reach the signer to do it, and requests that name no signer go to it again.
+    const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id: pinned })
+    // A QUEUED request an admin cancels ends FAILED (code CANCELLED): nothing of it was signed.
+    expect(cancelled.json.data.cancelTransaction.status).toBe('FAILED')
+    await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x8ac7230489e80000'] as never })
+    await waitFor('the broke signer no longer flagged', async () => (await shortGauge())?.includes(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 0`), 15_000)
+    await new Promise((r) => setTimeout(r, 1_200))
+    await submit(env, { to: TO, value: '1', gasLimit: '21000' })
+    await new Promise((r) => setTimeout(r, 300))
+    const again = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(60 + i), gasLimit: '21000' })))
+    const againTxs = await waitFor('those six CONFIRMED', async () => {
+      const all = await Promise.all(again.map(async (id) => (await env!.graphql(query, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(againTxs.filter((t) => t.from === broke.address).length).toBeGreaterThanOrEqual(1)
+  }, 120_000)
 })
 
 describe('a remote signer that stops signing', () => {

@@ -3,11 +3,6 @@ import { countBySigner } from '../store/countTransactions.ts'
 
 /** How long a read of the signers' backlogs is used before the next (it runs in the background). */
 const REFRESH_MS = 1_000
-/**
- * A signer the sign stage found short of funds this recently gets no requests that name no signer while another
- * can take them; after it, one is tried again (the sign stage moves it on if the signer is still short).
- */
-export const SHORT_OF_FUNDS_AVOID_MS = 30_000
 /** A read older than this (requests came seldom) is waited for, not used while a new one runs. */
 const STALE_MS = 5_000
 
@@ -39,9 +34,8 @@ export function createSignerLoad(sql: Sql) {
   function refresh(chainId: number, state: State): Promise<void> {
     return (state.reading = Promise.all([
       countBySigner(sql, chainId, ['QUEUED', 'PENDING']),
-      sql<{ signer: string }[]>`
-        SELECT signer FROM signer_nonces
-        WHERE chain_id = ${chainId} AND short_of_funds_at > now() - ${SHORT_OF_FUNDS_AVOID_MS / 1000} * interval '1 second'`,
+      // Flagged by the sign stage; cleared by it or by the recovery sweep once the signer can pay (sign/shortOfFunds.ts).
+      sql<{ signer: string }[]>`SELECT signer FROM signer_nonces WHERE chain_id = ${chainId} AND short_of_funds_at IS NOT NULL`,
     ])
       .then(([backlog, short]) => {
         state.backlog = backlog

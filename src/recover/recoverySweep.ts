@@ -4,6 +4,7 @@ import type { ServiceContext } from '../context.ts'
 import { startLoop, type Loop } from '../common/startLoop.ts'
 import { QUEUE, signJobKey } from '../jobs/queues.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { clearFundedSigners } from '../sign/shortOfFunds.ts'
 
 /** How often the sweep looks for work whose job or send was lost. */
 export const SWEEP_INTERVAL_MS = 3_000
@@ -31,6 +32,8 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job) })
     ctx.kickSigner(s.chain_id, s.signer)
   }
+  // A signer funded again takes requests that name no signer again (the accept path avoids it meanwhile).
+  await clearFundedSigners(ctx)
   for (const chain of ctx.chains.values()) {
     const found = await sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
       SELECT DISTINCT ON (t.id) a.transaction_id, a.nonce, a.hash, a.raw

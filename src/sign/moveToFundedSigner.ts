@@ -6,6 +6,7 @@ import { pgArray } from '../db/pgArray.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
+import { PLAIN_TRANSFER_GAS } from './signQueued.ts'
 
 /** A QUEUED row its signer cannot pay for; `gas` when the sign stage already knows it. */
 export type ShortRow = { row: TransactionRow; gas: bigint | null }
@@ -14,7 +15,7 @@ type Room = { signer: Signer; fees: Fees; wei: bigint }
 
 /**
  * What a signer can still pay for: its balance, less what its unsent and unmined transactions may spend, less
- * the value and stated gas of what waits QUEUED for it (rows it will estimate count their value only). A read
+ * the value and gas of what waits QUEUED for it (a row it will estimate counts a plain transfer's gas). A read
  * outside its lock: a guess its own sign stage checks again, under the lock, before it spends a nonce.
  */
 async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer): Promise<Room> {
@@ -23,7 +24,7 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
   const [committed, [queued]] = await Promise.all([
     spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),
     ctx.db.sql<{ value: string; gas: string }[]>`
-      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(gas_limit), 0)::text AS gas
+      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(COALESCE(gas_limit, ${PLAIN_TRANSFER_GAS.toString()}::numeric)), 0)::text AS gas
       FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'`,
   ])
   const waiting = maxCostWei(fees, BigInt(queued?.gas ?? '0'), BigInt(queued?.value ?? '0'))
@@ -34,6 +35,9 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  * Hands requests whose signer cannot pay for them to another of the chain's signers that can, when the service
  * chose the signer (the request named no `from`). Left where it was, such a request waited for funds that may
  * never come and failed INSUFFICIENT_FUNDS after the chain's patience, while the other signers sat idle.
+ *
+ * A row keeps its reason and since when it waits (the patience runs on), and moves at most once per other
+ * signer of the chain: a guess gone wrong twice cannot bounce it between two signers for ever.
  *
  * Only QUEUED rows move, and only from `from` (the update checks both): no nonce is spent and nothing of the
  * row's current execution was signed, so no attempt of it can be mined; any attempt of an earlier execution is
@@ -93,10 +97,14 @@ export async function moveToFundedSigner(
 
   const moved = await ctx.db.sql<{ id: string; signer: string }[]>`
     WITH moved AS (
-      UPDATE transactions t SET signer = v.signer, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
+      -- No reason any more (its new signer signs it at once), but waiting_since stays: if it is set aside again,
+      -- its patience runs from when it first waited (sign/signQueued.ts).
+      UPDATE transactions t SET signer = v.signer, error_code = NULL, error_message = NULL, updated_at = now()
       FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
+        AND (SELECT count(*) FROM transaction_events e
+             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed') < ${others.length}
       RETURNING t.id, t.signer
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

@@ -14,6 +14,8 @@ import { RemoteSignerError } from '../signers/remoteSigner.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
+/** The gas of a plain value transfer: a signer that cannot pay for one is short of funds for any request. */
+export const PLAIN_TRANSFER_GAS = 21_000n
 /** Signatures made between two turns of the event loop. */
 const SIGN_CHUNK = 20
 
@@ -38,7 +40,8 @@ const SET_ASIDE_RETRY_MAX_MS = 60_000
  * chain's patience for that reason has run out since it was first set aside for it; then it fails.
  */
 function waitOrFail(row: TransactionRow, code: string, message: string, patienceMs: number, now: number): Extract<Plan, { kind: 'wait' | 'fail' }> {
-  const since = row.error_code === code && row.waiting_since ? row.waiting_since.getTime() : now
+  // No code but a waiting_since: moved to this signer after waiting elsewhere (moveToFundedSigner.ts); it waited since.
+  const since = (row.error_code === code || row.error_code === null) && row.waiting_since ? row.waiting_since.getTime() : now
   if (now - since >= patienceMs) return { kind: 'fail', row, code, message: `${message} (still so after ${describeMs(now - since)})` }
   return { kind: 'wait', row, code, message: `${message}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
 }
@@ -150,7 +153,8 @@ export async function signNextBatch(
       ${skip.size ? sql`AND id <> ALL(${pgArray([...skip])}::uuid[])` : sql``}
       -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
       -- not be estimated again on every drain, ahead of the rows behind them.
-      AND (waiting_since IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
+      -- A row with no reason but a waiting_since was just moved here from another signer: taken at once.
+      AND (waiting_since IS NULL OR error_code IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
                                                          GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4)))
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
@@ -186,7 +190,13 @@ export async function signNextBatch(
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
     /** Seen by the accept path's signer pick (signerLoad.ts): short now; able to pay for a whole batch again; unknown. */
-    const shortOfFunds = () => (sawShort ? tx`now()` : attemptRows.length ? tx`NULL` : tx`short_of_funds_at`)
+    /**
+     * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
+     * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
+     * the signer); cleared by a batch signed with no such refusal, or by the sweep once the signer is funded.
+     */
+    const shortOfFunds = () =>
+      sawShort && balance - committedWei < maxCostWei(fees, PLAIN_TRANSFER_GAS, 0n) ? tx`now()` : attemptRows.length && !sawShort ? tx`NULL` : tx`short_of_funds_at`
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
@@ -268,7 +278,8 @@ export async function signNextBatch(
       await tx`
         UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now(),
           -- The patience for a reason runs from the first time the row was set aside for it.
-          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END
+          -- (A row moved here from another signer has no code, and keeps its waiting_since.)
+          waiting_since = CASE WHEN t.waiting_since IS NULL OR (t.error_code IS NOT NULL AND t.error_code <> v.code) THEN now() ELSE t.waiting_since END
         FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
