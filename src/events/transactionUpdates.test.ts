@@ -93,4 +93,48 @@ describe('transaction updates feed', () => {
       await admin.end()
     }
   })
+  it('an event that committed while LISTEN was down, with a lower id than one announced before the drop, is delivered too', async () => {
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test-2' } })
+    const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
+    const dbName = new URL(db.url).pathname.slice(1)
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
+    const seen: Array<[string, string]> = []
+    updates.subscribe((row) => seen.push([row.id, row.status]))
+    const held = await conn.sql.reserve()
+    try {
+      const [tx] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000003', NULL, 0) RETURNING id`
+      await new Promise((r) => setTimeout(r, 200))
+      // Event N is inserted and held uncommitted; event N+1 commits and is announced.
+      await held`BEGIN`
+      await held`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, 'QUEUED', 'PENDING')`
+      await feedSql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
+      const deadline = Date.now() + 5_000
+      while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(seen).toEqual([[tx!.id, 'QUEUED']])
+      await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`)
+      try {
+        const [listener] = await admin<{ pid: number }[]>`
+          SELECT pid FROM pg_stat_activity WHERE datname = ${dbName} AND application_name = 'feed-under-test-2' AND query ILIKE 'listen%'`
+        await admin`SELECT pg_terminate_backend(${listener!.pid}, 5000)`
+        // N commits while no one listens.
+        await held`COMMIT`
+        await new Promise((r) => setTimeout(r, 300))
+      } finally {
+        await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`)
+      }
+      const until = Date.now() + 10_000
+      while (seen.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+      await new Promise((r) => setTimeout(r, 300))
+      expect(seen).toEqual([
+        [tx!.id, 'QUEUED'],
+        [tx!.id, 'PENDING'],
+      ])
+    } finally {
+      held.release()
+      await updates.stop()
+      await feedSql.end({ timeout: 5 })
+      await admin.end()
+    }
+  })
 })

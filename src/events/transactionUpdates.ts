@@ -23,8 +23,13 @@ const COALESCE_MS = 25
  */
 const LOAD_RETRY_MS = 500
 const LOAD_RETRIES = 10
-/** Events looked up after the LISTEN connection came back, at most. */
+/** Events looked up after the LISTEN connection came back, at most; also how many announced ids are remembered. */
 const GAP_FILL_MAX = 10_000
+/**
+ * The gap's lookup starts this many ids below the highest announced: an event id is taken at insert, so one
+ * committed while LISTEN was down can have a lower id than one announced before the drop.
+ */
+const GAP_LOOKBACK = 1_000
 
 /**
  * Cross-instance change feed over Postgres LISTEN/NOTIFY (no extra broker): a
@@ -37,15 +42,36 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
   let timer: NodeJS.Timeout | null = null
   let flushing: Promise<void> = Promise.resolve()
   let failures = 0
+  /** After a failed load, no load before this (a flush queued meanwhile waits too). */
+  let backoffUntil = 0
+  let stopped = false
 
   /**
-   * Event ids delivered lately (oldest dropped first): a change committed just after LISTEN came back is both
-   * announced and found by the gap's lookup, and is delivered once.
+   * Event ids announced or found lately, listened to or not (oldest dropped first): each is queued once, so a
+   * change committed just after LISTEN came back, both announced and found by the gap's lookup, is delivered
+   * once, and one announced while no one listened is not replayed by a later gap's lookup.
    */
-  const delivered = new Set<string>()
+  const known = new Set<string>()
+  /** The highest event id announced or found: where the gap's lookup after a reconnect starts. */
+  let highest = 0
+  const take = (id: string) => {
+    if (known.has(id)) return
+    known.add(id)
+    if (known.size > GAP_FILL_MAX) known.delete(known.values().next().value!)
+    highest = Math.max(highest, Number(id))
+    if (listeners.size > 0) pending.add(id)
+  }
+  const soon = (ms: number) => {
+    if (stopped) return
+    timer ??= setTimeout(schedule, ms)
+  }
+
   const flush = async () => {
     timer = null
-    const ids = [...pending].filter((id) => !delivered.has(id))
+    if (stopped) return
+    const wait = backoffUntil - Date.now()
+    if (wait > 0) return soon(wait)
+    const ids = [...pending]
     pending = new Set()
     if (ids.length === 0 || listeners.size === 0) return
     let rows: TransactionRow[]
@@ -63,14 +89,8 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
       log.warn({ err, events: ids.length, attempt: failures }, 'loading updated transactions failed; trying again')
       // Ahead of what arrived meanwhile; the query orders by event id either way.
       pending = new Set([...ids, ...pending])
-      if (timer) clearTimeout(timer)
-      timer = setTimeout(schedule, LOAD_RETRY_MS * failures)
-      return
-    }
-    for (const id of ids) delivered.add(id)
-    for (const id of delivered) {
-      if (delivered.size <= GAP_FILL_MAX) break
-      delivered.delete(id)
+      backoffUntil = Date.now() + LOAD_RETRY_MS * failures
+      return soon(LOAD_RETRY_MS * failures)
     }
     for (const row of rows)
       for (const l of listeners) {
@@ -83,46 +103,50 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
   }
 
   // Serialized flushes keep the order in which changes were committed.
-  const schedule = () => {
+  function schedule() {
     flushing = flushing.then(flush).catch((err) => log.error({ err }, 'delivering updated transactions failed'))
   }
 
-  /** The highest event id announced, listened to or not: where a gap after a reconnect starts. */
-  let highest = 0
-  let listening = false
+  /** The highest event id when the feed started listening: what came before is not this feed's to deliver. */
+  let startId: number | null = null
+  const readStart = () =>
+    sql<{ id: number }[]>`SELECT coalesce(max(id), 0)::int8 AS id FROM transaction_events`.then(([row]) => {
+      startId = Number(row?.id ?? 0)
+      highest = Math.max(highest, startId)
+    })
+
+  /**
+   * postgres.js runs LISTEN again on a new connection after the old one dropped (Postgres restarted, a network
+   * cut): what was committed meanwhile was announced to no one. Runs in the flush chain, so it cannot overtake
+   * what is being delivered, and what it finds goes out with what is announced next, in event order.
+   */
+  const fillGap = async () => {
+    if (startId === null) return readStart() // never knew where the feed started: nothing to fill, only a start
+    const since = Math.max(startId, highest - GAP_LOOKBACK)
+    const rows = await sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${since} ORDER BY id LIMIT ${GAP_FILL_MAX + GAP_LOOKBACK}`
+    const before = pending.size
+    for (const r of rows) take(String(r.id))
+    log.info({ since, found: pending.size - before }, 'transaction updates: listening again; loading the changes made meanwhile')
+    if (rows.length === GAP_FILL_MAX + GAP_LOOKBACK) log.warn({ since }, `more than ${GAP_FILL_MAX} changes while not listening: subscribers miss the rest`)
+    await flush()
+  }
+
+  let listenedBefore = false
   // The payload is a comma-separated list of event ids (one NOTIFY per statement).
   const { unlisten } = await sql.listen(
     'transaction_updated',
     (ids) => {
-      const list = ids.split(',')
-      for (const id of list) highest = Math.max(highest, Number(id))
-      if (listeners.size === 0) return
-      for (const id of list) pending.add(id)
-      timer ??= setTimeout(schedule, COALESCE_MS)
+      for (const id of ids.split(',')) take(id)
+      if (pending.size) soon(COALESCE_MS)
     },
     () => {
-      // postgres.js runs LISTEN again on a new connection after the old one dropped (Postgres restarted, a
-      // network cut): what was committed meanwhile was announced to no one. Load the events since the last one.
-      if (!listening) {
-        listening = true
-        void sql<{ id: number }[]>`SELECT coalesce(max(id), 0)::int8 AS id FROM transaction_events`.then(
-          ([row]) => (highest = Math.max(highest, Number(row?.id ?? 0))),
-          (err: unknown) => log.warn({ err }, 'reading the latest transaction event failed'),
-        )
+      if (stopped) return
+      if (!listenedBefore) {
+        listenedBefore = true
+        readStart().catch((err: unknown) => log.warn({ err }, 'reading the latest transaction event failed'))
         return
       }
-      const since = highest
-      void sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${since} ORDER BY id LIMIT ${GAP_FILL_MAX}`.then(
-        (rows) => {
-          log.info({ since, events: rows.length }, 'transaction updates: listening again; loading the changes made meanwhile')
-          if (rows.length === GAP_FILL_MAX) log.warn({ since }, `more than ${GAP_FILL_MAX} changes while not listening: subscribers miss the rest`)
-          for (const r of rows) highest = Math.max(highest, Number(r.id))
-          if (listeners.size === 0 || rows.length === 0) return
-          for (const r of rows) pending.add(String(r.id))
-          timer ??= setTimeout(schedule, COALESCE_MS)
-        },
-        (err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'),
-      )
+      flushing = flushing.then(fillGap).catch((err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'))
     },
   )
 
@@ -132,6 +156,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
       return () => listeners.delete(listener)
     },
     async stop() {
+      stopped = true
       if (timer) clearTimeout(timer)
       await flushing
       await unlisten()
