@@ -256,12 +256,23 @@ describe('a remote signer that stops signing', () => {
     })
     proxy!.setMode('http500')
     const query = `query($id: ID!) { transaction(id: $id) { status from error { code message } events { fromStatus toStatus detail } } }`
-    const pinned = await submit(env, { to: TO, value: '5', gasLimit: '21000', from: REMOTE_ADDRESS })
+    // Two that name it, in one batch: one with a deadline that passes while the signer is down.
+    const [pinned, expiring] = await Promise.all([
+      submit(env, { to: TO, value: '5', gasLimit: '21000', from: REMOTE_ADDRESS }),
+      submit(env, { to: TO, value: '6', gasLimit: '21000', from: REMOTE_ADDRESS, validUntil: new Date(Date.now() + 2_000).toISOString() }),
+    ])
     const waiting = await waitFor('the pinned request shows why it waits', async () => {
       const t = (await env!.graphql(query, { id: pinned })).json.data.transaction
       return t.status === 'QUEUED' && t.error?.code === 'SIGNER_UNAVAILABLE' && t
     })
     expect(waiting.error.message).toMatch(/^signer "remote": eth_signTransaction at .* failed: .*; it waits for the signer/)
+    // Looked at again with the other, whose signing fails again: its own outcome still counts (before, the failed
+    // signature rolled the whole batch back, and it waited as SIGNER_UNAVAILABLE for as long as the outage).
+    const expired = await waitFor('the expiring one FAILED', async () => {
+      const t = (await env!.graphql(query, { id: expiring })).json.data.transaction
+      return t.status === 'FAILED' && t
+    }, 20_000)
+    expect(expired.error.code).toBe('EXPIRED')
     // Taking turns, the remote signer is given half of these.
     const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(50 + i), gasLimit: '21000' })))
     const txs = await waitFor('all six CONFIRMED', async () => {

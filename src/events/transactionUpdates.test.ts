@@ -104,7 +104,14 @@ describe('transaction updates feed', () => {
     try {
       const [tx] = await conn.sql<{ id: string }[]>`
         INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000003', NULL, 0) RETURNING id`
-      await new Promise((r) => setTimeout(r, 200))
+      // The feed knows where it started once it delivered something (both run in its flush chain): a warm-up
+      // event of another transaction, then only this one's are looked at.
+      const [warm] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000004', NULL, 0) RETURNING id`
+      await conn.sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${warm!.id}, NULL, 'QUEUED')`
+      const warmUntil = Date.now() + 5_000
+      while (!seen.some(([id]) => id === warm!.id) && Date.now() < warmUntil) await new Promise((r) => setTimeout(r, 50))
+      seen.length = 0
       // Event N is inserted and held uncommitted; event N+1 commits and is announced.
       await held`BEGIN`
       await held`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, 'QUEUED', 'PENDING')`

@@ -120,16 +120,33 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
    * cut): what was committed meanwhile was announced to no one. Runs in the flush chain, so it cannot overtake
    * what is being delivered, and what it finds goes out with what is announced next, in event order.
    */
-  const fillGap = async () => {
+  const fillGap = async (): Promise<void> => {
+    if (stopped) return
     if (startId === null) return readStart() // never knew where the feed started: nothing to fill, only a start
     const since = Math.max(startId, highest - GAP_LOOKBACK)
-    const rows = await sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${since} ORDER BY id LIMIT ${GAP_FILL_MAX + GAP_LOOKBACK}`
+    let rows: { id: number }[]
+    try {
+      rows = await sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${since} ORDER BY id LIMIT ${GAP_FILL_MAX + GAP_LOOKBACK}`
+      gapFailures = 0
+    } catch (err) {
+      // Likely right after Postgres came back: tried again, like a failed load, else those changes are lost.
+      if (++gapFailures > LOAD_RETRIES) {
+        gapFailures = 0
+        log.error({ err }, 'loading the changes made while not listening failed again and again; subscribers miss them')
+        return
+      }
+      log.warn({ err, attempt: gapFailures }, 'loading the changes made while not listening failed; trying again')
+      setTimeout(() => !stopped && (flushing = flushing.then(fillGap)), LOAD_RETRY_MS * gapFailures)
+      return
+    }
     const before = pending.size
     for (const r of rows) take(String(r.id))
     log.info({ since, found: pending.size - before }, 'transaction updates: listening again; loading the changes made meanwhile')
     if (rows.length === GAP_FILL_MAX + GAP_LOOKBACK) log.warn({ since }, `more than ${GAP_FILL_MAX} changes while not listening: subscribers miss the rest`)
+    if (timer) clearTimeout(timer)
     await flush()
   }
+  let gapFailures = 0
 
   let listenedBefore = false
   // The payload is a comma-separated list of event ids (one NOTIFY per statement).
@@ -143,7 +160,8 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
       if (stopped) return
       if (!listenedBefore) {
         listenedBefore = true
-        readStart().catch((err: unknown) => log.warn({ err }, 'reading the latest transaction event failed'))
+        // In the flush chain, so a reconnect's gap fill runs after it.
+        flushing = flushing.then(readStart).catch((err: unknown) => log.warn({ err }, 'reading the latest transaction event failed'))
         return
       }
       flushing = flushing.then(fillGap).catch((err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'))

@@ -32,8 +32,6 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job) })
     ctx.kickSigner(s.chain_id, s.signer)
   }
-  // A signer funded again takes requests that name no signer again (the accept path avoids it meanwhile).
-  await clearFundedSigners(ctx)
   for (const chain of ctx.chains.values()) {
     const found = await sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
       SELECT DISTINCT ON (t.id) a.transaction_id, a.nonce, a.hash, a.raw
@@ -51,6 +49,9 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
       stale.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })),
     )
   }
+  // After the resends (they matter more, and it reads the node): a signer funded again takes requests that name
+  // no signer again (the accept path avoids it meanwhile). Its failure is only logged.
+  await clearFundedSigners(ctx).catch((err: unknown) => ctx.log.warn({ err }, 'looking at signers short of funds failed'))
 }
 
 export function startRecoverySweep(ctx: ServiceContext, opts: SweepOptions = {}): Loop {

@@ -36,8 +36,9 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  * chose the signer (the request named no `from`). Left where it was, such a request waited for funds that may
  * never come and failed INSUFFICIENT_FUNDS after the chain's patience, while the other signers sat idle.
  *
- * A row keeps its reason and since when it waits (the patience runs on), and moves at most once per other
- * signer of the chain: a guess gone wrong twice cannot bounce it between two signers for ever.
+ * A row moves at most once to each other signer of the chain per execution: a guess gone wrong cannot bounce
+ * it between signers for ever. Its reason and patience start again on the new signer (a different signer, a
+ * different wait), so it ends FAILED at the latest after the patience on each signer it was given.
  *
  * Only QUEUED rows move, and only from `from` (the update checks both): no nonce is spent and nothing of the
  * row's current execution was signed, so no attempt of it can be mined; any attempt of an earlier execution is
@@ -84,11 +85,21 @@ export async function moveToFundedSigner(
     }),
   )
 
+  // Signers each row was on before in this execution (left, or handed to): never handed to again.
+  const visited = new Map<string, Set<string>>()
+  const history = await ctx.db.sql<{ id: string; signers: string[] }[]>`
+    SELECT e.transaction_id AS id, array_agg(DISTINCT e.detail->>'from') || array_agg(DISTINCT e.detail->>'to') AS signers
+    FROM transaction_events e JOIN unnest(${pgArray(withGas.map((w) => w.row.id))}::uuid[], ${pgArray(withGas.map((w) => w.row.execution))}::int[]) AS v(id, execution)
+      ON e.transaction_id = v.id AND e.detail->>'execution' = v.execution::text
+    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+    GROUP BY e.transaction_id`
+  for (const h of history) visited.set(h.id, new Set(h.signers))
   const moves: { id: string; execution: number; to: string }[] = []
   for (const { row, gas } of withGas) {
     if (gas === null) continue
+    const before = visited.get(row.id)
     // The roomiest first, so one signer's room is not spent on what another could take as well.
-    const target = rooms.find((r) => maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
+    const target = rooms.find((r) => !before?.has(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
     if (!target) continue
     target.wei -= maxCostWei(target.fees, gas, BigInt(row.value))
     moves.push({ id: row.id, execution: row.execution, to: target.signer.address })
@@ -97,19 +108,19 @@ export async function moveToFundedSigner(
 
   const moved = await ctx.db.sql<{ id: string; signer: string }[]>`
     WITH moved AS (
-      -- No reason any more (its new signer signs it at once), but waiting_since stays: if it is set aside again,
-      -- its patience runs from when it first waited (sign/signQueued.ts).
-      UPDATE transactions t SET signer = v.signer, error_code = NULL, error_message = NULL, updated_at = now()
+      -- No reason any more: its new signer takes it at once, and a wait there starts its own patience.
+      UPDATE transactions t SET signer = v.signer, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
       FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
         AND (SELECT count(*) FROM transaction_events e
-             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed') < ${others.length}
-      RETURNING t.id, t.signer
+             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+               AND e.detail->>'execution' = t.execution::text) < ${others.length}
+      RETURNING t.id, t.signer, t.execution
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
       SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from.address}::text, 'to', signer,
-        'reason', ${reason}::text)
+        'reason', ${reason}::text, 'execution', execution)
       FROM moved
     )
     SELECT id, signer FROM moved`

@@ -40,8 +40,7 @@ const SET_ASIDE_RETRY_MAX_MS = 60_000
  * chain's patience for that reason has run out since it was first set aside for it; then it fails.
  */
 function waitOrFail(row: TransactionRow, code: string, message: string, patienceMs: number, now: number): Extract<Plan, { kind: 'wait' | 'fail' }> {
-  // No code but a waiting_since: moved to this signer after waiting elsewhere (moveToFundedSigner.ts); it waited since.
-  const since = (row.error_code === code || row.error_code === null) && row.waiting_since ? row.waiting_since.getTime() : now
+  const since = row.error_code === code && row.waiting_since ? row.waiting_since.getTime() : now
   if (now - since >= patienceMs) return { kind: 'fail', row, code, message: `${message} (still so after ${describeMs(now - since)})` }
   return { kind: 'wait', row, code, message: `${message}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
 }
@@ -112,26 +111,33 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   return plans.map((p) => (p as PromiseFulfilledResult<Plan>).value)
 }
 
+/** Rows of a failing remote signer handed to other signers at once, at most (the rest on the next try). */
+const UNAVAILABLE_MOVE_MAX = 1_000
+
 /**
- * The remote signer failed: every QUEUED row of the signer shows why and waits (set aside, looked at again
- * after 5 s, then less often); rows of this batch the service gave it go to other signers that can pay. Before,
- * they stayed QUEUED with no reason shown, and the whole backlog was tried again, batch after batch.
+ * The remote signer failed (the batch's rows from that one on are set aside as SIGNER_UNAVAILABLE, in its
+ * commit). Every other QUEUED row of the signer that the service gave it moves to a signer that can pay, and
+ * the rest (named for it, or with no signer to take them) are set aside the same way, so they show why they
+ * wait and are tried again on the set-aside schedule: one call to the remote signer per try, not one per
+ * batch of the backlog. Before, they stayed QUEUED with no reason shown. No patience: an outage never fails one.
  */
-async function setAsideUnavailable(ctx: ServiceContext, chain: ChainClients, signer: Signer, plans: Plan[], err: RemoteSignerError): Promise<void> {
+async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signer: Signer, err: RemoteSignerError): Promise<void> {
   const chainId = chain.chainId
-  const message = `${err.message}; it waits for the signer, looked at again every few seconds`
-  await ctx.db.sql`
-    UPDATE transactions SET error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE}, error_message = ${message}, updated_at = now(),
-      waiting_since = CASE WHEN waiting_since IS NULL OR error_code IS DISTINCT FROM ${ERROR_CODE.SIGNER_UNAVAILABLE} THEN now() ELSE waiting_since END
-    WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
-      -- A row set aside for another reason (funds, an estimate) keeps it, and its patience.
-      AND (error_code IS NULL OR error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE})`
-  ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it')
-  const movable = plans.flatMap((p) => (p.kind === 'sign' && !p.row.signer_pinned ? [{ row: p.row, gas: p.gas }] : []))
-  if (movable.length)
-    await moveToFundedSigner(ctx, chain, signer, movable, 'its remote signer failed to sign').catch((moveErr: unknown) =>
-      ctx.log.warn({ err: moveErr, chainId, signer: signer.address }, 'could not move requests off a failing remote signer; they wait for it'),
-    )
+  const { sql } = ctx.db
+  ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it, or move to another signer')
+  try {
+    const movable = await sql<TransactionRow[]>`
+      SELECT * FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
+      ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
+    if (movable.length)
+      await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
+  } catch (moveErr) {
+    ctx.log.warn({ err: moveErr, chainId, signer: signer.address }, 'could not move requests off a failing remote signer; they wait for it')
+  }
+  await sql`
+    UPDATE transactions SET error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE}, updated_at = now(), waiting_since = now(),
+      error_message = ${`${err.message}; it waits for the signer, looked at again every few seconds`}
+    WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND error_code IS NULL`
 }
 
 /**
@@ -153,8 +159,7 @@ export async function signNextBatch(
       ${skip.size ? sql`AND id <> ALL(${pgArray([...skip])}::uuid[])` : sql``}
       -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
       -- not be estimated again on every drain, ahead of the rows behind them.
-      -- A row with no reason but a waiting_since was just moved here from another signer: taken at once.
-      AND (waiting_since IS NULL OR error_code IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
+      AND (waiting_since IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
                                                          GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4)))
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
@@ -164,7 +169,9 @@ export async function signNextBatch(
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const short: ShortRow[] = []
-  const signed: SignedAttempt[] | RemoteSignerError = await sql.begin(async (tx) => {
+  /** Set when the remote signer fails during the batch. */
+  let unavailable: RemoteSignerError | null = null
+  const signed: SignedAttempt[] = await sql.begin(async (tx) => {
     // The lock that serializes nonce assignment for this signer across every instance: the row is
     // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
     const [state] = await tx<{ next_nonce: number }[]>`
@@ -189,14 +196,18 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
-    /** Seen by the accept path's signer pick (signerLoad.ts): short now; able to pay for a whole batch again; unknown. */
     /**
      * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
      * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
-     * the signer); cleared by a batch signed with no such refusal, or by the sweep once the signer is funded.
+     * the signer); cleared when a batch signed with no such refusal leaves enough for one, or by the sweep once
+     * the signer is funded (sign/shortOfFunds.ts).
      */
-    const shortOfFunds = () =>
-      sawShort && balance - committedWei < maxCostWei(fees, PLAIN_TRANSFER_GAS, 0n) ? tx`now()` : attemptRows.length && !sawShort ? tx`NULL` : tx`short_of_funds_at`
+    const shortOfFunds = () => {
+      const canPayPlain = balance - committedWei >= maxCostWei(fees, PLAIN_TRANSFER_GAS, 0n)
+      if (sawShort && !canPayPlain) return tx`now()`
+      if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
+      return tx`short_of_funds_at`
+    }
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
@@ -204,6 +215,10 @@ export async function signNextBatch(
       if (!row.signer_pinned) short.push({ row, gas })
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
+    const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
+      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: `${err.message}; it waits for the signer, looked at again every few seconds` })
+      skip.add(row.id)
+    }
     for (const plan of plans) {
       if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
       if (plan.kind === 'fail') {
@@ -214,6 +229,11 @@ export async function signNextBatch(
         notes.push({ id: plan.row.id, code: plan.code, message: plan.message })
         skip.add(plan.row.id)
         if (plan.code === ERROR_CODE.INSUFFICIENT_FUNDS) movable(plan.row, null)
+        continue
+      }
+      // The remote signer failed earlier in this batch: the rest waits for it (what was signed is kept).
+      if (unavailable) {
+        setAsideUnavailable(plan.row, unavailable)
         continue
       }
       const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
@@ -236,8 +256,20 @@ export async function signNextBatch(
       builds.push(build)
       // Handled: a failure surfaces in Promise.all below, not as an unhandled rejection during a yield.
       build.catch(() => {})
-      // A remote signer (Web3Signer, Clef) gets one request at a time, as before, not 200 at once.
-      if (signer.kind === 'remote') await build
+      // A remote signer (Web3Signer, Clef) gets one request at a time, as before, not 200 at once. When it fails,
+      // the rows signed before it are committed, and the failures and notes of the batch with them.
+      if (signer.kind === 'remote') {
+        try {
+          await build
+        } catch (err) {
+          if (!(err instanceof RemoteSignerError)) throw err
+          builds.pop()
+          committedWei -= cost
+          unavailable = err
+          setAsideUnavailable(plan.row, err)
+          continue
+        }
+      }
       nonce++
     }
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
@@ -278,8 +310,7 @@ export async function signNextBatch(
       await tx`
         UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now(),
           -- The patience for a reason runs from the first time the row was set aside for it.
-          -- (A row moved here from another signer has no code, and keeps its waiting_since.)
-          waiting_since = CASE WHEN t.waiting_since IS NULL OR (t.error_code IS NOT NULL AND t.error_code <> v.code) THEN now() ELSE t.waiting_since END
+          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END
         FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
@@ -287,16 +318,8 @@ export async function signNextBatch(
       await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
-  }).catch((err: unknown) => {
-    if (err instanceof RemoteSignerError) return err
-    throw err
   })
-  if (signed instanceof RemoteSignerError) {
-    await setAsideUnavailable(ctx, chain, signer, plans, signed)
-    // Nothing more to sign for now: the sweep drives the signer again, and the rows are looked at again once
-    // their set-aside time has passed (one call to the remote signer per try, not one per batch of the backlog).
-    return null
-  }
+  if (unavailable) await signerUnavailable(ctx, chain, signer, unavailable)
   // Outside the lock: picking another signer reads the node. A failure leaves the rows set aside, as before.
   if (short.length)
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
