@@ -205,7 +205,13 @@ describe('requests that name no signer, with one signer that cannot send', () =>
       return all.every((t) => t.status === 'CONFIRMED') && all
     }, 30_000)
     expect(laterTxs.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED'))).toEqual([])
-    // What the operator sees instead of a queue: the signer that cannot pay, by name.
+    // What the operator sees instead of a queue: the signer that cannot pay, by name, over GraphQL and in metrics.
+    const signers = (await env.graphql(`{ signers { name address balance shortOfFundsSince queued } }`)).json.data.signers
+    expect(signers.map((s: any) => s.name)).toEqual(['anvil-0', 'funded', 'broke'])
+    const byName = new Map<string, any>(signers.map((s: any) => [s.name, s]))
+    expect(byName.get('broke')).toMatchObject({ address: broke.address, balance: '0', queued: 1 })
+    expect(Date.parse(byName.get('broke').shortOfFundsSince)).toBeGreaterThan(Date.now() - 60_000)
+    expect(byName.get('funded').shortOfFundsSince).toBeNull()
     const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 1`)
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)

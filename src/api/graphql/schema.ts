@@ -14,6 +14,7 @@ import { builder } from './builder.ts'
 import './scalars.ts'
 import './subscriptions.ts'
 import './providersQuery.ts'
+import './signersQuery.ts'
 import './dashboardQueries.ts'
 
 export const TransactionStatus = builder.enumType('TransactionStatus', { values: TX_STATUSES })

@@ -1,0 +1,92 @@
+import { withTimeout } from '../../common/withTimeout.ts'
+import { pgArray } from '../../db/pgArray.ts'
+import { countBySigner } from '../../store/countTransactions.ts'
+import { requireRole } from '../auth.ts'
+import { builder } from './builder.ts'
+
+type SignerStatusView = {
+  chainId: number
+  name: string
+  address: string
+  kind: string
+  balance: bigint | null
+  balanceError: string | null
+  nextNonce: number | null
+  queued: number
+  pending: number
+  shortOfFundsSince: Date | null
+}
+
+/** A balance read waits at most this long: a chain whose providers are down must not hold the dashboard. */
+const BALANCE_READ_MS = 2_000
+
+const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').implement({
+  description: 'A signer of a chain, as the service sees it now. Its key is never shown.',
+  fields: (t) => ({
+    chainId: t.exposeInt('chainId'),
+    name: t.exposeString('name', { description: 'Its name in the config' }),
+    address: t.field({ type: 'Address', resolve: (s) => s.address }),
+    kind: t.exposeString('kind', { description: 'privateKey, keystore or remote' }),
+    balance: t.field({ type: 'BigInt', nullable: true, description: 'Wei at the latest block; null when the chain could not be read', resolve: (s) => s.balance }),
+    balanceError: t.exposeString('balanceError', { nullable: true, description: 'Why the balance could not be read' }),
+    nextNonce: t.field({ type: 'BigInt', nullable: true, description: 'The next nonce the service will assign; null before its first', resolve: (s) => s.nextNonce }),
+    queued: t.exposeInt('queued', { description: 'Its QUEUED transactions' }),
+    pending: t.exposeInt('pending', { description: 'Its PENDING transactions' }),
+    shortOfFundsSince: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'Set while the sign stage last found it unable to pay for a request (and for a plain transfer): requests that name no signer go to other signers, and those it was given move to them. Fund it. Cleared once it can pay again.',
+      resolve: (s) => s.shortOfFundsSince,
+    }),
+  }),
+})
+
+builder.queryField('signers', (t) =>
+  t.field({
+    type: [SignerStatusType],
+    description: 'Every signer of every chain (of one chain, with chainId), in config order: balance, next nonce, backlog, and whether it is short of funds',
+    args: { chainId: t.arg.int() },
+    resolve: async (_, { chainId }, ctx) => {
+      requireRole(ctx.principal, 'reader')
+      const { sql } = ctx.service.db
+      const chains = [...ctx.service.chains.values()].filter((c) => chainId == null || c.chainId === chainId)
+      const ids = chains.map((c) => c.chainId)
+      const nonceRows = ids.length
+        ? await sql<{ chain_id: number; signer: string; next_nonce: number; short_of_funds_at: Date | null }[]>`
+            SELECT chain_id, signer, next_nonce, short_of_funds_at FROM signer_nonces WHERE chain_id = ANY(${pgArray(ids)}::int[])`
+        : []
+      const nonces = new Map(nonceRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
+      const perChain = await Promise.all(
+        chains.map(async (chain) => {
+          const [queued, pending] = await Promise.all([countBySigner(sql, chain.chainId, ['QUEUED']), countBySigner(sql, chain.chainId, ['PENDING'])])
+          return Promise.all(
+            ctx.service.signers.forChain(chain.chainId).map(async (s): Promise<SignerStatusView> => {
+              const n = nonces.get(`${chain.chainId}:${s.address}`)
+              let balance: bigint | null = null
+              let balanceError: string | null = null
+              try {
+                balance = await withTimeout(chain.read.getBalance({ address: s.address, blockTag: 'latest' }), BALANCE_READ_MS, 'the balance read')
+              } catch (err) {
+                balanceError = chain.redact(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err))
+              }
+              return {
+                chainId: chain.chainId,
+                name: s.name,
+                address: s.address,
+                kind: s.kind,
+                balance,
+                balanceError,
+                nextNonce: n?.next_nonce ?? null,
+                queued: queued.get(s.address) ?? 0,
+                pending: pending.get(s.address) ?? 0,
+                shortOfFundsSince: n?.short_of_funds_at ?? null,
+              }
+            }),
+          )
+        }),
+      )
+      return perChain.flat()
+    },
+  }),
+)
