@@ -69,6 +69,9 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
   const flush = async () => {
     timer = null
     if (stopped) return
+    // While a gap's lookup waits to be tried again, newer changes wait too: delivered first, they would put a
+    // transaction's later status before its earlier one.
+    if (gapRetry) return soon(LOAD_RETRY_MS)
     const wait = backoffUntil - Date.now()
     if (wait > 0) return soon(wait)
     const ids = [...pending]
@@ -136,7 +139,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
         return
       }
       log.warn({ err, attempt: gapFailures }, 'loading the changes made while not listening failed; trying again')
-      setTimeout(() => !stopped && (flushing = flushing.then(fillGap)), LOAD_RETRY_MS * gapFailures)
+      gapRetry = setTimeout(() => {
+        gapRetry = null
+        if (!stopped) runGapFill()
+      }, LOAD_RETRY_MS * gapFailures)
       return
     }
     const before = pending.size
@@ -147,6 +153,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
     await flush()
   }
   let gapFailures = 0
+  let gapRetry: NodeJS.Timeout | null = null
+  const runGapFill = () => {
+    flushing = flushing.then(fillGap).catch((err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'))
+  }
 
   let listenedBefore = false
   // The payload is a comma-separated list of event ids (one NOTIFY per statement).
@@ -164,7 +174,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
         flushing = flushing.then(readStart).catch((err: unknown) => log.warn({ err }, 'reading the latest transaction event failed'))
         return
       }
-      flushing = flushing.then(fillGap).catch((err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'))
+      runGapFill()
     },
   )
 
@@ -176,6 +186,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
+      if (gapRetry) clearTimeout(gapRetry)
       await flushing
       await unlisten()
     },

@@ -13,6 +13,23 @@ export type ShortRow = { row: TransactionRow; gas: bigint | null }
 
 type Room = { signer: Signer; fees: Fees; wei: bigint }
 
+/** Gas estimates in flight at once for rows being moved (up to a thousand rows of a failing remote signer). */
+const ESTIMATES_AT_ONCE = 20
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
 /**
  * What a signer can still pay for: its balance, less what its unsent and unmined transactions may spend, less
  * the value and gas of what waits QUEUED for it (a row it will estimate counts a plain transfer's gas). A read
@@ -65,8 +82,10 @@ export async function moveToFundedSigner(
 
   // Rows with no gas yet (their estimate failed for lack of funds) are estimated from the roomiest signer;
   // one its node still refuses stays where it is.
-  const withGas = await Promise.all(
-    short.map(async ({ row, gas }) => {
+  const withGas = await mapLimited(
+    short,
+    ESTIMATES_AT_ONCE,
+    async ({ row, gas }) => {
       if (gas !== null) return { row, gas }
       if (row.gas_limit) return { row, gas: BigInt(row.gas_limit) }
       try {
@@ -82,7 +101,7 @@ export async function moveToFundedSigner(
       } catch {
         return { row, gas: null }
       }
-    }),
+    },
   )
 
   // Signers each row was on before in this execution (left, or handed to): never handed to again.

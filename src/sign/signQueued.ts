@@ -20,6 +20,8 @@ export const PLAIN_TRANSFER_GAS = 21_000n
 const SIGN_CHUNK = 20
 
 export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
+/** A batch's signed attempts; `signerFailed`: the remote signer failed during it, so the drain stops after sending them. */
+export type SignedBatch = { signed: SignedAttempt[]; signerFailed: boolean }
 
 type Plan =
   | { kind: 'sign'; row: TransactionRow; gas: bigint }
@@ -126,8 +128,14 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   const { sql } = ctx.db
   ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it, or move to another signer')
   try {
+    // Rows that moved to every other signer in this execution already stay (so the same head rows are not
+    // picked on every try while those behind them could move).
+    const others = ctx.signers.forChain(chainId).length - 1
     const movable = await sql<TransactionRow[]>`
-      SELECT * FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
+      SELECT * FROM transactions t WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
+        AND (SELECT count(*) FROM transaction_events e
+             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+               AND e.detail->>'execution' = t.execution::text) < ${others}
       ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
     if (movable.length)
       await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
@@ -150,7 +158,7 @@ export async function signNextBatch(
   chain: ChainClients,
   signer: Signer,
   skip: Set<string>,
-): Promise<SignedAttempt[] | null> {
+): Promise<SignedBatch | null> {
   const { sql } = ctx.db
   const chainId = chain.chainId
   const candidates = await sql<TransactionRow[]>`
@@ -319,7 +327,11 @@ export async function signNextBatch(
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
-  if (unavailable) await signerUnavailable(ctx, chain, signer, unavailable)
+  if (unavailable)
+    await signerUnavailable(ctx, chain, signer, unavailable).catch((err: unknown) =>
+      // The batch is committed: its attempts are sent all the same; the rest is set aside on the next try.
+      ctx.log.warn({ err, chainId, signer: signer.address }, 'setting aside the requests of a failing remote signer failed'),
+    )
   // Outside the lock: picking another signer reads the node. A failure leaves the rows set aside, as before.
   if (short.length)
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
@@ -333,5 +345,5 @@ export async function signNextBatch(
   }
   if (signed.length || plans.some((p) => p.kind === 'fail'))
     ctx.log.debug({ chainId, signer: signer.address, signed: signed.length, failed: plans.filter((p) => p.kind === 'fail').length }, 'signed batch')
-  return signed
+  return { signed, signerFailed: unavailable !== null }
 }

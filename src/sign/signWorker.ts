@@ -94,16 +94,18 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
         // the next batch shares a batch's fixed cost (about seven statements and a provider call) among
         // several requests. A request to an idle signer is signed at once.
         if (more && lastBatch > 0 && lastBatch < COALESCE_BELOW) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
-        const signed = await signNextBatch(ctx, chain, signer, skip)
-        lastBatch = signed?.length ?? 0
-        if (signed === null) {
+        const batch = await signNextBatch(ctx, chain, signer, skip)
+        lastBatch = batch?.signed.length ?? 0
+        if (batch === null || batch.signerFailed) {
+          if (batch?.signed.length) send(batch.signed)
           // The last batches are sent before the drain decides it is done (and before another may start).
           while (outstanding.length) await outstanding.shift()
-          if (state.again) continue
+          // A remote signer that just failed is not asked again by this drain (one call per try, not per batch).
+          if (batch === null && state.again) continue
           break
         }
         // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
-        if (signed.length) send(signed)
+        if (batch.signed.length) send(batch.signed)
         while (outstanding.length >= MAX_UNSENT_BATCHES || (outstanding.length > 0 && outstandingBytes > MAX_UNSENT_BYTES)) await outstanding.shift()
       }
     } finally {
