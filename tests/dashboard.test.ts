@@ -261,12 +261,17 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await tab.goto(`${env.service.url}/#/?tab=inflight`)
       const row = tab.locator(`tr[data-id="${id}"]`)
       await row.waitFor({ timeout: 15_000 })
+      // The page names the signer that cannot pay, and stops once it is funded.
+      const alert = tab.locator(`.signer-alert p[data-signer="${SIGNER.address}"]`)
+      await alert.waitFor({ timeout: 15_000 })
+      expect(await alert.textContent()).toMatch(/^Signer anvil-0 \(0xf39F.*, chain 31337\) cannot pay for requests since .* \(balance 0 wei\): fund it\./)
       await anvil.setBalance(SIGNER.address, 10n ** 22n)
       await waitForStatus(env, id, 'CONFIRMED').catch(async (err) => {
         throw new Error(`${(err as Error).message}: ${JSON.stringify(await getTx(env, id))}`)
       })
       // Before, it stayed listed (as CONFIRMED) under "In flight 0" until a reload.
       await row.waitFor({ state: 'detached', timeout: 15_000 })
+      await alert.waitFor({ state: 'detached', timeout: 15_000 })
       await tab.locator('a[data-tab="inflight"] .count', { hasText: /^0$/ }).waitFor({ timeout: 15_000 })
     } finally {
       await tab.close()

@@ -5,6 +5,7 @@ import { DetailView } from './DetailView.tsx'
 import { ADDRESS_RE, HASH_RE, UUID_RE } from './format.ts'
 import { KeyForm } from './KeyForm.tsx'
 import { ListView } from './ListView.tsx'
+import { SignerAlerts } from './SignerAlerts.tsx'
 import { listHref, parseRoute, txHref, type ListFilter, type Route } from './route.ts'
 
 export function App() {
@@ -140,6 +141,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
         </div>
       </header>
       <main>
+        <SignerAlerts apiKey={apiKey} />
         <ListView apiKey={apiKey} live={live} filter={lastList.current} hidden={route.name !== 'list'} />
         {route.name === 'tx' && (
           <DetailView apiKey={apiKey} live={live} id={route.id} role={role} onForbidden={() => setRole('limited')} backHref={listHref(lastList.current)} />
