@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getAddress } from 'viem'
+import { getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
@@ -136,19 +136,26 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     await env?.stop()
   })
 
-  it('go to the signers that can: one short of funds, with work piling up, gets no more', async () => {
-    // anvil's dev accounts 4 and 5 (funded at start).
-    const funded = privateKeyToAccount('0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a')
-    const broke = privateKeyToAccount('0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba')
+  /** The service with two more signers, `funded` and `broke` (two anvil dev accounts, the second emptied). */
+  async function startWithBrokeSigner(fundedKey: Hex, brokeKey: Hex) {
+    await env?.stop()
+    const funded = privateKeyToAccount(fundedKey)
+    const broke = privateKeyToAccount(brokeKey)
     env = await startTestEnv({
       anvil: { blockTimeSec: 0.2 },
       config: (c) =>
-        c.signers.push(
-          { name: 'funded', chainIds: [31337], privateKey: '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a' },
-          { name: 'broke', chainIds: [31337], privateKey: '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba' },
-        ),
+        c.signers.push({ name: 'funded', chainIds: [31337], privateKey: fundedKey }, { name: 'broke', chainIds: [31337], privateKey: brokeKey }),
     })
     await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x0'] as never })
+    return { env: env as TestEnv, funded, broke }
+  }
+
+  it('go to the signers that can: one short of funds, with work piling up, gets no more', async () => {
+    // anvil's dev accounts 4 and 5 (funded at start).
+    const { env, funded, broke } = await startWithBrokeSigner(
+      '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a',
+      '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba',
+    )
     const stuck = await Promise.all([1, 2, 3].map((i) => submit(env!, { to: TO, value: String(i), from: broke.address })))
     await waitFor('the broke signer set its requests aside', async () => {
       const all = await Promise.all(stuck.map(async (id) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status error { code } } }`, { id })).json.data.transaction))
@@ -168,19 +175,11 @@ describe('requests that name no signer, with one signer that cannot send', () =>
   })
 
   it('a request the service gave to a signer that cannot pay moves to one that can and confirms; one that named that signer waits', async () => {
-    await env?.stop()
     // anvil's dev accounts 6 and 7 (funded at start).
-    const funded = privateKeyToAccount('0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e')
-    const broke = privateKeyToAccount('0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356')
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      config: (c) =>
-        c.signers.push(
-          { name: 'funded', chainIds: [31337], privateKey: '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e' },
-          { name: 'broke', chainIds: [31337], privateKey: '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356' },
-        ),
-    })
-    await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x0'] as never })
+    const { env, funded, broke } = await startWithBrokeSigner(
+      '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+      '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
+    )
     // Nine at once, before any backlog shows: taking turns, the broke signer is given three of them. A third name
     // no gas limit (the broke signer's estimate fails), the rest do (its balance check fails).
     const ids = await Promise.all(Array.from({ length: 9 }, (_, i) => submit(env!, { to: TO, value: String(30 + i), ...(i % 3 === 0 ? {} : { gasLimit: '21000' }) })))

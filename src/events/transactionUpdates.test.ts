@@ -1,25 +1,43 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_DATABASE_URL, createTestDatabase } from '../../tests/helpers/database.ts'
+import { ADMIN_DATABASE_URL, createMigratedTestDatabase } from '../../tests/helpers/database.ts'
 import { createLogger } from '../common/logger.ts'
-import { createDb, type Db } from '../db/connect.ts'
-import { migrateDatabase } from '../db/migrate.ts'
+import type { Db } from '../db/connect.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { startTransactionUpdates } from './transactionUpdates.ts'
 
 /** The change feed against a real Postgres: a load that fails once is tried again, not dropped. */
 describe('transaction updates feed', () => {
-  let db: { url: string; drop: () => Promise<void> }
+  let db: Awaited<ReturnType<typeof createMigratedTestDatabase>>
   let conn: Db
   beforeAll(async () => {
-    db = await createTestDatabase()
-    await migrateDatabase(db.url)
-    conn = createDb(db.url, { max: 2 })
+    db = await createMigratedTestDatabase()
+    conn = db.conn
   })
   afterAll(async () => {
-    await conn?.close()
     await db?.drop()
   })
+
+  /**
+   * Drops the LISTEN connection of the feed whose connections carry `appName` and keeps it from coming back
+   * (as while Postgres restarts) while `meanwhile` runs; the test's own connections are open already and stay.
+   */
+  async function withListenerDown(appName: string, meanwhile: () => Promise<void>): Promise<void> {
+    const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
+    const dbName = new URL(db.url).pathname.slice(1)
+    await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`)
+    try {
+      const [listener] = await admin<{ pid: number }[]>`
+        SELECT pid FROM pg_stat_activity WHERE datname = ${dbName} AND application_name = ${appName} AND query ILIKE 'listen%'`
+      expect(listener).toBeDefined()
+      await admin`SELECT pg_terminate_backend(${listener!.pid}, 5000)`
+      await meanwhile()
+      await new Promise((r) => setTimeout(r, 300))
+    } finally {
+      await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`)
+      await admin.end()
+    }
+  }
 
   it('a change whose load fails (a lock held past lock_timeout) still reaches the subscriber, once the lock is gone', async () => {
     // The feed's own connections give up on a lock after 100 ms, as any statement timeout would.
@@ -47,8 +65,6 @@ describe('transaction updates feed', () => {
 
   it('changes committed while the LISTEN connection was down reach the subscriber once it is back, each once', async () => {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test' } })
-    const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
-    const dbName = new URL(db.url).pathname.slice(1)
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
     const seen: Array<[string, string]> = []
     updates.subscribe((row) => seen.push([row.id, row.status]))
@@ -63,20 +79,10 @@ describe('transaction updates feed', () => {
         while (seen.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
       }
       await waitSeen(1)
-      // Drop the feed's LISTEN connection and keep it from coming back (as while Postgres restarts); the
-      // test's own connection is open already and stays.
-      await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`)
-      try {
-        const [listener] = await admin<{ pid: number }[]>`
-          SELECT pid FROM pg_stat_activity WHERE datname = ${dbName} AND application_name = 'feed-under-test' AND query ILIKE 'listen%'`
-        expect(listener).toBeDefined()
-        await admin`SELECT pg_terminate_backend(${listener!.pid}, 5000)`
+      await withListenerDown('feed-under-test', async () => {
         await event('PENDING', 'QUEUED')
         await event('INCLUDED', 'PENDING')
-        await new Promise((r) => setTimeout(r, 500))
-      } finally {
-        await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`)
-      }
+      })
       await waitSeen(3)
       await event('CONFIRMED', 'INCLUDED')
       await waitSeen(4)
@@ -90,13 +96,10 @@ describe('transaction updates feed', () => {
     } finally {
       await updates.stop()
       await feedSql.end({ timeout: 5 })
-      await admin.end()
     }
   })
   it('an event that committed while LISTEN was down, with a lower id than one announced before the drop, is delivered too', async () => {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test-2' } })
-    const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
-    const dbName = new URL(db.url).pathname.slice(1)
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
     const seen: Array<[string, string]> = []
     updates.subscribe((row) => seen.push([row.id, row.status]))
@@ -119,17 +122,8 @@ describe('transaction updates feed', () => {
       const deadline = Date.now() + 5_000
       while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
       expect(seen).toEqual([[tx!.id, 'QUEUED']])
-      await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`)
-      try {
-        const [listener] = await admin<{ pid: number }[]>`
-          SELECT pid FROM pg_stat_activity WHERE datname = ${dbName} AND application_name = 'feed-under-test-2' AND query ILIKE 'listen%'`
-        await admin`SELECT pg_terminate_backend(${listener!.pid}, 5000)`
-        // N commits while no one listens.
-        await held`COMMIT`
-        await new Promise((r) => setTimeout(r, 300))
-      } finally {
-        await admin.unsafe(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`)
-      }
+      // N commits while no one listens.
+      await withListenerDown('feed-under-test-2', async () => void (await held`COMMIT`))
       const until = Date.now() + 10_000
       while (seen.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
       await new Promise((r) => setTimeout(r, 300))
@@ -141,7 +135,6 @@ describe('transaction updates feed', () => {
       held.release()
       await updates.stop()
       await feedSql.end({ timeout: 5 })
-      await admin.end()
     }
   })
 })

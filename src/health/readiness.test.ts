@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../common/logger.ts'
-import { createDb, type Db } from '../db/connect.ts'
-import { migrateDatabase } from '../db/migrate.ts'
-import { createTestDatabase } from '../../tests/helpers/database.ts'
+import type { Db } from '../db/connect.ts'
+import { createMigratedTestDatabase } from '../../tests/helpers/database.ts'
 import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
 import { createChainClients } from '../chain/createChainClients.ts'
 import { parseConfig } from '../config/loadConfig.ts'
@@ -10,15 +9,13 @@ import { createReadiness, PIPELINE_CRASH_LOOP_RESTARTS, PIPELINE_DOWN_NOT_READY_
 
 /** /readyz's pipeline rule, against a real, migrated Postgres (so only the pipeline decides). */
 describe('readiness with a separate pipeline process', () => {
-  let db: { url: string; drop: () => Promise<void> }
+  let db: Awaited<ReturnType<typeof createMigratedTestDatabase>>
   let conn: Db
   beforeAll(async () => {
-    db = await createTestDatabase()
-    await migrateDatabase(db.url)
-    conn = createDb(db.url, { max: 2 })
+    db = await createMigratedTestDatabase()
+    conn = db.conn
   })
   afterAll(async () => {
-    await conn?.close()
     await db?.drop()
   })
 

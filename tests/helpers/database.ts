@@ -1,5 +1,7 @@
 import postgres from 'postgres'
 import { randomBytes } from 'node:crypto'
+import { createDb, type Db } from '../../src/db/connect.ts'
+import { migrateDatabase } from '../../src/db/migrate.ts'
 
 /** The Postgres the tests may create databases in (.ci/run makes sure one is running). */
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -18,6 +20,21 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       const a = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} })
       await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
       await a.end()
+    },
+  }
+}
+
+/** A fresh database with the service's migrations applied, and a connection to it (closed by `drop`). */
+export async function createMigratedTestDatabase(max = 2): Promise<{ url: string; conn: Db; drop: () => Promise<void> }> {
+  const db = await createTestDatabase()
+  await migrateDatabase(db.url)
+  const conn = createDb(db.url, { max })
+  return {
+    url: db.url,
+    conn,
+    drop: async () => {
+      await conn.close()
+      await db.drop()
     },
   }
 }
