@@ -71,7 +71,13 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     // The sign stage gives way to a saturated API (core/apiFirst.ts), in this process or in the pipeline process.
     apiLoad: createApiLoadMonitor(),
   }
-  registerDatabaseGauges(ctx.metrics!, db.sql, [...chains.keys()], config.webhooks.map(webhookName))
+  registerDatabaseGauges(
+    ctx.metrics!,
+    db.sql,
+    [...chains.keys()],
+    config.webhooks.map(webhookName),
+    new Set([...chains.keys()].flatMap((id) => signers.forChain(id).map((s) => `${id}:${s.address}`))),
+  )
   registerProviderGauge(ctx.metrics!, [...chains.values()])
   let stages: Stages
   let pipelineMetrics: (() => Promise<MetricsJson>) | undefined

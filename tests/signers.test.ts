@@ -4,7 +4,9 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { SIGNER, capturedLogger, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { startService } from '../src/service.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
 const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
@@ -13,6 +15,8 @@ const KEYSTORE_ADDRESS = ANVIL_DEV_ACCOUNTS[1].address
 /** anvil dev account 3: anvil holds it unlocked and signs for it over eth_signTransaction, a real remote signer. */
 const REMOTE_ADDRESS = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as const
 const TO = '0x000000000000000000000000000000000000dEaD'
+/** anvil dev account 6's key. */
+const FUNDED_6 = '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e'
 
 const SECRETS = [SIGNER.privateKey, SIGNER.privateKey.slice(2), ANVIL_DEV_ACCOUNTS[1].privateKey.slice(2), KEYSTORE_PASSWORD]
 
@@ -177,7 +181,7 @@ describe('requests that name no signer, with one signer that cannot send', () =>
   it('a request the service gave to a signer that cannot pay moves to one that can and confirms; one that named that signer waits', async () => {
     // anvil's dev accounts 6 and 7 (funded at start).
     const { env, funded, broke } = await startWithBrokeSigner(
-      '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+      FUNDED_6,
       '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
     )
     // Nine at once, before any backlog shows: taking turns, the broke signer is given three of them. A third name
@@ -214,6 +218,21 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 1`)
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
+    // An instance whose config no longer has the broke signer does not report it.
+    const without = await startService({
+      config: testConfig(env.anvil.url, (c) => c.signers.push({ name: 'funded', chainIds: [31337], privateKey: FUNDED_6 })),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: 'silent', pretty: false }),
+    })
+    try {
+      const theirs = await (await fetch(`${without.url}/metrics`)).text()
+      expect(theirs).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
+      expect(theirs).not.toContain(broke.address)
+    } finally {
+      await without.stop()
+    }
     // The one that named the broke signer is never signed by another: it waits for funds, as before.
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })

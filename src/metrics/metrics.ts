@@ -132,7 +132,14 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
  * unfinished rows; and every status, final ones included, from the trigger-kept counters
  * (never a scan of the retention window). Bounded by a statement timeout.
  */
-export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: number[], webhookNames: string[] = []): void {
+export function registerDatabaseGauges(
+  metrics: Metrics,
+  sql: Sql,
+  chainIds: number[],
+  webhookNames: string[] = [],
+  /** `chainId:address` of the configured signers: a signer since removed from the config is not reported. */
+  signerKeys?: ReadonlySet<string>,
+): void {
   // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
   const read = reusedFor(STATUS_CACHE_MS, () =>
     sql.begin(async (tx) => {
@@ -234,7 +241,8 @@ export function registerDatabaseGauges(metrics: Metrics, sql: Sql, chainIds: num
     registers,
     async collect() {
       this.reset()
-      for (const r of (await readShort()) ?? []) this.set({ chain_id: String(r.chain_id), signer: r.signer }, r.short ? 1 : 0)
+      for (const r of (await readShort()) ?? [])
+        if (!signerKeys || signerKeys.has(`${r.chain_id}:${r.signer}`)) this.set({ chain_id: String(r.chain_id), signer: r.signer }, r.short ? 1 : 0)
     },
   })
   new Gauge({
