@@ -4,9 +4,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { SIGNER, capturedLogger, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
-import { createLogger } from '../src/common/logger.ts'
-import { startService } from '../src/service.ts'
+import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
 const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
@@ -218,21 +216,6 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 1`)
     expect(metrics).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
-    // An instance whose config no longer has the broke signer does not report it.
-    const without = await startService({
-      config: testConfig(env.anvil.url, (c) => c.signers.push({ name: 'funded', chainIds: [31337], privateKey: FUNDED_6 })),
-      databaseUrl: env.databaseUrl,
-      port: 0,
-      host: '127.0.0.1',
-      log: createLogger({ level: 'silent', pretty: false }),
-    })
-    try {
-      const theirs = await (await fetch(`${without.url}/metrics`)).text()
-      expect(theirs).toContain(`txb_signer_short_of_funds{chain_id="31337",signer="${funded.address}"} 0`)
-      expect(theirs).not.toContain(broke.address)
-    } finally {
-      await without.stop()
-    }
     // The one that named the broke signer is never signed by another: it waits for funds, as before.
     const stays = (await env.graphql(query, { id: pinned })).json.data.transaction
     expect(stays).toMatchObject({ status: 'QUEUED', from: broke.address, error: { code: 'INSUFFICIENT_FUNDS' } })

@@ -155,8 +155,8 @@ export const signerNonces = pgTable(
     signer: text('signer').notNull(),
     nextNonce: bigint('next_nonce', { mode: 'number' }).notNull(),
     /**
-     * When the sign stage last found the signer unable to pay for a request (cleared when it signs a batch with
-     * no such request): new requests that name no signer go to the chain's other signers meanwhile.
+     * Since when the sign stage has found the signer unable to pay for a request (cleared once it can pay again):
+     * new requests that name no signer go to the chain's other signers meanwhile.
      */
     shortOfFundsAt: ts('short_of_funds_at'),
     updatedAt: ts('updated_at').notNull().defaultNow(),

@@ -212,7 +212,7 @@ export async function signNextBatch(
      */
     const shortOfFunds = () => {
       const canPayPlain = balance - committedWei >= maxCostWei(fees, PLAIN_TRANSFER_GAS, 0n)
-      if (sawShort && !canPayPlain) return tx`now()`
+      if (sawShort && !canPayPlain) return tx`COALESCE(short_of_funds_at, now())`
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
     }

@@ -1,3 +1,5 @@
+import type { Address } from 'viem'
+import type { ChainClients } from '../../chain/createChainClients.ts'
 import { withTimeout } from '../../common/withTimeout.ts'
 import { pgArray } from '../../db/pgArray.ts'
 import { countBySigner } from '../../store/countTransactions.ts'
@@ -9,8 +11,8 @@ type SignerStatusView = {
   name: string
   address: string
   kind: string
-  balance: bigint | null
-  balanceError: string | null
+  /** Read only when `balance` or `balanceError` is asked for, and shared (BALANCE_REUSE_MS). */
+  balance: () => Promise<{ wei: bigint | null; error: string | null }>
   nextNonce: number | null
   queued: number
   pending: number
@@ -19,6 +21,27 @@ type SignerStatusView = {
 
 /** A balance read waits at most this long: a chain whose providers are down must not hold the dashboard. */
 const BALANCE_READ_MS = 2_000
+/**
+ * One balance read per chain and signer serves every query for this long: a reader key (or many open dashboards)
+ * asking often, with aliases, must not turn into reads on the chain's providers, whose failures count against
+ * their health.
+ */
+const BALANCE_REUSE_MS = 5_000
+const balanceReads = new WeakMap<ChainClients, Map<Address, { at: number; read: Promise<{ wei: bigint | null; error: string | null }> }>>()
+
+function sharedBalance(chain: ChainClients, address: Address): Promise<{ wei: bigint | null; error: string | null }> {
+  let reads = balanceReads.get(chain)
+  if (!reads) balanceReads.set(chain, (reads = new Map()))
+  const key = address
+  const hit = reads.get(key)
+  if (hit && Date.now() - hit.at < BALANCE_REUSE_MS) return hit.read
+  const read = withTimeout(chain.read.getBalance({ address, blockTag: 'latest' }), BALANCE_READ_MS, 'the balance read').then(
+    (wei) => ({ wei, error: null }),
+    (err: unknown) => ({ wei: null, error: chain.redact(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err)) }),
+  )
+  reads.set(key, { at: Date.now(), read })
+  return read
+}
 
 const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').implement({
   description: 'A signer of a chain, as the service sees it now. Its key is never shown.',
@@ -27,16 +50,27 @@ const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').imp
     name: t.exposeString('name', { description: 'Its name in the config' }),
     address: t.field({ type: 'Address', resolve: (s) => s.address }),
     kind: t.exposeString('kind', { description: 'privateKey, keystore or remote' }),
-    balance: t.field({ type: 'BigInt', nullable: true, description: 'Wei at the latest block; null when the chain could not be read', resolve: (s) => s.balance }),
-    balanceError: t.exposeString('balanceError', { nullable: true, description: 'Why the balance could not be read' }),
-    nextNonce: t.field({ type: 'BigInt', nullable: true, description: 'The next nonce the service will assign; null before its first', resolve: (s) => s.nextNonce }),
+    balance: t.field({
+      type: 'BigInt',
+      nullable: true,
+      description: 'Wei at the latest block, read at most every few seconds; null when the chain could not be read',
+      resolve: async (s) => (await s.balance()).wei,
+    }),
+    balanceError: t.string({ nullable: true, description: 'Why the balance could not be read', resolve: async (s) => (await s.balance()).error }),
+    nextNonce: t.field({
+      type: 'BigInt',
+      nullable: true,
+      description:
+        "The lowest nonce the service may assign next (it also never assigns one below the chain's count for the signer); null until the sign stage first worked for the signer",
+      resolve: (s) => s.nextNonce,
+    }),
     queued: t.exposeInt('queued', { description: 'Its QUEUED transactions' }),
     pending: t.exposeInt('pending', { description: 'Its PENDING transactions' }),
     shortOfFundsSince: t.field({
       type: 'DateTime',
       nullable: true,
       description:
-        'Set while the sign stage last found it unable to pay for a request (and for a plain transfer): requests that name no signer go to other signers, and those it was given move to them. Fund it. Cleared once it can pay again.',
+        'Since when the sign stage has found it unable to pay for a request (and for a plain transfer): requests that name no signer go to other signers, and those it was given move to them. Fund it. Cleared once it can pay again.',
       resolve: (s) => s.shortOfFundsSince,
     }),
   }),
@@ -61,22 +95,14 @@ builder.queryField('signers', (t) =>
         chains.map(async (chain) => {
           const [queued, pending] = await Promise.all([countBySigner(sql, chain.chainId, ['QUEUED']), countBySigner(sql, chain.chainId, ['PENDING'])])
           return Promise.all(
-            ctx.service.signers.forChain(chain.chainId).map(async (s): Promise<SignerStatusView> => {
+            ctx.service.signers.forChain(chain.chainId).map((s): SignerStatusView => {
               const n = nonces.get(`${chain.chainId}:${s.address}`)
-              let balance: bigint | null = null
-              let balanceError: string | null = null
-              try {
-                balance = await withTimeout(chain.read.getBalance({ address: s.address, blockTag: 'latest' }), BALANCE_READ_MS, 'the balance read')
-              } catch (err) {
-                balanceError = chain.redact(err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err))
-              }
               return {
                 chainId: chain.chainId,
                 name: s.name,
                 address: s.address,
                 kind: s.kind,
-                balance,
-                balanceError,
+                balance: () => sharedBalance(chain, s.address),
                 nextNonce: n?.next_nonce ?? null,
                 queued: queued.get(s.address) ?? 0,
                 pending: pending.get(s.address) ?? 0,
