@@ -114,7 +114,10 @@ describe('three providers, one failing and one flapping, during a 300-transactio
     expect(errorsOf('broken').length).toBeGreaterThan(0)
     for (const e of errorsOf('broken')) expect(e).toMatch(/^(timed out|fetch failed|HTTP 500|not sent: provider is down)/)
     expect(errorsOf('broken').some((e: string) => /^not sent: provider is down \((timed out|fetch failed|HTTP 500)/.test(e))).toBe(true)
-    expect(errorsOf('flappy').some((e: string) => e.includes('HTTP 500'))).toBe(true)
+    // "flappy" fails every other request, with HTTP 500 and later by closing the connection: which of its answers
+    // are sends depends on how reads and sends interleave, so either failure counts (once a CI run saw none of
+    // the HTTP 500s land on a send).
+    expect(errorsOf('flappy').some((e: string) => /HTTP 500|fetch failed/.test(e)), JSON.stringify(errorsOf('flappy').slice(0, 5))).toBe(true)
     expect(errorsOf('steady')).toEqual([])
     expect(answers.some((a: any) => a.name === 'steady' && a.outcome === 'sent')).toBe(true)
 
