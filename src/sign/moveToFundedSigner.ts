@@ -1,17 +1,24 @@
-import type { Address, Hex } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
-import { addGasMargin, initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import type { Sql } from '../db/connect.ts'
 import { pgArray } from '../db/pgArray.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
-import { PLAIN_TRANSFER_GAS } from './signQueued.ts'
+import { TRANSFER_GAS } from './buildAttempt.ts'
+import { estimateRowGas } from './estimateRowGas.ts'
 
 /** A QUEUED row its signer cannot pay for; `gas` when the sign stage already knows it. */
 export type ShortRow = { row: TransactionRow; gas: bigint | null }
 
 type Room = { signer: Signer; fees: Fees; wei: bigint }
+
+/** How many times the row `t` has moved to another signer in its current execution (its signer_changed events). */
+export const movesThisExecution = (sql: Sql) => sql`(
+  SELECT count(*) FROM transaction_events e
+  WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+    AND e.detail->>'execution' = t.execution::text)`
 
 /** Gas estimates in flight at once for rows being moved (up to a thousand rows of a failing remote signer). */
 const ESTIMATES_AT_ONCE = 20
@@ -41,7 +48,7 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
   const [committed, [queued]] = await Promise.all([
     spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),
     ctx.db.sql<{ value: string; gas: string }[]>`
-      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(COALESCE(gas_limit, ${PLAIN_TRANSFER_GAS.toString()}::numeric)), 0)::text AS gas
+      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(COALESCE(gas_limit, ${TRANSFER_GAS.toString()}::numeric)), 0)::text AS gas
       FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'`,
   ])
   const waiting = maxCostWei(fees, BigInt(queued?.gas ?? '0'), BigInt(queued?.value ?? '0'))
@@ -89,15 +96,7 @@ export async function moveToFundedSigner(
       if (gas !== null) return { row, gas }
       if (row.gas_limit) return { row, gas: BigInt(row.gas_limit) }
       try {
-        const estimate = await chain.read.estimateGas({
-          account: rooms[0]!.signer.address,
-          to: (row.to as Address | null) ?? undefined,
-          data: row.data as Hex,
-          value: BigInt(row.value),
-        })
-        const margined = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
-        const cap = chain.config.policy?.maxGasLimit
-        return { row, gas: cap !== undefined && margined > cap ? cap : margined }
+        return { row, gas: (await estimateRowGas(chain, rooms[0]!.signer.address, row)).gas }
       } catch {
         return { row, gas: null }
       }
@@ -132,9 +131,7 @@ export async function moveToFundedSigner(
       FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
-        AND (SELECT count(*) FROM transaction_events e
-             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
-               AND e.detail->>'execution' = t.execution::text) < ${others.length}
+        AND ${movesThisExecution(ctx.db.sql)} < ${others.length}
       RETURNING t.id, t.signer, t.execution
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

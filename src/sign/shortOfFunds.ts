@@ -1,7 +1,12 @@
 import type { ServiceContext } from '../context.ts'
-import { initialFees, maxCostWei } from '../core/fees.ts'
-import { PLAIN_TRANSFER_GAS } from './signQueued.ts'
+import { initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { TRANSFER_GAS } from './buildAttempt.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
+
+/** Whether `wei` left pays for a plain value transfer at `fees`: a signer that cannot is short of funds for any request. */
+export function canPayTransfer(wei: bigint, fees: Fees): boolean {
+  return wei >= maxCostWei(fees, TRANSFER_GAS, 0n)
+}
 
 /**
  * Clears signer_nonces.short_of_funds_at for signers of this instance that can pay for a plain transfer again
@@ -24,8 +29,7 @@ export async function clearFundedSigners(ctx: ServiceContext): Promise<string[]>
     try {
       const state = await readSignerState(chain, signer)
       const committed = await spendNotInBalance(sql, f.chain_id, signer.address, state.chainNonce)
-      const plain = maxCostWei(initialFees(state.market, chain.config.fees.maxFeePerGasCap), PLAIN_TRANSFER_GAS, 0n)
-      if (state.balance - committed < plain) continue
+      if (!canPayTransfer(state.balance - committed, initialFees(state.market, chain.config.fees.maxFeePerGasCap))) continue
       const done = await sql`
         UPDATE signer_nonces SET short_of_funds_at = NULL WHERE chain_id = ${f.chain_id} AND signer = ${f.signer} AND short_of_funds_at::text = ${f.at}`
       if (done.count) {

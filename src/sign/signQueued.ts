@@ -1,21 +1,21 @@
-import type { Address, Hex } from 'viem'
+import type { Hex } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { addGasMargin, initialFees, maxCostWei } from '../core/fees.ts'
+import { initialFees, maxCostWei } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
-import { moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
+import { estimateRowGas } from './estimateRowGas.ts'
+import { movesThisExecution, moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
+import { canPayTransfer } from './shortOfFunds.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
-/** The gas of a plain value transfer: a signer that cannot pay for one is short of funds for any request. */
-export const PLAIN_TRANSFER_GAS = 21_000n
 /** Signatures made between two turns of the event loop. */
 const SIGN_CHUNK = 20
 
@@ -82,19 +82,13 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
         return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
       if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
       try {
-        const estimate = await chain.read.estimateGas({
-          account: signer.address,
-          to: (row.to as Address | null) ?? undefined,
-          data: row.data as Hex,
-          value: BigInt(row.value),
-        })
+        const { estimate, gas } = await estimateRowGas(chain, signer.address, row)
         someEstimated = true
         // The chain's policy caps gas: an estimate over it fails, a margin over it is cut back to it.
         const cap = chain.config.policy?.maxGasLimit
         if (cap !== undefined && estimate > cap)
           return { kind: 'fail', row, code: ERROR_CODE.GAS_LIMIT_TOO_HIGH, message: `estimated gas ${estimate} is over the chain's policy maxGasLimit ${cap}` }
-        const gas = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
-        return { kind: 'sign', row, gas: cap !== undefined && gas > cap ? cap : gas }
+        return { kind: 'sign', row, gas }
       } catch (err) {
         const why = explainEstimateError(err)
         if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
@@ -133,9 +127,7 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
     const others = ctx.signers.forChain(chainId).length - 1
     const movable = await sql<TransactionRow[]>`
       SELECT * FROM transactions t WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
-        AND (SELECT count(*) FROM transaction_events e
-             WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
-               AND e.detail->>'execution' = t.execution::text) < ${others}
+        AND ${movesThisExecution(sql)} < ${others}
       ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
     if (movable.length)
       await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
@@ -211,7 +203,7 @@ export async function signNextBatch(
      * the signer is funded (sign/shortOfFunds.ts).
      */
     const shortOfFunds = () => {
-      const canPayPlain = balance - committedWei >= maxCostWei(fees, PLAIN_TRANSFER_GAS, 0n)
+      const canPayPlain = canPayTransfer(balance - committedWei, fees)
       if (sawShort && !canPayPlain) return tx`COALESCE(short_of_funds_at, now())`
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
