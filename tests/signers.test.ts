@@ -299,3 +299,91 @@ describe('a remote signer that stops signing', () => {
     expect(done).toMatchObject({ from: REMOTE_ADDRESS, error: null })
   })
 })
+
+describe('a remote signer that refuses one request (a Clef rule, a Web3Signer policy)', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterAll(async () => {
+    await env?.stop()
+    await proxy?.stop()
+  })
+
+  it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer moves', async () => {
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      // The remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only.
+      setup: async (anvil) =>
+        void (proxy = await startFaultProxy(anvil.url, 'methodError', {
+          errorMethods: ['eth_signTransaction'],
+          errorParamsInclude: '"value":"0x4d2"',
+          error: { code: -32000, message: 'Request denied' },
+        })),
+      config: (c) => {
+        c.chains[0].patience = { signMs: 4_000 }
+        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
+      },
+    })
+    const query = `query($id: ID!) { transaction(id: $id) { status from nonce error { code message } events { fromStatus toStatus detail } } }`
+    const read = async (id: string) => (await env!.graphql(query, { id })).json.data.transaction
+    // The refused one first, so it is at the head of the signer's queue; three behind it.
+    const refused = await submit(env, { to: TO, value: '1234', gasLimit: '21000', from: REMOTE_ADDRESS })
+    const behind: string[] = []
+    for (let i = 1; i <= 3; i++) behind.push(await submit(env, { to: TO, value: String(i), gasLimit: '21000', from: REMOTE_ADDRESS }))
+    const signed = await waitFor('the three behind it CONFIRMED', async () => {
+      const all = await Promise.all(behind.map(read))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    for (const t of signed) expect(t.from).toBe(REMOTE_ADDRESS)
+    // Signed at the nonces the refused one never took: 0, 1, 2.
+    expect(signed.map((t) => t.nonce).sort()).toEqual(['0', '1', '2'])
+    const waiting = await read(refused)
+    if (waiting.status === 'QUEUED') {
+      expect(waiting.error.code).toBe('SIGNER_REFUSED')
+      expect(waiting.error.message).toMatch(/^signer "remote": eth_signTransaction at .* refused: .*Request denied.*; it waits until .*, then fails$/)
+    } else expect(waiting.status).toBe('FAILED')
+    const failed = await waitFor('the refused one FAILED', async () => {
+      const t = await read(refused)
+      return t.status === 'FAILED' && t
+    }, 30_000)
+    expect(failed).toMatchObject({ from: REMOTE_ADDRESS, nonce: null, error: { code: 'SIGNER_REFUSED' } })
+    expect(failed.error.message).toMatch(/Request denied.*\(still so after \d+ s\)$/)
+
+    // Named no signer: the ones given to the remote signer move to the other one, which signs them.
+    const unnamed = await Promise.all(Array.from({ length: 4 }, () => submit(env!, { to: TO, value: '1234', gasLimit: '21000' })))
+    const moved = await waitFor('the four unnamed CONFIRMED', async () => {
+      const all = await Promise.all(unnamed.map(read))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(new Set(moved.map((t) => t.from))).toEqual(new Set([SIGNER.address]))
+    const moves = moved.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail)))
+    expect(moves.length).toBeGreaterThanOrEqual(1)
+    for (const m of moves) expect(m).toMatchObject({ action: 'signer_changed', from: REMOTE_ADDRESS, to: SIGNER.address, reason: 'its remote signer refused to sign it' })
+  }, 120_000)
+
+  it('one that says no to everything, having signed nothing, is a signer down: its requests wait as SIGNER_UNAVAILABLE, never fail', async () => {
+    await env?.stop()
+    await proxy?.stop()
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (anvil) =>
+        void (proxy = await startFaultProxy(anvil.url, 'methodError', { errorMethods: ['eth_signTransaction'], error: { code: -32000, message: 'Request denied' } })),
+      config: (c) => {
+        c.chains[0].patience = { signMs: 1_000 }
+        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
+      },
+    })
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code message } } }`
+    const read = async (id: string) => (await env!.graphql(query, { id })).json.data.transaction
+    const ids = await Promise.all([1, 2].map((i) => submit(env!, { to: TO, value: String(i), gasLimit: '21000', from: REMOTE_ADDRESS })))
+    await waitFor('both wait as SIGNER_UNAVAILABLE', async () => (await Promise.all(ids.map(read))).every((t) => t.status === 'QUEUED' && t.error?.code === 'SIGNER_UNAVAILABLE'))
+    // Past signMs and a look again (5 s): a refusal judged to be theirs would have failed them by now.
+    await new Promise((resolve) => setTimeout(resolve, 7_000))
+    for (const t of await Promise.all(ids.map(read))) expect(t).toMatchObject({ status: 'QUEUED', error: { code: 'SIGNER_UNAVAILABLE' } })
+    proxy!.setMode('ok')
+    const done = await waitFor('both CONFIRMED once it signs', async () => {
+      const all = await Promise.all(ids.map(read))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 60_000)
+    for (const t of done) expect(t).toMatchObject({ from: REMOTE_ADDRESS, error: null })
+  }, 120_000)
+})

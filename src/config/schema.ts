@@ -83,7 +83,8 @@ const chainSchema = z.strictObject({
    * How long the sign stage keeps a QUEUED request it has set aside (no nonce is spent meanwhile; it is looked at
    * again every few seconds) before it ends FAILED: `fundsMs` while the signer cannot pay for it
    * (INSUFFICIENT_FUNDS), `estimateMs` while the node refuses its gas estimate in words we do not recognize
-   * (GAS_ESTIMATION_FAILED; a recognized refusal, such as a revert, fails it at once). `sendMs`: how long a
+   * (GAS_ESTIMATION_FAILED; a recognized refusal, such as a revert, fails it at once), `signMs` while its remote
+   * signer refuses to sign it but signs the signer's other requests (SIGNER_REFUSED). `sendMs`: how long a
    * PENDING transaction that no provider took, refused in words we do not recognize and held by no node, is sent
    * again (same nonce, same bytes) before it ends FAILED with SEND_REFUSED and its nonce is handed on; it runs
    * only while other transactions of the chain get through.
@@ -92,6 +93,7 @@ const chainSchema = z.strictObject({
     .strictObject({
       fundsMs: z.number().int().min(0).max(30 * 24 * 3_600_000).default(3_600_000),
       estimateMs: z.number().int().min(0).max(24 * 3_600_000).default(600_000),
+      signMs: z.number().int().min(0).max(24 * 3_600_000).default(600_000),
       sendMs: z.number().int().min(0).max(24 * 3_600_000).default(600_000),
     })
     .prefault({}),

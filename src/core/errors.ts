@@ -60,6 +60,12 @@ export const ERROR_CODE = {
    * seconds, for as long as that lasts. A request that named no signer moves to another signer meanwhile.
    */
   SIGNER_UNAVAILABLE: 'SIGNER_UNAVAILABLE',
+  /**
+   * Its remote signer answered "no" to this request (a Clef rule, a Web3Signer policy) while it signs the signer's
+   * other requests: QUEUED while chains[].patience.signMs runs (the requests behind it are signed meanwhile),
+   * then FAILED. No nonce is spent.
+   */
+  SIGNER_REFUSED: 'SIGNER_REFUSED',
   /** No provider took it, in words we do not recognize, no node held it, for chains[].patience.sendMs. */
   SEND_REFUSED: 'SEND_REFUSED',
 } as const

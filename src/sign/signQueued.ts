@@ -107,6 +107,16 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   return plans.map((p) => (p as PromiseFulfilledResult<Plan>).value)
 }
 
+/**
+ * A remote signer that answers "no" this many times in a row in a batch, having signed nothing in it, is asked
+ * nothing more in that batch: it is treated as down (SIGNER_UNAVAILABLE) unless it has signed lately.
+ */
+const REFUSALS_IN_A_ROW_MAX = 5
+/** A refusal counts as the request's own when its signer signed another request this recently (in this process). */
+const SIGNED_LATELY_MS = 10 * 60_000
+/** When each remote signer last signed a request in this process. */
+const remoteSignedAt = new WeakMap<Signer, number>()
+
 /** Rows of a failing remote signer handed to other signers at once, at most (the rest on the next try). */
 const UNAVAILABLE_MOVE_MAX = 1_000
 
@@ -171,6 +181,10 @@ export async function signNextBatch(
   const short: ShortRow[] = []
   /** Set when the remote signer fails during the batch. */
   let unavailable: RemoteSignerError | null = null
+  /** Rows the remote signer said no to: judged after the batch's other rows were asked (below). */
+  const refused: { row: TransactionRow; gas: bigint; err: RemoteSignerError }[] = []
+  /** Rows that named no signer, refused by this one: another signer may sign them (after the commit). */
+  const refusedMovable: ShortRow[] = []
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
     // The lock that serializes nonce assignment for this signer across every instance: the row is
     // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
@@ -196,6 +210,7 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
+    let refusedInARow = 0
     /**
      * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
      * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
@@ -261,16 +276,44 @@ export async function signNextBatch(
       if (signer.kind === 'remote') {
         try {
           await build
+          remoteSignedAt.set(signer, Date.now())
+          refusedInARow = 0
         } catch (err) {
           if (!(err instanceof RemoteSignerError)) throw err
           builds.pop()
           committedWei -= cost
+          // It said no to this one: the next row is asked at the same nonce. Before, the first "no" set the whole
+          // queue aside, and the same row was asked first on every try: one request a Clef rule refuses held up
+          // every request of its signer for ever.
+          if (err.refused && refusedInARow < REFUSALS_IN_A_ROW_MAX) {
+            refused.push({ row: plan.row, gas: plan.gas, err })
+            refusedInARow++
+            continue
+          }
           unavailable = err
           setAsideUnavailable(plan.row, err)
           continue
         }
       }
       nonce++
+    }
+    // A "no" from a signer that signs other requests (in this batch, lately, or when this row was judged before)
+    // is about the row: it waits out chains[].patience.signMs, then fails, and the rows behind it go on. From a
+    // signer that has signed nothing, it may be a signer refusing everything: it waits as unavailable, no patience.
+    const signsOthers = builds.length > 0 || Date.now() - (remoteSignedAt.get(signer) ?? -Infinity) < SIGNED_LATELY_MS
+    for (const { row, gas, err } of refused) {
+      if (!signsOthers && row.error_code !== ERROR_CODE.SIGNER_REFUSED) {
+        unavailable ??= err
+        setAsideUnavailable(row, err)
+        continue
+      }
+      const verdict = waitOrFail(row, ERROR_CODE.SIGNER_REFUSED, err.message, chain.config.patience.signMs, Date.now())
+      if (verdict.kind === 'fail') failures.push({ id: row.id, code: verdict.code, message: verdict.message })
+      else {
+        notes.push({ id: row.id, code: verdict.code, message: verdict.message })
+        skip.add(row.id)
+        if (!row.signer_pinned) refusedMovable.push({ row, gas })
+      }
     }
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
       attemptRows.push(b.row)
@@ -328,6 +371,10 @@ export async function signNextBatch(
   if (short.length)
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
       ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests its signer cannot pay for; they wait for funds'),
+    )
+  if (refusedMovable.length)
+    await moveToFundedSigner(ctx, chain, signer, refusedMovable, 'its remote signer refused to sign it').catch((err: unknown) =>
+      ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests their remote signer refused; they wait'),
     )
   if (ctx.metrics && signed.length) {
     ctx.metrics.attempts.inc({ chain_id: String(chainId), kind: 'first' }, signed.length)

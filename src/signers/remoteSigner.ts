@@ -18,9 +18,20 @@ import { SignerLoadError } from './signerLoadError.ts'
 
 export type RemoteSignerConfig = { name: string; remote: { url: string; address: Address; timeoutMs?: number } }
 
-/** A signer that answered, but not with what was asked: the bytes must never be stored or sent. */
+/** A remote signer that did not sign: unreachable, or answered with something other than the transaction asked for. */
 export class RemoteSignerError extends Error {
   override name = 'RemoteSignerError'
+  constructor(
+    message: string,
+    /**
+     * The signer answered this request with an error of its own (a Clef rule, a Web3Signer policy, a person
+     * who said no): it is up, and may well sign the next one. Not set when it could not be reached, timed out,
+     * answered with an HTTP error, or signed something other than what was asked (the signer is then broken).
+     */
+    readonly refused = false,
+  ) {
+    super(message)
+  }
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -66,7 +77,8 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
       try {
         answer = await call('eth_signTransaction', [request])
       } catch (err) {
-        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} failed: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`)
+        const refused = toSendAnswer(err).kind === 'rpc_error' && !isProviderFault(err)
+        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} ${refused ? 'refused' : 'failed'}: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`, refused)
       }
       const raw = typeof answer === 'string' ? answer : (answer as { raw?: unknown } | null)?.raw
       if (typeof raw !== 'string' || !/^0x[0-9a-fA-F]+$/.test(raw))
