@@ -159,6 +159,11 @@ export const signerNonces = pgTable(
      * new requests that name no signer go to the chain's other signers meanwhile.
      */
     shortOfFundsAt: ts('short_of_funds_at'),
+    /**
+     * The balance the sign stage read when it last set a request aside for lack of funds: once the signer holds
+     * more, its requests waiting for funds are looked at again at once, not on their set-aside schedule.
+     */
+    fundsSeenWei: wei('funds_seen_wei'),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.chainId, t.signer] }), check('signer_nonces_nonneg', sql`${t.nextNonce} >= 0`)],

@@ -163,6 +163,8 @@ export async function signNextBatch(
 ): Promise<SignedBatch | null> {
   const { sql } = ctx.db
   const chainId = chain.chainId
+  // Read first (usually from the last batch's read): the balance decides which rows set aside are looked at.
+  const { market, balance, chainNonce } = await readSignerState(chain, signer)
   const candidates = await sql<TransactionRow[]>`
     SELECT * FROM transactions
     WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
@@ -170,12 +172,16 @@ export async function signNextBatch(
       -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
       -- not be estimated again on every drain, ahead of the rows behind them.
       AND (waiting_since IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
-                                                         GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4)))
+                                                         GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4))
+        -- ... or at once, for those waiting for funds, when the signer holds more than when it set them aside (it
+        -- was funded): after a long wait their next look was up to a minute away, and an operator who had just
+        -- topped up the wallet saw nothing move.
+        OR (error_code = ${ERROR_CODE.INSUFFICIENT_FUNDS} AND ${balance.toString()}::numeric >
+              (SELECT funds_seen_wei FROM signer_nonces WHERE chain_id = ${chainId} AND signer = ${signer.address})))
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
   if (candidates.length === 0) return null
 
-  const [plans, signerState] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
-  const { market, balance, chainNonce } = signerState
+  const plans = await planRows(ctx, chain, signer, candidates)
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const short: ShortRow[] = []
@@ -223,6 +229,8 @@ export async function signNextBatch(
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
     }
+    /** The balance rows were set aside at, when some were: a higher one later wakes them (see the candidates' query). */
+    const fundsSeen = () => (sawShort ? tx`${balance.toString()}::numeric` : tx`funds_seen_wei`)
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
@@ -335,7 +343,7 @@ export async function signNextBatch(
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
         )
-        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
+        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     }
     if (failures.length) {
@@ -358,7 +366,7 @@ export async function signNextBatch(
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)
-      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, updated_at = now()
+      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
