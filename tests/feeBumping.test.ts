@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const GWEI = 1_000_000_000n
+/** anvil dev account 3: anvil holds it unlocked and signs for it over eth_signTransaction, a real remote signer. */
+const REMOTE_ADDRESS = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as const
 
 describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
   let env: TestEnv | undefined
@@ -124,5 +127,52 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(done.atFeeCap).toBe(false)
     expect(done.hash).toBe(capHash)
     expect(getAddress((await env.chain.getTransaction({ hash: done.hash })).from)).toBe(SIGNER.address)
+  })
+
+  it('a remote signer that is down holds back no other signer\'s bumps; its own transaction is sent again as it is, and bumped once it is back', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
+      config: (c) => {
+        c.chains[0].fees = { bumpAfterMs: 800 }
+        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
+      },
+    })
+    try {
+      const anvil = chainControl(env)
+      const local = await submit(env, { to: RECIPIENT, value: '4', from: SIGNER.address })
+      const remote = await submit(env, { to: RECIPIENT, value: '5', from: REMOTE_ADDRESS })
+      const sent = async (id: string) => waitForStatus(env!, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+      const [localFirst, remoteFirst] = [await sent(local), await sent(remote)]
+      proxy!.setMode('http500')
+      // Base fees far above what both signed: both are due for a raise; only the local signer can sign one.
+      const spike = BigInt(localFirst.attempts[0].maxFeePerGas) * 50n
+      const spiking = async (until: () => Promise<boolean>, what: string) => {
+        const deadline = Date.now() + 30_000
+        while (!(await until())) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+          await anvil.setNextBaseFee(spike)
+          await anvil.mine()
+          await new Promise((r) => setTimeout(r, 300))
+        }
+      }
+      await spiking(async () => (await getTx(env!, local)).attempts.length >= 2, 'a bump of the local signer\'s transaction')
+      const remoteMeanwhile = await getTx(env, remote)
+      expect(remoteMeanwhile.status).toBe('PENDING')
+      expect(remoteMeanwhile.attempts).toHaveLength(1)
+      // Not left silent: its same bytes keep going out.
+      expect(remoteMeanwhile.attempts[0].providers.length).toBeGreaterThan(remoteFirst.attempts[0].providers.length)
+      proxy!.setMode('ok')
+      await spiking(async () => (await getTx(env!, remote)).attempts.length >= 2, 'a bump of the remote signer\'s transaction')
+      await anvil.mine(3)
+      for (const id of [local, remote]) {
+        const done = await waitForStatus(env, id, 'CONFIRMED')
+        expect(done.attempts.length).toBeGreaterThanOrEqual(2)
+      }
+      expect(await env.chain.getTransactionCount({ address: REMOTE_ADDRESS })).toBe(1)
+    } finally {
+      await proxy?.stop()
+    }
   })
 })

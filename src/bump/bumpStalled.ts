@@ -7,6 +7,7 @@ import { ERROR_CODE } from '../core/errors.ts'
 import { nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
+import { RemoteSignerError } from '../signers/remoteSigner.ts'
 import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 
 /** Transactions handled per pass; the next pass takes the rest. */
@@ -65,6 +66,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
 
   const toSend: RawAttempt[] = []
   const atCap: string[] = []
+  /** Due for a raise, but their remote signer did not sign one. */
+  const unsigned: { id: string; signer: string; error: string }[] = []
   let bumped = 0
   await sql.begin(async (tx) => {
     // SKIP LOCKED: another instance may be bumping some of these right now.
@@ -121,15 +124,18 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         if (t.at_fee_cap === null) atCap.push(t.id)
         continue
       }
-      const built = await buildAttempt({
-        signer,
-        chainId: t.chain_id,
-        tx: t,
-        nonce: latest.nonce,
-        gas: BigInt(latest.gas_limit),
-        fees: decision.fees,
-        purpose,
-      })
+      let built: Awaited<ReturnType<typeof buildAttempt>>
+      try {
+        built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
+      } catch (err) {
+        if (!(err instanceof RemoteSignerError)) throw err
+        // Its remote signer is down or said no: the same bytes go out again, and it is tried on the next pass. The
+        // error rolled back the whole pass before, so while one remote signer was down no transaction of the
+        // chain, of any signer, was bumped or sent again.
+        unsigned.push({ id: t.id, signer: t.signer, error: err.message })
+        toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+        continue
+      }
       if (built.hash === latest.hash) {
         // Nothing to raise (a chain whose fees are zero): the same bytes again. Storing them as a new attempt broke
         // the unique hash and rolled back every bump of the pass, for every transaction of the chain.
@@ -168,6 +174,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     // Pace the next check from now, even if every provider fails this time.
     await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray(toSend.map((s) => s.transactionId))}::uuid[])`
   })
+  if (unsigned.length)
+    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned }, 'remote signer did not sign fee bumps; the same bytes were sent again')
   if (atCap.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
   if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)
