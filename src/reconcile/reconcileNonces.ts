@@ -360,7 +360,15 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   return {
     async reconcile(): Promise<void> {
       const seenNow = new Set<string>()
-      for (const signer of ctx.signers.forChain(chain.chainId)) await reconcileSigner(signer, seenNow)
+      for (const signer of ctx.signers.forChain(chain.chainId))
+        try {
+          await reconcileSigner(signer, seenNow)
+        } catch (err) {
+          // One signer's trouble (its remote signer down while a hole needs a filler, a failed read) stops only its
+          // own pass: the first failure used to end the pass for every signer after it on the chain. What it did
+          // not see again this pass needs two passes in a row again, as a condition seen for the first time does.
+          log.warn({ err, signer: signer.address }, 'reconciling a signer failed; the chain\'s other signers go on, it is tried again on the next pass')
+        }
       seenBefore = seenNow
     },
   }
