@@ -163,6 +163,11 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       expect(remoteMeanwhile.attempts).toHaveLength(1)
       // Not left silent: its same bytes keep going out.
       expect(remoteMeanwhile.attempts[0].providers.length).toBeGreaterThan(remoteFirst.attempts[0].providers.length)
+      // An admin's cancel meanwhile is refused in the signer's words, and changes nothing.
+      const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id: remote })
+      expect(cancel.json.errors?.[0]?.extensions?.code).toBe('SIGNER_UNAVAILABLE')
+      expect(cancel.json.errors[0].message).toMatch(/^The cancel could not be signed, nothing changed: signer "remote": eth_signTransaction at .* failed/)
+      expect((await getTx(env, remote)).attempts).toHaveLength(1)
       proxy!.setMode('ok')
       await spiking(async () => (await getTx(env!, remote)).attempts.length >= 2, 'a bump of the remote signer\'s transaction')
       await anvil.mine(3)

@@ -4,7 +4,8 @@ import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { nextBumpFees, percentToBps } from '../core/fees.ts'
-import { buildAttempt, feesOf } from '../sign/buildAttempt.ts'
+import { buildAttempt, feesOf, TRANSFER_GAS } from '../sign/buildAttempt.ts'
+import { RemoteSignerError } from '../signers/remoteSigner.ts'
 import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 
 const CANCELLED_MESSAGE = 'cancelled by an admin'
@@ -51,7 +52,14 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     const decision = nextBumpFees(feesOf(latest), market, percentToBps(chain.config.fees.bumpPercent), chain.config.fees.maxFeePerGasCap)
     if (decision.kind === 'at_cap')
       throw new InputError(ERROR_CODE.FEE_CAP_REACHED, 'A replacement would need fees above the chain fee cap; raise maxFeePerGasCap to cancel it', 'id', 409)
-    const built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas: 21_000n, fees: decision.fees, purpose: 'CANCEL' })
+    let built: Awaited<ReturnType<typeof buildAttempt>>
+    try {
+      built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas: TRANSFER_GAS, fees: decision.fees, purpose: 'CANCEL' })
+    } catch (err) {
+      // Said to the admin in the signer's words (it was an INTERNAL error with no detail); nothing changed.
+      if (!(err instanceof RemoteSignerError)) throw err
+      throw new InputError(err.refused ? ERROR_CODE.SIGNER_REFUSED : ERROR_CODE.SIGNER_UNAVAILABLE, `The cancel could not be signed, nothing changed: ${err.message}`, 'id', err.refused ? 409 : 503)
+    }
     await tx`INSERT INTO attempts ${tx([built.row])}`
     const [updated] = await tx<TransactionRow[]>`
       UPDATE transactions SET error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, last_sent_at = now(), updated_at = now()
