@@ -108,14 +108,26 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
 }
 
 /**
- * A remote signer that answers "no" this many times in a row in a batch, having signed nothing in it, is asked
- * nothing more in that batch: it is treated as down (SIGNER_UNAVAILABLE) unless it has signed lately.
+ * Rows waiting for funds whose next look is not due yet, when the signer holds more than when the sign stage last
+ * set rows aside for funds (signer_nonces.funds_seen_wei): it was funded, and they are looked at at once (still at
+ * most once per SET_ASIDE_RETRY_MS each). After a long wait their next look was up to a minute away, and an
+ * operator who had just topped up the wallet saw nothing move. The node is read only when such rows exist.
  */
-const REFUSALS_IN_A_ROW_MAX = 5
-/** A refusal counts as the request's own when its signer signed another request this recently (in this process). */
-const SIGNED_LATELY_MS = 10 * 60_000
-/** When each remote signer last signed a request in this process. */
-const remoteSignedAt = new WeakMap<Signer, number>()
+async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Signer, skip: Set<string>, taken: TransactionRow[]): Promise<TransactionRow[]> {
+  const { sql } = ctx.db
+  const due = sql`chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND error_code = ${ERROR_CODE.INSUFFICIENT_FUNDS}
+    AND updated_at < now() - ${SET_ASIDE_RETRY_MS / 1000} * interval '1 second'
+    AND id <> ALL(${pgArray([...skip, ...taken.map((r) => r.id)])}::uuid[])`
+  const [seen] = await sql<{ wei: string }[]>`
+    SELECT funds_seen_wei::text AS wei FROM signer_nonces
+    WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND funds_seen_wei IS NOT NULL
+      AND EXISTS (SELECT 1 FROM transactions WHERE ${due})`
+  if (!seen) return []
+  // A failed read wakes nothing: the rows keep their schedule.
+  const state = await readSignerState(chain, signer).catch(() => null)
+  if (!state || state.balance <= BigInt(seen.wei)) return []
+  return sql<TransactionRow[]>`SELECT * FROM transactions WHERE ${due} ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
+}
 
 /** Rows of a failing remote signer handed to other signers at once, at most (the rest on the next try). */
 const UNAVAILABLE_MOVE_MAX = 1_000
@@ -163,8 +175,6 @@ export async function signNextBatch(
 ): Promise<SignedBatch | null> {
   const { sql } = ctx.db
   const chainId = chain.chainId
-  // Read first (usually from the last batch's read): the balance decides which rows set aside are looked at.
-  const { market, balance, chainNonce } = await readSignerState(chain, signer)
   const candidates = await sql<TransactionRow[]>`
     SELECT * FROM transactions
     WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED'
@@ -172,16 +182,16 @@ export async function signNextBatch(
       -- Rows set aside are looked at again only every few seconds: thousands of them waiting for funds must
       -- not be estimated again on every drain, ahead of the rows behind them.
       AND (waiting_since IS NULL OR updated_at < now() - LEAST(${SET_ASIDE_RETRY_MAX_MS / 1000} * interval '1 second',
-                                                         GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4))
-        -- ... or at once, for those waiting for funds, when the signer holds more than when it set them aside (it
-        -- was funded): after a long wait their next look was up to a minute away, and an operator who had just
-        -- topped up the wallet saw nothing move.
-        OR (error_code = ${ERROR_CODE.INSUFFICIENT_FUNDS} AND ${balance.toString()}::numeric >
-              (SELECT funds_seen_wei FROM signer_nonces WHERE chain_id = ${chainId} AND signer = ${signer.address})))
+                                                         GREATEST(${SET_ASIDE_RETRY_MS / 1000} * interval '1 second', (now() - waiting_since) / 4)))
     ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
+  if (candidates.length < SIGN_BATCH_SIZE) {
+    const woken = await wokenByFunds(ctx, chain, signer, skip, candidates)
+    if (woken.length) candidates.push(...woken.slice(0, SIGN_BATCH_SIZE - candidates.length))
+    candidates.sort((a, b) => Number(a.seq) - Number(b.seq))
+  }
   if (candidates.length === 0) return null
 
-  const plans = await planRows(ctx, chain, signer, candidates)
+  const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
   const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
 
   const short: ShortRow[] = []
@@ -216,7 +226,6 @@ export async function signNextBatch(
     const notes: { id: string; code: string; message: string }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
-    let refusedInARow = 0
     /**
      * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
      * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
@@ -284,18 +293,15 @@ export async function signNextBatch(
       if (signer.kind === 'remote') {
         try {
           await build
-          remoteSignedAt.set(signer, Date.now())
-          refusedInARow = 0
         } catch (err) {
           if (!(err instanceof RemoteSignerError)) throw err
           builds.pop()
           committedWei -= cost
-          // It said no to this one: the next row is asked at the same nonce. Before, the first "no" set the whole
-          // queue aside, and the same row was asked first on every try: one request a Clef rule refuses held up
-          // every request of its signer for ever.
-          if (err.refused && refusedInARow < REFUSALS_IN_A_ROW_MAX) {
+          // It said no to this one: the next row is asked at the same nonce (all of the batch, at most 200 calls
+          // to a signer that answers). Before, the first "no" set the whole queue aside, and the same row was
+          // asked first on every try: one request a Clef rule refuses held up every request of its signer for ever.
+          if (err.refused) {
             refused.push({ row: plan.row, gas: plan.gas, err })
-            refusedInARow++
             continue
           }
           unavailable = err
@@ -305,14 +311,31 @@ export async function signNextBatch(
       }
       nonce++
     }
-    // A "no" from a signer that signs other requests (in this batch, lately, or when this row was judged before)
-    // is about the row: it waits out chains[].patience.signMs, then fails, and the rows behind it go on. From a
-    // signer that has signed nothing, it may be a signer refusing everything: it waits as unavailable, no patience.
-    const signsOthers = builds.length > 0 || Date.now() - (remoteSignedAt.get(signer) ?? -Infinity) < SIGNED_LATELY_MS
+    // A "no" is about the row when the signer signs other requests: one of this batch, or one since the row was
+    // first set aside for its signer (it was asked then, too). From a signer that has signed nothing since, it may
+    // be a signer refusing everything (an account locked again, a policy gone wrong): the row waits as
+    // unavailable, with no patience, rather than fail.
+    let lastSigned: Date | null | undefined
+    const signedSince = async (since: Date | null): Promise<boolean> => {
+      if (since === null) return false
+      if (lastSigned === undefined) {
+        const [a] = await tx<{ created_at: Date }[]>`
+          SELECT created_at FROM attempts WHERE chain_id = ${chainId} AND signer = ${signer.address} ORDER BY nonce DESC, id DESC LIMIT 1`
+        lastSigned = a?.created_at ?? null
+      }
+      return lastSigned !== null && lastSigned > since
+    }
     for (const { row, gas, err } of refused) {
-      if (!signsOthers && row.error_code !== ERROR_CODE.SIGNER_REFUSED) {
-        unavailable ??= err
-        setAsideUnavailable(row, err)
+      const setAsideSince = row.error_code === ERROR_CODE.SIGNER_REFUSED || row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE ? row.waiting_since : null
+      if (!(builds.length > 0 || (await signedSince(setAsideSince)))) {
+        if (row.error_code === ERROR_CODE.SIGNER_REFUSED) {
+          // Found its own before; nothing signed since tells whether it still is: it waits as it was, and does not fail now.
+          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: row.error_message ?? err.message })
+          skip.add(row.id)
+        } else {
+          unavailable ??= err
+          setAsideUnavailable(row, err)
+        }
         continue
       }
       const verdict = waitOrFail(row, ERROR_CODE.SIGNER_REFUSED, err.message, chain.config.patience.signMs, Date.now())
@@ -380,7 +403,7 @@ export async function signNextBatch(
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
       ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests its signer cannot pay for; they wait for funds'),
     )
-  if (refusedMovable.length)
+  if (refusedMovable.length && !unavailable)
     await moveToFundedSigner(ctx, chain, signer, refusedMovable, 'its remote signer refused to sign it').catch((err: unknown) =>
       ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests their remote signer refused; they wait'),
     )

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hexToBigInt, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { loadRemoteSigner, toRpcRequest } from './remoteSigner.ts'
+import { loadRemoteSigner, RemoteSignerError, toRpcRequest } from './remoteSigner.ts'
 
 const account = privateKeyToAccount('0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a')
 const TX: TransactionSerializable = { chainId: 31337, nonce: 7, gas: 21_000n, to: '0x000000000000000000000000000000000000dEaD', value: 5n, data: '0x1234', maxFeePerGas: 3n, maxPriorityFeePerGas: 2n, type: 'eip1559' }
@@ -24,7 +24,13 @@ beforeAll(async () => {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'Method not found' } }))
       return reply(accounts)
     }
-    reply(await answer(call.params[0]))
+    const result = await answer(call.params[0])
+    // A test may answer with its own HTTP status and JSON-RPC body.
+    if (result && typeof result === 'object' && 'httpStatus' in result) {
+      const { httpStatus, error } = result as { httpStatus: number; error: { code: number; message: string } }
+      return void res.writeHead(httpStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error }))
+    }
+    reply(result)
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   url = `http://user:remote-s3cret@127.0.0.1:${(server.address() as AddressInfo).port}/`
@@ -89,6 +95,23 @@ describe('loadRemoteSigner', () => {
     await expect(signer.signTransaction(TX)).rejects.toThrow('answered with bytes that are not a signed transaction')
     answer = async () => null
     await expect(signer.signTransaction(TX)).rejects.toThrow('answered without a signed transaction')
+  })
+
+  it('a JSON-RPC error in an HTTP 200 is the signer saying no; an HTTP error status or an internal error is the signer failing', async () => {
+    const signer = await loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })
+    const outcome = async (httpStatus: number, code: number, message: string) => {
+      answer = async () => ({ httpStatus, error: { code, message } })
+      const err = await signer.signTransaction(TX).then(
+        () => null,
+        (e: unknown) => e as RemoteSignerError,
+      )
+      expect(err).toBeInstanceOf(RemoteSignerError)
+      return { refused: err!.refused, message: err!.message }
+    }
+    expect(await outcome(200, -32000, 'Request denied')).toEqual({ refused: true, message: expect.stringMatching(/^signer "r": eth_signTransaction at http:\/\/\*\*\*@.* refused: Request denied$/) })
+    // An expired token at a proxy in front of it, a bad request, the signer's own trouble: not about the request.
+    for (const [status, code] of [[401, -32000], [403, -32000], [400, -32000], [503, -32000], [200, -32603]] as const)
+      expect((await outcome(status, code, 'no')).refused, `HTTP ${status}, code ${code}`).toBe(false)
   })
 
   it('at start-up: refuses a signer that does not hold the address; accepts one without eth_accounts', async () => {

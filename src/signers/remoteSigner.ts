@@ -1,4 +1,5 @@
 import {
+  BaseError,
   createClient,
   getAddress,
   http,
@@ -7,6 +8,7 @@ import {
   numberToHex,
   parseTransaction,
   recoverTransactionAddress,
+  RpcRequestError,
   type Address,
   type Hex,
   type TransactionSerializable,
@@ -77,7 +79,7 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
       try {
         answer = await call('eth_signTransaction', [request])
       } catch (err) {
-        const refused = toSendAnswer(err).kind === 'rpc_error' && !isProviderFault(err)
+        const refused = isRefusal(err)
         throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} ${refused ? 'refused' : 'failed'}: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`, refused)
       }
       const raw = typeof answer === 'string' ? answer : (answer as { raw?: unknown } | null)?.raw
@@ -87,6 +89,18 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
       return raw.toLowerCase() as Hex
     },
   }
+}
+
+/**
+ * Whether the signer itself said no: a JSON-RPC error in an HTTP 2xx answer (Clef's "Request denied", a policy's
+ * words). Not an internal error (-32603: the signer's own trouble), not an error with an HTTP error status (an
+ * expired token at a proxy in front of it), not a timeout, a dropped connection or anything else viem throws.
+ */
+function isRefusal(err: unknown): boolean {
+  const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
+  if (!rpc || rpc.code === -32603) return false
+  if (rpc.status !== undefined && (rpc.status < 200 || rpc.status >= 300)) return false
+  return !isProviderFault(err)
 }
 
 /** The request as JSON-RPC wants it: hex quantities, `data` for the call, `type` and the fee fields of that type. */
