@@ -129,6 +129,16 @@ async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Si
   return sql<TransactionRow[]>`SELECT * FROM transactions WHERE ${due} ORDER BY seq LIMIT ${SIGN_BATCH_SIZE}`
 }
 
+export type DrainState = { refusedUnsigned: number }
+
+/**
+ * Refusals in one drain, with nothing signed, after which a remote signer counts as down (SIGNER_UNAVAILABLE for
+ * its queue, the drain stops). Below it, refused rows are set aside and the drain asks the next batch: a full
+ * batch of refused requests at the head of the queue made the signer count as down, and, asked first on every
+ * try, held up the requests behind them.
+ */
+const REFUSED_UNSIGNED_MAX = 1_000
+
 /** Rows of a failing remote signer handed to other signers at once, at most (the rest on the next try). */
 const UNAVAILABLE_MOVE_MAX = 1_000
 
@@ -172,6 +182,8 @@ export async function signNextBatch(
   chain: ChainClients,
   signer: Signer,
   skip: Set<string>,
+  /** Kept by the drain across its batches: refusals of a remote signer since it last signed anything. */
+  drain: DrainState = { refusedUnsigned: 0 },
 ): Promise<SignedBatch | null> {
   const { sql } = ctx.db
   const chainId = chain.chainId
@@ -238,7 +250,7 @@ export async function signNextBatch(
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
     }
-    /** The balance rows were set aside at, when some were: a higher one later wakes them (see the candidates' query). */
+    /** The balance rows were set aside at, when some were: a higher one later wakes them (wokenByFunds). */
     const fundsSeen = () => (sawShort ? tx`${balance.toString()}::numeric` : tx`funds_seen_wei`)
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
     let sawShort = false
@@ -325,16 +337,19 @@ export async function signNextBatch(
       }
       return lastSigned !== null && lastSigned > since
     }
+    if (builds.length > 0) drain.refusedUnsigned = 0
     for (const { row, gas, err } of refused) {
       const setAsideSince = row.error_code === ERROR_CODE.SIGNER_REFUSED || row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE ? row.waiting_since : null
       if (!(builds.length > 0 || (await signedSince(setAsideSince)))) {
         if (row.error_code === ERROR_CODE.SIGNER_REFUSED) {
-          // Found its own before; nothing signed since tells whether it still is: it waits as it was, and does not fail now.
-          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: row.error_message ?? err.message })
+          // Found its own before; nothing signed since tells whether it still is: it waits, and does not fail now.
+          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: `${err.message}; it fails once its patience is over and the signer is seen signing other requests` })
           skip.add(row.id)
         } else {
-          unavailable ??= err
           setAsideUnavailable(row, err)
+          // Down or saying no to it, this signer does not sign it now: one the service chose moves to another.
+          if (!row.signer_pinned) refusedMovable.push({ row, gas })
+          if (++drain.refusedUnsigned >= REFUSED_UNSIGNED_MAX) unavailable ??= err
         }
         continue
       }

@@ -2,7 +2,7 @@ import type PgBoss from 'pg-boss'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
-import { signNextBatch, type SignedAttempt } from './signQueued.ts'
+import { signNextBatch, type DrainState, type SignedAttempt } from './signQueued.ts'
 
 /**
  * Signed batches of one signer being sent (or waiting to be) while the next is signed. Deep enough that
@@ -58,6 +58,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     const state = { again: false }
     draining.set(key, state)
     const skip = new Set<string>()
+    const drainState: DrainState = { refusedUnsigned: 0 }
     // Signing and sending overlap: the next batch is signed and stored while earlier ones are sent.
     // Sends stay in nonce order: a batch goes out once every provider has answered the previous
     // batch (recording those answers runs beside it). At most MAX_UNSENT_BATCHES wait or run.
@@ -94,7 +95,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
         // the next batch shares a batch's fixed cost (about seven statements and a provider call) among
         // several requests. A request to an idle signer is signed at once.
         if (more && lastBatch > 0 && lastBatch < COALESCE_BELOW) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
-        const batch = await signNextBatch(ctx, chain, signer, skip)
+        const batch = await signNextBatch(ctx, chain, signer, skip, drainState)
         lastBatch = batch?.signed.length ?? 0
         if (batch === null || batch.signerFailed) {
           if (batch?.signed.length) send(batch.signed)
