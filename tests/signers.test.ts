@@ -368,6 +368,38 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     }
   }, 120_000)
 
+  it('a request set aside in an outage, refused once the signer is back but locked again, is not taken for refused: it waits as SIGNER_UNAVAILABLE', async () => {
+    await env?.stop()
+    await proxy?.stop()
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
+      config: (c) => {
+        c.chains[0].patience = { signMs: 1_000 }
+        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
+      },
+    })
+    const read = async (id: string) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status error { code message } } }`, { id })).json.data.transaction
+    proxy!.setMode('http500')
+    const waiting = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('it waits for the signer', async () => (await read(waiting)).error?.code === 'SIGNER_UNAVAILABLE')
+    // Right after one of its looks (the next is 5 s away): the signer is back just long enough to sign another ...
+    proxy!.resetStats()
+    await waitFor('a look at it', async () => (proxy!.stats.calls['eth_signTransaction'] ?? 0) >= 1, 30_000)
+    proxy!.setMode('ok')
+    const other = await submit(env, { to: TO, value: '2', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('the other signed', async () => (await read(other)).status !== 'QUEUED', 10_000)
+    // ... then locked again: it refuses everything, the waiting one included.
+    proxy!.setMode('methodError', { errorMethods: ['eth_signTransaction'], error: { code: -32000, message: 'authentication needed: password or unlock' } })
+    expect((await read(waiting)).status).toBe('QUEUED')
+    const refusedLook = await waitFor('it is asked and refused', async () => {
+      const t = await read(waiting)
+      return /refused: /.test(t.error?.message ?? '') && t
+    }, 30_000)
+    // Something was signed since it was set aside, but not since a refusal of it: no evidence the "no" is its own.
+    expect(refusedLook).toMatchObject({ status: 'QUEUED', error: { code: 'SIGNER_UNAVAILABLE' } })
+  }, 120_000)
+
   it('one that signed, then says no to everything (an account locked again), is a signer down: its requests wait as SIGNER_UNAVAILABLE, never fail', async () => {
     await env?.stop()
     await proxy?.stop()

@@ -132,6 +132,16 @@ async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Si
 export type DrainState = { refusedUnsigned: number }
 
 /**
+ * Whether the row's last look ended in its remote signer's refusal (the sign stage's own notes: SIGNER_REFUSED,
+ * or SIGNER_UNAVAILABLE in the words of a refusal), not in a set-aside without asking. Its updated_at is then
+ * the time of that refusal.
+ */
+function wasRefused(row: TransactionRow): boolean {
+  if (row.error_code === ERROR_CODE.SIGNER_REFUSED) return true
+  return row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE && /: eth_signTransaction at .* refused: /.test(row.error_message ?? '')
+}
+
+/**
  * Refusals in one drain, with nothing signed, after which a remote signer counts as down (SIGNER_UNAVAILABLE for
  * its queue, the drain stops). Below it, refused rows are set aside and the drain asks the next batch: a full
  * batch of refused requests at the head of the queue made the signer count as down, and, asked first on every
@@ -323,10 +333,11 @@ export async function signNextBatch(
       }
       nonce++
     }
-    // A "no" is about the row when the signer signs other requests: one of this batch, or one since the row was
-    // first set aside for its signer (it was asked then, too). From a signer that has signed nothing since, it may
-    // be a signer refusing everything (an account locked again, a policy gone wrong): the row waits as
-    // unavailable, with no patience, rather than fail.
+    // A "no" is about the row when the signer signs other requests: one of this batch, or one between the row's
+    // last refusal and this one (the signer said no to it, signed something else, and says no again). Not one
+    // since the row was set aside without being asked (an outage): the signer may have signed and been locked
+    // again meanwhile. From a signer with no such evidence, it may be a signer refusing everything (an account
+    // locked again, a policy gone wrong): the row waits as unavailable, with no patience, rather than fail.
     let lastSigned: Date | null | undefined
     const signedSince = async (since: Date | null): Promise<boolean> => {
       if (since === null) return false
@@ -339,8 +350,8 @@ export async function signNextBatch(
     }
     if (builds.length > 0) drain.refusedUnsigned = 0
     for (const { row, gas, err } of refused) {
-      const setAsideSince = row.error_code === ERROR_CODE.SIGNER_REFUSED || row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE ? row.waiting_since : null
-      if (!(builds.length > 0 || (await signedSince(setAsideSince)))) {
+      const lastRefusedAt = wasRefused(row) ? row.updated_at : null
+      if (!(builds.length > 0 || (await signedSince(lastRefusedAt)))) {
         if (row.error_code === ERROR_CODE.SIGNER_REFUSED) {
           // Found its own before; nothing signed since tells whether it still is: it waits, and does not fail now.
           notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: `${err.message}; it fails once its patience is over and the signer is seen signing other requests` })
