@@ -96,6 +96,7 @@ describe('requests set aside by the sign stage', () => {
       // 40 requests no balance can cover, each estimated (no gasLimit): the node refuses with insufficient funds.
       const parked = await Promise.all(Array.from({ length: 40 }, () => submit(env!, { to: RECIPIENT, value: (100_000_000n * ETHER).toString() })))
       for (const id of parked) await waitForStatus(env, id, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+      // The node's words, then why it waits, without the node's full stop in between (".; it waits").
       proxy.resetStats()
       // Then 20 payable requests one after another: each is a drain of the signer's queue.
       const started = Date.now()
@@ -111,6 +112,11 @@ describe('requests set aside by the sign stage', () => {
       expect(estimates).toBeLessThan(20 + 40 * 20)
       const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'QUEUED' AND error_code = 'INSUFFICIENT_FUNDS' AND waiting_since IS NOT NULL`
       expect(row!.n).toBe(40)
+      // One the node refuses to estimate for lack of funds (calldata to an account): its words, then why it waits,
+      // without the node's full stop in between (".; it waits").
+      const refusedByNode = await submit(env, { to: RECIPIENT, value: (100_000_000n * ETHER).toString(), data: '0xdeadbeef' })
+      const words = (await waitForStatus(env, refusedByNode, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')).error.message
+      expect(words).toMatch(/[^.]; it waits until \S+, then fails$/)
       // As if they had waited 40 minutes: their next look is a minute away (a quarter of the wait, at most a minute).
       await sql`UPDATE transactions SET waiting_since = now() - interval '40 minutes', updated_at = now() WHERE status = 'QUEUED' AND error_code = 'INSUFFICIENT_FUNDS'`
       // Funded, they go through at once, not on that schedule (the default patience is an hour). Before, they

@@ -43,8 +43,14 @@ const SET_ASIDE_RETRY_MAX_MS = 60_000
  */
 function waitOrFail(row: TransactionRow, code: string, message: string, patienceMs: number, now: number): Extract<Plan, { kind: 'wait' | 'fail' }> {
   const since = row.error_code === code && row.waiting_since ? row.waiting_since.getTime() : now
-  if (now - since >= patienceMs) return { kind: 'fail', row, code, message: `${message} (still so after ${describeMs(now - since)})` }
-  return { kind: 'wait', row, code, message: `${message}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
+  const words = withoutFullStop(message)
+  if (now - since >= patienceMs) return { kind: 'fail', row, code, message: `${words} (still so after ${describeMs(now - since)})` }
+  return { kind: 'wait', row, code, message: `${words}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
+}
+
+/** A node's or signer's words often end in a full stop: "... of the account.; it waits" read badly on the dashboard. */
+function withoutFullStop(words: string): string {
+  return words.replace(/[.\s]+$/, '')
 }
 
 function describeMs(ms: number): string {
@@ -178,7 +184,7 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   }
   await sql`
     UPDATE transactions SET error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE}, updated_at = now(), waiting_since = now(),
-      error_message = ${`${err.message}; it waits for the signer, looked at again every few seconds`}
+      error_message = ${`${withoutFullStop(err.message)}; it waits for the signer, looked at again every few seconds`}
     WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND error_code IS NULL`
 }
 
@@ -270,7 +276,7 @@ export async function signNextBatch(
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
-      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: `${err.message}; it waits for the signer, looked at again every few seconds` })
+      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: `${withoutFullStop(err.message)}; it waits for the signer, looked at again every few seconds` })
       skip.add(row.id)
     }
     for (const plan of plans) {
@@ -354,7 +360,7 @@ export async function signNextBatch(
       if (!(builds.length > 0 || (await signedSince(lastRefusedAt)))) {
         if (row.error_code === ERROR_CODE.SIGNER_REFUSED) {
           // Found its own before; nothing signed since tells whether it still is: it waits, and does not fail now.
-          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: `${err.message}; it fails once its patience is over and the signer is seen signing other requests` })
+          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: `${withoutFullStop(err.message)}; it fails once its patience is over and the signer is seen signing other requests` })
           skip.add(row.id)
         } else {
           setAsideUnavailable(row, err)
