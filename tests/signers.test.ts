@@ -4,7 +4,8 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
 const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
@@ -273,6 +274,20 @@ describe('a remote signer that stops signing', () => {
       return t.status === 'QUEUED' && t.error?.code === 'SIGNER_UNAVAILABLE' && t
     })
     expect(waiting.error.message).toMatch(/^signer "remote": eth_signTransaction at .* failed: .*; it waits for the signer/)
+    // The operator sees it without opening a request: the signers query and a notice on the dashboard.
+    const remoteStatus = async () => (await env!.graphql(`{ signers { name waitingForSigner refusedBySigner signerError } }`)).json.data.signers.find((s: any) => s.name === 'remote')
+    const down = await remoteStatus()
+    expect(down.waitingForSigner).toBeGreaterThanOrEqual(1)
+    expect(down.refusedBySigner).toBe(0)
+    expect(down.signerError).toMatch(/eth_signTransaction at .* failed: HTTP 500/)
+    ensureWebBuilt()
+    const browser = await launchBrowser()
+    const page = await browser.newPage()
+    await page.addInitScript((k) => sessionStorage.setItem('txb.apiKey', k), ADMIN_KEY)
+    await page.goto(env.service.url)
+    const notice = page.locator(`.signer-alert p.signer-failing[data-signer="${REMOTE_ADDRESS}"]`)
+    await notice.waitFor({ timeout: 15_000 })
+    expect(await notice.textContent()).toMatch(/^Remote signer remote \(0x90F7.*, chain 31337\) is not signing: \d+ requests? waits? for it \(its last answer: .*HTTP 500.*\)\./)
     // Looked at again with the other, whose signing fails again: its own outcome still counts (before, the failed
     // signature rolled the whole batch back, and it waited as SIGNER_UNAVAILABLE for as long as the outage).
     const expired = await waitFor('the expiring one FAILED', async () => {
@@ -297,6 +312,13 @@ describe('a remote signer that stops signing', () => {
       return t.status === 'CONFIRMED' && t
     }, 60_000)
     expect(done).toMatchObject({ from: REMOTE_ADDRESS, error: null })
+    // Nothing waits for it any more: the notice goes.
+    try {
+      await notice.waitFor({ state: 'detached', timeout: 15_000 })
+      expect((await remoteStatus()).waitingForSigner).toBe(0)
+    } finally {
+      await browser.close()
+    }
   })
 })
 

@@ -1,18 +1,30 @@
+import { Fragment } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { gql } from './api.ts'
 import { dateTime, shortHex } from './format.ts'
 
-type ShortSigner = { chainId: number; name: string; address: string; balance: string | null; shortOfFundsSince: string | null; others: number }
+type SignerView = {
+  chainId: number
+  name: string
+  address: string
+  balance: string | null
+  shortOfFundsSince: string | null
+  waitingForSigner: number
+  refusedBySigner: number
+  signerError: string | null
+}
+type AlertSigner = SignerView & { others: number }
 
 /** How often the signers are read: a drained signer shows within this, and goes once it is funded. */
 const POLL_MS = 5_000
 
 /**
- * Signers the service found unable to pay. Their requests move to other signers (or wait, when they named
- * the signer), so no queue on the page shows the problem: this says which signer to fund.
+ * Signers the service found unable to pay, and remote signers (Web3Signer, Clef) that fail to sign or refuse
+ * requests. Their requests move to other signers (or wait, when they named the signer), so no queue on the page
+ * shows the problem: this says which signer to fund, or which remote signer to look at, in its own words.
  */
 export function SignerAlerts({ apiKey }: { apiKey: string }) {
-  const [short, setShort] = useState<ShortSigner[]>([])
+  const [alerts, setAlerts] = useState<AlertSigner[]>([])
   useEffect(() => {
     let stopped = false
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -20,15 +32,16 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
       // A tab in the background asks nothing (each read costs a balance read per signer); it reads again when shown.
       if (document.hidden) return
       try {
-        const data = await gql<{ signers: Omit<ShortSigner, 'others'>[] }>(
+        const data = await gql<{ signers: SignerView[] }>(
           apiKey,
-          `query Signers { signers { chainId name address balance shortOfFundsSince } }`,
+          `query Signers { signers { chainId name address balance shortOfFundsSince waitingForSigner refusedBySigner signerError } }`,
           {},
           { quiet401: true },
         )
         const perChain = new Map<number, number>()
         for (const s of data.signers) perChain.set(s.chainId, (perChain.get(s.chainId) ?? 0) + 1)
-        if (!stopped) setShort(data.signers.filter((s) => s.shortOfFundsSince !== null).map((s) => ({ ...s, others: (perChain.get(s.chainId) ?? 1) - 1 })))
+        const needsLook = (s: SignerView) => s.shortOfFundsSince !== null || s.waitingForSigner > 0 || s.refusedBySigner > 0
+        if (!stopped) setAlerts(data.signers.filter(needsLook).map((s) => ({ ...s, others: (perChain.get(s.chainId) ?? 1) - 1 })))
       } catch {
         // Kept as last read: the list's own notices say when the API cannot be reached.
       }
@@ -47,16 +60,37 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
       document.removeEventListener('visibilitychange', onVisible)
     }
   }, [apiKey])
-  if (short.length === 0) return null
+  if (alerts.length === 0) return null
+  const who = (s: AlertSigner) => (
+    <>
+      <strong>{s.name}</strong> (<code title={s.address}>{shortHex(s.address)}</code>, chain {s.chainId})
+    </>
+  )
   return (
     <div class="notice warn signer-alert" role="status">
-      {short.map((s) => (
-        <p key={`${s.chainId}:${s.address}`} data-signer={s.address}>
-          Signer <strong>{s.name}</strong> (<code title={s.address}>{shortHex(s.address)}</code>, chain {s.chainId}) cannot pay for
-          requests since {dateTime(s.shortOfFundsSince)}
-          {s.balance !== null ? ` (balance ${s.balance} wei)` : ''}: fund it.
-          {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
-        </p>
+      {alerts.map((s) => (
+        <Fragment key={`${s.chainId}:${s.address}`}>
+          {s.shortOfFundsSince !== null && (
+            <p data-signer={s.address}>
+              Signer {who(s)} cannot pay for requests since {dateTime(s.shortOfFundsSince)}
+              {s.balance !== null ? ` (balance ${s.balance} wei)` : ''}: fund it.
+              {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
+            </p>
+          )}
+          {s.waitingForSigner > 0 && (
+            <p class="signer-failing" data-signer={s.address}>
+              Remote signer {who(s)} is not signing: {s.waitingForSigner} {s.waitingForSigner === 1 ? 'request waits' : 'requests wait'} for it
+              {s.signerError ? <> (its last answer: <code>{s.signerError}</code>)</> : ''}.
+              {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
+            </p>
+          )}
+          {s.refusedBySigner > 0 && (
+            <p class="signer-refusing" data-signer={s.address}>
+              Remote signer {who(s)} refused {s.refusedBySigner} {s.refusedBySigner === 1 ? 'request' : 'requests'} while it signs others; each fails after the
+              chain's patience.
+            </p>
+          )}
+        </Fragment>
       ))}
     </div>
   )

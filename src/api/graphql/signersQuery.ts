@@ -17,6 +17,10 @@ type SignerStatusView = {
   queued: number
   pending: number
   shortOfFundsSince: Date | null
+  /** QUEUED rows set aside for its remote signer: failing (SIGNER_UNAVAILABLE) or refusing them (SIGNER_REFUSED). */
+  waitingForSigner: number
+  refusedBySigner: number
+  signerError: string | null
 }
 
 /** A balance read waits at most this long: a chain whose providers are down must not hold the dashboard. */
@@ -73,6 +77,17 @@ const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').imp
         'Since when the sign stage has found it unable to pay for a request (and for a plain transfer): requests that name no signer go to other signers, and those it was given move to them. Fund it. Cleared once it can pay again.',
       resolve: (s) => s.shortOfFundsSince,
     }),
+    waitingForSigner: t.exposeInt('waitingForSigner', {
+      description: 'Its QUEUED transactions waiting because its remote signer fails to sign (SIGNER_UNAVAILABLE: down, or refusing everything)',
+    }),
+    refusedBySigner: t.exposeInt('refusedBySigner', {
+      description: 'Its QUEUED transactions its remote signer refused while it signs others (SIGNER_REFUSED): each fails after patience.signMs',
+    }),
+    signerError: t.string({
+      nullable: true,
+      description: "What the remote signer last answered when it failed to sign (from the most recent SIGNER_UNAVAILABLE request); null when none waits",
+      resolve: (s) => s.signerError,
+    }),
   }),
 })
 
@@ -91,6 +106,18 @@ builder.queryField('signers', (t) =>
             SELECT chain_id, signer, next_nonce, short_of_funds_at FROM signer_nonces WHERE chain_id = ANY(${pgArray(ids)}::int[])`
         : []
       const nonces = new Map(nonceRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
+      // Rows set aside for their remote signer: few, and found through the QUEUED rows' index.
+      const signerWaitRows = ids.length
+        ? await sql<{ chain_id: number; signer: string; unavailable: number; refused: number; last_error: string | null }[]>`
+            SELECT chain_id, signer,
+              count(*) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE')::int AS unavailable,
+              count(*) FILTER (WHERE error_code = 'SIGNER_REFUSED')::int AS refused,
+              (array_agg(error_message ORDER BY updated_at DESC) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE'))[1] AS last_error
+            FROM transactions
+            WHERE chain_id = ANY(${pgArray(ids)}::int[]) AND status = 'QUEUED' AND error_code IN ('SIGNER_UNAVAILABLE', 'SIGNER_REFUSED')
+            GROUP BY chain_id, signer`
+        : []
+      const signerWaits = new Map(signerWaitRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
       const perChain = await Promise.all(
         chains.map(async (chain) => {
           const [queued, pending] = await Promise.all([countBySigner(sql, chain.chainId, ['QUEUED']), countBySigner(sql, chain.chainId, ['PENDING'])])
@@ -107,6 +134,9 @@ builder.queryField('signers', (t) =>
                 queued: queued.get(s.address) ?? 0,
                 pending: pending.get(s.address) ?? 0,
                 shortOfFundsSince: n?.short_of_funds_at ?? null,
+                waitingForSigner: signerWaits.get(`${chain.chainId}:${s.address}`)?.unavailable ?? 0,
+                refusedBySigner: signerWaits.get(`${chain.chainId}:${s.address}`)?.refused ?? 0,
+                signerError: signerWaits.get(`${chain.chainId}:${s.address}`)?.last_error ?? null,
               }
             }),
           )
