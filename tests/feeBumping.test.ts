@@ -180,4 +180,39 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       await proxy?.stop()
     }
   })
+
+  it('past validUntil with its remote signer down: its own bytes are not sent again, it says why, and the cancel goes out once the signer is back', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
+      config: (c) => {
+        c.chains[0].fees = { bumpAfterMs: 800 }
+        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
+      },
+    })
+    try {
+      const id = await submit(env, { to: RECIPIENT, value: '6', from: REMOTE_ADDRESS, validUntil: new Date(Date.now() + 2_000).toISOString() })
+      await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+      proxy!.setMode('http500')
+      const waiting = await waitForStatus(env, id, (t) => t.error?.code === 'EXPIRED', 20_000)
+      expect(waiting.status).toBe('PENDING')
+      expect(waiting.error.message).toMatch(/passed before inclusion; its cancel could not be signed yet \(signer "remote": eth_signTransaction at .* failed: HTTP 500.*\), tried again every 800 ms; meanwhile it may still execute late$/)
+      expect(waiting.events.filter((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_cancel_unsigned')).toHaveLength(1)
+      // Its request bytes do not go out again while it waits for the cancel (they could only execute late).
+      const answers = waiting.attempts[0].providers.length
+      await new Promise((r) => setTimeout(r, 2_500))
+      const later = await getTx(env, id)
+      expect(later.attempts).toHaveLength(1)
+      expect(later.attempts[0].providers.length).toBe(answers)
+      expect(later.events.filter((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_cancel_unsigned')).toHaveLength(1)
+      proxy!.setMode('ok')
+      await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+      const done = await mineUntil(env, id, 'CANCELLED')
+      expect(done.error.code).toBe('EXPIRED')
+      expect((await env.chain.getTransaction({ hash: done.hash })).value).toBe(0n)
+    } finally {
+      await proxy?.stop()
+    }
+  })
 })

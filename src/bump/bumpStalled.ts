@@ -13,6 +13,24 @@ import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 /** Transactions handled per pass; the next pass takes the rest. */
 const BUMP_BATCH = 500
 
+/**
+ * Remote signers that failed to sign a bump (not a refusal of one request), per chain: not asked again until the
+ * time given (bumpAfterMs later). Each ask of a hung signer waits out its time-out while the pass holds its rows
+ * locked (the watcher's settling waits on them); once per bumpAfterMs, not once per pass (about a second).
+ */
+const downUntil = new WeakMap<ChainClients, Map<string, { until: number; err: RemoteSignerError }>>()
+
+function recentlyDown(chain: ChainClients, signer: string): RemoteSignerError | undefined {
+  const d = downUntil.get(chain)?.get(signer)
+  return d && Date.now() < d.until ? d.err : undefined
+}
+
+function markDown(chain: ChainClients, signer: string, err: RemoteSignerError, forMs: number): void {
+  let m = downUntil.get(chain)
+  if (!m) downUntil.set(chain, (m = new Map()))
+  m.set(signer, { until: Date.now() + forMs, err })
+}
+
 type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
 
 /**
@@ -68,6 +86,10 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   const atCap: string[] = []
   /** Due for a raise, but their remote signer did not sign one. */
   const unsigned: { id: string; signer: string; error: string }[] = []
+  /** Remote signers that failed in this pass (not a refusal of one request): asked nothing more in it. */
+  const signersDown = new Map<string, RemoteSignerError>()
+  /** Acted on without a send (an expired one whose cancel could not be signed): paced like a send. */
+  const paced: string[] = []
   let bumped = 0
   await sql.begin(async (tx) => {
     // SKIP LOCKED: another instance may be bumping some of these right now.
@@ -124,16 +146,43 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         if (t.at_fee_cap === null) atCap.push(t.id)
         continue
       }
-      let built: Awaited<ReturnType<typeof buildAttempt>>
-      try {
-        built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
-      } catch (err) {
-        if (!(err instanceof RemoteSignerError)) throw err
-        // Its remote signer is down or said no: the same bytes go out again, and it is tried on the next pass. The
-        // error rolled back the whole pass before, so while one remote signer was down no transaction of the
-        // chain, of any signer, was bumped or sent again.
-        unsigned.push({ id: t.id, signer: t.signer, error: err.message })
-        toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+      // A remote signer that failed (not refused) earlier in this pass is not asked again in it: a hung one
+      // would make each of its rows wait out a time-out, with every row of the pass locked meanwhile.
+      const down = signersDown.get(t.signer) ?? recentlyDown(chain, t.signer)
+      let built: Awaited<ReturnType<typeof buildAttempt>> | null = null
+      let failure: RemoteSignerError | undefined = down
+      if (!down)
+        try {
+          built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
+        } catch (err) {
+          if (!(err instanceof RemoteSignerError)) throw err
+          failure = err
+          if (!err.refused) {
+            signersDown.set(t.signer, err)
+            markDown(chain, t.signer, err, fees.bumpAfterMs)
+          }
+        }
+      if (!built) {
+        // Its remote signer is down or said no; it is tried again on the next pass. Before, the error rolled back
+        // the whole pass: while one remote signer was down no transaction of the chain, of any signer, was bumped
+        // or sent again.
+        unsigned.push({ id: t.id, signer: t.signer, error: failure!.message })
+        if (!expired) {
+          // The same bytes go out again, as for a transaction that needs no raise.
+          toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
+          continue
+        }
+        // Past its validUntil, its cancel could not be signed: its own bytes must not go out again (it would
+        // only execute late). Said on the transaction, once; looked at again after bumpAfterMs, not every pass.
+        paced.push(t.id)
+        if (t.error_code !== ERROR_CODE.EXPIRED) {
+          await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, updated_at = now(),
+            error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion; its cancel could not be signed yet (${failure!.message}), tried again every ${fees.bumpAfterMs} ms; meanwhile it may still execute late`}
+            WHERE id = ${t.id}`
+          await tx`
+            INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+            VALUES (${t.id}, 'PENDING', 'PENDING', ${tx.json({ action: 'expired_cancel_unsigned', error: failure!.message })}::jsonb)`
+        }
         continue
       }
       if (built.hash === latest.hash) {
@@ -172,10 +221,10 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         FROM unnest(${pgArray(atCap)}::uuid[]) AS id`
     }
     // Pace the next check from now, even if every provider fails this time.
-    await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray(toSend.map((s) => s.transactionId))}::uuid[])`
+    await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray([...toSend.map((s) => s.transactionId), ...paced])}::uuid[])`
   })
   if (unsigned.length)
-    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned }, 'remote signer did not sign fee bumps; the same bytes were sent again')
+    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned }, 'remote signer did not sign fee bumps or cancels; tried again on the next pass')
   if (atCap.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
   if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)
