@@ -68,6 +68,11 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   const log = ctx.log.child({ module: 'reconcile', chainId: chain.chainId })
   /** Keys seen on the previous pass; a condition acts only when it is seen again. */
   let seenBefore = new Set<string>()
+  /**
+   * The latest pass started. A pass the loop gave up waiting for (it runs on; startLoop starts the next) must not
+   * hand its keys over when it ends: the next pass would find them a moment old, and act on one look.
+   */
+  let passes = 0
 
   /**
    * The signer's transaction count at the deepest block the chain's watcher has scanned to that is also at the
@@ -359,6 +364,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
 
   return {
     async reconcile(): Promise<void> {
+      const pass = ++passes
       const seenNow = new Set<string>()
       for (const signer of ctx.signers.forChain(chain.chainId))
         try {
@@ -369,7 +375,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           // not see again this pass needs two passes in a row again, as a condition seen for the first time does.
           log.warn({ err, signer: signer.address }, 'reconciling a signer failed; the chain\'s other signers go on, it is tried again on the next pass')
         }
-      seenBefore = seenNow
+      if (pass === passes) seenBefore = seenNow
     },
   }
 }
