@@ -161,8 +161,14 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       const remoteMeanwhile = await getTx(env, remote)
       expect(remoteMeanwhile.status).toBe('PENDING')
       expect(remoteMeanwhile.attempts).toHaveLength(1)
-      // Not left silent: its same bytes keep going out.
+      // Not left silent: its same bytes keep going out, and its timeline says once why it was not raised.
       expect(remoteMeanwhile.attempts[0].providers.length).toBeGreaterThan(remoteFirst.attempts[0].providers.length)
+      const unsignedEvents = (t: any) => t.events.map((e: any) => JSON.parse(e.detail ?? '{}')).filter((d: any) => d.action === 'bump_unsigned')
+      await waitForStatus(env, remote, (t) => unsignedEvents(t).length > 0, 10_000)
+      await new Promise((r) => setTimeout(r, 2_000))
+      const noted = unsignedEvents(await getTx(env, remote))
+      expect(noted).toHaveLength(1)
+      expect(noted[0]).toMatchObject({ hash: remoteFirst.attempts[0].hash, error: expect.stringMatching(/^signer "remote": eth_signTransaction at .* failed: HTTP 500/) })
       // An admin's cancel meanwhile is refused in the signer's words, and changes nothing.
       const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id: remote })
       expect(cancel.json.errors?.[0]?.extensions?.code).toBe('SIGNER_UNAVAILABLE')

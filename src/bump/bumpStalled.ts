@@ -85,7 +85,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   const toSend: RawAttempt[] = []
   const atCap: string[] = []
   /** Due for a raise, but their remote signer did not sign one. */
-  const unsigned: { id: string; signer: string; error: string }[] = []
+  const unsigned: { id: string; signer: string; error: string; hash: string; expired: boolean }[] = []
   /** Remote signers that failed in this pass (not a refusal of one request): asked nothing more in it. */
   const signersDown = new Map<string, RemoteSignerError>()
   /** Acted on without a send (an expired one whose cancel could not be signed): paced like a send. */
@@ -166,7 +166,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         // Its remote signer is down or said no; it is tried again on the next pass. Before, the error rolled back
         // the whole pass: while one remote signer was down no transaction of the chain, of any signer, was bumped
         // or sent again.
-        unsigned.push({ id: t.id, signer: t.signer, error: failure!.message })
+        unsigned.push({ id: t.id, signer: t.signer, error: failure!.message, hash: latest.hash, expired })
         if (!expired) {
           // The same bytes go out again, as for a transaction that needs no raise.
           toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
@@ -220,11 +220,20 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         SELECT id, 'PENDING', 'PENDING', ${tx.json({ action: 'at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb
         FROM unnest(${pgArray(atCap)}::uuid[]) AS id`
     }
+    // On the timeline, once per attempt left standing: a signer refusing every raise (a Clef fee rule) or down for
+    // long left the transaction resent at its old fees with nothing on it to say why.
+    const notBumped = unsigned.filter((u) => !u.expired)
+    if (notBumped.length)
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT v.id, 'PENDING', 'PENDING', jsonb_build_object('action', 'bump_unsigned', 'hash', v.hash, 'error', v.error)
+        FROM unnest(${pgArray(notBumped.map((u) => u.id))}::uuid[], ${pgArray(notBumped.map((u) => u.hash))}::text[], ${pgArray(notBumped.map((u) => u.error))}::text[]) AS v(id, hash, error)
+        WHERE NOT EXISTS (SELECT 1 FROM transaction_events e WHERE e.transaction_id = v.id AND e.detail->>'action' = 'bump_unsigned' AND e.detail->>'hash' = v.hash)`
     // Pace the next check from now, even if every provider fails this time.
     await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray([...toSend.map((s) => s.transactionId), ...paced])}::uuid[])`
   })
   if (unsigned.length)
-    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned }, 'remote signer did not sign fee bumps or cancels; tried again on the next pass')
+    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned.map(({ id, signer, error }) => ({ id, signer, error })) }, 'remote signer did not sign fee bumps or cancels; tried again on the next pass')
   if (atCap.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
   if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)
