@@ -266,7 +266,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
       const row = tab.locator(`tr[data-id="${id}"]`)
       await row.waitFor({ timeout: 15_000 })
       // The page names the signer that cannot pay, and stops once it is funded.
-      const alert = tab.locator(`.signer-alert p[data-signer="${SIGNER.address}"]`)
+      const alert = tab.locator(`.signer-alert p.signer-short[data-signer="${SIGNER.address}"]`)
       await alert.waitFor({ timeout: 15_000 })
       expect(await alert.textContent()).toMatch(/^Signer anvil-0 \(0xf39F.*, chain 31337\) cannot pay for requests since .* \(balance \d+ wei\): fund it\.$/)
       const since = (await env.graphql(`{ signers { shortOfFundsSince } }`)).json.data.signers[0].shortOfFundsSince

@@ -15,8 +15,10 @@ const BUMP_BATCH = 500
 
 /**
  * Remote signers that failed to sign a bump (not a refusal of one request), per chain: not asked again until the
- * time given (bumpAfterMs later). Each ask of a hung signer waits out its time-out while the pass holds its rows
- * locked (the watcher's settling waits on them); once per bumpAfterMs, not once per pass (about a second).
+ * time given. Each ask of a hung signer waits out its time-out while the pass holds its rows locked (the
+ * watcher's settling waits on them): about once per bumpAfterMs, not once per pass (about a second). Counted from
+ * the pass's start and a little short of bumpAfterMs, so a row paced by that pass is asked on its next turn;
+ * cleared by a bump the signer signs.
  */
 const downUntil = new WeakMap<ChainClients, Map<string, { until: number; err: RemoteSignerError }>>()
 
@@ -25,10 +27,10 @@ function recentlyDown(chain: ChainClients, signer: string): RemoteSignerError | 
   return d && Date.now() < d.until ? d.err : undefined
 }
 
-function markDown(chain: ChainClients, signer: string, err: RemoteSignerError, forMs: number): void {
+function markDown(chain: ChainClients, signer: string, err: RemoteSignerError, until: number): void {
   let m = downUntil.get(chain)
   if (!m) downUntil.set(chain, (m = new Map()))
-  m.set(signer, { until: Date.now() + forMs, err })
+  m.set(signer, { until, err })
 }
 
 type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
@@ -78,6 +80,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND ${due}
     ORDER BY nonce LIMIT ${BUMP_BATCH}`
   if (candidates.length === 0) return 0
+  const passStarted = Date.now()
   const market = await readFeeMarket(chain.read, fees.model)
   const bumpBps = percentToBps(fees.bumpPercent)
   const heads = await headsOfLine(ctx, chain, [...new Set(candidates.map((c) => c.signer))])
@@ -154,12 +157,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       if (!down)
         try {
           built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
+          downUntil.get(chain)?.delete(t.signer)
         } catch (err) {
           if (!(err instanceof RemoteSignerError)) throw err
           failure = err
           if (!err.refused) {
             signersDown.set(t.signer, err)
-            markDown(chain, t.signer, err, fees.bumpAfterMs)
+            markDown(chain, t.signer, err, passStarted + fees.bumpAfterMs * 0.8)
           }
         }
       if (!built) {
@@ -233,7 +237,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray([...toSend.map((s) => s.transactionId), ...paced])}::uuid[])`
   })
   if (unsigned.length)
-    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned.map(({ id, signer, error }) => ({ id, signer, error })) }, 'remote signer did not sign fee bumps or cancels; tried again on the next pass')
+    ctx.log.warn({ chainId: chain.chainId, transactions: unsigned.map(({ id, signer, error }) => ({ id, signer, error })) }, 'remote signer did not sign fee bumps or cancels; tried again after bumpAfterMs')
   if (atCap.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
   if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)

@@ -87,6 +87,10 @@ export const transactions = pgTable(
     uniqueIndex('transactions_idempotency_key').on(t.apiKeyName, t.idempotencyKey).where(sql`${t.idempotencyKey} IS NOT NULL`),
     // The sign stage's scan: queued rows of one signer in arrival order.
     index('transactions_queued_idx').on(t.chainId, t.signer, t.seq).where(sql`${t.status} = 'QUEUED'`),
+    // The signers query: rows waiting for their remote signer (few, unless one is down), not every QUEUED row.
+    index('transactions_signer_wait_idx')
+      .on(t.chainId, t.signer)
+      .where(sql`${t.status} = 'QUEUED' AND ${t.errorCode} IN ('SIGNER_UNAVAILABLE', 'SIGNER_REFUSED')`),
     // The watcher's and sweeps' scan of in-flight rows.
     index('transactions_inflight_idx').on(t.chainId, t.status).where(sql`${t.status} IN ('PENDING', 'INCLUDED')`),
     // Lists: newest first, optionally by status, chain or signer.

@@ -69,10 +69,12 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   /** Keys seen on the previous pass; a condition acts only when it is seen again. */
   let seenBefore = new Set<string>()
   /**
-   * The latest pass started. A pass the loop gave up waiting for (it runs on; startLoop starts the next) must not
-   * hand its keys over when it ends: the next pass would find them a moment old, and act on one look.
+   * Passes started, and the latest whose keys were handed on. A pass the loop gave up waiting for runs on while
+   * startLoop starts the next; ending after a newer pass handed its keys on, it must not put older ones back.
+   * (Skipping every pass that was overtaken instead stopped reconcile for good when every pass ran long.)
    */
   let passes = 0
+  let handedOn = 0
 
   /**
    * The signer's transaction count at the deepest block the chain's watcher has scanned to that is also at the
@@ -375,7 +377,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           // not see again this pass needs two passes in a row again, as a condition seen for the first time does.
           log.warn({ err, signer: signer.address }, 'reconciling a signer failed; the chain\'s other signers go on, it is tried again on the next pass')
         }
-      if (pass === passes) seenBefore = seenNow
+      if (pass > handedOn) {
+        seenBefore = seenNow
+        handedOn = pass
+      }
     },
   }
 }

@@ -71,7 +71,7 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
       {alerts.map((s) => (
         <Fragment key={`${s.chainId}:${s.address}`}>
           {s.shortOfFundsSince !== null && (
-            <p data-signer={s.address}>
+            <p class="signer-short" data-signer={s.address}>
               Signer {who(s)} cannot pay for requests since {dateTime(s.shortOfFundsSince)}
               {s.balance !== null ? ` (balance ${s.balance} wei)` : ''}: fund it.
               {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}

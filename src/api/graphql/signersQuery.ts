@@ -1,6 +1,7 @@
 import type { Address } from 'viem'
 import type { ChainClients } from '../../chain/createChainClients.ts'
 import { withTimeout } from '../../common/withTimeout.ts'
+import type { Sql } from '../../db/connect.ts'
 import { pgArray } from '../../db/pgArray.ts'
 import { countBySigner } from '../../store/countTransactions.ts'
 import { requireRole } from '../auth.ts'
@@ -17,10 +18,41 @@ type SignerStatusView = {
   queued: number
   pending: number
   shortOfFundsSince: Date | null
-  /** QUEUED rows set aside for its remote signer: failing (SIGNER_UNAVAILABLE) or refusing them (SIGNER_REFUSED). */
-  waitingForSigner: number
-  refusedBySigner: number
-  signerError: string | null
+  /** QUEUED rows set aside for its remote signer: failing (SIGNER_UNAVAILABLE) or refusing them (SIGNER_REFUSED). Read only when asked for, and shared (SIGNER_WAITS_REUSE_MS). */
+  signerWaits: () => Promise<SignerWaits>
+}
+
+type SignerWaits = { unavailable: number; refused: number; lastError: string | null }
+
+/** One read of the rows waiting for their remote signer serves every query for this long (dashboards poll). */
+const SIGNER_WAITS_REUSE_MS = 5_000
+const signerWaitReads = new WeakMap<object, { at: number; read: Promise<Map<string, SignerWaits>> }>()
+
+/** Per chain and signer, the QUEUED rows set aside for their remote signer (a partial index holds just those). */
+function sharedSignerWaits(sql: Sql, owner: object, chainIds: number[]): Promise<Map<string, SignerWaits>> {
+  const hit = signerWaitReads.get(owner)
+  if (hit && Date.now() - hit.at < SIGNER_WAITS_REUSE_MS) return hit.read
+  const read = sql<{ chain_id: number; signer: string; unavailable: number; refused: number; last_error: string | null }[]>`
+    SELECT chain_id, signer,
+      count(*) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE')::int AS unavailable,
+      count(*) FILTER (WHERE error_code = 'SIGNER_REFUSED')::int AS refused,
+      (array_agg(error_message ORDER BY updated_at DESC) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE'))[1] AS last_error
+    FROM transactions
+    WHERE chain_id = ANY(${pgArray(chainIds)}::int[]) AND status = 'QUEUED' AND error_code IN ('SIGNER_UNAVAILABLE', 'SIGNER_REFUSED')
+    GROUP BY chain_id, signer`.then(
+    (rows) =>
+      new Map(
+        rows.map((r) => [
+          `${r.chain_id}:${r.signer}`,
+          // The signer's answer, without what the service adds to the request's message about waiting.
+          { unavailable: r.unavailable, refused: r.refused, lastError: r.last_error?.replace(/; it waits for the signer.*$/, '') ?? null },
+        ]),
+      ),
+  )
+  signerWaitReads.set(owner, { at: Date.now(), read })
+  // A failed read is not reused.
+  read.catch(() => signerWaitReads.get(owner)?.read === read && signerWaitReads.delete(owner))
+  return read
 }
 
 /** A balance read waits at most this long: a chain whose providers are down must not hold the dashboard. */
@@ -77,16 +109,18 @@ const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').imp
         'Since when the sign stage has found it unable to pay for a request (and for a plain transfer): requests that name no signer go to other signers, and those it was given move to them. Fund it. Cleared once it can pay again.',
       resolve: (s) => s.shortOfFundsSince,
     }),
-    waitingForSigner: t.exposeInt('waitingForSigner', {
-      description: 'Its QUEUED transactions waiting because its remote signer fails to sign (SIGNER_UNAVAILABLE: down, or refusing everything)',
+    waitingForSigner: t.int({
+      description: 'Its QUEUED transactions waiting because its remote signer fails to sign (SIGNER_UNAVAILABLE: down, or refusing everything); read at most every few seconds',
+      resolve: async (s) => (await s.signerWaits()).unavailable,
     }),
-    refusedBySigner: t.exposeInt('refusedBySigner', {
+    refusedBySigner: t.int({
       description: 'Its QUEUED transactions its remote signer refused while it signs others (SIGNER_REFUSED): each fails after patience.signMs',
+      resolve: async (s) => (await s.signerWaits()).refused,
     }),
     signerError: t.string({
       nullable: true,
-      description: "What the remote signer last answered when it failed to sign (from the most recent SIGNER_UNAVAILABLE request); null when none waits",
-      resolve: (s) => s.signerError,
+      description: 'What the remote signer last answered when it failed to sign (from the most recent SIGNER_UNAVAILABLE request); null when none waits',
+      resolve: async (s) => (await s.signerWaits()).lastError,
     }),
   }),
 })
@@ -106,18 +140,8 @@ builder.queryField('signers', (t) =>
             SELECT chain_id, signer, next_nonce, short_of_funds_at FROM signer_nonces WHERE chain_id = ANY(${pgArray(ids)}::int[])`
         : []
       const nonces = new Map(nonceRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
-      // Rows set aside for their remote signer: few, and found through the QUEUED rows' index.
-      const signerWaitRows = ids.length
-        ? await sql<{ chain_id: number; signer: string; unavailable: number; refused: number; last_error: string | null }[]>`
-            SELECT chain_id, signer,
-              count(*) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE')::int AS unavailable,
-              count(*) FILTER (WHERE error_code = 'SIGNER_REFUSED')::int AS refused,
-              (array_agg(error_message ORDER BY updated_at DESC) FILTER (WHERE error_code = 'SIGNER_UNAVAILABLE'))[1] AS last_error
-            FROM transactions
-            WHERE chain_id = ANY(${pgArray(ids)}::int[]) AND status = 'QUEUED' AND error_code IN ('SIGNER_UNAVAILABLE', 'SIGNER_REFUSED')
-            GROUP BY chain_id, signer`
-        : []
-      const signerWaits = new Map(signerWaitRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
+      // Every configured chain's, whatever this query asks for: the read is shared by the queries that follow.
+      const waits = () => sharedSignerWaits(sql, ctx.service.chains, [...ctx.service.chains.keys()])
       const perChain = await Promise.all(
         chains.map(async (chain) => {
           const [queued, pending] = await Promise.all([countBySigner(sql, chain.chainId, ['QUEUED']), countBySigner(sql, chain.chainId, ['PENDING'])])
@@ -134,9 +158,7 @@ builder.queryField('signers', (t) =>
                 queued: queued.get(s.address) ?? 0,
                 pending: pending.get(s.address) ?? 0,
                 shortOfFundsSince: n?.short_of_funds_at ?? null,
-                waitingForSigner: signerWaits.get(`${chain.chainId}:${s.address}`)?.unavailable ?? 0,
-                refusedBySigner: signerWaits.get(`${chain.chainId}:${s.address}`)?.refused ?? 0,
-                signerError: signerWaits.get(`${chain.chainId}:${s.address}`)?.last_error ?? null,
+                signerWaits: async () => (await waits()).get(`${chain.chainId}:${s.address}`) ?? { unavailable: 0, refused: 0, lastError: null },
               }
             }),
           )

@@ -1,0 +1,3 @@
+-- The signers query counts the QUEUED rows waiting for their remote signer (SIGNER_UNAVAILABLE, SIGNER_REFUSED)
+-- every few seconds per dashboard: this holds just those, not every QUEUED row of the chain.
+CREATE INDEX "transactions_signer_wait_idx" ON "transactions" USING btree ("chain_id","signer") WHERE "transactions"."status" = 'QUEUED' AND "transactions"."error_code" IN ('SIGNER_UNAVAILABLE', 'SIGNER_REFUSED');
