@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
-import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import type { FaultProxy } from './helpers/faultProxy.ts'
+import { REMOTE_ADDRESS, startWithRemoteSigner } from './helpers/remoteSigner.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const GWEI = 1_000_000_000n
-/** anvil dev account 3: anvil holds it unlocked and signs for it over eth_signTransaction, a real remote signer. */
-const REMOTE_ADDRESS = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as const
 
 describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
   let env: TestEnv | undefined
@@ -131,14 +130,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
 
   it('a remote signer that is down holds back no other signer\'s bumps; its own transaction is sent again as it is, and bumped once it is back', async () => {
     let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      config: (c) => {
-        c.chains[0].fees = { bumpAfterMs: 800 }
-        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
-      },
-    })
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { noMining: true }, chain: (c) => (c.fees = { bumpAfterMs: 800 }) }))
     try {
       const anvil = chainControl(env)
       const local = await submit(env, { to: RECIPIENT, value: '4', from: SIGNER.address })
@@ -189,14 +181,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
 
   it('past validUntil with its remote signer down: its own bytes are not sent again, it says why, and the cancel goes out once the signer is back', async () => {
     let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      config: (c) => {
-        c.chains[0].fees = { bumpAfterMs: 800 }
-        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
-      },
-    })
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { noMining: true }, chain: (c) => (c.fees = { bumpAfterMs: 800 }) }))
     try {
       const id = await submit(env, { to: RECIPIENT, value: '6', from: REMOTE_ADDRESS, validUntil: new Date(Date.now() + 2_000).toISOString() })
       await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')

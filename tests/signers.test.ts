@@ -3,16 +3,15 @@ import { getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { submit } from './helpers/chainControl.ts'
-import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import type { FaultProxy } from './helpers/faultProxy.ts'
 import { ADMIN_KEY, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 import { ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
+import { REMOTE_ADDRESS, startWithRemoteSigner } from './helpers/remoteSigner.ts'
 
 /** anvil dev account 1, in a keystore written by ethers (scrypt), password "correct horse". */
 const KEYSTORE = new URL('./fixtures/keystore-anvil-1.json', import.meta.url).pathname
 const KEYSTORE_PASSWORD = 'correct horse'
 const KEYSTORE_ADDRESS = ANVIL_DEV_ACCOUNTS[1].address
-/** anvil dev account 3: anvil holds it unlocked and signs for it over eth_signTransaction, a real remote signer. */
-const REMOTE_ADDRESS = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' as const
 const TO = '0x000000000000000000000000000000000000dEaD'
 /** anvil dev account 6's key. */
 const FUNDED_6 = '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e'
@@ -256,12 +255,7 @@ describe('a remote signer that stops signing', () => {
   })
 
   it('its requests say SIGNER_UNAVAILABLE and wait; those the service gave it move to another signer; it signs again once back', async () => {
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      // The remote signer (anvil, which holds the key) is reached through a proxy this test can break.
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      config: (c) => c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } }),
-    })
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { blockTimeSec: 0.2 } }))
     proxy!.setMode('http500')
     const query = `query($id: ID!) { transaction(id: $id) { status from error { code message } events { fromStatus toStatus detail } } }`
     // Two that name it, in one batch: one with a deadline that passes while the signer is down.
@@ -331,20 +325,13 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
   })
 
   it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer moves', async () => {
-    env = await startTestEnv({
+    // The remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only.
+    ;({ env, proxy } = await startWithRemoteSigner({
       anvil: { blockTimeSec: 0.2 },
-      // The remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only.
-      setup: async (anvil) =>
-        void (proxy = await startFaultProxy(anvil.url, 'methodError', {
-          errorMethods: ['eth_signTransaction'],
-          errorParamsInclude: '"value":"0x4d2"',
-          error: { code: -32000, message: 'Request denied' },
-        })),
-      config: (c) => {
-        c.chains[0].patience = { signMs: 4_000 }
-        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
-      },
-    })
+      chain: (c) => (c.patience = { signMs: 4_000 }),
+      mode: 'methodError',
+      modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
+    }))
     const query = `query($id: ID!) { transaction(id: $id) { status from nonce error { code message } events { fromStatus toStatus detail } } }`
     const read = async (id: string) => (await env!.graphql(query, { id })).json.data.transaction
     // The refused one first, so it is at the head of the signer's queue; three behind it.
@@ -393,14 +380,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
   it('a request set aside in an outage, refused once the signer is back but locked again, is not taken for refused: it waits as SIGNER_UNAVAILABLE', async () => {
     await env?.stop()
     await proxy?.stop()
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      config: (c) => {
-        c.chains[0].patience = { signMs: 1_000 }
-        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
-      },
-    })
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { blockTimeSec: 0.2 }, chain: (c) => (c.patience = { signMs: 1_000 }) }))
     const read = async (id: string) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status error { code message } } }`, { id })).json.data.transaction
     proxy!.setMode('http500')
     const waiting = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: REMOTE_ADDRESS })
@@ -425,14 +405,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
   it('one that signed, then says no to everything (an account locked again), is a signer down: its requests wait as SIGNER_UNAVAILABLE, never fail', async () => {
     await env?.stop()
     await proxy?.stop()
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      config: (c) => {
-        c.chains[0].patience = { signMs: 1_000 }
-        c.signers.push({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } })
-      },
-    })
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { blockTimeSec: 0.2 }, chain: (c) => (c.patience = { signMs: 1_000 }) }))
     const query = `query($id: ID!) { transaction(id: $id) { status from error { code message } } }`
     const read = async (id: string) => (await env!.graphql(query, { id })).json.data.transaction
     const first = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: REMOTE_ADDRESS })
