@@ -161,6 +161,10 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       const noted = unsignedEvents(await getTx(env, remote))
       expect(noted).toHaveLength(1)
       expect(noted[0]).toMatchObject({ hash: remoteFirst.attempts[0].hash, error: expect.stringMatching(/^signer "remote": eth_signTransaction at .* failed: HTTP 500/) })
+      // Nothing of it waits QUEUED, yet the operator is told the signer is failing (the signers query, the dashboard).
+      const remoteStatus = async () =>
+        (await env!.graphql(`{ signers { name signerFailingSince waitingForSigner signerError } }`)).json.data.signers.find((s: any) => s.name === 'remote')
+      expect(await remoteStatus()).toMatchObject({ waitingForSigner: 0, signerFailingSince: expect.any(String), signerError: expect.stringMatching(/failed: HTTP 500/) })
       // An admin's cancel meanwhile is refused in the signer's words, and changes nothing.
       const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id: remote })
       expect(cancel.json.errors?.[0]?.extensions?.code).toBe('SIGNER_UNAVAILABLE')
@@ -168,6 +172,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       expect((await getTx(env, remote)).attempts).toHaveLength(1)
       proxy!.setMode('ok')
       await spiking(async () => (await getTx(env!, remote)).attempts.length >= 2, 'a bump of the remote signer\'s transaction')
+      expect(await remoteStatus()).toMatchObject({ signerFailingSince: null, signerError: null })
       await anvil.mine(3)
       for (const id of [local, remote]) {
         const done = await waitForStatus(env, id, 'CONFIRMED')

@@ -269,8 +269,10 @@ describe('a remote signer that stops signing', () => {
     })
     expect(waiting.error.message).toMatch(/^signer "remote": eth_signTransaction at .* failed: .*; it waits for the signer/)
     // The operator sees it without opening a request: the signers query and a notice on the dashboard.
-    const remoteStatus = async () => (await env!.graphql(`{ signers { name waitingForSigner refusedBySigner signerError } }`)).json.data.signers.find((s: any) => s.name === 'remote')
+    const remoteStatus = async () =>
+      (await env!.graphql(`{ signers { name signerFailingSince waitingForSigner refusedBySigner signerError } }`)).json.data.signers.find((s: any) => s.name === 'remote')
     const down = await remoteStatus()
+    expect(down.signerFailingSince).not.toBeNull()
     expect(down.waitingForSigner).toBeGreaterThanOrEqual(1)
     expect(down.refusedBySigner).toBe(0)
     expect(down.signerError).toMatch(/eth_signTransaction at .* failed: HTTP 500[^;]*$/)
@@ -282,7 +284,7 @@ describe('a remote signer that stops signing', () => {
       await page.goto(env.service.url)
       const notice = page.locator(`.signer-alert p.signer-failing[data-signer="${REMOTE_ADDRESS}"]`)
       await notice.waitFor({ timeout: 15_000 })
-      expect(await notice.textContent()).toMatch(/^Remote signer remote \(0x90F7.*, chain 31337\) is not signing: \d+ requests? waits? for it \(its last answer: signer "remote": eth_signTransaction at .* failed: HTTP 500[^;]*\)\./)
+      expect(await notice.textContent()).toMatch(/^Remote signer remote \(0x90F7.*, chain 31337\) is not signing since .*: \d+ requests? waits? for it \(its last answer: signer "remote": eth_signTransaction at .* failed: HTTP 500[^;]*\)\./)
       // Looked at again with the other, whose signing fails again: its own outcome still counts (before, the failed
       // signature rolled the whole batch back, and it waited as SIGNER_UNAVAILABLE for as long as the outage).
       const expired = await waitFor('the expiring one FAILED', async () => {
@@ -309,7 +311,7 @@ describe('a remote signer that stops signing', () => {
       expect(done).toMatchObject({ from: REMOTE_ADDRESS, error: null })
       // Nothing waits for it any more: the notice goes.
       await notice.waitFor({ state: 'detached', timeout: 15_000 })
-      expect((await remoteStatus()).waitingForSigner).toBe(0)
+      expect(await remoteStatus()).toMatchObject({ waitingForSigner: 0, signerFailingSince: null, signerError: null })
     } finally {
       await browser.close()
     }

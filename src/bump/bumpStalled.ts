@@ -158,12 +158,18 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         try {
           built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
           downUntil.get(chain)?.delete(t.signer)
+          if (signer.kind === 'remote')
+            await tx`UPDATE signer_nonces SET remote_failing_since = NULL, remote_error = NULL
+              WHERE chain_id = ${t.chain_id} AND signer = ${t.signer} AND remote_failing_since IS NOT NULL`
         } catch (err) {
           if (!(err instanceof RemoteSignerError)) throw err
           failure = err
           if (!err.refused) {
             signersDown.set(t.signer, err)
             markDown(chain, t.signer, err, passStarted + fees.bumpAfterMs * 0.8)
+            // Seen by the signers query and the dashboard, also when all its work is PENDING.
+            await tx`UPDATE signer_nonces SET remote_failing_since = COALESCE(remote_failing_since, now()), remote_error = ${err.message}
+              WHERE chain_id = ${t.chain_id} AND signer = ${t.signer}`
           }
         }
       if (!built) {

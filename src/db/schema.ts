@@ -168,6 +168,12 @@ export const signerNonces = pgTable(
      * more, its requests waiting for funds are looked at again at once, not on their set-aside schedule.
      */
     fundsSeenWei: wei('funds_seen_wei'),
+    /**
+     * A remote signer's (Web3Signer, Clef) failing to sign, since when and its last answer, as the sign and bump
+     * stages last found it (a refusal of one request is not a failure); cleared by a signature it makes.
+     */
+    remoteFailingSince: ts('remote_failing_since'),
+    remoteError: text('remote_error'),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.chainId, t.signer] }), check('signer_nonces_nonneg', sql`${t.nextNonce} >= 0`)],

@@ -266,6 +266,15 @@ export async function signNextBatch(
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
     }
+    /**
+     * A remote signer failing (down, or refusing everything), for the signers query and the dashboard: since when
+     * and its last answer; cleared once it signs. A refusal of one request while it signs others is not a failure.
+     */
+    const remoteFailing = () => {
+      if (unavailable) return tx`remote_failing_since = COALESCE(remote_failing_since, now()), remote_error = ${unavailable.message}`
+      if (builds.length > 0) return tx`remote_failing_since = NULL, remote_error = NULL`
+      return tx`remote_failing_since = remote_failing_since`
+    }
     /** The balance rows were set aside at, when some were: a higher one later wakes them (wokenByFunds). */
     const fundsSeen = () => (sawShort ? tx`${balance.toString()}::numeric` : tx`funds_seen_wei`)
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
@@ -398,7 +407,7 @@ export async function signNextBatch(
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
         )
-        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, updated_at = now()
+        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     }
     if (failures.length) {
@@ -421,7 +430,7 @@ export async function signNextBatch(
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)
-      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, updated_at = now()
+      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()
         WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })

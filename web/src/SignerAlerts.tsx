@@ -9,6 +9,7 @@ type SignerView = {
   address: string
   balance: string | null
   shortOfFundsSince: string | null
+  signerFailingSince: string | null
   waitingForSigner: number
   refusedBySigner: number
   signerError: string | null
@@ -34,13 +35,13 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
       try {
         const data = await gql<{ signers: SignerView[] }>(
           apiKey,
-          `query Signers { signers { chainId name address balance shortOfFundsSince waitingForSigner refusedBySigner signerError } }`,
+          `query Signers { signers { chainId name address balance shortOfFundsSince signerFailingSince waitingForSigner refusedBySigner signerError } }`,
           {},
           { quiet401: true },
         )
         const perChain = new Map<number, number>()
         for (const s of data.signers) perChain.set(s.chainId, (perChain.get(s.chainId) ?? 0) + 1)
-        const needsLook = (s: SignerView) => s.shortOfFundsSince !== null || s.waitingForSigner > 0 || s.refusedBySigner > 0
+        const needsLook = (s: SignerView) => s.shortOfFundsSince !== null || s.signerFailingSince !== null || s.waitingForSigner > 0 || s.refusedBySigner > 0
         if (!stopped) setAlerts(data.signers.filter(needsLook).map((s) => ({ ...s, others: (perChain.get(s.chainId) ?? 1) - 1 })))
       } catch {
         // Kept as last read: the list's own notices say when the API cannot be reached.
@@ -77,10 +78,12 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
               {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
             </p>
           )}
-          {s.waitingForSigner > 0 && (
+          {(s.signerFailingSince !== null || s.waitingForSigner > 0) && (
             <p class="signer-failing" data-signer={s.address}>
-              Remote signer {who(s)} is not signing: {s.waitingForSigner} {s.waitingForSigner === 1 ? 'request waits' : 'requests wait'} for it
+              Remote signer {who(s)} is not signing{s.signerFailingSince !== null ? ` since ${dateTime(s.signerFailingSince)}` : ''}
+              {s.waitingForSigner > 0 ? `: ${s.waitingForSigner} ${s.waitingForSigner === 1 ? 'request waits' : 'requests wait'} for it` : ''}
               {s.signerError ? <> (its last answer: <code>{s.signerError}</code>)</> : ''}.
+              {s.waitingForSigner === 0 ? ' Its sent transactions go out again as signed, without fee bumps.' : ''}
               {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
             </p>
           )}

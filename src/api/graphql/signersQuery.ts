@@ -18,6 +18,9 @@ type SignerStatusView = {
   queued: number
   pending: number
   shortOfFundsSince: Date | null
+  /** A remote signer failing to sign (down, or refusing everything) since when, and its last answer (signer_nonces). */
+  signerFailingSince: Date | null
+  signerFailure: string | null
   /** QUEUED rows set aside for its remote signer: failing (SIGNER_UNAVAILABLE) or refusing them (SIGNER_REFUSED). Read only when asked for, and shared (SIGNER_WAITS_REUSE_MS). */
   signerWaits: () => Promise<SignerWaits>
 }
@@ -117,10 +120,17 @@ const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').imp
       description: 'Its QUEUED transactions its remote signer refused while it signs others (SIGNER_REFUSED): each fails after patience.signMs',
       resolve: async (s) => (await s.signerWaits()).refused,
     }),
+    signerFailingSince: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'For a remote signer (Web3Signer, Clef): since when the sign or bump stage has found it failing to sign (down, or refusing everything; not a refusal of one request while it signs others). Cleared once it signs. Its requests wait, QUEUED (SIGNER_UNAVAILABLE) or PENDING (their bumps not signed).',
+      resolve: (s) => s.signerFailingSince,
+    }),
     signerError: t.string({
       nullable: true,
-      description: 'What the remote signer last answered when it failed to sign (from the most recent SIGNER_UNAVAILABLE request); null when none waits',
-      resolve: async (s) => (await s.signerWaits()).lastError,
+      description: 'What the remote signer last answered when it failed to sign, while signerFailingSince is set (else from a QUEUED request still waiting as SIGNER_UNAVAILABLE); null otherwise',
+      resolve: async (s) => s.signerFailure ?? (await s.signerWaits()).lastError,
     }),
   }),
 })
@@ -136,8 +146,8 @@ builder.queryField('signers', (t) =>
       const chains = [...ctx.service.chains.values()].filter((c) => chainId == null || c.chainId === chainId)
       const ids = chains.map((c) => c.chainId)
       const nonceRows = ids.length
-        ? await sql<{ chain_id: number; signer: string; next_nonce: number; short_of_funds_at: Date | null }[]>`
-            SELECT chain_id, signer, next_nonce, short_of_funds_at FROM signer_nonces WHERE chain_id = ANY(${pgArray(ids)}::int[])`
+        ? await sql<{ chain_id: number; signer: string; next_nonce: number; short_of_funds_at: Date | null; remote_failing_since: Date | null; remote_error: string | null }[]>`
+            SELECT chain_id, signer, next_nonce, short_of_funds_at, remote_failing_since, remote_error FROM signer_nonces WHERE chain_id = ANY(${pgArray(ids)}::int[])`
         : []
       const nonces = new Map(nonceRows.map((r) => [`${r.chain_id}:${r.signer}`, r]))
       // Every configured chain's, whatever this query asks for: the read is shared by the queries that follow.
@@ -158,6 +168,8 @@ builder.queryField('signers', (t) =>
                 queued: queued.get(s.address) ?? 0,
                 pending: pending.get(s.address) ?? 0,
                 shortOfFundsSince: n?.short_of_funds_at ?? null,
+                signerFailingSince: n?.remote_failing_since ?? null,
+                signerFailure: n?.remote_failing_since ? (n.remote_error ?? null) : null,
                 signerWaits: async () => (await waits()).get(`${chain.chainId}:${s.address}`) ?? { unavailable: 0, refused: 0, lastError: null },
               }
             }),
