@@ -3,7 +3,7 @@ import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
 import type { FaultProxy } from './helpers/faultProxy.ts'
 import { REMOTE_ADDRESS, startWithRemoteSigner } from './helpers/remoteSigner.ts'
-import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const GWEI = 1_000_000_000n
 
@@ -172,7 +172,9 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       expect((await getTx(env, remote)).attempts).toHaveLength(1)
       proxy!.setMode('ok')
       await spiking(async () => (await getTx(env!, remote)).attempts.length >= 2, 'a bump of the remote signer\'s transaction')
-      expect(await remoteStatus()).toMatchObject({ signerFailingSince: null, signerError: null })
+      // Cleared once it signs the bump (recorded just after the pass commits).
+      await waitFor('the remote signer no longer failing', async () => (await remoteStatus()).signerFailingSince === null, 10_000)
+      expect((await remoteStatus()).signerError).toBeNull()
       await anvil.mine(3)
       for (const id of [local, remote]) {
         const done = await waitForStatus(env, id, 'CONFIRMED')

@@ -33,6 +33,24 @@ function markDown(chain: ChainClients, signer: string, err: RemoteSignerError, u
   m.set(signer, { until, err })
 }
 
+/** signer_nonces.remote_failing_since / remote_error for the signers a bump pass found failing, or signing again. */
+async function noteRemoteSigners(
+  ctx: ServiceContext,
+  chainId: number,
+  passStarted: Date,
+  failing: Map<string, RemoteSignerError>,
+  signed: Set<string>,
+): Promise<void> {
+  // Not over what the sign stage found after this pass began (it stamps updated_at with each batch): newer news.
+  for (const [signer, err] of failing)
+    await ctx.db.sql`UPDATE signer_nonces SET remote_failing_since = COALESCE(remote_failing_since, now()), remote_error = ${err.message}
+      WHERE chain_id = ${chainId} AND signer = ${signer} AND (remote_failing_since IS NOT NULL OR updated_at < ${passStarted})`
+  for (const signer of signed)
+    if (!failing.has(signer))
+      await ctx.db.sql`UPDATE signer_nonces SET remote_failing_since = NULL, remote_error = NULL
+        WHERE chain_id = ${chainId} AND signer = ${signer} AND remote_failing_since IS NOT NULL AND updated_at < ${passStarted}`
+}
+
 type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
 
 /**
@@ -93,6 +111,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   const signersDown = new Map<string, RemoteSignerError>()
   /** Acted on without a send (an expired one whose cancel could not be signed): paced like a send. */
   const paced: string[] = []
+  /** Remote signers that signed a bump in this pass. */
+  const remoteSigned = new Set<string>()
   let bumped = 0
   await sql.begin(async (tx) => {
     // SKIP LOCKED: another instance may be bumping some of these right now.
@@ -158,18 +178,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         try {
           built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
           downUntil.get(chain)?.delete(t.signer)
-          if (signer.kind === 'remote')
-            await tx`UPDATE signer_nonces SET remote_failing_since = NULL, remote_error = NULL
-              WHERE chain_id = ${t.chain_id} AND signer = ${t.signer} AND remote_failing_since IS NOT NULL`
+          if (signer.kind === 'remote') remoteSigned.add(t.signer)
         } catch (err) {
           if (!(err instanceof RemoteSignerError)) throw err
           failure = err
           if (!err.refused) {
             signersDown.set(t.signer, err)
             markDown(chain, t.signer, err, passStarted + fees.bumpAfterMs * 0.8)
-            // Seen by the signers query and the dashboard, also when all its work is PENDING.
-            await tx`UPDATE signer_nonces SET remote_failing_since = COALESCE(remote_failing_since, now()), remote_error = ${err.message}
-              WHERE chain_id = ${t.chain_id} AND signer = ${t.signer}`
           }
         }
       if (!built) {
@@ -242,6 +257,11 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     // Pace the next check from now, even if every provider fails this time.
     await tx`UPDATE transactions SET last_sent_at = now(), updated_at = now() WHERE id = ANY(${pgArray([...toSend.map((s) => s.transactionId), ...paced])}::uuid[])`
   })
+  // Seen by the signers query and the dashboard, also when all of a signer's work is PENDING. After the commit,
+  // not under the pass's row locks: the signer's row may be held by its sign stage, signing slowly.
+  await noteRemoteSigners(ctx, chain.chainId, new Date(passStarted), signersDown, remoteSigned).catch((err: unknown) =>
+    ctx.log.warn({ err, chainId: chain.chainId }, 'could not record the state of remote signers'),
+  )
   if (unsigned.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: unsigned.map(({ id, signer, error }) => ({ id, signer, error })) }, 'remote signer did not sign fee bumps or cancels; tried again after bumpAfterMs')
   if (atCap.length)

@@ -10,6 +10,7 @@ type SignerView = {
   balance: string | null
   shortOfFundsSince: string | null
   signerFailingSince: string | null
+  pending: number
   waitingForSigner: number
   refusedBySigner: number
   signerError: string | null
@@ -35,7 +36,7 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
       try {
         const data = await gql<{ signers: SignerView[] }>(
           apiKey,
-          `query Signers { signers { chainId name address balance shortOfFundsSince signerFailingSince waitingForSigner refusedBySigner signerError } }`,
+          `query Signers { signers { chainId name address balance shortOfFundsSince signerFailingSince pending waitingForSigner refusedBySigner signerError } }`,
           {},
           { quiet401: true },
         )
@@ -83,7 +84,7 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
               Remote signer {who(s)} is not signing{s.signerFailingSince !== null ? ` since ${dateTime(s.signerFailingSince)}` : ''}
               {s.waitingForSigner > 0 ? `: ${s.waitingForSigner} ${s.waitingForSigner === 1 ? 'request waits' : 'requests wait'} for it` : ''}
               {s.signerError ? <> (its last answer: <code>{s.signerError}</code>)</> : ''}.
-              {s.waitingForSigner === 0 ? ' Its sent transactions go out again as signed, without fee bumps.' : ''}
+              {s.pending > 0 ? ' Its sent transactions go out again as signed, without fee bumps.' : ''}
               {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
             </p>
           )}

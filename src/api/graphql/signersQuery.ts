@@ -124,7 +124,7 @@ const SignerStatusType = builder.objectRef<SignerStatusView>('SignerStatus').imp
       type: 'DateTime',
       nullable: true,
       description:
-        'For a remote signer (Web3Signer, Clef): since when the sign or bump stage has found it failing to sign (down, or refusing everything; not a refusal of one request while it signs others). Cleared once it signs. Its requests wait, QUEUED (SIGNER_UNAVAILABLE) or PENDING (their bumps not signed).',
+        'For a remote signer (Web3Signer, Clef) with QUEUED or PENDING work: since when the sign stage (or the bump stage, for a failure other than a refusal) has found it failing to sign (down, or refusing everything; not a refusal of one request while it signs others), until one of them gets a signature from it. Its requests wait, QUEUED (SIGNER_UNAVAILABLE) or PENDING (sent again as signed, without fee bumps).',
       resolve: (s) => s.signerFailingSince,
     }),
     signerError: t.string({
@@ -168,8 +168,12 @@ builder.queryField('signers', (t) =>
                 queued: queued.get(s.address) ?? 0,
                 pending: pending.get(s.address) ?? 0,
                 shortOfFundsSince: n?.short_of_funds_at ?? null,
-                signerFailingSince: n?.remote_failing_since ?? null,
-                signerFailure: n?.remote_failing_since ? (n.remote_error ?? null) : null,
+                // Only while it has work: a signer that failed and then had nothing left to sign (its requests moved
+                // away, or mined as first signed) is never asked again, so nothing would clear it.
+                ...(() => {
+                  const failing = s.kind === 'remote' && n?.remote_failing_since && (queued.get(s.address) ?? 0) + (pending.get(s.address) ?? 0) > 0
+                  return { signerFailingSince: failing ? n!.remote_failing_since : null, signerFailure: failing ? (n!.remote_error ?? null) : null }
+                })(),
                 signerWaits: async () => (await waits()).get(`${chain.chainId}:${s.address}`) ?? { unavailable: 0, refused: 0, lastError: null },
               }
             }),
