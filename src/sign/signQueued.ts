@@ -137,6 +137,14 @@ async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Si
 
 export type DrainState = { refusedUnsigned: number }
 
+/** Appended to a remote signer's words on the requests that wait for it (the signers query takes it off again). */
+export const WAITS_FOR_SIGNER = '; it waits for the signer, looked at again every few seconds'
+
+/** A request's message while it waits for its remote signer: the signer's words, then why it waits. */
+function waitsForSigner(err: RemoteSignerError): string {
+  return `${withoutFullStop(err.message)}${WAITS_FOR_SIGNER}`
+}
+
 /**
  * Whether the row's last look ended in its remote signer's refusal (the sign stage's own notes: SIGNER_REFUSED,
  * or SIGNER_UNAVAILABLE in the words of a refusal), not in a set-aside without asking. Its updated_at is then
@@ -184,7 +192,7 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   }
   await sql`
     UPDATE transactions SET error_code = ${ERROR_CODE.SIGNER_UNAVAILABLE}, updated_at = now(), waiting_since = now(),
-      error_message = ${`${withoutFullStop(err.message)}; it waits for the signer, looked at again every few seconds`}
+      error_message = ${waitsForSigner(err)}
     WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND error_code IS NULL`
 }
 
@@ -277,6 +285,9 @@ export async function signNextBatch(
     }
     /** The balance rows were set aside at, when some were: a higher one later wakes them (wokenByFunds). */
     const fundsSeen = () => (sawShort ? tx`${balance.toString()}::numeric` : tx`funds_seen_wei`)
+    /** What the batch leaves on the signer's row, whether or not it signed anything. */
+    const signerRow = () =>
+      tx`next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()`
     // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
@@ -285,7 +296,7 @@ export async function signNextBatch(
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
-      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: `${withoutFullStop(err.message)}; it waits for the signer, looked at again every few seconds` })
+      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: waitsForSigner(err) })
       skip.add(row.id)
     }
     for (const plan of plans) {
@@ -407,8 +418,7 @@ export async function signNextBatch(
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
         )
-        UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()
-        WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+        UPDATE signer_nonces SET ${signerRow()} WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     }
     if (failures.length) {
       await tx`
@@ -430,8 +440,7 @@ export async function signNextBatch(
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)
-      await tx`UPDATE signer_nonces SET next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()
-        WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+      await tx`UPDATE signer_nonces SET ${signerRow()} WHERE chain_id = ${chainId} AND signer = ${signer.address}`
     return out
   })
   if (unavailable)

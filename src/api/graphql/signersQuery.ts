@@ -3,6 +3,7 @@ import type { ChainClients } from '../../chain/createChainClients.ts'
 import { withTimeout } from '../../common/withTimeout.ts'
 import type { Sql } from '../../db/connect.ts'
 import { pgArray } from '../../db/pgArray.ts'
+import { WAITS_FOR_SIGNER } from '../../sign/signQueued.ts'
 import { countBySigner } from '../../store/countTransactions.ts'
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
@@ -27,6 +28,10 @@ type SignerStatusView = {
 
 type SignerWaits = { unavailable: number; refused: number; lastError: string | null }
 
+function signerWords(message: string | null): string | null {
+  return message?.endsWith(WAITS_FOR_SIGNER) ? message.slice(0, -WAITS_FOR_SIGNER.length) : message
+}
+
 /** One read of the rows waiting for their remote signer serves every query for this long (dashboards poll). */
 const SIGNER_WAITS_REUSE_MS = 5_000
 const signerWaitReads = new WeakMap<object, { at: number; read: Promise<Map<string, SignerWaits>> }>()
@@ -48,7 +53,7 @@ function sharedSignerWaits(sql: Sql, owner: object, chainIds: number[]): Promise
         rows.map((r) => [
           `${r.chain_id}:${r.signer}`,
           // The signer's answer, without what the service adds to the request's message about waiting.
-          { unavailable: r.unavailable, refused: r.refused, lastError: r.last_error?.replace(/; it waits for the signer.*$/, '') ?? null },
+          { unavailable: r.unavailable, refused: r.refused, lastError: signerWords(r.last_error) },
         ]),
       ),
   )
