@@ -128,6 +128,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
       WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING' AND ${due}
       FOR UPDATE OF t SKIP LOCKED`
+    /** Past its validUntil with no cancel sent: said once, on the transaction and its timeline, that it may still run. */
+    const expiredMayRunLate = async (t: Stalled, message: string, detail: Record<string, string>) => {
+      await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, error_message = ${message}, updated_at = now() WHERE id = ${t.id}`
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        VALUES (${t.id}, 'PENDING', 'PENDING', ${tx.json(detail)}::jsonb)`
+    }
     const attemptRows: Record<string, unknown>[] = []
     const events: { id: string; detail: string }[] = []
     for (const t of rows) {
@@ -156,12 +163,11 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       if (decision.kind === 'at_cap' && expired && t.error_code !== ERROR_CODE.EXPIRED) {
         // No replacement fits under the cap, a cancel neither: the request itself may still mine after its
         // deadline. Said on the transaction (and logged) instead of silently resending it.
-        await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, updated_at = now(),
-          error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): it may still execute late`}
-          WHERE id = ${t.id}`
-        await tx`
-          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${t.id}, 'PENDING', 'PENDING', ${tx.json({ action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb)`
+        await expiredMayRunLate(
+          t,
+          `validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): it may still execute late`,
+          { action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() },
+        )
         ctx.log.warn({ txId: t.id, validUntil: t.valid_until }, 'validUntil passed at the fee cap: no cancel fits under the cap; the request may still execute late')
       }
       if (decision.kind === 'at_cap') {
@@ -200,14 +206,12 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         // Past its validUntil, its cancel could not be signed: its own bytes must not go out again (it would
         // only execute late). Said on the transaction, once; looked at again after bumpAfterMs, not every pass.
         paced.push(t.id)
-        if (t.error_code !== ERROR_CODE.EXPIRED) {
-          await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, updated_at = now(),
-            error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion; its cancel could not be signed yet (${failure!.message}), tried again every ${fees.bumpAfterMs} ms; meanwhile it may still execute late`}
-            WHERE id = ${t.id}`
-          await tx`
-            INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-            VALUES (${t.id}, 'PENDING', 'PENDING', ${tx.json({ action: 'expired_cancel_unsigned', error: failure!.message })}::jsonb)`
-        }
+        if (t.error_code !== ERROR_CODE.EXPIRED)
+          await expiredMayRunLate(
+            t,
+            `validUntil ${t.valid_until!.toISOString()} passed before inclusion; its cancel could not be signed yet (${failure!.message}), tried again every ${fees.bumpAfterMs} ms; meanwhile it may still execute late`,
+            { action: 'expired_cancel_unsigned', error: failure!.message },
+          )
         continue
       }
       if (built.hash === latest.hash) {
