@@ -160,29 +160,28 @@ builder.queryField('signers', (t) =>
       const perChain = await Promise.all(
         chains.map(async (chain) => {
           const [queued, pending] = await Promise.all([countBySigner(sql, chain.chainId, ['QUEUED']), countBySigner(sql, chain.chainId, ['PENDING'])])
-          return Promise.all(
-            ctx.service.signers.forChain(chain.chainId).map((s): SignerStatusView => {
-              const n = nonces.get(`${chain.chainId}:${s.address}`)
-              return {
-                chainId: chain.chainId,
-                name: s.name,
-                address: s.address,
-                kind: s.kind,
-                balance: () => sharedBalance(chain, s.address),
-                nextNonce: n?.next_nonce ?? null,
-                queued: queued.get(s.address) ?? 0,
-                pending: pending.get(s.address) ?? 0,
-                shortOfFundsSince: n?.short_of_funds_at ?? null,
-                // Only while it has work: a signer that failed and then had nothing left to sign (its requests moved
-                // away, or mined as first signed) is never asked again, so nothing would clear it.
-                ...(() => {
-                  const failing = s.kind === 'remote' && n?.remote_failing_since && (queued.get(s.address) ?? 0) + (pending.get(s.address) ?? 0) > 0
-                  return { signerFailingSince: failing ? n!.remote_failing_since : null, signerFailure: failing ? (n!.remote_error ?? null) : null }
-                })(),
-                signerWaits: async () => (await waits()).get(`${chain.chainId}:${s.address}`) ?? { unavailable: 0, refused: 0, lastError: null },
-              }
-            }),
-          )
+          return ctx.service.signers.forChain(chain.chainId).map((s): SignerStatusView => {
+            const n = nonces.get(`${chain.chainId}:${s.address}`)
+            const queuedHere = queued.get(s.address) ?? 0
+            const pendingHere = pending.get(s.address) ?? 0
+            // Only while it has work: a signer that failed and then had nothing left to sign (its requests moved
+            // away, or mined as first signed) is never asked again, so nothing would clear it.
+            const failing = s.kind === 'remote' && n?.remote_failing_since != null && queuedHere + pendingHere > 0
+            return {
+              chainId: chain.chainId,
+              name: s.name,
+              address: s.address,
+              kind: s.kind,
+              balance: () => sharedBalance(chain, s.address),
+              nextNonce: n?.next_nonce ?? null,
+              queued: queuedHere,
+              pending: pendingHere,
+              shortOfFundsSince: n?.short_of_funds_at ?? null,
+              signerFailingSince: failing ? n!.remote_failing_since : null,
+              signerFailure: failing ? (n!.remote_error ?? null) : null,
+              signerWaits: async () => (await waits()).get(`${chain.chainId}:${s.address}`) ?? { unavailable: 0, refused: 0, lastError: null },
+            }
+          })
         }),
       )
       return perChain.flat()
