@@ -326,7 +326,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     await proxy?.stop()
   })
 
-  it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer moves', async () => {
+  it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer does not move', async () => {
     // The remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only.
     ;({ env, proxy } = await startWithRemoteSigner({
       anvil: { blockTimeSec: 0.2 },
@@ -363,21 +363,52 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     expect(failed).toMatchObject({ from: REMOTE_ADDRESS, nonce: null, error: { code: 'SIGNER_REFUSED' } })
     expect(failed.error.message).toMatch(/Request denied.*\(still so after \d+ s\)$/)
 
-    // Named no signer: the ones given to the remote signer move to the other one, which signs them.
+    // Named no signer, refused all the same: the ones given to the remote signer stay with it (its "no" may be the
+    // operator's policy for that key; another key must not sign what it refused) and fail as the first did.
+    // The ones given to the local signer confirm.
     const unnamed = await Promise.all(Array.from({ length: 4 }, () => submit(env!, { to: TO, value: '1234', gasLimit: '21000' })))
-    const moved = await waitFor('the four unnamed CONFIRMED', async () => {
+    const given = await Promise.all(unnamed.map(read))
+    const toRemote = unnamed.filter((_, i) => given[i].from === REMOTE_ADDRESS)
+    // Equal backlogs take turns: half went to the remote signer.
+    expect(toRemote.length).toBeGreaterThanOrEqual(1)
+    // Something signed after their refusal: the evidence that the signer still signs others.
+    const evidence = await submit(env, { to: TO, value: '5', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('the evidence CONFIRMED', async () => (await read(evidence)).status === 'CONFIRMED', 30_000)
+    const ends = await waitFor('the four unnamed final', async () => {
       const all = await Promise.all(unnamed.map(read))
-      return all.every((t) => t.status === 'CONFIRMED') && all
+      return all.every((t) => t.status === 'CONFIRMED' || t.status === 'FAILED') && all
     }, 30_000)
-    expect(new Set(moved.map((t) => t.from))).toEqual(new Set([SIGNER.address]))
-    const moves = moved.flatMap((t) => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail)))
-    expect(moves.length).toBeGreaterThanOrEqual(1)
-    // Refused with nothing else signed in their batch, the signer may be refusing everything: then they move as off a signer down.
-    for (const m of moves) {
-      expect(m).toMatchObject({ action: 'signer_changed', from: REMOTE_ADDRESS, to: SIGNER.address })
-      expect(m.reason).toMatch(/^its remote signer (refused to sign it|failed to sign)$/)
+    for (const [i, t] of ends.entries()) {
+      expect(t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')).toEqual([])
+      if (toRemote.includes(unnamed[i]!)) expect(t).toMatchObject({ status: 'FAILED', from: REMOTE_ADDRESS, nonce: null, error: { code: 'SIGNER_REFUSED' } })
+      else expect(t).toMatchObject({ status: 'CONFIRMED', from: SIGNER.address })
     }
   }, 120_000)
+
+  it('found refused while the signer signed another, it fails after its patience on a signer with no other traffic since', async () => {
+    await env?.stop()
+    await proxy?.stop()
+    ;({ env, proxy } = await startWithRemoteSigner({
+      anvil: { blockTimeSec: 0.2 },
+      chain: (c) => (c.patience = { signMs: 1_000 }),
+      mode: 'methodError',
+      modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
+    }))
+    const read = async (id: string) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status nonce error { code message } } }`, { id })).json.data.transaction
+    const refused = await submit(env, { to: TO, value: '1234', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('its first refusal', async () => (await read(refused)).error !== null, 10_000)
+    // The signer signs another: at its next look the refusal is the request's own.
+    const other = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('the other CONFIRMED', async () => (await read(other)).status === 'CONFIRMED', 30_000)
+    await waitFor('SIGNER_REFUSED', async () => (await read(refused)).error?.code === 'SIGNER_REFUSED', 30_000)
+    // Nothing else is sent to the signer. Its patience (1 s) is over by the next look, 5 s on: it fails there.
+    const failed = await waitFor('it FAILED', async () => {
+      const t = await read(refused)
+      return t.status === 'FAILED' && t
+    }, 30_000)
+    expect(failed).toMatchObject({ nonce: null, error: { code: 'SIGNER_REFUSED' } })
+    expect(failed.error.message).toMatch(/Request denied.*\(still so after \d+ s\)$/)
+  }, 90_000)
 
   it('a request set aside in an outage, refused once the signer is back but locked again, is not taken for refused: it waits as SIGNER_UNAVAILABLE', async () => {
     await env?.stop()

@@ -57,13 +57,14 @@ export const ERROR_CODE = {
   NONCE_USED_ELSEWHERE: 'NONCE_USED_ELSEWHERE',
   /**
    * Still QUEUED: its remote signer (Web3Signer, Clef) failed to sign it; it waits, looked at again every few
-   * seconds, for as long as that lasts. A request that named no signer moves to another signer meanwhile.
+   * seconds, for as long as that lasts. A request that named no signer moves to another signer meanwhile, unless
+   * the signer said "no" to it (a refusal is never routed around).
    */
   SIGNER_UNAVAILABLE: 'SIGNER_UNAVAILABLE',
   /**
    * Its remote signer answered "no" to this request (a Clef rule, a Web3Signer policy) while it signs the signer's
    * other requests: QUEUED while chains[].patience.signMs runs (the requests behind it are signed meanwhile),
-   * then FAILED. No nonce is spent.
+   * then FAILED at the first refusal after it. No nonce is spent, and it never moves to another signer.
    */
   SIGNER_REFUSED: 'SIGNER_REFUSED',
   /** No provider took it, in words we do not recognize, no node held it, for chains[].patience.sendMs. */

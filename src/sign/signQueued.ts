@@ -152,8 +152,11 @@ function waitsForSigner(err: RemoteSignerError): string {
  */
 function wasRefused(row: TransactionRow): boolean {
   if (row.error_code === ERROR_CODE.SIGNER_REFUSED) return true
-  return row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE && /: eth_signTransaction at .* refused: /.test(row.error_message ?? '')
+  return row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE && REFUSAL_WORDS.test(row.error_message ?? '')
 }
+
+/** How remoteSigner.ts words a refusal (a JSON-RPC error answer), as stored in a request's error message. */
+const REFUSAL_WORDS = /: eth_signTransaction at .* refused: /
 
 /**
  * Refusals in one drain, with nothing signed, after which a remote signer counts as down (SIGNER_UNAVAILABLE for
@@ -179,11 +182,14 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it, or move to another signer')
   try {
     // Rows that moved to every other signer in this execution already stay (so the same head rows are not
-    // picked on every try while those behind them could move).
+    // picked on every try while those behind them could move). So do rows this signer refused (wasRefused):
+    // a "no" is not routed around, even once the signer counts as down for refusing everything.
     const others = ctx.signers.forChain(chainId).length - 1
     const movable = await sql<TransactionRow[]>`
       SELECT * FROM transactions t WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
         AND ${movesThisExecution(sql)} < ${others}
+        AND error_code IS DISTINCT FROM ${ERROR_CODE.SIGNER_REFUSED}
+        AND NOT (error_code IS NOT DISTINCT FROM ${ERROR_CODE.SIGNER_UNAVAILABLE} AND error_message ~ ${REFUSAL_WORDS.source})
       ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
     if (movable.length)
       await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
@@ -234,9 +240,7 @@ export async function signNextBatch(
   /** Set when the remote signer fails during the batch. */
   let unavailable: RemoteSignerError | null = null
   /** Rows the remote signer said no to: judged after the batch's other rows were asked (below). */
-  const refused: { row: TransactionRow; gas: bigint; err: RemoteSignerError }[] = []
-  /** Rows that named no signer, refused by this one: another signer may sign them (after the commit). */
-  const refusedMovable: ShortRow[] = []
+  const refused: { row: TransactionRow; err: RemoteSignerError }[] = []
   const signed: SignedAttempt[] = await sql.begin(async (tx) => {
     // The lock that serializes nonce assignment for this signer across every instance: the row is
     // created on first use, and locked either way (ON CONFLICT DO UPDATE locks the row it finds).
@@ -349,7 +353,7 @@ export async function signNextBatch(
           // to a signer that answers). Before, the first "no" set the whole queue aside, and the same row was
           // asked first on every try: one request a Clef rule refuses held up every request of its signer for ever.
           if (err.refused) {
-            refused.push({ row: plan.row, gas: plan.gas, err })
+            refused.push({ row: plan.row, err })
             continue
           }
           unavailable = err
@@ -363,7 +367,8 @@ export async function signNextBatch(
     // last refusal and this one (the signer said no to it, signed something else, and says no again). Not one
     // since the row was set aside without being asked (an outage): the signer may have signed and been locked
     // again meanwhile. From a signer with no such evidence, it may be a signer refusing everything (an account
-    // locked again, a policy gone wrong): the row waits as unavailable, with no patience, rather than fail.
+    // locked again, a policy gone wrong): the row waits as unavailable, with no patience, rather than fail. Once
+    // found its own, a row keeps that verdict: later refusals need no fresh evidence.
     let lastSigned: Date | null | undefined
     const signedSince = async (since: Date | null): Promise<boolean> => {
       if (since === null) return false
@@ -375,19 +380,16 @@ export async function signNextBatch(
       return lastSigned !== null && lastSigned > since
     }
     if (builds.length > 0) drain.refusedUnsigned = 0
-    for (const { row, gas, err } of refused) {
+    // A refused request never moves to another signer, named or not: the signer's "no" is often the operator's
+    // policy (a Clef rule, a Web3Signer policy) for that key, and another key signing it would route around it.
+    for (const { row, err } of refused) {
       const lastRefusedAt = wasRefused(row) ? row.updated_at : null
-      if (!(builds.length > 0 || (await signedSince(lastRefusedAt)))) {
-        if (row.error_code === ERROR_CODE.SIGNER_REFUSED) {
-          // Found its own before; nothing signed since tells whether it still is: it waits, and does not fail now.
-          notes.push({ id: row.id, code: ERROR_CODE.SIGNER_REFUSED, message: `${withoutFullStop(err.message)}; it fails once its patience is over and the signer is seen signing other requests` })
-          skip.add(row.id)
-        } else {
-          setAsideUnavailable(row, err)
-          // Down or saying no to it, this signer does not sign it now: one the service chose moves to another.
-          if (!row.signer_pinned) refusedMovable.push({ row, gas })
-          if (++drain.refusedUnsigned >= REFUSED_UNSIGNED_MAX) unavailable ??= err
-        }
+      // Found its own before (refused while the signer signed others) and refused again: its patience runs on from
+      // then. Waiting for fresh evidence each time held it QUEUED for ever on a signer with no other traffic.
+      const itsOwn = row.error_code === ERROR_CODE.SIGNER_REFUSED || builds.length > 0 || (await signedSince(lastRefusedAt))
+      if (!itsOwn) {
+        setAsideUnavailable(row, err)
+        if (++drain.refusedUnsigned >= REFUSED_UNSIGNED_MAX) unavailable ??= err
         continue
       }
       const verdict = waitOrFail(row, ERROR_CODE.SIGNER_REFUSED, err.message, chain.config.patience.signMs, Date.now())
@@ -395,7 +397,6 @@ export async function signNextBatch(
       else {
         notes.push({ id: row.id, code: verdict.code, message: verdict.message })
         skip.add(row.id)
-        if (!row.signer_pinned) refusedMovable.push({ row, gas })
       }
     }
     for (const { b, id, nonce: at } of await Promise.all(builds)) {
@@ -452,10 +453,6 @@ export async function signNextBatch(
   if (short.length)
     await moveToFundedSigner(ctx, chain, signer, short).catch((err: unknown) =>
       ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests its signer cannot pay for; they wait for funds'),
-    )
-  if (refusedMovable.length && !unavailable)
-    await moveToFundedSigner(ctx, chain, signer, refusedMovable, 'its remote signer refused to sign it').catch((err: unknown) =>
-      ctx.log.warn({ err, chainId, signer: signer.address }, 'could not move requests their remote signer refused; they wait'),
     )
   if (ctx.metrics && signed.length) {
     ctx.metrics.attempts.inc({ chain_id: String(chainId), kind: 'first' }, signed.length)
