@@ -410,6 +410,35 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     expect(failed.error.message).toMatch(/Request denied.*\(still so after \d+ s\)$/)
   }, 90_000)
 
+  it('a request its remote signer refused stays with it through a later outage: the outage does not move it to another signer', async () => {
+    await env?.stop()
+    await proxy?.stop()
+    ;({ env, proxy } = await startWithRemoteSigner({
+      anvil: { blockTimeSec: 0.2 },
+      mode: 'methodError',
+      modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
+    }))
+    const e = env
+    const read = async (id: string) =>
+      (await e.graphql(`query($id: ID!) { transaction(id: $id) { status from error { code message } events { fromStatus toStatus detail } } }`, { id })).json.data.transaction
+    // Named no signer: half go to the remote signer, which says no to them.
+    const unnamed = await Promise.all(Array.from({ length: 4 }, () => submit(e, { to: TO, value: '1234', gasLimit: '21000' })))
+    const refused = (await Promise.all(unnamed.map(async (id) => ({ id, t: await read(id) })))).filter((r) => r.t.from === REMOTE_ADDRESS).map((r) => r.id)
+    expect(refused.length).toBeGreaterThanOrEqual(1)
+    await waitFor('the refusals noted', async () => (await Promise.all(refused.map(read))).every((t) => / refused: .*Request denied/.test(t.error?.message ?? '')), 30_000)
+    // Then the signer goes down: at their next look (5 s on) it fails to answer, and their note says so.
+    proxy!.setMode('http500')
+    await submit(e, { to: TO, value: '1', gasLimit: '21000', from: REMOTE_ADDRESS })
+    await waitFor('the refused ones looked at in the outage (or moved)', async () =>
+      (await Promise.all(refused.map(read))).every((t) => / failed: /.test(t.error?.message ?? '') || t.from !== REMOTE_ADDRESS), 30_000)
+    // A move would follow in the same drain; give it time, then check none happened.
+    await new Promise((r) => setTimeout(r, 2_000))
+    for (const t of await Promise.all(refused.map(read))) {
+      expect(t).toMatchObject({ status: 'QUEUED', from: REMOTE_ADDRESS, error: { code: 'SIGNER_UNAVAILABLE' } })
+      expect(t.events.filter((ev: any) => ev.fromStatus === 'QUEUED' && ev.toStatus === 'QUEUED')).toEqual([])
+    }
+  }, 90_000)
+
   it('a request set aside in an outage, refused once the signer is back but locked again, is not taken for refused: it waits as SIGNER_UNAVAILABLE', async () => {
     await env?.stop()
     await proxy?.stop()

@@ -13,7 +13,7 @@ import type { TransactionRow } from '../store/transactionRow.ts'
 export async function retryTransaction(ctx: ServiceContext, id: string, actor: string): Promise<TransactionRow> {
   const row = await ctx.db.sql.begin(async (tx) => {
     const [moved] = await tx<TransactionRow[]>`
-      UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL,
+      UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
         ${clearMinedColumns(ctx.db.sql)}, at_fee_cap = NULL, last_sent_at = NULL, first_sent_at = NULL, final_at = NULL, updated_at = now()
       WHERE id = ${id} AND status IN ('FAILED', 'REVERTED') AND kind = 'REQUEST' AND (valid_until IS NULL OR valid_until > now())
       RETURNING *`

@@ -60,6 +60,11 @@ export const transactions = pgTable(
      * estimate in words we do not know): since when, for that reason. The reason's patience runs from here.
      */
     waitingSince: ts('waiting_since'),
+    /**
+     * The remote signer that said "no" to this execution (a Clef rule, a Web3Signer policy): it never moves to
+     * another signer, whatever its later notes say. Cleared when it is signed after all, or queued again.
+     */
+    refusedBy: text('refused_by'),
     /** Last time any attempt of it was handed to the providers: paces rebroadcasts and bumps. */
     lastSentAt: ts('last_sent_at'),
     /** Set while the transaction sits at the chain's fee cap, so operators can see it. */

@@ -155,7 +155,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         const moved = ended.count
           ? ended
           : await tx`
-              UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL, waiting_since = NULL,
+              UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, at_fee_cap = NULL, last_sent_at = NULL, waiting_since = NULL, refused_by = NULL,
                 error_code = NULL, error_message = NULL, updated_at = now()
               WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}`
         if (!moved.count) return

@@ -132,6 +132,8 @@ export async function moveToFundedSigner(
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
         AND ${movesThisExecution(ctx.db.sql)} < ${others.length}
+        -- A remote signer said no to it: never routed around (its "no" may be the operator's policy for that key).
+        AND t.refused_by IS NULL
       RETURNING t.id, t.signer, t.execution
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

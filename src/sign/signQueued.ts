@@ -146,6 +146,12 @@ function waitsForSigner(err: RemoteSignerError): string {
 }
 
 /**
+ * How remoteSigner.ts words a refusal (a JSON-RPC error answer) at the start of a request's error message. Anchored:
+ * a failure whose own words contain " refused: " (a proxy's "access refused: token expired") is not one.
+ */
+const REFUSAL_WORDS = /^signer "[^"]*": eth_signTransaction at \S+ refused: /
+
+/**
  * Whether the row's last look ended in its remote signer's refusal (the sign stage's own notes: SIGNER_REFUSED,
  * or SIGNER_UNAVAILABLE in the words of a refusal), not in a set-aside without asking. Its updated_at is then
  * the time of that refusal.
@@ -154,9 +160,6 @@ function wasRefused(row: TransactionRow): boolean {
   if (row.error_code === ERROR_CODE.SIGNER_REFUSED) return true
   return row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE && REFUSAL_WORDS.test(row.error_message ?? '')
 }
-
-/** How remoteSigner.ts words a refusal (a JSON-RPC error answer), as stored in a request's error message. */
-const REFUSAL_WORDS = /: eth_signTransaction at .* refused: /
 
 /**
  * Refusals in one drain, with nothing signed, after which a remote signer counts as down (SIGNER_UNAVAILABLE for
@@ -171,8 +174,9 @@ const UNAVAILABLE_MOVE_MAX = 1_000
 
 /**
  * The remote signer failed (the batch's rows from that one on are set aside as SIGNER_UNAVAILABLE, in its
- * commit). Every other QUEUED row of the signer that the service gave it moves to a signer that can pay, and
- * the rest (named for it, or with no signer to take them) are set aside the same way, so they show why they
+ * commit). Every other QUEUED row of the signer that the service gave it, and that it never refused, moves to a
+ * signer that can pay, and the rest (named for it, refused by it, or with no signer to take them) are set aside
+ * the same way, so they show why they
  * wait and are tried again on the set-aside schedule: one call to the remote signer per try, not one per
  * batch of the backlog. Before, they stayed QUEUED with no reason shown. No patience: an outage never fails one.
  */
@@ -182,14 +186,12 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it, or move to another signer')
   try {
     // Rows that moved to every other signer in this execution already stay (so the same head rows are not
-    // picked on every try while those behind them could move). So do rows this signer refused (wasRefused):
-    // a "no" is not routed around, even once the signer counts as down for refusing everything.
+    // picked on every try while those behind them could move). So do rows this signer refused (refused_by; also
+    // checked by moveToFundedSigner): a "no" is not routed around, even once the signer counts as down.
     const others = ctx.signers.forChain(chainId).length - 1
     const movable = await sql<TransactionRow[]>`
       SELECT * FROM transactions t WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
-        AND ${movesThisExecution(sql)} < ${others}
-        AND error_code IS DISTINCT FROM ${ERROR_CODE.SIGNER_REFUSED}
-        AND NOT (error_code IS NOT DISTINCT FROM ${ERROR_CODE.SIGNER_UNAVAILABLE} AND error_message ~ ${REFUSAL_WORDS.source})
+        AND ${movesThisExecution(sql)} < ${others} AND refused_by IS NULL
       ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
     if (movable.length)
       await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
@@ -263,7 +265,8 @@ export async function signNextBatch(
     const attemptRows: Record<string, unknown>[] = []
     const pendingUpdates: { id: string; nonce: number }[] = []
     const failures: { id: string; code: string; message: string }[] = []
-    const notes: { id: string; code: string; message: string }[] = []
+    /** `refused`: the signer said no to it (refused_by is set: it never moves to another signer). */
+    const notes: { id: string; code: string; message: string; refused?: boolean }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
     /**
@@ -300,7 +303,7 @@ export async function signNextBatch(
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
-      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: waitsForSigner(err) })
+      notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: waitsForSigner(err), refused: err.refused })
       skip.add(row.id)
     }
     for (const plan of plans) {
@@ -395,7 +398,7 @@ export async function signNextBatch(
       const verdict = waitOrFail(row, ERROR_CODE.SIGNER_REFUSED, err.message, chain.config.patience.signMs, Date.now())
       if (verdict.kind === 'fail') failures.push({ id: row.id, code: verdict.code, message: verdict.message })
       else {
-        notes.push({ id: row.id, code: verdict.code, message: verdict.message })
+        notes.push({ id: row.id, code: verdict.code, message: verdict.message, refused: true })
         skip.add(row.id)
       }
     }
@@ -411,7 +414,7 @@ export async function signNextBatch(
         WITH stored AS (
           INSERT INTO attempts ${tx(attemptRows)}
         ), moved AS (
-          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
+          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL, updated_at = now()
           FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
           WHERE t.id = v.id AND t.status = 'QUEUED'
           RETURNING t.id, t.nonce
@@ -436,8 +439,11 @@ export async function signNextBatch(
       await tx`
         UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now(),
           -- The patience for a reason runs from the first time the row was set aside for it.
-          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END
-        FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[]) AS v(id, code, message)
+          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END,
+          -- Kept through later notes (an outage overwrites the code and words): moveToFundedSigner checks it.
+          refused_by = CASE WHEN v.refused THEN ${signer.address} ELSE t.refused_by END
+        FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[],
+                    ${pgArray(notes.map((f) => f.refused === true))}::boolean[]) AS v(id, code, message, refused)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)

@@ -21,6 +21,7 @@ export type TransactionRow = {
   valid_until: Date | null
   kind: 'REQUEST' | 'FILLER'
   waiting_since: Date | null
+  refused_by: string | null
   last_sent_at: Date | null
   at_fee_cap: Date | null
   mined_hash: string | null
