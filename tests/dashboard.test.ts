@@ -17,6 +17,8 @@ const TARGET = '0x00000000000000000000000000000000000c0de0'
 const READER_KEY = 'test-reader-key-0123456789'
 const WIDE = { width: 1280, height: 860 }
 const NARROW = { width: 380, height: 800 }
+/** An iPhone SE's width. */
+const NARROWEST = { width: 320, height: 640 }
 
 describe('dashboard (headless Chromium against the real service)', () => {
   let env: TestEnv
@@ -155,6 +157,12 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await page.locator(`tr[data-id="${id}"]`).waitFor()
     await shot(page, 'dashboard-list-narrow')
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(NARROW.width)
+    // Every status tab in view on the narrowest phones, none behind a strip that scrolls with no visible bar.
+    await page.setViewportSize(NARROWEST)
+    const tabs = await page.locator('nav.tabs a.tab').evaluateAll((els) => els.map((el) => ({ tab: el.textContent, right: el.getBoundingClientRect().right })))
+    expect(tabs).toHaveLength(4)
+    for (const t of tabs) expect(t.right, `tab ${t.tab}`).toBeLessThanOrEqual(NARROWEST.width)
+    await shot(page, 'dashboard-list-narrowest')
     await page.setViewportSize(WIDE)
   })
 
