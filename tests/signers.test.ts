@@ -325,15 +325,20 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     await env?.stop()
     await proxy?.stop()
   })
-
-  it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer does not move', async () => {
-    // The remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only.
-    ;({ env, proxy } = await startWithRemoteSigner({
+  /** A fresh service whose remote signer (anvil, which holds the key) answers "Request denied", as Clef does, for value 1234 only. */
+  const startDenying1234 = async (chain?: (c: Record<string, any>) => void) => {
+    await env?.stop()
+    await proxy?.stop()
+    return startWithRemoteSigner({
       anvil: { blockTimeSec: 0.2 },
-      chain: (c) => (c.patience = { signMs: 4_000 }),
+      chain,
       mode: 'methodError',
       modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
-    }))
+    })
+  }
+
+  it('holds up none behind it: the refused one waits out patience.signMs and fails SIGNER_REFUSED with no nonce; one that named no signer does not move', async () => {
+    ;({ env, proxy } = await startDenying1234((c) => (c.patience = { signMs: 4_000 })))
     const query = `query($id: ID!) { transaction(id: $id) { status from nonce error { code message } events { fromStatus toStatus detail } } }`
     const read = async (id: string) => (await env!.graphql(query, { id })).json.data.transaction
     // The refused one first, so it is at the head of the signer's queue; three behind it.
@@ -386,14 +391,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
   }, 120_000)
 
   it('found refused while the signer signed another, it fails after its patience on a signer with no other traffic since', async () => {
-    await env?.stop()
-    await proxy?.stop()
-    ;({ env, proxy } = await startWithRemoteSigner({
-      anvil: { blockTimeSec: 0.2 },
-      chain: (c) => (c.patience = { signMs: 1_000 }),
-      mode: 'methodError',
-      modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
-    }))
+    ;({ env, proxy } = await startDenying1234((c) => (c.patience = { signMs: 1_000 })))
     const read = async (id: string) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status nonce error { code message } } }`, { id })).json.data.transaction
     const refused = await submit(env, { to: TO, value: '1234', gasLimit: '21000', from: REMOTE_ADDRESS })
     await waitFor('its first refusal', async () => (await read(refused)).error !== null, 10_000)
@@ -411,13 +409,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
   }, 90_000)
 
   it('a request its remote signer refused stays with it through a later outage: the outage does not move it to another signer', async () => {
-    await env?.stop()
-    await proxy?.stop()
-    ;({ env, proxy } = await startWithRemoteSigner({
-      anvil: { blockTimeSec: 0.2 },
-      mode: 'methodError',
-      modeOptions: { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x4d2"', error: { code: -32000, message: 'Request denied' } },
-    }))
+    ;({ env, proxy } = await startDenying1234())
     const e = env
     const read = async (id: string) =>
       (await e.graphql(`query($id: ID!) { transaction(id: $id) { status from error { code message } events { fromStatus toStatus detail } } }`, { id })).json.data.transaction
