@@ -1,17 +1,12 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { drizzle } from 'drizzle-orm/postgres-js'
-import { migrate } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TX_STATUSES } from '../src/core/txStatus.ts'
-import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
+import { migrateDatabase } from '../src/db/migrate.ts'
 import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
 import { foldStatusCounts } from '../src/store/foldStatusCounts.ts'
 import { chainControl, REVERTING_CODE, submit, waitForStatus } from './helpers/chainControl.ts'
 import { runCli } from './helpers/cli.ts'
-import { createTestDatabase } from './helpers/database.ts'
+import { createTestDatabase, migrateUpTo } from './helpers/database.ts'
 import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const TARGET = '0x00000000000000000000000000000000000c0de0'
@@ -109,18 +104,10 @@ describe('transactionCounts without counting the transactions table', () => {
 describe('the status_counts migration on a database that already has transactions', () => {
   it('counts the rows that were there before it', async () => {
     const db = await createTestDatabase()
-    const dir = mkdtempSync(join(tmpdir(), 'txb-migrations-'))
     const sql = postgres(db.url, { max: 1, onnotice: () => {} })
     try {
       // The migrations up to the one before status_counts, as a deployment that predates it has them.
-      cpSync(MIGRATIONS_DIR, dir, { recursive: true })
-      const journalPath = join(dir, 'meta', '_journal.json')
-      const journal = JSON.parse(readFileSync(journalPath, 'utf8'))
-      const at = journal.entries.findIndex((e: { tag: string }) => e.tag.endsWith('_status_counts'))
-      expect(at).toBeGreaterThan(0)
-      journal.entries = journal.entries.slice(0, at)
-      writeFileSync(journalPath, JSON.stringify(journal))
-      await migrate(drizzle(sql), { migrationsFolder: dir })
+      await migrateUpTo(db.url, '_status_counts')
 
       const signers = ['0x1111111111111111111111111111111111111111', '0x2222222222222222222222222222222222222222']
       await sql`
@@ -141,7 +128,6 @@ describe('the status_counts migration on a database that already has transaction
       ])
     } finally {
       await sql.end()
-      rmSync(dir, { recursive: true, force: true })
       await db.drop()
     }
   })
