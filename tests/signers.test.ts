@@ -377,6 +377,7 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     // Equal backlogs take turns: half went to the remote signer.
     expect(toRemote.length).toBeGreaterThanOrEqual(1)
     // Something signed after their refusal: the evidence that the signer still signs others.
+    await waitFor('their first refusal', async () => (await Promise.all(toRemote.map(read))).every((t) => t.error !== null), 30_000)
     const evidence = await submit(env, { to: TO, value: '5', gasLimit: '21000', from: REMOTE_ADDRESS })
     await waitFor('the evidence CONFIRMED', async () => (await read(evidence)).status === 'CONFIRMED', 30_000)
     const ends = await waitFor('the four unnamed final', async () => {

@@ -84,7 +84,8 @@ const chainSchema = z.strictObject({
    * again every few seconds) before it ends FAILED: `fundsMs` while the signer cannot pay for it
    * (INSUFFICIENT_FUNDS), `estimateMs` while the node refuses its gas estimate in words we do not recognize
    * (GAS_ESTIMATION_FAILED; a recognized refusal, such as a revert, fails it at once), `signMs` while its remote
-   * signer refuses to sign it but signs the signer's other requests (SIGNER_REFUSED). `sendMs`: how long a
+   * signer refuses to sign it but signs the signer's other requests (SIGNER_REFUSED; once so found, later refusals
+   * need no fresh evidence, and it fails at the first refusal after the patience). `sendMs`: how long a
    * PENDING transaction that no provider took, refused in words we do not recognize and held by no node, is sent
    * again (same nonce, same bytes) before it ends FAILED with SEND_REFUSED and its nonce is handed on; it runs
    * only while other transactions of the chain get through.

@@ -179,6 +179,9 @@ const UNAVAILABLE_MOVE_MAX = 1_000
  * the same way, so they show why they
  * wait and are tried again on the set-aside schedule: one call to the remote signer per try, not one per
  * batch of the backlog. Before, they stayed QUEUED with no reason shown. No patience: an outage never fails one.
+ * A consequence, chosen: a signer that refuses everything (a Clef account locked again) keeps every request it
+ * was asked about, even those that named no signer; they wait as SIGNER_UNAVAILABLE, visible, until it signs
+ * again or an admin cancels them, rather than be signed by another key after a "no".
  */
 async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signer: Signer, err: RemoteSignerError): Promise<void> {
   const chainId = chain.chainId
@@ -299,7 +302,8 @@ export async function signNextBatch(
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
       sawShort = true
-      if (!row.signer_pinned) short.push({ row, gas })
+      // Not one its signer refused (moveToFundedSigner would skip it, after an estimate and a share of a target's room).
+      if (!row.signer_pinned && row.refused_by === null) short.push({ row, gas })
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
