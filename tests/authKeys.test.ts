@@ -5,7 +5,7 @@ import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
 import { runCli } from './helpers/cli.ts'
-import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** Runtime code that always reverts (see adminActions.test.ts): gives a FAILED transaction to retry. */
 const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
@@ -79,6 +79,25 @@ describe('API keys and roles', () => {
       expect(g.json.errors[0].extensions.code).toBe('UNAUTHENTICATED')
     }
     expect(await rows()).toBe(0)
+  })
+
+  it('a database key named like a config key is refused, naming the clash; the config key still works', async () => {
+    // The test config has an admin key named "test-admin".
+    const res = await runCli(['keys', 'create', '--name', 'test-admin', '--role', 'reader'], { DATABASE_URL: env.databaseUrl })
+    expect(res.code, res.stderr).toBe(0)
+    const twin = res.stdout.trim()
+    // Running services load a new key within seconds; until then it is merely unknown.
+    const rest = await waitFor('the clash named', async () => {
+      const r = await call('/transactions/00000000-0000-4000-8000-000000000000', twin)
+      return r.status !== 401 || r.json.error.message.includes('same name') ? r : null
+    })
+    expect(rest.status).toBe(401)
+    expect(rest.json.error).toMatchObject({ code: 'UNAUTHENTICATED' })
+    expect(rest.json.error.message).toMatch(/^API key "test-admin" from the database has the same name as a key in the config file.*keys revoke --name test-admin/)
+    const g = await gql(twin, `{ transactions { edges { node { id } } } }`)
+    expect(g.status).toBe(401)
+    expect(g.json.errors[0].message).toContain('same name as a key in the config file')
+    expect((await call('/transactions/00000000-0000-4000-8000-000000000000', ADMIN_KEY)).status).not.toBe(401)
   })
 
   it('reader: reads; submitting → 403 FORBIDDEN naming "submitter"', async () => {

@@ -22,6 +22,7 @@ function digest(s: string): Buffer {
 
 export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'disabled', dbKeys?: KeyLookup): Authenticator {
   const table = keys.map((k) => ({ name: k.name, role: k.role, digest: digest(k.key) }))
+  const configNames = new Set(keys.map((k) => k.name))
   const enabled = mode === 'enabled'
   // Clients send the same few keys on every request: remember each presented key's digest (not a
   // verdict, so a revoked CLI key is refused at once). Bounded, so random guesses cannot grow it.
@@ -49,8 +50,17 @@ export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'dis
       if (found) return { name: found.name, role: found.role }
       // A map lookup by digest leaks nothing useful: an attacker cannot steer the digest of a guess.
       const stored = dbKeys?.find(d.toString('hex'))
-      if (stored) return { name: stored.name, role: stored.role }
+      if (stored && !configNames.has(stored.name)) return { name: stored.name, role: stored.role }
       if (!enabled) return { name: 'anonymous', role: 'admin' }
+      // A key is known by its name: in the audit trail, the timeline ("by ops") and the per-key limits. A CLI key
+      // named like a config key would act, and count, as that key, whatever its role.
+      if (stored)
+        throw new InputError(
+          ERROR_CODE.UNAUTHENTICATED,
+          `API key "${stored.name}" from the database has the same name as a key in the config file, so the two could not be told apart; it is not accepted until one is renamed (tx-broadcaster keys revoke --name ${stored.name}, then create it under another name)`,
+          undefined,
+          401,
+        )
       throw new InputError(ERROR_CODE.UNAUTHENTICATED, 'Unknown or revoked API key', undefined, 401)
     },
   }
