@@ -45,6 +45,10 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const { signers, chains, db } = await openServiceParts({ config, databaseUrl: opts.databaseUrl, log, migrate: true })
   // Keys made with `tx-broadcaster keys create`; with none anywhere (and auth on) outside dev mode, refuse to start.
   const dbKeys = await startDbApiKeys(db.sql, log)
+  // Refused at each use (api/auth.ts); said at start too, so an upgrade that starts refusing a key is not a mystery.
+  const clashes = dbKeys.names().filter((name) => config.apiKeys.some((k) => k.name === name))
+  if (clashes.length && config.auth === 'enabled')
+    log.warn({ keys: clashes }, 'API keys in the database share a name with a key in the config file and are refused until revoked (tx-broadcaster keys revoke --name <name>)')
   try {
     requireApiKeys(config, dbKeys.size(), opts.devMode ?? false)
   } catch (err) {

@@ -52,8 +52,9 @@ export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'dis
       const stored = dbKeys?.find(d.toString('hex'))
       if (stored && !configNames.has(stored.name)) return { name: stored.name, role: stored.role }
       if (!enabled) return { name: 'anonymous', role: 'admin' }
-      // A key is known by its name: in the audit trail, the timeline ("by ops") and the per-key limits. A CLI key
-      // named like a config key would act, and count, as that key, whatever its role.
+      // A key is known by its name: in the audit trail, the timeline ("by ops"), the per-key limits and CORS origins.
+      // A CLI key named like a config key would act, and count, as that key, whatever its role. (Auth disabled:
+      // such a key counts as anonymous admin above, as no key would.)
       if (stored)
         throw new InputError(
           ERROR_CODE.UNAUTHENTICATED,

@@ -9,6 +9,8 @@ export type DbApiKeys = {
   /** By hex SHA-256 of the presented key; synchronous, from the in-memory copy. */
   find: (keyHash: string) => { name: string; role: Role } | undefined
   size: () => number
+  /** The names of the active keys, as last loaded. */
+  names: () => string[]
   /** Reloads now (also called on NOTIFY from the CLI). */
   refresh: () => Promise<void>
   stop: () => Promise<void>
@@ -45,6 +47,7 @@ export async function startDbApiKeys(sql: Sql, log: Logger, refreshMs = API_KEYS
   return {
     find: (h) => byHash.get(h),
     size: () => byHash.size,
+    names: () => [...byHash.values()].map((k) => k.name),
     refresh,
     async stop() {
       stopped = true
