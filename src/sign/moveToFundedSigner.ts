@@ -71,16 +71,21 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  * it. A target is picked by a balance read, not under its lock: if that read was too hopeful, the target's own
  * sign stage finds it short and moves the row on, or sets it aside as before.
  *
+ * Never moved, whoever asks: a row that named its signer (signer_pinned), and one a remote signer refused
+ * (refused_by: its "no" may be the operator's policy for that key). They are left out here, before any estimate
+ * or share of a target's room, and the UPDATE checks both again against the row as it is then.
+ *
  * Returns how many rows moved.
  */
 export async function moveToFundedSigner(
   ctx: ServiceContext,
   chain: ChainClients,
   from: Signer,
-  short: ShortRow[],
+  rows: ShortRow[],
   reason = 'the signer first chosen cannot pay for it',
 ): Promise<number> {
   const others = ctx.signers.forChain(chain.chainId).filter((s) => s.address !== from.address)
+  const short = rows.filter(({ row }) => !row.signer_pinned && row.refused_by === null)
   if (others.length === 0 || short.length === 0) return 0
   const rooms = (await Promise.all(others.map((s) => roomOf(ctx, chain, s).catch(() => null))))
     .filter((r): r is Room => r !== null && r.wei > 0n)
@@ -131,9 +136,7 @@ export async function moveToFundedSigner(
       FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
-        AND ${movesThisExecution(ctx.db.sql)} < ${others.length}
-        -- A remote signer said no to it: never routed around (its "no" may be the operator's policy for that key).
-        AND t.refused_by IS NULL
+        AND ${movesThisExecution(ctx.db.sql)} < ${others.length} AND t.refused_by IS NULL
       RETURNING t.id, t.signer, t.execution
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

@@ -298,12 +298,11 @@ export async function signNextBatch(
     /** What the batch leaves on the signer's row, whether or not it signed anything. */
     const signerRow = () =>
       tx`next_nonce = ${nonce}, short_of_funds_at = ${shortOfFunds()}, funds_seen_wei = ${fundsSeen()}, ${remoteFailing()}, updated_at = now()`
-    // Set aside for lack of funds on a signer the service chose: other signers may take them (after the commit).
+    // Set aside for lack of funds: other signers may take them after the commit (those moveToFundedSigner may move).
     let sawShort = false
     const movable = (row: TransactionRow, gas: bigint | null) => {
       sawShort = true
-      // Not one its signer refused (moveToFundedSigner would skip it, after an estimate and a share of a target's room).
-      if (!row.signer_pinned && row.refused_by === null) short.push({ row, gas })
+      short.push({ row, gas })
     }
     let committedWei = await spendNotInBalance(tx, chainId, signer.address, chainNonce)
     const setAsideUnavailable = (row: TransactionRow, err: RemoteSignerError) => {
