@@ -1,9 +1,9 @@
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { submit, waitForStatus } from './helpers/chainControl.ts'
-import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { REMOTE_ADDRESS } from './helpers/remoteSigner.ts'
-import { capturedLogger, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import type { FaultProxy } from './helpers/faultProxy.ts'
+import { REMOTE_ADDRESS, startWithRemoteSigner } from './helpers/remoteSigner.ts'
+import { capturedLogger, SIGNER, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const TO = '0x000000000000000000000000000000000000dEaD'
 
@@ -19,13 +19,8 @@ describe('reconcile, one signer failing', () => {
 
   it("a remote signer that is down while its nonce hole needs a filler holds up no other signer's reconcile", async () => {
     const { log, lines } = capturedLogger('warn')
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      log,
-      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
-      // The remote signer first: a pass reconciles the chain's signers in this order, so its failure comes first.
-      config: (c) => c.signers.unshift({ name: 'remote', chainIds: [31337], remote: { url: proxy!.url, address: REMOTE_ADDRESS } }),
-    })
+    // The remote signer first: a pass reconciles the chain's signers in this order, so its failure comes first.
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { blockTimeSec: 0.2 }, log, remoteFirst: true }))
     const e = env
     sql = postgres(e.databaseUrl, { max: 1, onnotice: () => {} })
     const db = sql
