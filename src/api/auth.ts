@@ -58,7 +58,7 @@ export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'dis
       if (stored)
         throw new InputError(
           ERROR_CODE.UNAUTHENTICATED,
-          `API key "${stored.name}" from the database has the same name as a key in the config file, so the two could not be told apart; it is not accepted until one is renamed (tx-broadcaster keys revoke --name ${stored.name}, then create it under another name)`,
+          `API key "${stored.name}" from the database has the same name as a key in the config file, so the two could not be told apart; it is not accepted until it is revoked (tx-broadcaster keys revoke --name ${stored.name}; create it again under another name)`,
           undefined,
           401,
         )
