@@ -94,6 +94,44 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
   })
 
+  it('a first attempt signed at the fee cap shows atFeeCap at once, not only after bumpAfterMs', async () => {
+    // The bump stage looks at it only after 4 s: anything flagged before then was flagged by the sign stage.
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      config: (c) => (c.chains[0].fees = { bumpAfterMs: 4_000, maxFeePerGasCap: (50n * GWEI).toString() }),
+    })
+    const anvil = chainControl(env)
+    const capEvents = (t: any) => t.events.filter((e: any) => JSON.parse(e.detail ?? '{}').action === 'at_fee_cap')
+    // A request signed under the cap is not flagged.
+    const low = await submit(env, { to: RECIPIENT, value: '8' })
+    const lowSigned = await waitForStatus(env, low, (t) => t.status === 'PENDING' && t.attempts.length === 1)
+    expect(BigInt(lowSigned.attempts[0].maxFeePerGas)).toBeLessThan(50n * GWEI)
+    expect(lowSigned.atFeeCap).toBe(false)
+    expect(capEvents(lowSigned)).toHaveLength(0)
+    await anvil.mine()
+    await waitForStatus(env, low, 'CONFIRMED')
+    // 2 × 40 gwei + tip is over the 50 gwei cap: the next first attempt's max fee is clipped to it. (The sign
+    // stage reuses its fee reading for up to 5 half-blocks, 0.5 s here.)
+    await anvil.setNextBaseFee(40n * GWEI)
+    await anvil.mine()
+    await new Promise((r) => setTimeout(r, 1_000))
+    const id = await submit(env, { to: RECIPIENT, value: '7' })
+    const signed = await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts.length === 1)
+    expect(BigInt(signed.attempts[0].maxFeePerGas)).toBe(50n * GWEI)
+    expect(signed.atFeeCap).toBe(true)
+    expect(capEvents(signed)).toHaveLength(1)
+    expect(JSON.parse(capEvents(signed)[0].detail)).toEqual({ action: 'at_fee_cap', cap: (50n * GWEI).toString() })
+    const gql = await env.graphql(`query($id: ID!) { transaction(id: $id) { atFeeCap } }`, { id })
+    expect(gql.json.data.transaction.atFeeCap).toBe(true)
+    // Under the cap the market still takes it: it confirms with those bytes, the flag cleared, and the bump
+    // stage, when it looks, adds no second at_fee_cap event.
+    await anvil.mine()
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.hash).toBe(signed.attempts[0].hash)
+    expect(done.atFeeCap).toBe(false)
+    expect(capEvents(done)).toHaveLength(1)
+  })
+
   it('at the fee cap it stays PENDING, rebroadcasts the same bytes and says so; it confirms once the base fee falls', async () => {
     env = await startTestEnv({
       anvil: { noMining: true },

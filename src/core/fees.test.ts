@@ -5,6 +5,7 @@ import {
   maxCostWei,
   nextBumpFees,
   shouldRaiseFees,
+  standsAtCap,
   percentToBps,
   raiseByBps,
   type Eip1559Fees,
@@ -108,6 +109,21 @@ describe('initialFees', () => {
 
   it.each(cases)('$label', ({ market, cap, expected }) => {
     expect(initialFees(market, cap)).toEqual(expected)
+  })
+})
+
+describe('standsAtCap', () => {
+  it('is true exactly when the first attempt has no raise left under the cap', () => {
+    // Clipped to the cap (2 × 200 gwei + tip is over 300 gwei), and exactly at it.
+    expect(standsAtCap(initialFees({ type: 'eip1559', baseFeePerGas: 200n * GWEI, maxPriorityFeePerGas: GWEI }, CAP), CAP)).toBe(true)
+    expect(standsAtCap({ type: 'eip1559', maxFeePerGas: CAP, maxPriorityFeePerGas: GWEI }, CAP)).toBe(true)
+    expect(standsAtCap(initialFees({ type: 'legacy', gasPrice: 500n * GWEI }, CAP), CAP)).toBe(true)
+    // Under the cap, even by one wei: the bump stage can still raise it (to the cap).
+    expect(standsAtCap({ type: 'eip1559', maxFeePerGas: CAP - 1n, maxPriorityFeePerGas: CAP - 1n }, CAP)).toBe(false)
+    expect(standsAtCap(initialFees({ type: 'eip1559', baseFeePerGas: 100n * GWEI, maxPriorityFeePerGas: GWEI }, CAP), CAP)).toBe(false)
+    expect(standsAtCap(initialFees({ type: 'legacy', gasPrice: 299n * GWEI }, CAP), CAP)).toBe(false)
+    // As the bump stage sees it: fees standing at the cap get no raise.
+    expect(nextBumpFees({ type: 'eip1559', maxFeePerGas: CAP, maxPriorityFeePerGas: GWEI }, { type: 'eip1559', baseFeePerGas: GWEI, maxPriorityFeePerGas: GWEI }, BUMP, CAP).kind).toBe('at_cap')
   })
 })
 

@@ -39,6 +39,14 @@ export function initialFees(market: FeeMarket, capWei: bigint): Fees {
   return { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas: min(market.maxPriorityFeePerGas, maxFeePerGas) }
 }
 
+/**
+ * Whether fees as signed stand at the cap: the bump stage has no raise left for them, so the transaction shows
+ * `atFeeCap` from its first attempt on (a market above half the cap clips the first attempt's max fee to it).
+ */
+export function standsAtCap(fees: Fees, capWei: bigint): boolean {
+  return (fees.type === 'legacy' ? fees.gasPrice : fees.maxFeePerGas) >= capWei
+}
+
 export type BumpDecision =
   /** New fees for a replacement; `reachedCap` when they are the cap. */
   | { kind: 'bump'; fees: Fees; reachedCap: boolean }

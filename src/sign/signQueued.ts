@@ -3,7 +3,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { initialFees, maxCostWei } from '../core/fees.ts'
+import { initialFees, maxCostWei, standsAtCap } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
@@ -239,7 +239,11 @@ export async function signNextBatch(
   if (candidates.length === 0) return null
 
   const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
-  const fees = initialFees(market, chain.config.fees.maxFeePerGasCap)
+  const cap = chain.config.fees.maxFeePerGasCap
+  const fees = initialFees(market, cap)
+  // Signed at the cap (the market is above half of it): flagged now, as the bump stage would flag it after
+  // bumpAfterMs, so a request that may wait for fees to fall does not look like any other PENDING one meanwhile.
+  const atCap = standsAtCap(fees, cap)
 
   const short: ShortRow[] = []
   /** Set when the remote signer fails during the batch. */
@@ -417,7 +421,8 @@ export async function signNextBatch(
         WITH stored AS (
           INSERT INTO attempts ${tx(attemptRows)}
         ), moved AS (
-          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL, updated_at = now()
+          UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
+            at_fee_cap = ${atCap ? tx`now()` : tx`NULL`}, updated_at = now()
           FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
           WHERE t.id = v.id AND t.status = 'QUEUED'
           RETURNING t.id, t.nonce
@@ -426,6 +431,12 @@ export async function signNextBatch(
           SELECT id, 'QUEUED', 'PENDING', jsonb_build_object('nonce', nonce) FROM moved ORDER BY nonce
         )
         UPDATE signer_nonces SET ${signerRow()} WHERE chain_id = ${chainId} AND signer = ${signer.address}`
+      // After the PENDING events (a statement of its own: the order of a WITH's inserts is not defined).
+      if (atCap)
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT id, 'PENDING', 'PENDING', ${tx.json({ action: 'at_fee_cap', cap: cap.toString() })}::jsonb
+          FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[]) AS id`
     }
     if (failures.length) {
       await tx`
@@ -469,6 +480,8 @@ export async function signNextBatch(
     const now = new Date()
     for (const s of signed) ctx.metrics.observeStage(chainId, 'sign', created.get(s.transactionId), now)
   }
+  if (atCap && signed.length)
+    ctx.log.warn({ chainId, signer: signer.address, transactions: signed.map((a) => a.transactionId), capWei: cap.toString() }, 'transactions signed at the fee cap; they are not raised further')
   if (signed.length || plans.some((p) => p.kind === 'fail'))
     ctx.log.debug({ chainId, signer: signer.address, signed: signed.length, failed: plans.filter((p) => p.kind === 'fail').length }, 'signed batch')
   return { signed, signerFailed: unavailable !== null }
