@@ -28,6 +28,10 @@ describe('bad input', () => {
     ['unknown chainId', { to: RECIPIENT, chainId: 5 }, 400, 'UNKNOWN_CHAIN', 'chainId'],
     ['unknown field', { to: RECIPIENT, gas: '21000' }, 400, 'UNKNOWN_FIELD', 'gas'],
     ['validUntil in the past', { to: RECIPIENT, validUntil: '2020-01-01T00:00:00Z' }, 400, 'VALID_UNTIL_PASSED', 'validUntil'],
+    // Each of these three passed validation and was refused by Postgres, failing every request committed with it.
+    ['NUL in idempotencyKey', { to: RECIPIENT, idempotencyKey: 'order\u000042' }, 400, 'INVALID_INPUT', 'idempotencyKey'],
+    ['lone surrogate in idempotencyKey', { to: RECIPIENT, idempotencyKey: 'order-\ud800' }, 400, 'INVALID_INPUT', 'idempotencyKey'],
+    ['validUntil in year 10000 in UTC', { to: RECIPIENT, validUntil: '9999-12-31T23:00:00-14:00' }, 400, 'INVALID_DATETIME', 'validUntil'],
     ['not an object', [1, 2], 400, 'INVALID_INPUT', undefined],
     ['nothing to do', {}, 400, 'INVALID_INPUT', 'to'],
   ]
@@ -122,6 +126,7 @@ describe('bad input', () => {
     ['unknown chainId', { to: RECIPIENT, chainId: 5 }, 'UNKNOWN_CHAIN', 'chainId'],
     ['unknown field', { to: RECIPIENT, gas: 1 }, 'UNKNOWN_FIELD', 'gas'],
     ['chainId not an Int', { to: RECIPIENT, chainId: 'one' }, 'INVALID_INPUT', 'chainId'],
+    ['NUL in idempotencyKey', { to: RECIPIENT, idempotencyKey: 'a\u0000b' }, 'INVALID_INPUT', 'idempotencyKey'],
   ]
 
   it.each(gqlCases)('GraphQL: %s → %s on %s', async (_, input, code, field) => {
@@ -132,5 +137,27 @@ describe('bad input', () => {
     expect(err.extensions.field).toBe(field)
     expect(err.message).toMatch(new RegExp(field))
     expect(await rows()).toBe(0)
+  })
+
+  it('a request Postgres refuses fails alone: the requests committed in the same batch are accepted', async () => {
+    // Validation is the first line; this is the second, for a value it lets through that Postgres cannot store
+    // (stood in for by a trigger). The batch is one statement: before, every request in it got a 500.
+    await sql.unsafe(`
+      CREATE FUNCTION test_refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.value = 13 THEN RAISE EXCEPTION 'value 13 cannot be stored' USING ERRCODE = '22023'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER test_refuse_13 BEFORE INSERT ON transactions FOR EACH ROW EXECUTE FUNCTION test_refuse_13();`)
+    try {
+      const values = Array.from({ length: 40 }, (_, i) => String(i + 1))
+      const answers = await Promise.all(values.map((value) => env.post('/broadcast_transaction', { to: RECIPIENT, value })))
+      const refused = answers.filter((res, i) => values[i] !== '13' && res.status !== 200).map((res) => res.status)
+      expect(refused).toEqual([])
+      const bad = answers[values.indexOf('13')]!
+      expect(bad.status).toBe(400)
+      expect(bad.json.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/cannot store: value 13 cannot be stored/) })
+      const stored = await sql<{ value: string }[]>`SELECT value::text FROM transactions ORDER BY value`
+      expect(stored.map((r) => r.value).sort()).toEqual(values.filter((v) => v !== '13').sort())
+    } finally {
+      await sql.unsafe(`DROP TRIGGER test_refuse_13 ON transactions; DROP FUNCTION test_refuse_13();`)
+    }
   })
 })

@@ -46,12 +46,22 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
       const batch = queue.splice(0, n)
       active++
       commit(batch)
-        .catch((err) => batch.forEach((p) => p.reject(err)))
+        .catch((err) => (batch.length > 1 && refusedRow(err) ? commitOneByOne(batch) : batch.forEach((p) => p.reject(refusal(err)))))
         .finally(() => {
           active--
           if (queue.length) flush()
         })
     }
+  }
+
+  /**
+   * Postgres refused a row of a batch (validation let through something it cannot store): the batch is one
+   * statement, so every request in it failed with that row. Each is committed alone, so only the bad one fails
+   * and the others, from other clients, are accepted.
+   */
+  async function commitOneByOne(batch: Pending[]): Promise<void> {
+    ctx.log.warn({ requests: batch.length }, 'a batch of accepted requests was refused by Postgres; committing them one by one')
+    await Promise.all(batch.map((p) => commit([p]).catch((err: unknown) => p.reject(refusal(err)))))
   }
 
   async function commit(batch: Pending[]): Promise<void> {
@@ -132,4 +142,16 @@ export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean
     // Without `from` any signer the first request got is the same request.
     (req.from === null || row.signer === req.from)
   )
+}
+
+/** A Postgres error about a row's values (class 22, data exception; class 23, integrity), not about the database. */
+function refusedRow(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^2[23]/.test(code)
+}
+
+/** A row's value Postgres cannot store is the request's fault: a 400 naming it, not a 500. */
+function refusal(err: unknown): unknown {
+  if ((err as { code?: unknown } | null)?.code === undefined || !/^22/.test(String((err as { code: unknown }).code))) return err
+  return new InputError(ERROR_CODE.INVALID_INPUT, `the request holds a value the database cannot store: ${(err as Error).message}`, undefined, 400)
 }

@@ -62,6 +62,10 @@ export function parseDateTime(value: unknown, field: string): Date {
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
   if (Number.isNaN(d.getTime()) || month < 1 || month > 12 || day < 1 || day > daysInMonth)
     throw new InputError(ERROR_CODE.INVALID_DATETIME, `${field}: "${truncate(value)}" is not a valid date`, field)
+  // In UTC, as it is stored: 9999-12-31T23:00:00-14:00 is in year 10000, which Postgres does not take as written.
+  const utcYear = d.getUTCFullYear()
+  if (utcYear < 1 || utcYear > 9999)
+    throw new InputError(ERROR_CODE.INVALID_DATETIME, `${field}: "${truncate(value)}" is outside years 1 to 9999 in UTC`, field)
   return d
 }
 
@@ -77,6 +81,10 @@ export function parseShortString(value: unknown, field: string, maxLength: numbe
   if (typeof value !== 'string') throw new InputError(ERROR_CODE.INVALID_INPUT, `${field}: expected a string`, field)
   if (value.length === 0 || value.length > maxLength)
     throw new InputError(ERROR_CODE.INVALID_INPUT, `${field}: must be 1 to ${maxLength} characters`, field)
+  // Postgres text holds no NUL, and stores a lone surrogate as U+FFFD (a retry with the same key would then not
+  // find its row); control characters in a key are a client's bug, not a key.
+  if (/\p{Cs}/u.test(value)) throw new InputError(ERROR_CODE.INVALID_INPUT, `${field}: is not well-formed Unicode (a lone surrogate)`, field)
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw new InputError(ERROR_CODE.INVALID_INPUT, `${field}: must not contain control characters`, field)
   return value
 }
 

@@ -196,6 +196,14 @@ describe('parseConfig: rejected configs', () => {
       problems: ['signers[0].chainIds[0]: Unknown chainId 5: not in "chains"'],
     },
     {
+      label: 'chainId over 32 bits (Palm, 11297108109)',
+      mutate: (c) => {
+        c.chains[0].chainId = 11297108109
+        c.signers[0].chainIds = [11297108109]
+      },
+      problems: ['chains[0].chainId: chain ids above 2147483647 are not supported (the API and the database take 32-bit chain ids)'],
+    },
+    {
       label: 'duplicate chainId',
       mutate: (c) => c.chains.push({ ...c.chains[0], name: 'again' }),
       problems: ['chains[1].chainId: Duplicate chainId 1'],

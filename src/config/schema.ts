@@ -68,7 +68,8 @@ const rpcSchema = z.strictObject({
 })
 
 const chainSchema = z.strictObject({
-  chainId: z.number().int().positive(),
+  // GraphQL's Int (the API's chainId) and the database's chain_id columns are 32-bit.
+  chainId: z.number().int().positive().max(2_147_483_647, 'chain ids above 2147483647 are not supported (the API and the database take 32-bit chain ids)'),
   name: z.string().min(1),
   providers: z.array(providerSchema).min(1, 'At least one provider is needed'),
   confirmations: z.number().int().min(1).max(1000).default(12),
