@@ -135,6 +135,45 @@ describe('transactionUpdated subscription across two instances on one Postgres',
     })
     expect(denied.status).toBe(401)
   })
+
+  it('a bad operation on a socket gets a coded error; the socket and its other subscriptions go on', async () => {
+    const client = createClient({
+      url: `${env.service.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${ADMIN_KEY}` },
+      retryAttempts: 0,
+    })
+    let closed: unknown = null
+    client.on('closed', (e: any) => (closed = e?.code ?? 'closed'))
+    const updates: string[] = []
+    client.subscribe({ query: SUBSCRIPTION, variables: {} }, { next: (msg: any) => updates.push(msg.data?.transactionUpdated?.id), error: () => {}, complete: () => {} })
+    const errorsOf = (query: string, variables?: Record<string, unknown>) =>
+      new Promise<any[]>((resolve) => {
+        client.subscribe({ query, variables }, { next: (msg: any) => resolve(msg.errors ?? []), error: (e: any) => resolve(Array.isArray(e) ? e : [e]), complete: () => {} })
+      })
+    // Before: a syntax error closed the socket with 4500 (graphql-ws clients do not reconnect after it), and
+    // validation errors had no code.
+    const syntax = await errorsOf('subscription { transactionUpdated(')
+    expect(syntax[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED')
+    const unknown = await errorsOf('subscription { transactionUpdated { id nope } }')
+    expect(unknown[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED')
+    const badVariable = await errorsOf('subscription($id: ID, $s: [TransactionStatus!]) { transactionUpdated(id: $id, status: $s) { id } }', { s: ['SOON'] })
+    expect(badVariable[0]?.extensions).toMatchObject({ code: 'INVALID_INPUT', field: 's' })
+    expect(closed).toBeNull()
+    // The first subscription still streams.
+    const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '78' })
+    await waitFor('an update on the first subscription', async () => updates.includes(res.json.transactionId), 15_000)
+    await client.dispose()
+  })
+
+  it('a WebSocket message over the HTTP body limit (512 KiB) closes the socket, before any key is checked', async () => {
+    const ws = new WebSocket(`${env.service.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws')
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))
+    const code = new Promise<number>((resolve) => ws.once('close', (c: number) => resolve(c)))
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { pad: 'x'.repeat(600 * 1024) } }))
+    expect(await code).toBe(1009)
+  })
+
 })
 
 describe('graphql-ws authentication', () => {

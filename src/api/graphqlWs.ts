@@ -4,7 +4,8 @@ import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Authenticator, Principal } from './auth.ts'
 import { fetchSiteOf, type CorsPolicy } from './cors.ts'
-import type { Yoga } from './graphql/createYoga.ts'
+import { normalizeError, type Yoga } from './graphql/createYoga.ts'
+import { MAX_BODY_BYTES } from './readBody.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 
 type Enveloped = ReturnType<Yoga['getEnveloped']>
@@ -20,6 +21,9 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
   const wss = new WebSocketServer({
     server,
     path: '/graphql',
+    // A message is a request: the HTTP body limit, not ws's default of 100 MiB (read and parsed before any key is
+    // checked, as connection_init carries the key).
+    maxPayload: MAX_BODY_BYTES,
     // Browsers do not apply CORS to WebSockets but do send the page's Origin: a page on an origin no key
     // lists (or, with auth disabled, any other site) is refused at the handshake, before it can subscribe.
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
@@ -62,10 +66,13 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
           return false
         }
       },
-      // Each result of a subscription: a revoked key's socket is closed instead of streaming on.
-      onNext: (ctx) => {
-        stillAllowed(ctx)
+      // Each result of a subscription: a revoked key's socket is closed instead of streaming on. Errors carry their
+      // code and field as over HTTP (yoga's useErrorCodes runs on HTTP results only).
+      onNext: (ctx, _id, _payload, _args, result) => {
+        if (!stillAllowed(ctx) || !result.errors?.length) return
+        return { ...result, errors: result.errors.map((e) => normalizeError(e).toJSON()) }
       },
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => normalizeError(e).toJSON()),
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, _id, params) => {
@@ -77,7 +84,15 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
           throw err
         }
         const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal!, params })
-        const document = enveloped.parse(params.query)
+        // A syntax error (or a query over armor's token limit) answers this operation; thrown, it closed the socket
+        // with 4500, which graphql-ws clients take as final: every other subscription on it ended too.
+        let document
+        try {
+          document = enveloped.parse(params.query)
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err]
+          throw err
+        }
         const args = {
           schema: enveloped.schema,
           operationName: params.operationName,

@@ -69,7 +69,8 @@ function fieldOfBadValue(err: GraphQLError): string | undefined {
 /** Errors past this many in one response keep the scalar's name as their field (a walk of the operation each). */
 const FIELD_LOOKUPS = 10
 
-function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
+/** An error's code and field as HTTP answers carry them (useErrorCodes); the WebSocket path formats with it too. */
+export function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
   const ext = err.extensions as { code?: string; field?: string }
   if (ext.code && OUR_CODES.has(ext.code)) {
     // A scalar does not know which argument it parsed; the message's path does, or else the operation's text.
@@ -82,7 +83,8 @@ function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
     }
     return err
   }
-  if (ext.code) return err
+  // yoga's own code for a variable it could not coerce (seen on the WebSocket path): ours instead, with the field.
+  if (ext.code && ext.code !== 'BAD_USER_INPUT') return err
   return new GraphQLError(err.message, { nodes: err.nodes, source: err.source, positions: err.positions, path: err.path, extensions: { ...ext, ...codeFor(err.message) } })
 }
 
