@@ -19,7 +19,7 @@ describe('the watcher lock', () => {
     for (const stop of stops.reverse()) await stop().catch(() => {})
   })
 
-  it('a leader whose lock connection is dropped notices, and stops watching; the other instance leads alone', async () => {
+  it('a leader whose lock connection is dropped notices, and stops watching; the other instance leads alone; leading again, it resumes from the stored cursor', async () => {
     const anvil: Anvil = await startAnvil({ blockTimeSec: 0.5 })
     stops.push(() => anvil.stop())
     const db = await createTestDatabase()
@@ -53,5 +53,24 @@ describe('the watcher lock', () => {
     expect(current).toBeGreaterThan(15)
     expect(old).toBeLessThan(10)
     expect(await holders()).toHaveLength(1)
-  }, 60_000)
+
+    // The old leader leads again once the new one stops. It resumes from the stored cursor: before, it went on from
+    // the one it held when it lost the lock, and saved that one, 200 blocks a tick, over the newer stored one.
+    const storedCursor = async () => Number((await sql<{ n: number }[]>`SELECT block_number AS n FROM chain_cursors`)[0]?.n ?? -1)
+    const rpc = async (method: string, params: unknown[]) =>
+      ((await (await fetch(anvil.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })).json()) as { result: string }).result
+    await rpc('anvil_mine', ['0x258'])
+    const head = Number(await rpc('eth_blockNumber', []))
+    await waitFor('the new leader has scanned the 600 new blocks', async () => (await storedCursor()) >= head - 2, 30_000)
+    const reached = await storedCursor()
+    await services[1]!.stop()
+    const leads = () => logs[0]!.lines.filter((l) => l.includes('watching chain (leader)')).length
+    await waitFor('the old leader leads again', async () => leads() === 2, 20_000)
+    const seen: number[] = []
+    for (let i = 0; i < 20; i++) {
+      seen.push(await storedCursor())
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(Math.min(...seen)).toBeGreaterThanOrEqual(reached)
+  }, 90_000)
 })

@@ -115,7 +115,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       signal.throwIfAborted()
     }
     leader = row!.ok
-    if (leader) log.info('watching chain (leader)')
+    if (leader) {
+      // From the stored cursor, not the one this instance held when it last led: another leader may have moved it
+      // on for days since, and scanning forward from the old one also saved it backwards, block by block.
+      cursor = null
+      stuck = null
+      log.info('watching chain (leader)')
+    }
     return leader
   }
 
