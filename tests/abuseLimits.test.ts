@@ -12,6 +12,7 @@ const keys = {
   floodWs: 'flood-ws-reader-key-012345678',
   inflight: 'inflight-submitter-key-012345',
   gas: 'gas-submitter-key-0123456789',
+  inflightBurst: 'inflight-burst-key-0123456789',
 }
 
 /** Per-key rate limit and in-flight cap, per-chain policies, and GraphQL query limits. */
@@ -39,6 +40,7 @@ describe('abuse limits', () => {
           { name: 'flood-ws', role: 'reader', key: keys.floodWs },
           { name: 'inflight', role: 'submitter', key: keys.inflight },
           { name: 'gas', role: 'submitter', key: keys.gas },
+          { name: 'inflight-burst', role: 'submitter', key: keys.inflightBurst },
         )
         c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3 }
         // Any case in the config: compared checksummed.
@@ -204,6 +206,15 @@ describe('abuse limits', () => {
     const n = await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'inflight'`
     expect(n[0]!.n).toBe(3)
     expect((await call('/broadcast_transaction', keys.policy, { to: RECIPIENT, value: '5' })).status).toBe(200)
+  })
+
+  it('requests of a key sent at once cannot pass maxInFlightPerKey together', async () => {
+    // All 15 saw the same cached count (0) and all were let in: the cap held only for requests sent one by one.
+    const burst = await Promise.all(Array.from({ length: 15 }, (_, i) => call('/broadcast_transaction', keys.inflightBurst, { to: RECIPIENT, value: String(100 + i) })))
+    expect(burst.filter((r) => r.status === 200)).toHaveLength(3)
+    expect(new Set(burst.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.json.error.code}`))).toEqual(new Set(['429 TOO_MANY_IN_FLIGHT']))
+    const n = await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'inflight-burst'`
+    expect(n[0]!.n).toBe(3)
   })
 
   it('GraphQL: too deep, too many aliases → QUERY_TOO_COMPLEX; no introspection and no GraphiQL outside dev mode', async () => {

@@ -54,14 +54,23 @@ export async function acceptTransaction(ctx: ServiceContext, req: BroadcastReque
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request
   // it already made (same idempotency key) adds nothing in flight: it gets that transaction, as at any other time.
-  await ctx.inFlight?.check(apiKeyName).catch(async (err: unknown) => {
+  let giveBack: (() => void) | undefined
+  try {
+    giveBack = await ctx.inFlight?.reserve(apiKeyName)
+  } catch (err) {
     if (!(err instanceof TooManyRequestsError) || req.idempotencyKey === null) throw err
     const [taken] = await ctx.db.sql`SELECT 1 FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
     if (!taken) throw err
-  })
-  const result = await batcherFor(ctx).accept({ req, signer, apiKeyName })
-  // The batcher has already woken the sign stage for this signer.
-  if (result.created) ctx.inFlight?.accepted(apiKeyName)
+  }
+  let result: AcceptResult
+  try {
+    result = await batcherFor(ctx).accept({ req, signer, apiKeyName })
+  } catch (err) {
+    giveBack?.()
+    throw err
+  }
+  // The batcher has already woken the sign stage for this signer. A retry of a stored request takes no place.
+  if (!result.created) giveBack?.()
   ctx.metrics?.accepted.inc({ chain_id: String(req.chainId), outcome: result.created ? 'created' : 'duplicate' })
   ctx.metrics?.observeStage(req.chainId, 'accept', started, new Date())
   return result

@@ -3,10 +3,12 @@ import type { Sql } from '../db/connect.ts'
 import { TooManyRequestsError } from './rateLimit.ts'
 
 export type InFlightLimiter = {
-  /** Throws TooManyRequestsError (429) when the key already has `max` QUEUED/PENDING/INCLUDED transactions. */
-  check: (keyName: string) => Promise<void>
-  /** Counts a just-accepted transaction until the next reload. */
-  accepted: (keyName: string) => void
+  /**
+   * Throws TooManyRequestsError (429) when the key already has `max` QUEUED/PENDING/INCLUDED transactions; else
+   * takes one of the key's places at once, and returns how to give it back (the request failed, or was a retry
+   * of one already counted).
+   */
+  reserve: (keyName: string) => Promise<() => void>
 }
 
 /** How long one count is trusted: a burst costs one query per key per this, not one per request. */
@@ -15,7 +17,8 @@ export const IN_FLIGHT_CACHE_MS = 1_000
 /**
  * The cap on a key's unfinished transactions, counted in Postgres (so it spans
  * instances) with the partial index transactions_key_inflight_idx, cached briefly
- * and bumped locally on each accept so a burst between reloads cannot overshoot by much.
+ * and raised locally by each request as it is let in, so a burst between reloads cannot overshoot (other
+ * instances' requests since the last reload can, by up to a second's worth).
  */
 export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT_CACHE_MS): InFlightLimiter {
   const counts = new Map<string, { count: number; at: number; loading: Promise<number> | null }>()
@@ -49,18 +52,25 @@ export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT
   }
 
   return {
-    async check(keyName) {
-      const n = await current(keyName)
-      if (n >= max)
+    async reserve(keyName) {
+      await current(keyName)
+      // Checked and taken with no await in between: requests of a key sent at once each see the places the ones
+      // before them took. (Checked against the count read before the await, all of a burst passed, and a cap of
+      // 10 let 400 in.)
+      const e = counts.get(keyName)!
+      if (e.count >= max)
         throw new TooManyRequestsError(
           ERROR_CODE.TOO_MANY_IN_FLIGHT,
-          `Key "${keyName}" has ${n} unfinished transactions (QUEUED, PENDING or INCLUDED); the limit is ${max}. Retry once some are final.`,
+          `Key "${keyName}" has ${e.count} unfinished transactions (QUEUED, PENDING or INCLUDED); the limit is ${max}. Retry once some are final.`,
           Math.max(1, Math.ceil(cacheMs / 1000)),
         )
-    },
-    accepted(keyName) {
-      const e = counts.get(keyName)
-      if (e) e.count++
+      e.count++
+      let given = false
+      return () => {
+        if (given) return
+        given = true
+        e.count = Math.max(0, e.count - 1)
+      }
     },
   }
 }
