@@ -3,11 +3,12 @@
  * possibly sent, check receipts and the pending nonce before deciding). Before, such a transaction held its nonce
  * for ever, and every later transaction of the signer waited behind it.
  */
+import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { toHex } from 'viem'
+import { toHex, type Hex } from 'viem'
 import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
 /** geth's answer when a transaction's fee is over its RPC fee cap: a refusal no classifier pattern knows. */
@@ -59,6 +60,41 @@ describe('a send refused in unrecognized words', () => {
     expect(onChain.map((t) => t.input).filter((i) => i !== '0x')).toEqual([toHex('behind-1'), toHex('behind-2')])
     expect(onChain.filter((t) => t.input === '0x')).toHaveLength(1)
     expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
+  })
+
+  it('a retry of a request failed after it was signed waits until its bytes cannot be mined, and is refused if they were', async () => {
+    const started = await startBehindProxy({ noMining: true }, 1_000)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('refuse-me').slice(2), error: FEE_CAP_REFUSAL })
+    const [a, b] = [await submit(env, { to: RECIPIENT, data: toHex('refuse-me-a') }), await submit(env, { to: RECIPIENT, data: toHex('refuse-me-b') })]
+    // Another request gets through meanwhile (else the refusals would count as provider trouble).
+    await submit(env, { to: RECIPIENT, data: toHex('gets-through') })
+    for (const id of [a, b]) expect((await waitForStatus(env, id, 'FAILED', 30_000)).error.code).toBe('SEND_REFUSED')
+    const retry = (id: string) => env!.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id status execution } }`, { id })
+    // Its bytes exist, signed at nonce 0: a node we do not ask (one marked down, a private pool) may still mine them.
+    const early = await retry(a)
+    expect(early.json.errors?.[0]?.extensions?.code).toBe('INVALID_STATE')
+    expect(early.json.errors[0].message).toMatch(/^Not retried: its execution was signed at nonce 0, and those bytes may still be mined/)
+    // And one does: its bytes reach the chain by another way and are mined, before its filler.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const raw = (await sql<{ raw: Hex }[]>`SELECT raw FROM attempts WHERE transaction_id = ${a}`)[0]!.raw
+    await sql.end()
+    const anvil = chainControl(env)
+    await anvil.dropAll()
+    await env.chain.request({ method: 'eth_sendRawTransaction', params: [raw] })
+    await anvil.mine()
+    // Before: the retry was taken, and a new attempt at a new nonce ran the request a second time.
+    const late = await retry(a)
+    expect(late.json.errors?.[0]?.extensions?.code).toBe('INVALID_STATE')
+    expect(late.json.errors[0].message).toMatch(/^Not retried: its signed attempt 0x[0-9a-f]{64} was mined in block \d+ after it was failed: the request ran/)
+    // The other one's nonce is taken by its filler: then its retry is a new execution.
+    let retried: any
+    await waitFor('the retry of the request whose nonce its filler took', async () => {
+      await anvil.mine()
+      retried = (await retry(b)).json
+      return retried.data?.retryTransaction?.execution === 2
+    }, 30_000)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('refuse-me-a'))).toHaveLength(1)
   })
 
   it('a node that took it despite the answer: recorded as sent, never failed, and it confirms', async () => {

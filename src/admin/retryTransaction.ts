@@ -1,3 +1,4 @@
+import { BaseError, TransactionReceiptNotFoundError, type Address, type Hex } from 'viem'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { bossDb, QUEUE, signJobKey } from '../jobs/queues.ts'
@@ -5,12 +6,51 @@ import { clearMinedColumns } from '../store/minedColumns.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 
 /**
+ * Why a FAILED request may not be retried yet, or null. Most FAILED requests were never signed. Those the
+ * reconciler failed after their nonce was given (every provider refused them, SEND_REFUSED; or as invalid) hold
+ * signed bytes that a node we do not ask (one marked down, a private pool) may still mine: a retry then ran the
+ * request twice. Such a retry waits until the nonce is used, at the confirmation depth, by a transaction that is
+ * not one of its attempts (the zero-value filler the reconciler sends), and is refused for good once one of its
+ * attempts was mined.
+ */
+async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<string | null> {
+  const { sql } = ctx.db
+  const attempts = await sql<{ hash: Hex; nonce: number; chain_id: number; signer: Address }[]>`
+    SELECT a.hash, a.nonce::int AS nonce, t.chain_id, t.signer FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
+    WHERE t.id = ${id} AND t.status = 'FAILED'`
+  if (attempts.length === 0) return null
+  const { chain_id: chainId, signer } = attempts[0]!
+  const chain = ctx.chains.get(chainId)
+  if (!chain) return `its execution was signed, and its chain ${chainId} is not configured here to check that those bytes cannot still be mined`
+  try {
+    const receipts = await Promise.all(attempts.map((a) => chain.read.getTransactionReceipt({ hash: a.hash }).catch((err: unknown) => (notFound(err) ? null : Promise.reject(err)))))
+    const mined = receipts.find((r) => r !== null)
+    if (mined) return `its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`
+    const nonce = Math.min(...attempts.map((a) => a.nonce))
+    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chainId}`
+    const settled = cursor ? Math.max(0, cursor.block_number - (chain.config.confirmations - 1)) : null
+    const count = settled === null ? 0 : await chain.read.getTransactionCount({ address: signer, blockNumber: BigInt(settled) })
+    if (count <= nonce)
+      return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until that nonce is used at the confirmation depth (the service fills it with a zero-value self-transfer): retry after that`
+    return null
+  } catch (err) {
+    return `could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(err instanceof Error ? err.message.split('\n')[0]! : String(err))}): retry later`
+  }
+}
+
+function notFound(err: unknown): boolean {
+  return err instanceof TransactionReceiptNotFoundError || (err instanceof BaseError && err.walk((e) => e instanceof TransactionReceiptNotFoundError) !== null)
+}
+
+/**
  * FAILED or REVERTED → QUEUED as a new execution (admin). Its earlier attempts stay
- * in the history under their execution number. Safe: a FAILED one never consumed a
- * nonce, and a REVERTED one's nonce is spent, so nothing can execute twice by accident;
- * retrying a REVERTED call runs it again, which is what the admin asks for.
+ * in the history under their execution number. A REVERTED one's nonce is spent by its own attempt: retrying the
+ * call runs it again, which is what the admin asks for. A FAILED one either never consumed a nonce, or is
+ * retried only once its signed bytes cannot be mined any more (signedBytesMayRun).
  */
 export async function retryTransaction(ctx: ServiceContext, id: string, actor: string): Promise<TransactionRow> {
+  const notYet = await signedBytesMayRun(ctx, id)
+  if (notYet) throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: ${notYet}`, 'id', 409)
   const row = await ctx.db.sql.begin(async (tx) => {
     const [moved] = await tx<TransactionRow[]>`
       UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
