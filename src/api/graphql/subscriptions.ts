@@ -44,13 +44,14 @@ builder.subscriptionType({
           unsubscribe()
         }, new FixedBuffer(MAX_BUFFERED))
       },
-      // A subscription keeps one context for its whole life: forget what its loaders cached
-      // for this transaction, or attempts and events would be stale (and memory would grow).
+      // A subscription keeps one context for its whole life: before each event, forget everything its loaders
+      // cached, or attempts, events and confirmations would be stale. Forgetting only this event's transaction
+      // left the loaders holding every transaction the subscription ever delivered (attempts carry the raw
+      // signed bytes): memory grew for as long as it stayed open. Events are resolved one after another.
       resolve: (row: TransactionRow, _args, ctx) => {
-        ctx.loaders.attempts.clear(row.id)
-        ctx.loaders.events.clear(row.id)
-        // And the chain's scanned head, or confirmations would stay at what the first read saw.
-        ctx.loaders.scannedHeads.clear(row.chain_id)
+        ctx.loaders.attempts.clearAll()
+        ctx.loaders.events.clearAll()
+        ctx.loaders.scannedHeads.clearAll()
         return row
       },
     }),
