@@ -73,6 +73,19 @@ describe('admin actions, idempotency and deadlines', () => {
     await waitForStatus(env, a.json.transactionId, 'CONFIRMED')
     const { json } = await env.graphql(`{ transactions { edges { node { id } } } }`)
     expect(json.data.transactions.edges).toHaveLength(1)
+    // A retry after the request's deadline, of a request stored before it (its answer lost): that transaction, not
+    // 400 VALID_UNTIL_PASSED (which told the client nothing was stored). A new key past its deadline is refused.
+    const timed = { to: RECIPIENT, value: '44', idempotencyKey: 'order-44', validUntil: new Date(Date.now() + 1_000).toISOString() }
+    const first = await env.post('/broadcast_transaction', timed)
+    expect(first.status).toBe(200)
+    await new Promise((r) => setTimeout(r, 1_200))
+    const again = await env.post('/broadcast_transaction', timed)
+    expect([again.status, again.json.transactionId]).toEqual([200, first.json.transactionId])
+    const againGql = await env.graphql(`mutation($i: BroadcastTransactionInput!) { broadcastTransaction(input: $i) { id } }`, { i: timed })
+    expect(againGql.json.data?.broadcastTransaction?.id).toBe(first.json.transactionId)
+    expect((await env.post('/broadcast_transaction', { ...timed, value: '45' })).json.error.code).toBe('IDEMPOTENCY_CONFLICT')
+    const fresh = await env.post('/broadcast_transaction', { ...timed, idempotencyKey: 'order-46' })
+    expect([fresh.status, fresh.json.error?.code]).toEqual([400, 'VALID_UNTIL_PASSED'])
   })
 
   it('validUntil: not sent by the deadline → FAILED EXPIRED; sent but not mined → replaced by a self-transfer, CANCELLED', async () => {

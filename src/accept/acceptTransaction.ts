@@ -4,7 +4,8 @@ import { TooManyRequestsError } from '../api/rateLimit.ts'
 import { createAcceptBatcher, type AcceptBatcher } from './acceptBatcher.ts'
 import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
-import type { BroadcastRequest } from './validateBroadcastRequest.ts'
+import { validUntilPassed, type BroadcastRequest } from './validateBroadcastRequest.ts'
+import { sameRequest } from './acceptBatcher.ts'
 
 export type AcceptResult = { transaction: TransactionRow; created: boolean }
 
@@ -50,6 +51,17 @@ function batcherFor(ctx: ServiceContext): AcceptBatcher {
  * request survives any crash that follows.
  */
 export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<AcceptResult> {
+  // Its deadline has passed: a new request is refused, but a client retrying one that was stored in time (its
+  // answer lost) gets that transaction, as any retry does. Told "in the past", it took the request for never
+  // stored, though it may have been sent already.
+  if (req.validUntil && req.validUntil.getTime() <= Date.now()) {
+    const [prior] = req.idempotencyKey === null ? [] : await ctx.db.sql<TransactionRow[]>`
+      SELECT * FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
+    if (!prior) throw validUntilPassed()
+    if (!sameRequest(prior, req))
+      throw new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
+    return { transaction: prior, created: false }
+  }
   const signer = await pickSigner(ctx, req.chainId, req.from)
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request

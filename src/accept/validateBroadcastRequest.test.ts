@@ -139,6 +139,11 @@ describe('validateBroadcastRequest: rejected', () => {
     expect(inputError(() => validateBroadcastRequest({ to: TO }, TWO_CHAINS, NOW)).message).toContain('1, 137')
   })
 
+  it('validUntil in the past with an idempotencyKey is left to the accept path (it may be a retry of a stored request)', () => {
+    const r = validateBroadcastRequest({ to: TO, validUntil: '2026-01-31T11:59:59Z', idempotencyKey: 'k' }, ONE_CHAIN, NOW)
+    expect(r.validUntil).toEqual(new Date('2026-01-31T11:59:59Z'))
+  })
+
   it('validUntil is compared with the `now` argument', () => {
     const input = { to: TO, validUntil: '2026-01-31T12:00:00Z' }
     expect(validateBroadcastRequest(input, ONE_CHAIN, new Date('2026-01-31T11:59:59.999Z')).validUntil).toEqual(new Date('2026-01-31T12:00:00Z'))

@@ -54,8 +54,9 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   const gasLimit = present('gasLimit') ? parseBigInt(body.gasLimit, 'gasLimit', { min: 21_000n, max: MAX_GAS_LIMIT }) : null
   const idempotencyKey = present('idempotencyKey') ? parseShortString(body.idempotencyKey, 'idempotencyKey', 200) : null
   const validUntil = present('validUntil') ? parseDateTime(body.validUntil, 'validUntil') : null
-  if (validUntil && validUntil.getTime() <= now.getTime())
-    throw new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
+  // With an idempotency key the request may be a retry of one stored before its deadline: the accept path
+  // answers with that one, or refuses it as past (acceptTransaction.ts).
+  if (validUntil && validUntil.getTime() <= now.getTime() && idempotencyKey === null) throw validUntilPassed()
   if (gasLimit !== null) {
     const least = minimumGasLimit({ to, data }, { calldataFloor: chain?.calldataFloor ?? true })
     if (gasLimit < least)
@@ -69,4 +70,8 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   const request = { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
   checkChainPolicy(request, chain)
   return request
+}
+
+export function validUntilPassed(): InputError {
+  return new InputError(ERROR_CODE.VALID_UNTIL_PASSED, 'validUntil: is already in the past', 'validUntil')
 }
