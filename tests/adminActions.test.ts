@@ -143,6 +143,35 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(flagged.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_at_fee_cap')).toBe(true)
   })
 
+  it('a cancel while every provider is down says why (UNAVAILABLE) and changes nothing; once they answer, it goes through', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => (c.chains[0].providers = [{ name: 'p', url: proxy!.url }]),
+    })
+    try {
+      const id = await submit(env, { to: RECIPIENT, value: '999001' })
+      await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      proxy!.setMode('http500')
+      const cancel = () => env!.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status error { code } } }`, { id })
+      // Before: INTERNAL "Unexpected error." with no detail.
+      const down = await cancel()
+      expect(down.json.errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', field: 'id' })
+      expect(down.json.errors[0].message).toMatch(/^The cancel could not be made, nothing changed: the fee market of chain 31337 could not be read \(.*500/)
+      const unchanged = await getTx(env, id)
+      expect([unchanged.attempts.length, unchanged.error]).toEqual([1, null])
+      proxy!.setMode('ok')
+      const up = await cancel()
+      expect(up.json.data?.cancelTransaction).toEqual({ status: 'PENDING', error: { code: 'CANCELLED' } })
+      expect((await mineUntil(env, id, 'CANCELLED')).status).toBe('CANCELLED')
+    } finally {
+      await proxy?.stop()
+    }
+  })
+
   it('cancel and retry while the sign stage is estimating the request: it runs once, as the new execution, and confirms', async () => {
     let proxy: FaultProxy | undefined
     env = await startTestEnv({

@@ -1,6 +1,7 @@
 import type { Hex } from 'viem'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { nextBumpFees, percentToBps } from '../core/fees.ts'
@@ -40,7 +41,12 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
   const chain = ctx.chains.get(current.chain_id)
   const signer = ctx.signers.get(current.chain_id, current.signer)
   if (!chain || !signer) throw new InputError(ERROR_CODE.INVALID_STATE, 'Its chain or signer is not configured on this instance', 'id', 409)
-  const market = await readFeeMarket(chain.read, chain.config.fees.model)
+  // The replacement's fees follow the market: without a reading (every provider down) nothing is signed, and the
+  // admin is told why (it was an INTERNAL error with no detail).
+  const market = await readFeeMarket(chain.read, chain.config.fees.model).catch((err: unknown) => {
+    const why = chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')
+    throw new InputError(ERROR_CODE.UNAVAILABLE, `The cancel could not be made, nothing changed: the fee market of chain ${chain.chainId} could not be read (${why})`, 'id', 503)
+  })
 
   const result = await sql.begin(async (tx) => {
     const [row] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id} AND status = 'PENDING' FOR UPDATE`
@@ -68,6 +74,10 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
              VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${tx.json({ action: 'cancel', hash: built.hash })}::jsonb)`
     return { row: updated!, attempt: { transactionId: id, nonce: latest.nonce, hash: built.hash as Hex, raw: built.raw as Hex } }
   })
-  if (result.attempt) await broadcastAttempts(ctx, chain, [result.attempt])
+  // Committed: the cancel stands whatever the providers answer now (the timeout stage sends it again).
+  if (result.attempt)
+    await broadcastAttempts(ctx, chain, [result.attempt]).catch((err: unknown) =>
+      ctx.log.warn({ err, txId: id }, 'the cancel was stored but its first send failed; it is sent again after bumpAfterMs'),
+    )
   return result.row
 }

@@ -1,4 +1,5 @@
 import { BaseError, TransactionReceiptNotFoundError, type Address, type Hex } from 'viem'
+import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { bossDb, QUEUE, signJobKey } from '../jobs/queues.ts'
@@ -34,7 +35,7 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
       return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until that nonce is used at the confirmation depth (the service fills it with a zero-value self-transfer): retry after that`
     return null
   } catch (err) {
-    return `could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(err instanceof Error ? err.message.split('\n')[0]! : String(err))}): retry later`
+    return `could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')}): retry later`
   }
 }
 
