@@ -144,7 +144,7 @@ describe('API keys and roles', () => {
     expect(row!.api_key_name).toBe('cli-submitter')
   })
 
-  it('a revoked key → 401 within seconds, on a WebSocket already open too; the revocation is audited; list shows it', async () => {
+  it('a revoked key → 401 within seconds, on a WebSocket or SSE stream already open too; the revocation is audited; list shows it', async () => {
     expect((await call('/broadcast_transaction', keys.doomed!, { to: RECIPIENT, value: '1' })).status).toBe(200)
     // Two sockets opened with the key before it is revoked: one with a live subscription and nothing else to
     // do (its next result must close it), one for an operation sent after the revocation.
@@ -163,6 +163,22 @@ describe('API keys and roles', () => {
     }
     const streaming = socket()
     const sending = socket()
+    // And a subscription over SSE, read to its end in the background.
+    const sse = { text: '', ended: false }
+    const sseRes = await fetch(`${env.service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${keys.doomed}` },
+      body: JSON.stringify({ query: `subscription { transactionUpdated { id status } }` }),
+    })
+    void (async () => {
+      const reader = sseRes.body!.getReader()
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
+        if (done) break
+        sse.text += new TextDecoder().decode(value)
+      }
+      sse.ended = true
+    })()
     const overSocket = (query: string, variables: Record<string, unknown>) =>
       new Promise<any>((resolve) => {
         let result: any = null
@@ -184,6 +200,9 @@ describe('API keys and roles', () => {
     const rowsBefore = await rows()
     await submit(env, { to: RECIPIENT, value: '6' })
     await waitFor('the streaming socket closed with 4403', async () => streaming.state.closedWith === 4403, 8_000, 50)
+    // The SSE stream ends at that result with the key's refusal (before: it streamed on).
+    await waitFor('the SSE stream ended', async () => sse.ended, 8_000, 50)
+    expect(sse.text).toMatch(/"code":"UNAUTHENTICATED"/)
     const after = await overSocket(BROADCAST, { i: { to: RECIPIENT, value: '5' } })
     expect(after?.data?.broadcastTransaction ?? null).toBeNull()
     expect(await rows()).toBe(rowsBefore + 1)

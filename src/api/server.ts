@@ -1,6 +1,6 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { extname, join, normalize } from 'node:path'
+import { extname, join, normalize, sep } from 'node:path'
 import { AggregatorRegistry } from 'prom-client'
 import { fileURLToPath } from 'node:url'
 import { parseTransactionId } from '../accept/parseFields.ts'
@@ -59,7 +59,8 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
   for (const dir of WEB_DIRS) {
     if (!existsSync(join(dir, 'index.html'))) continue
     let file = normalize(join(dir, path))
-    if (!file.startsWith(dir)) return false
+    // Inside the directory, not a sibling whose name starts the same (web/dist-old for web/dist).
+    if (file !== dir && !file.startsWith(dir.endsWith(sep) ? dir : dir + sep)) return false
     if (!existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html')
     res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' })
     createReadStream(file).pipe(res)
@@ -120,7 +121,18 @@ export function createHttpServer(
         ;(req as IncomingMessage & { body?: Buffer }).body = body
       }
       // Calling the yoga instance as a node listener both handles and sends the response.
-      return void (await yoga(req, res, { principal }))
+      // An SSE subscription runs for as long as the client stays: the key is looked at again for each event, so a
+      // key revoked with the CLI stops its streams too, as it closes its WebSockets (graphqlWs.ts).
+      const authorization = req.headers.authorization
+      const keyStillValid = () => {
+        try {
+          auth.authenticate(authorization)
+          return true
+        } catch {
+          return false
+        }
+      }
+      return void (await yoga(req, res, { principal, keyStillValid }))
     }
     if (path === '/broadcast_transaction') {
       if (req.method !== 'POST') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use POST', undefined, 405)

@@ -10,6 +10,8 @@ import type { AttemptRow, EventRow } from '../../store/transactionRow.ts'
 export type GraphQLContext = {
   service: ServiceContext
   principal: Principal
+  /** Over SSE: whether the request's key is still valid (a long stream looks again for each event). */
+  keyStillValid?: () => boolean
   loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]>; scannedHeads: DataLoader<number, number | null> }
 }
 

@@ -1,5 +1,6 @@
 import { FixedBuffer, Repeater } from 'graphql-yoga'
 import { parseTransactionId } from '../../accept/parseFields.ts'
+import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
 import type { TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
@@ -33,6 +34,10 @@ builder.subscriptionType({
           const unsubscribe = updates.subscribe((row) => {
             if (id && row.id !== id) return
             if (statuses && !statuses.has(row.status)) return
+            if (ctx.keyStillValid && !ctx.keyStillValid()) {
+              stop(new InputError(ERROR_CODE.UNAUTHENTICATED, 'The API key is no longer valid', undefined, 401))
+              return
+            }
             try {
               push(row).catch(() => {})
             } catch {
