@@ -407,7 +407,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         const moved = await tx<{ id: string }[]>`
           UPDATE transactions SET status = 'PENDING', ${clearMinedColumns(sql)}, updated_at = now()
           WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
-        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND status IN ('MINED', 'REPLACED')`
+        // This execution's attempts only: a retried request's earlier ones keep the outcome they had.
+        await tx`
+          UPDATE attempts a SET status = 'SENT' FROM transactions t
+          WHERE t.id = ANY(${pgArray(moved.map((m) => m.id))}::uuid[]) AND a.transaction_id = t.id AND a.execution = t.execution AND a.status IN ('MINED', 'REPLACED')`
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
           SELECT id, 'INCLUDED', 'PENDING', '{"reason":"reorg"}'::jsonb FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[]) AS id`
