@@ -24,14 +24,22 @@ export type ListFilter = { statuses?: TxStatus[] | null; chainId?: number | null
 
 /** Newest first, keyset-paginated on seq, so page N costs the same as page 1. */
 export async function listTransactions(sql: Sql, filter: ListFilter, limit: number, beforeSeq: number | null): Promise<TransactionRow[]> {
-  return sql<TransactionRow[]>`
-    SELECT * FROM transactions
-    WHERE true
-      ${filter.statuses?.length ? sql`AND status = ANY(${pgArray(filter.statuses)}::text[])` : sql``}
+  const rest = sql`
       ${filter.chainId != null ? sql`AND chain_id = ${filter.chainId}` : sql``}
       ${filter.signer ? sql`AND signer = ${filter.signer}` : sql``}
-      ${beforeSeq !== null ? sql`AND seq < ${beforeSeq}` : sql``}
-    ORDER BY seq DESC LIMIT ${limit}`
+      ${beforeSeq !== null ? sql`AND seq < ${beforeSeq}` : sql``}`
+  const statuses = [...new Set(filter.statuses ?? [])]
+  if (statuses.length === 0) return sql<TransactionRow[]>`SELECT * FROM transactions WHERE true ${rest} ORDER BY seq DESC LIMIT ${limit}`
+  // One ordered scan of the (status, seq) index per status, merged. The planner walked the whole table backwards by
+  // seq instead, expecting a status spread evenly over it: the Failed tab took 575 ms with 200,000 old failures in
+  // a million rows (and `status = ANY(...)` over several statuses cannot follow that index in seq order at all).
+  // Each status is given as a one-element array, and its order as (status, seq): with `status = 'FAILED'` the
+  // planner drops status from the order as a constant, and the seq walk wins again.
+  const one = (status: TxStatus) =>
+    sql`(SELECT * FROM transactions WHERE status = ANY(${pgArray([status])}::text[]) ${rest} ORDER BY status DESC, seq DESC LIMIT ${limit})`
+  if (statuses.length === 1) return sql<TransactionRow[]>`${one(statuses[0]!)}`
+  const merged = statuses.slice(1).reduce((union, status) => sql`${union} UNION ALL ${one(status)}`, one(statuses[0]!))
+  return sql<TransactionRow[]>`SELECT * FROM (${merged}) AS t ORDER BY seq DESC LIMIT ${limit}`
 }
 
 export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<AttemptRow[][]> {
