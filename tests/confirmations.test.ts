@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** `confirmations` counts up while INCLUDED (it was null until final), the same over GraphQL and REST. */
@@ -32,5 +33,43 @@ describe('confirmations while a transaction waits for its depth (real anvil, blo
     }
     await waitForStatus(env, id, 'CONFIRMED')
     expect(await both(id)).toEqual({ gql: { status: 'CONFIRMED', confirmations: 3 }, rest: { status: 'CONFIRMED', confirmations: 3 } })
+  })
+})
+
+describe('the watcher with a block its provider cannot serve', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterAll(async () => {
+    await env?.stop()
+    await proxy?.stop()
+  })
+
+  it('an INCLUDED transaction still reaches its depth while the scan of a newer block fails; the scan goes on once it is served', async () => {
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => void (proxy = await startFaultProxy(anvil.url)),
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'p', url: proxy!.url }]
+        c.chains[0].confirmations = 3
+      },
+    })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '2' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const included = await waitForStatus(env, id, 'INCLUDED')
+    // The provider fails every read of the next block.
+    const next = `"0x${(Number(included.blockNumber) + 1).toString(16)}"`
+    proxy!.setMode('methodError', { errorMethods: ['eth_getBlockByNumber'], errorParamsInclude: next })
+    await anvil.mine(3)
+    // Before: the failed read ended each tick before confirmations were advanced, so it stayed INCLUDED.
+    const done = await waitForStatus(env, id, 'CONFIRMED', 15_000)
+    expect(done.blockNumber).toBe(included.blockNumber)
+    // Served again: a transaction in a later block is found by the scan.
+    proxy!.setMode('ok')
+    const later = await submit(env, { to: RECIPIENT, value: '3' })
+    await waitForStatus(env, later, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine(3)
+    await waitForStatus(env, later, 'CONFIRMED', 15_000)
   })
 })

@@ -308,8 +308,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       signal.throwIfAborted()
       cursor = loaded
     }
-    const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) }).catch(() => null)
-    if (!atCursor || atCursor.hash !== cursor.hash) {
+    // A failed read fails the tick (tried again on the next); only a different hash at that height is a reorg.
+    // Taken for one, a provider's hiccup made the watcher rescan 64 blocks and log a reorg that never was.
+    const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) })
+    if (atCursor.hash !== cursor.hash) {
       // The block we stopped at is no longer canonical: rescan from further back.
       const back = Math.max(0, cursor.number - RESCAN_DEPTH)
       const block = await chain.read.getBlock({ blockNumber: BigInt(back) })
@@ -320,7 +322,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const last = Math.min(Number(head), cursor.number + MAX_BLOCKS_PER_TICK)
     if (last <= cursor.number) return
     const numbers = Array.from({ length: last - cursor.number }, (_, i) => BigInt(cursor!.number + 1 + i))
-    const blocks = await Promise.all(numbers.map((blockNumber) => chain.read.getBlock({ blockNumber })))
+    // The blocks up to the first one that could not be read (a provider's hiccup, a node a block behind): the next
+    // tick goes on from there. One failure among 200 reads threw away the others, tick after tick.
+    const reads = await Promise.allSettled(numbers.map((blockNumber) => chain.read.getBlock({ blockNumber })))
+    const firstFailed = reads.findIndex((r) => r.status === 'rejected')
+    if (firstFailed === 0) throw (reads[0] as PromiseRejectedResult).reason
+    const blocks = (firstFailed < 0 ? reads : reads.slice(0, firstFailed)).map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof chain.read.getBlock>>>).value)
     let next = cursor
     const consistent: typeof blocks = []
     for (const block of blocks) {
@@ -463,9 +470,18 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       leadershipCheckedAt = Date.now()
     }
     const head = await chain.read.getBlockNumber({ cacheTime: 0 })
-    await scanBlocks(head, signal)
-    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)
+    // Confirmations and reorgs of INCLUDED transactions are followed even while the scan of new blocks fails (a
+    // block a provider cannot serve): they need only their own blocks. The scan's error still fails the tick.
+    let scanFailed: { err: unknown } | null = null
+    try {
+      await scanBlocks(head, signal)
+      if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      scanFailed = { err }
+    }
     await advanceConfirmations(head, signal)
+    if (scanFailed) throw scanFailed.err
   }
 
   /**
