@@ -10,6 +10,16 @@ import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 const ETHER = 10n ** 18n
 
 /** The service with its one provider a fault proxy in front of the test's anvil. */
+/** The raw bytes of a transaction's first attempt, from the database. */
+async function rawOf(env: TestEnv, id: string): Promise<Hex> {
+  const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+  try {
+    return (await sql<{ raw: Hex }[]>`SELECT raw FROM attempts WHERE transaction_id = ${id} ORDER BY id LIMIT 1`)[0]!.raw
+  } finally {
+    await sql.end()
+  }
+}
+
 async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
   let proxy: FaultProxy | undefined
   const env = await startTestEnv({
@@ -173,6 +183,43 @@ describe('recovery on a real anvil', () => {
     expect(again.hash).toBe(confirmed.hash)
     expect(again.execution).toBe(1)
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('deep-1'), toHex('deep-2')])
+  })
+
+  it('a CONFIRMED transaction whose block a deeper reorg takes away, and that a node holds in its pool again, goes back to PENDING', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('deep-pooled') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    await anvil.reorg(1)
+    // Back in the pool (as geth puts a reorged block's transactions back), not mined: before, the service saw a node
+    // holding it and left it CONFIRMED, with a block no longer on chain and no bumps while it waited.
+    await env.chain.request({ method: 'eth_sendRawTransaction' as never, params: [await rawOf(env, id)] as never }).catch(() => {})
+    expect((await env.chain.request({ method: 'eth_getTransactionByHash', params: [confirmed.hash] }))?.blockNumber ?? null).toBeNull()
+    const back = await waitForStatus(env, id, 'PENDING', 20_000)
+    expect(back.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
+    await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 20, everyMs: 300 })
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('deep-pooled'))).toHaveLength(1)
+  })
+
+  it('a CONFIRMED transaction mined again in the block that replaced its own (a reorg deeper than the depth) takes the new block', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('deep-again') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    const raw = await rawOf(env, id)
+    // Confirmations are 1: a one-block reorg is deeper than the depth. The new block at that height holds it again,
+    // so the nonce count never goes below it. Before: it kept the old block's hash for good.
+    await anvil.rpc('anvil_reorg', [1, [[raw, 0]]])
+    const newHash = (await env.chain.getBlock({ blockNumber: BigInt(confirmed.blockNumber) })).hash
+    expect(newHash).not.toBe(confirmed.blockHash)
+    const settled = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.blockHash === newHash, 20_000)
+    expect(settled.hash).toBe(confirmed.hash)
+    expect(settled.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('deep-again'))).toHaveLength(1)
   })
 
   it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
