@@ -33,13 +33,15 @@ export async function listTransactions(sql: Sql, filter: ListFilter, limit: numb
   // One ordered scan of the (status, seq) index per status, merged. The planner walked the whole table backwards by
   // seq instead, expecting a status spread evenly over it: the Failed tab took 575 ms with 200,000 old failures in
   // a million rows (and `status = ANY(...)` over several statuses cannot follow that index in seq order at all).
-  // Each status is given as a one-element array, and its order as (status, seq): with `status = 'FAILED'` the
-  // planner drops status from the order as a constant, and the seq walk wins again.
-  const one = (status: TxStatus) =>
-    sql`(SELECT * FROM transactions WHERE status = ANY(${pgArray([status])}::text[]) ${rest} ORDER BY status DESC, seq DESC LIMIT ${limit})`
-  if (statuses.length === 1) return sql<TransactionRow[]>`${one(statuses[0]!)}`
-  const merged = statuses.slice(1).reduce((union, status) => sql`${union} UNION ALL ${one(status)}`, one(statuses[0]!))
-  return sql<TransactionRow[]>`SELECT * FROM (${merged}) AS t ORDER BY seq DESC LIMIT ${limit}`
+  // Each status as a one-element array, ordered as (status, seq): with `status = x` the planner drops status from
+  // the order as a constant, and the seq walk wins again. One query text for any set of statuses: a text per set
+  // (and per order of it) was a prepared statement each, on every connection, for any reader key to multiply.
+  return sql<TransactionRow[]>`
+    SELECT t.* FROM unnest(${pgArray(statuses)}::text[]) AS s(status)
+    CROSS JOIN LATERAL (
+      SELECT * FROM transactions WHERE status = ANY(ARRAY[s.status]) ${rest} ORDER BY status DESC, seq DESC LIMIT ${limit}
+    ) AS t
+    ORDER BY t.seq DESC LIMIT ${limit}`
 }
 
 export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<AttemptRow[][]> {

@@ -50,11 +50,17 @@ function insertDb(tx: TxSql): PgBoss.Db {
  * instance sets it from its config at start-up, so instances sharing a database must share their
  * `webhooks` section (the last one started decides).
  */
+/** Advisory lock key serializing recordWantedStatuses across instances. */
+const WEBHOOK_STATUSES_LOCK = 73_031
+
 async function recordWantedStatuses(ctx: ServiceContext, hooks: Hook[]): Promise<void> {
   const wanted = [...new Set(hooks.flatMap((h) => h.events ?? TX_STATUSES))]
   await ctx.db.sql.begin(async (tx) => {
+    // One instance at a time: two starting together both deleted, then both inserted the same statuses, and the
+    // second insert's duplicate key stopped that instance's start-up.
+    await tx`SELECT pg_advisory_xact_lock(${WEBHOOK_STATUSES_LOCK})`
     await tx`DELETE FROM webhook_statuses`
-    if (wanted.length) await tx`INSERT INTO webhook_statuses (to_status) SELECT unnest(${pgArray(wanted)}::text[])`
+    if (wanted.length) await tx`INSERT INTO webhook_statuses (to_status) SELECT unnest(${pgArray(wanted)}::text[]) ON CONFLICT DO NOTHING`
   })
 }
 
