@@ -13,6 +13,7 @@ const keys = {
   inflight: 'inflight-submitter-key-012345',
   gas: 'gas-submitter-key-0123456789',
   inflightBurst: 'inflight-burst-key-0123456789',
+  inflightSlow: 'inflight-slow-key-01234567890',
 }
 
 /** Per-key rate limit and in-flight cap, per-chain policies, and GraphQL query limits. */
@@ -41,6 +42,7 @@ describe('abuse limits', () => {
           { name: 'inflight', role: 'submitter', key: keys.inflight },
           { name: 'gas', role: 'submitter', key: keys.gas },
           { name: 'inflight-burst', role: 'submitter', key: keys.inflightBurst },
+          { name: 'inflight-slow', role: 'submitter', key: keys.inflightSlow },
         )
         c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3 }
         // Any case in the config: compared checksummed.
@@ -215,6 +217,25 @@ describe('abuse limits', () => {
     expect(new Set(burst.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.json.error.code}`))).toEqual(new Set(['429 TOO_MANY_IN_FLIGHT']))
     const n = await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'inflight-burst'`
     expect(n[0]!.n).toBe(3)
+  })
+
+  it('places taken by requests not committed yet still count after the cached count is read again', async () => {
+    // Commits of this key take 1.5 s a row: the count is read again (after 1 s) while the first three are not in
+    // the table. Before: it read 0 and let a fourth in.
+    await sql.unsafe(`
+      CREATE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$;
+      CREATE TRIGGER test_slow_insert BEFORE INSERT ON transactions FOR EACH ROW WHEN (NEW.api_key_name = 'inflight-slow') EXECUTE FUNCTION test_slow_insert();`)
+    try {
+      const first = Array.from({ length: 3 }, (_, i) => call('/broadcast_transaction', keys.inflightSlow, { to: RECIPIENT, value: String(200 + i) }))
+      await new Promise((r) => setTimeout(r, 1_200))
+      const fourth = await call('/broadcast_transaction', keys.inflightSlow, { to: RECIPIENT, value: '209' })
+      expect([fourth.status, fourth.json.error?.code]).toEqual([429, 'TOO_MANY_IN_FLIGHT'])
+      expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200, 200])
+      const n = await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'inflight-slow'`
+      expect(n[0]!.n).toBe(3)
+    } finally {
+      await sql.unsafe(`DROP TRIGGER test_slow_insert ON transactions; DROP FUNCTION test_slow_insert();`)
+    }
   })
 
   it('GraphQL: too deep, too many aliases → QUERY_TOO_COMPLEX; no introspection and no GraphiQL outside dev mode', async () => {

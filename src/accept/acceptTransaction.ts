@@ -1,6 +1,7 @@
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { TooManyRequestsError } from '../api/rateLimit.ts'
+import type { Reservation } from '../api/inFlightLimit.ts'
 import { createAcceptBatcher, type AcceptBatcher } from './acceptBatcher.ts'
 import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
@@ -66,9 +67,9 @@ export async function acceptTransaction(ctx: ServiceContext, req: BroadcastReque
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request
   // it already made (same idempotency key) adds nothing in flight: it gets that transaction, as at any other time.
-  let giveBack: (() => void) | undefined
+  let place: Reservation | undefined
   try {
-    giveBack = await ctx.inFlight?.reserve(apiKeyName)
+    place = await ctx.inFlight?.reserve(apiKeyName)
   } catch (err) {
     if (!(err instanceof TooManyRequestsError) || req.idempotencyKey === null) throw err
     const [taken] = await ctx.db.sql`SELECT 1 FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
@@ -78,11 +79,12 @@ export async function acceptTransaction(ctx: ServiceContext, req: BroadcastReque
   try {
     result = await batcherFor(ctx).accept({ req, signer, apiKeyName })
   } catch (err) {
-    giveBack?.()
+    place?.giveBack()
     throw err
   }
   // The batcher has already woken the sign stage for this signer. A retry of a stored request takes no place.
-  if (!result.created) giveBack?.()
+  if (result.created) place?.stored()
+  else place?.giveBack()
   ctx.metrics?.accepted.inc({ chain_id: String(req.chainId), outcome: result.created ? 'created' : 'duplicate' })
   ctx.metrics?.observeStage(req.chainId, 'accept', started, new Date())
   return result

@@ -8,8 +8,11 @@ export type InFlightLimiter = {
    * takes one of the key's places at once, and returns how to give it back (the request failed, or was a retry
    * of one already counted).
    */
-  reserve: (keyName: string) => Promise<() => void>
+  reserve: (keyName: string) => Promise<Reservation>
 }
+
+/** A place taken by a request being accepted: `stored` once its row is committed, `giveBack` if it was not. */
+export type Reservation = { stored: () => void; giveBack: () => void }
 
 /** How long one count is trusted: a burst costs one query per key per this, not one per request. */
 export const IN_FLIGHT_CACHE_MS = 1_000
@@ -21,7 +24,8 @@ export const IN_FLIGHT_CACHE_MS = 1_000
  * instances' requests since the last reload can, by up to a second's worth).
  */
 export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT_CACHE_MS): InFlightLimiter {
-  const counts = new Map<string, { count: number; at: number; loading: Promise<number> | null }>()
+  /** `unsettled`: places taken by requests not committed yet (or not answered), which a count read from the table misses. */
+  const counts = new Map<string, { count: number; unsettled: number; at: number; loading: Promise<number> | null }>()
   const load = (keyName: string) =>
     sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM transactions WHERE api_key_name = ${keyName} AND status IN ('QUEUED', 'PENDING', 'INCLUDED')`.then((r) => r[0]!.n)
@@ -31,14 +35,15 @@ export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT
     let entry = counts.get(keyName)
     if (entry && now - entry.at < cacheMs) return entry.count
     if (!entry) {
-      entry = { count: 0, at: 0, loading: null }
+      entry = { count: 0, unsettled: 0, at: 0, loading: null }
       counts.set(keyName, entry)
     }
     const e = entry
     // Concurrent requests of one key share one query.
     e.loading ??= load(keyName).then(
       (n) => {
-        e.count = n
+        // Places taken since are not in the table yet: a reload that forgot them let a second burst past the cap.
+        e.count = n + e.unsettled
         e.at = Date.now()
         e.loading = null
         return n
@@ -65,12 +70,15 @@ export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT
           Math.max(1, Math.ceil(cacheMs / 1000)),
         )
       e.count++
-      let given = false
-      return () => {
-        if (given) return
-        given = true
-        e.count = Math.max(0, e.count - 1)
+      e.unsettled++
+      let settled = false
+      const settle = (stored: boolean) => {
+        if (settled) return
+        settled = true
+        e.unsettled--
+        if (!stored) e.count = Math.max(0, e.count - 1)
       }
+      return { stored: () => settle(true), giveBack: () => settle(false) }
     },
   }
 }
