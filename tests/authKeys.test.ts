@@ -163,22 +163,28 @@ describe('API keys and roles', () => {
     }
     const streaming = socket()
     const sending = socket()
-    // And a subscription over SSE, read to its end in the background.
-    const sse = { text: '', ended: false }
-    const sseRes = await fetch(`${env.service.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${keys.doomed}` },
-      body: JSON.stringify({ query: `subscription { transactionUpdated { id status } }` }),
-    })
-    void (async () => {
-      const reader = sseRes.body!.getReader()
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
-        if (done) break
-        sse.text += new TextDecoder().decode(value)
-      }
-      sse.ended = true
-    })()
+    // And subscriptions over SSE, read to their end in the background: one for every change, one for a status
+    // that never comes (nothing it would deliver happens after the revocation).
+    const openSse = async (query: string) => {
+      const stream = { text: '', ended: false }
+      const res = await fetch(`${env.service.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${keys.doomed}` },
+        body: JSON.stringify({ query }),
+      })
+      void (async () => {
+        const reader = res.body!.getReader()
+        for (;;) {
+          const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
+          if (done) break
+          stream.text += new TextDecoder().decode(value)
+        }
+        stream.ended = true
+      })()
+      return stream
+    }
+    const sse = await openSse(`subscription { transactionUpdated { id status } }`)
+    const quietSse = await openSse(`subscription { transactionUpdated(status: [REVERTED]) { id status } }`)
     const overSocket = (query: string, variables: Record<string, unknown>) =>
       new Promise<any>((resolve) => {
         let result: any = null
@@ -203,6 +209,8 @@ describe('API keys and roles', () => {
     // The SSE stream ends at that result with the key's refusal (before: it streamed on).
     await waitFor('the SSE stream ended', async () => sse.ended, 8_000, 50)
     expect(sse.text).toMatch(/"code":"UNAUTHENTICATED"/)
+    await waitFor('the quiet SSE stream ended', async () => quietSse.ended, 10_000, 50)
+    expect(quietSse.text).toMatch(/"code":"UNAUTHENTICATED"/)
     const after = await overSocket(BROADCAST, { i: { to: RECIPIENT, value: '5' } })
     expect(after?.data?.broadcastTransaction ?? null).toBeNull()
     expect(await rows()).toBe(rowsBefore + 1)

@@ -10,6 +10,8 @@ import { TransactionStatus, TransactionType } from './schema.ts'
 
 /** Buffered per subscriber; a client that falls this far behind is disconnected rather than using unbounded memory. */
 const MAX_BUFFERED = 10_000
+/** How often an SSE subscription looks at its key when nothing it would deliver happens. */
+const KEY_RECHECK_MS = 5_000
 
 builder.subscriptionType({
   fields: (t) => ({
@@ -31,13 +33,19 @@ builder.subscriptionType({
         // rest for every subscriber, and logged an error for each. Past MAX_BUFFERED (and the Repeater's own 1,024
         // waiting pushes) the client is too slow and is disconnected.
         return new Repeater<TransactionRow>(async (push, stop) => {
+          // Over SSE, a revoked key's stream ends: at any change it sees, and every few seconds on a quiet one (one
+          // waiting for a transaction already final, or for a status that never comes).
+          const revoked = () => {
+            if (!ctx.keyStillValid || ctx.keyStillValid()) return false
+            stop(new InputError(ERROR_CODE.UNAUTHENTICATED, 'The API key is no longer valid', undefined, 401))
+            return true
+          }
+          const keyCheck = ctx.keyStillValid ? setInterval(revoked, KEY_RECHECK_MS) : undefined
+          keyCheck?.unref()
           const unsubscribe = updates.subscribe((row) => {
+            if (revoked()) return
             if (id && row.id !== id) return
             if (statuses && !statuses.has(row.status)) return
-            if (ctx.keyStillValid && !ctx.keyStillValid()) {
-              stop(new InputError(ERROR_CODE.UNAUTHENTICATED, 'The API key is no longer valid', undefined, 401))
-              return
-            }
             try {
               push(row).catch(() => {})
             } catch {
@@ -46,6 +54,7 @@ builder.subscriptionType({
             }
           })
           await stop
+          clearInterval(keyCheck)
           unsubscribe()
         }, new FixedBuffer(MAX_BUFFERED))
       },
