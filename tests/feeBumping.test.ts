@@ -94,7 +94,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
   })
 
-  it('a first attempt signed at the fee cap shows atFeeCap at once, not only after bumpAfterMs', async () => {
+  it('a first attempt signed at the fee cap, below the market, shows atFeeCap at once, not only after bumpAfterMs', async () => {
     // The bump stage looks at it only after 4 s: anything flagged before then was flagged by the sign stage.
     env = await startTestEnv({
       anvil: { noMining: true },
@@ -102,34 +102,35 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     })
     const anvil = chainControl(env)
     const capEvents = (t: any) => t.events.filter((e: any) => JSON.parse(e.detail ?? '{}').action === 'at_fee_cap')
-    // A request signed under the cap is not flagged.
-    const low = await submit(env, { to: RECIPIENT, value: '8' })
-    const lowSigned = await waitForStatus(env, low, (t) => t.status === 'PENDING' && t.attempts.length === 1)
-    expect(BigInt(lowSigned.attempts[0].maxFeePerGas)).toBeLessThan(50n * GWEI)
-    expect(lowSigned.atFeeCap).toBe(false)
-    expect(capEvents(lowSigned)).toHaveLength(0)
+    const signedAfter = async (baseFee: bigint, value: string) => {
+      await anvil.setNextBaseFee(baseFee)
+      await anvil.mine()
+      // The sign stage reuses its fee reading for up to 5 half-blocks (0.5 s here).
+      await new Promise((r) => setTimeout(r, 1_000))
+      const id = await submit(env!, { to: RECIPIENT, value })
+      return { id, t: await waitForStatus(env!, id, (t) => t.status === 'PENDING' && t.attempts.length === 1) }
+    }
+    // Clipped to the cap (2 × 40 gwei + tip is over 50) but over the market: mined at once, not flagged.
+    const clipped = await signedAfter(40n * GWEI, '7')
+    expect(BigInt(clipped.t.attempts[0].maxFeePerGas)).toBe(50n * GWEI)
+    expect([clipped.t.atFeeCap, capEvents(clipped.t).length]).toEqual([false, 0])
     await anvil.mine()
-    await waitForStatus(env, low, 'CONFIRMED')
-    // 2 × 40 gwei + tip is over the 50 gwei cap: the next first attempt's max fee is clipped to it. (The sign
-    // stage reuses its fee reading for up to 5 half-blocks, 0.5 s here.)
-    await anvil.setNextBaseFee(40n * GWEI)
-    await anvil.mine()
-    await new Promise((r) => setTimeout(r, 1_000))
-    const id = await submit(env, { to: RECIPIENT, value: '7' })
-    const signed = await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts.length === 1)
-    expect(BigInt(signed.attempts[0].maxFeePerGas)).toBe(50n * GWEI)
-    expect(signed.atFeeCap).toBe(true)
-    expect(capEvents(signed)).toHaveLength(1)
-    expect(JSON.parse(capEvents(signed)[0].detail)).toEqual({ action: 'at_fee_cap', cap: (50n * GWEI).toString() })
-    const gql = await env.graphql(`query($id: ID!) { transaction(id: $id) { atFeeCap } }`, { id })
+    await waitForStatus(env, clipped.id, 'CONFIRMED')
+    // The market above the cap: it waits for fees to fall, and says so from the start.
+    const stuck = await signedAfter(60n * GWEI, '8')
+    expect(BigInt(stuck.t.attempts[0].maxFeePerGas)).toBe(50n * GWEI)
+    expect(stuck.t.atFeeCap).toBe(true)
+    expect(capEvents(stuck.t).map((e: any) => JSON.parse(e.detail))).toEqual([{ action: 'at_fee_cap', cap: (50n * GWEI).toString() }])
+    const gql = await env.graphql(`query($id: ID!) { transaction(id: $id) { atFeeCap } }`, { id: stuck.id })
     expect(gql.json.data.transaction.atFeeCap).toBe(true)
-    // Under the cap the market still takes it: it confirms with those bytes, the flag cleared, and the bump
-    // stage, when it looks, adds no second at_fee_cap event.
-    await anvil.mine()
-    const done = await waitForStatus(env, id, 'CONFIRMED')
-    expect(done.hash).toBe(signed.attempts[0].hash)
-    expect(done.atFeeCap).toBe(false)
-    expect(capEvents(done)).toHaveLength(1)
+    // Past bumpAfterMs the bump stage finds it at the cap: the same bytes again, no second event.
+    await new Promise((r) => setTimeout(r, 5_000))
+    expect(capEvents(await getTx(env, stuck.id))).toHaveLength(1)
+    // Fees fall: it confirms with the bytes first signed, the flag cleared.
+    await mineUntil(env, stuck.id, 'CONFIRMED', { maxBlocks: 40, everyMs: 300 })
+    const done = await waitForStatus(env, stuck.id, 'CONFIRMED')
+    expect(done.hash).toBe(stuck.t.attempts[0].hash)
+    expect([done.atFeeCap, capEvents(done).length]).toEqual([false, 1])
   })
 
   it('at the fee cap it stays PENDING, rebroadcasts the same bytes and says so; it confirms once the base fee falls', async () => {

@@ -3,7 +3,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { initialFees, maxCostWei, standsAtCap } from '../core/fees.ts'
+import { initialFees, maxCostWei, meetsMarket, standsAtCap } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
@@ -241,9 +241,11 @@ export async function signNextBatch(
   const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
   const cap = chain.config.fees.maxFeePerGasCap
   const fees = initialFees(market, cap)
-  // Signed at the cap (the market is above half of it): flagged now, as the bump stage would flag it after
-  // bumpAfterMs, so a request that may wait for fees to fall does not look like any other PENDING one meanwhile.
-  const atCap = standsAtCap(fees, cap)
+  // Signed at the cap, below what the market asks now (base fee and tip): it waits for fees to fall, and is flagged
+  // at once, as the bump stage would flag it after bumpAfterMs, not looking like any other PENDING one meanwhile.
+  // Clipped to the cap but still over the market, it is likely mined at once: not flagged (atFeeCap and its
+  // metric say "stuck").
+  const atCap = standsAtCap(fees, cap) && !meetsMarket(fees, market)
 
   const short: ShortRow[] = []
   /** Set when the remote signer fails during the batch. */
