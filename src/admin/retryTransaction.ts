@@ -35,7 +35,13 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
       return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until that nonce is used at the confirmation depth (the service fills it with a zero-value self-transfer): retry after that`
     return null
   } catch (err) {
-    return `could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')}): retry later`
+    // The chain's providers did not answer: 503, as a cancel says it, not a state the transaction is in.
+    throw new InputError(
+      ERROR_CODE.UNAVAILABLE,
+      `Not retried: could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')}); try again later`,
+      'id',
+      503,
+    )
   }
 }
 

@@ -4,7 +4,7 @@ import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Authenticator, Principal } from './auth.ts'
 import { fetchSiteOf, type CorsPolicy } from './cors.ts'
-import { normalizeError, type Yoga } from './graphql/createYoga.ts'
+import { FIELD_LOOKUPS, normalizeError, type Yoga } from './graphql/createYoga.ts'
 import { MAX_BODY_BYTES } from './readBody.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
 
@@ -70,9 +70,9 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
       // code and field as over HTTP (yoga's useErrorCodes runs on HTTP results only).
       onNext: (ctx, _id, _payload, _args, result) => {
         if (!stillAllowed(ctx) || !result.errors?.length) return
-        return { ...result, errors: result.errors.map((e) => normalizeError(e).toJSON()) }
+        return { ...result, errors: result.errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON()) }
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => normalizeError(e).toJSON()),
+      onError: (_ctx, _id, _payload, errors) => errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON()),
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, _id, params) => {

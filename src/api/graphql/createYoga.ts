@@ -67,7 +67,7 @@ function fieldOfBadValue(err: GraphQLError): string | undefined {
 }
 
 /** Errors past this many in one response keep the scalar's name as their field (a walk of the operation each). */
-const FIELD_LOOKUPS = 10
+export const FIELD_LOOKUPS = 10
 
 /** An error's code and field as HTTP answers carry them (useErrorCodes); the WebSocket path formats with it too. */
 export function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
