@@ -62,7 +62,7 @@ describe('a send refused in unrecognized words', () => {
     expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
   })
 
-  it('a retry of a request failed after it was signed waits until its bytes cannot be mined, and is refused if they were', async () => {
+  it('a request failed after it was signed: its retry waits until its bytes cannot be mined; mined anyway, it is settled as mined and not retried', async () => {
     const started = await startBehindProxy({ noMining: true }, 1_000)
     env = started.env
     started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('refuse-me').slice(2), error: FEE_CAP_REFUSAL })
@@ -83,10 +83,20 @@ describe('a send refused in unrecognized words', () => {
     await anvil.dropAll()
     await env.chain.request({ method: 'eth_sendRawTransaction', params: [raw] })
     await anvil.mine()
+    // It ran: the watcher finds its receipt and settles it as mined (before: it stayed FAILED, and its client would
+    // submit it again), once the filler sent for its nonce has failed as used elsewhere.
+    let ran: any
+    await waitFor('the request mined after it was failed is CONFIRMED', async () => {
+      await anvil.mine()
+      ran = await getTx(env!, a)
+      return ran.status === 'CONFIRMED'
+    }, 30_000)
+    expect(ran.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'mined_after_failed')).toBe(true)
+    expect(ran.error).toBeNull()
     // Before: the retry was taken, and a new attempt at a new nonce ran the request a second time.
     const late = await retry(a)
     expect(late.json.errors?.[0]?.extensions?.code).toBe('INVALID_STATE')
-    expect(late.json.errors[0].message).toMatch(/^Not retried: its signed attempt 0x[0-9a-f]{64} was mined in block \d+ after it was failed: the request ran/)
+    expect(late.json.errors[0].message).toMatch(/^Only FAILED or REVERTED transactions can be retried; this one is CONFIRMED/)
     // The other one's nonce is taken by its filler: then its retry is a new execution.
     let retried: any
     await waitFor('the retry of the request whose nonce its filler took', async () => {

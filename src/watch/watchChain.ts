@@ -9,6 +9,7 @@ import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
+import { ERROR_CODE } from '../core/errors.ts'
 
 /** Advisory lock namespace for watcher leadership; the second key is the chain id. */
 export const WATCH_LOCK_NAMESPACE = 73_022
@@ -380,9 +381,49 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
         WHERE t.chain_id = ${chainId} AND t.signer = ${signer.address} AND t.status = 'PENDING' AND t.nonce < ${latest}
         LIMIT 2000`
-      if (rows.length === 0) continue
-      const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
-      await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal)
+      if (rows.length) {
+        const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
+        await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal)
+      }
+      await minedAfterFailed(signer.address, latest, head, signal)
+    }
+  }
+
+  /**
+   * A request the reconciler failed after its nonce was given (SEND_REFUSED: no provider it asks had it; or
+   * INVALID_TRANSACTION) whose signed bytes a node it does not ask (one marked down, a private pool) mined anyway,
+   * before the filler. It ran: left FAILED, its client would submit it again. Found by its receipt, it goes back
+   * to PENDING at its nonce (an event `mined_after_failed`, an error in the log) and is settled as any mined one.
+   * Looked for among those failed in the last day, at nonces the chain has used; not while the filler still holds
+   * the nonce (it fails as NONCE_USED_ELSEWHERE, then this runs again).
+   */
+  async function minedAfterFailed(signer: string, latest: number, head: bigint, signal: AbortSignal): Promise<void> {
+    const rows = await sql<(Match & { nonce: number })[]>`
+      SELECT a.hash, a.transaction_id, a.nonce::int AS nonce FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+      WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED'
+        AND t.error_code IN (${ERROR_CODE.SEND_REFUSED}, ${ERROR_CODE.INVALID_TRANSACTION}) AND a.nonce < ${latest}
+      LIMIT 200`
+    if (rows.length === 0) return
+    const receipts = await fetchReceipts(rows.map((r) => r.hash))
+    for (const receipt of receipts) {
+      const row = rows.find((r) => r.hash === receipt.transactionHash)!
+      signal.throwIfAborted()
+      const reopened = await sql
+        .begin(async (tx) => {
+          const back = await tx`
+            UPDATE transactions SET status = 'PENDING', nonce = ${row.nonce}, error_code = NULL, error_message = NULL, final_at = NULL, updated_at = now()
+            WHERE id = ${row.transaction_id} AND status = 'FAILED'`
+          if (!back.count) return false
+          await tx`
+            INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+            VALUES (${row.transaction_id}, 'FAILED', 'PENDING', ${tx.json({ reason: 'mined_after_failed', hash: receipt.transactionHash, blockNumber: Number(receipt.blockNumber) })}::jsonb)`
+          return true
+        })
+        // Its nonce is still held by the filler sent for it: looked at again once that one has failed.
+        .catch((err: unknown) => ((err as { code?: string }).code === '23505' ? false : Promise.reject(err)))
+      if (!reopened) continue
+      log.error({ txId: row.transaction_id, hash: receipt.transactionHash, block: Number(receipt.blockNumber) }, 'a request failed after it was signed was mined anyway (by a node the service does not send to); settled as mined')
+      await settleReceipts([receipt], new Map([[receipt.transactionHash, row.transaction_id]]), head, signal)
     }
   }
 
