@@ -252,6 +252,28 @@ describe('recovery on a real anvil', () => {
     expect((await getTx(env, id)).status).toBe('FAILED')
   })
 
+  it('a request replaced for its validUntil, whose nonce the key then used elsewhere, ends FAILED EXPIRED (not "cancelled by an admin")', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('expired-request'), validUntil: new Date(Date.now() + 1_500).toISOString() })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    // Past its deadline the bump stage replaces it with a zero-value self-transfer.
+    const replaced = await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+    expect(replaced.error.code).toBe('EXPIRED')
+    // Someone else's transaction at the same nonce, with higher fees than the replacement's, is what mines.
+    await replaceOutside(env, replaced.attempts.find((a: any) => a.purpose === 'CANCEL'))
+    let t = await getTx(env, id)
+    for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
+      await anvil.mine()
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, id)
+    }
+    expect(t.status).toBe('FAILED')
+    expect(t.error.code).toBe('EXPIRED')
+    expect(t.error.message).toMatch(/^its validUntil passed before it was mined; its nonce 0 was used by another transaction/)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((x) => x.input === toHex('expired-request'))).toHaveLength(0)
+  })
+
   it('receipt lookups that fail are not taken for "not mined": a mined transaction is never signed again', async () => {
     const started = await startBehindProxy({ blockTimeSec: 0.2 })
     env = started.env

@@ -146,8 +146,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         // here (nothing of theirs ran). Anything else is queued again for a new nonce.
         const ended = await tx`
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
-            error_code = CASE WHEN kind = 'FILLER' THEN ${ERROR_CODE.NONCE_USED_ELSEWHERE} ELSE ${ERROR_CODE.CANCELLED} END,
+            -- A request replaced for its validUntil (EXPIRED) keeps saying so: no admin cancelled it.
+            error_code = CASE WHEN kind = 'FILLER' THEN ${ERROR_CODE.NONCE_USED_ELSEWHERE} WHEN error_code = ${ERROR_CODE.EXPIRED} THEN ${ERROR_CODE.EXPIRED} ELSE ${ERROR_CODE.CANCELLED} END,
             error_message = CASE WHEN kind = 'FILLER' THEN ${`its nonce ${t.nonce} was used by another transaction of this key: nothing left to fill`}
+                                 WHEN error_code = ${ERROR_CODE.EXPIRED} THEN ${`its validUntil passed before it was mined; its nonce ${t.nonce} was used by another transaction of this key, so nothing of it ran`}
                                  ELSE ${`cancelled by an admin; its nonce ${t.nonce} was used by another transaction of this key, so nothing of it ran`} END
           WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce}
             AND (kind = 'FILLER' OR error_code = 'CANCELLED'
