@@ -14,6 +14,7 @@ const keys = {
   gas: 'gas-submitter-key-0123456789',
   inflightBurst: 'inflight-burst-key-0123456789',
   inflightSlow: 'inflight-slow-key-01234567890',
+  watcher: 'watcher-reader-key-0123456789',
 }
 
 /** Per-key rate limit and in-flight cap, per-chain policies, and GraphQL query limits. */
@@ -43,8 +44,9 @@ describe('abuse limits', () => {
           { name: 'gas', role: 'submitter', key: keys.gas },
           { name: 'inflight-burst', role: 'submitter', key: keys.inflightBurst },
           { name: 'inflight-slow', role: 'submitter', key: keys.inflightSlow },
+          { name: 'watcher', role: 'reader', key: keys.watcher },
         )
-        c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3 }
+        c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3, maxSubscriptionsPerKey: 3 }
         // Any case in the config: compared checksummed.
         c.chains[0].policy = { allowedTo: [RECIPIENT.toLowerCase(), OTHER], maxValue: '1000', maxGasLimit: '100000' }
       },
@@ -236,6 +238,44 @@ describe('abuse limits', () => {
     } finally {
       await sql.unsafe(`DROP TRIGGER test_slow_insert ON transactions; DROP FUNCTION test_slow_insert();`)
     }
+  })
+
+  it('a key holds at most maxSubscriptionsPerKey open subscriptions (WebSocket and SSE together); one closed frees its place', async () => {
+    const client = createClient({ url: `${env.service.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${keys.watcher}` }, retryAttempts: 0 })
+    const subscribe = () =>
+      new Promise<{ error?: any; unsubscribe: () => void }>((resolve) => {
+        let settled = false
+        const unsubscribe = client.subscribe(
+          { query: `subscription { transactionUpdated { id } }` },
+          {
+            next: (msg: any) => msg.errors && !settled && ((settled = true), resolve({ error: msg.errors, unsubscribe })),
+            error: (e: any) => !settled && ((settled = true), resolve({ error: e, unsubscribe })),
+            complete: () => {},
+          },
+        )
+        // No error within a moment: it is open.
+        setTimeout(() => !settled && ((settled = true), resolve({ unsubscribe })), 400)
+      })
+    const open = [await subscribe(), await subscribe()]
+    expect(open.map((o) => o.error)).toEqual([undefined, undefined])
+    // The third over SSE.
+    const controller = new AbortController()
+    const sse = await fetch(`${env.service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${keys.watcher}` },
+      body: JSON.stringify({ query: `subscription { transactionUpdated { id } }` }),
+      signal: controller.signal,
+    })
+    expect(sse.status).toBe(200)
+    await new Promise((r) => setTimeout(r, 300))
+    // Before: no limit; each open subscription costs an execution per change for as long as it stays.
+    const over = await subscribe()
+    expect(over.error?.[0]?.extensions?.code ?? over.error).toBe('TOO_MANY_SUBSCRIPTIONS')
+    open[0]!.unsubscribe()
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await subscribe()).error).toBeUndefined()
+    controller.abort()
+    await client.dispose()
   })
 
   it('GraphQL: too deep, too many aliases → QUERY_TOO_COMPLEX; no introspection and no GraphiQL outside dev mode', async () => {

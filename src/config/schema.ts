@@ -167,6 +167,8 @@ export const configSchema = z
         requestsPerSecond: z.number().positive().default(200),
         burst: z.number().int().positive().default(400),
         maxInFlightPerKey: z.number().int().positive().default(10_000),
+        /** Subscriptions (WebSocket operations and SSE streams) a key may hold open at once, per instance. */
+        maxSubscriptionsPerKey: z.number().int().positive().default(100),
       })
       .prefault({}),
     /**

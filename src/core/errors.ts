@@ -39,6 +39,8 @@ export const ERROR_CODE = {
   RATE_LIMITED: 'RATE_LIMITED',
   /** The key already has limits.maxInFlightPerKey unfinished transactions (429). */
   TOO_MANY_IN_FLIGHT: 'TOO_MANY_IN_FLIGHT',
+  /** The key already holds limits.maxSubscriptionsPerKey open subscriptions on this instance (429). */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   /** A GraphQL query over the depth, alias, cost or token limits (graphql-armor). */
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   UNAVAILABLE: 'UNAVAILABLE',

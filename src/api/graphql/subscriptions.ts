@@ -4,6 +4,7 @@ import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
 import type { TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
+import { TooManyRequestsError } from '../rateLimit.ts'
 import { builder } from './builder.ts'
 // A cycle with schema.ts, safe because Pothos reads these only inside field thunks, when the schema is built.
 import { TransactionStatus, TransactionType } from './schema.ts'
@@ -12,6 +13,8 @@ import { TransactionStatus, TransactionType } from './schema.ts'
 const MAX_BUFFERED = 10_000
 /** How often an SSE subscription looks at its key when nothing it would deliver happens. */
 const KEY_RECHECK_MS = 5_000
+/** Open subscriptions per API key name, per running service (this instance). */
+const openByKey = new WeakMap<object, Map<string, number>>()
 
 builder.subscriptionType({
   fields: (t) => ({
@@ -28,11 +31,31 @@ builder.subscriptionType({
         const id = args.id ? parseTransactionId(String(args.id)) : null
         const statuses = args.status?.length ? new Set<TxStatus>(args.status as TxStatus[]) : null
         const updates = ctx.service.updates
+        // Each open subscription costs an execution per change it delivers: a key may hold only so many at once.
+        const max = ctx.service.config.limits.maxSubscriptionsPerKey
+        const open = openByKey.get(ctx.service) ?? new Map<string, number>()
+        openByKey.set(ctx.service, open)
+        const key = ctx.principal.name
+        if ((open.get(key) ?? 0) >= max)
+          throw new TooManyRequestsError(
+            ERROR_CODE.TOO_MANY_SUBSCRIPTIONS,
+            `Key "${key}" already holds ${max} open subscriptions on this instance (limits.maxSubscriptionsPerKey); close one first`,
+            5,
+          )
+        open.set(key, (open.get(key) ?? 0) + 1)
+        let released = false
+        const release = () => {
+          if (released) return
+          released = true
+          const n = (open.get(key) ?? 1) - 1
+          if (n <= 0) open.delete(key)
+          else open.set(key, n)
+        }
         // The buffer holds what the client has not read yet. Without one, a Repeater takes at most 1,024 pushes
         // not yet read and throws on the next: one batch of more changes than that (a burst, a stall) dropped the
         // rest for every subscriber, and logged an error for each. Past MAX_BUFFERED (and the Repeater's own 1,024
         // waiting pushes) the client is too slow and is disconnected.
-        return new Repeater<TransactionRow>(async (push, stop) => {
+        const stream = new Repeater<TransactionRow>(async (push, stop) => {
           // Over SSE, a revoked key's stream ends: at any change it sees, and every few seconds on a quiet one (one
           // waiting for a transaction already final, or for a status that never comes).
           const revoked = () => {
@@ -56,7 +79,15 @@ builder.subscriptionType({
           await stop
           clearInterval(keyCheck)
           unsubscribe()
+          release()
         }, new FixedBuffer(MAX_BUFFERED))
+        // Ended before its first read (the client left at once): the executor above never ran, so release here.
+        const end = stream.return.bind(stream)
+        stream.return = (value) => {
+          release()
+          return end(value)
+        }
+        return stream
       },
       // A subscription keeps one context for its whole life: before each event, forget everything its loaders
       // cached, or attempts, events and confirmations would be stale. Forgetting only this event's transaction
