@@ -20,6 +20,27 @@ async function rawOf(env: TestEnv, id: string): Promise<Hex> {
   }
 }
 
+/** A service on an anvil that mines on demand (confirmations 1), and one request of `tag`'s calldata mined and CONFIRMED. */
+async function oneConfirmed(tag: string): Promise<{ env: TestEnv; anvil: ReturnType<typeof chainControl>; id: string; confirmed: any }> {
+  const env = await startTestEnv({ anvil: { noMining: true } })
+  const anvil = chainControl(env)
+  const id = await submit(env, { to: RECIPIENT, data: toHex(tag) })
+  await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+  await anvil.mine()
+  return { env, anvil, id, confirmed: await waitForStatus(env, id, 'CONFIRMED') }
+}
+
+/** Mines a block every 300 ms (at most 60) until the transaction is FAILED or CONFIRMED; returns it then. */
+async function mineUntilSettled(env: TestEnv, id: string): Promise<any> {
+  let t = await getTx(env, id)
+  for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
+    await chainControl(env).mine()
+    await new Promise((r) => setTimeout(r, 300))
+    t = await getTx(env, id)
+  }
+  return t
+}
+
 async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
   let proxy: FaultProxy | undefined
   const env = await startTestEnv({
@@ -164,12 +185,9 @@ describe('recovery on a real anvil', () => {
   })
 
   it('a CONFIRMED transaction whose block a deeper reorg takes away goes back to PENDING, is sent again and confirms; the next nonce is not stuck', async () => {
-    env = await startTestEnv({ anvil: { noMining: true } })
-    const anvil = chainControl(env)
-    const first = await submit(env, { to: RECIPIENT, data: toHex('deep-1') })
-    await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
-    await anvil.mine()
-    const confirmed = await waitForStatus(env, first, 'CONFIRMED')
+    const started = await oneConfirmed('deep-1')
+    env = started.env
+    const { anvil, id: first, confirmed } = started
     // Confirmations are 1 here: a one-block reorg is deeper than the depth. anvil drops the block's transactions.
     await anvil.reorg(1)
     await anvil.dropAll()
@@ -186,12 +204,9 @@ describe('recovery on a real anvil', () => {
   })
 
   it('a CONFIRMED transaction whose block a deeper reorg takes away, and that a node holds in its pool again, goes back to PENDING', async () => {
-    env = await startTestEnv({ anvil: { noMining: true } })
-    const anvil = chainControl(env)
-    const id = await submit(env, { to: RECIPIENT, data: toHex('deep-pooled') })
-    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
-    await anvil.mine()
-    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    const started = await oneConfirmed('deep-pooled')
+    env = started.env
+    const { anvil, id, confirmed } = started
     await anvil.reorg(1)
     // Back in the pool (as geth puts a reorged block's transactions back), not mined: before, the service saw a node
     // holding it and left it CONFIRMED, with a block no longer on chain and no bumps while it waited.
@@ -201,25 +216,6 @@ describe('recovery on a real anvil', () => {
     expect(back.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
     await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 20, everyMs: 300 })
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('deep-pooled'))).toHaveLength(1)
-  })
-
-  it('a CONFIRMED transaction mined again in the block that replaced its own (a reorg deeper than the depth) takes the new block', async () => {
-    env = await startTestEnv({ anvil: { noMining: true } })
-    const anvil = chainControl(env)
-    const id = await submit(env, { to: RECIPIENT, data: toHex('deep-again') })
-    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
-    await anvil.mine()
-    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
-    const raw = await rawOf(env, id)
-    // Confirmations are 1: a one-block reorg is deeper than the depth. The new block at that height holds it again,
-    // so the nonce count never goes below it. Before: it kept the old block's hash for good.
-    await anvil.rpc('anvil_reorg', [1, [[raw, 0]]])
-    const newHash = (await env.chain.getBlock({ blockNumber: BigInt(confirmed.blockNumber) })).hash
-    expect(newHash).not.toBe(confirmed.blockHash)
-    const settled = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.blockHash === newHash, 20_000)
-    expect(settled.hash).toBe(confirmed.hash)
-    expect(settled.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
-    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('deep-again'))).toHaveLength(1)
   })
 
   it('a request an admin cancelled, whose nonce the key then used elsewhere, ends FAILED CANCELLED and never runs (before: it was queued again and ran)', async () => {
@@ -232,12 +228,7 @@ describe('recovery on a real anvil', () => {
     expect(cancel).toBeTruthy()
     // Someone else's transaction at the same nonce, with higher fees than the cancel's, is what mines.
     const theirs = await replaceOutside(env, cancel)
-    let t = await getTx(env, id)
-    for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 300))
-      t = await getTx(env, id)
-    }
+    const t = await mineUntilSettled(env, id)
     expect(t.status).toBe('FAILED')
     expect(t.error.code).toBe('CANCELLED')
     expect(t.error.message).toMatch(/nonce 0 was used by another transaction/)
@@ -254,7 +245,6 @@ describe('recovery on a real anvil', () => {
 
   it('a request replaced for its validUntil, whose nonce the key then used elsewhere, ends FAILED EXPIRED (not "cancelled by an admin")', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
-    const anvil = chainControl(env)
     const id = await submit(env, { to: RECIPIENT, data: toHex('expired-request'), validUntil: new Date(Date.now() + 1_500).toISOString() })
     await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
     // Past its deadline the bump stage replaces it with a zero-value self-transfer.
@@ -262,12 +252,7 @@ describe('recovery on a real anvil', () => {
     expect(replaced.error.code).toBe('EXPIRED')
     // Someone else's transaction at the same nonce, with higher fees than the replacement's, is what mines.
     await replaceOutside(env, replaced.attempts.find((a: any) => a.purpose === 'CANCEL'))
-    let t = await getTx(env, id)
-    for (let i = 0; i < 60 && t.status !== 'FAILED' && t.status !== 'CONFIRMED'; i++) {
-      await anvil.mine()
-      await new Promise((r) => setTimeout(r, 300))
-      t = await getTx(env, id)
-    }
+    const t = await mineUntilSettled(env, id)
     expect(t.status).toBe('FAILED')
     expect(t.error.code).toBe('EXPIRED')
     expect(t.error.message).toMatch(/^its validUntil passed before it was mined; its nonce 0 was used by another transaction/)

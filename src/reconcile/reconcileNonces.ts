@@ -221,15 +221,13 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   }
 
   /**
-   * A CONFIRMED, REVERTED or CANCELLED transaction whose block is no longer canonical (a reorg deeper than
-   * `confirmations`; 1 on many L2 setups). Looked for two ways: at a nonce the chain's latest count has not reached
-   * (its transaction is gone), and in the chain's recent blocks whatever the count (the new chain may hold the same
-   * nonce again: mined again, or another of its attempts; else its row kept a block that is not on the chain, and
-   * perhaps an outcome that is not the chain's). Seen on two passes in a row, and proved by another block at that
-   * height, it goes back to PENDING (in its timeline): when no node has a receipt for the bytes that mined, those
-   * same bytes are sent again (the same nonce, so it cannot run twice); else the watcher's receipt sweep settles it
-   * again from whichever of its attempts the chain holds. One a node holds in its pool again is PENDING too (it was
-   * skipped, and stayed CONFIRMED while it waited, unbumped, in a pool).
+   * A CONFIRMED, REVERTED or CANCELLED transaction at a nonce the chain's latest count has not reached: its block
+   * is no longer canonical (a reorg deeper than `confirmations`; 1 on many L2 setups). Seen on two passes in a row,
+   * proved by another block at that height and with no receipt for the bytes that mined, it goes back to PENDING
+   * (in its timeline) and those same bytes are sent again: the same nonce, so it cannot run twice. Also when a node
+   * holds it in its pool again (it was skipped, and stayed CONFIRMED while it waited, unbumped, in a pool). Not yet
+   * covered: one mined again in the replacing chain before a pass saw it gone (its nonce is counted again) keeps the
+   * old block; checking recent finals' blocks from one provider's view could revert a truly final one.
    */
   async function reviveReorgedFinals(address: Address, latest: number, twice: (key: string) => boolean): Promise<void> {
     type Final = { id: string; nonce: number; status: string; hash: Hex; raw: Hex; block_number: number; block_hash: Hex; execution: number }
@@ -239,15 +237,6 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.nonce >= ${latest}
         AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')
       ORDER BY t.nonce LIMIT 100`
-    // Recent: final in the last hour (the final_at index) and mined within a few depths of the head.
-    const head = Number(await chain.read.getBlockNumber())
-    const recentFrom = head - (4 * chain.config.confirmations + 16)
-    const recent = await sql<Final[]>`
-      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number, t.block_hash, t.execution
-      FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
-      WHERE t.final_at > now() - interval '1 hour' AND t.chain_id = ${chain.chainId} AND t.signer = ${address}
-        AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED') AND t.block_number > ${recentFrom} AND t.nonce < ${latest}
-      ORDER BY t.block_number DESC LIMIT 500`
     /** The chain's block hash at each height asked, once per pass; null when a provider could not say. */
     const canonical = new Map<number, Promise<Hex | null>>()
     const hashAt = (n: number) => {
@@ -256,18 +245,14 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       return h
     }
     const revived: RawAttempt[] = []
-    for (const t of [...gone, ...recent]) {
+    for (const t of gone) {
       // Positive proof only (a lagging provider's low count, null receipt and "not found" prove nothing): the chain
       // has a block at that height, and it is another block than the one it was mined in.
       const now = await hashAt(t.block_number)
       if (!now || now === t.block_hash) continue
       if (!twice(`final-reorged:${t.id}:${t.nonce}:${t.block_hash}`)) continue
-      const receipt = await chain.read.getTransactionReceipt({ hash: t.hash }).then(
-        (r) => r,
-        (err: unknown) => ((err as Error | null)?.name === 'TransactionReceiptNotFoundError' ? null : undefined),
-      )
-      // A failed call, or a receipt in the very block the height's hash says is gone (providers disagree): next pass.
-      if (receipt === undefined || receipt?.blockHash === t.block_hash) continue
+      // No receipt (a failed call is not "no"); a node holding it in its pool does not keep it final: it is not mined.
+      if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
       const moved = await sql.begin(async (tx) => {
         const back = await tx`
           UPDATE transactions SET status = 'PENDING', final_at = NULL, ${clearMinedColumns(sql)},
@@ -284,10 +269,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       })
       if (!moved) continue
       log.error(
-        { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status, minedAgainIn: receipt?.blockNumber?.toString() ?? null },
-        'a final transaction is no longer in the block it was reported in (a reorg deeper than the confirmation depth); back to PENDING',
+        { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status },
+        'a final transaction is no longer on chain (a reorg deeper than the confirmation depth); back to PENDING, its mined bytes sent again',
       )
-      if (receipt === null) revived.push({ transactionId: t.id, nonce: t.nonce, hash: t.hash, raw: t.raw })
+      revived.push({ transactionId: t.id, nonce: t.nonce, hash: t.hash, raw: t.raw })
     }
     if (revived.length) await broadcastAttempts(ctx, chain, revived)
   }
