@@ -27,12 +27,15 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
     const receipts = await Promise.all(attempts.map((a) => chain.read.getTransactionReceipt({ hash: a.hash }).catch((err: unknown) => (notFound(err) ? null : Promise.reject(err)))))
     const mined = receipts.find((r) => r !== null)
     if (mined) return `its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`
+    // Proof in the database, not a count: the nonce's count is met by the request's own bytes too, when its receipt
+    // lookup lags. A final transaction of ours at that nonce (the filler, mined at the confirmation depth) is proof
+    // that none of its attempts can be mined.
     const nonce = Math.min(...attempts.map((a) => a.nonce))
-    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chainId}`
-    const settled = cursor ? Math.max(0, cursor.block_number - (chain.config.confirmations - 1)) : null
-    const count = settled === null ? 0 : await chain.read.getTransactionCount({ address: signer, blockNumber: BigInt(settled) })
-    if (count <= nonce)
-      return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until that nonce is used at the confirmation depth (the service fills it with a zero-value self-transfer): retry after that`
+    const [filled] = await sql<{ id: string }[]>`
+      SELECT id FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
+        AND status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
+    if (!filled)
+      return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of ours is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
     return null
   } catch (err) {
     // The chain's providers did not answer: 503, as a cancel says it, not a state the transaction is in.

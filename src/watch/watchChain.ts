@@ -400,11 +400,17 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   async function minedAfterFailed(signer: string, latest: number, head: bigint, signal: AbortSignal): Promise<void> {
     const rows = await sql<(Match & { nonce: number })[]>`
       SELECT a.hash, a.transaction_id, a.nonce::int AS nonce FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-      WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED'
+      WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED' AND t.kind = 'REQUEST'
         AND t.error_code IN (${ERROR_CODE.SEND_REFUSED}, ${ERROR_CODE.INVALID_TRANSACTION}) AND a.nonce < ${latest}
-      LIMIT 200`
+        -- Not once a final transaction of ours holds that nonce (its filler mined): its bytes can no longer be.
+        AND NOT EXISTS (SELECT 1 FROM transactions f WHERE f.chain_id = t.chain_id AND f.signer = t.signer AND f.nonce = a.nonce
+                        AND f.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED'))
+      ORDER BY t.final_at DESC LIMIT 200`
     if (rows.length === 0) return
-    const receipts = await fetchReceipts(rows.map((r) => r.hash))
+    // At the confirmation depth only: reopened from a block a reorg then took away, the request (whose client was
+    // told FAILED) would be sent again and run, where the filler would have taken its nonce.
+    const depth = chain.config.confirmations
+    const receipts = (await fetchReceipts(rows.map((r) => r.hash))).filter((r) => Number(head) - Number(r.blockNumber) + 1 >= depth)
     for (const receipt of receipts) {
       const row = rows.find((r) => r.hash === receipt.transactionHash)!
       signal.throwIfAborted()
@@ -412,7 +418,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         .begin(async (tx) => {
           const back = await tx`
             UPDATE transactions SET status = 'PENDING', nonce = ${row.nonce}, error_code = NULL, error_message = NULL, final_at = NULL, updated_at = now()
-            WHERE id = ${row.transaction_id} AND status = 'FAILED'`
+            WHERE id = ${row.transaction_id} AND status = 'FAILED' AND error_code IN (${ERROR_CODE.SEND_REFUSED}, ${ERROR_CODE.INVALID_TRANSACTION})
+              AND execution = (SELECT execution FROM attempts WHERE hash = ${receipt.transactionHash})`
           if (!back.count) return false
           await tx`
             INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
