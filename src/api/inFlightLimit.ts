@@ -25,7 +25,8 @@ export const IN_FLIGHT_CACHE_MS = 1_000
  */
 export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT_CACHE_MS): InFlightLimiter {
   /** `unsettled`: places taken by requests not committed yet (or not answered), which a count read from the table misses. */
-  const counts = new Map<string, { count: number; unsettled: number; at: number; loading: Promise<number> | null }>()
+  /** `storedDuringLoad`: places settled while a reload was running, which its count may or may not include. */
+  const counts = new Map<string, { count: number; unsettled: number; storedDuringLoad: number; at: number; loading: Promise<number> | null }>()
   const load = (keyName: string) =>
     sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM transactions WHERE api_key_name = ${keyName} AND status IN ('QUEUED', 'PENDING', 'INCLUDED')`.then((r) => r[0]!.n)
@@ -35,15 +36,17 @@ export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT
     let entry = counts.get(keyName)
     if (entry && now - entry.at < cacheMs) return entry.count
     if (!entry) {
-      entry = { count: 0, unsettled: 0, at: 0, loading: null }
+      entry = { count: 0, unsettled: 0, storedDuringLoad: 0, at: 0, loading: null }
       counts.set(keyName, entry)
     }
     const e = entry
     // Concurrent requests of one key share one query.
+    if (!e.loading) e.storedDuringLoad = 0
     e.loading ??= load(keyName).then(
       (n) => {
         // Places taken since are not in the table yet: a reload that forgot them let a second burst past the cap.
-        e.count = n + e.unsettled
+        // Those stored while it ran may be in its count or not: counted again (the safe side) until the next reload.
+        e.count = n + e.unsettled + e.storedDuringLoad
         e.at = Date.now()
         e.loading = null
         return n
@@ -76,6 +79,7 @@ export function createInFlightLimiter(sql: Sql, max: number, cacheMs = IN_FLIGHT
         if (settled) return
         settled = true
         e.unsettled--
+        if (stored && e.loading) e.storedDuringLoad++
         if (!stored) e.count = Math.max(0, e.count - 1)
       }
       return { stored: () => settle(true), giveBack: () => settle(false) }
