@@ -302,3 +302,27 @@ describe('abuse limits', () => {
     expect(page.headers.get('content-type') ?? '').not.toMatch(/html/)
   })
 })
+
+describe('rate tokens for GraphQL aliases', () => {
+  let env: TestEnv | undefined
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('each broadcastTransaction of a request takes a rate token: aliases do not multiply a key\'s rate', async () => {
+    env = await startTestEnv({ config: (c) => (c.limits = { requestsPerSecond: 0.5, burst: 4 }) })
+    const fields = Array.from({ length: 10 }, (_, i) => `b${i}: broadcastTransaction(input: { to: "${RECIPIENT}", value: "${i + 1}" }) { id }`)
+    const res = await env.graphql(`mutation { ${fields.join(' ')} }`)
+    // The request took one token, each submission after the first one more: 4 of the burst, then RATE_LIMITED
+    // (the field is non-null, so the answer's data is null; the four stored are found by their idempotency keys
+    // or the list). Before: all 10 were stored for one token.
+    expect(res.json.errors).toHaveLength(1)
+    expect(res.json.errors[0]).toMatchObject({ path: ['b4'], extensions: { code: 'RATE_LIMITED' } })
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const stored = await sql<{ value: string }[]>`SELECT value::text FROM transactions ORDER BY value`
+    await sql.end()
+    expect(stored.map((r) => r.value)).toEqual(['1', '2', '3', '4'])
+    const { json } = await env.graphql(`{ transactionCounts { status count } }`)
+    expect(json.errors?.[0]?.extensions?.code ?? null).toBe('RATE_LIMITED')
+  })
+})

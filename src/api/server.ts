@@ -95,6 +95,9 @@ export function createHttpServer(
     return principal
   }
 
+  /** One more of the key's rate tokens (429 RATE_LIMITED when there is none): for each submission past the first of a request. */
+  const tokenFor = (principal: Principal) => () => deps.rateLimiter?.take(principal.name)
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
@@ -116,7 +119,7 @@ export function createHttpServer(
       }
       if (deps.graphqlDirect !== false && canServeDirectly(req)) {
         const body = await readBody(req)
-        if (await serveGraphQLPost(yoga, req, res, body, { principal }, log)) return
+        if (await serveGraphQLPost(yoga, req, res, body, { principal, takeToken: tokenFor(principal) }, log)) return
         // Not for the direct path (nothing ran): yoga reads these bytes instead of the drained stream.
         ;(req as IncomingMessage & { body?: Buffer }).body = body
       }
@@ -132,7 +135,7 @@ export function createHttpServer(
           return false
         }
       }
-      return void (await yoga(req, res, { principal, keyStillValid }))
+      return void (await yoga(req, res, { principal, keyStillValid, takeToken: tokenFor(principal) }))
     }
     if (path === '/broadcast_transaction') {
       if (req.method !== 'POST') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use POST', undefined, 405)

@@ -119,7 +119,7 @@ function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
 }
 
 /** The HTTP server authenticates before yoga runs and hands over who is asking. */
-export type ServerContext = { principal: Principal; keyStillValid?: () => boolean }
+export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; takeToken?: () => void }
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
 
 export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Yoga {
@@ -149,6 +149,6 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     },
     // Synchronous, and the loaders made on first use: a submission reads neither, and under load an
     // async factory and two DataLoaders per request were measurable.
-    context: ({ principal, keyStillValid }) => ({ service, principal, keyStillValid, loaders: lazyLoaders(service) }),
+    context: ({ principal, keyStillValid, takeToken }) => ({ service, principal, keyStillValid, takeToken, submissions: 0, loaders: lazyLoaders(service) }),
   })
 }
