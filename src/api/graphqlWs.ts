@@ -83,7 +83,9 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
           if (err instanceof TooManyRequestsError) return [new GraphQLError(err.message, { extensions: { ...err.extensions } })]
           throw err
         }
-        const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal!, params })
+        const principal = ctx.extra.principal!
+        // Aliased submissions take a token each past the first, as over HTTP (the operation took one above).
+        const enveloped = yoga.getEnveloped({ principal, params, takeToken: (count: number) => rateLimiter?.take(principal.name, count) })
         // A syntax error (or a query over armor's token limit) answers this operation; thrown, it closed the socket
         // with 4500, which graphql-ws clients take as final: every other subscription on it ended too.
         let document

@@ -15,8 +15,8 @@ export class TooManyRequestsError extends InputError {
 }
 
 export type RateLimiter = {
-  /** Takes one token from the key's bucket; throws TooManyRequestsError (429) when it is empty. */
-  take: (keyName: string) => void
+  /** Takes `count` tokens (one by default) from the key's bucket, all or none; throws TooManyRequestsError (429) when it holds fewer. */
+  take: (keyName: string, count?: number) => void
 }
 
 export type RateLimits = { requestsPerSecond: number; burst: number }
@@ -31,17 +31,17 @@ export function createRateLimiter(limits: RateLimits, now: () => number = () => 
   const buckets = new Map<string, { tokens: number; at: number }>()
   const perMs = limits.requestsPerSecond / 1000
   return {
-    take(keyName) {
+    take(keyName, count = 1) {
       const t = now()
       const b = buckets.get(keyName) ?? { tokens: limits.burst, at: t }
       b.tokens = Math.min(limits.burst, b.tokens + (t - b.at) * perMs)
       b.at = t
       buckets.set(keyName, b)
-      if (b.tokens >= 1) {
-        b.tokens -= 1
+      if (b.tokens >= count) {
+        b.tokens -= count
         return
       }
-      const waitSeconds = Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000))
+      const waitSeconds = Math.max(1, Math.ceil((Math.min(count, limits.burst) - b.tokens) / perMs / 1000))
       throw new TooManyRequestsError(
         ERROR_CODE.RATE_LIMITED,
         `Too many requests for key "${keyName}": at most ${limits.requestsPerSecond}/s (bursts of ${limits.burst}); retry in ${waitSeconds} s`,

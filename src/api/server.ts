@@ -95,8 +95,8 @@ export function createHttpServer(
     return principal
   }
 
-  /** One more of the key's rate tokens (429 RATE_LIMITED when there is none): for each submission past the first of a request. */
-  const tokenFor = (principal: Principal) => () => deps.rateLimiter?.take(principal.name)
+  /** More of the key's rate tokens, all or none (RATE_LIMITED): one for each submission past the first of a request. */
+  const tokenFor = (principal: Principal) => (count: number) => deps.rateLimiter?.take(principal.name, count)
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')

@@ -12,8 +12,8 @@ export type GraphQLContext = {
   principal: Principal
   /** Over SSE: whether the request's key is still valid (a long stream looks again for each event). */
   keyStillValid?: () => boolean
-  /** Over HTTP: takes one more of the key's rate tokens (throws RATE_LIMITED); the request itself took one. */
-  takeToken?: () => void
+  /** Takes more of the key's rate tokens, all or none (throws RATE_LIMITED); the request itself took one. */
+  takeToken?: (count: number) => void
   /** broadcastTransaction fields run in this request so far (aliases: one request may carry several). */
   submissions?: number
   loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]>; scannedHeads: DataLoader<number, number | null> }

@@ -119,7 +119,7 @@ function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
 }
 
 /** The HTTP server authenticates before yoga runs and hands over who is asking. */
-export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; takeToken?: () => void }
+export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; takeToken?: (count: number) => void }
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
 
 export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Yoga {

@@ -1,4 +1,4 @@
-import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
+import { Kind, lexicographicSortSchema, type GraphQLSchema } from 'graphql'
 import { parseAddress, parseIdPrefix, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
 import { acceptTransaction } from '../../accept/acceptTransaction.ts'
 import { cancelTransaction } from '../../admin/cancelTransaction.ts'
@@ -237,12 +237,17 @@ builder.mutationType({
       type: TransactionType,
       description: 'Stores the request durably and returns at once; signing and sending happen in the background',
       args: { input: t.arg({ type: BroadcastTransactionInput, required: true }) },
-      resolve: async (_, { input }, ctx) => {
+      resolve: async (_, { input }, ctx, info) => {
         requireRole(ctx.principal, 'submitter')
-        // Each submission past the first of a request takes a rate token of its own: with aliases one request
-        // carried up to 16 submissions for one token.
+        // Each submission past the first of a request takes a rate token of its own (with aliases one request
+        // carried up to 16 submissions for one token). All of them at the first, before anything is stored: a
+        // later one refused would null the whole answer (the field is non-null) with the first ones stored, and
+        // a client retrying without idempotency keys would store them twice.
+        if (!ctx.submissions) {
+          const submissions = info.operation.selectionSet.selections.filter((s) => s.kind === Kind.FIELD && s.name.value === 'broadcastTransaction').length
+          if (submissions > 1) ctx.takeToken?.(submissions - 1)
+        }
         ctx.submissions = (ctx.submissions ?? 0) + 1
-        if (ctx.submissions > 1) ctx.takeToken?.()
         const req = validateBroadcastRequest(input, ctx.service.config)
         const { transaction } = await acceptTransaction(ctx.service, req, ctx.principal.name)
         return transaction
