@@ -31,11 +31,15 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
     // lookup lags. A final transaction of ours at that nonce (the filler, mined at the confirmation depth) is proof
     // that none of its attempts can be mined.
     const nonce = Math.min(...attempts.map((a) => a.nonce))
-    const [filled] = await sql<{ id: string }[]>`
-      SELECT id FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
+    const [filled] = await sql<{ id: string; block_number: number; block_hash: Hex }[]>`
+      SELECT id, block_number, block_hash FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
         AND status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
-    if (!filled)
-      return `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of ours is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
+    const mayStill = `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of ours is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
+    if (!filled) return mayStill
+    // And that one's block still the chain's: after a deep reorg its row may be stale, the request's own bytes mined
+    // in its place.
+    const block = await chain.read.getBlock({ blockNumber: BigInt(filled.block_number) })
+    if (block.hash !== filled.block_hash) return mayStill
     return null
   } catch (err) {
     // The chain's providers did not answer: 503, as a cancel says it, not a state the transaction is in.

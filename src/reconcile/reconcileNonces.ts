@@ -36,6 +36,26 @@ async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' 
  * own: a relay or private endpoint may hold what the read node never saw, and a fallback client takes the
  * first "not found" as the answer. Absent only when each one asked answered so; a failed call is unknown.
  */
+/**
+ * Whether any node still has the transaction mined (a block hash on its answer), asking every provider that is not
+ * down on its own: unlike heldOrAbsent, a node that only holds it in its pool does not count. 'unknown' when a call
+ * failed or none could be asked: one provider's view (the fallback client's, on a losing branch) never decides.
+ */
+async function minedSomewhere(chain: ChainClients, hash: Hex): Promise<'mined' | 'not-mined' | 'unknown'> {
+  const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
+  if (asked.length === 0) return 'unknown'
+  const answers = await Promise.all(
+    asked.map((p) =>
+      p.client.getTransaction({ hash }).then(
+        (t) => (t.blockHash ? ('mined' as const) : ('not-mined' as const)),
+        (err: unknown) => ((err as Error | null)?.name === 'TransactionNotFoundError' ? ('not-mined' as const) : ('unknown' as const)),
+      ),
+    ),
+  )
+  if (answers.includes('mined')) return 'mined'
+  return answers.every((a) => a === 'not-mined') ? 'not-mined' : 'unknown'
+}
+
 async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
   const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
   if (asked.length === 0) return 'unknown'
@@ -251,8 +271,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const now = await hashAt(t.block_number)
       if (!now || now === t.block_hash) continue
       if (!twice(`final-reorged:${t.id}:${t.nonce}:${t.block_hash}`)) continue
-      // No receipt (a failed call is not "no"); a node holding it in its pool does not keep it final: it is not mined.
+      // No receipt (a failed call is not "no"), and no provider, each asked on its own, has it mined: one provider on
+      // a losing branch must not move a final transaction. A node holding it in its pool does not keep it final.
       if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
+      if ((await minedSomewhere(chain, t.hash)) !== 'not-mined') continue
       const moved = await sql.begin(async (tx) => {
         const back = await tx`
           UPDATE transactions SET status = 'PENDING', final_at = NULL, ${clearMinedColumns(sql)},
