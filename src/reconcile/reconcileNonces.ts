@@ -32,43 +32,41 @@ async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' 
 }
 
 /**
- * Whether any node holds the transaction (in its pool, or mined), asking every provider that is not down on its
- * own: a relay or private endpoint may hold what the read node never saw, and a fallback client takes the
- * first "not found" as the answer. Absent only when each one asked answered so; a failed call is unknown.
+ * Every provider that is not down, asked on its own for the transaction: `mined` (its answer has a block hash),
+ * `pooled`, `absent` (not found) or `unknown` (the call failed); null when none can be asked. A relay or private
+ * endpoint may hold what the read node never saw, and a fallback client takes the first "not found" as the answer.
  */
-/**
- * Whether any node still has the transaction mined (a block hash on its answer), asking every provider that is not
- * down on its own: unlike heldOrAbsent, a node that only holds it in its pool does not count. 'unknown' when a call
- * failed or none could be asked: one provider's view (the fallback client's, on a losing branch) never decides.
- */
-async function minedSomewhere(chain: ChainClients, hash: Hex): Promise<'mined' | 'not-mined' | 'unknown'> {
+async function askEachProvider(chain: ChainClients, hash: Hex): Promise<('mined' | 'pooled' | 'absent' | 'unknown')[] | null> {
   const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
-  if (asked.length === 0) return 'unknown'
-  const answers = await Promise.all(
+  if (asked.length === 0) return null
+  return Promise.all(
     asked.map((p) =>
       p.client.getTransaction({ hash }).then(
-        (t) => (t.blockHash ? ('mined' as const) : ('not-mined' as const)),
-        (err: unknown) => ((err as Error | null)?.name === 'TransactionNotFoundError' ? ('not-mined' as const) : ('unknown' as const)),
-      ),
-    ),
-  )
-  if (answers.includes('mined')) return 'mined'
-  return answers.every((a) => a === 'not-mined') ? 'not-mined' : 'unknown'
-}
-
-async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
-  const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
-  if (asked.length === 0) return 'unknown'
-  const answers = await Promise.all(
-    asked.map((p) =>
-      p.client.getTransaction({ hash }).then(
-        () => 'held' as const,
+        (t) => (t.blockHash ? ('mined' as const) : ('pooled' as const)),
         (err: unknown) => ((err as Error | null)?.name === 'TransactionNotFoundError' ? ('absent' as const) : ('unknown' as const)),
       ),
     ),
   )
-  if (answers.includes('held')) return 'held'
+}
+
+/** Whether any node holds the transaction (in its pool, or mined). Absent only when each one asked said so. */
+async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
+  const answers = await askEachProvider(chain, hash)
+  if (!answers) return 'unknown'
+  if (answers.some((a) => a === 'mined' || a === 'pooled')) return 'held'
   return answers.every((a) => a === 'absent') ? 'absent' : 'unknown'
+}
+
+/**
+ * Whether any node still has the transaction mined; a node that only holds it in its pool does not count.
+ * `unknown` when a call failed or none could be asked: one provider's view (the fallback client's, on a losing
+ * branch) never decides.
+ */
+async function minedSomewhere(chain: ChainClients, hash: Hex): Promise<'mined' | 'not-mined' | 'unknown'> {
+  const answers = await askEachProvider(chain, hash)
+  if (!answers) return 'unknown'
+  if (answers.includes('mined')) return 'mined'
+  return answers.every((a) => a === 'pooled' || a === 'absent') ? 'not-mined' : 'unknown'
 }
 
 /**
