@@ -45,14 +45,14 @@ function insertDb(tx: TxSql): PgBoss.Db {
   }
 }
 
+/** Advisory lock key serializing recordWantedStatuses across instances. */
+const WEBHOOK_STATUSES_LOCK = 73_031
+
 /**
  * Tells the outbox trigger which status changes to keep: those some configured webhook wants. Each
  * instance sets it from its config at start-up, so instances sharing a database must share their
  * `webhooks` section (the last one started decides).
  */
-/** Advisory lock key serializing recordWantedStatuses across instances. */
-const WEBHOOK_STATUSES_LOCK = 73_031
-
 async function recordWantedStatuses(ctx: ServiceContext, hooks: Hook[]): Promise<void> {
   const wanted = [...new Set(hooks.flatMap((h) => h.events ?? TX_STATUSES))]
   await ctx.db.sql.begin(async (tx) => {
