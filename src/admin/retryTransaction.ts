@@ -1,4 +1,5 @@
-import { BaseError, TransactionReceiptNotFoundError, type Address, type Hex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
@@ -10,8 +11,8 @@ import type { TransactionRow } from '../store/transactionRow.ts'
  * Why a FAILED request may not be retried yet, or null. Most FAILED requests were never signed. Those the
  * reconciler failed after their nonce was given (every provider refused them, SEND_REFUSED; or as invalid) hold
  * signed bytes that a node we do not ask (one marked down, a private pool) may still mine: a retry then ran the
- * request twice. Such a retry waits until the nonce is used, at the confirmation depth, by a transaction that is
- * not one of its attempts (the zero-value filler the reconciler sends), and is refused for good once one of its
+ * request twice. Such a retry waits until another transaction of ours is final at that nonce (the zero-value
+ * filler the reconciler sends) in a block that is still the chain's, and is refused for good once one of its
  * attempts was mined.
  */
 async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<string | null> {
@@ -24,7 +25,7 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
   const chain = ctx.chains.get(chainId)
   if (!chain) return `its execution was signed, and its chain ${chainId} is not configured here to check that those bytes cannot still be mined`
   try {
-    const receipts = await Promise.all(attempts.map((a) => chain.read.getTransactionReceipt({ hash: a.hash }).catch((err: unknown) => (notFound(err) ? null : Promise.reject(err)))))
+    const receipts = await Promise.all(attempts.map((a) => receiptOrNull(chain, a.hash)))
     const mined = receipts.find((r) => r !== null)
     if (mined) return `its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`
     // Proof in the database, not a count: the nonce's count is met by the request's own bytes too, when its receipt
@@ -50,10 +51,6 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
       503,
     )
   }
-}
-
-function notFound(err: unknown): boolean {
-  return err instanceof TransactionReceiptNotFoundError || (err instanceof BaseError && err.walk((e) => e instanceof TransactionReceiptNotFoundError) !== null)
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
+import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
@@ -22,13 +23,11 @@ function takenBetween(chain: ChainClients, from: number, to: number): boolean {
 }
 
 /** Whether the node has a receipt for the hash: only its "not found" answer counts as absent, not a failed call. */
-async function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
-  try {
-    await chain.read.getTransactionReceipt({ hash })
-    return 'mined'
-  } catch (err) {
-    return (err as Error | null)?.name === 'TransactionReceiptNotFoundError' ? 'absent' : 'unknown'
-  }
+function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
+  return receiptOrNull(chain, hash).then(
+    (r) => (r ? 'mined' : 'absent'),
+    () => 'unknown',
+  )
 }
 
 /**
