@@ -101,8 +101,7 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
       if (row) return { transaction: row, created: true }
       const prior = existing.get(`${p.apiKeyName}\u0000${p.req.idempotencyKey}`)
       if (!prior) return new InputError(ERROR_CODE.INTERNAL, 'idempotency conflict without a row', undefined, 500)
-      if (!sameRequest(prior, p.req))
-        return new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
+      if (!sameRequest(prior, p.req)) return idempotencyConflict(prior)
       return { transaction: prior, created: false }
     })
     // Answer only now that the rows are committed.
@@ -130,6 +129,11 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
       })
     },
   }
+}
+
+/** 409: the client's idempotency key names a stored request with other fields. */
+export function idempotencyConflict(prior: TransactionRow): InputError {
+  return new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
 }
 
 export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean {

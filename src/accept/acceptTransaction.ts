@@ -2,11 +2,10 @@ import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { TooManyRequestsError } from '../api/rateLimit.ts'
 import type { Reservation } from '../api/inFlightLimit.ts'
-import { createAcceptBatcher, type AcceptBatcher } from './acceptBatcher.ts'
+import { createAcceptBatcher, idempotencyConflict, sameRequest, type AcceptBatcher } from './acceptBatcher.ts'
 import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { validUntilPassed, type BroadcastRequest } from './validateBroadcastRequest.ts'
-import { sameRequest } from './acceptBatcher.ts'
 
 export type AcceptResult = { transaction: TransactionRow; created: boolean }
 
@@ -37,6 +36,13 @@ async function pickSigner(ctx: ServiceContext, chainId: number, from: string | n
   return load.pick(chainId, order)
 }
 
+/** The request a key stored under an idempotency key, if any (none without a key). */
+async function storedWithKey(ctx: ServiceContext, apiKeyName: string, idempotencyKey: string | null): Promise<TransactionRow | undefined> {
+  if (idempotencyKey === null) return undefined
+  const [row] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${idempotencyKey}`
+  return row
+}
+
 /** One group-commit batcher per running service. */
 const batchers = new WeakMap<ServiceContext, AcceptBatcher>()
 function batcherFor(ctx: ServiceContext): AcceptBatcher {
@@ -56,11 +62,9 @@ export async function acceptTransaction(ctx: ServiceContext, req: BroadcastReque
   // answer lost) gets that transaction, as any retry does. Told "in the past", it took the request for never
   // stored, though it may have been sent already.
   if (req.validUntil && req.validUntil.getTime() <= Date.now()) {
-    const [prior] = req.idempotencyKey === null ? [] : await ctx.db.sql<TransactionRow[]>`
-      SELECT * FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
+    const prior = await storedWithKey(ctx, apiKeyName, req.idempotencyKey)
     if (!prior) throw validUntilPassed()
-    if (!sameRequest(prior, req))
-      throw new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
+    if (!sameRequest(prior, req)) throw idempotencyConflict(prior)
     return { transaction: prior, created: false }
   }
   const signer = await pickSigner(ctx, req.chainId, req.from)
@@ -71,9 +75,7 @@ export async function acceptTransaction(ctx: ServiceContext, req: BroadcastReque
   try {
     place = await ctx.inFlight?.reserve(apiKeyName)
   } catch (err) {
-    if (!(err instanceof TooManyRequestsError) || req.idempotencyKey === null) throw err
-    const [taken] = await ctx.db.sql`SELECT 1 FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${req.idempotencyKey}`
-    if (!taken) throw err
+    if (!(err instanceof TooManyRequestsError) || !(await storedWithKey(ctx, apiKeyName, req.idempotencyKey))) throw err
   }
   let result: AcceptResult
   try {
