@@ -67,6 +67,16 @@ export function createAuthenticator(keys: ApiKeyConfig[], mode: 'enabled' | 'dis
   }
 }
 
+/** Whether the header's key is (still) accepted: a stream opened with it looks again now and then (revocation). */
+export function keyIsValid(auth: Authenticator, authorization: string | null | undefined): boolean {
+  try {
+    auth.authenticate(authorization)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export function requireRole(p: Principal, needed: Role): void {
   if (RANK[p.role] < RANK[needed])
     throw new InputError(ERROR_CODE.FORBIDDEN, `This needs the "${needed}" role; key "${p.name}" has "${p.role}"`, undefined, 403)

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http'
 import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
-import type { Authenticator, Principal } from './auth.ts'
+import { keyIsValid, type Authenticator, type Principal } from './auth.ts'
 import { fetchSiteOf, type CorsPolicy } from './cors.ts'
 import { FIELD_LOOKUPS, normalizeError, type Yoga } from './graphql/createYoga.ts'
 import { MAX_BODY_BYTES } from './readBody.ts'
@@ -34,13 +34,9 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
    * with the CLI stops working on sockets already open too (the socket is closed with 4403), as it does over HTTP.
    */
   const stillAllowed = (ctx: { extra: { authorization?: string; socket: { close: (code: number, reason: string) => void } } }): boolean => {
-    try {
-      auth.authenticate(ctx.extra.authorization)
-      return true
-    } catch {
-      ctx.extra.socket.close(4403, 'Forbidden: the API key is no longer valid')
-      return false
-    }
+    if (keyIsValid(auth, ctx.extra.authorization)) return true
+    ctx.extra.socket.close(4403, 'Forbidden: the API key is no longer valid')
+    return false
   }
   const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string }>(
     {

@@ -11,7 +11,7 @@ import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { getTransaction } from '../store/readTransactions.ts'
 import type { Readiness } from '../health/readiness.ts'
 import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
-import { requireRole, type Authenticator, type Principal } from './auth.ts'
+import { keyIsValid, requireRole, type Authenticator, type Principal } from './auth.ts'
 import { fetchSiteOf, type CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
 import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
@@ -127,14 +127,7 @@ export function createHttpServer(
       // An SSE subscription runs for as long as the client stays: the key is looked at again for each event, so a
       // key revoked with the CLI stops its streams too, as it closes its WebSockets (graphqlWs.ts).
       const authorization = req.headers.authorization
-      const keyStillValid = () => {
-        try {
-          auth.authenticate(authorization)
-          return true
-        } catch {
-          return false
-        }
-      }
+      const keyStillValid = () => keyIsValid(auth, authorization)
       return void (await yoga(req, res, { principal, keyStillValid, takeToken: tokenFor(principal) }))
     }
     if (path === '/broadcast_transaction') {
