@@ -36,6 +36,8 @@ const REVERTED_BECAUSE = 'execution reverted: '
 const MAX_REPLAYS_PER_SETTLE = 20
 /** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
 const MAX_BULK_FAILED = 1_000
+/** The codes the reconciler fails a request with after its nonce was given (its signed bytes exist). */
+const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
 
@@ -401,7 +403,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const rows = await sql<(Match & { nonce: number })[]>`
       SELECT a.hash, a.transaction_id, a.nonce::int AS nonce FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
       WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED' AND t.kind = 'REQUEST'
-        AND t.error_code IN (${ERROR_CODE.SEND_REFUSED}, ${ERROR_CODE.INVALID_TRANSACTION}) AND a.nonce < ${latest}
+        AND t.error_code = ANY(${pgArray(FAILED_AFTER_SIGNING)}::text[]) AND a.nonce < ${latest}
         -- Not once a final transaction of ours holds that nonce (its filler mined): its bytes can no longer be.
         AND NOT EXISTS (SELECT 1 FROM transactions f WHERE f.chain_id = t.chain_id AND f.signer = t.signer AND f.nonce = a.nonce
                         AND f.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED'))
@@ -418,7 +420,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         .begin(async (tx) => {
           const back = await tx`
             UPDATE transactions SET status = 'PENDING', nonce = ${row.nonce}, error_code = NULL, error_message = NULL, final_at = NULL, updated_at = now()
-            WHERE id = ${row.transaction_id} AND status = 'FAILED' AND error_code IN (${ERROR_CODE.SEND_REFUSED}, ${ERROR_CODE.INVALID_TRANSACTION})
+            WHERE id = ${row.transaction_id} AND status = 'FAILED' AND error_code = ANY(${pgArray(FAILED_AFTER_SIGNING)}::text[])
               AND execution = (SELECT execution FROM attempts WHERE hash = ${receipt.transactionHash})`
           if (!back.count) return false
           await tx`
