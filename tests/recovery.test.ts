@@ -203,6 +203,27 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('deep-1'), toHex('deep-2')])
   })
 
+  it('a CONFIRMED transaction whose block a deeper reorg replaced, mined again in another block of the new chain, shows that block', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('mined-again') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    // Confirmations are 1: a two-block reorg is deeper than the depth. The new chain holds the same bytes, one block lower.
+    await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, id), 0]]])
+    const receipt = await env.chain.getTransactionReceipt({ hash: confirmed.hash })
+    expect(receipt.blockNumber).toBe(BigInt(confirmed.blockNumber) - 1n)
+    // Before: it stayed CONFIRMED in a block no longer on chain (the nonce count never fell below it).
+    const moved = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.blockHash === receipt.blockHash, 20_000)
+    expect(BigInt(moved.blockNumber)).toBe(receipt.blockNumber)
+    expect(moved.hash).toBe(confirmed.hash)
+    expect(moved.execution).toBe(1)
+    expect(moved.events.some((e: any) => JSON.parse(e.detail ?? '{}').minedAgainIn === Number(receipt.blockNumber))).toBe(true)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('mined-again'))).toHaveLength(1)
+  })
+
   it('a CONFIRMED transaction whose block a deeper reorg takes away, and that a node holds in its pool again, goes back to PENDING', async () => {
     const started = await oneConfirmed('deep-pooled')
     env = started.env

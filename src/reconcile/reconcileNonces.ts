@@ -3,7 +3,7 @@ import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttemp
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { pgArray } from '../db/pgArray.ts'
-import { clearMinedColumns } from '../store/minedColumns.ts'
+import { reopenFinal } from '../store/reopenFinal.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
@@ -272,20 +272,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // a losing branch must not move a final transaction. A node holding it in its pool does not keep it final.
       if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
       if ((await minedSomewhere(chain, t.hash)) !== 'not-mined') continue
-      const moved = await sql.begin(async (tx) => {
-        const back = await tx`
-          UPDATE transactions SET status = 'PENDING', final_at = NULL, ${clearMinedColumns(sql)},
-            error_code = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_code END,
-            error_message = CASE WHEN error_code IN ('CANCELLED', 'EXPIRED') THEN error_message END,
-            last_sent_at = now(), updated_at = now()
-          WHERE id = ${t.id} AND status = ${t.status} AND nonce = ${t.nonce} AND block_hash = ${t.block_hash}`
-        if (!back.count) return false
-        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${t.id} AND execution = ${t.execution} AND status IN ('MINED', 'REPLACED')`
-        await tx`
-          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          VALUES (${t.id}, ${t.status}, 'PENDING', ${tx.json({ reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number })}::jsonb)`
-        return true
-      })
+      const moved = await reopenFinal(sql, t, { reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number })
       if (!moved) continue
       log.error(
         { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status },

@@ -7,6 +7,7 @@ import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
+import { reopenFinal, type FinalRow } from '../store/reopenFinal.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
 import { ERROR_CODE } from '../core/errors.ts'
@@ -94,6 +95,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   const bulkFailed = new Set<Hash>()
   /** The block the cursor last stopped before (not read in full), and on how many ticks in a row. */
   let stuck: { hash: Hash; ticks: number } | null = null
+  /**
+   * After a reorg under the cursor: the cursor's height then. Until the scan is RESCAN_DEPTH blocks past it, scanned
+   * blocks are also searched for final transactions of ours mined again in the new chain (minedAgain).
+   */
+  let rescanTo: number | null = null
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -123,6 +129,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       // on for days since, and scanning forward from the old one also saved it backwards, block by block.
       cursor = null
       stuck = null
+      rescanTo = null
       log.info('watching chain (leader)')
     }
     return leader
@@ -320,6 +327,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const block = await chain.read.getBlock({ blockNumber: BigInt(back) })
       signal.throwIfAborted()
       log.warn({ from: cursor.number, to: back }, 'reorg under the cursor; rescanning')
+      rescanTo = Math.max(rescanTo ?? 0, cursor.number)
       cursor = { number: back, hash: block.hash! }
     }
     const last = Math.min(Number(head), cursor.number + MAX_BLOCKS_PER_TICK)
@@ -338,6 +346,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       consistent.push(block)
       next = { number: Number(block.number), hash: block.hash! }
     }
+    if (rescanTo !== null) await minedAgain(consistent, head, signal)
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
@@ -363,6 +372,40 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     signal.throwIfAborted()
     cursor = next
     await saveCursor(next)
+    if (rescanTo !== null && next.number >= rescanTo + RESCAN_DEPTH) rescanTo = null
+  }
+
+  /**
+   * Final transactions of ours found in the blocks of a rescan after a reorg, in another block than the one
+   * they were settled in: the reorg (deeper than the confirmation depth) took their block, and the new chain
+   * holds the same bytes in another. Before, they kept the old block (number, hash, gas, status of a receipt no
+   * longer on chain). The receipt in the new block is what counts: back to PENDING (an event
+   * `reorged_out_after_final`) and settled from it, INCLUDED until it is at the depth again, and REVERTED now
+   * if it reverted there. Only on the watcher's own consistent scan of the new chain, with a receipt from that
+   * very block: the view the watcher settles everything by, not one provider's word that the old block is gone.
+   */
+  async function minedAgain(blocks: readonly ScannedBlock[], head: bigint, signal: AbortSignal): Promise<void> {
+    const blockOf = new Map<Hash, Hash>()
+    for (const b of blocks) for (const h of b.transactions as Hash[]) blockOf.set(h, b.hash!)
+    if (blockOf.size === 0) return
+    const finals = await sql<(FinalRow & { hash: Hash; block_number: number })[]>`
+      SELECT t.id, t.status, t.nonce, t.block_hash, t.block_number, t.execution, a.hash
+      FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND t.mined_hash = a.hash
+      WHERE a.hash = ANY(${pgArray([...blockOf.keys()])}::text[]) AND t.chain_id = ${chainId} AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
+    const moved = finals.filter((t) => t.block_hash !== blockOf.get(t.hash))
+    if (moved.length === 0) return
+    const receipts = (await fetchReceipts(moved.map((t) => t.hash))).filter((r) => r.blockHash === blockOf.get(r.transactionHash))
+    const matches = new Map<Hash, string>()
+    for (const receipt of receipts) {
+      const t = moved.find((m) => m.hash === receipt.transactionHash)!
+      signal.throwIfAborted()
+      const detail = { reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number, minedAgainIn: Number(receipt.blockNumber) }
+      if (!(await reopenFinal(sql, t, detail))) continue
+      log.error({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'a final transaction\'s block was reorged out (deeper than the confirmation depth); mined again in another block, settled from it')
+      matches.set(t.hash, t.id)
+    }
+    // A crash between the two leaves it PENDING with its nonce used: the receipt sweep settles it.
+    await settleReceipts(receipts.filter((r) => matches.has(r.transactionHash)), matches, head, signal)
   }
 
   /**
