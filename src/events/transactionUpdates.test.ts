@@ -63,6 +63,29 @@ describe('transaction updates feed', () => {
     }
   })
 
+  it('a change whose load fails for longer than ten tries is still delivered (it was dropped after about 28 s)', async () => {
+    // Tries 10 ms apart, growing: the eleventh failure came after about 0.6 s, and the old feed gave the change up.
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: 20 } })
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }), { retryMs: 10 })
+    const seen: TransactionRow[] = []
+    updates.subscribe((row) => seen.push(row))
+    try {
+      const [tx] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000001', NULL, 0) RETURNING id`
+      await conn.sql.begin(async (locked) => {
+        await locked`LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE`
+        await feedSql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
+        await new Promise((r) => setTimeout(r, 2_000))
+      })
+      const deadline = Date.now() + 5_000
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(seen.map((r) => [r.id, r.status])).toEqual([[tx!.id, 'QUEUED']])
+    } finally {
+      await updates.stop()
+      await feedSql.end()
+    }
+  })
+
   it('changes committed while the LISTEN connection was down reach the subscriber once it is back, each once', async () => {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test' } })
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))

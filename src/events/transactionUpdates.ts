@@ -18,11 +18,14 @@ export type TransactionUpdates = {
 const COALESCE_MS = 25
 /**
  * A load that fails (Postgres restarting, a lock held past a statement timeout) is tried again after this times
- * the failures in a row, at most LOAD_RETRIES times, with what arrived since: a subscriber or dashboard used to
- * miss those changes for good.
+ * the failures in a row, at most LOAD_RETRY_MAX_MS apart, for as long as it fails, with what arrived since. It
+ * gave up after ten tries (28 s) and dropped those changes: after a longer Postgres outage subscribers and
+ * dashboards never saw them (nothing commits while Postgres is down, so nothing piles up meanwhile).
  */
 const LOAD_RETRY_MS = 500
-const LOAD_RETRIES = 10
+const LOAD_RETRY_MAX_MS = 5_000
+/** Failures in a row between two error lines in the log (the others are warnings). */
+const LOG_ERROR_EVERY = 10
 /** Events looked up after the LISTEN connection came back, at most; also how many announced ids are remembered. */
 const GAP_FILL_MAX = 10_000
 /**
@@ -36,7 +39,14 @@ const GAP_LOOKBACK = 1_000
  * trigger on transaction_events announces each event; this loads them, in
  * batches, and only while someone is listening.
  */
-export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<TransactionUpdates> {
+export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { retryMs?: number } = {}): Promise<TransactionUpdates> {
+  const retryMs = opts.retryMs ?? LOAD_RETRY_MS
+  /** The wait before the next try after `failures` in a row. */
+  const backoff = (failures: number) => Math.min(retryMs * failures, LOAD_RETRY_MAX_MS)
+  const logFailure = (err: unknown, failures: number, what: string, extra: Record<string, unknown> = {}) => {
+    if (failures % LOG_ERROR_EVERY === 0) log.error({ err, ...extra, attempt: failures }, `${what} still fails; the changes wait, none is dropped`)
+    else log.warn({ err, ...extra, attempt: failures }, `${what} failed; trying again`)
+  }
   const listeners = new Set<(row: TransactionRow) => void>()
   let pending = new Set<string>()
   let timer: NodeJS.Timeout | null = null
@@ -71,7 +81,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
     if (stopped) return
     // While a gap's lookup waits to be tried again, newer changes wait too: delivered first, they would put a
     // transaction's later status before its earlier one.
-    if (gapRetry) return soon(LOAD_RETRY_MS)
+    if (gapRetry) return soon(retryMs)
     const wait = backoffUntil - Date.now()
     if (wait > 0) return soon(wait)
     const ids = [...pending]
@@ -84,16 +94,11 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
         WHERE e.id = ANY(${pgArray(ids)}::bigint[]) ORDER BY e.id`
       failures = 0
     } catch (err) {
-      if (++failures > LOAD_RETRIES) {
-        failures = 0
-        log.error({ err, events: ids.length }, 'loading updated transactions failed again and again; subscribers miss these changes')
-        return
-      }
-      log.warn({ err, events: ids.length, attempt: failures }, 'loading updated transactions failed; trying again')
+      logFailure(err, ++failures, 'loading updated transactions', { events: ids.length })
       // Ahead of what arrived meanwhile; the query orders by event id either way.
       pending = new Set([...ids, ...pending])
-      backoffUntil = Date.now() + LOAD_RETRY_MS * failures
-      return soon(LOAD_RETRY_MS * failures)
+      backoffUntil = Date.now() + backoff(failures)
+      return soon(backoff(failures))
     }
     for (const row of rows)
       for (const l of listeners) {
@@ -133,16 +138,11 @@ export async function startTransactionUpdates(sql: Sql, log: Logger): Promise<Tr
       gapFailures = 0
     } catch (err) {
       // Likely right after Postgres came back: tried again, like a failed load, else those changes are lost.
-      if (++gapFailures > LOAD_RETRIES) {
-        gapFailures = 0
-        log.error({ err }, 'loading the changes made while not listening failed again and again; subscribers miss them')
-        return
-      }
-      log.warn({ err, attempt: gapFailures }, 'loading the changes made while not listening failed; trying again')
+      logFailure(err, ++gapFailures, 'loading the changes made while not listening')
       gapRetry = setTimeout(() => {
         gapRetry = null
         if (!stopped) runGapFill()
-      }, LOAD_RETRY_MS * gapFailures)
+      }, backoff(gapFailures))
       return
     }
     const before = pending.size
