@@ -1,4 +1,3 @@
-import { BaseError, RpcRequestError } from 'viem'
 import { classifySendAnswer, isProviderHttpStatus } from '../core/classifySendError.ts'
 import { toSendAnswer } from './toSendAnswer.ts'
 
@@ -18,10 +17,9 @@ export function isProviderFault(err: unknown): boolean {
     case 'network_error':
     case 'http_error':
       return true
-    case 'rpc_error': {
-      const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
-      if (rpc?.status !== undefined && isProviderHttpStatus(rpc.status)) return true
+    case 'rpc_error':
+      // Any 408/429/5xx counts against health, even in words that say something of the transaction.
+      if (answer.status !== undefined && isProviderHttpStatus(answer.status)) return true
       return classifySendAnswer(answer) === 'provider_error'
-    }
   }
 }

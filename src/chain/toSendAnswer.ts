@@ -6,7 +6,7 @@ export function toSendAnswer(err: unknown): SendAnswer {
   if (!(err instanceof BaseError)) return { kind: 'network_error', message: String((err as Error)?.message ?? err) }
   if (err.walk((e) => e instanceof TimeoutError)) return { kind: 'timeout' }
   const rpc = err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null
-  if (rpc) return { kind: 'rpc_error', code: rpc.code, message: rpc.details || rpc.shortMessage }
+  if (rpc) return { kind: 'rpc_error', code: rpc.code, message: rpc.details || rpc.shortMessage, ...(rpc.status === undefined ? {} : { status: rpc.status }) }
   const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null
   if (http) {
     if (http.status === undefined) return { kind: 'network_error', message: networkMessage(http) }

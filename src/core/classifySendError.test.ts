@@ -174,6 +174,11 @@ describe('classifySendAnswer', () => {
     ['rpc service unavailable', { kind: 'rpc_error', code: -32603, message: 'Service Unavailable' }, 'provider_error'],
     ['rpc something odd', { kind: 'rpc_error', code: -32000, message: 'something odd' }, 'unknown'],
     ['rpc something odd, no code', { kind: 'rpc_error', message: 'something odd' }, 'unknown'],
+    // A JSON-RPC error body in an HTTP 429 or 5xx: unknown words are the provider failing; known words still win.
+    ['HTTP 429 rpc QuickNode limit', { kind: 'rpc_error', code: -32007, status: 429, message: '100/second request limit reached - reduce calls per second' }, 'provider_error'],
+    ['HTTP 503 rpc no healthy upstream', { kind: 'rpc_error', code: -32603, status: 503, message: 'no healthy upstream' }, 'provider_error'],
+    ['HTTP 500 rpc nonce too low', { kind: 'rpc_error', code: -32000, status: 500, message: 'nonce too low' }, 'nonce_too_low'],
+    ['HTTP 400 rpc something odd', { kind: 'rpc_error', code: -32000, status: 400, message: 'something odd' }, 'unknown'],
   ]
 
   it.each(cases.map(([label, answer, expected]) => ({ label, answer, expected })))('$label -> $expected', ({ answer, expected }) => {

@@ -45,7 +45,8 @@ export function isProviderHttpStatus(status: number): boolean {
 
 export type SendAnswer =
   | { kind: 'ok' }
-  | { kind: 'rpc_error'; message: string; code?: number }
+  /** `status`: the HTTP status when the error came in a non-2xx answer (a 429 or 503 with a JSON-RPC error body). */
+  | { kind: 'rpc_error'; message: string; code?: number; status?: number }
   | { kind: 'http_error'; status: number; message?: string }
   | { kind: 'network_error'; message: string }
   | { kind: 'timeout' }
@@ -66,6 +67,10 @@ export function classifySendAnswer(answer: SendAnswer): SendOutcome {
       // -32005 is "limit exceeded" (rate limiting) on Infura/Alchemy-style providers.
       if (answer.code === -32005 || /rate limit|too many requests|capacity|timeout|timed out|header not found|service unavailable/i.test(answer.message))
         return 'provider_error'
+      // Words we do not know, in an HTTP 408/429/5xx (QuickNode's "100/second request limit reached", a balancer's
+      // "no healthy upstream"): the provider failed. Read as a possible send, a rate-limited backlog waited as
+      // unknown and was failed SEND_REFUSED after patience.sendMs. Known words still win (besu's -32005 vectors).
+      if (answer.status !== undefined && isProviderHttpStatus(answer.status)) return 'provider_error'
       return 'unknown'
     }
   }
