@@ -6,19 +6,39 @@ export type TxSql = postgres.TransactionSql
 export type Db = ReturnType<typeof createDb>
 
 export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
-  const sql = openPostgres(databaseUrl, {
-    max: opts.max ?? 20,
+  const options = {
     // Silence NOTICEs such as "relation already exists, skipping" from idempotent DDL.
     onnotice: () => {},
     // The pid tells operators (and tests) which instance holds a lock, such as a chain's watcher leadership.
     // Custom plans: the hot statements join unnest()ed arrays of unknown length to our tables, and a generic
     // plan made while the tables were small (a fresh database) kept seq-scanning attempts and transactions
     // about 40 times a second as they grew (seen in pg_stat_user_tables during the bench).
-    connection: { application_name: `tx-broadcaster:${process.pid}`, plan_cache_mode: 'force_custom_plan' },
+    // Keepalives from the server's side: a backend whose instance vanished from the network (a partition, a host
+    // gone) is ended within about 25 s, and the locks it held (a watcher's leadership, a signer's row) with it;
+    // on Linux defaults Postgres held them for over two hours.
+    connection: {
+      application_name: `tx-broadcaster:${process.pid}`,
+      plan_cache_mode: 'force_custom_plan',
+      tcp_keepalives_idle: 10,
+      tcp_keepalives_interval: 5,
+      tcp_keepalives_count: 3,
+    },
     // int8 (nonces, block numbers, sequence numbers) fits a JS number; numeric (wei) stays a decimal string.
     types: {
       int8: { to: 20, from: [20], serialize: (x: number | bigint) => x.toString(), parse: (x: string) => Number(x) },
     },
-  })
-  return { sql, databaseUrl, close: () => sql.end({ timeout: 5 }) }
+  }
+  const sql = openPostgres(databaseUrl, { ...options, max: opts.max ?? 20 })
+  /**
+   * Connections held for a session lock for as long as it is held (a chain watcher's leadership): a pool of their
+   * own. Taken from the main pool, each chain's watcher kept one of its 20 for good, leader or not: with 20 chains
+   * nothing was left for accepts and sign batches, and every request hung. Idle ones close.
+   */
+  const locks = openPostgres(databaseUrl, { ...options, max: 100, idle_timeout: 60 })
+  return {
+    sql,
+    locks,
+    databaseUrl,
+    close: () => Promise.all([sql.end({ timeout: 5 }), locks.end({ timeout: 5 })]).then(() => {}),
+  }
 }

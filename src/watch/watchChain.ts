@@ -104,7 +104,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
     if (!reserved) {
-      const fresh = await sql.reserve()
+      const fresh = await ctx.db.locks.reserve()
       if (signal.aborted) fresh.release()
       signal.throwIfAborted()
       reserved = fresh
@@ -124,15 +124,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       signal.throwIfAborted()
     }
     leader = row!.ok
-    if (leader) {
-      // From the stored cursor, not the one this instance held when it last led: another leader may have moved it
-      // on for days since, and scanning forward from the old one also saved it backwards, block by block.
-      cursor = null
-      stuck = null
-      rescanTo = null
-      log.info('watching chain (leader)')
+    if (!leader) {
+      // Not taken: this connection holds nothing. A follower kept it for good before, one per chain.
+      reserved = null
+      conn.release()
+      return false
     }
-    return leader
+    // From the stored cursor, not the one this instance held when it last led: another leader may have moved it
+    // on for days since, and scanning forward from the old one also saved it backwards, block by block.
+    cursor = null
+    stuck = null
+    rescanTo = null
+    log.info('watching chain (leader)')
+    return true
   }
 
   async function loadCursor(head: bigint): Promise<Cursor> {
