@@ -279,18 +279,25 @@ describe('readConfigFile and loadOptions', () => {
   const goodPath = write('config.json', JSON.stringify(validConfig()))
 
   it('loadOptions(["--config", path], env) reads and parses the file', () => {
-    const options = loadOptions(['--config', goodPath], ENV)
+    const options = loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'postgres://db/tx' })
     expect(options.configPath).toBe(resolve(goodPath))
     expect(options.devMode).toBe(false)
     expect(options.host).toBe('0.0.0.0')
     expect(options.port).toBe(4000)
-    expect(options.embeddedPostgres).toBe(true)
+    expect(options.embeddedPostgres).toBe(false)
     expect(options.file?.chains[0]!.providers[0]!.url).toBe('https://eth-mainnet.g.alchemy.com/v2/alchemy-secret')
   })
 
   it('accepts --config=path and BROADCASTER_CONFIG', () => {
-    expect(loadOptions([`--config=${goodPath}`], ENV).configPath).toBe(resolve(goodPath))
-    expect(loadOptions([], { ...ENV, BROADCASTER_CONFIG: goodPath }).configPath).toBe(resolve(goodPath))
+    const withDb = { ...ENV, DATABASE_URL: 'postgres://db/tx' }
+    expect(loadOptions([`--config=${goodPath}`], withDb).configPath).toBe(resolve(goodPath))
+    expect(loadOptions([], { ...withDb, BROADCASTER_CONFIG: goodPath }).configPath).toBe(resolve(goodPath))
+  })
+
+  it('with a config file DATABASE_URL is required (before: a private embedded Postgres); DATABASE_URL=embedded asks for one', () => {
+    expect(configError(() => loadOptions(['--config', goodPath], ENV)).message).toMatch(/^DATABASE_URL is not set\. With a config file .*DATABASE_URL=embedded/)
+    expect(loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'embedded' })).toMatchObject({ databaseUrl: null, embeddedPostgres: true, devMode: false })
+    expect(loadOptions([], {})).toMatchObject({ databaseUrl: null, embeddedPostgres: true, devMode: true })
   })
 
   it('reads DATABASE_URL, PORT, HOST and LOG_LEVEL from the env argument', () => {

@@ -100,6 +100,9 @@ function parsePort(value: string | undefined): number {
   return port
 }
 
+/** DATABASE_URL's value that asks for embedded Postgres with a config file. */
+export const EMBEDDED_DATABASE = 'embedded'
+
 export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<string, string | undefined> = process.env): ServiceOptions {
   let configPath: string | null = env.BROADCASTER_CONFIG || null
   for (let i = 0; i < argv.length; i++) {
@@ -109,8 +112,17 @@ export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<
     else throw new ConfigError(`Unknown argument "${arg}". Usage: tx-broadcaster [--config path/to/config.json]`)
   }
   if (configPath !== null && configPath === '') throw new ConfigError('--config needs a path')
-  const databaseUrl = env.DATABASE_URL || null
   const file = configPath ? readConfigFile(resolve(configPath), env) : null
+  // Embedded Postgres is dev mode's (no config file) or asked for by name. A deployed instance whose DATABASE_URL
+  // secret went missing used to start on a private database under ./.data, answer 200 QUEUED, sign with the shared
+  // keys at nonces only its own database thought free, and lose every accepted request with its container.
+  const embedded = !env.DATABASE_URL || env.DATABASE_URL === EMBEDDED_DATABASE
+  if (file && !env.DATABASE_URL)
+    throw new ConfigError(
+      `DATABASE_URL is not set. With a config file the service needs the Postgres its instances share (DATABASE_URL=postgres://...); ` +
+        `DATABASE_URL=${EMBEDDED_DATABASE} runs an embedded Postgres under ./.data on purpose (one instance, its data on this disk only)`,
+    )
+  const databaseUrl = embedded ? null : env.DATABASE_URL!
   return {
     file,
     configPath: configPath ? resolve(configPath) : null,
@@ -119,7 +131,7 @@ export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<
     host: env.HOST || (file ? '0.0.0.0' : '127.0.0.1'),
     logLevel: env.LOG_LEVEL || 'info',
     devMode: !file,
-    embeddedPostgres: !databaseUrl,
+    embeddedPostgres: embedded,
     dataDir: resolve(env.BROADCASTER_DATA_DIR || '.data'),
   }
 }
