@@ -1,3 +1,4 @@
+import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
@@ -30,6 +31,29 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     const onChain = await env.chain.getTransaction({ hash: done.hash })
     expect(onChain.nonce).toBe(0)
     expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
+  })
+
+  it("a removed signer's 500 stalled transactions at lower nonces do not keep a configured signer's dropped one from being sent again", async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
+    const anvil = chainControl(env)
+    const first = await submit(env, { to: RECIPIENT, value: '1' })
+    await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    await waitForStatus(env, first, 'CONFIRMED')
+    // PENDING at nonce 0 for 500 signers this service no longer has (a rotated-out key's backlog, long stalled).
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    await sql`
+      INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, last_sent_at, first_sent_at)
+      SELECT 31337, '0x' || lpad(to_hex(i), 40, '0'), ${RECIPIENT}, 0, 'PENDING', 0, now() - interval '1 hour', now() - interval '1 hour'
+      FROM generate_series(1, 500) AS i`
+    await sql.end()
+    const id = await submit(env, { to: RECIPIENT, value: '2' })
+    await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
+    await anvil.dropAll()
+    // Before: the bump stage picked the 500 first on every pass (lowest nonces), could do nothing with them, and never got to this one.
+    await waitForStatus(env, id, (t) => t.attempts.length >= 2, 15_000)
+    await anvil.mine()
+    expect((await waitForStatus(env, id, 'CONFIRMED')).nonce).toBe('1')
   })
 
   it('behind a dropped lower nonce, later transactions are sent again as they are, not bumped; only the lowest is', async () => {

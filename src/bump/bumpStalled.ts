@@ -93,9 +93,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     (t.last_sent_at < now() - ${`${fees.bumpAfterMs} milliseconds`}::interval
      OR (t.valid_until <= now() AND t.error_code IS DISTINCT FROM ${ERROR_CODE.EXPIRED}
          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution AND a.purpose = 'CANCEL')))`
+  // Signers configured here only: a removed signer's PENDING rows (nothing here can sign for them) stayed due for
+  // ever, were picked first on every pass (ORDER BY nonce; a young key has low nonces), logged a warning each, and
+  // 500 of them kept every other signer's stalled transactions on the chain from being bumped. The sweep names them.
+  const configured = ctx.signers.forChain(chain.chainId).map((s) => s.address)
   const candidates = await sql<{ id: string; signer: string }[]>`
     SELECT id, signer FROM transactions t
-    WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND ${due}
+    WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer = ANY(${pgArray(configured)}::text[]) AND ${due}
     ORDER BY nonce LIMIT ${BUMP_BATCH}`
   if (candidates.length === 0) return 0
   const passStarted = Date.now()

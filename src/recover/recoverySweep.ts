@@ -27,7 +27,7 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
   const signers = await sql<{ chain_id: number; signer: string }[]>`
     SELECT DISTINCT chain_id, signer FROM transactions WHERE status = 'QUEUED'`
   for (const s of signers) {
-    if (!ctx.chains.has(s.chain_id) || !ctx.signers.get(s.chain_id, s.signer)) continue
+    if (!ctx.chains.has(s.chain_id) || !ctx.signers.get(s.chain_id, s.signer)) continue // named by unconfiguredSigners
     const job = { chainId: s.chain_id, signer: s.signer }
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job) })
     ctx.kickSigner(s.chain_id, s.signer)
@@ -49,9 +49,37 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
       stale.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })),
     )
   }
+  await unconfiguredSigners(ctx)
   // After the resends (they matter more, and it reads the node): a signer funded again takes requests that name
   // no signer again (the accept path avoids it meanwhile). Its failure is only logged.
   await clearFundedSigners(ctx).catch((err: unknown) => ctx.log.warn({ err }, 'looking at signers short of funds failed'))
+}
+
+/** How often requests of a signer this instance does not have are looked for and named in the log. */
+const UNCONFIGURED_EVERY_MS = 60_000
+const lastUnconfiguredLook = new WeakMap<ServiceContext, number>()
+
+/**
+ * Requests in flight on a configured chain whose signer is not configured here (removed from the config, a key
+ * rotated with a backlog left): nothing here signs, bumps or resends them, and they waited without a word. Named
+ * in the log (an error per signer, once a minute) so an operator configures the signer again or cancels them.
+ * In a rolling deploy another instance may still have the signer and carry them on; nothing is changed here.
+ */
+async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
+  const now = Date.now()
+  if (now - (lastUnconfiguredLook.get(ctx) ?? 0) < UNCONFIGURED_EVERY_MS) return
+  lastUnconfiguredLook.set(ctx, now)
+  const chainIds = [...ctx.chains.keys()]
+  const stranded = await ctx.db.sql<{ chain_id: number; signer: string; queued: number; pending: number }[]>`
+    SELECT chain_id, signer, count(*) FILTER (WHERE status = 'QUEUED')::int AS queued, count(*) FILTER (WHERE status = 'PENDING')::int AS pending
+    FROM transactions WHERE status IN ('QUEUED', 'PENDING') AND chain_id = ANY(${pgArray(chainIds)}::int[])
+    GROUP BY 1, 2`
+  for (const s of stranded)
+    if (!ctx.signers.get(s.chain_id, s.signer))
+      ctx.log.error(
+        { chainId: s.chain_id, signer: s.signer, queued: s.queued, pending: s.pending },
+        'requests of a signer that is not configured here wait: nothing here signs, bumps or resends them; configure the signer again, or cancel them',
+      )
 }
 
 export function startRecoverySweep(ctx: ServiceContext, opts: SweepOptions = {}): Loop {
