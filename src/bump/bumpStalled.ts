@@ -51,22 +51,26 @@ async function noteRemoteSigners(
         WHERE chain_id = ${chainId} AND signer = ${signer} AND remote_failing_since IS NOT NULL AND updated_at < ${passStarted}`
 }
 
-type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean }
+/** `past_valid_until`: by Postgres's clock, the one `due` reads (the service's may differ from it). */
+type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean; past_valid_until: boolean }
 
 /**
- * Each signer's lowest waiting nonce, the one its later transactions wait behind: its lowest PENDING nonce at or
- * above the chain's count. Below the count a PENDING row is already mined (the watcher has not settled it yet, or
- * cannot read its receipt): taken as the head, it hid the stuck one, which then was never raised.
+ * Each signer's lowest waiting nonce, the one its later transactions wait behind: its PENDING row at the chain's
+ * count. Below the count a PENDING row is already mined (the watcher has not settled it yet, or cannot read its
+ * receipt): taken as the head, it hid the stuck one, which then was never raised. Above it, the row waits behind a
+ * hole (a nonce the reconciler is filling), and raising it only overpays. A failed count read names no head for
+ * that pass (it was read as 0, and a mined row became the head).
  */
 async function headsOfLine(ctx: ServiceContext, chain: ChainClients, signers: string[]): Promise<Map<string, number>> {
   const heads = new Map<string, number>()
   await Promise.all(
     signers.map(async (signer) => {
-      const count = await chain.read.getTransactionCount({ address: signer as Address, blockTag: 'latest' }).catch(() => 0)
-      const [row] = await ctx.db.sql<{ nonce: number | null }[]>`
-        SELECT min(nonce)::int AS nonce FROM transactions
-        WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND status = 'PENDING' AND nonce >= ${count}`
-      if (row?.nonce != null) heads.set(signer, row.nonce)
+      const count = await chain.read.getTransactionCount({ address: signer as Address, blockTag: 'latest' }).catch(() => null)
+      if (count === null) return
+      const [row] = await ctx.db.sql<{ nonce: number }[]>`
+        SELECT nonce::int AS nonce FROM transactions
+        WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND status = 'PENDING' AND nonce = ${count} LIMIT 1`
+      if (row) heads.set(signer, row.nonce)
     }),
   )
   return heads
@@ -127,7 +131,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
           'max_fee_per_gas', a.max_fee_per_gas::text, 'max_priority_fee_per_gas', a.max_priority_fee_per_gas::text, 'gas_price', a.gas_price::text) AS latest,
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'replacement_underpriced') AS underpriced,
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' IN ('replacement_underpriced', 'fee_too_low')) AS refused_for_fees,
-        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'sent') AS taken
+        EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'sent') AS taken,
+        COALESCE(t.valid_until <= now(), false) AS past_valid_until
       FROM transactions t
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
       WHERE t.id = ANY(${pgArray(candidates.map((c) => c.id))}::uuid[]) AND t.status = 'PENDING' AND ${due}
@@ -148,7 +153,9 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         continue
       }
       const latest = t.latest
-      const expired = t.valid_until !== null && t.valid_until.getTime() <= Date.now() && latest.purpose === 'REQUEST'
+      // Postgres's clock, as in `due`: with the service's clock behind it, a row picked as expired was raised as a
+      // REQUEST (not cancelled) on every pass until the clocks agreed; ahead of it, the cancel came late.
+      const expired = t.past_valid_until && latest.purpose === 'REQUEST'
       const purpose: AttemptPurpose = expired ? 'CANCEL' : latest.purpose
       // A node said an attempt of ours was underpriced as a replacement: take a bigger step this time.
       const step = t.underpriced ? bumpBps * 2n : bumpBps
