@@ -51,11 +51,14 @@ function matches(f: ListFilter, r: TxRow): boolean {
 }
 
 const newer = (a: TxRow, b: TxRow) => Date.parse(a.updatedAt) >= Date.parse(b.updatedAt)
+/** Whether `u` changes anything of the shown row: a re-read mostly brings rows exactly as shown, and those cost no render. */
+const differs = (r: Row, u: TxRow) =>
+  (Object.keys(u) as Array<keyof TxRow>).some((k) => (k === 'error' ? JSON.stringify(r.error) !== JSON.stringify(u.error) : r[k] !== u[k]))
 
 /**
- * Live changes: a row already shown is updated in place (even when it no longer matches the tab: rows do not
- * jump away under the pointer); a matching row not shown yet is a new transaction (or one that just moved
- * into this tab) and goes where its age puts it, newest first.
+ * Live changes: a row already shown is updated in place, or leaves the list when it left the tab's statuses
+ * (In flight -> CONFIRMED), as it leaves the tab's count; a matching row not shown yet is a new transaction
+ * (or one that just moved into this tab) and goes where its age puts it, newest first.
  */
 function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState {
   const rows = s.rows.slice()
@@ -63,12 +66,11 @@ function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState 
   for (const u of updates) {
     const i = rows.findIndex((r) => r.id === u.id)
     if (i >= 0) {
-      if (newer(u, rows[i]!)) {
-        // A row that left the tab's statuses (In flight -> CONFIRMED) leaves the list, as it leaves the tab's count.
-        if (matches(f, u)) rows[i] = { ...rows[i]!, ...u }
-        else rows.splice(i, 1)
-        changed = true
-      }
+      if (!newer(u, rows[i]!)) continue
+      if (!matches(f, u)) rows.splice(i, 1)
+      else if (differs(rows[i]!, u)) rows[i] = { ...rows[i]!, ...u }
+      else continue
+      changed = true
       continue
     }
     if (!matches(f, u)) continue
