@@ -293,6 +293,47 @@ describe('dashboard (headless Chromium against the real service)', () => {
     }
   })
 
+  it('changes the live feed never announced still reach the page: a row turns FAILED (and leaves In flight), a new row appears', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const all = await pageWithKey(ADMIN_KEY)
+    const inflight = await pageWithKey(ADMIN_KEY)
+    try {
+      // Requests of a signer the service does not hold: no stage touches them, only this test changes them.
+      const insertQuietly = async () =>
+        (
+          await sql<Array<{ id: string }>>`
+            INSERT INTO transactions (chain_id, signer, "to", value, api_key_name)
+            VALUES (31337, '0x2222222222222222222222222222222222222222', ${RECIPIENT}, 5000, 'quiet') RETURNING id`
+        )[0]!.id
+      const id = await insertQuietly()
+      await all.goto(`${env.service.url}/#/`)
+      await inflight.goto(`${env.service.url}/#/?tab=inflight`)
+      const inAll = all.locator(`tr[data-id="${id}"]`)
+      const inInflight = inflight.locator(`tr[data-id="${id}"]`)
+      await inAll.locator('.c-status', { hasText: 'QUEUED' }).waitFor({ timeout: 15_000 })
+      await inInflight.locator('.c-status', { hasText: 'QUEUED' }).waitFor({ timeout: 15_000 })
+      await all.locator('.live-live').waitFor()
+      await inflight.locator('.live-live').waitFor()
+      // As a cancel does it, but with no transaction_events row: nothing announces it (as with a change committed
+      // between the page's first read and its subscription going live). Only the trigger-kept counters follow.
+      await sql`
+        UPDATE transactions SET status = 'FAILED', error_code = 'CANCELLED', error_message = 'Cancelled quietly', final_at = now(), updated_at = now()
+        WHERE id = ${id} AND status = 'QUEUED'`
+      const added = await insertQuietly()
+      // The page re-reads its newest rows every 5 s; before, it showed QUEUED (and kept it under In flight) until a reload.
+      await inAll.locator('.c-status', { hasText: 'FAILED' }).waitFor({ timeout: 8_000 })
+      expect(await inAll.locator('.row-error').textContent()).toContain('Cancelled quietly')
+      await inInflight.waitFor({ state: 'detached', timeout: 8_000 })
+      await all.locator(`tr[data-id="${added}"] .c-status`, { hasText: 'QUEUED' }).waitFor({ timeout: 8_000 })
+      await inflight.locator(`tr[data-id="${added}"] .c-status`, { hasText: 'QUEUED' }).waitFor({ timeout: 8_000 })
+      expect(await all.locator('tr[data-id]').first().getAttribute('data-id')).toBe(added)
+    } finally {
+      await all.close()
+      await inflight.close()
+      await sql.end()
+    }
+  })
+
   it('renders the first page (50 rows, exact counts) with 10,000 transactions in the database, and pages on', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     let passed = 0

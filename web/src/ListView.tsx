@@ -7,8 +7,13 @@ import { listHref, TABS, txHref, type ListFilter, type TabId } from './route.ts'
 const PAGE = 50
 /** Live inserts grow the list; past this many rows the oldest are dropped again (they stay reachable with "Load more"). */
 const MAX_ROWS = 1000
-/** The newest rows of the open tab whose hashes the periodic re-read fills in (live updates carry none). */
-const HASH_ROWS = 100
+/** The newest rows of the open tab that the periodic re-read brings (it fills in hashes, which live updates carry none of). */
+const READ_ROWS = 100
+/**
+ * With no live events the tab is re-read this often anyway: a change the live feed did not deliver (made between
+ * the page's first read and its subscription going live, during a reconnect, or lost by the server) shows within it.
+ */
+const REREAD_IDLE_MS = 5_000
 
 type Row = TxRow & { cursor?: string; fresh?: boolean }
 type ListState = { rows: Row[]; endCursor: string | null; hasNextPage: boolean }
@@ -56,9 +61,9 @@ const differs = (r: Row, u: TxRow) =>
   (Object.keys(u) as Array<keyof TxRow>).some((k) => (k === 'error' ? JSON.stringify(r.error) !== JSON.stringify(u.error) : r[k] !== u[k]))
 
 /**
- * Live changes: a row already shown is updated in place, or leaves the list when it left the tab's statuses
- * (In flight -> CONFIRMED), as it leaves the tab's count; a matching row not shown yet is a new transaction
- * (or one that just moved into this tab) and goes where its age puts it, newest first.
+ * Live changes (and the periodic re-read's rows): a row already shown is updated in place, or leaves the list
+ * when it left the tab's statuses (In flight -> CONFIRMED), as it leaves the tab's count; a matching row not
+ * shown yet is a new transaction (or one that just moved into this tab) and goes where its age puts it, newest first.
  */
 function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState {
   const rows = s.rows.slice()
@@ -90,21 +95,44 @@ function applyUpdates(s: ListState, updates: TxRow[], f: ListFilter): ListState 
   return { ...s, rows }
 }
 
+/** A live row as it arrived, and when (performance.now()). */
+type LiveSeen = { row: TxRow; at: number }
+/** The periodic re-read's newest rows of the tab; `complete` when they are all the tab holds; `sentAt` as LiveSeen's `at`. */
+type TabRead = { rows: Row[]; complete: boolean; sentAt: number }
+
+/**
+ * Merges the periodic re-read like live updates, so it corrects rows the live feed left stale and adds rows it
+ * never delivered. A shown row the read does not hold has left the tab (or was pruned): it leaves the list too,
+ * but only if the read covered it (the read held the whole tab, or rows older than it) and no live update of it
+ * arrived after the read was sent (that update is newer than the read: a row created just then is kept).
+ * Order is by createdAt, as applyUpdates places rows (the API pages by arrival, which matches it but for a few ms).
+ * The read's rows come with any newer live version merged in (withRecent), so the read does not undo it either.
+ */
+function applyRead(s: ListState, read: TabRead, f: ListFilter, liveAt: (id: string) => number | undefined): ListState {
+  const held = new Set(read.rows.map((r) => r.id))
+  const oldest = read.rows.length > 0 ? Date.parse(read.rows[read.rows.length - 1]!.createdAt) : Number.POSITIVE_INFINITY
+  const covered = (r: Row) => read.complete || Date.parse(r.createdAt) > oldest
+  const liveSinceSent = (r: Row) => (liveAt(r.id) ?? Number.NEGATIVE_INFINITY) >= read.sentAt
+  const kept = s.rows.filter((r) => held.has(r.id) || !covered(r) || liveSinceSent(r))
+  return applyUpdates(kept.length === s.rows.length ? s : { ...s, rows: kept }, read.rows, f)
+}
+
 type Counts = Partial<Record<TabId, string>>
 const COUNTS_QUERY = `query Counts($chainId: Int, $from: Address, $status: [TransactionStatus!], $first: Int!) {
   transactionCounts(chainId: $chainId, from: $from) { status count }
-  transactions(first: $first, chainId: $chainId, from: $from, status: $status) { edges { node { id hash } } }
+  transactions(first: $first, chainId: $chainId, from: $from, status: $status) { edges { node { ${ROW_FIELDS} } } }
 }`
 
 type CountsData = {
   transactionCounts: Array<{ status: TxStatus; count: number }>
-  transactions: { edges: Array<{ node: { id: string; hash: string | null } }> }
+  transactions: { edges: Array<{ node: TxRow }> }
 }
 
 /**
- * Exact per-tab counts (the API's transactionCounts, summed over each tab's statuses), refreshed at most about
- * once a second while transactions change. The same read brings the hashes of the open tab's newest rows, which
- * live updates do not carry.
+ * Exact per-tab counts (the API's transactionCounts, summed over each tab's statuses), and the open tab's newest
+ * rows for applyRead. Read at most about once a second while transactions change, a second after the live
+ * subscription (re)connects (what changed before it was live on the server was missed), and every
+ * REREAD_IDLE_MS when nothing arrives, so a change the live feed never delivered still shows.
  */
 function useCounts(
   apiKey: string,
@@ -113,10 +141,10 @@ function useCounts(
   chainId: number | null,
   from: string | null,
   enabled: boolean,
-  onHashes: (hashes: Map<string, string>) => void,
+  onRead: (read: TabRead) => void,
 ): Counts {
-  const hashesRef = useRef(onHashes)
-  hashesRef.current = onHashes
+  const readRef = useRef(onRead)
+  readRef.current = onRead
   const [counts, setCounts] = useState<Counts>({})
   useEffect(() => {
     if (!enabled) return
@@ -124,11 +152,14 @@ function useCounts(
     let inFlight = false
     let again = false
     let timer: ReturnType<typeof setTimeout> | undefined
+    let idle: ReturnType<typeof setTimeout> | undefined
     const run = async () => {
       if (inFlight) return void (again = true)
       inFlight = true
+      clearTimeout(idle)
       try {
-        const data = await gql<CountsData>(apiKey, COUNTS_QUERY, { chainId, from, status: statusesOf(tab), first: HASH_ROWS })
+        const sentAt = performance.now()
+        const data = await gql<CountsData>(apiKey, COUNTS_QUERY, { chainId, from, status: statusesOf(tab), first: READ_ROWS })
         if (stopped) return
         const by = new Map(data.transactionCounts.map((c) => [c.status, c.count]))
         const next: Counts = {}
@@ -136,17 +167,20 @@ function useCounts(
           const n = t.statuses ? t.statuses.reduce((sum, st) => sum + (by.get(st) ?? 0), 0) : [...by.values()].reduce((a, b) => a + b, 0)
           next[t.id] = grouped(n)
         }
-        const hashes = new Map<string, string>()
-        for (const { node } of data.transactions.edges) if (node.hash) hashes.set(node.id, node.hash)
+        const rows = data.transactions.edges.map((e) => e.node)
         setCounts(next)
-        hashesRef.current(hashes)
+        readRef.current({ rows, complete: rows.length < READ_ROWS, sentAt })
       } catch {
         // Counts are a nicety: the list shows the error.
       } finally {
         inFlight = false
-        if (again && !stopped) {
-          again = false
-          schedule()
+        if (!stopped) {
+          if (again) {
+            again = false
+            schedule()
+          }
+          // A tab in the background reads nothing; it reads again when shown (onVisible).
+          idle = setTimeout(() => !document.hidden && void run(), REREAD_IDLE_MS)
         }
       }
     }
@@ -157,14 +191,20 @@ function useCounts(
         void run()
       }, 1000)
     }
+    const onVisible = () => !document.hidden && void run()
     void run()
     const offRow = live.onRow(schedule)
     const offReconnect = live.onReconnect(() => void run())
+    const offState = live.onState((s) => s === 'live' && schedule())
+    document.addEventListener('visibilitychange', onVisible)
     return () => {
       stopped = true
       clearTimeout(timer)
+      clearTimeout(idle)
       offRow()
       offReconnect()
+      offState()
+      document.removeEventListener('visibilitychange', onVisible)
     }
   }, [apiKey, live, tab, chainId, from, enabled])
   return counts
@@ -180,18 +220,22 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
   const filterRef = useRef(filter)
   filterRef.current = filter
   /** Latest live version of recently changed rows: a page that was read just before a change must not undo it. */
-  const recent = useRef(new Map<string, TxRow>())
+  const recent = useRef(new Map<string, LiveSeen>())
+  /** When the read of the page shown was started (performance.now()); null while a (re)load is on its way. */
+  const pageReadAt = useRef<number | null>(null)
   const marked = useRef(false)
 
   const { tab, chainId, from } = filter
   const variables = (after: string | null) => pageVariables(filter, after)
   const withRecent = (r: Row): Row => {
-    const l = recent.current.get(r.id)
+    const l = recent.current.get(r.id)?.row
     return l && Date.parse(l.updatedAt) > Date.parse(r.updatedAt) ? { ...r, ...l } : r
   }
 
   const load = async () => {
     const gen = ++generation.current
+    const readAt = performance.now()
+    pageReadAt.current = null
     setPhase({ kind: 'loading' })
     setMoreError(null)
     try {
@@ -201,6 +245,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       const c = data.transactions
       setList({ rows: c.edges.map((e) => withRecent({ ...e.node, cursor: e.cursor })), endCursor: c.pageInfo.endCursor, hasNextPage: c.pageInfo.hasNextPage })
       setPhase({ kind: 'ready' })
+      pageReadAt.current = readAt
       setFirstLoaded(true)
     } catch (err) {
       if (gen !== generation.current) return
@@ -249,7 +294,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     const offRow = live.onRow((row) => {
       const r = recent.current
       r.delete(row.id)
-      r.set(row.id, row)
+      r.set(row.id, { row, at: performance.now() })
       if (r.size > 5000) r.delete(r.keys().next().value!)
       pending.push(row)
       timer ??= setTimeout(flush, 120)
@@ -269,12 +314,14 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     requestAnimationFrame(() => performance.mark('txb:first-rows'))
   }, [phase])
 
-  const counts = useCounts(apiKey, live, tab, chainId, from, firstLoaded, (hashes) =>
-    setList((s) => {
-      if (!s.rows.some((r) => hashes.has(r.id) && hashes.get(r.id) !== r.hash)) return s
-      return { ...s, rows: s.rows.map((r) => (hashes.has(r.id) && hashes.get(r.id) !== r.hash ? { ...r, hash: hashes.get(r.id)! } : r)) }
-    }),
-  )
+  // Not while the list is hidden (a transaction's page is open): it reads at once when shown again.
+  const counts = useCounts(apiKey, live, tab, chainId, from, firstLoaded && !hidden, (read) => {
+    // Not while a (re)load is on its way (it replaces the rows), nor a read sent before the page shown (it could only take it back).
+    const page = pageReadAt.current
+    if (page === null || read.sentAt < page) return
+    const rows = read.rows.map(withRecent)
+    setList((s) => applyRead(s, { ...read, rows }, filterRef.current, (id) => recent.current.get(id)?.at))
+  })
   const unfiltered = tab === 'all' && chainId == null && !from
 
   return (
