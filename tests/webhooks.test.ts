@@ -75,6 +75,13 @@ describe('webhooks', () => {
       expect(verifyWebhook(SECRET_FINAL, r.body, r.signature)).toBe(false)
       expect(verifyWebhook(SECRET_ALL, r.body.replace('77', '78'), r.signature)).toBe(false)
     }
+    // Each body says how new its transaction row is: a receiver keeping the highest version ends on the final
+    // status whatever order the bodies come in (not in order, as the README says); the last one got could be INCLUDED.
+    for (const r of all) expect(r.json.transactionVersion).toBeGreaterThanOrEqual(Number(r.id.slice(4)))
+    for (const order of [all, [...all].reverse(), [all[3]!, all[0]!, all[2]!, all[1]!]]) {
+      const kept = order.reduce((best, r) => (r.json.transactionVersion > best.json.transactionVersion ? r : best))
+      expect(kept.json.transaction.status).toBe('CONFIRMED')
+    }
     // One of them was refused once and delivered on a retry.
     expect(received.filter((r) => r.path === '/all').length).toBe(5)
     const final = delivered('/final')

@@ -117,12 +117,23 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
    * What a fetched batch of jobs delivers: its events and their transactions as they are now, read with one query
    * per kind for the whole batch (five, where one delivery at a time took four or five each).
    */
-  async function loadBatch(jobs: PgBoss.Job<WebhookJob>[]): Promise<{ events: Map<number, EventRow>; transactions: Map<string, Transaction> }> {
+  async function loadBatch(
+    jobs: PgBoss.Job<WebhookJob>[],
+  ): Promise<{ events: Map<number, EventRow>; transactions: Map<string, { json: Transaction; version: number }> }> {
     const events = await ctx.db.sql<EventRow[]>`SELECT * FROM transaction_events WHERE id = ANY(${pgArray(jobs.map((j) => j.data.eventId))}::bigint[])`
     const txIds = [...new Set(events.map((e) => e.transaction_id))]
-    const rows = txIds.length ? await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ANY(${pgArray(txIds)}::uuid[])` : []
+    // The version in the statement that reads the row (one snapshot): read apart, it could name a change the row
+    // read does not show yet, and a receiver would then keep that stale row over the next delivery.
+    const rows = txIds.length
+      ? await ctx.db.sql<(TransactionRow & { version: number })[]>`
+          SELECT t.*, (SELECT max(e.id) FROM transaction_events e WHERE e.transaction_id = t.id) AS version
+          FROM transactions t WHERE t.id = ANY(${pgArray(txIds)}::uuid[])`
+      : []
     const json = await loadTransactionsJson(ctx, rows)
-    return { events: new Map(events.map((e) => [Number(e.id), e])), transactions: new Map(rows.map((r, i) => [r.id, json[i]!])) }
+    return {
+      events: new Map(events.map((e) => [Number(e.id), e])),
+      transactions: new Map(rows.map((r, i) => [r.id, { json: json[i]!, version: Number(r.version) }])),
+    }
   }
 
   async function deliver(job: PgBoss.Job<WebhookJob>, batch: Awaited<ReturnType<typeof loadBatch>>): Promise<void> {
@@ -131,16 +142,19 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     if (!hook) return log.warn({ webhook: job.data.webhook, eventId: job.data.eventId }, 'webhook no longer configured; dropping delivery')
     const event = batch.events.get(Number(job.data.eventId))
     if (!event) return // pruned with its transaction
-    const transaction = batch.transactions.get(event.transaction_id)
-    if (!transaction) return
+    const current = batch.transactions.get(event.transaction_id)
+    if (!current) return
     const body = JSON.stringify({
       id: `evt_${event.id}`,
       type: 'transaction.status_changed',
       at: event.at.toISOString(),
       fromStatus: event.from_status,
       toStatus: event.to_status,
-      // The transaction now: it may have moved on since this change.
-      transaction,
+      // The transaction now: it may have moved on since this change. Deliveries are not in order, and two of one
+      // transaction carry rows read at different times: the one with the higher version is the newer row. (A
+      // receiver keeping the last one it got could end on INCLUDED after CONFIRMED, for good.)
+      transaction: current.json,
+      transactionVersion: current.version,
     })
     const now = Math.floor(Date.now() / 1000)
     let status: number
