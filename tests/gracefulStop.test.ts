@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ADMIN_KEY, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, capturedLogger, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /**
  * Stopping the service (what SIGTERM does) while requests are being answered: each request either got its
@@ -52,6 +52,34 @@ describe('stopping under load', () => {
       for (const k of ok) expect(stored.has(k), `${k} answered 200 but not stored`).toBe(true)
       const storedButNotAnswered = failed.filter((k) => stored.has(k))
       expect(storedButNotAnswered, 'stored, but the client saw an error').toEqual([])
+    } finally {
+      await sql.end()
+    }
+  })
+
+  it('stopping while a backlog is being signed: the drain ends after its batch, sends what it signed, and nothing fails on the closed database', async () => {
+    const { log, lines } = capturedLogger('warn')
+    env = await startTestEnv({ log, config: (c) => (c.limits = { requestsPerSecond: 100_000, burst: 100_000 }) })
+    const submitOne = (i: number) =>
+      fetch(`${env!.service.url}/broadcast_transaction`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ to: RECIPIENT, value: String(i + 1) }),
+      }).then((r) => r.status)
+    const statuses: number[] = []
+    for (let i = 0; i < 3_000; i += 200) statuses.push(...(await Promise.all(Array.from({ length: 200 }, (_, j) => submitOne(i + j)))))
+    expect([...new Set(statuses)]).toEqual([200])
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const [left] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'QUEUED'`
+      expect(left!.n, 'a backlog still to sign when the stop begins').toBeGreaterThan(0)
+      await env.service.stop()
+      // Before: drains started by the accept path went on after the database was closed under them.
+      const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.level >= 50)
+      expect(errors.map((e) => e.msg)).toEqual([])
+      // What was signed went out: no PENDING row whose attempt was never handed to the node.
+      const [unsent] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE status = 'PENDING' AND last_sent_at IS NULL`
+      expect(unsent!.n).toBe(0)
     } finally {
       await sql.end()
     }

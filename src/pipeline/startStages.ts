@@ -76,13 +76,19 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
   return {
     kick: signWorker.kick,
     async stop() {
-      await sweep.stop()
-      await prune.stop()
-      await foldCounts.stop()
-      await webhooks.stop()
-      await Promise.all(chainLoops.map((l) => l.stop()))
-      await Promise.all(watchers.map((w) => w.stop()))
-      await signWorker.stop()
+      // The sign stage first, beside the loops: its drains stop after their batch and send what they signed
+      // while the loops finish their runs (nothing new is kicked once it stops).
+      await Promise.all([
+        signWorker.stop(),
+        (async () => {
+          await sweep.stop()
+          await prune.stop()
+          await foldCounts.stop()
+          await webhooks.stop()
+          await Promise.all(chainLoops.map((l) => l.stop()))
+          await Promise.all(watchers.map((w) => w.stop()))
+        })(),
+      ])
     },
   }
 }

@@ -36,10 +36,29 @@ export type SignWorker = {
  * broadcast) until it is empty. Accepts that arrive while a drain runs set a flag
  * the drain checks before it returns, so no row waits for the next job.
  */
+/** How long stop() waits for the drains under way to finish their batch and send what they signed. */
+const STOP_WAIT_MS = 10_000
+
 export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> {
   const draining = new Map<string, { again: boolean }>()
   const workerIds: string[] = []
   const unsent = new Set<string>()
+  /**
+   * Drains under way, started by a job or a kick. stop() waited only for pg-boss's workers; drains kicked by the
+   * accept path went on signing while the service closed the database under them: provider answers went
+   * unrecorded, errors were logged, and a busy instance overran its stop budget.
+   */
+  const running = new Set<Promise<void>>()
+  let stopping = false
+  const tracked = (job: SignJob): Promise<void> => {
+    const run = drain(job)
+    running.add(run)
+    void run.then(
+      () => running.delete(run),
+      () => running.delete(run),
+    )
+    return run
+  }
 
   async function drain(job: SignJob): Promise<void> {
     const chain = ctx.chains.get(job.chainId)
@@ -87,6 +106,8 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     let lastBatch = 0
     try {
       for (;;) {
+        // Stopping: what is signed goes out (below), the rest stays QUEUED for the next start or another instance.
+        if (stopping) break
         const more = state.again
         state.again = false
         // A saturated API answers first; the wait is bounded (core/apiFirst.ts).
@@ -119,22 +140,27 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
   for (let i = 0; i < SIGN_WORKERS; i++) {
     workerIds.push(
       await ctx.boss.work<SignJob>(QUEUE.sign, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs: PgBoss.Job<SignJob>[]) => {
-        for (const job of jobs) await drain(job.data)
+        for (const job of jobs) if (!stopping) await tracked(job.data)
       }),
     )
   }
   return {
     kick(chainId, signer) {
-      const running = draining.get(signJobKey({ chainId, signer }))
-      if (running) running.again = true
+      if (stopping) return
+      const under = draining.get(signJobKey({ chainId, signer }))
+      if (under) under.again = true
       // Drain here and now: no job round trip on the hot path. If this instance dies
       // first, the recovery sweep (at start-up and every few seconds, on any instance)
       // enqueues a sign job for every signer with QUEUED rows.
-      else void drain({ chainId, signer }).catch((err) => ctx.log.error({ err, chainId, signer }, 'sign drain failed; the sweep retries'))
+      else void tracked({ chainId, signer }).catch((err) => ctx.log.error({ err, chainId, signer }, 'sign drain failed; the sweep retries'))
     },
     holds: (hash) => unsent.has(hash),
     async stop() {
+      stopping = true
       await Promise.all(workerIds.map((id) => ctx.boss.offWork({ id })))
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))])
+      clearTimeout(timer)
     },
   }
 }
