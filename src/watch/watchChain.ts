@@ -107,6 +107,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const fresh = await ctx.db.locks.reserve()
       if (signal.aborted) fresh.release()
       signal.throwIfAborted()
+      // A leader's lock connection answers a check every few seconds (LEADERSHIP_CHECK_MS, after a tick of at most
+      // TICK_TIMEOUT_MS). Idle for a minute, its instance is paused or cut off (keepalives do not catch a paused VM:
+      // its kernel still answers them): Postgres ends the session and another instance leads. Postgres 14+.
+      await fresh`SET idle_session_timeout = '60s'`.catch(() => {})
       reserved = fresh
     }
     const conn = reserved
