@@ -31,6 +31,8 @@ describe('requests set aside by the sign stage', () => {
       config: (c) => {
         c.chains[0].providers = [{ name: 'proxy', url: p!.url }]
         c.chains[0].patience = patience
+        // Steady traffic from one key below (the default rate limit is 200/s).
+        c.limits = { requestsPerSecond: 100_000, burst: 100_000 }
       },
     })
     return { env: e, proxy: p! }
@@ -87,6 +89,33 @@ describe('requests set aside by the sign stage', () => {
     const next = await submit(env, { to: RECIPIENT, value: '1', gasLimit: '21000' })
     const done = await waitForStatus(env, next, 'CONFIRMED')
     expect(done.nonce).toBe('0')
+  })
+
+  it('a request set aside while its signer is drained without a pause (steady traffic) is looked at again, and fails after its patience', async () => {
+    ;({ env, proxy } = await startBehindProxy({ fundsMs: 2_000 }))
+    // Steady traffic to the one signer: one drain signs it all and never finds its queue empty.
+    let running = true
+    let sent = 0
+    const client = async () => {
+      while (running) {
+        await submit(env!, { to: RECIPIENT, value: '1', gasLimit: '21000' })
+        sent++
+      }
+    }
+    const clients = Array.from({ length: 6 }, client)
+    try {
+      await new Promise((r) => setTimeout(r, 1_000))
+      const tooMuch = await submit(env, { to: RECIPIENT, value: (100_000_000n * ETHER).toString(), gasLimit: '21000' })
+      await waitForStatus(env, tooMuch, (t) => t.error?.code === 'INSUFFICIENT_FUNDS')
+      // Before: left out of every later batch of that drain, it stayed QUEUED past its patience for as long as the traffic lasted.
+      const failed = await waitForStatus(env, tooMuch, 'FAILED', 20_000)
+      expect(failed.error.code).toBe('INSUFFICIENT_FUNDS')
+      expect(running).toBe(true)
+    } finally {
+      running = false
+      await Promise.all(clients)
+    }
+    expect(sent).toBeGreaterThan(100)
   })
 
   it('rows waiting for funds are not estimated again on every drain, and the rows behind them are signed at once', async () => {

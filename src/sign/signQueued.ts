@@ -9,6 +9,7 @@ import type { TransactionRow } from '../store/transactionRow.ts'
 import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { estimateRowGas } from './estimateRowGas.ts'
+import { SetAsideForNow } from './setAsideForNow.ts'
 import { movesThisExecution, moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
 import { canPayTransfer } from './shortOfFunds.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
@@ -34,7 +35,7 @@ type Plan =
  * how long it has waited (a quarter of it) up to SET_ASIDE_RETRY_MAX_MS: thousands of rows parked for an hour
  * cost a look a minute each, not one every 5 s.
  */
-const SET_ASIDE_RETRY_MS = 5_000
+export const SET_ASIDE_RETRY_MS = 5_000
 const SET_ASIDE_RETRY_MAX_MS = 60_000
 
 /**
@@ -119,7 +120,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
  * most once per SET_ASIDE_RETRY_MS each). After a long wait their next look was up to a minute away, and an
  * operator who had just topped up the wallet saw nothing move. The node is read only when such rows exist.
  */
-async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Signer, skip: Set<string>, taken: TransactionRow[]): Promise<TransactionRow[]> {
+async function wokenByFunds(ctx: ServiceContext, chain: ChainClients, signer: Signer, skip: SetAsideForNow, taken: TransactionRow[]): Promise<TransactionRow[]> {
   const { sql } = ctx.db
   const due = sql`chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND error_code = ${ERROR_CODE.INSUFFICIENT_FUNDS}
     AND updated_at < now() - ${SET_ASIDE_RETRY_MS / 1000} * interval '1 second'
@@ -216,7 +217,7 @@ export async function signNextBatch(
   ctx: ServiceContext,
   chain: ChainClients,
   signer: Signer,
-  skip: Set<string>,
+  skip: SetAsideForNow,
   /** Kept by the drain across its batches: refusals of a remote signer since it last signed anything. */
   drain: DrainState = { refusedUnsigned: 0 },
 ): Promise<SignedBatch | null> {

@@ -2,7 +2,8 @@ import type PgBoss from 'pg-boss'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
-import { signNextBatch, type DrainState, type SignedAttempt } from './signQueued.ts'
+import { SET_ASIDE_RETRY_MS, signNextBatch, type DrainState, type SignedAttempt } from './signQueued.ts'
+import { SetAsideForNow } from './setAsideForNow.ts'
 
 /**
  * Signed batches of one signer being sent (or waiting to be) while the next is signed. Deep enough that
@@ -76,7 +77,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     }
     const state = { again: false }
     draining.set(key, state)
-    const skip = new Set<string>()
+    const skip = new SetAsideForNow(SET_ASIDE_RETRY_MS)
     const drainState: DrainState = { refusedUnsigned: 0 }
     // Signing and sending overlap: the next batch is signed and stored while earlier ones are sent.
     // Sends stay in nonce order: a batch goes out once every provider has answered the previous
@@ -126,7 +127,8 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
           if (batch === null && state.again) continue
           break
         }
-        // Each batch moves every row it saw out of QUEUED or into `skip`, so this loop ends.
+        // Each batch moves every row it saw out of QUEUED, or sets it aside (in `skip`, and for at least as long by
+        // its updated_at in SQL), so the loop ends when no new rows come.
         if (batch.signed.length) send(batch.signed)
         while (outstanding.length >= MAX_UNSENT_BATCHES || (outstanding.length > 0 && outstandingBytes > MAX_UNSENT_BYTES)) await outstanding.shift()
       }
