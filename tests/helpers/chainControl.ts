@@ -64,7 +64,8 @@ export const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
 
 /** Every transaction `from` has on chain, from block 0 to the head, in block order: what a test checks ran once. */
 export async function transactionsFrom(chain: PublicClient, from: Address): Promise<{ nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[]> {
-  const head = await chain.getBlockNumber()
+  // Not viem's cached head (kept for its polling interval, 4 s): blocks mined since a call just before would be missed.
+  const head = await chain.getBlockNumber({ cacheTime: 0 })
   const out: { nonce: number; to: string | null; input: Hex; value: bigint; hash: Hex }[] = []
   for (let n = 0n; n <= head; n++) {
     const block = await chain.getBlock({ blockNumber: n, includeTransactions: true })
