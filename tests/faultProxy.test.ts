@@ -105,6 +105,22 @@ describe('fault proxy in front of anvil', () => {
     expect(paired).toEqual(['ok', 'ok', 'fail', 'fail', 'ok', 'ok'])
   })
 
+  it('maxBodyBytes: a body over it gets a plain-text HTTP 413, in any mode, and no call reaches the node', async () => {
+    proxy.resetStats()
+    proxy.setMode('ok', { maxBodyBytes: 1_000 })
+    const small = { jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }
+    const big = { jsonrpc: '2.0', id: 2, method: 'eth_call', params: [{ data: `0x${'ab'.repeat(600)}` }, 'latest'] }
+    expect((await raw(small)).result).toBe('0x7a69')
+    const res = await fetch(proxy.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([small, big]) })
+    expect(res.status).toBe(413)
+    expect(await res.text()).toMatch(/^content length too large \(\d+>1000\)/)
+    expect(proxy.stats).toMatchObject({ httpRequests: 2, tooLarge: 1, faulted: 1, calls: { eth_chainId: 1 } })
+    // viem's view: an HttpRequestError with the status, as from geth.
+    const err = await client.call({ data: `0x${'ab'.repeat(600)}` }).catch((e) => e)
+    expect(err.walk((e: unknown) => e instanceof HttpRequestError)?.status).toBe(413)
+    proxy.setMode('ok', {})
+  })
+
   it('counts requests and calls, and stops even with a request hanging', async () => {
     proxy.resetStats()
     proxy.setMode('ok')

@@ -15,6 +15,8 @@ import type { AddressInfo, Socket } from 'node:net'
  *   with something else); other requests pass at once;
  * - `methodError`: calls to `errorMethods` (only those whose params contain `errorParamsInclude`, if given) get a
  *   JSON-RPC error answer (-32603), after being forwarded anyway with `forwardErrored`; the rest are forwarded.
+ * In every mode, a body over `maxBodyBytes` is answered HTTP 413 in plain text, as geth and besu answer one over
+ * their 5 MiB default.
  */
 export type FaultMode = 'ok' | 'http500' | 'hang' | 'close' | 'wrongChain' | 'lag' | 'flap' | 'slow' | 'methodError'
 
@@ -41,6 +43,8 @@ export type FaultOptions = {
   forwardErrored?: boolean
   /** `methodError` answers `null` instead of an error (a receipt backend lagging its blocks). */
   answerNull?: boolean
+  /** The largest request body taken, in any mode (default: no limit); a bigger one gets geth's HTTP 413. */
+  maxBodyBytes?: number
 }
 
 export type FaultProxyStats = {
@@ -50,6 +54,8 @@ export type FaultProxyStats = {
   calls: Record<string, number>
   /** HTTP requests that got a fault instead of the upstream's answer. */
   faulted: number
+  /** HTTP requests answered 413 for a body over `maxBodyBytes` (also counted in `faulted`). */
+  tooLarge: number
 }
 
 export type FaultProxy = {
@@ -84,7 +90,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
   let current = mode
   let opts: Required<FaultOptions> = withDefaults(options)
   let flapCounter = 0
-  const stats: FaultProxyStats = { httpRequests: 0, calls: {}, faulted: 0 }
+  const stats: FaultProxyStats = { httpRequests: 0, calls: {}, faulted: 0, tooLarge: 0 }
   const sockets = new Set<Socket>()
 
   async function rpc(calls: RpcCall[]): Promise<RpcAnswer[]> {
@@ -165,9 +171,17 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     stats.httpRequests++
+    const bytes = Buffer.concat(chunks)
+    if (bytes.length > opts.maxBodyBytes) {
+      // geth's words (node/rpcstack.go), before it parses anything: none of the calls reach the node.
+      stats.faulted++
+      stats.tooLarge++
+      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' }).end(`content length too large (${bytes.length}>${opts.maxBodyBytes})\n`)
+      return
+    }
     let body: RpcCall | RpcCall[]
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RpcCall | RpcCall[]
+      body = JSON.parse(bytes.toString('utf8')) as RpcCall | RpcCall[]
     } catch {
       res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }))
       return
@@ -233,6 +247,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
     resetStats() {
       stats.httpRequests = 0
       stats.faulted = 0
+      stats.tooLarge = 0
       stats.calls = {}
     },
     async stop() {
@@ -255,5 +270,6 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     errorParamsInclude: o.errorParamsInclude ?? '',
     forwardErrored: o.forwardErrored ?? false,
     answerNull: o.answerNull ?? false,
+    maxBodyBytes: o.maxBodyBytes ?? Infinity,
   }
 }
