@@ -1,12 +1,17 @@
+import { randomUUID } from 'node:crypto'
 import { BaseError, http, type EIP1193RequestFn, type Transport } from 'viem'
 import { describeSendAnswer, toSendAnswer } from './toSendAnswer.ts'
 import { isProviderFault } from './isProviderFault.ts'
+import { BATCH_LIMITS, byteBoundedBatches } from './byteBoundedBatches.ts'
 import type { ProviderHealth } from './providerHealth.ts'
 import type { Redact } from './redactUrls.ts'
 import { redactErrorInPlace } from './redactUrls.ts'
 
-/** Requests inside one tick share an HTTP round trip; that is what makes batches of receipts and estimates cheap. */
-const BATCH = { batchSize: 200, wait: 0 }
+/**
+ * Requests inside one tick share an HTTP round trip; that is what makes batches of receipts and estimates cheap.
+ * byteBoundedBatches cuts a tick's requests into pieces within BATCH_LIMITS, each on a transport of its own.
+ */
+const BATCH = { batchSize: BATCH_LIMITS.maxRequests, wait: 0 }
 /** The largest answer a bulk read takes. */
 const BULK_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
@@ -57,29 +62,32 @@ function rootCause(err: unknown): unknown {
  * - is bounded by the chain's timeout (a hanging provider costs at most that),
  * - counts toward the provider's health (latency; failures once per failed HTTP exchange),
  * - fails with an error whose texts no longer hold the URL's credentials,
- * - is refused at once, in the read fallback, while the provider is down or lagging.
+ * - is refused at once, in the read fallback, while the provider is down or lagging,
+ * - shares an HTTP round trip with the other requests of its tick, in batches bounded by bytes as well as by
+ *   count (byteBoundedBatches): a node refuses a body over its limit whole.
  */
 export function providerTransport(opts: ProviderTransportOptions): Transport {
   const { name, health, redact } = opts
   const bulk = opts.bulk === true
-  const inner = http(opts.url, {
-    batch: bulk ? false : BATCH,
-    // viem refuses answers over 10 MB; a block of 10,000 transfers' receipts is about that.
-    ...(bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
-    retryCount: opts.retryCount ?? 0,
-    timeout: opts.timeoutMs,
-    key: name,
-    name,
-  })
-  return ((params) => {
-    const transport = inner(params)
-    const request = (async (args, options) => {
+  // A new http() for each lane of byteBoundedBatches: viem batches the calls of a tick per http() instance.
+  const httpTransport = () =>
+    http(opts.url, {
+      batch: bulk ? false : BATCH,
+      // viem refuses answers over 10 MB; a block of 10,000 transfers' receipts is about that.
+      ...(bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
+      retryCount: opts.retryCount ?? 0,
+      timeout: opts.timeoutMs,
+      key: name,
+      name,
+    })
+  const withHealth = (transport: ReturnType<Transport>, dedupeUid: string) =>
+    (async (args, options) => {
       if (opts.gateReads && !health.usableForRead(name)) throw new ProviderDownError(name)
       // viem's ranking pings (net_listening, 1 s timeout) say nothing about serving real requests: not counted.
       const counted = args.method !== 'net_listening'
       const started = performance.now()
       try {
-        const result = await transport.request(args, options)
+        const result = await transport.request(args, { ...options, uid: options?.uid ?? dedupeUid })
         if (counted && !bulk) health.recordSuccess(name, performance.now() - started)
         return result
       } catch (err) {
@@ -101,6 +109,12 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
         throw err
       }
     }) as EIP1193RequestFn
+  return ((params) => {
+    const transport = httpTransport()(params)
+    // viem shares an identical call in flight (a receipt, a block) per transport; one key keeps that across the lanes.
+    const dedupeUid = `${name}.${randomUUID()}`
+    // Bulk calls go alone, each its own HTTP request: nothing to batch.
+    const request = bulk ? withHealth(transport, dedupeUid) : byteBoundedBatches(() => withHealth(httpTransport()(params), dedupeUid))
     return { ...transport, request }
   }) as Transport
 }
