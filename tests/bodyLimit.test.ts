@@ -72,3 +72,41 @@ describe('a node that refuses request bodies over a limit (HTTP 413), and a burs
     expect(proxy.stats.calls.eth_sendRawTransaction).toBeGreaterThanOrEqual(30)
   }, 90_000)
 })
+
+describe('a provider whose body limit is below one large transaction', () => {
+  let env: TestEnv
+  let open: FaultProxy
+  let small: FaultProxy
+  beforeAll(async () => {
+    env = await startTestEnv({
+      setup: async (anvil) => {
+        open = await startFaultProxy(anvil.url)
+        small = await startFaultProxy(anvil.url, 'ok', { maxBodyBytes: 64 * 1024 })
+      },
+      config: (c) => {
+        c.chains[0].providers = [
+          { name: 'open', url: open.url, weight: 2 },
+          { name: 'small', url: small.url },
+        ]
+      },
+    })
+  })
+  afterAll(async () => {
+    await env?.stop()
+    await open?.stop()
+    await small?.stop()
+  })
+
+  it('its 413 is no verdict on the transaction and no fault of the provider: sent through the other, the provider stays up', async () => {
+    const ids = await Promise.all([0, 1, 2].map((i) => submit(env, { to: RECIPIENT, data: calldata(0x3000 + i), gasLimit: GAS_LIMIT })))
+    await allConfirmed(env, small, ids)
+    expect(small.stats.tooLarge).toBeGreaterThan(0)
+    for (const id of ids) {
+      const answers = (await getTx(env, id)).attempts.flatMap((a: any) => a.providers)
+      expect(answers.filter((a: any) => a.name === 'small')).toEqual([expect.objectContaining({ outcome: 'provider_error', error: expect.stringMatching(/^HTTP 413/) })])
+      expect(answers.filter((a: any) => a.name === 'open').map((a: any) => a.outcome)).toEqual(['sent'])
+    }
+    const { json } = await env.graphql('{ providers(chainId: 31337) { name status errorsLastMinute } }')
+    expect(json.data.providers.find((p: any) => p.name === 'small')).toMatchObject({ errorsLastMinute: 0, status: expect.not.stringMatching('DOWN') })
+  }, 90_000)
+})

@@ -157,6 +157,8 @@ describe('classifySendAnswer', () => {
     ['HTTP 429', { kind: 'http_error', status: 429, message: 'Too Many Requests' }, 'provider_error'],
     ['HTTP 500', { kind: 'http_error', status: 500, message: 'Internal Server Error' }, 'provider_error'],
     ['HTTP 503 with a node-like message', { kind: 'http_error', status: 503, message: 'nonce too low' }, 'provider_error'],
+    // geth's and besu's answer to a body over their limit: no call of it ran, whatever the transaction.
+    ['HTTP 413 body too large', { kind: 'http_error', status: 413, message: 'content length too large (5242881>5242880)' }, 'provider_error'],
     ['HTTP 400 nonce too low', { kind: 'http_error', status: 400, message: 'nonce too low' }, 'nonce_too_low'],
     ['HTTP 400 insufficient funds', { kind: 'http_error', status: 400, message: 'insufficient funds for gas * price + value' }, 'insufficient_funds'],
     ['HTTP 400 without message', { kind: 'http_error', status: 400 }, 'unknown'],

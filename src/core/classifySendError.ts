@@ -43,6 +43,15 @@ export function isProviderHttpStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500
 }
 
+/**
+ * HTTP 413: the request's body was over the node's limit (geth and besu: 5 MiB), and none of its calls ran. Says
+ * nothing about the transaction (a smaller batch, or another provider, may take it), nor that the provider is
+ * failing (it answers everything else).
+ */
+export function isTooLargeHttpStatus(status: number): boolean {
+  return status === 413
+}
+
 export type SendAnswer =
   | { kind: 'ok' }
   /** `status`: the HTTP status when the error came in a non-2xx answer (a 429 or 503 with a JSON-RPC error body). */
@@ -59,7 +68,7 @@ export function classifySendAnswer(answer: SendAnswer): SendOutcome {
     case 'network_error':
       return 'provider_error'
     case 'http_error':
-      if (isProviderHttpStatus(answer.status)) return 'provider_error'
+      if (isProviderHttpStatus(answer.status) || isTooLargeHttpStatus(answer.status)) return 'provider_error'
       return answer.message ? classifySendMessage(answer.message) : 'unknown'
     case 'rpc_error': {
       const byMessage = classifySendMessage(answer.message)
