@@ -12,6 +12,12 @@ import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 
 /** Transactions handled per pass; the next pass takes the rest. */
 const BUMP_BATCH = 500
+/**
+ * ... and at most about this much of their calldata and latest raw bytes (hex), as the sign stage's
+ * MAX_UNSENT_BYTES: 500 rows of large calldata held over 250 MB in one pass (their raw bytes once more when
+ * re-signed). The first row is taken whatever its size.
+ */
+const BUMP_BATCH_BYTES = 16 * 1024 * 1024
 
 /**
  * Remote signers that failed to sign a bump (not a refusal of one request), per chain: not asked again until the
@@ -100,11 +106,19 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   // Signers configured here only: a removed signer's PENDING rows (nothing here can sign for them) stayed due for
   // ever, were picked first on every pass (ORDER BY nonce; a young key has low nonces), logged a warning each, and
   // 500 of them kept every other signer's stalled transactions on the chain from being bumped. The sweep names them.
+  // octet_length reads a stored value's size without loading it.
   const configured = ctx.signers.forChain(chain.chainId).map((s) => s.address)
   const candidates = await sql<{ id: string; signer: string }[]>`
-    SELECT id, signer FROM transactions t
-    WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer = ANY(${pgArray(configured)}::text[]) AND ${due}
-    ORDER BY nonce LIMIT ${BUMP_BATCH}`
+    WITH c AS (
+      SELECT id, signer, nonce, execution, octet_length(data) AS data_bytes FROM transactions t
+      WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer = ANY(${pgArray(configured)}::text[]) AND ${due}
+      ORDER BY nonce LIMIT ${BUMP_BATCH}),
+    sized AS (
+      SELECT c.id, c.signer, c.nonce,
+        sum(c.data_bytes + coalesce(a.raw_bytes, 0)) OVER (ORDER BY c.nonce, c.id) - (c.data_bytes + coalesce(a.raw_bytes, 0)) AS bytes_before
+      FROM c LEFT JOIN LATERAL (
+        SELECT octet_length(raw) AS raw_bytes FROM attempts WHERE transaction_id = c.id AND execution = c.execution ORDER BY id DESC LIMIT 1) a ON true)
+    SELECT id, signer FROM sized WHERE bytes_before < ${BUMP_BATCH_BYTES} ORDER BY nonce, id`
   if (candidates.length === 0) return 0
   const passStarted = Date.now()
   const market = await readFeeMarket(chain.read, fees.model)
