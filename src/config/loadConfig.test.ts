@@ -125,10 +125,25 @@ describe('substituteEnv', () => {
     ['$NAME without braces is left alone', '$X', { X: '1' }, '$X'],
     ['numbers untouched', 42, {}, 42],
     ['nested', { a: ['${X}', { b: '${X}' }] }, { X: 'v' }, { a: ['v', { b: 'v' }] }],
+    ['$${ is a literal ${', 'a$${X}b', { X: '1' }, 'a${X}b'],
   ])('%s', (_label, input, env, expected) => {
     const missing: string[] = []
     expect(substituteEnv(input, env, [], missing)).toEqual(expected)
     expect(missing).toEqual([])
+  })
+
+  // Before: left in the value as written, so an admin key or a webhook secret was that guessable text.
+  it.each([['${FRONTEND-API-KEY}'], ['${ KEY }'], ['${KEY'], ['prefix-${}']])('%s names no variable: an error naming where', (text) => {
+    const missing: string[] = []
+    substituteEnv({ apiKeys: [{ key: text }] }, { KEY: 'secret-value-0123456789' }, [], missing)
+    expect(missing).toHaveLength(1)
+    expect(missing[0]).toMatch(/^apiKeys\[0\]\.key: ".*" names no environment variable/)
+  })
+
+  it('a config whose key names no variable does not parse', () => {
+    const raw = validConfig() as any
+    raw.apiKeys[0].key = '${FRONTEND-API-KEY}'
+    expect(configError(() => parseConfig(raw, ENV)).problems).toEqual([expect.stringMatching(/^apiKeys\[0\]\.key: "\$\{FRONTEND-API-KEY\}" names no environment variable/)])
   })
 })
 

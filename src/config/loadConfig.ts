@@ -40,10 +40,21 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${formatPath(i.path)}: ${i.message}`)
 }
 
-/** Replaces `${NAME}` in every string with the environment variable; a missing one is an error naming where. */
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * Replaces `${NAME}` in every string with the environment variable; a missing one is an error naming where. A `${`
+ * that names no variable (`${FRONTEND-KEY}`, `${ KEY }`, an unclosed `${KEY`) is an error too: it was left in the
+ * value as it was, and an API key or webhook secret became that guessable text, silently. `$${` is a literal `${`.
+ */
 export function substituteEnv(value: unknown, env: Record<string, string | undefined>, path: PropertyKey[] = [], missing: string[] = []): unknown {
   if (typeof value === 'string')
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    return value.replace(/\$(\$?)\{([^}]*)(\}?)/g, (whole: string, escaped: string, name: string, closed: string) => {
+      if (escaped) return whole.slice(1)
+      if (!closed || !VARIABLE_NAME.test(name)) {
+        missing.push(`${formatPath(path)}: "${whole}" names no environment variable (\${NAME}: letters, digits and _; $\${ for a literal "\${")`)
+        return ''
+      }
       const v = env[name]
       if (v === undefined) {
         missing.push(`${formatPath(path)}: environment variable ${name} is not set`)
@@ -63,7 +74,7 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
   const parsed = configSchema.safeParse(substituted)
   // Every problem at once: a missing variable, and whatever else is wrong, but not what only follows from the
   // missing variable (the field it left empty).
-  const emptied = new Set(missing.map((m) => m.slice(0, m.indexOf(': environment variable '))))
+  const emptied = new Set(missing.map((m) => m.slice(0, m.indexOf(': '))))
   const problems = [...missing, ...(parsed.success ? [] : formatZodIssues(parsed.error.issues).filter((p) => !emptied.has(p.slice(0, p.indexOf(': ')))))]
   if (problems.length || !parsed.success) throw new ConfigError('Invalid configuration', problems)
   return parsed.data
