@@ -176,6 +176,23 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     expect(Object.fromEntries(by)).toEqual({ [SIGNER.address]: 3, [funded.address]: 3 })
   })
 
+  it('a signer that holds a request too dear for it still takes the requests moved off a broke signer', async () => {
+    const { env, funded, broke } = await startWithBrokeSigner(FUNDED_6, '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356')
+    // A typo'd amount named for each signer that can pay: each sets it aside for funds (an hour's patience).
+    const dear = await Promise.all([SIGNER.address, funded.address].map((from) => submit(env!, { to: TO, value: (10n ** 24n).toString(), gasLimit: '21000', from })))
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } } }`
+    for (const id of dear) await waitFor('the too dear request set aside', async () => (await env!.graphql(query, { id })).json.data.transaction.error?.code === 'INSUFFICIENT_FUNDS')
+    // The broke signer, the least loaded, is given requests; it cannot pay, and they move to the others.
+    const ids = await Promise.all(Array.from({ length: 9 }, (_, i) => submit(env!, { to: TO, value: String(70 + i), gasLimit: '21000' })))
+    // Before: the others' room counted the too dear request against them (below zero), so nothing moved and the
+    // broke signer's requests waited for its funds.
+    const txs = await waitFor('all nine CONFIRMED', async () => {
+      const all = await Promise.all(ids.map(async (id) => (await env!.graphql(query, { id })).json.data.transaction))
+      return all.every((t) => t.status === 'CONFIRMED') && all
+    }, 30_000)
+    expect(txs.filter((t) => t.from === broke.address)).toEqual([])
+  })
+
   it('a request the service gave to a signer that cannot pay moves to one that can and confirms; one that named that signer waits', async () => {
     // anvil's dev accounts 6 and 7 (funded at start).
     const { env, funded, broke } = await startWithBrokeSigner(

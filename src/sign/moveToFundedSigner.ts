@@ -1,3 +1,4 @@
+import { ERROR_CODE } from '../core/errors.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
 import { initialFees, maxCostWei, type Fees } from '../core/fees.ts'
@@ -39,7 +40,9 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
 
 /**
  * What a signer can still pay for: its balance, less what its unsent and unmined transactions may spend, less
- * the value and gas of what waits QUEUED for it (a row it will estimate counts a plain transfer's gas). A read
+ * the value and gas of what waits QUEUED for it (a row it will estimate counts a plain transfer's gas), but for
+ * rows it already set aside as too dear (INSUFFICIENT_FUNDS): those are not signed before it is funded, and one
+ * typo'd 100 ETH request on a 10 ETH signer kept it from taking anything for the request's whole patience. A read
  * outside its lock: a guess its own sign stage checks again, under the lock, before it spends a nonce.
  */
 async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer): Promise<Room> {
@@ -49,7 +52,8 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
     spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),
     ctx.db.sql<{ value: string; gas: string }[]>`
       SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(COALESCE(gas_limit, ${TRANSFER_GAS.toString()}::numeric)), 0)::text AS gas
-      FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'`,
+      FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'
+        AND error_code IS DISTINCT FROM ${ERROR_CODE.INSUFFICIENT_FUNDS}`,
   ])
   const waiting = maxCostWei(fees, BigInt(queued?.gas ?? '0'), BigInt(queued?.value ?? '0'))
   return { signer, fees, wei: state.balance - committed - waiting }
