@@ -42,9 +42,9 @@ describe('Postgres goes away and comes back', () => {
           body: JSON.stringify({ to: RECIPIENT, value: String(value) }),
           signal: AbortSignal.timeout(10_000),
         })
-        return { status: res.status, body: (await res.json()) as { transactionId?: string } }
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { transactionId?: string; error?: { code: string } } }
       } catch {
-        return { status: 0, body: {} }
+        return { status: 0, retryAfter: null, body: {} }
       }
     }
     const readyz = async () => (await fetch(`${service.url}/readyz`, { signal: AbortSignal.timeout(5_000) }).catch(() => null))?.status ?? 0
@@ -65,7 +65,15 @@ describe('Postgres goes away and comes back', () => {
     await waitFor('not ready', async () => (await readyz()) === 503, 20_000, 250)
     // While the database is away, nothing may be reported accepted.
     const during = await Promise.all([6, 7, 8].map(submit))
-    for (const r of during) expect(r.status).not.toBe(200)
+    // And each hears so: 503 UNAVAILABLE with a Retry-After, within its 10 s (before: 500 INTERNAL, or nothing).
+    for (const r of during) expect(r).toMatchObject({ status: 503, retryAfter: '5', body: { error: { code: 'UNAVAILABLE' } } })
+    const graphql = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query: `mutation { broadcastTransaction(input: { chainId: 31337, to: "${RECIPIENT}", value: "12" }) { id } }` }),
+      signal: AbortSignal.timeout(10_000),
+    }).then(async (res) => (await res.json()) as { errors?: { extensions: { code: string; retryAfterSeconds: number } }[] })
+    expect(graphql.errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', retryAfterSeconds: 5 })
 
     proxy.restore()
     await waitFor('ready again', async () => (await readyz()) === 200, 30_000, 250)

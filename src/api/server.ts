@@ -7,7 +7,8 @@ import { parseTransactionId } from '../accept/parseFields.ts'
 import { acceptTransaction } from '../accept/acceptTransaction.ts'
 import { validateBroadcastRequest } from '../accept/validateBroadcastRequest.ts'
 import type { ServiceContext } from '../context.ts'
-import { ERROR_CODE, InputError } from '../core/errors.ts'
+import { ERROR_CODE, InputError, RetryLaterError } from '../core/errors.ts'
+import { databaseUnavailable, isDatabaseUnavailable } from '../db/databaseUnavailable.ts'
 import { getTransaction } from '../store/readTransactions.ts'
 import type { Readiness } from '../health/readiness.ts'
 import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
@@ -36,9 +37,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text)
 }
 
-/** 429s say when to come back. */
+/** 429s and 503s say when to come back. */
 function retryAfter(err: InputError): Record<string, string> {
-  return err instanceof TooManyRequestsError ? { 'retry-after': String(err.retryAfterSeconds) } : {}
+  return err instanceof TooManyRequestsError || err instanceof RetryLaterError ? { 'retry-after': String(err.retryAfterSeconds) } : {}
 }
 
 function sendError(res: ServerResponse, err: InputError): void {
@@ -175,6 +176,12 @@ export function createHttpServer(
       if (err instanceof InputError) {
         if (restApi) service.metrics?.rejected.inc({ api: 'rest', reason: err.code })
         return sendError(res, err)
+      }
+      if (isDatabaseUnavailable(err)) {
+        // A 500 INTERNAL after postgres.js's 30 s connect timeout told the client nothing it could act on.
+        if (restApi) service.metrics?.rejected.inc({ api: 'rest', reason: ERROR_CODE.UNAVAILABLE })
+        log.warn({ err }, 'request failed: the database is out of reach')
+        return sendError(res, databaseUnavailable())
       }
       if (restApi) service.metrics?.rejected.inc({ api: 'rest', reason: ERROR_CODE.INTERNAL })
       log.error({ err }, 'request failed')

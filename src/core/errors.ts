@@ -89,6 +89,22 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * 503 UNAVAILABLE with a Retry-After: the service cannot answer for now (its database unreachable). Nothing about the
+ * request is wrong; it may or may not have been stored, so a retry carries the same idempotencyKey.
+ */
+export class RetryLaterError extends InputError {
+  override name = 'RetryLaterError'
+  declare readonly extensions: { code: ErrorCode; retryAfterSeconds: number }
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(ERROR_CODE.UNAVAILABLE, message, undefined, 503)
+    this.extensions = { code: ERROR_CODE.UNAVAILABLE, retryAfterSeconds }
+  }
+}
+
 export function isInputError(err: unknown): err is InputError {
   return err instanceof InputError
 }

@@ -2,6 +2,7 @@ import DataLoader from 'dataloader'
 import { GraphQLError, Kind, parse, visit, type ASTNode, type DocumentNode, type GraphQLSchema } from 'graphql'
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
+import { databaseUnavailable, isDatabaseUnavailable } from '../../db/databaseUnavailable.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { getAttemptsFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
 import type { Principal } from '../auth.ts'
@@ -143,6 +144,11 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
         const outer = error as GraphQLError
         if (ours) return new GraphQLError(outer.message, { nodes: outer.nodes, path: outer.path, extensions: { ...ours.extensions } })
         if (chain.every((e) => e instanceof GraphQLError)) return outer
+        if (chain.some(isDatabaseUnavailable)) {
+          service.log.warn({ err: chain.at(-1) }, 'GraphQL request failed: the database is out of reach')
+          const unavailable = databaseUnavailable()
+          return new GraphQLError(unavailable.message, { nodes: outer.nodes, path: outer.path, extensions: { ...unavailable.extensions } })
+        }
         service.log.error({ err: chain.at(-1) }, 'unexpected error in a GraphQL resolver')
         return new GraphQLError(message, { path: outer.path, extensions: { code: ERROR_CODE.INTERNAL } })
       },
