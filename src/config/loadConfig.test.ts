@@ -161,6 +161,12 @@ describe('formatPath', () => {
 describe('parseConfig: rejected configs', () => {
   const cases: ReadonlyArray<{ label: string; mutate: (c: any) => void; problems: string[] }> = [
     {
+      // Before: any case passed, so a typo in a checksummed allowlist entry allowed an address nobody meant.
+      label: 'a mixed-case address with a wrong EIP-55 checksum (as the API refuses it)',
+      mutate: (c) => (c.chains[0].policy = { allowedTo: ['0x70997970C51812dc3A010C7d01b50e0d17dc79c9'] }),
+      problems: ['chains[0].policy.allowedTo[0]: Wrong EIP-55 checksum (mixed case must be the checksummed form; a typo? all lowercase skips the check)'],
+    },
+    {
       label: 'invalid provider URL',
       mutate: (c) => (c.chains[0].providers[1].url = 'not a url'),
       problems: ['chains[0].providers[1].url: Expected an http:// or https:// URL (WebSocket providers are not supported)'],

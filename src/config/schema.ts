@@ -18,9 +18,14 @@ const weiString = z
     return BigInt(s)
   })
 
+/** As the API takes them (parseFields.ts): mixed case must be a valid EIP-55 checksum, so a typo in one is caught. */
 const address = z
   .string()
   .refine((v) => isAddress(v, { strict: false }), 'Invalid address')
+  .refine((v) => {
+    const digits = v.slice(2)
+    return digits === digits.toLowerCase() || digits === digits.toUpperCase() || isAddress(v, { strict: true })
+  }, 'Wrong EIP-55 checksum (mixed case must be the checksummed form; a typo? all lowercase skips the check)')
   .transform((v) => getAddress(v))
 
 const providerSchema = z.strictObject({
