@@ -94,6 +94,13 @@ describe('bad input', () => {
     const missing = await env.get('/transactions/00000000-0000-4000-8000-000000000000')
     expect(missing.status).toBe(404)
     expect(missing.json.error.code).toBe('NOT_FOUND')
+    // A mistyped path is a JSON 404 for an API client (it was 200 with the dashboard's HTML); a browser gets the page.
+    for (const path of ['/transaction/00000000-0000-4000-8000-000000000000', '/transactions/', '/transactions/00000000-0000-4000-8000-000000000000/']) {
+      const typo = await env.get(path)
+      expect([typo.status, typo.json?.error?.code], path).toEqual([404, 'NOT_FOUND'])
+    }
+    const page = await fetch(`${env.service.url}/some/page`, { headers: { accept: 'text/html,application/xhtml+xml' } })
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
   })
 
   it('GraphQL: a cursor this API did not make → INVALID_INPUT on `after` (a huge sequence number was a 500)', async () => {

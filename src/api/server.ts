@@ -62,7 +62,12 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
     let file = normalize(join(dir, path))
     // Inside the directory, not a sibling whose name starts the same (web/dist-old for web/dist).
     if (file !== dir && !file.startsWith(dir.endsWith(sep) ? dir : dir + sep)) return false
-    if (!existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html')
+    if (!existsSync(file) || statSync(file).isDirectory()) {
+      // The dashboard for a page a browser asks for; an API client's mistyped path (/transaction/<id>, a trailing
+      // slash) gets the JSON 404, not 200 with a page it cannot parse.
+      if (!(req.headers.accept ?? '').includes('text/html')) return false
+      file = join(dir, 'index.html')
+    }
     res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' })
     createReadStream(file).pipe(res)
     return true
