@@ -92,7 +92,7 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   // A configuration the chain or the keys contradict is the operator's to fix: its message says what, a stack would bury it.
-  const stated = err instanceof ConfigError || ['ProviderChainMismatchError', 'FeeModelMismatchError', 'SignerLoadError'].includes((err as Error)?.name)
+  const stated = err instanceof ConfigError || ['ProviderChainMismatchError', 'FeeModelMismatchError', 'SignerLoadError', 'NoApiKeysError'].includes((err as Error)?.name)
   if (stated) process.stderr.write(`tx-broadcaster: ${(err as Error).message}\n`)
   else process.stderr.write(`tx-broadcaster: failed to start: ${(err as Error)?.stack ?? err}\n`)
   process.exit(1)

@@ -336,6 +336,7 @@ describe('readConfigFile and loadOptions', () => {
     ['--config without a path', ['--config='], {}, /--config needs a path/],
     ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number, got "eighty"/],
     ['a PORT out of range', [], { PORT: '70000' }, /PORT/],
+    ['a LOG_LEVEL pino does not have', [], { LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"$/],
   ])('%s is a ConfigError', (_label, argv, env, message) => {
     expect(configError(() => loadOptions(argv, env)).message).toMatch(message)
   })

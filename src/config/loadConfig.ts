@@ -104,6 +104,15 @@ export function readConfigFile(path: string, env: Record<string, string | undefi
   }
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** pino's levels; another word failed deep in pino with a stack ("default level:verbose must be included in custom levels"). */
+function parseLogLevel(value: string | undefined): string {
+  if (value === undefined || value === '') return 'info'
+  if (!LOG_LEVELS.includes(value)) throw new ConfigError(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`)
+  return value
+}
+
 function parsePort(value: string | undefined): number {
   if (value === undefined || value === '') return 4000
   const port = Number(value)
@@ -140,7 +149,7 @@ export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<
     databaseUrl,
     port: parsePort(env.PORT),
     host: env.HOST || (file ? '0.0.0.0' : '127.0.0.1'),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: parseLogLevel(env.LOG_LEVEL),
     devMode: !file,
     embeddedPostgres: embedded,
     dataDir: resolve(env.BROADCASTER_DATA_DIR || '.data'),
