@@ -133,8 +133,14 @@ const BroadcastTransactionInput = builder.inputType('BroadcastTransactionInput',
     value: t.field({ type: 'BigInt', description: 'Wei' }),
     gasLimit: t.field({ type: 'BigInt', description: 'Leave out to estimate (with a margin)' }),
     idempotencyKey: t.string({ description: 'A retry with the same key returns the same transaction' }),
-    validUntil: t.field({ type: 'DateTime', description: 'Not broadcast by then: FAILED with EXPIRED' }),
-    from: t.field({ type: 'Address', description: "The signer to send from (one of the chain's signers); left out: the chain's signers take turns" }),
+    validUntil: t.field({
+      type: 'DateTime',
+      description: 'Not broadcast by then: FAILED with EXPIRED. Sent but not mined by then: replaced by a zero-value self-transfer, CANCELLED with EXPIRED',
+    }),
+    from: t.field({
+      type: 'Address',
+      description: "The signer to send from (one of the chain's signers); left out: the least loaded of the chain's signers that can pay for it",
+    }),
   }),
 })
 
