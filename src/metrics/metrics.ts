@@ -168,7 +168,7 @@ export function registerDatabaseGauges(
   })
   new Gauge({
     name: 'txb_transactions_stored',
-    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; alert on increase(...{status="FAILED"}) and REVERTED',
+    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge: alert on delta(...{status="FAILED"}[10m]) > 0 and REVERTED (not increase(): retention and retries lower it)',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
