@@ -183,38 +183,43 @@ builder.queryType({
         return getTransactionsInIdRange(ctx.service.db.sql, parseIdPrefix(prefix), 10)
       },
     }),
-    transactions: t.connection({
-      type: TransactionType,
-      description: 'Newest first',
-      args: {
-        status: t.arg({ type: [TransactionStatus] }),
-        chainId: t.arg.int(),
-        from: t.arg({ type: 'Address' }),
+    transactions: t.connection(
+      {
+        type: TransactionType,
+        description: 'Newest first; first: at most 500 (default 50); forward only (last/before are refused)',
+        args: {
+          status: t.arg({ type: [TransactionStatus] }),
+          chainId: t.arg.int(),
+          from: t.arg({ type: 'Address' }),
+        },
+        resolve: async (_, args, ctx) => {
+          requireRole(ctx.principal, 'reader')
+          if (args.last != null || args.before != null)
+            throw new InputError(ERROR_CODE.INVALID_INPUT, 'last/before: only forward pagination (first/after) is supported', args.last != null ? 'last' : 'before')
+          const first = args.first == null ? 50 : parseInteger(args.first, 'first', { min: 1, max: 500 })
+          const beforeSeq = args.after ? decodeCursor(args.after) : null
+          const rows = await listTransactions(
+            ctx.service.db.sql,
+            { statuses: args.status as TxStatus[] | null, chainId: args.chainId, signer: args.from ? parseAddress(args.from, 'from') : null },
+            first + 1,
+            beforeSeq,
+          )
+          const page = rows.slice(0, first)
+          return {
+            edges: page.map((node) => ({ node, cursor: encodeCursor(node.seq) })),
+            pageInfo: {
+              hasNextPage: rows.length > first,
+              hasPreviousPage: beforeSeq !== null,
+              startCursor: page[0] ? encodeCursor(page[0].seq) : null,
+              endCursor: page.at(-1) ? encodeCursor(page.at(-1)!.seq) : null,
+            },
+          }
+        },
       },
-      resolve: async (_, args, ctx) => {
-        requireRole(ctx.principal, 'reader')
-        if (args.last != null || args.before != null)
-          throw new InputError(ERROR_CODE.INVALID_INPUT, 'last/before: only forward pagination (first/after) is supported', args.last != null ? 'last' : 'before')
-        const first = args.first == null ? 50 : parseInteger(args.first, 'first', { min: 1, max: 500 })
-        const beforeSeq = args.after ? decodeCursor(args.after) : null
-        const rows = await listTransactions(
-          ctx.service.db.sql,
-          { statuses: args.status as TxStatus[] | null, chainId: args.chainId, signer: args.from ? parseAddress(args.from, 'from') : null },
-          first + 1,
-          beforeSeq,
-        )
-        const page = rows.slice(0, first)
-        return {
-          edges: page.map((node) => ({ node, cursor: encodeCursor(node.seq) })),
-          pageInfo: {
-            hasNextPage: rows.length > first,
-            hasPreviousPage: beforeSeq !== null,
-            startCursor: page[0] ? encodeCursor(page[0].seq) : null,
-            endCursor: page.at(-1) ? encodeCursor(page.at(-1)!.seq) : null,
-          },
-        }
-      },
-    }),
+      // DESIGN's names for the page types (Pothos's default was QueryTransactionsConnection / ...Edge).
+      { name: 'TransactionConnection' },
+      { name: 'TransactionEdge' },
+    ),
   }),
 })
 
