@@ -91,6 +91,21 @@ describe('loadRemoteSigner', () => {
     await expect(signer.signTransaction(TX)).rejects.toThrow('signer "r": the remote signer signed a different transaction than asked (nonce 8, value 6)')
     answer = (r) => privateKeyToAccount('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80').signTransaction({ ...TX, to: r.to as Hex })
     await expect(signer.signTransaction(TX)).rejects.toThrow(/signed a different transaction than asked \(sender 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\)/)
+    // The asked transaction, with an access list the signer (or a proxy) added: more intrinsic gas than asked for.
+    answer = (r) =>
+      account.signTransaction({
+        chainId: Number(r.chainId),
+        nonce: Number(r.nonce),
+        gas: hexToBigInt(r.gas as Hex),
+        to: r.to as Hex,
+        value: hexToBigInt(r.value as Hex),
+        data: r.data as Hex,
+        maxFeePerGas: hexToBigInt(r.maxFeePerGas as Hex),
+        maxPriorityFeePerGas: hexToBigInt(r.maxPriorityFeePerGas as Hex),
+        accessList: [{ address: r.to as Hex, storageKeys: [] }],
+        type: 'eip1559',
+      })
+    await expect(signer.signTransaction(TX)).rejects.toThrow('signer "r": the remote signer signed a different transaction than asked (accessList)')
     answer = async () => '0xdeadbeef'
     await expect(signer.signTransaction(TX)).rejects.toThrow('answered with bytes that are not a signed transaction')
     answer = async () => null

@@ -141,6 +141,8 @@ async function checkSigned(name: string, from: Address, asked: TransactionSerial
     (got.data ?? '0x').toLowerCase() !== (asked.data ?? '0x').toLowerCase() && 'data',
     legacy ? !same(got.gasPrice, asked.gasPrice) && `gasPrice ${got.gasPrice}` : !same(got.maxFeePerGas, asked.maxFeePerGas) && `maxFeePerGas ${got.maxFeePerGas}`,
     !legacy && !same(got.maxPriorityFeePerGas, asked.maxPriorityFeePerGas) && `maxPriorityFeePerGas ${got.maxPriorityFeePerGas}`,
+    // We never ask for one: an access list added costs intrinsic gas (a 21,000-gas cancel or filler turns invalid).
+    !legacy && ((got as { accessList?: readonly unknown[] }).accessList?.length ?? 0) > 0 && 'accessList',
   ].filter((d): d is string => typeof d === 'string')
   if (differences.length)
     throw new RemoteSignerError(`signer "${name}": the remote signer signed a different transaction than asked (${differences.join(', ')})`)
