@@ -101,6 +101,9 @@ describe('bad input', () => {
     }
     const page = await fetch(`${env.service.url}/some/page`, { headers: { accept: 'text/html,application/xhtml+xml' } })
     expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
+    // The root is the dashboard for anyone (a load balancer's default health check is GET / with */*).
+    const root = await fetch(`${env.service.url}/`, { headers: { accept: '*/*' } })
+    expect([root.status, root.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
   })
 
   it('GraphQL: a cursor this API did not make → INVALID_INPUT on `after` (a huge sequence number was a 500)', async () => {

@@ -65,7 +65,8 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
     if (!existsSync(file) || statSync(file).isDirectory()) {
       // The dashboard for a page a browser asks for; an API client's mistyped path (/transaction/<id>, a trailing
       // slash) gets the JSON 404, not 200 with a page it cannot parse.
-      if (!(req.headers.accept ?? '').includes('text/html')) return false
+      // The root always (load balancers' and monitors' default health check is GET / with any Accept).
+      if (path !== '/' && !(req.headers.accept ?? '').includes('text/html')) return false
       file = join(dir, 'index.html')
     }
     res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' })

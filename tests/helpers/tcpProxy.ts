@@ -21,19 +21,24 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
   return {
-    port: (server.address() as { port: number }).port,
+    port,
+    /** Open connections are cut and new ones refused (ECONNREFUSED), as with a database that is down. */
     cut() {
       up = false
       for (const s of sockets) s.destroy()
       sockets.clear()
+      server.close()
     },
     restore() {
       up = true
+      server.listen(port, '127.0.0.1')
     },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy()
+        if (!server.listening) return resolve()
         server.close(() => resolve())
       }),
   }
