@@ -224,6 +224,31 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('mined-again'))).toHaveLength(1)
   })
 
+  it('mined again in another block while the provider cannot serve its receipt yet: the watcher waits for it, not passes the block', async () => {
+    const started = await startBehindProxy({ noMining: true })
+    env = started.env
+    const { proxy } = started
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('mined-again-lagging') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    try {
+      // The provider's receipts lag its blocks (null) right after the reorg.
+      proxy.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt'], answerNull: true })
+      await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, id), 0]]])
+      // Several watcher ticks: before, the first passed the block for good and the row kept its old block.
+      await new Promise((r) => setTimeout(r, 3_000))
+    } finally {
+      proxy.setMode('ok')
+    }
+    const receipt = await env.chain.getTransactionReceipt({ hash: confirmed.hash })
+    expect(receipt.blockHash).not.toBe(confirmed.blockHash)
+    const moved = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.blockHash === receipt.blockHash, 20_000)
+    expect(BigInt(moved.blockNumber)).toBe(receipt.blockNumber)
+  })
+
   it('a CONFIRMED transaction whose block a deeper reorg takes away, and that a node holds in its pool again, goes back to PENDING', async () => {
     const started = await oneConfirmed('deep-pooled')
     env = started.env

@@ -27,6 +27,11 @@ const RECEIPT_CHUNK = 100
  * rest waits for the next tick. Below TICK_TIMEOUT_MS, so a tick ends before it is abandoned.
  */
 const RECEIPTS_BUDGET_MS = 20_000
+/**
+ * How long the scan waits before a block holding a final transaction of ours mined again (after a deep reorg) whose
+ * receipt in that block no provider serves yet; in time, not ticks (a tick is 50 ms on a fast chain).
+ */
+const REMINED_RECEIPT_WAIT_MS = 60_000
 /** Ticks the cursor may stop before the same block; then it moves on, and the receipt sweep covers that block. */
 const MAX_TICKS_STUCK = 20
 /** How often a leading watcher checks that its lock's connection still holds the lock. */
@@ -100,6 +105,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * blocks are also searched for final transactions of ours mined again in the new chain (minedAgain).
    */
   let rescanTo: number | null = null
+  /** Since when the scan waits before a block holding a final transaction mined again whose receipt there is not read yet. */
+  let reminedStuck: { hash: Hash; since: number } | null = null
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -139,6 +146,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     cursor = null
     stuck = null
     rescanTo = null
+    reminedStuck = null
     log.info('watching chain (leader)')
     return true
   }
@@ -354,7 +362,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       consistent.push(block)
       next = { number: Number(block.number), hash: block.hash! }
     }
-    if (rescanTo !== null) await minedAgain(consistent, head, signal)
+    const unresolved = rescanTo !== null ? await minedAgain(consistent, head, signal) : null
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
@@ -376,6 +384,21 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         }
       }
     }
+    // A final transaction seen in another block whose receipt there could not be read yet (providers disagreeing
+    // right after the reorg): the cursor stops before that block and the next tick looks again. Passed, it stayed
+    // in its old block for good (the reconciler only revives finals whose nonce the chain no longer counts).
+    if (!unresolved) reminedStuck = null
+    else {
+      if (reminedStuck?.hash !== unresolved.hash) reminedStuck = { hash: unresolved.hash!, since: Date.now() }
+      if (Date.now() - reminedStuck.since < REMINED_RECEIPT_WAIT_MS) {
+        const at = consistent.indexOf(unresolved)
+        const before = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+        if (before.number < next.number) next = before
+      } else {
+        log.warn({ block: Number(unresolved.number) }, 'a final transaction mined again in this block: its receipt there still not read after a minute; moving on')
+        reminedStuck = null
+      }
+    }
     if (next === cursor) return
     signal.throwIfAborted()
     cursor = next
@@ -392,17 +415,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * if it reverted there. Only on the watcher's own consistent scan of the new chain, with a receipt from that
    * very block: the view the watcher settles everything by, not one provider's word that the old block is gone.
    */
-  async function minedAgain(blocks: readonly ScannedBlock[], head: bigint, signal: AbortSignal): Promise<void> {
+  async function minedAgain<B extends ScannedBlock>(blocks: readonly B[], head: bigint, signal: AbortSignal): Promise<B | null> {
     const blockOf = new Map<Hash, Hash>()
     for (const b of blocks) for (const h of b.transactions as Hash[]) blockOf.set(h, b.hash!)
-    if (blockOf.size === 0) return
+    if (blockOf.size === 0) return null
     const finals = await sql<(FinalRow & { hash: Hash; block_number: number })[]>`
       SELECT t.id, t.status, t.nonce, t.block_hash, t.block_number, t.execution, a.hash
       FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND t.mined_hash = a.hash
       WHERE a.hash = ANY(${pgArray([...blockOf.keys()])}::text[]) AND t.chain_id = ${chainId} AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
     const moved = finals.filter((t) => t.block_hash !== blockOf.get(t.hash))
-    if (moved.length === 0) return
+    if (moved.length === 0) return null
     const receipts = (await fetchReceipts(moved.map((t) => t.hash))).filter((r) => r.blockHash === blockOf.get(r.transactionHash))
+    const read = new Set(receipts.map((r) => r.transactionHash))
+    const missing = new Set(moved.filter((t) => !read.has(t.hash)).map((t) => blockOf.get(t.hash)!))
     const matches = new Map<Hash, string>()
     for (const receipt of receipts) {
       const t = moved.find((m) => m.hash === receipt.transactionHash)!
@@ -414,6 +439,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
     // A crash between the two leaves it PENDING with its nonce used: the receipt sweep settles it.
     await settleReceipts(receipts.filter((r) => matches.has(r.transactionHash)), matches, head, signal)
+    // The first block (in chain order) holding one whose receipt there was not read.
+    return blocks.find((b) => missing.has(b.hash!)) ?? null
   }
 
   /**
