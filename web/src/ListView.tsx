@@ -100,18 +100,41 @@ type LiveSeen = { row: TxRow; at: number }
 /** The periodic re-read's newest rows of the tab; `complete` when they are all the tab holds; `sentAt` as LiveSeen's `at`. */
 type TabRead = { rows: Row[]; complete: boolean; sentAt: number }
 
+/** A cursor's row sequence number (the API's cursors are base64url "seq:<n>"); null for one it did not make. */
+function seqOf(cursor: string | undefined): number | null {
+  if (!cursor) return null
+  try {
+    const m = /^seq:(\d+)$/.exec(atob(cursor.replace(/-/g, '+').replace(/_/g, '/')))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+/** A row live updates brought (no cursor) counts as covered by a read only this much newer than its oldest row. */
+const LIVE_ROW_MARGIN_MS = 2_000
+
 /**
  * Merges the periodic re-read like live updates, so it corrects rows the live feed left stale and adds rows it
  * never delivered. A shown row the read does not hold has left the tab (or was pruned): it leaves the list too,
- * but only if the read covered it (the read held the whole tab, or rows older than it) and no live update of it
- * arrived after the read was sent (that update is newer than the read: a row created just then is kept).
- * Order is by createdAt, as applyUpdates places rows (the API pages by arrival, which matches it but for a few ms).
+ * but only if the read covered it and no live update of it arrived after the read was sent (that update is newer
+ * than the read: a row created just then is kept). Covered: the read held the whole tab, or the row is newer in
+ * the API's own order (its sequence, from its cursor) than the read's last row. By createdAt instead, a row
+ * committed by a statement that started later but took a lower sequence number (concurrent commits) fell inside
+ * the window without being in it, and was dropped for good. A row that came live (no cursor) needs a margin.
  * The read's rows come with any newer live version merged in (withRecent), so the read does not undo it either.
  */
 function applyRead(s: ListState, read: TabRead, f: ListFilter, liveAt: (id: string) => number | undefined): ListState {
   const held = new Set(read.rows.map((r) => r.id))
-  const oldest = read.rows.length > 0 ? Date.parse(read.rows[read.rows.length - 1]!.createdAt) : Number.POSITIVE_INFINITY
-  const covered = (r: Row) => read.complete || Date.parse(r.createdAt) > oldest
+  const last = read.rows.at(-1)
+  const lastSeq = seqOf(last?.cursor)
+  const oldest = last ? Date.parse(last.createdAt) : Number.POSITIVE_INFINITY
+  const covered = (r: Row) => {
+    if (read.complete) return true
+    const seq = seqOf(r.cursor)
+    if (seq !== null) return lastSeq !== null && seq > lastSeq
+    return Date.parse(r.createdAt) > oldest + LIVE_ROW_MARGIN_MS
+  }
   const liveSinceSent = (r: Row) => (liveAt(r.id) ?? Number.NEGATIVE_INFINITY) >= read.sentAt
   const kept = s.rows.filter((r) => held.has(r.id) || !covered(r) || liveSinceSent(r))
   return applyUpdates(kept.length === s.rows.length ? s : { ...s, rows: kept }, read.rows, f)
@@ -120,12 +143,12 @@ function applyRead(s: ListState, read: TabRead, f: ListFilter, liveAt: (id: stri
 type Counts = Partial<Record<TabId, string>>
 const COUNTS_QUERY = `query Counts($chainId: Int, $from: Address, $status: [TransactionStatus!], $first: Int!) {
   transactionCounts(chainId: $chainId, from: $from) { status count }
-  transactions(first: $first, chainId: $chainId, from: $from, status: $status) { edges { node { ${ROW_FIELDS} } } }
+  transactions(first: $first, chainId: $chainId, from: $from, status: $status) { edges { cursor node { ${ROW_FIELDS} } } }
 }`
 
 type CountsData = {
   transactionCounts: Array<{ status: TxStatus; count: number }>
-  transactions: { edges: Array<{ node: TxRow }> }
+  transactions: { edges: Array<{ cursor: string; node: TxRow }> }
 }
 
 /**
@@ -167,7 +190,7 @@ function useCounts(
           const n = t.statuses ? t.statuses.reduce((sum, st) => sum + (by.get(st) ?? 0), 0) : [...by.values()].reduce((a, b) => a + b, 0)
           next[t.id] = grouped(n)
         }
-        const rows = data.transactions.edges.map((e) => e.node)
+        const rows: Row[] = data.transactions.edges.map((e) => ({ ...e.node, cursor: e.cursor }))
         setCounts(next)
         readRef.current({ rows, complete: rows.length < READ_ROWS, sentAt })
       } catch {
