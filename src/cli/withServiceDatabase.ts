@@ -1,3 +1,4 @@
+import { EMBEDDED_DATABASE } from '../config/loadConfig.ts'
 import { createDb, type Sql } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
 import type { CliIo } from './keysCommand.ts'
@@ -15,8 +16,10 @@ export async function withServiceDatabase(
   work: (sql: Sql) => Promise<void>,
 ): Promise<number> {
   const databaseUrl = io.env.DATABASE_URL
-  if (!databaseUrl) {
-    io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)\n`)
+  if (!databaseUrl || databaseUrl === EMBEDDED_DATABASE) {
+    // The embedded Postgres runs only inside the service: the command would connect to the word "embedded".
+    const why = databaseUrl ? ` (DATABASE_URL=${EMBEDDED_DATABASE} is the service's own; use the URL of that Postgres while it runs)` : ''
+    io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)${why}\n`)
     return 2
   }
   const db = createDb(databaseUrl, { max: 1 })
