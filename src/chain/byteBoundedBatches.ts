@@ -9,6 +9,9 @@ export const BATCH_LIMITS = { maxBytes: 1024 * 1024, maxRequests: 200 }
 
 export type BatchLimits = typeof BATCH_LIMITS
 
+/** Idle lanes (viem transports) kept for the next groups; more are made when needed and dropped when idle. */
+const MAX_IDLE_LANES = 8
+
 /** What a call adds to a batch's body besides its method and params: `{"jsonrpc":"2.0","id":…,"method":"","params":},`. */
 const ENVELOPE_BYTES = 64
 
@@ -41,7 +44,8 @@ export function byteBoundedBatches(openLane: () => EIP1193RequestFn, limits: Bat
   async function sendTheRest(group: Group): Promise<void> {
     await Promise.all(group.firstSent)
     for (const piece of group.pieces.slice(1)) await Promise.all(piece.calls.map((call) => send(group.lane, call)))
-    idleLanes.push(group.lane)
+    // Kept for reuse up to a few: a provider that hung made one lane per tick, and all of them stayed.
+    if (idleLanes.length < MAX_IDLE_LANES) idleLanes.push(group.lane)
   }
 
   return ((args, options) =>

@@ -33,7 +33,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     restore() {
       up = true
-      server.listen(port, '127.0.0.1')
+      if (!server.listening) server.listen(port, '127.0.0.1')
     },
     close: () =>
       new Promise<void>((resolve) => {
