@@ -30,6 +30,16 @@ async function oneConfirmed(tag: string): Promise<{ env: TestEnv; anvil: ReturnT
   return { env, anvil, id, confirmed: await waitForStatus(env, id, 'CONFIRMED') }
 }
 
+/** On an anvil that mines on demand (confirmations 1): one request of `tag`'s calldata mined in block 3, CONFIRMED (two blocks a reorg can replace). */
+async function confirmedInThirdBlock(env: TestEnv, tag: string): Promise<{ id: string; confirmed: any }> {
+  const anvil = chainControl(env)
+  await anvil.mine(2)
+  const id = await submit(env, { to: RECIPIENT, data: toHex(tag) })
+  await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+  await anvil.mine()
+  return { id, confirmed: await waitForStatus(env, id, 'CONFIRMED') }
+}
+
 /** Mines a block every 300 ms (at most 60) until the transaction is FAILED or CONFIRMED; returns it then. */
 async function mineUntilSettled(env: TestEnv, id: string): Promise<any> {
   let t = await getTx(env, id)
@@ -206,11 +216,7 @@ describe('recovery on a real anvil', () => {
   it('a CONFIRMED transaction whose block a deeper reorg replaced, mined again in another block of the new chain, shows that block', async () => {
     env = await startTestEnv({ anvil: { noMining: true } })
     const anvil = chainControl(env)
-    await anvil.mine(2)
-    const id = await submit(env, { to: RECIPIENT, data: toHex('mined-again') })
-    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
-    await anvil.mine()
-    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    const { id, confirmed } = await confirmedInThirdBlock(env, 'mined-again')
     // Confirmations are 1: a two-block reorg is deeper than the depth. The new chain holds the same bytes, one block lower.
     await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, id), 0]]])
     const receipt = await env.chain.getTransactionReceipt({ hash: confirmed.hash })
@@ -229,11 +235,7 @@ describe('recovery on a real anvil', () => {
     env = started.env
     const { proxy } = started
     const anvil = chainControl(env)
-    await anvil.mine(2)
-    const id = await submit(env, { to: RECIPIENT, data: toHex('mined-again-lagging') })
-    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
-    await anvil.mine()
-    const confirmed = await waitForStatus(env, id, 'CONFIRMED')
+    const { id, confirmed } = await confirmedInThirdBlock(env, 'mined-again-lagging')
     try {
       // The provider's receipts lag its blocks (null) right after the reorg.
       proxy.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt'], answerNull: true })

@@ -39,10 +39,13 @@ describe('transaction updates feed', () => {
     }
   }
 
-  it('a change whose load fails (a lock held past lock_timeout) still reaches the subscriber, once the lock is gone', async () => {
-    // The feed's own connections give up on a lock after 100 ms, as any statement timeout would.
-    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: 100 } })
-    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
+  /**
+   * A change committed while the feed's load cannot read `transactions` (locked for `lockedMs`, past the feed's own
+   * `lockTimeoutMs`): what the subscriber has seen 5 s after the lock is gone.
+   */
+  async function deliveredPastLock(lockedMs: number, lockTimeoutMs: number, opts: { retryMs?: number } = {}) {
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: lockTimeoutMs } })
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }), opts)
     const seen: TransactionRow[] = []
     updates.subscribe((row) => seen.push(row))
     try {
@@ -52,38 +55,27 @@ describe('transaction updates feed', () => {
         // The feed's load joins transactions: held here, it fails until this commits.
         await locked`LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE`
         await feedSql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
-        await new Promise((r) => setTimeout(r, 400))
+        await new Promise((r) => setTimeout(r, lockedMs))
       })
       const deadline = Date.now() + 5_000
       while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-      expect(seen.map((r) => [r.id, r.status])).toEqual([[tx!.id, 'QUEUED']])
+      return { id: tx!.id, seen: seen.map((r) => [r.id, r.status]) }
     } finally {
       await updates.stop()
       await feedSql.end({ timeout: 5 })
     }
+  }
+
+  it('a change whose load fails (a lock held past lock_timeout) still reaches the subscriber, once the lock is gone', async () => {
+    // The feed's own connections give up on a lock after 100 ms, as any statement timeout would.
+    const { id, seen } = await deliveredPastLock(400, 100)
+    expect(seen).toEqual([[id, 'QUEUED']])
   })
 
   it('a change whose load fails for longer than ten tries is still delivered (it was dropped after about 28 s)', async () => {
     // Tries 10 ms apart, growing: the eleventh failure came after about 0.6 s, and the old feed gave the change up.
-    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: 20 } })
-    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }), { retryMs: 10 })
-    const seen: TransactionRow[] = []
-    updates.subscribe((row) => seen.push(row))
-    try {
-      const [tx] = await conn.sql<{ id: string }[]>`
-        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000001', NULL, 0) RETURNING id`
-      await conn.sql.begin(async (locked) => {
-        await locked`LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE`
-        await feedSql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
-        await new Promise((r) => setTimeout(r, 2_000))
-      })
-      const deadline = Date.now() + 5_000
-      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-      expect(seen.map((r) => [r.id, r.status])).toEqual([[tx!.id, 'QUEUED']])
-    } finally {
-      await updates.stop()
-      await feedSql.end()
-    }
+    const { id, seen } = await deliveredPastLock(2_000, 20, { retryMs: 10 })
+    expect(seen).toEqual([[id, 'QUEUED']])
   })
 
   it('changes committed while the LISTEN connection was down reach the subscriber once it is back, each once', async () => {

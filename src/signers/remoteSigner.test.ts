@@ -37,9 +37,10 @@ beforeAll(async () => {
 })
 afterAll(() => void server.close())
 
-/** Signs what the request says, the way a real remote signer does. */
-const signRequest = (r: Record<string, string>) =>
+/** Signs what the request says, the way a real remote signer does (with `extra` fields a signer might add). */
+const signRequest = (r: Record<string, string>, extra: { accessList?: { address: Hex; storageKeys: Hex[] }[] } = {}) =>
   account.signTransaction({
+    ...extra,
     chainId: Number(r.chainId),
     nonce: Number(r.nonce),
     gas: hexToBigInt(r.gas as Hex),
@@ -92,19 +93,7 @@ describe('loadRemoteSigner', () => {
     answer = (r) => privateKeyToAccount('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80').signTransaction({ ...TX, to: r.to as Hex })
     await expect(signer.signTransaction(TX)).rejects.toThrow(/signed a different transaction than asked \(sender 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\)/)
     // The asked transaction, with an access list the signer (or a proxy) added: more intrinsic gas than asked for.
-    answer = (r) =>
-      account.signTransaction({
-        chainId: Number(r.chainId),
-        nonce: Number(r.nonce),
-        gas: hexToBigInt(r.gas as Hex),
-        to: r.to as Hex,
-        value: hexToBigInt(r.value as Hex),
-        data: r.data as Hex,
-        maxFeePerGas: hexToBigInt(r.maxFeePerGas as Hex),
-        maxPriorityFeePerGas: hexToBigInt(r.maxPriorityFeePerGas as Hex),
-        accessList: [{ address: r.to as Hex, storageKeys: [] }],
-        type: 'eip1559',
-      })
+    answer = (r) => signRequest(r, { accessList: [{ address: r.to as Hex, storageKeys: [] }] })
     await expect(signer.signTransaction(TX)).rejects.toThrow('signer "r": the remote signer signed a different transaction than asked (accessList)')
     answer = async () => '0xdeadbeef'
     await expect(signer.signTransaction(TX)).rejects.toThrow('answered with bytes that are not a signed transaction')
