@@ -64,7 +64,8 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
     await Promise.all(batch.map((p) => commit([p]).catch((err: unknown) => p.reject(refusal(err)))))
   }
 
-  async function commit(batch: Pending[]): Promise<void> {
+  async function commit(committing: Pending[]): Promise<void> {
+    let batch = committing
     const { sql } = ctx.db
     // One statement, committed on its own: the rows and their first events (a data-modifying CTE),
     // so a batch costs one round trip instead of BEGIN, two INSERTs and COMMIT.
@@ -90,11 +91,21 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
     const retried = batch.filter((p) => !byId.has(p.id))
     const existing = new Map<string, TransactionRow>()
     if (retried.length) {
+      // The batch is committed: a failure from here on must not reach a client as "nothing was stored" (a 503
+      // for an unreachable database): a client without a key would send a stored request again. The new rows
+      // are answered, and the retries fail as an internal error (their rows exist).
       const rows = await sql<TransactionRow[]>`
         SELECT t.* FROM transactions t
         JOIN unnest(${pgArray(retried.map((p) => p.apiKeyName))}::text[], ${pgArray(retried.map((p) => p.req.idempotencyKey))}::text[]) AS k(api_key_name, idempotency_key)
-          ON t.api_key_name = k.api_key_name AND t.idempotency_key = k.idempotency_key`
-      for (const r of rows) existing.set(`${r.api_key_name}\u0000${r.idempotency_key}`, r)
+          ON t.api_key_name = k.api_key_name AND t.idempotency_key = k.idempotency_key`.catch((err: unknown) => {
+        ctx.log.error({ err, retries: retried.length }, 'reading the stored requests of idempotent retries failed after the batch committed')
+        return null
+      })
+      if (rows === null) {
+        const lookupFailed = new InputError(ERROR_CODE.INTERNAL, 'Your request is stored (same idempotencyKey), but reading it back failed; ask again', undefined, 500)
+        for (const p of retried) p.reject(lookupFailed)
+        batch = batch.filter((p) => byId.has(p.id))
+      } else for (const r of rows) existing.set(`${r.api_key_name}\u0000${r.idempotency_key}`, r)
     }
     const outcomes = batch.map((p): AcceptOutcome | InputError => {
       const row = byId.get(p.id)
