@@ -32,6 +32,8 @@ const RECEIPTS_BUDGET_MS = 20_000
  * receipt in that block no provider serves yet; in time, not ticks (a tick is 50 ms on a fast chain).
  */
 const REMINED_RECEIPT_WAIT_MS = 60_000
+/** ... asking again this often meanwhile. */
+const REMINED_RETRY_MS = 1_000
 /** Ticks the cursor may stop before the same block; then it moves on, and the receipt sweep covers that block. */
 const MAX_TICKS_STUCK = 20
 /** How often a leading watcher checks that its lock's connection still holds the lock. */
@@ -105,8 +107,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * blocks are also searched for final transactions of ours mined again in the new chain (minedAgain).
    */
   let rescanTo: number | null = null
-  /** Since when the scan waits before a block holding a final transaction mined again whose receipt there is not read yet. */
-  let reminedStuck: { hash: Hash; since: number } | null = null
+  /**
+   * While the scan waits before a block holding a final transaction mined again whose receipt there is not read yet
+   * (minedAgain): since when, its last look, and whether this rescan's wait is used up (one wait per rescan, not one
+   * per such block: N of them held the cursor N minutes).
+   */
+  let reminedWait: { since: number; tried: number; gaveUp: boolean } | null = null
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -146,7 +152,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     cursor = null
     stuck = null
     rescanTo = null
-    reminedStuck = null
+    reminedWait = null
     log.info('watching chain (leader)')
     return true
   }
@@ -346,6 +352,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       rescanTo = Math.max(rescanTo ?? 0, cursor.number)
       cursor = { number: back, hash: block.hash! }
     }
+    // Waiting for a re-mined transaction's receipt: asked again about once a second, not on every tick (50 ms on a fast chain).
+    if (reminedWait && !reminedWait.gaveUp && Date.now() - reminedWait.tried < REMINED_RETRY_MS) return
     const last = Math.min(Number(head), cursor.number + MAX_BLOCKS_PER_TICK)
     if (last <= cursor.number) return
     const numbers = Array.from({ length: last - cursor.number }, (_, i) => BigInt(cursor!.number + 1 + i))
@@ -387,23 +395,26 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // A final transaction seen in another block whose receipt there could not be read yet (providers disagreeing
     // right after the reorg): the cursor stops before that block and the next tick looks again. Passed, it stayed
     // in its old block for good (the reconciler only revives finals whose nonce the chain no longer counts).
-    if (!unresolved) reminedStuck = null
-    else {
-      if (reminedStuck?.hash !== unresolved.hash) reminedStuck = { hash: unresolved.hash!, since: Date.now() }
-      if (Date.now() - reminedStuck.since < REMINED_RECEIPT_WAIT_MS) {
+    if (unresolved && !reminedWait?.gaveUp) {
+      reminedWait ??= { since: Date.now(), tried: 0, gaveUp: false }
+      reminedWait.tried = Date.now()
+      if (Date.now() - reminedWait.since < REMINED_RECEIPT_WAIT_MS) {
         const at = consistent.indexOf(unresolved)
         const before = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
         if (before.number < next.number) next = before
       } else {
         log.warn({ block: Number(unresolved.number) }, 'a final transaction mined again in this block: its receipt there still not read after a minute; moving on')
-        reminedStuck = null
+        reminedWait.gaveUp = true
       }
-    }
+    } else if (!unresolved && reminedWait && !reminedWait.gaveUp) reminedWait = null
     if (next === cursor) return
     signal.throwIfAborted()
     cursor = next
     await saveCursor(next)
-    if (rescanTo !== null && next.number >= rescanTo + RESCAN_DEPTH) rescanTo = null
+    if (rescanTo !== null && next.number >= rescanTo + RESCAN_DEPTH) {
+      rescanTo = null
+      reminedWait = null
+    }
   }
 
   /**
