@@ -109,16 +109,20 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   // octet_length reads a stored value's size without loading it.
   const configured = ctx.signers.forChain(chain.chainId).map((s) => s.address)
   const candidates = await sql<{ id: string; signer: string }[]>`
-    WITH c AS (
-      SELECT id, signer, nonce, execution, octet_length(data) AS data_bytes FROM transactions t
-      WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer = ANY(${pgArray(configured)}::text[]) AND ${due}
-      ORDER BY nonce LIMIT ${BUMP_BATCH}),
+    WITH stalled AS (
+      -- Each signer's rows in nonce order, taken in turns (every signer's lowest first): in one nonce order across
+      -- signers, a signer with hundreds of stalled rows at low nonces (fewer per pass once bounded by bytes) kept
+      -- another signer's head of the line out of every pass.
+      SELECT id, signer, nonce, execution, octet_length(data) AS data_bytes, row_number() OVER (PARTITION BY signer ORDER BY nonce) AS turn
+      FROM transactions t
+      WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer = ANY(${pgArray(configured)}::text[]) AND ${due}),
+    c AS (SELECT * FROM stalled ORDER BY turn, nonce, id LIMIT ${BUMP_BATCH}),
     sized AS (
-      SELECT c.id, c.signer, c.nonce,
-        sum(c.data_bytes + coalesce(a.raw_bytes, 0)) OVER (ORDER BY c.nonce, c.id) - (c.data_bytes + coalesce(a.raw_bytes, 0)) AS bytes_before
+      SELECT c.id, c.signer, c.nonce, c.turn,
+        sum(c.data_bytes + coalesce(a.raw_bytes, 0)) OVER (ORDER BY c.turn, c.nonce, c.id) - (c.data_bytes + coalesce(a.raw_bytes, 0)) AS bytes_before
       FROM c LEFT JOIN LATERAL (
         SELECT octet_length(raw) AS raw_bytes FROM attempts WHERE transaction_id = c.id AND execution = c.execution ORDER BY id DESC LIMIT 1) a ON true)
-    SELECT id, signer FROM sized WHERE bytes_before < ${BUMP_BATCH_BYTES} ORDER BY nonce, id`
+    SELECT id, signer FROM sized WHERE bytes_before < ${BUMP_BATCH_BYTES} ORDER BY turn, nonce, id`
   if (candidates.length === 0) return 0
   const passStarted = Date.now()
   const market = await readFeeMarket(chain.read, fees.model)
