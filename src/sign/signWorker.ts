@@ -37,8 +37,8 @@ export type SignWorker = {
  * broadcast) until it is empty. Accepts that arrive while a drain runs set a flag
  * the drain checks before it returns, so no row waits for the next job.
  */
-/** How long stop() waits for the drains under way to finish their batch and send what they signed. */
-const STOP_WAIT_MS = 10_000
+/** How long stop() waits for the drains under way to finish their batch and send what they signed (main.ts gives the whole stop 15 s, after up to 5 s of HTTP drain). */
+const STOP_WAIT_MS = 5_000
 
 export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> {
   const draining = new Map<string, { again: boolean }>()

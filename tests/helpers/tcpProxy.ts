@@ -33,7 +33,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     restore() {
       up = true
-      if (!server.listening) server.listen(port, '127.0.0.1')
+      // The port is taken again (another process took it while cut): the test's requests fail and say so, not a crash.
+      if (!server.listening) server.once('error', (err) => console.error(`tcp proxy: cannot listen on ${port} again: ${err.message}`)).listen(port, '127.0.0.1')
     },
     close: () =>
       new Promise<void>((resolve) => {
