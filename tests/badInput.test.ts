@@ -115,6 +115,14 @@ describe('bad input', () => {
     }
   })
 
+  it('GraphQL: a variable that cannot be taken answers 400 whether it is missing or its value is bad (a bad value answered 200)', async () => {
+    const submitWith = `mutation($v: BigInt!) { broadcastTransaction(input: { to: "${RECIPIENT}", value: $v }) { id } }`
+    const missing = await env.graphql(submitWith, {})
+    const negative = await env.graphql(submitWith, { v: '-1' })
+    expect([missing.status, missing.json.data ?? null]).toEqual([400, null])
+    expect([negative.status, negative.json.data ?? null, negative.json.errors[0].extensions]).toEqual([400, null, { code: 'VALUE_OUT_OF_RANGE', field: 'value' }])
+  })
+
   it('GraphQL: a bad value written inline, or a scalar variable, names the field it was given for (it named the scalar)', async () => {
     const inline = await env.graphql(`mutation { broadcastTransaction(input: { value: "1", to: "0x1234" }) { id } }`)
     expect(inline.json.errors[0].extensions).toEqual({ code: 'INVALID_ADDRESS', field: 'to' })

@@ -142,7 +142,10 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
         for (let e: unknown = error; e && chain.length < 10; e = (e as { originalError?: unknown }).originalError) chain.push(e)
         const ours = chain.find((e): e is InputError => e instanceof InputError)
         const outer = error as GraphQLError
-        if (ours) return new GraphQLError(outer.message, { nodes: outer.nodes, path: outer.path, extensions: { ...ours.extensions } })
+        // yoga's `http` (status 400 for a variable that cannot be coerced) is kept: dropped, a bad variable value
+        // answered 200 while a missing one answered 400. yoga does not send it to the client.
+        const http = (outer.extensions as { http?: unknown } | undefined)?.http
+        if (ours) return new GraphQLError(outer.message, { nodes: outer.nodes, path: outer.path, extensions: { ...ours.extensions, ...(http ? { http } : {}) } })
         if (chain.every((e) => e instanceof GraphQLError)) return outer
         if (chain.some(isDatabaseUnavailable)) {
           service.log.warn({ err: chain.at(-1) }, 'GraphQL request failed: the database is out of reach')
