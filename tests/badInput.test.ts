@@ -45,10 +45,13 @@ describe('bad input', () => {
     expect(await rows()).toBe(0)
   })
 
-  it('REST: malformed JSON → 400 INVALID_JSON', async () => {
+  it('REST and GraphQL: malformed JSON → 400 INVALID_JSON (GraphQL said BAD_REQUEST, with its parser error object)', async () => {
     const res = await env.post('/broadcast_transaction', '{"to": ')
     expect(res.status).toBe(400)
     expect(res.json.error.code).toBe('INVALID_JSON')
+    const graphql = await env.post('/graphql', '{"query": ')
+    expect(graphql.status).toBe(400)
+    expect(graphql.json.errors).toEqual([{ message: expect.stringMatching(/^Body is not valid JSON: /), extensions: { code: 'INVALID_JSON' } }])
     expect(await rows()).toBe(0)
   })
 

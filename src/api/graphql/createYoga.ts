@@ -84,6 +84,12 @@ export function normalizeError(err: GraphQLError, lookUp = true): GraphQLError {
     }
     return err
   }
+  // A body that is not JSON: REST's code and words (yoga's BAD_REQUEST carried its parser's error object too).
+  if (ext.code === 'BAD_REQUEST' && /invalid JSON/i.test(err.message)) {
+    const { originalError } = ext as { originalError?: { message?: string } }
+    const why = originalError?.message ? `: ${originalError.message}` : ''
+    return new GraphQLError(`Body is not valid JSON${why}`, { extensions: { code: ERROR_CODE.INVALID_JSON, http: { status: 400 } } })
+  }
   // yoga's own code for a variable it could not coerce (seen on the WebSocket path): ours instead, with the field.
   if (ext.code && ext.code !== 'BAD_USER_INPUT') return err
   return new GraphQLError(err.message, { nodes: err.nodes, source: err.source, positions: err.positions, path: err.path, extensions: { ...ext, ...codeFor(err.message) } })
