@@ -84,7 +84,7 @@ describe('requests set aside by the sign stage', () => {
     expect(waiting.status).toBe('QUEUED')
     const failed = await waitForStatus(env, tooMuch, 'FAILED', 30_000)
     expect(failed.error.code).toBe('INSUFFICIENT_FUNDS')
-    expect(failed.error.message).toMatch(/cannot cover .* wei \(still so after \d+ s\)/)
+    expect(failed.error.message).toMatch(/^needs \d+ wei \(value and gas at its max fee\), more than signer 0x[0-9a-fA-F]{40} can cover: balance \d+ wei.* \(still so after \d+ s\)$/)
     // The next request takes nonce 0: nothing was spent on the one that failed.
     const next = await submit(env, { to: RECIPIENT, value: '1', gasLimit: '21000' })
     const done = await waitForStatus(env, next, 'CONFIRMED')

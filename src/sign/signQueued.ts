@@ -335,9 +335,10 @@ export async function signNextBatch(
       }
       const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
       if (committedWei + cost > balance) {
-        // What is committed is said too: "balance 10 ETH cannot cover 1 ETH" read as false when 9.5 ETH of it was spoken for.
-        const committed = committedWei > 0n ? `, of which ${committedWei} wei is for its signed transactions not yet mined,` : ''
-        const words = `signer ${signer.address} balance ${balance} wei${committed} cannot cover ${cost} wei`
+        // What it needs first (the dashboard's list shows two lines of it), then the signer's side. What is committed is
+        // said too: "balance 10 ETH cannot cover 1 ETH" read as false when 9.5 ETH of it was spoken for.
+        const committed = committedWei > 0n ? `, ${committedWei} wei of it for signed transactions not yet mined` : ''
+        const words = `needs ${cost} wei (value and gas at its max fee), more than signer ${signer.address} can cover: balance ${balance} wei${committed}`
         const shortOf = waitOrFail(plan.row, ERROR_CODE.INSUFFICIENT_FUNDS, words, chain.config.patience.fundsMs, Date.now())
         if (shortOf.kind === 'fail') failures.push({ id: plan.row.id, code: shortOf.code, message: shortOf.message })
         else {
