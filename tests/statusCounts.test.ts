@@ -62,6 +62,21 @@ describe('transactionCounts without counting the transactions table', () => {
 
     expect(await apiCounts(env)).toEqual(await tableCounts(sql))
     expect(await apiCounts(env, `(chainId: 31337)`)).toEqual(await tableCounts(sql, sql`AND chain_id = 31337`))
+    // The counter of entries: every submission entered QUEUED (and the retry once more); the failed one entered
+    // FAILED twice, though one row is FAILED for it.
+    const entered = async () => {
+      const text = await (await fetch(`${env.service.url}/metrics`)).text()
+      const of = (status: string) => Number(new RegExp(`^txb_transactions_entered_total\\{chain_id="31337",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN)
+      return { QUEUED: of('QUEUED'), FAILED: of('FAILED'), CONFIRMED: of('CONFIRMED'), REVERTED: of('REVERTED') }
+    }
+    const settled = await tableCounts(sql)
+    const firstEntered = await waitFor('the entries counted', async () => {
+      const e = await entered()
+      return e.QUEUED === 20 + 2 + 3 + 1 && e
+    }, 10_000)
+    expect(firstEntered.FAILED).toBe(settled.FAILED! + 1)
+    expect(firstEntered.CONFIRMED).toBe(settled.CONFIRMED)
+    expect(firstEntered.REVERTED).toBe(1)
 
     // The counts come from the counters, not from the table: a change to a counter shows, the table unchanged.
     await foldStatusCounts(sql)
@@ -80,6 +95,9 @@ describe('transactionCounts without counting the transactions table', () => {
     const afterPrune = await tableCounts(sql)
     expect(afterPrune.CONFIRMED).toBe(beforePrune.CONFIRMED! - 5)
     expect(await apiCounts(env)).toEqual(afterPrune)
+    // Retention lowers the stored count, never the counter of entries (an alert on its increase() stays quiet).
+    await new Promise((r) => setTimeout(r, 2_500)) // past the metrics' 2 s cache
+    expect((await entered()).CONFIRMED).toBe(firstEntered.CONFIRMED)
     // Every count came from status_counts and its deltas: the service's own fold loop empties the deltas.
     await waitFor('deltas folded', async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM status_count_deltas`)[0]!.n === 0, 10_000)
     expect(await apiCounts(env)).toEqual(afterPrune)

@@ -277,6 +277,11 @@ export const statusCounts = pgTable(
     signer: text('signer').notNull(),
     status: text('status').notNull(),
     count: bigint('count', { mode: 'number' }).notNull(),
+    /**
+     * How many times transactions entered the status, ever: only rises (retention and retries lower `count`, not
+     * this), so it is a counter an alert can take rate() or increase() of (txb_transactions_entered_total).
+     */
+    entered: bigint('entered', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.chainId, t.signer, t.status] })],
 )

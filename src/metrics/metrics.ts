@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.ts'
 import { pgArray } from '../db/pgArray.ts'
-import { countTransactionsByStatus } from '../store/countTransactions.ts'
+import { countEnteredByStatus, countTransactionsByStatus } from '../store/countTransactions.ts'
 import { webhookQueue } from '../webhooks/webhooks.ts'
 
 /** Stage names of txb_stage_duration_seconds. */
@@ -168,7 +168,7 @@ export function registerDatabaseGauges(
   })
   new Gauge({
     name: 'txb_transactions_stored',
-    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge: alert on delta(...{status="FAILED"}[10m]) > 0 and REVERTED (not increase(): retention and retries lower it)',
+    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge (retention and retries lower it): alert on txb_transactions_entered_total instead',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
@@ -177,6 +177,22 @@ export function registerDatabaseGauges(
       if (!perChain) return
       perChain.forEach((rows, i) => {
         for (const r of rows) this.set({ chain_id: String(chainIds[i]), status: r.status }, r.count)
+      })
+    },
+  })
+  const readEntered = reusedFor(STATUS_CACHE_MS, () => Promise.all(chainIds.map((chainId) => countEnteredByStatus(sql, chainId))))
+  new Counter({
+    name: 'txb_transactions_entered_total',
+    help: 'Times transactions entered each status, by chain, from the database (every instance reports the same figure); only rises: alert on increase(...{status="FAILED"}[10m]) > 0',
+    labelNames: ['chain_id', 'status'],
+    registers,
+    async collect() {
+      const perChain = await readEntered()
+      if (!perChain) return
+      // The figure is the database's, read on each scrape: set, by starting from zero.
+      this.reset()
+      perChain.forEach((rows, i) => {
+        for (const r of rows) this.inc({ chain_id: String(chainIds[i]), status: r.status }, r.entered)
       })
     },
   })

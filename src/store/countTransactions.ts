@@ -34,3 +34,18 @@ function statusCountRows(sql: Sql, where: PendingQuery<Row[]>) {
     SELECT chain_id, signer, status, delta AS n FROM status_count_deltas WHERE true ${where}
   ) c`
 }
+
+/**
+ * How many times transactions of a chain entered each status, ever (status_counts.entered plus the rises not folded
+ * in yet): a counter, never lowered by retention or a retry, unlike the counts.
+ */
+export async function countEnteredByStatus(sql: Sql, chainId: number): Promise<Array<{ status: TxStatus; entered: number }>> {
+  const rows = await sql<Array<{ status: TxStatus; n: string }>>`
+    SELECT status, sum(n) AS n FROM (
+      SELECT status, entered AS n FROM status_counts WHERE chain_id = ${chainId}
+      UNION ALL
+      SELECT status, delta AS n FROM status_count_deltas WHERE chain_id = ${chainId} AND delta > 0
+    ) c GROUP BY status`
+  const by = new Map(rows.map((r) => [r.status, Number(r.n)]))
+  return TX_STATUSES.map((status) => ({ status, entered: by.get(status) ?? 0 }))
+}

@@ -10,11 +10,13 @@ export async function rebuildStatusCounts(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
     await tx`LOCK TABLE transactions IN SHARE ROW EXCLUSIVE MODE`
     await tx`DELETE FROM status_count_deltas`
-    await tx`DELETE FROM status_counts`
+    // Counts start again from the table; `entered` (a counter, never lowered) is kept, at least the count.
+    await tx`UPDATE status_counts SET count = 0`
     const [r] = await tx<{ n: number }[]>`
       WITH counted AS (
-        INSERT INTO status_counts (chain_id, signer, status, count)
-        SELECT chain_id, signer, status, count(*) FROM transactions GROUP BY 1, 2, 3
+        INSERT INTO status_counts (chain_id, signer, status, count, entered)
+        SELECT chain_id, signer, status, count(*), count(*) FROM transactions GROUP BY 1, 2, 3
+        ON CONFLICT (chain_id, signer, status) DO UPDATE SET count = excluded.count, entered = GREATEST(status_counts.entered, excluded.count)
         RETURNING count
       )
       SELECT COALESCE(sum(count), 0)::int AS n FROM counted`
