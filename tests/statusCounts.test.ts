@@ -112,6 +112,10 @@ describe('transactionCounts without counting the transactions table', () => {
     const total = Object.values(afterPrune).reduce((a, b) => a + b, 0)
     expect(rebuilt.stdout).toContain(`counted ${total} transactions`)
     expect(await apiCounts(env)).toEqual(afterPrune)
+    // A rebuild recounts, never lowers the counter of entries (it kept them, and the ones not folded yet).
+    await new Promise((r) => setTimeout(r, 2_500))
+    const afterRebuild = await entered()
+    expect([afterRebuild.FAILED, afterRebuild.CONFIRMED]).toEqual([firstEntered.FAILED, firstEntered.CONFIRMED])
 
     // TRUNCATE (an operator emptying the table) leaves no counts behind.
     await sql`TRUNCATE transactions CASCADE`
@@ -144,6 +148,36 @@ describe('the status_counts migration on a database that already has transaction
         { chain_id: 5, signer: signers[1], status: 'QUEUED', count: 7 },
         { chain_id: 31337, signer: signers[0], status: 'CONFIRMED', count: 42 },
       ])
+    } finally {
+      await sql.end()
+      await db.drop()
+    }
+  })
+})
+
+describe('entries into each status (txb_transactions_entered_total)', () => {
+  it('count each row that changed status, not a move to another signer, nor netted within a statement', async () => {
+    const db = await createTestDatabase()
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      await migrateDatabase(db.url)
+      const [a, b] = ['0x1111111111111111111111111111111111111111', '0x2222222222222222222222222222222222222222']
+      const entered = async () => {
+        await foldStatusCounts(sql)
+        const rows = await sql<{ status: string; n: number }[]>`SELECT status, sum(entered)::int AS n FROM status_counts GROUP BY status`
+        return Object.fromEntries(rows.map((r) => [r.status, r.n]))
+      }
+      const ids = (await sql<{ id: string }[]>`INSERT INTO transactions (chain_id, signer, status) SELECT 31337, ${a}, 'QUEUED' FROM generate_series(1, 4) RETURNING id`).map((r) => r.id)
+      expect(await entered()).toMatchObject({ QUEUED: 4 })
+      // Handed to another signer: the same status, no entry (it counted one per row before).
+      await sql`UPDATE transactions SET signer = ${b} WHERE id = ANY(${ids}::uuid[])`
+      expect(await entered()).toMatchObject({ QUEUED: 4 })
+      // One statement: three rows leave QUEUED, one (PENDING before) enters it: one entry (netted to none before).
+      await sql`UPDATE transactions SET status = 'PENDING', nonce = 0 WHERE id = ${ids[0]!}`
+      await sql`UPDATE transactions SET status = CASE WHEN id = ${ids[0]!} THEN 'QUEUED' ELSE 'FAILED' END, nonce = NULL,
+                final_at = CASE WHEN id = ${ids[0]!} THEN NULL ELSE now() END, error_code = CASE WHEN id = ${ids[0]!} THEN NULL ELSE 'CANCELLED' END
+                WHERE id = ANY(${ids}::uuid[])`
+      expect(await entered()).toMatchObject({ QUEUED: 5, PENDING: 1, FAILED: 3 })
     } finally {
       await sql.end()
       await db.drop()

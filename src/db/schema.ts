@@ -293,4 +293,6 @@ export const statusCountDeltas = pgTable('status_count_deltas', {
   signer: text('signer').notNull(),
   status: text('status').notNull(),
   delta: bigint('delta', { mode: 'number' }).notNull(),
+  /** Rows that entered the status in the statement (a change of status; not a move to another signer or chain). */
+  entered: bigint('entered', { mode: 'number' }).notNull().default(0),
 })

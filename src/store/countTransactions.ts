@@ -44,7 +44,7 @@ export async function countEnteredByStatus(sql: Sql, chainId: number): Promise<A
     SELECT status, sum(n) AS n FROM (
       SELECT status, entered AS n FROM status_counts WHERE chain_id = ${chainId}
       UNION ALL
-      SELECT status, delta AS n FROM status_count_deltas WHERE chain_id = ${chainId} AND delta > 0
+      SELECT status, entered AS n FROM status_count_deltas WHERE chain_id = ${chainId} AND entered > 0
     ) c GROUP BY status`
   const by = new Map(rows.map((r) => [r.status, Number(r.n)]))
   return TX_STATUSES.map((status) => ({ status, entered: by.get(status) ?? 0 }))

@@ -18,10 +18,10 @@ export async function foldStatusCounts(sql: Sql): Promise<number> {
         SELECT id FROM status_count_deltas ORDER BY id LIMIT ${FOLD_BATCH} FOR UPDATE SKIP LOCKED
       ), folded AS (
         DELETE FROM status_count_deltas d USING picked WHERE d.id = picked.id
-        RETURNING d.chain_id, d.signer, d.status, d.delta
+        RETURNING d.chain_id, d.signer, d.status, d.delta, d.entered
       ), upserted AS (
         INSERT INTO status_counts (chain_id, signer, status, count, entered)
-        SELECT chain_id, signer, status, sum(delta), COALESCE(sum(delta) FILTER (WHERE delta > 0), 0) FROM folded GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        SELECT chain_id, signer, status, sum(delta), sum(entered) FROM folded GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (chain_id, signer, status) DO UPDATE SET count = status_counts.count + excluded.count, entered = status_counts.entered + excluded.entered
       )
       SELECT count(*)::int AS n FROM folded`
