@@ -161,6 +161,18 @@ describe('formatPath', () => {
 describe('parseConfig: rejected configs', () => {
   const cases: ReadonlyArray<{ label: string; mutate: (c: any) => void; problems: string[] }> = [
     {
+      // Before: "Invalid input" and "Too big: expected int", saying nothing of the string to write instead.
+      label: 'a wei amount as a fractional or a too large JSON number',
+      mutate: (c) => {
+        c.chains[0].fees = { maxFeePerGasCap: 1.5 }
+        c.chains[0].policy = { maxValue: 1e21 }
+      },
+      problems: [
+        'chains[0].fees.maxFeePerGasCap: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1.5',
+        'chains[0].policy.maxValue: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1e+21 (a JSON number above 2^53 loses digits)',
+      ],
+    },
+    {
       // Before: any case passed, so a typo in a checksummed allowlist entry allowed an address nobody meant.
       label: 'a mixed-case address with a wrong EIP-55 checksum (as the API refuses it)',
       mutate: (c) => (c.chains[0].policy = { allowedTo: ['0x70997970C51812dc3A010C7d01b50e0d17dc79c9'] }),

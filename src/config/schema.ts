@@ -7,16 +7,21 @@ import { getAddress, isAddress, isHex } from 'viem'
  * day one, so that the format users write stays stable as features land.
  */
 
-const weiString = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((v, ctx) => {
-    const s = String(v)
-    if (!/^\d+$/.test(s)) {
-      ctx.addIssue({ code: 'custom', message: 'Expected a non-negative integer amount in wei (decimal string)' })
-      return z.NEVER
-    }
-    return BigInt(s)
-  })
+/**
+ * An amount in wei: a decimal string, or a JSON number that is a safe non-negative integer. Any other value gets
+ * this one message (a fractional number said only "Invalid input", and 1e21 "Too big: expected int").
+ */
+const weiString = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const s = typeof v === 'number' ? (Number.isSafeInteger(v) && v >= 0 ? String(v) : null) : v
+  if (s === null || !/^\d+$/.test(s)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got ${JSON.stringify(v)}${typeof v === 'number' && Math.abs(v) > Number.MAX_SAFE_INTEGER ? ' (a JSON number above 2^53 loses digits)' : ''}`,
+    })
+    return z.NEVER
+  }
+  return BigInt(s)
+})
 
 /** As the API takes them (parseFields.ts): mixed case must be a valid EIP-55 checksum, so a typo in one is caught. */
 const address = z
