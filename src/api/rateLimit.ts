@@ -1,16 +1,10 @@
-import { ERROR_CODE, InputError, type ErrorCode } from '../core/errors.ts'
+import { ERROR_CODE, RetryLaterError, type ErrorCode } from '../core/errors.ts'
 
-/** 429 with the seconds to wait: REST sends them as `Retry-After`, GraphQL also as `extensions.retryAfterSeconds`. */
-export class TooManyRequestsError extends InputError {
+/** 429 with the seconds to wait (RetryLaterError's Retry-After and extensions.retryAfterSeconds). */
+export class TooManyRequestsError extends RetryLaterError {
   override name = 'TooManyRequestsError'
-  declare readonly extensions: { code: ErrorCode; field?: string; retryAfterSeconds: number }
-  constructor(
-    code: ErrorCode,
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(code, message, undefined, 429)
-    this.extensions = { code, retryAfterSeconds }
+  constructor(code: ErrorCode, message: string, retryAfterSeconds: number) {
+    super(message, retryAfterSeconds, code, 429)
   }
 }
 

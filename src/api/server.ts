@@ -15,7 +15,7 @@ import type { MetricsJson } from '../pipeline/pipelineProcess.ts'
 import { keyIsValid, requireRole, type Authenticator, type Principal } from './auth.ts'
 import { fetchSiteOf, type CorsPolicy } from './cors.ts'
 import type { Yoga } from './graphql/createYoga.ts'
-import { TooManyRequestsError, type RateLimiter } from './rateLimit.ts'
+import type { RateLimiter } from './rateLimit.ts'
 import { checkDeclaredLength, readBody, readJson } from './readBody.ts'
 import { canServeDirectly, serveGraphQLPost } from './graphql/serveGraphQLPost.ts'
 import { loadTransactionJson } from './rest/transactionJson.ts'
@@ -39,7 +39,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 /** 429s and 503s say when to come back. */
 function retryAfter(err: InputError): Record<string, string> {
-  return err instanceof TooManyRequestsError || err instanceof RetryLaterError ? { 'retry-after': String(err.retryAfterSeconds) } : {}
+  return err instanceof RetryLaterError ? { 'retry-after': String(err.retryAfterSeconds) } : {}
 }
 
 function sendError(res: ServerResponse, err: InputError): void {

@@ -90,8 +90,9 @@ export class InputError extends Error {
 }
 
 /**
- * 503 UNAVAILABLE with a Retry-After: the service cannot answer for now (its database unreachable). Nothing about the
- * request is wrong; it may or may not have been stored, so a retry carries the same idempotencyKey.
+ * An error that says when to come back: REST sends `Retry-After`, GraphQL `extensions.retryAfterSeconds`. 503
+ * UNAVAILABLE as it is (the service cannot answer for now: its database unreachable); the rate limits' 429s are
+ * TooManyRequestsError.
  */
 export class RetryLaterError extends InputError {
   override name = 'RetryLaterError'
@@ -99,9 +100,11 @@ export class RetryLaterError extends InputError {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
+    code: ErrorCode = ERROR_CODE.UNAVAILABLE,
+    httpStatus = 503,
   ) {
-    super(ERROR_CODE.UNAVAILABLE, message, undefined, 503)
-    this.extensions = { code: ERROR_CODE.UNAVAILABLE, retryAfterSeconds }
+    super(code, message, undefined, httpStatus)
+    this.extensions = { code, retryAfterSeconds }
   }
 }
 
