@@ -370,6 +370,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       consistent.push(block)
       next = { number: Number(block.number), hash: block.hash! }
     }
+    /** The cursor that stops the scan before `block` (one of `consistent`): the next tick reads it again. */
+    const stopBefore = (block: (typeof consistent)[number]): Cursor => {
+      const at = consistent.indexOf(block)
+      return at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor!
+    }
     const unresolved = rescanTo !== null ? await minedAgain(consistent, head, signal) : null
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     if (matches.size) {
@@ -384,8 +389,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         const { block, left } = unread
         stuck = stuck?.hash === block.hash ? { hash: block.hash!, ticks: stuck.ticks + 1 } : { hash: block.hash!, ticks: 1 }
         if (stuck.ticks < MAX_TICKS_STUCK) {
-          const at = consistent.indexOf(block)
-          next = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+          next = stopBefore(block)
         } else {
           log.warn({ block: Number(block.number), unread: left, ticks: stuck.ticks }, 'receipts of a block still not read; moving on, the receipt sweep looks them up')
           stuck = null
@@ -399,8 +403,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       reminedWait ??= { since: Date.now(), tried: 0, gaveUp: false }
       reminedWait.tried = Date.now()
       if (Date.now() - reminedWait.since < REMINED_RECEIPT_WAIT_MS) {
-        const at = consistent.indexOf(unresolved)
-        const before = at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor
+        const before = stopBefore(unresolved)
         if (before.number < next.number) next = before
       } else {
         log.warn({ block: Number(unresolved.number) }, 'a final transaction mined again in this block: its receipt there still not read after a minute; moving on')
