@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import postgres from 'postgres'
 import { createPublicClient, custom, type PublicClient } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -116,6 +117,29 @@ describe('metrics, readiness and retention', () => {
     )
     expect(value(done, 'txb_process_resident_memory_bytes')).toBeGreaterThan(0)
   })
+
+  it('keeps an idle keep-alive connection open past 60 s load balancers: the next request on it is answered', async () => {
+    // Node's default closes an idle connection after 5 s; a load balancer (AWS ALB: 60 s idle) or a keep-alive
+    // client that reused it at that moment got a reset (a 502 at the ALB) for a request the service never read.
+    const { port } = new URL(env.service.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    let received = ''
+    let closed = false
+    socket.on('data', (chunk) => (received += chunk.toString()))
+    socket.on('close', () => (closed = true))
+    socket.on('error', () => {})
+    const ask = () => socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`)
+    const answers = () => received.split('HTTP/1.1 200 OK').length - 1
+    ask()
+    await waitFor('the first answer', async () => answers() === 1, 5_000)
+    expect(received).toMatch(/keep-alive: timeout=(\d+)/i)
+    expect(Number(/keep-alive: timeout=(\d+)/i.exec(received)![1])).toBeGreaterThan(60)
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
+    expect(closed).toBe(false)
+    ask()
+    await waitFor('the answer on the reused connection', async () => answers() === 2, 5_000)
+    socket.destroy()
+  }, 20_000)
 
   it('/readyz: 200 with every check passing', async () => {
     let res: Response | null = null

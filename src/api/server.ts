@@ -174,7 +174,7 @@ export function createHttpServer(
     throw new InputError(ERROR_CODE.NOT_FOUND, `No route ${req.method} ${path}`, undefined, 404)
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     service.apiLoad?.started()
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy()
@@ -194,4 +194,11 @@ export function createHttpServer(
       sendJson(res, 500, { error: { code: ERROR_CODE.INTERNAL, message: 'Internal error; see the service log' } })
     })
   })
+  // Node closes an idle keep-alive connection after 5 s. A load balancer keeps its idle connections to us for
+  // 60 s (AWS ALB), and keep-alive clients reuse theirs for about 5 s: one that sent a request as we closed got
+  // a reset (a 502 from the ALB) for a broadcast we never read. Idle connections stay longer than those; a stop
+  // still closes them at once (stopServer).
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
+  return server
 }
