@@ -1,3 +1,4 @@
+import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
@@ -236,6 +237,48 @@ describe('admin actions, idempotency and deadlines', () => {
       expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.value === 888001n)).toHaveLength(1)
     } finally {
       await proxy?.stop()
+    }
+  })
+  it('retry checks what it can do before it answers: a REVERTED row off the chain, a signer gone, a filler', async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const anvil = chainControl(env)
+      await anvil.setCode(TARGET, REVERTING_CODE)
+      const retry = (id: string) => env!.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { status execution } }`, { id })
+
+      // REVERTED in a block that a reorg deeper than the confirmation depth replaced (the watcher has not settled it
+      // again yet): its bytes may be mined again and succeed; a retry then ran the request twice.
+      const reverted = await submit(env, { to: TARGET, data: '0xabcdef01', gasLimit: '100000' })
+      const row = await waitForStatus(env, reverted, 'REVERTED')
+      await sql`UPDATE transactions SET block_hash = ${'0x' + 'ee'.repeat(32)} WHERE id = ${reverted}`
+      const refused = await retry(reverted)
+      expect(refused.json.errors[0].extensions.code).toBe('INVALID_STATE')
+      expect(refused.json.errors[0].message).toMatch(/no longer the chain's/)
+      expect((await getTx(env, reverted)).status).toBe('REVERTED')
+      await sql`UPDATE transactions SET block_hash = ${row.blockHash} WHERE id = ${reverted}`
+      expect((await retry(reverted)).json.data.retryTransaction).toEqual({ status: 'QUEUED', execution: 2 })
+
+      // FAILED under a signer this instance no longer has (a key rotated out): it stayed QUEUED for ever after a
+      // successful answer. One that named no signer goes to a configured one; one that named its signer is refused.
+      const gone = '0x000000000000000000000000000000000000dEaD'
+      const failed = [await submit(env, { to: TARGET, data: '0xabcdef02' }), await submit(env, { to: TARGET, data: '0xabcdef03' })]
+      for (const id of failed) await waitForStatus(env, id, 'FAILED')
+      await sql`UPDATE transactions SET signer = ${gone}, signer_pinned = (id = ${failed[1]!}) WHERE id IN ${sql(failed)}`
+      await anvil.setCode(TARGET, '0x00')
+      expect((await retry(failed[0]!)).json.data.retryTransaction.status).toBe('QUEUED')
+      const moved = await waitForStatus(env, failed[0]!, 'CONFIRMED')
+      expect(getAddress((await env.chain.getTransaction({ hash: moved.hash })).from)).toBe(SIGNER.address)
+      const pinned = await retry(failed[1]!)
+      expect(pinned.json.errors[0].extensions.code).toBe('UNKNOWN_SIGNER')
+      expect(pinned.json.errors[0].message).toContain(gone)
+      expect((await getTx(env, failed[1]!)).status).toBe('FAILED')
+
+      // A filler is not a request: the admin is told so, not that FAILED cannot be retried.
+      await sql`UPDATE transactions SET kind = 'FILLER', signer = ${SIGNER.address} WHERE id = ${failed[1]!}`
+      expect((await retry(failed[1]!)).json.errors[0].message).toMatch(/filler/)
+    } finally {
+      await sql.end()
     }
   })
 })

@@ -14,7 +14,7 @@ const nextSignerIndex = new Map<number, number>()
 const signerLoads = new WeakMap<ServiceContext, SignerLoad>()
 
 /** The signer the request names in `from`, else the chain's least loaded signer (signerLoad.ts). */
-async function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): Promise<string> {
+export async function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): Promise<string> {
   const signers = ctx.signers.forChain(chainId)
   if (from !== null) {
     const named = ctx.signers.get(chainId, from)

@@ -1,6 +1,8 @@
-import type { Address, Hex } from 'viem'
+import type { Hex } from 'viem'
 import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
+import { pickSigner } from '../accept/acceptTransaction.ts'
+import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { bossDb, QUEUE, signJobKey } from '../jobs/queues.ts'
@@ -15,16 +17,14 @@ import type { TransactionRow } from '../store/transactionRow.ts'
  * filler the reconciler sends) in a block that is still the chain's, and is refused for good once one of its
  * attempts was mined.
  */
-async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<string | null> {
+async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: TransactionRow): Promise<string | null> {
   const { sql } = ctx.db
-  const attempts = await sql<{ hash: Hex; nonce: number; chain_id: number; signer: Address }[]>`
-    SELECT a.hash, a.nonce::int AS nonce, t.chain_id, t.signer FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
+  const { id, signer } = row
+  const attempts = await sql<{ hash: Hex; nonce: number }[]>`
+    SELECT a.hash, a.nonce::int AS nonce FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
     WHERE t.id = ${id} AND t.status = 'FAILED'`
   if (attempts.length === 0) return null
-  const { chain_id: chainId, signer } = attempts[0]!
-  const chain = ctx.chains.get(chainId)
-  if (!chain) return `its execution was signed, and its chain ${chainId} is not configured here to check that those bytes cannot still be mined`
-  try {
+  return checkOnChain(chain, async () => {
     const receipts = await Promise.all(attempts.map((a) => receiptOrNull(chain, a.hash)))
     const mined = receipts.find((r) => r !== null)
     if (mined) return `its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`
@@ -33,7 +33,7 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
     // that none of its attempts can be mined.
     const nonce = Math.min(...attempts.map((a) => a.nonce))
     const [filled] = await sql<{ id: string; block_number: number; block_hash: Hex }[]>`
-      SELECT id, block_number, block_hash FROM transactions WHERE chain_id = ${chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
+      SELECT id, block_number, block_hash FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
         AND status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
     const mayStill = `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of ours is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
     if (!filled) return mayStill
@@ -42,15 +42,71 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
     const block = await chain.read.getBlock({ blockNumber: BigInt(filled.block_number) })
     if (block.hash !== filled.block_hash) return mayStill
     return null
+  })
+}
+
+/**
+ * Why a REVERTED request may not be retried yet, or null. Its nonce is spent by its own attempt, in the block
+ * stored with it, as long as that block is the chain's: after a reorg deeper than the confirmation depth (a
+ * depth of 1 is one block) its bytes go back to the nodes' pools and may be mined again, and may succeed there.
+ * Retried meanwhile, the request ran twice; the watcher settles the row again where it is mined.
+ */
+async function revertedBlockGone(chain: ChainClients, row: TransactionRow): Promise<string | null> {
+  if (row.block_number === null) return null
+  return checkOnChain(chain, async () => {
+    const block = await chain.read.getBlock({ blockNumber: BigInt(row.block_number!) })
+    if (block.hash === row.block_hash) return null
+    return `its block ${row.block_number} (${row.block_hash}) is no longer the chain's: its bytes may be mined again (and succeed), and the watcher settles it where they are; retry after that`
+  })
+}
+
+/** A check on the chain; its providers not answering is a 503, as a cancel says it, not a state the transaction is in. */
+async function checkOnChain(chain: ChainClients, check: () => Promise<string | null>): Promise<string | null> {
+  try {
+    return await check()
   } catch (err) {
-    // The chain's providers did not answer: 503, as a cancel says it, not a state the transaction is in.
     throw new InputError(
       ERROR_CODE.UNAVAILABLE,
-      `Not retried: could not check on chain ${chainId} that its signed bytes cannot still be mined (${chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')}); try again later`,
+      `Not retried: could not check on chain ${chain.chainId} that its signed bytes cannot still be mined (${chain.redact(describeSendAnswer(toSendAnswer(err)) ?? 'no answer')}); try again later`,
       'id',
       503,
     )
   }
+}
+
+/** Why this row cannot be retried at all, from the row alone (checked before anything is asked of the chain). */
+function refuseUnlessRetriable(row: TransactionRow): void {
+  if (row.kind !== 'REQUEST')
+    throw new InputError(ERROR_CODE.INVALID_STATE, 'Only requests can be retried; this one is a filler (a zero-value self-transfer the service sent to fill a nonce)', 'id', 409)
+  if (row.status !== 'FAILED' && row.status !== 'REVERTED')
+    throw new InputError(ERROR_CODE.INVALID_STATE, `Only FAILED or REVERTED transactions can be retried; this one is ${row.status}`, 'id', 409)
+  // Retried, it would only expire again (it did, within seconds): the client's deadline stands.
+  if (row.valid_until && row.valid_until.getTime() <= Date.now())
+    throw new InputError(
+      ERROR_CODE.INVALID_STATE,
+      `Its validUntil (${row.valid_until.toISOString()}) has passed, so a retry would only expire again; submit a new request`,
+      'id',
+      409,
+    )
+}
+
+/**
+ * The signer the new execution is signed by: its own, while this instance has it; else, for a request that named
+ * no signer, the chain's least loaded one. Queued for a signer nothing here signs for, it stayed QUEUED for ever
+ * after a successful answer (a key rotated out, a chain removed).
+ */
+async function signerForRetry(ctx: ServiceContext, row: TransactionRow): Promise<{ chain: ChainClients; signer: string }> {
+  const chain = ctx.chains.get(row.chain_id)
+  if (!chain) throw new InputError(ERROR_CODE.UNKNOWN_CHAIN, `Not retried: its chain ${row.chain_id} is not configured on this instance`, 'id', 409)
+  if (ctx.signers.get(row.chain_id, row.signer)) return { chain, signer: row.signer }
+  if (row.signer_pinned)
+    throw new InputError(
+      ERROR_CODE.UNKNOWN_SIGNER,
+      `Not retried: its signer ${row.signer} (named in its from) is not configured for chain ${row.chain_id} on this instance`,
+      'id',
+      409,
+    )
+  return { chain, signer: await pickSigner(ctx, row.chain_id, null) }
 }
 
 /**
@@ -60,32 +116,31 @@ async function signedBytesMayRun(ctx: ServiceContext, id: string): Promise<strin
  * retried only once its signed bytes cannot be mined any more (signedBytesMayRun).
  */
 export async function retryTransaction(ctx: ServiceContext, id: string, actor: string): Promise<TransactionRow> {
-  const notYet = await signedBytesMayRun(ctx, id)
+  const [current] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
+  if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+  refuseUnlessRetriable(current)
+  const { chain, signer } = await signerForRetry(ctx, current)
+  const notYet = current.status === 'FAILED' ? await signedBytesMayRun(ctx, chain, current) : await revertedBlockGone(chain, current)
   if (notYet) throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: ${notYet}`, 'id', 409)
   const row = await ctx.db.sql.begin(async (tx) => {
+    // The execution and block it was checked at: a row that changed meanwhile (settled again by the watcher,
+    // retried by another admin) is looked at afresh.
     const [moved] = await tx<TransactionRow[]>`
-      UPDATE transactions SET status = 'QUEUED', nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
+      UPDATE transactions SET status = 'QUEUED', signer = ${signer}, nonce = NULL, execution = execution + 1, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
         ${clearMinedColumns(ctx.db.sql)}, at_fee_cap = NULL, last_sent_at = NULL, first_sent_at = NULL, final_at = NULL, updated_at = now()
-      WHERE id = ${id} AND status IN ('FAILED', 'REVERTED') AND kind = 'REQUEST' AND (valid_until IS NULL OR valid_until > now())
+      WHERE id = ${id} AND status = ${current.status} AND execution = ${current.execution} AND block_hash IS NOT DISTINCT FROM ${current.block_hash}
+        AND kind = 'REQUEST' AND (valid_until IS NULL OR valid_until > now())
       RETURNING *`
     if (!moved) {
-      const [current] = await tx<{ status: string; valid_until: Date | null }[]>`SELECT status, valid_until FROM transactions WHERE id = ${id}`
-      if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
-      // Retried, it would only expire again (it did, within seconds): the client's deadline stands.
-      if ((current.status === 'FAILED' || current.status === 'REVERTED') && current.valid_until && current.valid_until.getTime() <= Date.now())
-        throw new InputError(
-          ERROR_CODE.INVALID_STATE,
-          `Its validUntil (${current.valid_until.toISOString()}) has passed, so a retry would only expire again; submit a new request`,
-          'id',
-          409,
-        )
-      throw new InputError(ERROR_CODE.INVALID_STATE, `Only FAILED or REVERTED transactions can be retried; this one is ${current.status}`, 'id', 409)
+      const [now] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
+      refuseUnlessRetriable(now!)
+      throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: it changed while it was checked (now ${now!.status}); try again`, 'id', 409)
     }
     const [previous] = await tx<{ to_status: string }[]>`
       SELECT to_status FROM transaction_events WHERE transaction_id = ${id} ORDER BY id DESC LIMIT 1`
     await tx`
       INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
-      VALUES (${id}, ${previous?.to_status ?? null}, 'QUEUED', ${actor}, ${tx.json({ action: 'retry', execution: moved.execution })}::jsonb)`
+      VALUES (${id}, ${previous?.to_status ?? null}, 'QUEUED', ${actor}, ${tx.json({ action: 'retry', execution: moved.execution, ...(moved.signer !== current.signer ? { from: current.signer, to: moved.signer } : {}) })}::jsonb)`
     const job = { chainId: moved.chain_id, signer: moved.signer }
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job), db: bossDb(tx) })
     return moved
