@@ -239,7 +239,7 @@ describe('admin actions, idempotency and deadlines', () => {
       await proxy?.stop()
     }
   })
-  it('retry checks what it can do before it answers: a REVERTED row off the chain, a signer gone, a filler', async () => {
+  it('retry checks what it can do before it answers: a REVERTED row off the chain, a signer gone, a filler (nor is it cancelled)', async () => {
     env = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     try {
@@ -277,6 +277,8 @@ describe('admin actions, idempotency and deadlines', () => {
       // A filler is not a request: the admin is told so, not that FAILED cannot be retried.
       await sql`UPDATE transactions SET kind = 'FILLER', signer = ${SIGNER.address} WHERE id = ${failed[1]!}`
       expect((await retry(failed[1]!)).json.errors[0].message).toMatch(/filler/)
+      const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id: failed[1] })
+      expect(cancel.json.errors[0].message).toMatch(/filler/)
     } finally {
       await sql.end()
     }

@@ -23,6 +23,8 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
   const { sql } = ctx.db
   const [current] = await sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
   if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+  if (current.kind !== 'REQUEST')
+    throw new InputError(ERROR_CODE.INVALID_STATE, 'Only requests can be cancelled; this one is a filler (a zero-value self-transfer the service sent to fill a nonce)', 'id', 409)
   if (current.status === 'QUEUED') {
     const row = await sql.begin(async (tx) => {
       const [moved] = await tx<TransactionRow[]>`
@@ -40,7 +42,8 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     throw new InputError(ERROR_CODE.INVALID_STATE, `Only QUEUED or PENDING transactions can be cancelled; this one is ${current.status}`, 'id', 409)
   const chain = ctx.chains.get(current.chain_id)
   const signer = ctx.signers.get(current.chain_id, current.signer)
-  if (!chain || !signer) throw new InputError(ERROR_CODE.INVALID_STATE, 'Its chain or signer is not configured on this instance', 'id', 409)
+  if (!chain) throw new InputError(ERROR_CODE.UNKNOWN_CHAIN, `Its chain ${current.chain_id} is not configured on this instance`, 'id', 409)
+  if (!signer) throw new InputError(ERROR_CODE.UNKNOWN_SIGNER, `Its signer ${current.signer} is not configured for chain ${current.chain_id} on this instance: only it can sign a replacement at its nonce`, 'id', 409)
   // The replacement's fees follow the market: without a reading (every provider down) nothing is signed, and the
   // admin is told why (it was an INTERNAL error with no detail).
   const market = await readFeeMarket(chain.read, chain.config.fees.model).catch((err: unknown) => {
@@ -50,7 +53,7 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
 
   const result = await sql.begin(async (tx) => {
     const [row] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id} AND status = 'PENDING' FOR UPDATE`
-    if (!row) throw new InputError(ERROR_CODE.INVALID_STATE, 'It is no longer PENDING', 'id', 409)
+    if (!row) return { row: null, attempt: null }
     const [latest] = await tx<AttemptRow[]>`
       SELECT * FROM attempts WHERE transaction_id = ${id} AND execution = ${row.execution} ORDER BY id DESC LIMIT 1`
     if (!latest) throw new InputError(ERROR_CODE.INVALID_STATE, 'It has no signed attempt yet', 'id', 409)
@@ -74,6 +77,13 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
              VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${tx.json({ action: 'cancel', hash: built.hash })}::jsonb)`
     return { row: updated!, attempt: { transactionId: id, nonce: latest.nonce, hash: built.hash as Hex, raw: built.raw as Hex } }
   })
+  if (!result.row) {
+    // Changed since it was read: back in the queue (the reconciler requeues a request no node took), it is
+    // cancelled as QUEUED; a 409 here read as "too late" while the request was about to be signed again.
+    const [now] = await sql<{ status: string }[]>`SELECT status FROM transactions WHERE id = ${id}`
+    if (now?.status === 'QUEUED') return cancelTransaction(ctx, id, actor)
+    throw new InputError(ERROR_CODE.INVALID_STATE, `It is no longer PENDING (now ${now?.status})`, 'id', 409)
+  }
   // Committed: the cancel stands whatever the providers answer now (the timeout stage sends it again).
   if (result.attempt)
     await broadcastAttempts(ctx, chain, [result.attempt]).catch((err: unknown) =>

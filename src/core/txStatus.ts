@@ -1,4 +1,7 @@
-/** The lifecycle of DESIGN.md as data: which status may follow which. */
+/**
+ * The lifecycle of DESIGN.md as data: which status may follow which. It describes; the guards are each
+ * UPDATE's `WHERE status = ...` (compare and set), which tests check against this table.
+ */
 export const TX_STATUS = {
   QUEUED: 'QUEUED',
   PENDING: 'PENDING',
@@ -22,7 +25,8 @@ const NEXT: Record<TxStatus, readonly TxStatus[]> = {
   CONFIRMED: ['PENDING'],
   // retryTransaction: a new execution.
   REVERTED: ['QUEUED', 'PENDING'],
-  FAILED: ['QUEUED'],
+  // -> QUEUED: retryTransaction. -> PENDING: its signed bytes were mined after it was failed (mined_after_failed).
+  FAILED: ['QUEUED', 'PENDING'],
   CANCELLED: ['PENDING'],
 }
 
