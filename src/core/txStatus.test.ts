@@ -14,6 +14,7 @@ const ALLOWED: ReadonlyArray<[from: TxStatus, to: TxStatus, why: string]> = [
   ['INCLUDED', 'PENDING', 'reorg dropped the block'],
   ['REVERTED', 'QUEUED', 'retry'],
   ['FAILED', 'QUEUED', 'retry'],
+  ['FAILED', 'PENDING', 'its signed bytes were mined after it was failed (mined_after_failed)'],
   ['CONFIRMED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
   ['REVERTED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
   ['CANCELLED', 'PENDING', 'a reorg deeper than the confirmation depth took its block'],
@@ -49,7 +50,7 @@ describe('canTransition', () => {
     ['INCLUDED', 'FAILED'],
     ['CONFIRMED', 'QUEUED'],
     ['CANCELLED', 'QUEUED'],
-    ['FAILED', 'PENDING'],
+    ['FAILED', 'INCLUDED'],
   ])('%s -> %s is forbidden', (from, to) => {
     expect(canTransition(from, to)).toBe(false)
   })
@@ -66,9 +67,9 @@ describe('canTransition', () => {
     expect(TX_STATUSES.filter((to) => canTransition(from, to))).toEqual(['PENDING'])
   })
 
-  it('REVERTED leaves by retry (to QUEUED) or a deep reorg (to PENDING); FAILED only by retry', () => {
+  it('REVERTED leaves by retry (to QUEUED) or a deep reorg (to PENDING); FAILED by retry or its bytes mined (to PENDING)', () => {
     expect(TX_STATUSES.filter((to) => canTransition('REVERTED', to))).toEqual(['QUEUED', 'PENDING'].sort((a, b) => TX_STATUSES.indexOf(a as TxStatus) - TX_STATUSES.indexOf(b as TxStatus)))
-    expect(TX_STATUSES.filter((to) => canTransition('FAILED', to))).toEqual(['QUEUED'])
+    expect(TX_STATUSES.filter((to) => canTransition('FAILED', to))).toEqual(['QUEUED', 'PENDING'].sort((a, b) => TX_STATUSES.indexOf(a as TxStatus) - TX_STATUSES.indexOf(b as TxStatus)))
   })
 })
 

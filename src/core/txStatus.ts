@@ -1,6 +1,6 @@
 /**
- * The lifecycle of DESIGN.md as data: which status may follow which. It describes; the guards are each
- * UPDATE's `WHERE status = ...` (compare and set), which tests check against this table.
+ * The lifecycle of DESIGN.md as data: which status may follow which. It describes; what enforces it is each
+ * UPDATE's `WHERE status = ...` (compare and set).
  */
 export const TX_STATUS = {
   QUEUED: 'QUEUED',
