@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { startL1GasProxy } from './helpers/l1GasProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const TARGET = '0x00000000000000000000000000000000000c0de0'
@@ -57,6 +58,34 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(onChain.value).toBe(0n)
     expect(onChain.nonce).toBe(0)
     expect(t.events.find((e: any) => JSON.parse(e.detail ?? '{}').action === 'cancel').actor).toBe('test-admin')
+  })
+
+  it('a cancel on a chain that charges its L1 cost in gas (Arbitrum) has the gas it needs, and ends CANCELLED', async () => {
+    // A 21000-gas cancel is refused there ("intrinsic gas too low"): the request it was to replace mined instead,
+    // or, with nothing mined, every later nonce of the signer waited behind it for ever.
+    let proxy: Awaited<ReturnType<typeof startL1GasProxy>> | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (anvil) => {
+        proxy = await startL1GasProxy(anvil.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'arbitrum-like', url: proxy!.url }]
+      },
+    })
+    try {
+      const id = await submit(env, { to: RECIPIENT, value: '123457' })
+      await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      const res = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id })
+      expect(res.json.errors).toBeUndefined()
+      const t = await mineUntil(env, id, 'CANCELLED')
+      const onChain = await env.chain.getTransaction({ hash: t.hash })
+      expect(getAddress(onChain.to!)).toBe(SIGNER.address)
+      expect(onChain.gas).toBeGreaterThan(51_000n)
+      expect(proxy!.refused()).toBe(0)
+    } finally {
+      await proxy?.stop()
+    }
   })
 
   it('a client retrying with the same idempotency key gets the same transaction; other fields are a conflict', async () => {

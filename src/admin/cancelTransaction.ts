@@ -5,7 +5,8 @@ import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { nextBumpFees, percentToBps } from '../core/fees.ts'
-import { buildAttempt, feesOf, TRANSFER_GAS } from '../sign/buildAttempt.ts'
+import { buildAttempt, feesOf } from '../sign/buildAttempt.ts'
+import { selfTransferGas } from '../chain/selfTransferGas.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
 import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 
@@ -51,6 +52,8 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     throw new InputError(ERROR_CODE.UNAVAILABLE, `The cancel could not be made, nothing changed: the fee market of chain ${chain.chainId} could not be read (${why})`, 'id', 503)
   })
 
+  const gas = await selfTransferGas(chain, signer.address)
+
   const result = await sql.begin(async (tx) => {
     const [row] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id} AND status = 'PENDING' FOR UPDATE`
     if (!row) return { row: null, attempt: null }
@@ -63,7 +66,7 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
       throw new InputError(ERROR_CODE.FEE_CAP_REACHED, 'A replacement would need fees above the chain fee cap; raise maxFeePerGasCap to cancel it', 'id', 409)
     let built: Awaited<ReturnType<typeof buildAttempt>>
     try {
-      built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas: TRANSFER_GAS, fees: decision.fees, purpose: 'CANCEL' })
+      built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas, fees: decision.fees, purpose: 'CANCEL' })
     } catch (err) {
       // Said to the admin in the signer's words (it was an INTERNAL error with no detail); nothing changed.
       if (!(err instanceof RemoteSignerError)) throw err

@@ -7,6 +7,7 @@ import { ERROR_CODE } from '../core/errors.ts'
 import { nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
+import { selfTransferGas } from '../chain/selfTransferGas.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
 import type { AttemptRow, TransactionRow } from '../store/transactionRow.ts'
 
@@ -164,6 +165,10 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     }
     const attemptRows: Record<string, unknown>[] = []
     const events: { id: string; detail: string }[] = []
+    const cancelGas = async (address: string, last: bigint): Promise<bigint> => {
+      const gas = await selfTransferGas(chain, address as Address)
+      return gas > last ? gas : last
+    }
     for (const t of rows) {
       const signer = ctx.signers.get(t.chain_id, t.signer)
       if (!signer) {
@@ -211,7 +216,9 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       let failure: RemoteSignerError | undefined = down
       if (!down)
         try {
-          built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas: BigInt(latest.gas_limit), fees: decision.fees, purpose })
+          // A cancel's gas is a self-transfer's (never below the last cancel's), not the request's it replaces.
+          const gas = purpose === 'CANCEL' ? await cancelGas(t.signer, latest.purpose === 'CANCEL' ? BigInt(latest.gas_limit) : 0n) : BigInt(latest.gas_limit)
+          built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas, fees: decision.fees, purpose })
           downUntil.get(chain)?.delete(t.signer)
           if (signer.kind === 'remote') remoteSigned.add(t.signer)
         } catch (err) {

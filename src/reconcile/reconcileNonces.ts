@@ -8,7 +8,8 @@ import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
 import { initialFees } from '../core/fees.ts'
-import { buildAttempt, TRANSFER_GAS } from '../sign/buildAttempt.ts'
+import { buildAttempt } from '../sign/buildAttempt.ts'
+import { selfTransferGas } from '../chain/selfTransferGas.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
 /** A send taken this long after a transaction's first unrecognized refusal shows the providers take others. */
@@ -351,6 +352,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
 
   async function fillHoles(signer: Signer, nonces: number[]): Promise<void> {
     const fees = initialFees(await readFeeMarket(chain.read, chain.config.fees.model), chain.config.fees.maxFeePerGasCap)
+    const gas = await selfTransferGas(chain, signer.address)
     const sent: RawAttempt[] = []
     await sql.begin(async (tx) => {
       // Under the signer's lock, so the sign stage and other instances see a consistent picture.
@@ -366,7 +368,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           chainId: chain.chainId,
           tx: { id: row.id, execution: row.execution, to: signer.address as Address, data: '0x', value: '0' },
           nonce,
-          gas: TRANSFER_GAS,
+          gas,
           fees,
           purpose: 'REQUEST',
         })

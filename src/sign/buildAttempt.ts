@@ -5,7 +5,7 @@ import type { TransactionRow } from '../store/transactionRow.ts'
 
 export type AttemptPurpose = 'REQUEST' | 'CANCEL'
 
-/** Gas of a plain ETH transfer: what a cancel (zero-value self-transfer) needs. */
+/** Gas of a plain ETH transfer: what a cancel (zero-value self-transfer) needs on Ethereum (chain/selfTransferGas.ts elsewhere). */
 export const TRANSFER_GAS = 21_000n
 
 export type BuiltAttempt = {
@@ -17,7 +17,7 @@ export type BuiltAttempt = {
 /**
  * Signs one attempt of a transaction at a given nonce. A REQUEST attempt carries
  * the client's call; a CANCEL attempt is a zero-value transfer to the signer
- * itself, which consumes the nonce and nothing else.
+ * itself, which consumes the nonce and nothing else (its gas: chain/selfTransferGas.ts).
  */
 export async function buildAttempt(args: {
   signer: Signer
@@ -30,7 +30,7 @@ export async function buildAttempt(args: {
 }): Promise<BuiltAttempt> {
   const { signer, chainId, tx, nonce, fees, purpose } = args
   const cancel = purpose === 'CANCEL'
-  const gas = cancel ? TRANSFER_GAS : args.gas
+  const gas = args.gas
   const base = {
     chainId,
     nonce,
