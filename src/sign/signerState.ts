@@ -1,6 +1,7 @@
 import type { TransactionSql } from 'postgres'
+import type { Address } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
-import { readFeeMarket } from '../chain/readFeeMarket.ts'
+import { readFeeMarketAt, type readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
@@ -26,6 +27,19 @@ export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number
   return BigInt(row?.wei ?? '0')
 }
 
+/**
+ * The signer's balance and mined transaction count, both of one block. Read each at `latest`, a node (or the
+ * nodes behind one load-balanced URL) could answer them from two blocks: a balance from before a transaction of
+ * ours was mined, with a count that already has it, counts its cost as not yet spent and not yet paid, and a
+ * request the signer could not pay for got a nonce (and waited at it, holding every later one). A node that does
+ * not have that block yet (it is behind the one that answered it) is asked for `latest`.
+ */
+function balanceAndCountAt(chain: ChainClients, address: Address, blockNumber: bigint): Promise<[bigint, number]> {
+  const read = (at: { blockNumber: bigint } | { blockTag: 'latest' }) =>
+    Promise.all([chain.read.getBalance({ address, ...at }), chain.read.getTransactionCount({ address, ...at })])
+  return read({ blockNumber }).catch(() => read({ blockTag: 'latest' }))
+}
+
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
 const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
 
@@ -33,7 +47,8 @@ const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: P
 const STALE_FACTOR = 5
 
 /**
- * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
+ * The fee market, the signer's balance and its mined transaction count (these two of the fee market's block:
+ * balanceAndCountAt). While a backlog drains, batches
  * follow each other within milliseconds, and these reads queued behind the node's intake of the previous
  * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
  * them being newer: the balance and count are of the latest block, which that window does not change by
@@ -53,12 +68,11 @@ export function readSignerState(chain: ChainClients, signer: Signer): Promise<Si
   const hit = cache.get(signer.address)
   const age = hit ? Date.now() - hit.at : Infinity
   if (hit && age < maxAgeMs) return hit.state
-  const read = (): Promise<SignerState> =>
-    Promise.all([
-      readFeeMarket(chain.read, chain.config.fees.model),
-      chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
-      chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
-    ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+  const read = async (): Promise<SignerState> => {
+    const { market, blockNumber } = await readFeeMarketAt(chain.read, chain.config.fees.model)
+    const [balance, chainNonce] = await balanceAndCountAt(chain, signer.address, blockNumber)
+    return { market, balance, chainNonce }
+  }
   if (hit && age < maxAgeMs * STALE_FACTOR) {
     // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
     if (!hit.refreshing) {
