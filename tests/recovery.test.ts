@@ -475,9 +475,16 @@ describe('recovery on a real anvil', () => {
     expect(short.status).toBe('PENDING')
     expect(short.error.message).toMatch(/cannot pay for it any more .* sent again until the signer is funded/)
     expect(Number(short.nonce)).toBe(0)
+    // And the signer says so, as one the sign stage found short (the gauge, the dashboard's notice to fund it);
+    // before, nothing did while it had no request left to sign.
+    const shortSince = async () =>
+      (await env!.graphql(`{ signers(chainId: 31337) { address shortOfFundsSince } }`)).json.data.signers.find((s: any) => s.address === SIGNER.address)
+        .shortOfFundsSince
+    expect(await waitFor('the signer flagged short of funds', shortSince, 5_000)).not.toBeNull()
     await anvil.setBalance(SIGNER.address, 10n ** 20n)
     const done = await mineUntil(env, id, 'CONFIRMED', { maxBlocks: 30, everyMs: 300 })
     expect(done.error).toBeNull()
+    await waitFor('the flag cleared once funded', async () => (await shortSince()) === null, 15_000)
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.nonce)).toEqual([0])
   })
 

@@ -137,6 +137,15 @@ export async function broadcastAttempts(
       FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
                   ${pgArray(recorded.map((r) => r.short))}::text[]) AS a(transaction_id, sent, short)
       WHERE transactions.id = a.transaction_id`
+  const shortIds = recorded.filter((r) => r.short !== null).map((r) => r.transaction_id)
+  if (shortIds.length)
+    // And on its signer, as the sign stage flags one: the short-of-funds gauge and the dashboard's notice to fund
+    // it. A signer whose work was all signed (drained by a use elsewhere, or by a raise the balance cannot cover)
+    // showed nothing while every one of its transactions waited. The sweep clears it once it can pay again.
+    await ctx.db.sql`
+      UPDATE signer_nonces s SET short_of_funds_at = COALESCE(s.short_of_funds_at, now()), updated_at = now()
+      FROM (SELECT DISTINCT chain_id, signer FROM transactions WHERE id = ANY(${pgArray(shortIds)}::uuid[]) AND status = 'PENDING') t
+      WHERE s.chain_id = t.chain_id AND s.signer = t.signer AND s.short_of_funds_at IS NULL`
   for (const [hash, list] of results) {
     for (const r of list) ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.outcome })
     const failed = list.filter((r) => r.outcome !== 'sent')
