@@ -38,6 +38,9 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
       WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING'
         AND t.last_sent_at IS NULL AND a.created_at < now() - ${`${UNSENT_GRACE_MS} milliseconds`}::interval
+        -- Past its validUntil, a request's own bytes never go out (they would execute late): the bump stage sends
+        -- the self-transfer in their place. Sent here at start-up, before the bump stage ran, they could mine.
+        AND (a.purpose = 'CANCEL' OR t.valid_until IS NULL OR t.valid_until > now())
       ORDER BY t.id, a.id DESC
       LIMIT 1000`
     const stale = opts.holds ? found.filter((r) => !opts.holds!(r.hash)) : found
