@@ -211,7 +211,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       if (!twice(`invalid:${t.id}:${t.nonce}`)) continue
       await sql.begin(async (tx) => {
         const moved = await tx`
-          UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(),
+          UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
             error_code = ${ERROR_CODE.INVALID_TRANSACTION}, error_message = ${t.message ?? 'every provider refused it as invalid'}
           WHERE id = ${t.id} AND status = 'PENDING'
             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = transactions.execution AND a.status <> 'REJECTED')
