@@ -20,6 +20,12 @@ export type ChainClients = {
    * asked for every receipt one by one.
    */
   bulkRead: (transactions: number) => PublicClient
+  /**
+   * Whether every provider has answered a bulk read of `method` with "method not found" (eth_getBlockReceipts on
+   * older nodes). Until then a provider that said so is skipped and the others are asked: one provider without it,
+   * last in the order, turned bulk reads off for good though the first one only failed once.
+   */
+  bulkUnsupported: (method: string) => boolean
   /** One per provider: each raw transaction goes to all that are not down, at once. Also what the health check uses. */
   providers: ProviderClient[]
   /**
@@ -79,13 +85,15 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
   // Higher weight first: fallback tries transports in order until ranking reorders them.
   const byWeight = [...config.providers].sort((a, b) => b.weight - a.weight)
   const only = config.providers.length === 1 ? config.providers[0]! : null
+  /** Per provider, the methods it answered it does not have, for the bulk clients (of every timeout). */
+  const lacking = new Map(config.providers.map((p) => [p.name, new Set<string>()]))
   const readClient = (timeout: number, retries: number, bulk: boolean) =>
     createPublicClient({
       transport: only
         ? // One provider: nothing to fail over to, so let viem retry it.
-          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk })
+          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk, lacking: lacking.get(only.name) })
         : fallback(
-            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk })),
+            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk, lacking: lacking.get(p.name) })),
             // Bulk clients are not ranked on their own: the order by weight, and the gate skips providers down or behind.
             { rank: !bulk && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
           ),
@@ -99,5 +107,6 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
     if (!client) bulkClients.set(timeout, (client = readClient(timeout, 0, true)))
     return client
   }
-  return { chainId: config.chainId, config, read, bulkRead, providers, health, redact, takenSeconds: new Set() }
+  const bulkUnsupported = (method: string) => [...lacking.values()].every((methods) => methods.has(method))
+  return { chainId: config.chainId, config, read, bulkRead, bulkUnsupported, providers, health, redact, takenSeconds: new Set() }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { BaseError, http, type EIP1193RequestFn, type Transport } from 'viem'
+import { BaseError, http, MethodNotFoundRpcError, type EIP1193RequestFn, type Transport } from 'viem'
 import { describeSendAnswer, toSendAnswer } from './toSendAnswer.ts'
+import { isMethodUnsupported } from './isMethodUnsupported.ts'
 import { isProviderFault } from './isProviderFault.ts'
 import { BATCH_LIMITS, byteBoundedBatches } from './byteBoundedBatches.ts'
 import type { ProviderHealth } from './providerHealth.ts'
@@ -25,6 +26,17 @@ export class ProviderDownError extends BaseError {
   }
 }
 
+/**
+ * A bulk read of a block's receipts answered `null`: this provider does not have the block (yet: one a block behind,
+ * or on another fork). Not an answer about the block, so the read fallback asks the next provider (a null is a
+ * successful answer to viem, which would stop there and throw BlockNotFoundError). Not a fault of the provider.
+ */
+export class BlockNotServedError extends BaseError {
+  constructor(readonly provider: string) {
+    super(`provider "${provider}" does not have the block (yet)`, { name: 'BlockNotServedError' })
+  }
+}
+
 export type ProviderTransportOptions = {
   name: string
   url: string
@@ -41,6 +53,12 @@ export type ProviderTransportOptions = {
    * with no latency recorded (a slow answer for a large block says nothing about the provider).
    */
   bulk?: boolean
+  /**
+   * Bulk only: the methods this provider answered it does not have (eth_getBlockReceipts on an older node), shared
+   * by the provider's bulk clients. Refused at once from then on (as "method not found"), so the fallback goes on to
+   * the next provider without asking.
+   */
+  lacking?: Set<string>
 }
 
 /**
@@ -83,15 +101,18 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
   const withHealth = (transport: ReturnType<Transport>, dedupeUid: string) =>
     (async (args, options) => {
       if (opts.gateReads && !health.usableForRead(name)) throw new ProviderDownError(name)
+      if (bulk && opts.lacking?.has(args.method))
+        throw new MethodNotFoundRpcError(new Error(`provider "${name}" has no ${args.method}`), { method: args.method })
       // viem's ranking pings (net_listening, 1 s timeout) say nothing about serving real requests: not counted.
       const counted = args.method !== 'net_listening'
       const started = performance.now()
+      let result: unknown
       try {
-        const result = await transport.request(args, { ...options, uid: options?.uid ?? dedupeUid })
+        result = await transport.request(args, { ...options, uid: options?.uid ?? dedupeUid })
         if (counted && !bulk) health.recordSuccess(name, performance.now() - started)
-        return result
       } catch (err) {
         redactErrorInPlace(err, redact)
+        if (bulk && isMethodUnsupported(err)) opts.lacking?.add(args.method)
         if (counted) {
           if (!isProviderFault(err)) {
             if (!bulk) health.recordSuccess(name, performance.now() - started)
@@ -108,6 +129,8 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
         }
         throw err
       }
+      if (bulk && result === null && args.method === 'eth_getBlockReceipts') throw new BlockNotServedError(name)
+      return result
     }) as EIP1193RequestFn
   return ((params) => {
     const transport = httpTransport()(params)

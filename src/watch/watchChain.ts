@@ -1,4 +1,4 @@
-import { getAddress, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem'
+import { BlockNotFoundError, getAddress, type Address, type Hash, type Hex, type TransactionReceipt } from 'viem'
 import { replayRevert } from '../chain/replayRevert.ts'
 import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
@@ -9,6 +9,7 @@ import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
 import { reopenFinal, type FinalRow } from '../store/reopenFinal.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
+import { BlockNotServedError } from '../chain/providerTransport.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
 import { ERROR_CODE } from '../core/errors.ts'
 
@@ -42,8 +43,14 @@ const LEADERSHIP_CHECK_MS = 5_000
 const REVERTED_BECAUSE = 'execution reverted: '
 /** Reverted transactions replayed for their reason per settled batch: a block of reverts must not hold up the tick. */
 const MAX_REPLAYS_PER_SETTLE = 20
-/** Blocks remembered as "eth_getBlockReceipts failed, read one by one". */
+/** Blocks remembered as "eth_getBlockReceipts failed, read one by one" (and as "not served yet", with their ticks). */
 const MAX_BULK_FAILED = 1_000
+/**
+ * Ticks a block's receipts may come back "no such block" from every provider (none has them yet: a node serves a
+ * block before its receipts, or all but the one that served the block are behind) before the block is read one by
+ * one. About two block times (a tick is a quarter of one); meanwhile the cursor waits before the block.
+ */
+const MAX_TICKS_NOT_SERVED = 8
 /** The codes the reconciler fails a request with after its nonce was given (its signed bytes exist). */
 const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
@@ -96,10 +103,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   const abandoned = new Set<Reserved>()
   let cursor: Cursor | null = null
   let ticks = 0
-  /** Whether the chain's providers answer eth_getBlockReceipts; cleared on the first "method not found". */
-  let blockReceipts = true
+  /** Whether "no provider has eth_getBlockReceipts; one by one from now on" was logged. */
+  let loggedNoBlockReceipts = false
   /** Blocks whose eth_getBlockReceipts failed: read one by one from then on. */
   const bulkFailed = new Set<Hash>()
+  /** Blocks whose eth_getBlockReceipts no provider served yet (null), and on how many ticks: asked again later. */
+  const notServed = new Map<Hash, number>()
   /** The block the cursor last stopped before (not read in full), and on how many ticks in a row. */
   let stuck: { hash: Hash; ticks: number } | null = null
   /**
@@ -296,30 +305,50 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // 1. Blocks holding several of ours: one eth_getBlockReceipts each (a block can hold thousands of ours),
     // on a bulk client (a timeout for the block's size, each request alone, no retries: a node computes a
     // call in full even after the client gave up, so asking again only piles work on it).
+    const blockReceipts = !chain.bulkUnsupported('eth_getBlockReceipts')
+    if (!blockReceipts && !loggedNoBlockReceipts) {
+      log.info('no provider has eth_getBlockReceipts; fetching receipts one by one')
+      loggedNoBlockReceipts = true
+    }
     const bulk = blocks.filter((b) => blockReceipts && missing.get(b.hash!)!.size > 1 && !bulkFailed.has(b.hash!))
     const results = await Promise.allSettled(bulk.map((b) => chain.bulkRead(b.transactions.length).getBlockReceipts({ blockHash: b.hash! })))
     const found: TransactionReceipt[] = []
+    /** Blocks no provider served yet: neither read one by one nor passed by the cursor on this tick. */
+    const later = new Set<Hash>()
     results.forEach((r, i) => {
       const b = bulk[i]!
       if (r.status === 'fulfilled') {
+        notServed.delete(b.hash!)
         const left = missing.get(b.hash!)!
         for (const x of r.value) if (left.delete(x.transactionHash)) found.push(x)
-      } else if (isMethodUnsupported(r.reason)) {
-        // Not in every node's API: one by one from now on.
-        if (blockReceipts) log.info('provider has no eth_getBlockReceipts; fetching receipts one by one')
-        blockReceipts = false
+        return
+      }
+      const err = r.reason as Error
+      const unserved = err instanceof BlockNotServedError || err instanceof BlockNotFoundError
+      const ticksUnserved = unserved ? (notServed.get(b.hash!) ?? 0) + 1 : 0
+      if (unserved && ticksUnserved < MAX_TICKS_NOT_SERVED) {
+        // Every provider asked answered "no such block" (the one that served the scan is ahead of the others, or
+        // serves a block before its receipts): not a failure, asked again on the next tick. Taken for one, it
+        // sent nearly every block of a fast chain to the one-by-one reads (behind by a block, for good).
+        if (notServed.size >= MAX_BULK_FAILED) notServed.clear()
+        notServed.set(b.hash!, ticksUnserved)
+        later.add(b.hash!)
+      } else if (isMethodUnsupported(err) && chain.bulkUnsupported('eth_getBlockReceipts')) {
+        // Not in any provider's API: one by one from now on (logged above on the next read).
       } else {
-        // Too large for the node within the timeout, or a failure: this block is read one by one from now on.
+        // Too large for the node within the timeout, a failure, or a block still not served after many ticks:
+        // this block is read one by one from now on.
+        notServed.delete(b.hash!)
         if (bulkFailed.size >= MAX_BULK_FAILED) bulkFailed.clear()
         bulkFailed.add(b.hash!)
-        log.warn({ err: r.reason, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
+        log.warn({ err, block: Number(b.number), ours: missing.get(b.hash!)!.size }, 'eth_getBlockReceipts failed; reading the block one by one')
       }
     })
     await settleReceipts(found, matches, head, signal)
     // 2. What is left (blocks with one of ours, blocks whose bulk read failed or came back short), one by one:
     // RECEIPT_CHUNK at a time across blocks in block order, each chunk settled as it arrives, each call small
     // enough for any timeout (on anvil the same total work as the bulk read, none thrown away).
-    const queue = blocks.flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
+    const queue = blocks.filter((b) => !later.has(b.hash!)).flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
     for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
       const chunk = queue.slice(i, i + RECEIPT_CHUNK)
       const receipts = await fetchReceipts(chunk.map((c) => c.hash))

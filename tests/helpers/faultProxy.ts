@@ -43,6 +43,8 @@ export type FaultOptions = {
   forwardErrored?: boolean
   /** `methodError` answers `null` instead of an error (a receipt backend lagging its blocks). */
   answerNull?: boolean
+  /** `methodError` fails only the first this many matching calls, then forwards them (a node that caught up). */
+  failFirst?: number
   /** The largest request body taken, in any mode (default: no limit); a bigger one gets geth's HTTP 413. */
   maxBodyBytes?: number
 }
@@ -90,6 +92,8 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
   let current = mode
   let opts: Required<FaultOptions> = withDefaults(options)
   let flapCounter = 0
+  /** Calls `methodError` has failed since the mode was set (for `failFirst`). */
+  let failedCalls = 0
   const stats: FaultProxyStats = { httpRequests: 0, calls: {}, faulted: 0, tooLarge: 0 }
   const sockets = new Set<Socket>()
 
@@ -122,8 +126,9 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
             : undefined,
       )
     if (effective === 'methodError') {
-      const fails = (c: RpcCall) =>
+      const matches = (c: RpcCall) =>
         opts.errorMethods.includes(c.method) && (opts.errorParamsInclude === '' || JSON.stringify(c.params ?? []).includes(opts.errorParamsInclude))
+      const fails = (c: RpcCall) => matches(c) && failedCalls++ < opts.failFirst
       const failed = (id: unknown): RpcAnswer => (opts.answerNull ? { jsonrpc: '2.0', id, result: null } : { jsonrpc: '2.0', id, error: opts.error })
       if (opts.forwardErrored) {
         const answers = await rpc(calls)
@@ -243,6 +248,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
       current = mode
       if (options) opts = withDefaults(options)
       flapCounter = 0
+      failedCalls = 0
     },
     resetStats() {
       stats.httpRequests = 0
@@ -270,6 +276,7 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     errorParamsInclude: o.errorParamsInclude ?? '',
     forwardErrored: o.forwardErrored ?? false,
     answerNull: o.answerNull ?? false,
+    failFirst: o.failFirst ?? Infinity,
     maxBodyBytes: o.maxBodyBytes ?? Infinity,
   }
 }

@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { toHex } from 'viem'
+import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+/** The service on an anvil that mines on demand (confirmations 1), its providers fault proxies in front of it (first = highest weight). */
+async function startBehindProxies(names: string[]): Promise<{ env: TestEnv; proxies: FaultProxy[] }> {
+  const proxies: FaultProxy[] = []
+  const env = await startTestEnv({
+    anvil: { noMining: true },
+    setup: async (a) => {
+      for (const _ of names) proxies.push(await startFaultProxy(a.url))
+    },
+    config: (c) => {
+      c.chains[0].providers = names.map((name, i) => ({ name, url: proxies[i]!.url, weight: names.length - i }))
+    },
+  })
+  return { env, proxies }
+}
+
+/** Submits one request per calldata tag and waits until each one's first attempt was handed to the node. */
+async function submitSent(env: TestEnv, tags: string[]): Promise<string[]> {
+  const ids = await Promise.all(tags.map((tag) => submit(env, { to: RECIPIENT, data: toHex(tag) })))
+  for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+  return ids
+}
+
+const oneByOne = (proxies: FaultProxy[]) => proxies.reduce((n, p) => n + (p.stats.calls.eth_getTransactionReceipt ?? 0), 0)
+
+describe("the watcher reading a block's receipts in one call", () => {
+  let env: TestEnv | undefined
+  let proxies: FaultProxy[] = []
+  afterEach(async () => {
+    await env?.stop()
+    await Promise.all(proxies.map((p) => p.stop()))
+    env = undefined
+    proxies = []
+  })
+
+  it('a first provider without the block yet (null) does not make the watcher read it one by one: the next provider answers', async () => {
+    ;({ env, proxies } = await startBehindProxies(['behind', 'current']))
+    const [behind, current] = proxies as [FaultProxy, FaultProxy]
+    const ids = await submitSent(env, ['b1', 'b2', 'b3', 'b4'])
+    // The first provider by weight answers null for every block's receipts (one block behind, always).
+    behind.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true })
+    behind.resetStats()
+    current.resetStats()
+    await chainControl(env).mine()
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    // Before: viem took the null for an answer (BlockNotFoundError), and the block was read one receipt at a time.
+    expect(behind.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
+    expect(current.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
+    expect(oneByOne(proxies)).toBe(0)
+  })
+
+  it('a block no provider serves yet is asked for again on a later tick, not read one by one; the cursor waits before it', async () => {
+    ;({ env, proxies } = await startBehindProxies(['only']))
+    const [only] = proxies as [FaultProxy]
+    const ids = await submitSent(env, ['n1', 'n2', 'n3'])
+    only.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true, failFirst: 2 })
+    only.resetStats()
+    await chainControl(env).mine()
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    expect(only.stats.calls.eth_getBlockReceipts).toBe(3)
+    expect(oneByOne(proxies)).toBe(0)
+  })
+
+  it('a block whose receipts never come back in one call is read one by one after a few ticks', async () => {
+    ;({ env, proxies } = await startBehindProxies(['only']))
+    const [only] = proxies as [FaultProxy]
+    const ids = await submitSent(env, ['x1', 'x2', 'x3'])
+    only.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true })
+    await chainControl(env).mine()
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    expect(oneByOne(proxies)).toBeGreaterThanOrEqual(3)
+  })
+
+  it('a provider without eth_getBlockReceipts, last in the order, does not turn bulk reads off while the first one has it', async () => {
+    ;({ env, proxies } = await startBehindProxies(['first', 'without']))
+    const [first, without] = proxies as [FaultProxy, FaultProxy]
+    const anvil = chainControl(env)
+    // The first provider fails once; the last one has no such method (geth's words before 1.13).
+    first.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], failFirst: 1 })
+    without.setMode('methodError', {
+      errorMethods: ['eth_getBlockReceipts'],
+      error: { code: -32601, message: 'the method eth_getBlockReceipts does not exist/is not available' },
+    })
+    const before = await submitSent(env, ['f1', 'f2', 'f3'])
+    await anvil.mine()
+    for (const id of before) await waitForStatus(env, id, 'CONFIRMED')
+    // The next block: read in one call from the first provider again.
+    first.resetStats()
+    without.resetStats()
+    const after = await submitSent(env, ['g1', 'g2', 'g3'])
+    await anvil.mine()
+    for (const id of after) await waitForStatus(env, id, 'CONFIRMED')
+    // Before: the "method not found" of the last provider turned eth_getBlockReceipts off for the process's life.
+    expect(first.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
+    expect(oneByOne(proxies)).toBe(0)
+  })
+})
