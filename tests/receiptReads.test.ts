@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { toHex } from 'viem'
-import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
@@ -98,5 +98,79 @@ describe("the watcher reading a block's receipts in one call", () => {
     // Before: the "method not found" of the last provider turned eth_getBlockReceipts off for the process's life.
     expect(first.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
     expect(oneByOne(proxies)).toBe(0)
+  })
+})
+
+/** A block hash no chain has: what a provider on a losing fork would put in its receipts. */
+const FORK_HASH = `0x${'f0'.repeat(32)}`
+const FINAL = ['CONFIRMED', 'REVERTED', 'CANCELLED']
+
+/** Watches a transaction for `ms`: every status it showed, and every block hash. */
+async function watchFor(env: TestEnv, id: string, ms: number): Promise<{ statuses: Set<string>; blockHashes: Set<string> }> {
+  const statuses = new Set<string>()
+  const blockHashes = new Set<string>()
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const t = await getTx(env, id)
+    statuses.add(t.status)
+    if (t.blockHash) blockHashes.add(t.blockHash)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { statuses, blockHashes }
+}
+
+describe('receipts read one by one from a provider on another fork', () => {
+  let env: TestEnv | undefined
+  let proxies: FaultProxy[] = []
+  afterEach(async () => {
+    await env?.stop()
+    await Promise.all(proxies.map((p) => p.stop()))
+    env = undefined
+    proxies = []
+  })
+
+  it('a receipt whose block is not the one the scan read settles nothing; the transaction never shows that block, nor a final status', async () => {
+    ;({ env, proxies } = await startBehindProxies(['forked']))
+    const [forked] = proxies as [FaultProxy]
+    const [id] = await submitSent(env, ['fork-1'])
+    // No receipts in bulk; each receipt read one by one names a block on another fork.
+    forked.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], receiptBlockHash: FORK_HASH })
+    await chainControl(env).mine(2)
+    // The scan (20 ticks before the cursor moves on) and the receipt sweep after it (every 10 ticks, 50 ms each).
+    const seen = await watchFor(env, id!, 4_000)
+    expect(forked.stats.calls.eth_getTransactionReceipt).toBeGreaterThan(0)
+    // Before: CONFIRMED at once (depth 1), in the other fork's block.
+    for (const status of FINAL) expect(seen.statuses).not.toContain(status)
+    expect(((await getTx(env, id!)).events as any[]).map((e) => e.toStatus)).not.toContain('CONFIRMED')
+    // The provider is back on the canonical chain: confirmed in the block that holds it.
+    forked.setMode('ok')
+    const done = await waitForStatus(env, id!, 'CONFIRMED')
+    const block = await env.chain.getBlock({ blockNumber: BigInt(done.blockNumber) })
+    expect(done.blockHash).toBe(block.hash)
+  })
+
+  it('the receipt sweep does not make a transaction final from a receipt in another fork\'s block', async () => {
+    ;({ env, proxies } = await startBehindProxies(['forked']))
+    const [forked] = proxies as [FaultProxy]
+    const [id] = await submitSent(env, ['sweep-1'])
+    await chainControl(env).mine()
+    const first = await waitForStatus(env, id!, 'CONFIRMED')
+    // As if the scan had missed its block: PENDING again with the cursor past it, so only the sweep can find it,
+    // and the provider it asks answers from another fork.
+    const sql = env.service.ctx.db.sql
+    forked.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], receiptBlockHash: FORK_HASH })
+    await sql.begin(async (tx) => {
+      await tx`UPDATE transactions SET status = 'PENDING', final_at = NULL, included_at = NULL, mined_hash = NULL, block_number = NULL,
+        block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL WHERE id = ${id!}`
+      await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${id!}`
+    })
+    forked.resetStats()
+    const seen = await watchFor(env, id!, 3_000)
+    expect(forked.stats.calls.eth_getTransactionReceipt).toBeGreaterThan(0)
+    // Before: the sweep settled it CONFIRMED in the fork's block.
+    for (const status of FINAL) expect(seen.statuses).not.toContain(status)
+    forked.setMode('ok')
+    const again = await waitForStatus(env, id!, (t) => t.status === 'CONFIRMED' && t.events.length > first.events.length)
+    expect(again.blockHash).toBe(first.blockHash)
   })
 })

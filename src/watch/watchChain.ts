@@ -184,8 +184,17 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * Receipts found: PENDING -> INCLUDED. A receipt whose block is already at the confirmation depth
    * (depth 1, or a watcher catching up) goes on to its final status in the same UPDATE (one row
    * version instead of two), with both events written, so the timeline reads the same either way.
+   * `includedOnly`: receipts whose block was not checked against a block the scan read (the receipt sweep looks them
+   * up by transaction hash, from whichever provider answers, maybe one on a losing fork): INCLUDED only, even at depth
+   * 1; advanceConfirmations makes them final once their block is the canonical one at its height.
    */
-  async function settleReceipts(receipts: TransactionReceipt[], matches: Map<Hash, string>, head: bigint, signal: AbortSignal): Promise<void> {
+  async function settleReceipts(
+    receipts: TransactionReceipt[],
+    matches: Map<Hash, string>,
+    head: bigint,
+    signal: AbortSignal,
+    opts: { includedOnly?: boolean } = {},
+  ): Promise<void> {
     if (receipts.length === 0) return
     // A tick given up (startLoop's timeout) starts no more writes: the next tick settles these itself.
     signal.throwIfAborted()
@@ -195,7 +204,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // of the tick. At a greater depth only the head counts: a receipt from a lagging or forked provider must
     // not make others look deeper than the canonical chain is.
     const tip = depth === 1 ? receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head) : head
-    const atDepth = receipts.map((r) => Number(tip) - Number(r.blockNumber) + 1 >= depth)
+    const atDepth = receipts.map((r) => !opts.includedOnly && Number(tip) - Number(r.blockNumber) + 1 >= depth)
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
     const outcome = finalOutcomeSql(sql, 'v.receipt_status')
@@ -351,7 +360,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const queue = blocks.filter((b) => !later.has(b.hash!)).flatMap((b) => [...missing.get(b.hash!)!].map((hash) => ({ block: b.hash!, hash })))
     for (let i = 0; i < queue.length && performance.now() < deadline; i += RECEIPT_CHUNK) {
       const chunk = queue.slice(i, i + RECEIPT_CHUNK)
-      const receipts = await fetchReceipts(chunk.map((c) => c.hash))
+      // Asked by transaction hash, so any block may come back: only a receipt from the block the scan read counts
+      // (as the bulk read asks by that block's hash). One from a provider on a losing fork went straight to CONFIRMED
+      // at depth 1, with that fork's block and status; now it is asked again on the next tick.
+      const blockOf = new Map(chunk.map((c) => [c.hash, c.block]))
+      const receipts = (await fetchReceipts(chunk.map((c) => c.hash))).filter((r) => r.blockHash === blockOf.get(r.transactionHash))
       await settleReceipts(receipts, matches, head, signal)
       const got = new Set(receipts.map((r) => r.transactionHash))
       for (const c of chunk) if (got.has(c.hash)) missing.get(c.block)!.delete(c.hash)
@@ -493,7 +506,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * waiting its turn costs nothing. The count is read at the cursor's block, not at the head: what was
    * mined after the cursor is the scan's next work, and asking for those receipts one by one as well
    * fetched each of them twice (thousands of calls per block during a burst; a node such as anvil
-   * answers nothing else meanwhile).
+   * answers nothing else meanwhile). A receipt found here names a block nothing has checked: INCLUDED only, and final
+   * once advanceConfirmations finds that block canonical (at depth 1, on the same tick); one from a provider on a
+   * losing fork goes back to PENDING there, as a reorg, instead of CONFIRMED in that fork's block.
    */
   async function receiptSweep(head: bigint, signal: AbortSignal): Promise<void> {
     if (!cursor) return
@@ -506,7 +521,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         LIMIT 2000`
       if (rows.length) {
         const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
-        await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal)
+        // Not checked against a block the scan read: INCLUDED only, final once advanceConfirmations finds the block canonical.
+        await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal, { includedOnly: true })
       }
       await minedAfterFailed(signer.address, latest, head, signal)
     }
@@ -553,7 +569,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         .catch((err: unknown) => ((err as { code?: string }).code === '23505' ? false : Promise.reject(err)))
       if (!reopened) continue
       log.error({ txId: row.transaction_id, hash: receipt.transactionHash, block: Number(receipt.blockNumber) }, 'a request failed after it was signed was mined anyway (by a node the service does not send to); settled as mined')
-      await settleReceipts([receipt], new Map([[receipt.transactionHash, row.transaction_id]]), head, signal)
+      await settleReceipts([receipt], new Map([[receipt.transactionHash, row.transaction_id]]), head, signal, { includedOnly: true })
     }
   }
 

@@ -45,6 +45,8 @@ export type FaultOptions = {
   answerNull?: boolean
   /** `methodError` fails only the first this many matching calls, then forwards them (a node that caught up). */
   failFirst?: number
+  /** `methodError` forwards eth_getTransactionReceipt and answers the receipt with this blockHash (a node on another fork). */
+  receiptBlockHash?: string
   /** The largest request body taken, in any mode (default: no limit); a bigger one gets geth's HTTP 413. */
   maxBodyBytes?: number
 }
@@ -130,11 +132,16 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
         opts.errorMethods.includes(c.method) && (opts.errorParamsInclude === '' || JSON.stringify(c.params ?? []).includes(opts.errorParamsInclude))
       const fails = (c: RpcCall) => matches(c) && failedCalls++ < opts.failFirst
       const failed = (id: unknown): RpcAnswer => (opts.answerNull ? { jsonrpc: '2.0', id, result: null } : { jsonrpc: '2.0', id, error: opts.error })
+      const forked = (c: RpcCall, a: RpcAnswer): RpcAnswer =>
+        opts.receiptBlockHash && c.method === 'eth_getTransactionReceipt' && a.result && typeof a.result === 'object'
+          ? { ...a, result: { ...a.result, blockHash: opts.receiptBlockHash } }
+          : a
       if (opts.forwardErrored) {
         const answers = await rpc(calls)
-        return answers.map((a, k) => (fails(calls[k]!) ? failed(a.id) : a))
+        return answers.map((a, k) => (fails(calls[k]!) ? failed(a.id) : forked(calls[k]!, a)))
       }
-      return answerSome(calls, (c) => (fails(c) ? failed(c.id ?? null) : undefined))
+      const answers = await answerSome(calls, (c) => (fails(c) ? failed(c.id ?? null) : undefined))
+      return answers.map((a, k) => forked(calls[k]!, a))
     }
     if (effective !== 'lag') return rpc(calls)
     const [headAnswer] = await rpc([{ jsonrpc: '2.0', id: 'proxy-head', method: 'eth_blockNumber', params: [] }])
@@ -277,6 +284,7 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     forwardErrored: o.forwardErrored ?? false,
     answerNull: o.answerNull ?? false,
     failFirst: o.failFirst ?? Infinity,
+    receiptBlockHash: o.receiptBlockHash ?? '',
     maxBodyBytes: o.maxBodyBytes ?? Infinity,
   }
 }
