@@ -1,5 +1,6 @@
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -71,5 +72,47 @@ describe('the watcher with a block its provider cannot serve', () => {
     await waitForStatus(env, later, (t) => t.attempts[0]?.status === 'SENT')
     await anvil.mine(3)
     await waitForStatus(env, later, 'CONFIRMED', 15_000)
+  })
+})
+
+describe('confirmations from a list read before the row moved to another block', () => {
+  let env: TestEnv | undefined
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('a row settled in another block between the read and the write is not confirmed in that block', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 2) })
+    const anvil = chainControl(env)
+    const id = await submit(env, { to: RECIPIENT, value: '4' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const included = await waitForStatus(env, id, 'INCLUDED')
+    // Another writer (a second leader overlapping this one for a moment) settles the row in another block, and
+    // holds the row until the watcher, which read the list before that, is writing CONFIRMED over it.
+    const other = `0x${'ab'.repeat(32)}`
+    const sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+    try {
+      await sql.begin(async (tx) => {
+        await tx`UPDATE transactions SET block_hash = ${other} WHERE id = ${id}`
+        await anvil.mine() // the depth is reached in the block the watcher read
+        await waitFor('the watcher waiting on the row', async () => {
+          const [row] = await sql<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE transactions t SET%' AND query LIKE '%final_at = now()%'`
+          return row!.n > 0
+        })
+      })
+    } finally {
+      await sql.end()
+    }
+    // Before: CONFIRMED in the other block, which the watcher never saw on the chain.
+    const t = await waitFor('the watcher past the row', async () => {
+      const x = await getTx(env!, id)
+      return (x.status !== 'INCLUDED' || x.blockHash !== other) && x
+    })
+    expect(t.events.map((e: any) => e.toStatus)).not.toContain('CONFIRMED')
+    const done = await waitForStatus(env, id, 'CONFIRMED')
+    expect(done.blockHash).toBe(included.blockHash)
   })
 })

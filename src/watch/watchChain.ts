@@ -598,9 +598,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     if (reorged.length) {
       log.warn({ transactions: reorged.map((r) => r.id) }, 'block reorged out; back to PENDING')
       await sql.begin(async (tx) => {
+        // Compare-and-set on the block too: a row settled again in another block since it was read (by a second
+        // leader briefly overlapping this one) is not this list's to move.
         const moved = await tx<{ id: string }[]>`
-          UPDATE transactions SET status = 'PENDING', ${clearMinedColumns(sql)}, updated_at = now()
-          WHERE id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND status = 'INCLUDED' RETURNING id`
+          UPDATE transactions t SET status = 'PENDING', ${clearMinedColumns(sql)}, updated_at = now()
+          FROM unnest(${pgArray(reorged.map((r) => r.id))}::uuid[], ${pgArray(reorged.map((r) => r.block_hash))}::text[]) AS v(id, block_hash)
+          WHERE t.id = v.id AND t.status = 'INCLUDED' AND t.block_hash = v.block_hash RETURNING t.id`
         // This execution's attempts only: a retried request's earlier ones keep the outcome they had.
         await tx`
           UPDATE attempts a SET status = 'SENT' FROM transactions t
@@ -630,8 +633,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
             error_code = ${outcome.errorCode},
             error_message = ${outcome.errorMessage},
             at_fee_cap = NULL, final_at = now(), updated_at = now()
-          FROM attempts a
-          WHERE t.id = ANY(${pgArray(done.map((r) => r.id))}::uuid[]) AND t.status = 'INCLUDED' AND a.hash = t.mined_hash
+          FROM attempts a, unnest(${pgArray(done.map((r) => r.id))}::uuid[], ${pgArray(done.map((r) => r.block_hash))}::text[]) AS v(id, block_hash)
+          -- Only in the block found canonical at its depth: one the row was settled in since (another leader) is not.
+          WHERE t.id = v.id AND t.status = 'INCLUDED' AND t.block_hash = v.block_hash AND a.hash = t.mined_hash
           RETURNING t.id, t.status, t.included_at, t.final_at`
         finished = moved
         await tx`
