@@ -1,8 +1,9 @@
+import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toHex } from 'viem'
 import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** The service on an anvil that mines on demand (confirmations 1), its providers fault proxies in front of it (first = highest weight). */
 async function startBehindProxies(names: string[]): Promise<{ env: TestEnv; proxies: FaultProxy[] }> {
@@ -172,5 +173,46 @@ describe('receipts read one by one from a provider on another fork', () => {
     forked.setMode('ok')
     const again = await waitForStatus(env, id!, (t) => t.status === 'CONFIRMED' && t.events.length > first.events.length)
     expect(again.blockHash).toBe(first.blockHash)
+  })
+})
+
+describe('the receipt sweep while the scan of new blocks fails', () => {
+  let env: TestEnv | undefined
+  let proxies: FaultProxy[] = []
+  afterEach(async () => {
+    await env?.stop()
+    await Promise.all(proxies.map((p) => p.stop()))
+    env = undefined
+    proxies = []
+  })
+
+  it('still confirms a transaction mined in a block the scan already passed', async () => {
+    ;({ env, proxies } = await startBehindProxies(['p']))
+    const [p] = proxies as [FaultProxy]
+    const [id] = await submitSent(env, ['swept'])
+    await chainControl(env).mine()
+    const first = await waitForStatus(env, id!, 'CONFIRMED')
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const cursor = async () => Number((await sql<{ n: string }[]>`SELECT block_number AS n FROM chain_cursors`)[0]?.n ?? -1)
+      await waitFor('the cursor at the block', async () => (await cursor()) >= Number(first.blockNumber))
+      // The next block cannot be read (every tick's scan fails), and the row is PENDING again as if the scan
+      // had missed its block: only the sweep can find it.
+      const next = `"0x${((await cursor()) + 1).toString(16)}"`
+      p.setMode('methodError', { errorMethods: ['eth_getBlockByNumber'], errorParamsInclude: next })
+      await chainControl(env).mine(2)
+      await sql.begin(async (tx) => {
+        await tx`UPDATE transactions SET status = 'PENDING', final_at = NULL, included_at = NULL, mined_hash = NULL, block_number = NULL,
+          block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL WHERE id = ${id!}`
+        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${id!}`
+      })
+      // Before: the sweep ran only after a scan that did not fail, so the row stayed PENDING for as long as the scan failed.
+      const again = await waitForStatus(env, id!, (t) => t.status === 'CONFIRMED' && t.events.length > first.events.length, 15_000)
+      expect(again.blockHash).toBe(first.blockHash)
+      expect(p.stats.faulted).toBeGreaterThan(0)
+      expect(await cursor()).toBe(Number(first.blockNumber))
+    } finally {
+      await sql.end()
+    }
   })
 })

@@ -55,6 +55,8 @@ const MAX_TICKS_NOT_SERVED = 8
 const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
+/** Transactions per signer one receipt sweep looks up (with all their attempts); the next sweep goes on from there. */
+const SWEEP_MAX_TRANSACTIONS = 1_000
 
 export type ChainWatcher = { stop: () => Promise<void>; isLeader: () => boolean }
 
@@ -122,6 +124,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * per such block: N of them held the cursor N minutes).
    */
   let reminedWait: { since: number; tried: number; gaveUp: boolean } | null = null
+  /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
+  const sweptTo = new Map<string, number>()
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -515,10 +519,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const scanned = BigInt(cursor.number)
     for (const signer of ctx.signers.forChain(chainId)) {
       const latest = await transactionCountAt(chain, signer.address, scanned)
-      const rows = await sql<Match[]>`
-        SELECT a.hash, a.transaction_id FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-        WHERE t.chain_id = ${chainId} AND t.signer = ${signer.address} AND t.status = 'PENDING' AND t.nonce < ${latest}
-        LIMIT 2000`
+      // In nonce order from where the last sweep of this signer stopped, round and round: without an order, the
+      // same rows could come back first every time and leave others past the limit.
+      const after = sweptTo.get(signer.address) ?? -1
+      const rows = await sql<(Match & { nonce: number })[]>`
+        SELECT a.hash, a.transaction_id, t.nonce::int AS nonce FROM (
+          SELECT id, execution, nonce FROM transactions
+          WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'PENDING' AND nonce < ${latest} AND nonce > ${after}
+          ORDER BY nonce LIMIT ${SWEEP_MAX_TRANSACTIONS}) t
+        JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
+        ORDER BY t.nonce, a.id`
+      const swept = new Set(rows.map((r) => r.transaction_id)).size
+      if (swept < SWEEP_MAX_TRANSACTIONS) sweptTo.delete(signer.address)
+      else sweptTo.set(signer.address, rows.at(-1)!.nonce)
       if (rows.length) {
         const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
         // Not checked against a block the scan read: INCLUDED only, final once advanceConfirmations finds the block canonical.
@@ -666,10 +679,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     let scanFailed: { err: unknown } | null = null
     try {
       await scanBlocks(head, signal)
-      if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) await receiptSweep(head, signal)
     } catch (err) {
       if (signal.aborted) throw err
       scanFailed = { err }
+    }
+    // The safety net runs whether or not the scan did: it covers blocks the cursor already passed, and only ran
+    // after a scan that did not fail (a block no provider serves stopped it for as long as that lasted).
+    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) {
+      try {
+        await receiptSweep(head, signal)
+      } catch (err) {
+        if (signal.aborted) throw err
+        scanFailed ??= { err }
+      }
     }
     await advanceConfirmations(head, signal)
     if (scanFailed) throw scanFailed.err
