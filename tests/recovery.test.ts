@@ -230,6 +230,29 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('mined-again'))).toHaveLength(1)
   })
 
+  it('a CANCELLED transaction whose block a deeper reorg replaced, the request itself mined in the new chain, ends CONFIRMED: it ran', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('cancelled-then-ran') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id })
+    expect(cancel.json.errors).toBeUndefined()
+    await anvil.mine()
+    const cancelled = await waitForStatus(env, id, 'CANCELLED')
+    // Confirmations are 1: a two-block reorg is deeper than the depth. The new chain holds the request's own bytes.
+    await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, id), 0]]])
+    const ran = (await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('cancelled-then-ran'))
+    expect(ran).toHaveLength(1)
+    // Before: it stayed CANCELLED (only the attempt that had mined was looked for), and its client, told nothing
+    // ran, could submit it again.
+    const settled = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED', 20_000)
+    expect(settled.hash).toBe(ran[0]!.hash)
+    expect(settled.hash).not.toBe(cancelled.hash)
+    expect(settled.error).toBeNull()
+    expect(settled.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
+  })
+
   it('mined again in another block while the provider cannot serve its receipt yet: the watcher waits for it, not passes the block', async () => {
     const started = await startBehindProxy({ noMining: true })
     env = started.env

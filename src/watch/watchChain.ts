@@ -486,11 +486,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const blockOf = new Map<Hash, Hash>()
     for (const b of blocks) for (const h of b.transactions as Hash[]) blockOf.set(h, b.hash!)
     if (blockOf.size === 0) return null
-    const finals = await sql<(FinalRow & { hash: Hash; block_number: number })[]>`
-      SELECT t.id, t.status, t.nonce, t.block_hash, t.block_number, t.execution, a.hash
-      FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND t.mined_hash = a.hash
+    // Any attempt of the execution, not only the one that mined: a request whose cancel was mined in the replaced
+    // block and the request itself in the new one (or the other way round) showed CANCELLED while the request ran
+    // (its client could submit it again), or CONFIRMED while only the self-transfer did.
+    const finals = await sql<(FinalRow & { hash: Hash; block_number: number; mined_hash: Hash })[]>`
+      SELECT t.id, t.status, t.nonce, t.block_hash, t.block_number, t.execution, t.mined_hash, a.hash
+      FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND t.execution = a.execution
       WHERE a.hash = ANY(${pgArray([...blockOf.keys()])}::text[]) AND t.chain_id = ${chainId} AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
-    const moved = finals.filter((t) => t.block_hash !== blockOf.get(t.hash))
+    const moved = finals.filter((t) => t.hash !== t.mined_hash || t.block_hash !== blockOf.get(t.hash))
     if (moved.length === 0) return null
     const receipts = (await fetchReceipts(moved.map((t) => t.hash))).filter((r) => r.blockHash === blockOf.get(r.transactionHash))
     const read = new Set(receipts.map((r) => r.transactionHash))
