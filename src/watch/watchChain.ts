@@ -124,6 +124,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * per such block: N of them held the cursor N minutes).
    */
   let reminedWait: { since: number; tried: number; gaveUp: boolean } | null = null
+  /** The canonical hash of each height advanceConfirmations read, at the head it read them at. */
+  let checkedAt: { head: bigint; hashes: Map<number, Hash> } | null = null
   /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
   const sweptTo = new Map<string, number>()
 
@@ -602,12 +604,18 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       SELECT id, block_number, block_hash, receipt_status FROM transactions WHERE chain_id = ${chainId} AND status = 'INCLUDED'`
     if (included.length === 0) return
     const numbers = [...new Set(included.map((r) => r.block_number))]
-    const canonical = new Map<number, Hash | null>()
+    // A height read at this same head is not read again: a tick is a quarter of a block, and each read is a whole
+    // block's list of transaction hashes (hundreds of KB on a busy chain, for every height down to the depth).
+    if (checkedAt?.head !== head) checkedAt = { head, hashes: new Map() }
+    const canonical = checkedAt.hashes
     await Promise.all(
-      numbers.map(async (n) => {
-        const b = await chain.read.getBlock({ blockNumber: BigInt(n) }).catch(() => null)
-        canonical.set(n, b?.hash ?? null)
-      }),
+      numbers
+        .filter((n) => !canonical.has(n))
+        .map(async (n) => {
+          const b = await chain.read.getBlock({ blockNumber: BigInt(n) }).catch(() => null)
+          // Not remembered when not found: a lagging node may have it on the next tick.
+          if (b?.hash) canonical.set(n, b.hash)
+        }),
     )
     // Only a different hash at that height is a reorg; a block the provider cannot find yet (a lagging
     // node) proves nothing, and the transaction is checked again next tick.
