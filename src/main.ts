@@ -12,6 +12,8 @@ import { startService, type RunningService } from './service.ts'
 const SERVICE_STOP_TIMEOUT_MS = 15_000
 const CHILD_STOP_TIMEOUT_MS = 15_000
 const SHUTDOWN_DEADLINE_MS = 40_000
+/** The same signal again within this long is the same Ctrl-C delivered twice (see shutdown), not a second one. */
+const REPEAT_SIGNAL_MS = 1_000
 
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
@@ -21,13 +23,16 @@ async function main(): Promise<void> {
   const cleanups: Array<{ name: string; run: () => Promise<void> }> = []
   let service: RunningService | null = null
   let embeddedDb: EmbeddedDb | null = null
-  let stopping = false
+  let stopping: { signal: string; at: number } | null = null
   const shutdown = async (signal: string) => {
     if (stopping) {
+      // One Ctrl-C under `npm start` arrives twice at once: from the terminal (the process group) and from npm,
+      // which forwards it. Only a second one the user sent counts.
+      if (signal === stopping.signal && Date.now() - stopping.at < REPEAT_SIGNAL_MS) return
       log.warn(`${signal} again: exiting now`)
       process.exit(1)
     }
-    stopping = true
+    stopping = { signal, at: Date.now() }
     log.info(`${signal}: shutting down (send again to exit at once)`)
     // Closing clients whose server already went away (postgres or anvil killed first) can throw from a
     // library's timer; that must not cut the shutdown short before the remaining steps ran.

@@ -166,12 +166,16 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(again.transaction).toMatchObject({ id: txId, status: 'CONFIRMED', hash: transaction.hash })
   }, 90_000)
 
-  it('SIGTERM shuts it down cleanly, postgres and anvil included', async () => {
+  it('Ctrl-C under npm start shuts it down cleanly, postgres and anvil included', async () => {
     const run = runs[1]!
     const pids = { postgres: readPidFile(postgresPidFile())!, anvil: readPidFile(anvilPidFile())! }
-    run.child.kill('SIGTERM')
+    // One Ctrl-C reaches node twice: from the terminal (its process group) and from npm, which forwards it.
+    // The second was taken for "send again to exit at once": exit 1, the embedded postgres and anvil not waited for.
+    run.child.kill('SIGINT')
+    await new Promise((r) => setTimeout(r, 20))
+    run.child.kill('SIGINT')
     const exit = await Promise.race([run.exited, new Promise<null>((r) => setTimeout(() => r(null), 45_000))])
-    expect(exit, `service did not exit after SIGTERM:\n${run.output()}`).toEqual({ code: 0, signal: null })
+    expect(exit, `service did not exit after SIGINT:\n${run.output()}`).toEqual({ code: 0, signal: null })
     expect(isAlive(pids.postgres)).toBe(false)
     expect(isAlive(pids.anvil)).toBe(false)
     expect(existsSync(anvilPidFile())).toBe(false)
