@@ -25,12 +25,33 @@ export function createBoss(databaseUrl: string): PgBoss {
   })
 }
 
+/** Tries of createQueue that Postgres ends as a deadlock (see createQueue). */
+const CREATE_QUEUE_TRIES = 5
+
+/**
+ * pg-boss's createQueue, tried again when Postgres ends it as a deadlock (40P01). pg-boss 10 creates a queue
+ * outside its advisory lock: an INSERT into pgboss.queue, then a foreign key that locks the whole table. Two
+ * instances starting together (the migration lock lines them up to arrive at once), or adding the same new
+ * webhook, each waited for the other: Postgres killed one, and that instance failed to start and exited 1.
+ */
+export async function createQueue(boss: PgBoss, name: string, options: PgBoss.Queue): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.createQueue(name, options)
+      return
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt >= CREATE_QUEUE_TRIES) throw err
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100))
+    }
+  }
+}
+
 export async function createQueues(boss: PgBoss): Promise<void> {
   // "short": at most one *queued* job per signer key, so a burst of accepts enqueues one
   // job, not thousands (the job takes every queued row). Not "stately": a job left
   // active by a SIGKILLed instance would block the signer until it expired. Two
   // active drains of one signer are safe: the signer's row lock serializes them.
-  await boss.createQueue(QUEUE.sign, {
+  await createQueue(boss, QUEUE.sign, {
     name: QUEUE.sign,
     policy: 'short',
     retryLimit: 10,

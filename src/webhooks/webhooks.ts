@@ -5,7 +5,7 @@ import { startLoop, type Loop } from '../common/startLoop.ts'
 import { webhookName, type WebhookConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
 import type { TxSql } from '../db/connect.ts'
-import { bossDb } from '../jobs/queues.ts'
+import { bossDb, createQueue } from '../jobs/queues.ts'
 import { TX_STATUSES } from '../core/txStatus.ts'
 import { pgArray } from '../db/pgArray.ts'
 import type { EventRow, TransactionRow } from '../store/transactionRow.ts'
@@ -84,8 +84,8 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const hooks = webhookNames(ctx.config.webhooks)
   const byName = new Map(hooks.map((h) => [h.name, h]))
   const log = ctx.log.child({ module: 'webhooks' })
-  await ctx.boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
-  for (const h of hooks) await ctx.boss.createQueue(webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
+  await createQueue(ctx.boss, WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
+  for (const h of hooks) await createQueue(ctx.boss, webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
   await recordWantedStatuses(ctx, hooks)
 
   async function dispatchBatch(): Promise<number> {
