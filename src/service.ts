@@ -126,7 +126,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking requests first, then let the stages finish what they hold.
-        await graphqlWs.close()
+        await graphqlWs.close(HTTP_DRAIN_MS)
         await closeHttpServer(server, HTTP_DRAIN_MS)
         await stages.stop()
         readiness.stop()

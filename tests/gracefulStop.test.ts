@@ -1,4 +1,6 @@
+import { createClient } from 'graphql-ws'
 import postgres from 'postgres'
+import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ADMIN_KEY, capturedLogger, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -53,6 +55,45 @@ describe('stopping under load', () => {
       const storedButNotAnswered = failed.filter((k) => stored.has(k))
       expect(storedButNotAnswered, 'stored, but the client saw an error').toEqual([])
     } finally {
+      await sql.end()
+    }
+  })
+
+  it('a broadcastTransaction sent over the WebSocket and being stored when the stop comes gets its answer', async () => {
+    env = await startTestEnv()
+    const sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+    const client = createClient({
+      url: `${env.service.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${ADMIN_KEY}` },
+      retryAttempts: 0,
+    })
+    const locker = await sql.reserve()
+    try {
+      // The insert waits behind a lock on the table while the stop begins.
+      await locker`BEGIN`
+      await locker`LOCK TABLE transactions IN EXCLUSIVE MODE`
+      const answer = new Promise<{ data?: any; error?: unknown }>((resolve) => {
+        let data: any
+        client.subscribe(
+          { query: 'mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id status } }', variables: { input: { to: RECIPIENT, value: '1' } } },
+          { next: (r) => (data = r), error: (error) => resolve({ error }), complete: () => resolve({ data }) },
+        )
+      })
+      await waitFor('the insert waiting on the lock', async () => (await sql`SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'transactions'::regclass`).length > 0, 10_000, 20)
+      const stopped = env.service.stop()
+      await new Promise((r) => setTimeout(r, 300))
+      await locker`COMMIT`
+      // Before: the socket was cut at once; the row was stored and its client, told nothing, could send it again.
+      const result = await answer
+      expect(result.error).toBeUndefined()
+      expect(result.data.data.broadcastTransaction.status).toBe('QUEUED')
+      await stopped
+      const [row] = await sql`SELECT status FROM transactions WHERE id = ${result.data.data.broadcastTransaction.id}`
+      expect(row?.status).toBeDefined()
+    } finally {
+      locker.release()
+      await client.dispose()
       await sql.end()
     }
   })

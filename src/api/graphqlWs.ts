@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http'
-import { GraphQLError, type ExecutionArgs } from 'graphql'
+import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import { keyIsValid, type Authenticator, type Principal } from './auth.ts'
@@ -17,7 +17,22 @@ type Enveloped = ReturnType<Yoga['getEnveloped']>
  * The key's rate limit counts the connection and every operation on it, as each HTTP request counts:
  * a socket is not a way around it (a limited operation gets RATE_LIMITED with retryAfterSeconds).
  */
-export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator, rateLimiter?: RateLimiter, cors?: CorsPolicy): { close: () => Promise<void> } {
+export function attachGraphQLWs(
+  server: Server,
+  yoga: Yoga,
+  auth: Authenticator,
+  rateLimiter?: RateLimiter,
+  cors?: CorsPolicy,
+): { close: (drainMs: number) => Promise<void> } {
+  /** Set by close: new operations are refused, so a stopping instance only finishes what it has. */
+  let closing = false
+  /**
+   * Queries and mutations being answered (not subscriptions, which last), by connection and operation id: a stop
+   * waits for their answers. Added when taken (onSubscribe), removed once answered (onComplete, after the result
+   * was sent), failed (onError) or their socket closed (onClose).
+   */
+  const answering = new Set<string>()
+  let connections = 0
   const wss = new WebSocketServer({
     server,
     path: '/graphql',
@@ -38,9 +53,10 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
     ctx.extra.socket.close(4403, 'Forbidden: the API key is no longer valid')
     return false
   }
-  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string }>(
+  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string; connection?: number }>(
     {
       onConnect: (ctx) => {
+        ctx.extra.connection = ++connections
         const params = ctx.connectionParams ?? {}
         const header = (params.authorization ?? params.Authorization) as string | undefined
         try {
@@ -68,10 +84,18 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
         if (!stillAllowed(ctx) || !result.errors?.length) return
         return { ...result, errors: result.errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON()) }
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON()),
+      onError: (ctx, id, _payload, errors) => {
+        answering.delete(`${ctx.extra.connection}:${id}`)
+        return errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON())
+      },
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
+      onComplete: (ctx, id) => void answering.delete(`${ctx.extra.connection}:${id}`),
+      onClose: (ctx) => {
+        for (const key of answering) if (key.startsWith(`${ctx.extra.connection}:`)) answering.delete(key)
+      },
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
+        if (closing) return [new GraphQLError('The service is stopping: send this again (another instance takes it)', { extensions: { code: 'UNAVAILABLE' } })]
         if (!stillAllowed(ctx)) return [new GraphQLError('The API key is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })]
         try {
           rateLimiter?.take(ctx.extra.principal!.name)
@@ -101,13 +125,25 @@ export function attachGraphQLWs(server: Server, yoga: Yoga, auth: Authenticator,
         }
         const errors = enveloped.validate(args.schema, args.document)
         if (errors.length) return errors
+        if (getOperationAST(document, params.operationName)?.operation !== 'subscription') answering.add(`${ctx.extra.connection}:${id}`)
         return args
       },
     },
     wss,
   )
   return {
-    close: async () => {
+    /**
+     * A broadcastTransaction sent over the socket whose row was committed must hear so, as over HTTP (cut off, a
+     * client without an idempotency key sent it again to another instance): new operations are refused, those
+     * being executed get their answers (for up to `drainMs`), then the sockets are closed with 1001 (going away),
+     * and cut if a client does not answer the close.
+     */
+    close: async (drainMs: number) => {
+      closing = true
+      const deadline = Date.now() + drainMs
+      while (answering.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+      for (const client of wss.clients) client.close(1001, 'Going away: the service is stopping')
+      await new Promise((resolve) => setTimeout(resolve, wss.clients.size ? 500 : 0))
       for (const client of wss.clients) client.terminate()
       await disposable.dispose()
       await new Promise<void>((resolve) => wss.close(() => resolve()))
