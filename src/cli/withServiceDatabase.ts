@@ -1,11 +1,12 @@
 import { EMBEDDED_DATABASE } from '../config/loadConfig.ts'
 import { createDb, type Sql } from '../db/connect.ts'
-import { migrateDatabase } from '../db/migrate.ts'
+import { migrateDatabase, migrationsApplied } from '../db/migrate.ts'
 import type { CliIo } from './keysCommand.ts'
 
 /**
- * What every database subcommand does around its work: needs DATABASE_URL (exit 2 without it), migrates
- * (the tables may not exist before the service's first start; migrations are idempotent), runs `work` on one
+ * What every database subcommand does around its work: needs DATABASE_URL (exit 2 without it), migrates a new
+ * database (the tables may not exist before the service's first start) and refuses one an older version of the
+ * service runs (exit 1), runs `work` on one
  * connection and closes it. Returns the exit code: 0, or 1 with the error printed after `label`, the URL
  * never echoed (it may carry a password).
  */
@@ -24,7 +25,17 @@ export async function withServiceDatabase(
   }
   const db = createDb(databaseUrl, { max: 1 })
   try {
-    await migrateDatabase(databaseUrl)
+    // A new database is migrated (keys may be made before the service's first start). One that an older version
+    // of the service runs is not: this command would change its schema under the running instances, unasked.
+    const { applied, known } = await migrationsApplied(databaseUrl)
+    if (applied > 0 && applied < known) {
+      io.err(
+        `${label}: the database has ${applied} of this version's ${known} migrations: it belongs to an older version of the service. ` +
+          'Start this version of the service to migrate it (the CLI does not change a running service\'s schema), or use the CLI of the version it runs.\n',
+      )
+      return 1
+    }
+    if (applied === 0) await migrateDatabase(databaseUrl)
     await work(db.sql)
     return 0
   } catch (err) {

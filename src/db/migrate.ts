@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
@@ -19,6 +21,22 @@ export async function migrateDatabase(databaseUrl: string): Promise<void> {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
     await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })
     await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_ID})`
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
+/**
+ * How many of this version's migrations the database has, and how many this version knows: a database with none
+ * (never started) is new, one with fewer belongs to an older version of the service.
+ */
+export async function migrationsApplied(databaseUrl: string): Promise<{ applied: number; known: number }> {
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+  const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
+  try {
+    const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
+    const applied = table?.exists ? Number((await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)[0]!.n) : 0
+    return { applied, known: journal.entries.length }
   } finally {
     await sql.end({ timeout: 5 })
   }
