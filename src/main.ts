@@ -8,7 +8,7 @@ import type { Anvil } from './dev/startAnvil.ts'
 import { startEmbeddedPostgres, type EmbeddedDb } from './dev/startEmbeddedPostgres.ts'
 import { startService, type RunningService } from './service.ts'
 
-/** service.stop() drains the stages (pg-boss alone may take 10 s); past this, shut down the rest anyway. */
+/** service.stop() drains the API (5 s), the stages and pg-boss (5 s); past this, shut down the rest anyway. */
 const SERVICE_STOP_TIMEOUT_MS = 15_000
 const CHILD_STOP_TIMEOUT_MS = 15_000
 const SHUTDOWN_DEADLINE_MS = 40_000

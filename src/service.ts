@@ -133,7 +133,9 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
         ctx.apiLoad?.stop()
         await Promise.all(providerChecks.map((l) => l.stop()))
         await updates.stop()
-        await boss.stop({ graceful: true, timeout: 10_000, wait: true })
+        // The sign jobs' drains have stopped with the stages: little is left to wait for, and main.ts gives the
+        // whole stop 15 s.
+        await boss.stop({ graceful: true, timeout: 5_000, wait: true })
         await dbKeys.stop()
         await db.close()
       })()),

@@ -16,12 +16,12 @@ export const PRUNE_INTERVAL_MS = 60_000
  */
 export async function pruneFinalTransactions(
   sql: Sql,
-  opts: { retentionDays: number; batchSize?: number; maxBatches?: number; log?: Logger },
+  opts: { retentionDays: number; batchSize?: number; maxBatches?: number; log?: Logger; signal?: AbortSignal },
 ): Promise<number> {
   const batchSize = opts.batchSize ?? PRUNE_BATCH_SIZE
   const maxBatches = opts.maxBatches ?? MAX_BATCHES_PER_RUN
   let total = 0
-  for (let i = 0; i < maxBatches; i++) {
+  for (let i = 0; i < maxBatches && !opts.signal?.aborted; i++) {
     const [deleted] = await sql<{ n: number }[]>`
       WITH doomed AS (
         SELECT id FROM transactions
