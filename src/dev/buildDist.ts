@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -16,6 +17,8 @@ if (result.status !== 0) {
   rmSync(next, { recursive: true, force: true })
   process.exit(result.status ?? 1)
 }
+// Which build this is (src/pipeline/buildId.ts): a pipeline process restarted from a newer build refuses to run.
+writeFileSync(`${next}/build-id`, `${new Date().toISOString()} ${randomUUID()}\n`)
 const dist = `${root}dist`
 if (existsSync(dist)) renameSync(dist, old)
 renameSync(next, dist)

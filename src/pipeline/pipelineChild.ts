@@ -5,6 +5,7 @@ import { createMetrics } from '../metrics/metrics.ts'
 import { createRemoteApiLoad } from '../api/apiLoad.ts'
 import { CHILD_STOP_DEADLINE_MS, HEARTBEAT_MS, type FromPipeline, type MetricsJson, type ToPipeline } from './pipelineProcess.ts'
 import { openServiceParts, startBoss, startStages, type Stages } from './startStages.ts'
+import { readBuildId } from './buildId.ts'
 
 /**
  * Entry point of the pipeline process (pipelineProcess.ts forks it): runs the stages for the API's
@@ -41,12 +42,20 @@ process.on('message', (m: ToPipeline) => {
   else if (m.type === 'stop') stopAndExit(0)
 })
 
+/** The build this process was loaded from (buildId.ts), read before anything else could replace dist/. */
+const OWN_BUILD_ID = readBuildId()
 let kick: Stages['kick'] = () => {}
 const apiLoad = createRemoteApiLoad()
 let metrics: () => Promise<MetricsJson> = async () => []
 
 async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
   const log = createLogger({ level: m.logLevel, pretty: false }).child({ process: 'pipeline' })
+  if (m.buildId !== OWN_BUILD_ID) {
+    const message = `dist/ was rebuilt since the service started (${m.buildId ?? 'sources'} then, ${OWN_BUILD_ID ?? 'sources'} now): restart the service to run the new build`
+    log.error(message)
+    send({ type: 'failed', message })
+    return
+  }
   try {
     const { signers, chains, db } = await openServiceParts({ config: m.config, databaseUrl: m.databaseUrl, log, migrate: false })
     const boss = await startBoss(m.databaseUrl, log)

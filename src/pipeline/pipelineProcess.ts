@@ -7,13 +7,14 @@ import type { FileConfig } from '../config/schema.ts'
 import type { Stages } from './startStages.ts'
 import { API_LOAD_SAMPLE_MS, type ApiLoadMonitor } from '../api/apiLoad.ts'
 import { apiIsBusy } from '../core/apiFirst.ts'
+import { readBuildId } from './buildId.ts'
 
 /** A registry's metrics as prom-client serializes them (`getMetricsAsJSON`), to cross the IPC channel. */
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[]
 
 /** Messages from the API's process to the pipeline process. */
 export type ToPipeline =
-  | { type: 'start'; config: FileConfig; databaseUrl: string; logLevel: string; devMode: boolean }
+  | { type: 'start'; config: FileConfig; databaseUrl: string; logLevel: string; devMode: boolean; buildId: string | null }
   | { type: 'kick'; chainId: number; signer: string }
   | { type: 'metrics'; id: number }
   /** The API's process is saturated (core/apiFirst.ts), or no longer: sent on each change. */
@@ -31,6 +32,8 @@ export type FromPipeline =
 /** Running from the TypeScript sources (through tsx) rather than the build in dist/ (`npm run build`). */
 const FROM_SOURCES = import.meta.url.endsWith('.ts')
 const CHILD_ENTRY = fileURLToPath(new URL(FROM_SOURCES ? './pipelineChild.ts' : './pipelineChild.js', import.meta.url))
+/** The build this process started from: a child restarted later must be of the same one (buildId.ts). */
+const BUILD_ID = readBuildId()
 /** Start-up includes loading keystores and verifying every provider. */
 const READY_TIMEOUT_MS = 120_000
 /**
@@ -136,6 +139,16 @@ export async function startPipelineProcess(opts: {
   }
 
   function spawnChild(): Promise<void> {
+    // A fork that fails at once (ENOMEM) throws: a rejection for the caller (a restart is scheduled), not an
+    // exception out of the restart timer, which took the API's process down with it.
+    try {
+      return spawnChildOrThrow()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  function spawnChildOrThrow(): Promise<void> {
     const proc = fork(CHILD_ENTRY, [], {
       execArgv: childExecArgv(),
       serialization: 'advanced', // structured clone: the parsed config carries bigints
@@ -144,7 +157,7 @@ export async function startPipelineProcess(opts: {
     const c: Child = { proc, ready: false, waiters: new Map(), lastHeartbeat: Date.now() }
     current = c
     const startedAt = Date.now()
-    // A failed fork (EAGAIN) or a send to a dying child: logged here, the 'exit' handler does the rest.
+    // A send to a dying child: logged here, the 'exit' handler does the rest (a failed fork: see below).
     proc.on('error', (err) => log.warn({ err }, 'pipeline process error'))
     try {
       // Raising niceness needs no privilege. Set before the child has loaded anything, so its whole run is at this priority.
@@ -152,7 +165,7 @@ export async function startPipelineProcess(opts: {
     } catch (err) {
       log.warn({ err, nice }, 'could not lower the pipeline process priority; it runs at its inherited priority')
     }
-    send(c, { type: 'start', config: opts.config, databaseUrl: opts.databaseUrl, logLevel: opts.log.level, devMode: opts.devMode })
+    send(c, { type: 'start', config: opts.config, databaseUrl: opts.databaseUrl, logLevel: opts.log.level, devMode: opts.devMode, buildId: BUILD_ID })
     return new Promise<void>((resolve, reject) => {
       let settled = false
       const settle = (err?: Error) => {
@@ -166,6 +179,11 @@ export async function startPipelineProcess(opts: {
         settle(new Error(`the pipeline process did not start within ${READY_TIMEOUT_MS / 1000} s`))
         proc.kill('SIGKILL')
       }, READY_TIMEOUT_MS)
+      // A fork that failed later (EAGAIN) emits 'error' and never 'exit': a failed start, restarted, not a wait
+      // of READY_TIMEOUT_MS for a child that does not exist.
+      proc.once('error', (err) => {
+        if (proc.pid === undefined) settle(err)
+      })
       proc.on('message', (m: FromPipeline) => {
         if (m.type === 'ready') {
           // Too late (the start timed out): that child is being killed.
