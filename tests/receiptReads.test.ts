@@ -100,6 +100,25 @@ describe("the watcher reading a block's receipts in one call", () => {
     expect(first.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(1)
     expect(oneByOne(proxies)).toBe(0)
   })
+
+  it('a first provider without the block yet (null), then one without eth_getBlockReceipts: asked again later, not read one by one', async () => {
+    ;({ env, proxies } = await startBehindProxies(['first', 'without']))
+    const [first, without] = proxies as [FaultProxy, FaultProxy]
+    without.setMode('methodError', {
+      errorMethods: ['eth_getBlockReceipts'],
+      error: { code: -32601, message: 'the method eth_getBlockReceipts does not exist/is not available' },
+    })
+    const ids = await submitSent(env, ['h1', 'h2', 'h3'])
+    // viem's fallback throws the last provider's error: "method not found", though the first one has the method
+    // and only lacked the block. Taken as a failed read, the block was read one receipt at a time.
+    first.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true, failFirst: 2 })
+    first.resetStats()
+    without.resetStats()
+    await chainControl(env).mine()
+    for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+    expect(first.stats.calls.eth_getBlockReceipts).toBeGreaterThanOrEqual(3)
+    expect(oneByOne(proxies)).toBe(0)
+  })
 })
 
 /** A block hash no chain has: what a provider on a losing fork would put in its receipts. */

@@ -125,7 +125,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    */
   let reminedWait: { since: number; tried: number; gaveUp: boolean } | null = null
   /** The canonical hash of each height advanceConfirmations read, at the head it read them at. */
-  let checkedAt: { head: bigint; hashes: Map<number, Hash> } | null = null
+  let checkedAt: { head: bigint; tip: string | undefined; hashes: Map<number, Hash> } | null = null
   /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
   const sweptTo = new Map<string, number>()
 
@@ -346,7 +346,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         return
       }
       const err = r.reason as Error
-      const unserved = err instanceof BlockNotServedError || err instanceof BlockNotFoundError
+      // "Method not found" while some provider has the method: the fallback's last error, from a provider without
+      // it after those with it answered "no such block" (viem throws the last transport's error).
+      const unserved =
+        err instanceof BlockNotServedError || err instanceof BlockNotFoundError || (isMethodUnsupported(err) && !chain.bulkUnsupported('eth_getBlockReceipts'))
       const ticksUnserved = unserved ? (notServed.get(b.hash!) ?? 0) + 1 : 0
       if (unserved && ticksUnserved < MAX_TICKS_NOT_SERVED) {
         // Every provider asked answered "no such block" (the one that served the scan is ahead of the others, or
@@ -606,7 +609,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const numbers = [...new Set(included.map((r) => r.block_number))]
     // A height read at this same head is not read again: a tick is a quarter of a block, and each read is a whole
     // block's list of transaction hashes (hundreds of KB on a busy chain, for every height down to the depth).
-    if (checkedAt?.head !== head) checkedAt = { head, hashes: new Map() }
+    // Keyed on the scan's last block too: a reorg of the tip keeps the head's number, not its hash.
+    if (checkedAt?.head !== head || checkedAt.tip !== cursor?.hash) checkedAt = { head, tip: cursor?.hash, hashes: new Map() }
     const canonical = checkedAt.hashes
     await Promise.all(
       numbers
