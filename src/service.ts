@@ -126,8 +126,8 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     stop: () =>
       (stopping ??= (async () => {
         // Stop taking requests first, then let the stages finish what they hold.
-        await graphqlWs.close(HTTP_DRAIN_MS)
-        await closeHttpServer(server, HTTP_DRAIN_MS)
+        // Together: the listener closes at once, and both answer what they are in the middle of for up to 5 s.
+        await Promise.all([graphqlWs.close(HTTP_DRAIN_MS), closeHttpServer(server, HTTP_DRAIN_MS)])
         await stages.stop()
         readiness.stop()
         ctx.apiLoad?.stop()

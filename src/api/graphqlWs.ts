@@ -32,6 +32,8 @@ export function attachGraphQLWs(
    * was sent), failed (onError) or their socket closed (onClose).
    */
   const answering = new Set<string>()
+  /** Operations between their arrival and being added to `answering` (onSubscribe awaits): a stop waits for them too. */
+  let arriving = 0
   let connections = 0
   const wss = new WebSocketServer({
     server,
@@ -95,38 +97,43 @@ export function attachGraphQLWs(
       },
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, id, params) => {
-        if (closing) return [new GraphQLError('The service is stopping: send this again (another instance takes it)', { extensions: { code: 'UNAVAILABLE' } })]
-        if (!stillAllowed(ctx)) return [new GraphQLError('The API key is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })]
+        arriving++
         try {
-          rateLimiter?.take(ctx.extra.principal!.name)
-        } catch (err) {
-          if (err instanceof TooManyRequestsError) return [new GraphQLError(err.message, { extensions: { ...err.extensions } })]
-          throw err
+          if (closing) return [new GraphQLError('The service is stopping: send this again (another instance takes it)', { extensions: { code: 'UNAVAILABLE' } })]
+          if (!stillAllowed(ctx)) return [new GraphQLError('The API key is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })]
+          try {
+            rateLimiter?.take(ctx.extra.principal!.name)
+          } catch (err) {
+            if (err instanceof TooManyRequestsError) return [new GraphQLError(err.message, { extensions: { ...err.extensions } })]
+            throw err
+          }
+          const principal = ctx.extra.principal!
+          // Aliased submissions take a token each past the first, as over HTTP (the operation took one above).
+          const enveloped = yoga.getEnveloped({ principal, params, takeToken: (count: number) => rateLimiter?.take(principal.name, count) })
+          // A syntax error (or a query over armor's token limit) answers this operation; thrown, it closed the socket
+          // with 4500, which graphql-ws clients take as final: every other subscription on it ended too.
+          let document
+          try {
+            document = enveloped.parse(params.query)
+          } catch (err) {
+            if (err instanceof GraphQLError) return [err]
+            throw err
+          }
+          const args = {
+            schema: enveloped.schema,
+            operationName: params.operationName,
+            document,
+            variableValues: params.variables,
+            contextValue: await enveloped.contextFactory(),
+            rootValue: enveloped,
+          }
+          const errors = enveloped.validate(args.schema, args.document)
+          if (errors.length) return errors
+          if (getOperationAST(document, params.operationName)?.operation !== 'subscription') answering.add(`${ctx.extra.connection}:${id}`)
+          return args
+        } finally {
+          arriving--
         }
-        const principal = ctx.extra.principal!
-        // Aliased submissions take a token each past the first, as over HTTP (the operation took one above).
-        const enveloped = yoga.getEnveloped({ principal, params, takeToken: (count: number) => rateLimiter?.take(principal.name, count) })
-        // A syntax error (or a query over armor's token limit) answers this operation; thrown, it closed the socket
-        // with 4500, which graphql-ws clients take as final: every other subscription on it ended too.
-        let document
-        try {
-          document = enveloped.parse(params.query)
-        } catch (err) {
-          if (err instanceof GraphQLError) return [err]
-          throw err
-        }
-        const args = {
-          schema: enveloped.schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: enveloped,
-        }
-        const errors = enveloped.validate(args.schema, args.document)
-        if (errors.length) return errors
-        if (getOperationAST(document, params.operationName)?.operation !== 'subscription') answering.add(`${ctx.extra.connection}:${id}`)
-        return args
       },
     },
     wss,
@@ -141,7 +148,7 @@ export function attachGraphQLWs(
     close: async (drainMs: number) => {
       closing = true
       const deadline = Date.now() + drainMs
-      while (answering.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+      while ((answering.size > 0 || arriving > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
       for (const client of wss.clients) client.close(1001, 'Going away: the service is stopping')
       await new Promise((resolve) => setTimeout(resolve, wss.clients.size ? 500 : 0))
       for (const client of wss.clients) client.terminate()
