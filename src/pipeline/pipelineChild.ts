@@ -53,7 +53,8 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
   if (m.buildId !== OWN_BUILD_ID) {
     const message = `dist/ was rebuilt since the service started (${m.buildId ?? 'sources'} then, ${OWN_BUILD_ID ?? 'sources'} now): restart the service to run the new build`
     log.error(message)
-    send({ type: 'failed', message })
+    // And exits, as after any failed start: alive, it waited for the parent's end while the parent forked another.
+    send({ type: 'failed', message }, () => process.exit(1))
     return
   }
   try {
