@@ -106,6 +106,8 @@ async function signerForRetry(ctx: ServiceContext, row: TransactionRow): Promise
       'id',
       409,
     )
+  if (ctx.signers.forChain(row.chain_id).length === 0)
+    throw new InputError(ERROR_CODE.NO_SIGNER, `Not retried: no signer is configured for chain ${row.chain_id} on this instance`, 'id', 409)
   return { chain, signer: await pickSigner(ctx, row.chain_id, null) }
 }
 

@@ -5,6 +5,8 @@ import type { ChainClients } from './createChainClients.ts'
 
 /** How long an estimate is reused: a bump pass or a burst of expiries asks once per signer. */
 const REUSE_MS = 30_000
+/** How long 21000 is used after an estimate failed, before asking again. */
+const FAILED_REUSE_MS = 10_000
 
 const recent = new WeakMap<ChainClients, Map<string, { at: number; gas: bigint }>>()
 
@@ -22,7 +24,12 @@ export async function selfTransferGas(chain: ChainClients, address: Address): Pr
   const hit = byAddress.get(address)
   if (hit && Date.now() - hit.at < REUSE_MS) return hit.gas
   const estimate = await chain.read.estimateGas({ account: address, to: address, value: 0n }).catch(() => null)
-  if (estimate === null) return TRANSFER_GAS
+  if (estimate === null) {
+    // Kept for a while too: the bump stage asks with rows locked, and each expired row asking again through a
+    // provider outage held them for a timeout each.
+    byAddress.set(address, { at: Date.now() - REUSE_MS + FAILED_REUSE_MS, gas: TRANSFER_GAS })
+    return TRANSFER_GAS
+  }
   const gas = estimate <= TRANSFER_GAS ? TRANSFER_GAS : addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
   byAddress.set(address, { at: Date.now(), gas })
   return gas

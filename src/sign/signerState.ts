@@ -2,6 +2,7 @@ import type { TransactionSql } from 'postgres'
 import type { Address } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarketAt, type readFeeMarket } from '../chain/readFeeMarket.ts'
+import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { Sql } from '../db/connect.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
@@ -37,8 +38,16 @@ export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number
 function balanceAndCountAt(chain: ChainClients, address: Address, blockNumber: bigint): Promise<[bigint, number]> {
   const read = (at: { blockNumber: bigint } | { blockTag: 'latest' }) =>
     Promise.all([chain.read.getBalance({ address, ...at }), chain.read.getTransactionCount({ address, ...at })])
-  return read({ blockNumber }).catch(() => read({ blockTag: 'latest' }))
+  return read({ blockNumber }).catch((err: unknown) => {
+    // Only "no such block" (a node behind the one that answered it): any other failure (a timeout) is the read's,
+    // not a reason to ask again at `latest`, which would also bring back reads from two blocks.
+    if (!BLOCK_UNKNOWN.test(describeSendAnswer(toSendAnswer(err)) ?? '')) throw err
+    return read({ blockTag: 'latest' })
+  })
 }
+
+/** How nodes say they do not have a block (geth, Erigon, Besu, Nethermind, providers in front of them). */
+const BLOCK_UNKNOWN = /header not found|block not found|unknown block|could not be found|not available|missing trie node/i
 
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
 const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
