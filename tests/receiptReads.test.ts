@@ -17,8 +17,18 @@ async function startBehindProxies(names: string[]): Promise<{ env: TestEnv; prox
       c.chains[0].providers = names.map((name, i) => ({ name, url: proxies[i]!.url, weight: names.length - i }))
     },
   })
+  started.push({ env, proxies })
   return { env, proxies }
 }
+
+/** Everything startBehindProxies started, stopped after each test. */
+const started: Array<{ env: TestEnv; proxies: FaultProxy[] }> = []
+afterEach(async () => {
+  for (const { env, proxies } of started.splice(0)) {
+    await env.stop()
+    await Promise.all(proxies.map((p) => p.stop()))
+  }
+})
 
 /** Submits one request per calldata tag and waits until each one's first attempt was handed to the node. */
 async function submitSent(env: TestEnv, tags: string[]): Promise<string[]> {
@@ -30,17 +40,9 @@ async function submitSent(env: TestEnv, tags: string[]): Promise<string[]> {
 const oneByOne = (proxies: FaultProxy[]) => proxies.reduce((n, p) => n + (p.stats.calls.eth_getTransactionReceipt ?? 0), 0)
 
 describe("the watcher reading a block's receipts in one call", () => {
-  let env: TestEnv | undefined
-  let proxies: FaultProxy[] = []
-  afterEach(async () => {
-    await env?.stop()
-    await Promise.all(proxies.map((p) => p.stop()))
-    env = undefined
-    proxies = []
-  })
 
   it('a first provider without the block yet (null) does not make the watcher read it one by one: the next provider answers', async () => {
-    ;({ env, proxies } = await startBehindProxies(['behind', 'current']))
+    const { env, proxies } = await startBehindProxies(['behind', 'current'])
     const [behind, current] = proxies as [FaultProxy, FaultProxy]
     const ids = await submitSent(env, ['b1', 'b2', 'b3', 'b4'])
     // The first provider by weight answers null for every block's receipts (one block behind, always).
@@ -56,7 +58,7 @@ describe("the watcher reading a block's receipts in one call", () => {
   })
 
   it('a block no provider serves yet is asked for again on a later tick, not read one by one; the cursor waits before it', async () => {
-    ;({ env, proxies } = await startBehindProxies(['only']))
+    const { env, proxies } = await startBehindProxies(['only'])
     const [only] = proxies as [FaultProxy]
     const ids = await submitSent(env, ['n1', 'n2', 'n3'])
     only.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true, failFirst: 2 })
@@ -68,7 +70,7 @@ describe("the watcher reading a block's receipts in one call", () => {
   })
 
   it('a block whose receipts never come back in one call is read one by one after a few ticks', async () => {
-    ;({ env, proxies } = await startBehindProxies(['only']))
+    const { env, proxies } = await startBehindProxies(['only'])
     const [only] = proxies as [FaultProxy]
     const ids = await submitSent(env, ['x1', 'x2', 'x3'])
     only.setMode('methodError', { errorMethods: ['eth_getBlockReceipts'], answerNull: true })
@@ -78,7 +80,7 @@ describe("the watcher reading a block's receipts in one call", () => {
   })
 
   it('a provider without eth_getBlockReceipts, last in the order, does not turn bulk reads off while the first one has it', async () => {
-    ;({ env, proxies } = await startBehindProxies(['first', 'without']))
+    const { env, proxies } = await startBehindProxies(['first', 'without'])
     const [first, without] = proxies as [FaultProxy, FaultProxy]
     const anvil = chainControl(env)
     // The first provider fails once; the last one has no such method (geth's words before 1.13).
@@ -102,7 +104,7 @@ describe("the watcher reading a block's receipts in one call", () => {
   })
 
   it('a first provider without the block yet (null), then one without eth_getBlockReceipts: asked again later, not read one by one', async () => {
-    ;({ env, proxies } = await startBehindProxies(['first', 'without']))
+    const { env, proxies } = await startBehindProxies(['first', 'without'])
     const [first, without] = proxies as [FaultProxy, FaultProxy]
     without.setMode('methodError', {
       errorMethods: ['eth_getBlockReceipts'],
@@ -140,17 +142,9 @@ async function watchFor(env: TestEnv, id: string, ms: number): Promise<{ statuse
 }
 
 describe('receipts read one by one from a provider on another fork', () => {
-  let env: TestEnv | undefined
-  let proxies: FaultProxy[] = []
-  afterEach(async () => {
-    await env?.stop()
-    await Promise.all(proxies.map((p) => p.stop()))
-    env = undefined
-    proxies = []
-  })
 
   it('a receipt whose block is not the one the scan read settles nothing; the transaction never shows that block, nor a final status', async () => {
-    ;({ env, proxies } = await startBehindProxies(['forked']))
+    const { env, proxies } = await startBehindProxies(['forked'])
     const [forked] = proxies as [FaultProxy]
     const [id] = await submitSent(env, ['fork-1'])
     // No receipts in bulk; each receipt read one by one names a block on another fork.
@@ -170,7 +164,7 @@ describe('receipts read one by one from a provider on another fork', () => {
   })
 
   it('the receipt sweep does not make a transaction final from a receipt in another fork\'s block', async () => {
-    ;({ env, proxies } = await startBehindProxies(['forked']))
+    const { env, proxies } = await startBehindProxies(['forked'])
     const [forked] = proxies as [FaultProxy]
     const [id] = await submitSent(env, ['sweep-1'])
     await chainControl(env).mine()
@@ -196,17 +190,9 @@ describe('receipts read one by one from a provider on another fork', () => {
 })
 
 describe('the receipt sweep while the scan of new blocks fails', () => {
-  let env: TestEnv | undefined
-  let proxies: FaultProxy[] = []
-  afterEach(async () => {
-    await env?.stop()
-    await Promise.all(proxies.map((p) => p.stop()))
-    env = undefined
-    proxies = []
-  })
 
   it('still confirms a transaction mined in a block the scan already passed', async () => {
-    ;({ env, proxies } = await startBehindProxies(['p']))
+    const { env, proxies } = await startBehindProxies(['p'])
     const [p] = proxies as [FaultProxy]
     const [id] = await submitSent(env, ['swept'])
     await chainControl(env).mine()

@@ -52,12 +52,17 @@ const BLOCK_UNKNOWN = /header not found|block not found|unknown block|could not 
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
 const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
 
+/** Per chain and signer: the block of the last fee market read, the next read's balance and count are of. */
+const recentBlocks = new WeakMap<ChainClients, Map<string, { at: number; blockNumber: bigint }>>()
+/** A block older than this is not pinned to (a node prunes old state; a count that old says little). */
+const PIN_MAX_AGE_MS = 30_000
+
 /** How many times the fresh age a read may be served while a newer one is on its way (see readSignerState). */
 const STALE_FACTOR = 5
 
 /**
- * The fee market, the signer's balance and its mined transaction count (these two of the fee market's block:
- * balanceAndCountAt). While a backlog drains, batches
+ * The fee market, the signer's balance and its mined transaction count (these two of one block, the last fee
+ * market read's: balanceAndCountAt). While a backlog drains, batches
  * follow each other within milliseconds, and these reads queued behind the node's intake of the previous
  * batch's sends (tens of ms per batch): they are reused for half a block (at most 1 s). Nothing depends on
  * them being newer: the balance and count are of the latest block, which that window does not change by
@@ -74,12 +79,22 @@ export function readSignerState(chain: ChainClients, signer: Signer): Promise<Si
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
   const cache = bySigner
   const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
+  let lastBlock = recentBlocks.get(chain)
+  if (!lastBlock) recentBlocks.set(chain, (lastBlock = new Map()))
   const hit = cache.get(signer.address)
   const age = hit ? Date.now() - hit.at : Infinity
   if (hit && age < maxAgeMs) return hit.state
   const read = async (): Promise<SignerState> => {
-    const { market, blockNumber } = await readFeeMarketAt(chain.read, chain.config.fees.model)
-    const [balance, chainNonce] = await balanceAndCountAt(chain, signer.address, blockNumber)
+    // Balance and count at the block of the last read's fee market, in the same batch as today's fee market: one
+    // round trip, as when all three were read at `latest`. Without a recent one, that block is read first.
+    const last = lastBlock.get(signer.address)
+    const pin = last && Date.now() - last.at < PIN_MAX_AGE_MS ? last.blockNumber : null
+    const [{ market, blockNumber }, pinned] = await Promise.all([
+      readFeeMarketAt(chain.read, chain.config.fees.model),
+      pin === null ? null : balanceAndCountAt(chain, signer.address, pin),
+    ])
+    lastBlock.set(signer.address, { at: Date.now(), blockNumber })
+    const [balance, chainNonce] = pinned ?? (await balanceAndCountAt(chain, signer.address, blockNumber))
     return { market, balance, chainNonce }
   }
   if (hit && age < maxAgeMs * STALE_FACTOR) {
