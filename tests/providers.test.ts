@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { startAnvil } from '../src/dev/startAnvil.ts'
-import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { submit, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { startRewritingProxy } from './helpers/rewritingProxy.ts'
 import { RECIPIENT, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -456,41 +455,4 @@ describe('provider URLs with credentials', () => {
       await anvil.stop()
     }
   })
-})
-
-describe('a node whose balance answers lag its nonce count', () => {
-  it('signs nothing the signer cannot pay for: balance and count are read at one block', async () => {
-    // A load-balanced URL whose nodes answer `latest` from different blocks: the balance from before the first
-    // transfer was mined, the count after it. Read so, the first transfer's cost was neither spent nor owed, the
-    // second got a nonce, the node refused it for funds, and it waited at that nonce holding every later one.
-    const ETH = 10n ** 18n
-    let staleBalance: string | null = null
-    let proxy: Awaited<ReturnType<typeof startRewritingProxy>> | undefined
-    const env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (anvil) => {
-        proxy = await startRewritingProxy(anvil.url, {
-          answer: (c, a) => (c.method === 'eth_getBalance' && c.params?.[1] === 'latest' && staleBalance !== null ? { ...a, result: staleBalance } : a),
-        })
-      },
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'lagging-balances', url: proxy!.url }]
-      },
-    })
-    try {
-      await chainControl(env).setBalance(SIGNER.address, (3n * ETH) / 2n)
-      staleBalance = `0x${((3n * ETH) / 2n).toString(16)}`
-      const first = await submit(env, { to: RECIPIENT, value: ETH.toString() })
-      await waitForStatus(env, first, 'CONFIRMED')
-      // Past the 5 s a signer's last read may be used for: the next request waits for a new one.
-      await sleep(5_500)
-      const second = await submit(env, { to: RECIPIENT, value: ETH.toString() })
-      const waiting = await waitForStatus(env, second, (t) => t.error?.code === 'INSUFFICIENT_FUNDS' || t.status !== 'QUEUED', 15_000)
-      expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'INSUFFICIENT_FUNDS' } })
-      expect(await env.chain.getTransactionCount({ address: SIGNER.address, blockTag: 'pending' })).toBe(1)
-    } finally {
-      await env.stop()
-      await proxy?.stop()
-    }
-  }, 60_000)
 })

@@ -460,7 +460,9 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     // Right after one of its looks (the next is 5 s away): the signer is back just long enough to sign another ...
     proxy!.resetStats()
     await waitFor('a look at it', async () => (proxy!.stats.calls['eth_signTransaction'] ?? 0) >= 1, 30_000)
-    proxy!.setMode('ok')
+    // Back for the other request only: under load its signing could outlast the 5 s until the next look at the
+    // waiting one, which the signer then signed (a flaky failure); that look now fails as the outage did.
+    proxy!.setMode('methodError', { errorMethods: ['eth_signTransaction'], errorParamsInclude: '"value":"0x1"' })
     const other = await submit(env, { to: TO, value: '2', gasLimit: '21000', from: REMOTE_ADDRESS })
     await waitFor('the other signed', async () => (await read(other)).status !== 'QUEUED', 10_000)
     // ... then locked again: it refuses everything, the waiting one included.
