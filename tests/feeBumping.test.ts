@@ -213,11 +213,12 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
         }
       }
       await spiking(async () => (await getTx(env!, local)).attempts.length >= 2, 'a bump of the local signer\'s transaction')
-      const remoteMeanwhile = await getTx(env, remote)
+      // Not left silent: its same bytes keep going out (waited for: the pass that raised the local one records
+      // its sends after committing the raise, so a read right after the raise could come before them), and its
+      // timeline says once why it was not raised.
+      const remoteMeanwhile = await waitForStatus(env, remote, (t) => t.attempts[0].providers.length > remoteFirst.attempts[0].providers.length, 10_000)
       expect(remoteMeanwhile.status).toBe('PENDING')
       expect(remoteMeanwhile.attempts).toHaveLength(1)
-      // Not left silent: its same bytes keep going out, and its timeline says once why it was not raised.
-      expect(remoteMeanwhile.attempts[0].providers.length).toBeGreaterThan(remoteFirst.attempts[0].providers.length)
       const unsignedEvents = (t: any) => t.events.map((e: any) => JSON.parse(e.detail ?? '{}')).filter((d: any) => d.action === 'bump_unsigned')
       await waitForStatus(env, remote, (t) => unsignedEvents(t).length > 0, 10_000)
       await new Promise((r) => setTimeout(r, 2_000))
