@@ -80,7 +80,9 @@ describe('stopping under load', () => {
           { next: (r) => (data = r), error: (error) => resolve({ error }), complete: () => resolve({ data }) },
         )
       })
-      await waitFor('the insert waiting on the lock', async () => (await sql`SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'transactions'::regclass`).length > 0, 10_000, 20)
+      // The accept path's insert itself (any statement on the table waits too: the stages' updates, before the
+      // mutation even arrived, and a CI run stopped then).
+      await waitFor('the insert waiting on the lock', async () => (await sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO transactions%'`).length > 0, 10_000, 20)
       const stopped = env.service.stop()
       await new Promise((r) => setTimeout(r, 300))
       await locker`COMMIT`
