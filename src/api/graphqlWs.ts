@@ -35,6 +35,7 @@ export function attachGraphQLWs(
   /** Operations between their arrival and being added to `answering` (onSubscribe awaits): a stop waits for them too. */
   let arriving = 0
   let connections = 0
+  const operation = (ctx: { extra: { connection?: number } }, id: string) => `${ctx.extra.connection}:${id}`
   const wss = new WebSocketServer({
     server,
     path: '/graphql',
@@ -87,13 +88,13 @@ export function attachGraphQLWs(
         return { ...result, errors: result.errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON()) }
       },
       onError: (ctx, id, _payload, errors) => {
-        answering.delete(`${ctx.extra.connection}:${id}`)
+        answering.delete(operation(ctx, id))
         return errors.map((e, i) => normalizeError(e, i < FIELD_LOOKUPS).toJSON())
       },
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
-      onComplete: (ctx, id) => void answering.delete(`${ctx.extra.connection}:${id}`),
+      onComplete: (ctx, id) => void answering.delete(operation(ctx, id)),
       onClose: (ctx) => {
-        for (const key of answering) if (key.startsWith(`${ctx.extra.connection}:`)) answering.delete(key)
+        for (const key of answering) if (key.startsWith(operation(ctx, ''))) answering.delete(key)
       },
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, id, params) => {
@@ -129,7 +130,7 @@ export function attachGraphQLWs(
           }
           const errors = enveloped.validate(args.schema, args.document)
           if (errors.length) return errors
-          if (getOperationAST(document, params.operationName)?.operation !== 'subscription') answering.add(`${ctx.extra.connection}:${id}`)
+          if (getOperationAST(document, params.operationName)?.operation !== 'subscription') answering.add(operation(ctx, id))
           return args
         } finally {
           arriving--

@@ -138,17 +138,9 @@ export async function startPipelineProcess(opts: {
     }, delay)
   }
 
-  function spawnChild(): Promise<void> {
-    // A fork that fails at once (ENOMEM) throws: a rejection for the caller (a restart is scheduled), not an
-    // exception out of the restart timer, which took the API's process down with it.
-    try {
-      return spawnChildOrThrow()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-  }
-
-  function spawnChildOrThrow(): Promise<void> {
+  // Async: a fork that fails at once (ENOMEM) throws, and becomes a rejection for the caller (a restart is
+  // scheduled), not an exception out of the restart timer, which took the API's process down with it.
+  async function spawnChild(): Promise<void> {
     const proc = fork(CHILD_ENTRY, [], {
       execArgv: childExecArgv(),
       serialization: 'advanced', // structured clone: the parsed config carries bigints

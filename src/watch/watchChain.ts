@@ -337,6 +337,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const found: TransactionReceipt[] = []
     /** Blocks no provider served yet: neither read one by one nor passed by the cursor on this tick. */
     const later = new Set<Hash>()
+    // After the reads: a provider that answered "method not found" during them is counted.
+    const noneHaveIt = chain.bulkUnsupported('eth_getBlockReceipts')
     results.forEach((r, i) => {
       const b = bulk[i]!
       if (r.status === 'fulfilled') {
@@ -349,7 +351,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       // "Method not found" while some provider has the method: the fallback's last error, from a provider without
       // it after those with it answered "no such block" (viem throws the last transport's error).
       const unserved =
-        err instanceof BlockNotServedError || err instanceof BlockNotFoundError || (isMethodUnsupported(err) && !chain.bulkUnsupported('eth_getBlockReceipts'))
+        err instanceof BlockNotServedError || err instanceof BlockNotFoundError || (isMethodUnsupported(err) && !noneHaveIt)
       const ticksUnserved = unserved ? (notServed.get(b.hash!) ?? 0) + 1 : 0
       if (unserved && ticksUnserved < MAX_TICKS_NOT_SERVED) {
         // Every provider asked answered "no such block" (the one that served the scan is ahead of the others, or
@@ -358,7 +360,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         if (notServed.size >= MAX_BULK_FAILED) notServed.clear()
         notServed.set(b.hash!, ticksUnserved)
         later.add(b.hash!)
-      } else if (isMethodUnsupported(err) && chain.bulkUnsupported('eth_getBlockReceipts')) {
+      } else if (isMethodUnsupported(err) && noneHaveIt) {
         // Not in any provider's API: one by one from now on (logged above on the next read).
       } else {
         // Too large for the node within the timeout, a failure, or a block still not served after many ticks:
