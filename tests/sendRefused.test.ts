@@ -5,7 +5,8 @@
  */
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { toHex, type Hex } from 'viem'
+import { createWalletClient, http, toHex, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -105,6 +106,43 @@ describe('a send refused in unrecognized words', () => {
       return retried.data?.retryTransaction?.execution === 2
     }, 30_000)
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('refuse-me-a'))).toHaveLength(1)
+  })
+
+  it('a request failed after it was signed whose nonce the key then used outside the service: its retry is taken, and it runs once', async () => {
+    const started = await startBehindProxy({ noMining: true }, 1_000)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('refuse-me').slice(2), error: FEE_CAP_REFUSAL })
+    const a = await submit(env, { to: RECIPIENT, data: toHex('refuse-me-outside') })
+    await submit(env, { to: RECIPIENT, data: toHex('gets-through') })
+    const failed = await waitForStatus(env, a, 'FAILED', 30_000)
+    expect(failed.error.code).toBe('SEND_REFUSED')
+    // The key's owner sends a transfer of their own at its nonce, straight to the node, over whatever the pool holds
+    // there (the filler sent for it), and it is mined.
+    const ours = failed.attempts[0]
+    const outside = createWalletClient({ account: privateKeyToAccount(SIGNER.privateKey), transport: http(env.anvil.url) })
+    const anvil = chainControl(env)
+    await anvil.dropAll()
+    await outside.sendTransaction({ chain: null, to: RECIPIENT, nonce: Number(ours.nonce), value: 1n, maxFeePerGas: BigInt(ours.maxFeePerGas) * 3n, maxPriorityFeePerGas: BigInt(ours.maxPriorityFeePerGas) * 3n })
+    await anvil.mine()
+    started.proxy.setMode('ok')
+    // No filler of ours can be final at that nonce now: the retry waited for one for ever ("retry after that").
+    const retry = () => env!.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id status execution } }`, { id: a })
+    let answer: any
+    await waitFor('the retry is taken', async () => {
+      await anvil.mine()
+      answer = (await retry()).json
+      return answer.data?.retryTransaction?.execution === 2
+    }, 30_000)
+    let done: any
+    await waitFor('the retried request is CONFIRMED', async () => {
+      await anvil.mine()
+      done = await getTx(env!, a)
+      return done.status === 'CONFIRMED'
+    }, 30_000)
+    expect(done.nonce).not.toBe(ours.nonce)
+    const onChain = await transactionsFrom(env.chain, SIGNER.address)
+    expect(onChain.filter((t) => t.input === toHex('refuse-me-outside'))).toHaveLength(1)
+    expect(onChain.find((t) => t.nonce === Number(ours.nonce))).toMatchObject({ input: '0x', value: 1n })
   })
 
   it('a node that took it despite the answer: recorded as sent, never failed, and it confirms', async () => {

@@ -1,4 +1,6 @@
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { heldOrAbsent } from '../chain/askEachProvider.ts'
+import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
 import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import { pickSigner } from '../accept/acceptTransaction.ts'
@@ -13,9 +15,9 @@ import type { TransactionRow } from '../store/transactionRow.ts'
  * Why a FAILED request may not be retried yet, or null. Most FAILED requests were never signed. Those the
  * reconciler failed after their nonce was given (every provider refused them, SEND_REFUSED; or as invalid) hold
  * signed bytes that a node we do not ask (one marked down, a private pool) may still mine: a retry then ran the
- * request twice. Such a retry waits until another transaction of ours is final at that nonce (the zero-value
- * filler the reconciler sends) in a block that is still the chain's, and is refused for good once one of its
- * attempts was mined.
+ * request twice. Such a retry waits until another transaction is final at that nonce (the zero-value filler
+ * the reconciler sends, in a block that is still the chain's; or one sent from the key outside the service), and
+ * is refused for good once one of its attempts was mined.
  */
 async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: TransactionRow): Promise<string | null> {
   const { sql } = ctx.db
@@ -35,14 +37,28 @@ async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: 
     const [filled] = await sql<{ id: string; block_number: number; block_hash: Hex }[]>`
       SELECT id, block_number, block_hash FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
         AND status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
-    const mayStill = `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of ours is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
-    if (!filled) return mayStill
+    const mayStill = `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of this key is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
+    if (!filled) return (await nonceUsedByAnother(ctx, chain, signer, nonce, attempts)) ? null : mayStill
     // And that one's block still the chain's: after a deep reorg its row may be stale, the request's own bytes mined
     // in its place.
     const block = await chain.read.getBlock({ blockNumber: BigInt(filled.block_number) })
     if (block.hash !== filled.block_hash) return mayStill
     return null
   })
+}
+
+/**
+ * Whether a transaction that is none of ours took the nonce: the key was used outside the service (or the filler
+ * mined but is not settled yet). No filler of ours is ever final there then, and the retry waited for one for ever.
+ * The same proof the reconciler asks before it signs a PENDING request again at a new nonce: the chain's count at
+ * the confirmation depth, up to where the watcher has settled what it found of ours, is past the nonce, and no
+ * provider has any of the request's attempts, mined or pooled (a receipt can lag; a hash every node denies is gone).
+ */
+async function nonceUsedByAnother(ctx: ServiceContext, chain: ChainClients, signer: string, nonce: number, attempts: { hash: Hex }[]): Promise<boolean> {
+  const settled = await countAtSettledCursor(ctx.db.sql, chain, signer as Address)
+  if (settled === null || settled <= nonce) return false
+  const held = await Promise.all(attempts.map((a) => heldOrAbsent(chain, a.hash)))
+  return held.every((h) => h === 'absent')
 }
 
 /**

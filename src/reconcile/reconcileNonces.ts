@@ -1,7 +1,8 @@
 import type { Address, Hex } from 'viem'
 import { broadcastAttempts, type RawAttempt } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
-import { receiptOrNull } from '../chain/receiptOrNull.ts'
+import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
+import { heldOrAbsent, minedSomewhere, receiptOrAbsent } from '../chain/askEachProvider.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { reopenFinal } from '../store/reopenFinal.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
@@ -21,52 +22,6 @@ function takenBetween(chain: ChainClients, from: number, to: number): boolean {
   const first = Math.ceil(from / 1000)
   for (const s of chain.takenSeconds) if (s >= first && (s + 1) * 1000 <= to) return true
   return false
-}
-
-/** Whether the node has a receipt for the hash: only its "not found" answer counts as absent, not a failed call. */
-function receiptOrAbsent(chain: ChainClients, hash: Hex): Promise<'mined' | 'absent' | 'unknown'> {
-  return receiptOrNull(chain, hash).then(
-    (r) => (r ? 'mined' : 'absent'),
-    () => 'unknown',
-  )
-}
-
-/**
- * Every provider that is not down, asked on its own for the transaction: `mined` (its answer has a block hash),
- * `pooled`, `absent` (not found) or `unknown` (the call failed); null when none can be asked. A relay or private
- * endpoint may hold what the read node never saw, and a fallback client takes the first "not found" as the answer.
- */
-async function askEachProvider(chain: ChainClients, hash: Hex): Promise<('mined' | 'pooled' | 'absent' | 'unknown')[] | null> {
-  const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
-  if (asked.length === 0) return null
-  return Promise.all(
-    asked.map((p) =>
-      p.client.getTransaction({ hash }).then(
-        (t) => (t.blockHash ? ('mined' as const) : ('pooled' as const)),
-        (err: unknown) => ((err as Error | null)?.name === 'TransactionNotFoundError' ? ('absent' as const) : ('unknown' as const)),
-      ),
-    ),
-  )
-}
-
-/** Whether any node holds the transaction (in its pool, or mined). Absent only when each one asked said so. */
-async function heldOrAbsent(chain: ChainClients, hash: Hex): Promise<'held' | 'absent' | 'unknown'> {
-  const answers = await askEachProvider(chain, hash)
-  if (!answers) return 'unknown'
-  if (answers.some((a) => a === 'mined' || a === 'pooled')) return 'held'
-  return answers.every((a) => a === 'absent') ? 'absent' : 'unknown'
-}
-
-/**
- * Whether any node still has the transaction mined; a node that only holds it in its pool does not count.
- * `unknown` when a call failed or none could be asked: one provider's view (the fallback client's, on a losing
- * branch) never decides.
- */
-async function minedSomewhere(chain: ChainClients, hash: Hex): Promise<'mined' | 'not-mined' | 'unknown'> {
-  const answers = await askEachProvider(chain, hash)
-  if (!answers) return 'unknown'
-  if (answers.includes('mined')) return 'mined'
-  return answers.every((a) => a === 'pooled' || a === 'absent') ? 'not-mined' : 'unknown'
 }
 
 /**
@@ -93,20 +48,6 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    */
   let passes = 0
   let handedOn = 0
-
-  /**
-   * The signer's transaction count at the deepest block the chain's watcher has scanned to that is also at the
-   * chain's confirmation depth (chain_cursors: the watcher may run in another instance); null before any watcher
-   * has run. A nonce another transaction took in a block a reorg can still take back is not gone yet: re-signed
-   * at a new nonce then, the request ran twice once the reorg brought back its first attempt.
-   */
-  async function countAtSettledCursor(address: Address): Promise<number | null> {
-    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number FROM chain_cursors WHERE chain_id = ${chain.chainId}`
-    if (!cursor) return null
-    const settled = Math.max(0, cursor.block_number - (chain.config.confirmations - 1))
-    // No fallback to the head's count here (transactionCountAt's): that would undo the depth rule. No answer, no pass.
-    return chain.read.getTransactionCount({ address, blockNumber: BigInt(settled) }).catch(() => null)
-  }
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
     const address = signer.address
@@ -142,7 +83,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
       GROUP BY t.id, t.nonce`
     // Only then the count at the cursor (one more call to the node).
-    const scannedCount = consumedAtHead.length ? await countAtSettledCursor(address) : null
+    const scannedCount = consumedAtHead.length ? await countAtSettledCursor(sql, chain, address) : null
     const consumed = scannedCount === null ? [] : consumedAtHead.filter((t) => t.nonce < scannedCount)
     for (const t of consumed) {
       // Receipts are asked for only once a whole pass has gone by (the watcher may be settling it right now).
