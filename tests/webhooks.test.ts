@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SIGNATURE_HEADER, verifyWebhook } from '../src/webhooks/signWebhook.ts'
 import { submit, waitForStatus } from './helpers/chainControl.ts'
-import { RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { startService, type RunningService } from '../src/service.ts'
+import { ADMIN_KEY, RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+
+const silent = createLogger({ level: 'silent', pretty: false })
 
 const SECRET_ALL = 'whsec-all-0123456789abcdef'
 const SECRET_FINAL = 'whsec-final-0123456789abcdef'
@@ -103,5 +107,34 @@ describe('webhooks', () => {
     expect(scraped).toMatch(/txb_webhook_backlog\{webhook="final"\} 0\b/)
     expect(Number(/txb_webhook_oldest_seconds\{webhook="down"\} ([\d.e+-]+)/.exec(scraped)?.[1])).toBeGreaterThan(0)
     expect(scraped).not.toMatch(/txb_webhook_oldest_seconds\{webhook="all"\}/)
+  })
+
+  it('a second instance on the database with other webhooks (none, or one of its own) takes none away: each webhook gets every change', async () => {
+    // A canary without webhooks, and a newer version with one more, side by side with the first instance (a
+    // rolling deploy). Before, the last one started decided for all: the first one's webhooks got nothing more.
+    const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+    const others: RunningService[] = []
+    try {
+      for (const webhooks of [[], [{ name: 'extra', url: `${base}/extra`, secret: 'whsec-extra-0123456789abcdef', events: ['QUEUED', 'CONFIRMED'] }]])
+        others.push(await startService({ config: testConfig(env.anvil.url, (c) => (c.webhooks = webhooks)), databaseUrl: env.databaseUrl, port: 0, host: '127.0.0.1', log: silent }))
+      // Submitted to the first instance, and to the canary.
+      const ids = [await submit(env, { to: RECIPIENT, value: '78' })]
+      const res = await fetch(`${others[0]!.url}/broadcast_transaction`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ chainId: 31337, to: RECIPIENT, value: '79' }),
+      })
+      ids.push(((await res.json()) as { transactionId: string }).transactionId)
+      for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
+      const statuses = (path: string, id: string) => [...new Map(received.filter((r) => r.path === path && r.json.transaction.id === id).map((r) => [r.id, r.json.toStatus])).values()].sort()
+      for (const id of ids) {
+        await waitFor(`every change of ${id} at /all, CONFIRMED at /final, QUEUED and CONFIRMED at /extra`, async () =>
+          statuses('/all', id).length === 4 && statuses('/final', id).length === 1 && statuses('/extra', id).length === 2, 30_000)
+        expect(statuses('/all', id)).toEqual(['CONFIRMED', 'INCLUDED', 'PENDING', 'QUEUED'])
+        expect(statuses('/extra', id)).toEqual(['CONFIRMED', 'QUEUED'])
+      }
+    } finally {
+      for (const s of others) await s.stop()
+    }
   })
 })

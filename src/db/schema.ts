@@ -264,6 +264,24 @@ export const webhookStatuses = pgTable('webhook_statuses', {
 })
 
 /**
+ * The webhooks each running instance has in its config (a row per instance and webhook, refreshed while it
+ * runs, deleted when it stops). The outbox trigger's statuses and the dispatcher's jobs come from all of them,
+ * not from the one instance's config: during a rolling deploy that adds a webhook, or beside an instance run
+ * without webhooks, the others' deliveries went missing (the last instance started decided for all).
+ */
+export const webhookRegistry = pgTable(
+  'webhook_registry',
+  {
+    instanceId: uuid('instance_id').notNull(),
+    name: text('name').notNull(),
+    /** The statuses it wants; null for all. */
+    events: text('events').array(),
+    seenAt: timestamp('seen_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.name] })],
+)
+
+/**
  * How many transactions each (chain, signer) has in each status, for the dashboard's tab counts
  * (transactionCounts). Counting the transactions table instead reads every row (372 ms at a million
  * rows, on every dashboard refresh). Statement triggers on transactions (see the migration) append

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type PgBoss from 'pg-boss'
 import { loadTransactionsJson } from '../api/rest/transactionJson.ts'
 import { redactUrl } from '../common/logger.ts'
@@ -47,22 +48,53 @@ function insertDb(tx: TxSql): PgBoss.Db {
 
 /** Advisory lock key serializing recordWantedStatuses across instances. */
 const WEBHOOK_STATUSES_LOCK = 73_031
+/**
+ * How often a running instance says its webhooks are still wanted, and how long after that they stay wanted. Not
+ * taken back at a stop: changes made while it stops (or while its pipeline process restarts, or between two
+ * deploys) are still recorded for it. A webhook taken out of every config is still queued for this long, for no
+ * one (its queue's jobs then wait, unworked, until pg-boss's retention ends them).
+ */
+const REGISTRY_REFRESH_MS = 60_000
+const REGISTRY_TTL = '1 hour'
+
+type Registered = { name: string; events: string[] | null }
 
 /**
- * Tells the outbox trigger which status changes to keep: those some configured webhook wants. Each
- * instance sets it from its config at start-up, so instances sharing a database must share their
- * `webhooks` section (the last one started decides).
+ * Every webhook some running instance has in its config, by name (if two instances' configs disagree on one
+ * name's events, the one refreshed last).
  */
-async function recordWantedStatuses(ctx: ServiceContext, hooks: Hook[]): Promise<void> {
-  const wanted = [...new Set(hooks.flatMap((h) => h.events ?? TX_STATUSES))]
+function readRegistry(sql: TxSql | ServiceContext['db']['sql']): Promise<Registered[]> {
+  return sql<Registered[]>`
+    SELECT DISTINCT ON (name) name, events FROM webhook_registry WHERE seen_at > now() - ${REGISTRY_TTL}::interval ORDER BY name, seen_at DESC`
+}
+
+/**
+ * Records this instance's webhooks and tells the outbox trigger which status
+ * changes to keep: those some webhook of any running instance wants. Before, each instance set them from its own
+ * config at start-up, the last one started deciding for all: one started without webhooks (a canary, a debug run)
+ * turned every other instance's deliveries off, and during a rolling deploy that added a webhook the old
+ * instances' restarts took its statuses away again.
+ */
+async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hooks: Hook[]): Promise<void> {
   await ctx.db.sql.begin(async (tx) => {
     // One instance at a time: two starting together both deleted, then both inserted the same statuses, and the
     // second insert's duplicate key stopped that instance's start-up.
     await tx`SELECT pg_advisory_xact_lock(${WEBHOOK_STATUSES_LOCK})`
+    await tx`DELETE FROM webhook_registry WHERE instance_id = ${instanceId} OR seen_at <= now() - ${REGISTRY_TTL}::interval`
+    if (hooks.length)
+      await tx`
+        INSERT INTO webhook_registry (instance_id, name, events)
+        SELECT ${instanceId}::uuid, h.name, CASE WHEN h.events = '' THEN NULL ELSE string_to_array(h.events, ',') END
+        FROM unnest(${pgArray(hooks.map((h) => h.name))}::text[], ${pgArray(hooks.map((h) => h.events?.join(',') ?? ''))}::text[]) AS h(name, events)`
+    const registered = await readRegistry(tx)
+    const wanted = [...new Set(registered.flatMap((h) => h.events ?? TX_STATUSES))]
     await tx`DELETE FROM webhook_statuses`
     if (wanted.length) await tx`INSERT INTO webhook_statuses (to_status) SELECT unnest(${pgArray(wanted)}::text[]) ON CONFLICT DO NOTHING`
   })
 }
+
+/** Thrown inside the dispatch transaction when a webhook registered meanwhile has no queue here yet. */
+class QueueMissing extends Error {}
 
 export type Webhooks = { dispatchNow: () => Promise<void>; stop: () => Promise<void> }
 
@@ -86,7 +118,21 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const log = ctx.log.child({ module: 'webhooks' })
   await createQueue(ctx.boss, WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
   for (const h of hooks) await createQueue(ctx.boss, webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
-  await recordWantedStatuses(ctx, hooks)
+  const instanceId = randomUUID()
+  await recordWantedStatuses(ctx, instanceId, hooks)
+  const elsewhere = (await readRegistry(ctx.db.sql)).filter((r) => !byName.has(r.name)).map((r) => r.name)
+  if (elsewhere.length)
+    log.warn({ webhooks: elsewhere }, 'webhooks configured on other instances only: their deliveries are queued for the instances that have them')
+  /** Queues this instance has made sure of: a job for a webhook only other instances have goes to its queue too. */
+  const queuesMade = new Set(hooks.map((h) => webhookQueue(h.name)))
+  const ensureQueues = async (registered: Registered[]) => {
+    for (const r of registered) {
+      const queue = webhookQueue(r.name)
+      if (queuesMade.has(queue)) continue
+      await createQueue(ctx.boss, queue, { name: queue, ...RETRY })
+      queuesMade.add(queue)
+    }
+  }
 
   async function dispatchBatch(): Promise<number> {
     return ctx.db.sql.begin(async (tx) => {
@@ -98,10 +144,14 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
           RETURNING event_id
         )
         SELECT e.id, e.to_status FROM taken JOIN transaction_events e ON e.id = taken.event_id ORDER BY e.id`
+      if (rows.length === 0) return 0
+      // Read after the rows were taken: a webhook whose statuses put a row in the outbox was registered before.
+      const registered = await readRegistry(tx)
+      if (registered.some((h) => !queuesMade.has(webhookQueue(h.name)))) throw new QueueMissing()
       const jobs: PgBoss.JobInsert<WebhookJob>[] = []
       for (const r of rows)
-        for (const h of hooks)
-          if (!h.events || h.events.includes(r.to_status as never))
+        for (const h of registered)
+          if (!h.events || h.events.includes(r.to_status))
             jobs.push({ name: webhookQueue(h.name), data: { webhook: h.name, eventId: r.id }, ...RETRY })
       if (jobs.length) await ctx.boss.insert(jobs, { db: insertDb(tx) })
       return rows.length
@@ -109,8 +159,20 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   }
 
   async function dispatch(): Promise<void> {
-    for (let i = 0; i < 20; i++) if ((await dispatchBatch()) < DISPATCH_BATCH) break
+    for (let i = 0; i < 20; i++) {
+      const taken = await dispatchBatch().catch(async (err: unknown) => {
+        if (!(err instanceof QueueMissing)) throw err
+        // A webhook another instance registered: its queue is made here (outside the batch's transaction), then again.
+        await ensureQueues(await readRegistry(ctx.db.sql))
+        return DISPATCH_BATCH
+      })
+      if (taken < DISPATCH_BATCH) break
+    }
   }
+  const refresh = setInterval(() => {
+    recordWantedStatuses(ctx, instanceId, hooks).catch((err: unknown) => log.warn({ err }, 'refreshing the webhooks this instance delivers failed; tried again later'))
+  }, REGISTRY_REFRESH_MS)
+  refresh.unref()
 
   type Transaction = Awaited<ReturnType<typeof loadTransactionsJson>>[number]
   /**
@@ -245,6 +307,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   return {
     dispatchNow: () => loop.runNow(),
     async stop() {
+      clearInterval(refresh)
       await loop.stop()
       for (const queue of queues) await ctx.boss.offWork(queue).catch(() => {})
     },
