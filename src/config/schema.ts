@@ -153,7 +153,7 @@ const apiKeySchema = z.strictObject({
 })
 
 const webhookSchema = z.strictObject({
-  /** Shown in logs and metrics instead of the URL (which may carry credentials). Default: webhook-<index>. */
+  /** Shown in logs and metrics instead of the URL (which may carry credentials); keys its queue. Default: derived from the url and events (webhookName). */
   name: z.string().regex(/^[\w.-]{1,64}$/, 'Use letters, digits, "-", "_" or "." (at most 64)').optional(),
   url: z.url({ protocol: /^https?$/, error: 'Invalid url' }),
   /** Statuses to announce (a change *to* one of them); all when left out. */

@@ -255,8 +255,8 @@ export const webhookOutbox = pgTable('webhook_outbox', {
 })
 
 /**
- * The status changes some configured webhook wants (`to_status`), set by each instance at start-up
- * from its config. The outbox trigger records only these, so a service without webhooks writes no
+ * The status changes some running instance's webhook wants (`to_status`), derived from webhook_registry
+ * whenever an instance records its webhooks there. The outbox trigger records only these, so a service without webhooks writes no
  * outbox rows at all (they were 4 inserts and 4 deletes per transaction).
  */
 export const webhookStatuses = pgTable('webhook_statuses', {
