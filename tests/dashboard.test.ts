@@ -334,6 +334,45 @@ describe('dashboard (headless Chromium against the real service)', () => {
     }
   })
 
+  it('an attempt that mined but reverted reads MINED · REVERTED, not a green MINED; still so for the first execution after a retry', async () => {
+    const target = '0x00000000000000000000000000000000000c0de1'
+    await chainControl(env).setCode(target, REVERTING_CODE)
+    // A gas limit of its own: no estimate, so it is signed, sent and mined, and reverts there.
+    const id = await submit(env, { to: target, data: '0x01', gasLimit: '100000' })
+    const reverted = await waitForStatus(env, id, 'REVERTED')
+    const attemptsOf = async () =>
+      (await env.graphql(`query($id: ID!) { transaction(id: $id) { receiptStatus revertReason attempts { hash execution status receiptStatus } } }`, { id })).json.data
+        .transaction
+    const before = await attemptsOf()
+    expect(before.receiptStatus).toBe('reverted')
+    expect(before.revertReason).toBe('nope')
+    expect(before.attempts.map((a: any) => [a.status, a.receiptStatus])).toEqual([['MINED', 'reverted']])
+    expect((await env.get(`/transactions/${id}`)).json.attempts[0].receiptStatus).toBe('reverted')
+    await page.goto(`${env.service.url}/#/tx/${id}`)
+    const first = page.locator(`section.detail[data-id="${id}"] .attempt[data-hash="${reverted.attempts[0].hash}"] .attempt-head`)
+    await first.waitFor()
+    expect(await first.locator('.pill').first().textContent()).toBe('MINED · REVERTED')
+    // Retried: the transaction's receipt columns are cleared; execution 1's attempt still says what happened to it.
+    const retried = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { execution } }`, { id })
+    expect(retried.json.data.retryTransaction.execution).toBe(2)
+    await waitForStatus(env, id, 'REVERTED')
+    const after = await attemptsOf()
+    expect(after.attempts.map((a: any) => [a.execution, a.status, a.receiptStatus])).toEqual([
+      [1, 'MINED', 'reverted'],
+      [2, 'MINED', 'reverted'],
+    ])
+    await page.reload()
+    await first.waitFor()
+    expect(await first.locator('.pill').first().textContent()).toBe('MINED · REVERTED')
+    // A transfer that succeeded keeps its plain MINED.
+    const ok = await submit(env, { to: RECIPIENT, value: '5' })
+    const done = await waitForStatus(env, ok, 'CONFIRMED')
+    await page.goto(`${env.service.url}/#/tx/${ok}`)
+    const okHead = page.locator(`section.detail[data-id="${ok}"] .attempt[data-hash="${done.attempts[0].hash}"] .attempt-head`)
+    await okHead.waitFor()
+    expect(await okHead.locator('.pill').first().textContent()).toBe('MINED')
+  })
+
   it('renders the first page (50 rows, exact counts) with 10,000 transactions in the database, and pages on', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     let passed = 0

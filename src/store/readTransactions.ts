@@ -44,8 +44,17 @@ export async function listTransactions(sql: Sql, filter: ListFilter, limit: numb
     ORDER BY t.seq DESC LIMIT ${limit}`
 }
 
+/**
+ * A transaction's attempts, each MINED one with its receipt's status: the transaction's while it is the one that
+ * mined, else (an earlier execution, retried after it reverted) the one its INCLUDED event recorded.
+ */
 export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<AttemptRow[][]> {
-  const rows = await sql<AttemptRow[]>`SELECT * FROM attempts WHERE transaction_id = ANY(${pgArray(ids as string[])}::uuid[]) ORDER BY id`
+  const rows = await sql<AttemptRow[]>`
+    SELECT a.*, CASE WHEN a.status = 'MINED' THEN coalesce(
+      (SELECT t.receipt_status FROM transactions t WHERE t.id = a.transaction_id AND t.mined_hash = a.hash),
+      (SELECT e.detail->>'receiptStatus' FROM transaction_events e
+       WHERE e.transaction_id = a.transaction_id AND e.to_status = 'INCLUDED' AND e.detail->>'hash' = a.hash ORDER BY e.id DESC LIMIT 1)) END AS receipt_status
+    FROM attempts a WHERE a.transaction_id = ANY(${pgArray(ids as string[])}::uuid[]) ORDER BY a.id`
   return ids.map((id) => rows.filter((r) => r.transaction_id === id))
 }
 

@@ -59,6 +59,8 @@ export type AttemptRow = {
   providers: ProviderAnswer[]
   created_at: Date
   sent_at: Date | null
+  /** Read with it (getAttemptsFor), not a column: 'success' or 'reverted' for a MINED attempt, else null. */
+  receipt_status: string | null
 }
 
 export type EventRow = {

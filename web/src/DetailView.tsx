@@ -201,6 +201,12 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
           <p class="error-message">{tx.error.message || '—'}</p>
         </div>
       )}
+      {tx.status === 'INCLUDED' && tx.receiptStatus === 'reverted' && (
+        <div class="notice error tx-reverted" role="note">
+          Mined, but the call reverted{tx.revertReason ? <>: <span class="error-message">{tx.revertReason}</span></> : ' (no reason given)'}. It
+          becomes REVERTED at the confirmation depth.
+        </div>
+      )}
       {tx.atFeeCap && <div class="notice warn">Fee bumping has reached the chain's maxFeePerGasCap: it is rebroadcast at the cap.</div>}
 
       <div class="cards">
@@ -339,7 +345,14 @@ function AttemptView({ attempt: a, n, href }: { attempt: Attempt; n: number; hre
     <li class="attempt" data-hash={a.hash}>
       <div class="attempt-head">
         <strong>#{n}</strong>
-        <span class={`pill a-${a.status.toLowerCase()}`}>{a.status}</span>
+        {a.status === 'MINED' && a.receiptStatus === 'reverted' ? (
+          // Mined, and its fee paid, but the call failed: not the green of a success.
+          <span class="pill a-reverted" title="Mined with receipt status 0: the call reverted">
+            MINED · REVERTED
+          </span>
+        ) : (
+          <span class={`pill a-${a.status.toLowerCase()}`}>{a.status}</span>
+        )}
         {a.purpose !== 'REQUEST' && <span class="pill a-cancel">{a.purpose}</span>}
         <span class="muted">
           execution {a.execution} · nonce {a.nonce}

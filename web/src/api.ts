@@ -26,6 +26,8 @@ export type Attempt = {
   execution: number
   purpose: string
   status: string
+  /** For a MINED attempt: success, or reverted (mined, the call failed). */
+  receiptStatus: string | null
   gasLimit: string
   maxFeePerGas: string | null
   maxPriorityFeePerGas: string | null
@@ -48,6 +50,8 @@ export type TxDetail = TxRow & {
   gasUsed: string | null
   effectiveGasPrice: string | null
   contractAddress: string | null
+  receiptStatus: string | null
+  revertReason: string | null
   firstSentAt: string | null
   includedAt: string | null
   finalAt: string | null
@@ -64,8 +68,8 @@ export type TxDetail = TxRow & {
 export const LIVE_ROW_FIELDS = `id status chainId from to value nonce kind createdAt updatedAt error { code message }`
 export const ROW_FIELDS = `${LIVE_ROW_FIELDS} hash`
 export const DETAIL_FIELDS = `${ROW_FIELDS} data gasLimit execution idempotencyKey validUntil atFeeCap blockNumber blockHash
-  confirmations gasUsed effectiveGasPrice contractAddress firstSentAt includedAt finalAt
-  attempts { hash nonce execution purpose status gasLimit maxFeePerGas maxPriorityFeePerGas gasPrice createdAt sentAt providers { name outcome error at } }
+  confirmations gasUsed effectiveGasPrice contractAddress receiptStatus revertReason firstSentAt includedAt finalAt
+  attempts { hash nonce execution purpose status receiptStatus gasLimit maxFeePerGas maxPriorityFeePerGas gasPrice createdAt sentAt providers { name outcome error at } }
   events { fromStatus toStatus actor at detail }`
 
 /**

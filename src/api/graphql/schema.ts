@@ -39,6 +39,10 @@ const AttemptType = builder.objectRef<AttemptRow>('Attempt').implement({
     maxPriorityFeePerGas: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.max_priority_fee_per_gas }),
     gasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (a) => a.gas_price }),
     status: t.exposeString('status', { description: 'SIGNED (stored, not yet accepted by a provider), SENT, MINED, REPLACED or REJECTED' }),
+    receiptStatus: t.exposeString('receipt_status', {
+      nullable: true,
+      description: "For a MINED attempt, its receipt's status: success, or reverted (mined, the call failed; its fee was paid)",
+    }),
     execution: t.exposeInt('execution'),
     purpose: t.exposeString('purpose', { description: 'REQUEST (the call as asked) or CANCEL (a zero-value self-transfer at the same nonce)' }),
     createdAt: t.field({ type: 'DateTime', resolve: (a) => a.created_at }),
@@ -98,6 +102,11 @@ export const TransactionType = builder.objectRef<TransactionRow>('Transaction').
         return confirmationsOf(r, head, depth)
       },
     }),
+    receiptStatus: t.exposeString('receipt_status', {
+      nullable: true,
+      description: "Its receipt's status once mined: success, or reverted. Known while INCLUDED too, before the confirmation depth makes it REVERTED",
+    }),
+    revertReason: t.exposeString('revert_reason', { nullable: true, description: 'Why the call reverted, where it could be decoded' }),
     gasUsed: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.gas_used }),
     effectiveGasPrice: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.effective_gas_price }),
     contractAddress: t.field({
