@@ -339,6 +339,11 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await chainControl(env).setCode(target, REVERTING_CODE)
     // A gas limit of its own: no estimate, so it is signed, sent and mined, and reverts there.
     const id = await submit(env, { to: target, data: '0x01', gasLimit: '100000' })
+    // Open while it is in flight: the reason, found by a replay after the REVERTED status was stored, reaches the
+    // open page by itself (before, the page kept "mined with status 0" until a reload).
+    await page.goto(`${env.service.url}/#/tx/${id}`)
+    await page.locator(`section.detail[data-id="${id}"][data-status="REVERTED"] .tx-error`, { hasText: 'nope' }).waitFor({ timeout: 15_000 })
+    await page.locator(`section.detail[data-id="${id}"] .timeline li`, { hasText: 'revertReason: nope' }).waitFor()
     const reverted = await waitForStatus(env, id, 'REVERTED')
     const attemptsOf = async () =>
       (await env.graphql(`query($id: ID!) { transaction(id: $id) { receiptStatus revertReason attempts { hash execution status receiptStatus } } }`, { id })).json.data
@@ -348,7 +353,6 @@ describe('dashboard (headless Chromium against the real service)', () => {
     expect(before.revertReason).toBe('nope')
     expect(before.attempts.map((a: any) => [a.status, a.receiptStatus])).toEqual([['MINED', 'reverted']])
     expect((await env.get(`/transactions/${id}`)).json.attempts[0].receiptStatus).toBe('reverted')
-    await page.goto(`${env.service.url}/#/tx/${id}`)
     const first = page.locator(`section.detail[data-id="${id}"] .attempt[data-hash="${reverted.attempts[0].hash}"] .attempt-head`)
     await first.waitFor()
     expect(await first.locator('.pill').first().textContent()).toBe('MINED · REVERTED')

@@ -5,7 +5,7 @@ import type { TransactionRow } from '../store/transactionRow.ts'
 
 export type TransactionUpdates = {
   /**
-   * Calls `listener` once per status change (and per bump, cancel or retry) of any
+   * Calls `listener` once per status change (and per bump, cancel, retry or revert reason found) of any
    * transaction, on any instance, in the order the changes were made. The row is
    * the transaction now, with `status` as of that change, so no step is skipped
    * even when several land within one batch.

@@ -288,12 +288,22 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     )
     const explained = reverted.flatMap((t, i) => (reasons[i] === null ? [] : [{ id: t.id, minedHash: t.mined_hash, reason: reasons[i]! }]))
     if (explained.length === 0 || signal.aborted) return
-    await sql`
-      UPDATE transactions t SET revert_reason = v.reason, updated_at = now(),
-        error_message = CASE WHEN t.status = 'REVERTED' THEN ${REVERTED_BECAUSE} || v.reason ELSE t.error_message END
-      FROM unnest(${pgArray(explained.map((e) => e.id))}::uuid[], ${pgArray(explained.map((e) => e.minedHash))}::text[],
-                  ${pgArray(explained.map((e) => e.reason))}::text[]) AS v(id, mined_hash, reason)
-      WHERE t.id = v.id AND t.mined_hash = v.mined_hash`
+    await sql.begin(async (tx) => {
+      const stored = await tx<{ id: string; status: string; reason: string }[]>`
+        UPDATE transactions t SET revert_reason = v.reason, updated_at = now(),
+          error_message = CASE WHEN t.status = 'REVERTED' THEN ${REVERTED_BECAUSE} || v.reason ELSE t.error_message END
+        FROM unnest(${pgArray(explained.map((e) => e.id))}::uuid[], ${pgArray(explained.map((e) => e.minedHash))}::text[],
+                    ${pgArray(explained.map((e) => e.reason))}::text[]) AS v(id, mined_hash, reason)
+        WHERE t.id = v.id AND t.mined_hash = v.mined_hash
+        RETURNING t.id, t.status, v.reason`
+      // An event of its own (the status unchanged, as a bump's): the change feed announces only events, and a page
+      // or subscriber that read the REVERTED row a moment before kept "mined with status 0" for good.
+      if (stored.length)
+        await tx`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT v.id, v.status, v.status, jsonb_build_object('revertReason', v.reason)
+          FROM unnest(${pgArray(stored.map((r) => r.id))}::uuid[], ${pgArray(stored.map((r) => r.status))}::text[], ${pgArray(stored.map((r) => r.reason))}::text[]) AS v(id, status, reason)`
+    })
   }
 
   async function matchAttempts(hashes: readonly Hash[]): Promise<Map<Hash, string>> {
