@@ -5,7 +5,10 @@ import { SIGNATURE_HEADER, verifyWebhook } from '../src/webhooks/signWebhook.ts'
 import { submit, waitForStatus } from './helpers/chainControl.ts'
 import { createLogger } from '../src/common/logger.ts'
 import { startService, type RunningService } from '../src/service.ts'
-import { ADMIN_KEY, RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, capturedLogger, RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { webhookName } from '../src/config/schema.ts'
+import { webhookQueue } from '../src/webhooks/webhooks.ts'
+import postgres from 'postgres'
 
 const silent = createLogger({ level: 'silent', pretty: false })
 
@@ -135,6 +138,43 @@ describe('webhooks', () => {
       }
     } finally {
       for (const s of others) await s.stop()
+    }
+  })
+})
+
+describe('deliveries left in the queue of a webhook no running instance has', () => {
+  it('are named at start-up, with what to do (they waited, unsent, without a word)', async () => {
+    const gone = createServer()
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', () => r()))
+    const url = `http://127.0.0.1:${(gone.address() as AddressInfo).port}/hook`
+    await new Promise((r) => gone.close(r))
+    const secret = 'whsec-gone-0123456789abcdef'
+    const env = await startTestEnv({ anvil: { blockTimeSec: 0.2 }, config: (c) => (c.webhooks = [{ url, secret, events: ['QUEUED'] }]) })
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const old = webhookName({ url, events: ['QUEUED'] })
+      await submit(env, { to: RECIPIENT, value: '1' })
+      await waitFor('the delivery to the dead receiver waits in its queue', async () =>
+        (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pgboss.job WHERE name = ${webhookQueue(old)} AND state IN ('created', 'retry', 'active')`)[0]!.n > 0)
+      // More than an hour later that config's registration has lapsed; the webhook is back with one more status
+      // and no name, so under another (derived) name.
+      await sql`DELETE FROM webhook_registry`
+      const { log, lines } = capturedLogger('warn')
+      const next = await startService({
+        config: testConfig(env.anvil.url, (c) => (c.webhooks = [{ url, secret, events: ['QUEUED', 'CONFIRMED'] }])),
+        databaseUrl: env.databaseUrl,
+        port: 0,
+        host: '127.0.0.1',
+        log,
+      })
+      await next.stop()
+      const said = lines.find((l) => l.includes('no running instance has'))
+      expect(said).toBeDefined()
+      expect(JSON.parse(said!).queues[old]).toBeGreaterThan(0)
+      expect(said).toContain('Give the webhook its old name')
+    } finally {
+      await sql.end()
+      await env.stop()
     }
   })
 })

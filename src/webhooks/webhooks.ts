@@ -93,6 +93,31 @@ async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hoo
   })
 }
 
+/**
+ * Deliveries waiting in the queue of a webhook no running instance has: renamed, or its url or events changed
+ * while it had no `name` (the default name is derived from them). Nothing sends them; said once at start-up,
+ * with what to do, instead of their silently waiting until pg-boss's retention drops them.
+ */
+async function warnOfStrandedDeliveries(ctx: ServiceContext, log: ServiceContext['log'], known: Set<string>): Promise<void> {
+  const rows = await ctx.db.sql
+    .begin(async (tx) => {
+      await tx`SET LOCAL statement_timeout = 5000`
+      return tx<{ name: string; waiting: number }[]>`
+        SELECT name, count(*)::int AS waiting FROM pgboss.job
+        WHERE name LIKE ${`${webhookQueue('')}%`} AND state IN ('created', 'retry', 'active') GROUP BY name`
+    })
+    .catch((err: unknown) => {
+      log.warn({ err }, 'could not look for webhook deliveries left in queues no webhook has')
+      return []
+    })
+  const stranded = rows.filter((r) => !known.has(r.name.slice(webhookQueue('').length)))
+  if (stranded.length)
+    log.error(
+      { queues: Object.fromEntries(stranded.map((r) => [r.name.slice(webhookQueue('').length), r.waiting])) },
+      'webhook deliveries are waiting for webhooks no running instance has (renamed, or an unnamed one whose url or events changed): they are not sent. Give the webhook its old name (`name` in its config) to send them',
+    )
+}
+
 /** Thrown inside the dispatch transaction when a webhook registered meanwhile has no queue here yet. */
 class QueueMissing extends Error {}
 
@@ -120,9 +145,11 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   for (const h of hooks) await createQueue(ctx.boss, webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
   const instanceId = randomUUID()
   await recordWantedStatuses(ctx, instanceId, hooks)
-  const elsewhere = (await readRegistry(ctx.db.sql)).filter((r) => !byName.has(r.name)).map((r) => r.name)
+  const registered = await readRegistry(ctx.db.sql)
+  const elsewhere = registered.filter((r) => !byName.has(r.name)).map((r) => r.name)
   if (elsewhere.length)
     log.warn({ webhooks: elsewhere }, 'webhooks configured on other instances only: their deliveries are queued for the instances that have them')
+  await warnOfStrandedDeliveries(ctx, log, new Set(registered.map((r) => r.name)))
   /** Queues this instance has made sure of: a job for a webhook only other instances have goes to its queue too. */
   const queuesMade = new Set(hooks.map((h) => webhookQueue(h.name)))
   const ensureQueues = async (registered: Registered[]) => {
