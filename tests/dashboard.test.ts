@@ -444,4 +444,38 @@ describe('dashboard (headless Chromium against the real service)', () => {
     expect(signers).toEqual(Array.from({ length: own }, () => SIGNER.address.slice(0, 6) + '…' + SIGNER.address.slice(-4)))
     await fresh.close()
   })
+
+  it('an admin is offered Cancel on a waiting request, not on a filler (which the server refuses to cancel)', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const tab = await pageWithKey(ADMIN_KEY)
+    const ids: string[] = []
+    try {
+      // QUEUED rows of a signer the service does not hold: no stage touches them.
+      for (const kind of ['REQUEST', 'FILLER'])
+        ids.push(
+          (
+            await sql<Array<{ id: string }>>`
+              INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name)
+              VALUES (31337, '0x3333333333333333333333333333333333333333', ${RECIPIENT}, 0, ${kind}, 'quiet') RETURNING id`
+          )[0]!.id,
+        )
+      const [request, filler] = ids as [string, string]
+      await tab.goto(`${env.service.url}/#/tx/${request}`)
+      await tab.locator(`section.detail[data-id="${request}"]`).waitFor()
+      await tab.getByRole('button', { name: 'Cancel…' }).waitFor()
+      await tab.evaluate((id) => (location.hash = `#/tx/${id}`), filler)
+      const detail = tab.locator(`section.detail[data-id="${filler}"]`)
+      await detail.locator('dt:text-is("Kind") + dd', { hasText: 'FILLER' }).waitFor()
+      await tab.locator('.role', { hasText: 'admin' }).waitFor()
+      // Before, it was offered, and "Yes, cancel" only brought the server's INVALID_STATE refusal.
+      expect(await tab.getByRole('button', { name: /Cancel/ }).count()).toBe(0)
+      const { json } = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id: filler })
+      expect(json.errors[0].extensions.code).toBe('INVALID_STATE')
+    } finally {
+      await tab.close()
+      // Out of In flight again, for the tests after this one.
+      if (ids.length) await sql`UPDATE transactions SET status = 'FAILED', error_code = 'CANCELLED', error_message = 'test', final_at = now(), updated_at = now() WHERE id IN ${sql(ids)}`
+      await sql.end()
+    }
+  })
 })

@@ -141,7 +141,8 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   // A request whose validUntil has passed would only expire again: the server refuses that retry.
   const expired = tx.validUntil !== null && Date.parse(tx.validUntil) <= Date.now()
   const canRetry = (tx.status === 'FAILED' || tx.status === 'REVERTED') && tx.kind === 'REQUEST' && !expired
-  const canCancel = tx.status === 'QUEUED' || tx.status === 'PENDING'
+  // A filler (a self-transfer the service sent to fill a nonce hole) cannot be cancelled: the server refuses it.
+  const canCancel = (tx.status === 'QUEUED' || tx.status === 'PENDING') && tx.kind === 'REQUEST'
   // Only for a key known to be admin: while the role is unknown (its read failed) a reader is not offered them.
   const showActions = role === 'admin' && (canRetry || canCancel)
   const waiting = tx.error && !FINAL.includes(tx.status)
