@@ -478,4 +478,38 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await sql.end()
     }
   })
+
+  it('an L2 fee bump shows: each attempt its own fees, in significant digits, the exact wei on hover', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      // A confirmed request of a signer the service does not hold, bumped once by 12.5% at L2 fee levels.
+      const signer = '0x4444444444444444444444444444444444444444'
+      const id = (
+        await sql<Array<{ id: string }>>`
+          INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, block_number, block_hash, mined_hash, receipt_status,
+                                    api_key_name, first_sent_at, included_at, final_at)
+          VALUES (31337, ${signer}, ${RECIPIENT}, 1, 'CONFIRMED', 0, 1, ${'0x' + 'b1'.repeat(32)}, ${'0x' + 'a2'.repeat(32)}, 'success',
+                  'l2', now(), now(), now()) RETURNING id`
+      )[0]!.id
+      await sql`
+        INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, status, sent_at)
+        VALUES (${id}, 1, 31337, ${signer}, 0, ${'0x' + 'a1'.repeat(32)}, '0x', 21000, 1000000, 1000000, 'REPLACED', now()),
+               (${id}, 1, 31337, ${signer}, 0, ${'0x' + 'a2'.repeat(32)}, '0x', 21000, 1125000, 1125000, 'MINED', now())`
+      await tab.goto(`${env.service.url}/#/tx/${id}`)
+      const attempts = tab.locator(`section.detail[data-id="${id}"] .attempt`)
+      await attempts.nth(1).waitFor()
+      const fees = (n: number) => attempts.nth(n).locator('dt:text-is("Fees") + dd')
+      // Before, both attempts read "max fee 0.001 gwei · priority 0.001 gwei".
+      expect(await fees(0).textContent()).toContain('max fee 0.001 gwei · priority 0.001 gwei')
+      expect(await fees(1).textContent()).toContain('max fee 0.001125 gwei · priority 0.001125 gwei')
+      expect(await fees(1).locator('[title]').evaluateAll((els) => els.map((el) => `${el.textContent} = ${el.getAttribute('title')}`))).toEqual([
+        '0.001125 gwei = 1125000 wei',
+        '0.001125 gwei = 1125000 wei',
+      ])
+    } finally {
+      await tab.close()
+      await sql.end()
+    }
+  })
 })

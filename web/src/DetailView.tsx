@@ -1,8 +1,8 @@
 import type { ComponentChildren } from 'preact'
 import { useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, DETAIL_FIELDS, FINAL, gql, type Attempt, type Live, type Role, type TxDetail, type TxEvent } from './api.ts'
-import { Age, ChainsContext, CopyButton, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
-import { dateTime, formatGwei, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
+import { Age, ChainsContext, CopyButton, Gwei, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
+import { dateTime, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
 
 type Phase = { kind: 'loading' } | { kind: 'ready' } | { kind: 'missing'; message: string } | { kind: 'error'; error: ApiError }
 type ActionResult = { ok: boolean; text: string }
@@ -259,7 +259,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
             </Field>
             {tx.confirmations != null && <Field label="Confirmations">{tx.confirmations}</Field>}
             {tx.gasUsed && <Field label="Gas used">{formatInt(tx.gasUsed)}</Field>}
-            {tx.effectiveGasPrice && <Field label="Gas price paid">{formatGwei(tx.effectiveGasPrice)}</Field>}
+            {tx.effectiveGasPrice && <Field label="Gas price paid"><Gwei wei={tx.effectiveGasPrice} /></Field>}
             {tx.contractAddress && (
               <Field label="Contract created">
                 <Hex value={tx.contractAddress} full href={explorer(tx.chainId, 'address', tx.contractAddress)} /> <CopyButton text={tx.contractAddress} />
@@ -365,10 +365,12 @@ function AttemptView({ attempt: a, n, href }: { attempt: Attempt; n: number; hre
         </Field>
         <Field label="Fees">
           {a.gasPrice != null && a.maxFeePerGas == null ? (
-            <>gas price {formatGwei(a.gasPrice)}</>
+            <>
+              gas price <Gwei wei={a.gasPrice} />
+            </>
           ) : (
             <>
-              max fee {formatGwei(a.maxFeePerGas)} · priority {formatGwei(a.maxPriorityFeePerGas)}
+              max fee <Gwei wei={a.maxFeePerGas} /> · priority <Gwei wei={a.maxPriorityFeePerGas} />
             </>
           )}{' '}
           · gas limit {formatInt(a.gasLimit)}

@@ -1,7 +1,7 @@
 import { createContext } from 'preact'
 import { useContext, useEffect, useState } from 'preact/hooks'
 import { explorerHref, type Chain, type TxStatus } from './api.ts'
-import { age, dateTime, shortHex } from './format.ts'
+import { age, dateTime, formatGwei, shortHex } from './format.ts'
 
 export function StatusBadge({ status }: { status: TxStatus }) {
   return (
@@ -27,6 +27,16 @@ export function Hex({ value, full = false, head, tail, href }: { value: string |
   return (
     <span class="hex" title={value}>
       {text}
+    </span>
+  )
+}
+
+/** A fee in gwei (see formatGwei), the exact wei on hover. */
+export function Gwei({ wei }: { wei: string | null | undefined }) {
+  if (wei == null) return <span class="muted">—</span>
+  return (
+    <span class="gwei" title={`${wei} wei`}>
+      {formatGwei(wei)}
     </span>
   )
 }

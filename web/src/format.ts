@@ -26,11 +26,17 @@ export function formatValue(wei: string | null | undefined): string {
   return `${units(v, 18, 6)} ETH`
 }
 
+/**
+ * "1.5 gwei", "30.123 gwei"; below 1 gwei four significant digits, so an L2's fees and their bumps stay apart
+ * ("0.001 gwei", "0.001125 gwei"); below 0.001 gwei, wei. (The page puts the exact wei in a title.)
+ */
 export function formatGwei(wei: string | null | undefined): string {
   if (wei == null) return '—'
   const v = BigInt(wei)
   if (v !== 0n && v < 1_000_000n) return `${grouped(v)} wei`
-  return `${units(v, 9, 3)} gwei`
+  if (v >= 1_000_000_000n) return `${units(v, 9, 3)} gwei`
+  // v < 1 gwei has at most 9 digits: keep 4 of them after the leading zeros of the fraction.
+  return `${units(v, 9, 9 - v.toString().length + 4)} gwei`
 }
 
 export const formatInt = (n: string | number | null | undefined): string => (n == null ? '—' : grouped(BigInt(n)))
