@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Page, WebSocketRoute } from 'playwright-core'
 import { getAddress, type Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARTIFACTS, ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
@@ -443,6 +443,103 @@ describe('dashboard (headless Chromium against the real service)', () => {
     const signers = await fresh.locator('tr[data-id] .c-parties > .hex:first-child').allTextContents()
     expect(signers).toEqual(Array.from({ length: own }, () => SIGNER.address.slice(0, 6) + '…' + SIGNER.address.slice(-4)))
     await fresh.close()
+  })
+
+  it('a dropped live connection keeps the rows loaded with "Load more" and the scroll position; a failed re-read keeps them under a notice', async () => {
+    // Far more than 150 rows in the tab (after the 10,000-row test there are anyway): confirmed transfers of a
+    // signer the service does not hold, which no stage touches.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`
+        INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, block_number, block_hash, mined_hash, receipt_status,
+                                  api_key_name, first_sent_at, included_at, final_at, created_at, updated_at)
+        SELECT 31337, '0x5555555555555555555555555555555555555555', ${RECIPIENT}, g, 'CONFIRMED', g, 2000000 + g,
+               '0x' || md5('d' || g) || md5('e' || g), '0x' || md5('f' || g) || md5('g' || g), 'success',
+               'scroll', now(), now(), now(), now() - make_interval(secs => 1000 - g), now()
+        FROM generate_series(1, 300) AS g`
+    } finally {
+      await sql.end()
+    }
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      // The page's WebSocket passes through here to the service, so the test can drop it as a restarting service
+      // would (1012, "Service Restart"), and keep refusing new ones until it lets them through again.
+      const sockets: WebSocketRoute[] = []
+      let down = false
+      await tab.routeWebSocket(/\/graphql$/, (ws) => {
+        if (down) return void ws.close({ code: 1012 })
+        ws.connectToServer()
+        sockets.push(ws)
+      })
+      await tab.goto(`${env.service.url}/#/`)
+      await tab.locator('.live-live').waitFor()
+      const rows = tab.locator('tr[data-id]')
+      await rows.nth(49).waitFor()
+      for (const n of [100, 150]) {
+        await tab.getByRole('button', { name: 'Load more' }).click()
+        await rows.nth(n - 1).waitFor()
+      }
+      const ids = async () => (await rows.evaluateAll((els) => els.map((el) => el.getAttribute('data-id')))).join()
+      const loaded = await ids()
+      expect(await rows.count()).toBe(150)
+      await rows.nth(120).scrollIntoViewIfNeeded()
+      const scrolled = await tab.evaluate(() => window.scrollY)
+      expect(scrolled).toBeGreaterThan(2_000)
+      const dropSocket = async (whileDown: () => Promise<unknown> = async () => {}) => {
+        down = true
+        for (const ws of sockets.splice(0)) await ws.close({ code: 1012 })
+        await tab.locator('.live-offline').waitFor({ timeout: 10_000 })
+        await whileDown()
+        down = false
+        await tab.locator('.live-live').waitFor({ timeout: 20_000 })
+      }
+
+      let reads = 0
+      const listReads = () => reads
+      await tab.route('**/graphql', (route) => {
+        if ((route.request().postData() ?? '').includes('query List')) reads++
+        return route.continue()
+      })
+      // While the page is offline, a row far below the newest 100 (which the periodic re-read brings) changes.
+      const far = (await rows.nth(130).getAttribute('data-id'))!
+      await dropSocket(async () => {
+        const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+        await sql`UPDATE transactions SET status = 'REVERTED', receipt_status = 'reverted', updated_at = now() WHERE id = ${far}`.finally(() => sql.end())
+      })
+      // The reconnect re-reads the rows shown; before, it loaded the first 50 again in their place.
+      await expect.poll(listReads, { timeout: 10_000 }).toBeGreaterThan(0)
+      await tab.locator(`tr[data-id="${far}"] .c-status`, { hasText: 'REVERTED' }).waitFor({ timeout: 10_000 })
+      expect(await rows.count()).toBe(150)
+      expect(await ids()).toBe(loaded)
+      expect(await tab.evaluate(() => window.scrollY)).toBe(scrolled)
+      await tab.unroute('**/graphql')
+
+      // The re-read fails: the rows stay where they were, under a notice that says so; before, the error replaced them.
+      reads = 0
+      await tab.route('**/graphql', (route) => {
+        if (!(route.request().postData() ?? '').includes('query List')) return route.continue()
+        reads++
+        return route.abort('connectionreset')
+      })
+      await dropSocket()
+      const notice = tab.getByRole('alert').filter({ hasText: 'The list may be out of date' })
+      await notice.waitFor({ timeout: 10_000 })
+      expect(await notice.textContent()).toContain('Cannot reach the API')
+      // In view where the user is, far down the list, not at its top.
+      const box = (await notice.boundingBox())!
+      expect(box.y).toBeGreaterThanOrEqual(0)
+      expect(box.y + box.height).toBeLessThanOrEqual(WIDE.height)
+      await shot(tab, 'dashboard-list-refresh-failed')
+      expect(await rows.count()).toBe(150)
+      expect(await ids()).toBe(loaded)
+      expect(await tab.evaluate(() => window.scrollY)).toBe(scrolled)
+      await tab.unroute('**/graphql')
+      await notice.getByRole('button', { name: 'Try again' }).click()
+      await notice.waitFor({ state: 'detached', timeout: 10_000 })
+      expect(await rows.count()).toBe(150)
+    } finally {
+      await tab.close()
+    }
   })
 
   it('an admin is offered Cancel on a waiting request, not on a filler (which the server refuses to cancel)', async () => {

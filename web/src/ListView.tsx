@@ -14,6 +14,8 @@ const READ_ROWS = 100
  * the page's first read and its subscription going live, during a reconnect, or lost by the server) shows within it.
  */
 const REREAD_IDLE_MS = 5_000
+/** After the live feed was down, this many of the rows shown at most are read again (the API's largest page). */
+const REFRESH_ROWS = 500
 
 type Row = TxRow & { cursor?: string; fresh?: boolean }
 type ListState = { rows: Row[]; endCursor: string | null; hasNextPage: boolean }
@@ -239,6 +241,10 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
   const [loadingMore, setLoadingMore] = useState(false)
   const [moreError, setMoreError] = useState<string | null>(null)
   const [firstLoaded, setFirstLoaded] = useState(false)
+  /** Why the rows shown could not be read again after the live feed was down (they stay, maybe out of date). */
+  const [refreshError, setRefreshError] = useState<ApiError | null>(null)
+  const listRef = useRef(list)
+  listRef.current = list
   const generation = useRef(0)
   const filterRef = useRef(filter)
   filterRef.current = filter
@@ -261,6 +267,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     pageReadAt.current = null
     setPhase({ kind: 'loading' })
     setMoreError(null)
+    setRefreshError(null)
     try {
       const prefetched = takePrefetched(variables(null))
       const data = (prefetched && (await prefetched.catch(() => null))) || (await gql<ListData>(apiKey, LIST_QUERY, variables(null)))
@@ -276,6 +283,32 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       setPhase({ kind: 'error', error: e })
       // Passing trouble (the key over its rate, the service starting): the list loads itself again shortly.
       if (e.code === 'RATE_LIMITED' || e.code === 'UNAVAILABLE') setTimeout(() => gen === generation.current && void load(), 2_000)
+    }
+  }
+
+  /**
+   * After the live feed was down (the socket reconnected, or the rows subscription was made again), whatever
+   * changed meanwhile was missed: the rows shown (up to REFRESH_ROWS) are read again and merged as the periodic
+   * re-read is. The rows "Load more" brought and the scroll position stay; if the read fails they stay too,
+   * under a notice. (It used to load the first page again: the rows below it and the place read were lost.)
+   */
+  const refresh = async () => {
+    if (pageReadAt.current === null) return void load() // nothing shown yet, or a (re)load on its way
+    const gen = generation.current
+    const sentAt = performance.now()
+    const first = Math.min(Math.max(listRef.current.rows.length, PAGE), REFRESH_ROWS)
+    try {
+      const data = await gql<ListData>(apiKey, LIST_QUERY, { ...variables(null), first })
+      if (gen !== generation.current) return
+      const c = data.transactions
+      const rows = c.edges.map((e) => withRecent({ ...e.node, cursor: e.cursor }))
+      setList((s) => applyRead(s, { rows, complete: !c.pageInfo.hasNextPage, sentAt }, filterRef.current, (id) => recent.current.get(id)?.at))
+      setRefreshError(null)
+    } catch (err) {
+      if (gen !== generation.current) return
+      const e = err instanceof ApiError ? err : new ApiError(String(err), 'ERROR')
+      setRefreshError(e)
+      if (e.code === 'RATE_LIMITED' || e.code === 'UNAVAILABLE') setTimeout(() => gen === generation.current && void refresh(), 2_000)
     }
   }
 
@@ -322,7 +355,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       pending.push(row)
       timer ??= setTimeout(flush, 120)
     })
-    const offReconnect = live.onReconnect(() => void load())
+    const offReconnect = live.onReconnect(() => void refresh())
     return () => {
       offRow()
       offReconnect()
@@ -364,6 +397,15 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
           <strong>{phase.error.code === 'UNREACHABLE' ? 'The API is unreachable' : 'The list could not be loaded'}</strong>
           <p>{phase.error.message}</p>
           <button type="button" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      )}
+      {refreshError && phase.kind === 'ready' && (
+        <div class="notice warn refresh-error" role="alert">
+          <strong>The list may be out of date</strong>
+          <p>Live updates were interrupted and the rows shown could not be read again: {refreshError.message}</p>
+          <button type="button" onClick={() => void refresh()}>
             Try again
           </button>
         </div>
