@@ -7,7 +7,7 @@ import { listHref, TABS, txHref, type ListFilter, type TabId } from './route.ts'
 const PAGE = 50
 /** Live inserts grow the list; past this many rows the oldest are dropped again (they stay reachable with "Load more"). */
 const MAX_ROWS = 1000
-/** The newest rows of the open tab that the periodic re-read brings (it fills in hashes, which live updates carry none of). */
+/** The newest rows of the open tab that the periodic re-read brings (it fills in hashes, which live updates carry none of; rows below are read by id). */
 const READ_ROWS = 100
 /**
  * With no live events the tab is re-read this often anyway: a change the live feed did not deliver (made between
@@ -16,6 +16,10 @@ const READ_ROWS = 100
 const REREAD_IDLE_MS = 5_000
 /** After the live feed was down, this many of the rows shown at most are read again (the API's largest page). */
 const REFRESH_ROWS = 500
+/** Rows read by id in one request (aliases of `transaction(id)`): the API's alias limit. */
+const BY_ID_BATCH = 15
+/** Live-changed rows below the re-read's window read by id after one re-read, at most (the rest after the next). */
+const BY_ID_MAX = 60
 
 type Row = TxRow & { cursor?: string; fresh?: boolean }
 type ListState = { rows: Row[]; endCursor: string | null; hasNextPage: boolean }
@@ -28,6 +32,13 @@ const LIST_QUERY = `query List($first: Int!, $after: String, $status: [Transacti
   }
 }`
 type ListData = { transactions: { edges: Array<{ cursor: string; node: TxRow }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }
+
+/** Up to BY_ID_BATCH transactions by id in one request; a null for one that does not exist. */
+async function rowsById(apiKey: string, ids: string[]): Promise<TxRow[]> {
+  const query = `query RowsById(${ids.map((_, i) => `$i${i}: ID!`).join(', ')}) { ${ids.map((_, i) => `r${i}: transaction(id: $i${i}) { ${ROW_FIELDS} }`).join(' ')} }`
+  const data = await gql<Record<string, TxRow | null>>(apiKey, query, Object.fromEntries(ids.map((id, i) => [`i${i}`, id])))
+  return Object.values(data).filter((r): r is TxRow => r != null)
+}
 
 const statusesOf = (tab: TabId) => TABS.find((t) => t.id === tab)!.statuses
 const pageVariables = (f: ListFilter, after: string | null) => ({ first: PAGE, after, status: statusesOf(f.tab), chainId: f.chainId, from: f.from })
@@ -250,6 +261,15 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
   filterRef.current = filter
   /** Latest live version of recently changed rows: a page that was read just before a change must not undo it. */
   const recent = useRef(new Map<string, LiveSeen>())
+  /**
+   * Rows a live update changed, and when (performance.now()), until a read sent after it brings them: live rows
+   * carry no hash, so theirs may be that of an earlier attempt (a fee bump's new one, or none before signing).
+   * The periodic re-read brings the newest READ_ROWS; the ones it leaves are read by id (hashesBelowWindow).
+   */
+  const hashUnread = useRef(new Map<string, number>())
+  const broughtBy = (rows: readonly TxRow[], sentAt: number) => {
+    for (const r of rows) if ((hashUnread.current.get(r.id) ?? Number.POSITIVE_INFINITY) < sentAt) hashUnread.current.delete(r.id)
+  }
   /** When the read of the page shown was started (performance.now()); null while a (re)load is on its way. */
   const pageReadAt = useRef<number | null>(null)
   const marked = useRef(false)
@@ -273,6 +293,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       const data = (prefetched && (await prefetched.catch(() => null))) || (await gql<ListData>(apiKey, LIST_QUERY, variables(null)))
       if (gen !== generation.current) return
       const c = data.transactions
+      broughtBy(c.edges.map((e) => e.node), readAt)
       setList({ rows: c.edges.map((e) => withRecent({ ...e.node, cursor: e.cursor })), endCursor: c.pageInfo.endCursor, hasNextPage: c.pageInfo.hasNextPage })
       setPhase({ kind: 'ready' })
       pageReadAt.current = readAt
@@ -301,6 +322,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       const data = await gql<ListData>(apiKey, LIST_QUERY, { ...variables(null), first })
       if (gen !== generation.current) return
       const c = data.transactions
+      broughtBy(c.edges.map((e) => e.node), sentAt)
       const rows = c.edges.map((e) => withRecent({ ...e.node, cursor: e.cursor }))
       setList((s) => applyRead(s, { rows, complete: !c.pageInfo.hasNextPage, sentAt }, filterRef.current, (id) => recent.current.get(id)?.at))
       setRefreshError(null)
@@ -312,14 +334,50 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     }
   }
 
+  /**
+   * After a periodic re-read (sent at `sentAt`) was applied: the rows changed live before it that it did not bring
+   * are below its window (or left the tab), and nothing else would correct their hash. Those still shown are read
+   * by id, BY_ID_BATCH to a request, and merged as live updates are.
+   */
+  const hashesBelowWindow = async (sentAt: number) => {
+    const gen = generation.current
+    const shown = new Set(listRef.current.rows.map((r) => r.id))
+    const ids: string[] = []
+    for (const [id, at] of hashUnread.current) {
+      if (at >= sentAt) continue
+      if (shown.has(id) && ids.length < BY_ID_MAX) ids.push(id)
+      else if (!shown.has(id)) hashUnread.current.delete(id)
+    }
+    for (const id of ids) hashUnread.current.delete(id)
+    for (let i = 0; i < ids.length; i += BY_ID_BATCH) {
+      const batch = ids.slice(i, i + BY_ID_BATCH)
+      let rows: TxRow[]
+      try {
+        rows = await rowsById(apiKey, batch)
+      } catch {
+        // Asked again after the next re-read (unless a newer live update or a read came meanwhile).
+        for (const id of batch) if (!hashUnread.current.has(id)) hashUnread.current.set(id, 0)
+        continue
+      }
+      if (gen !== generation.current) return
+      const updates = rows.map(withRecent)
+      setList((s) => {
+        const have = new Set(s.rows.map((r) => r.id))
+        return applyUpdates(s, updates.filter((u) => have.has(u.id)), filterRef.current)
+      })
+    }
+  }
+
   const loadMore = async () => {
     const gen = generation.current
     setLoadingMore(true)
     setMoreError(null)
+    const sentAt = performance.now()
     try {
       const data = await gql<ListData>(apiKey, LIST_QUERY, variables(list.endCursor))
       if (gen !== generation.current) return
       const c = data.transactions
+      broughtBy(c.edges.map((e) => e.node), sentAt)
       setList((s) => {
         const have = new Set(s.rows.map((r) => r.id))
         const more = c.edges.filter((e) => !have.has(e.node.id)).map((e) => withRecent({ ...e.node, cursor: e.cursor }))
@@ -352,6 +410,10 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
       r.delete(row.id)
       r.set(row.id, { row, at: performance.now() })
       if (r.size > 5000) r.delete(r.keys().next().value!)
+      const h = hashUnread.current
+      h.delete(row.id)
+      h.set(row.id, performance.now())
+      if (h.size > 5000) h.delete(h.keys().next().value!)
       pending.push(row)
       timer ??= setTimeout(flush, 120)
     })
@@ -375,8 +437,10 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
     // Not while a (re)load is on its way (it replaces the rows), nor a read sent before the page shown (it could only take it back).
     const page = pageReadAt.current
     if (page === null || read.sentAt < page) return
+    broughtBy(read.rows, read.sentAt)
     const rows = read.rows.map(withRecent)
     setList((s) => applyRead(s, { ...read, rows }, filterRef.current, (id) => recent.current.get(id)?.at))
+    void hashesBelowWindow(read.sentAt)
   })
   const unfiltered = tab === 'all' && chainId == null && !from
 

@@ -63,7 +63,8 @@ export type TxDetail = TxRow & {
  * What the live subscription asks for: only fields read from the transaction row itself. `hash` (and attempts,
  * events) go through the server's per-request DataLoader, which for a subscription lives as long as the
  * subscription: its answers would go stale and its cache would grow with every transaction seen.
- * The list fills in hashes from its periodic re-read instead (see ListView).
+ * The list fills in hashes from its periodic re-read instead, and reads the live-changed rows below that read's
+ * window by id (see ListView).
  */
 export const LIVE_ROW_FIELDS = `id status chainId from to value nonce kind createdAt updatedAt error { code message }`
 export const ROW_FIELDS = `${LIVE_ROW_FIELDS} hash`
