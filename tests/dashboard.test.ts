@@ -73,7 +73,11 @@ describe('dashboard (headless Chromium against the real service)', () => {
     await page.locator('#api-key').fill(ADMIN_KEY)
     await page.getByRole('button', { name: 'Open dashboard' }).click()
     await page.getByRole('heading', { name: 'No transactions yet' }).waitFor()
-    expect(await page.locator('pre.code').textContent()).toContain(`${env.service.url}/broadcast_transaction`)
+    const example = await page.locator('pre.code').textContent()
+    expect(example).toContain(`${env.service.url}/broadcast_transaction`)
+    // Placeholders, not a transfer of 0.001 ETH to anvil's account #1 that a copy and paste would send on any chain.
+    expect(example).toContain('"to": "<recipient 0x…>", "value": "<amount in wei>"')
+    expect(example).not.toMatch(/0x[0-9a-fA-F]{40}/)
     expect(await page.evaluate(() => sessionStorage.getItem('txb.apiKey'))).toBe(ADMIN_KEY)
     await page.locator('.role', { hasText: 'admin' }).waitFor()
     expect(await page.locator('.role').textContent()).toContain('test-admin')

@@ -608,7 +608,7 @@ function Filters({ filter, rows }: { filter: ListFilter; rows: TxRow[] }) {
 function EmptyState() {
   const example = `curl -s ${location.origin}/broadcast_transaction \\
   -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
-  -d '{"to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "value": "1000000000000000"}'`
+  -d '{"to": "<recipient 0x…>", "value": "<amount in wei>"}'`
   return (
     <div class="empty">
       <h2>No transactions yet</h2>
