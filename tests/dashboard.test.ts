@@ -280,7 +280,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
       // The page names the signer that cannot pay, and stops once it is funded.
       const alert = tab.locator(`.signer-alert p.signer-short[data-signer="${SIGNER.address}"]`)
       await alert.waitFor({ timeout: 15_000 })
-      expect(await alert.textContent()).toMatch(/^Signer anvil-0 \(0xf39F.*, chain 31337\) cannot pay for requests since .* \(balance \d+ wei\): fund it\.$/)
+      expect(await alert.textContent()).toMatch(/^Signer anvil-0 \(0xf39F.*, chain 31337\) cannot pay for requests since .* \(balance [\d,.]+ ETH\): fund it\.$/)
       const since = (await env.graphql(`{ signers { shortOfFundsSince } }`)).json.data.signers[0].shortOfFundsSince
       expect(Date.parse(since)).toBeGreaterThanOrEqual(flaggedAfter - 1_000)
       await anvil.setBalance(SIGNER.address, 10n ** 22n)
@@ -543,6 +543,32 @@ describe('dashboard (headless Chromium against the real service)', () => {
       expect(await rows.count()).toBe(150)
     } finally {
       await tab.close()
+    }
+  })
+
+  it('a signer that cannot pay shows its balance in ETH, the exact wei on hover', async () => {
+    const anvil = chainControl(env)
+    await waitFor('the signer no longer flagged', async () => (await env.graphql(`{ signers { shortOfFundsSince } }`)).json.data.signers[0].shortOfFundsSince === null, 20_000)
+    const tab = await pageWithKey(ADMIN_KEY)
+    let id: string | undefined
+    try {
+      // Some ether, but less than a plain transfer's gas (21,000 gas at anvil's 1 gwei tip alone is 0.000021 ETH).
+      // (The sign stage reuses a balance read for up to half a second.)
+      await anvil.setBalance(SIGNER.address, 1_500_000_000_000n)
+      await new Promise((r) => setTimeout(r, 1_200))
+      id = await submit(env, { to: RECIPIENT, value: '5' })
+      await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+      await tab.goto(`${env.service.url}/#/`)
+      const alert = tab.locator(`.signer-alert p.signer-short[data-signer="${SIGNER.address}"]`)
+      await alert.waitFor({ timeout: 15_000 })
+      // Before: "(balance 1500000000000 wei)". (A balance read is reused for 5 s: the one before may show first.)
+      await alert.filter({ hasText: '(balance 0.000001 ETH)' }).waitFor({ timeout: 15_000 })
+      expect(await alert.textContent()).toMatch(/ \(balance 0\.000001 ETH\): fund it\.$/)
+      expect(await alert.locator('span[title="1500000000000 wei"]').textContent()).toBe('0.000001 ETH')
+    } finally {
+      await tab.close()
+      await anvil.setBalance(SIGNER.address, 10n ** 22n)
+      if (id) await waitForStatus(env, id, 'CONFIRMED')
     }
   })
 

@@ -1,7 +1,7 @@
 import { Fragment } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { gql } from './api.ts'
-import { dateTime, shortHex } from './format.ts'
+import { dateTime, formatValue, shortHex } from './format.ts'
 
 type SignerView = {
   chainId: number
@@ -75,7 +75,15 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
           {s.shortOfFundsSince !== null && (
             <p class="signer-short" data-signer={s.address}>
               Signer {who(s)} cannot pay for requests since {dateTime(s.shortOfFundsSince)}
-              {s.balance !== null ? ` (balance ${s.balance} wei)` : ''}: fund it.
+              {s.balance !== null ? (
+                <>
+                  {' '}
+                  (balance <span title={`${s.balance} wei`}>{formatValue(s.balance)}</span>)
+                </>
+              ) : (
+                ''
+              )}
+              : fund it.
               {s.others > 0 ? ' Requests that name no signer go to the others meanwhile.' : ''}
             </p>
           )}
