@@ -262,6 +262,16 @@ describe('parseConfig: rejected configs', () => {
       problems: ['pipeline.nice: Too big: expected number to be <=19'],
     },
     {
+      label: 'two API keys with the same value (the first listed decided the role)',
+      mutate: (c) => c.apiKeys.push({ name: 'viewer', role: 'reader', key: '${FRONTEND_API_KEY}' }),
+      problems: ['apiKeys[1].key: The same key as API key "frontend": give each its own'],
+    },
+    {
+      label: 'an explorerUrl that is not http(s) (it becomes a link on the dashboard)',
+      mutate: (c) => (c.chains[0].explorerUrl = 'javascript:alert(1)'),
+      problems: ['chains[0].explorerUrl: Expected an http:// or https:// URL'],
+    },
+    {
       label: 'API key too short',
       mutate: (c) => (c.apiKeys[0].key = 'short'),
       problems: ['apiKeys[0].key: API keys must be at least 16 characters'],
@@ -346,6 +356,9 @@ describe('readConfigFile and loadOptions', () => {
   it.each<[string, string[], Record<string, string>, RegExp]>([
     ['an unknown argument', ['--bogus'], {}, /Unknown argument "--bogus"/],
     ['--config without a path', ['--config='], {}, /--config needs a path/],
+    ['--config with nothing after it (a deployment whose $CFG is unset)', ['--config'], {}, /--config needs a path/],
+    ['--config followed by another flag', ['--config', '--verbose'], {}, /--config needs a path/],
+    ['BROADCASTER_CONFIG set but empty', [], { BROADCASTER_CONFIG: '' }, /^BROADCASTER_CONFIG is set but empty/],
     ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number, got "eighty"/],
     ['a PORT out of range', [], { PORT: '70000' }, /PORT/],
     ['a LOG_LEVEL pino does not have', [], { LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"$/],

@@ -124,14 +124,20 @@ function parsePort(value: string | undefined): number {
 export const EMBEDDED_DATABASE = 'embedded'
 
 export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<string, string | undefined> = process.env): ServiceOptions {
-  let configPath: string | null = env.BROADCASTER_CONFIG || null
+  // Set but empty is not "unset": a deployment's `--config $CFG` or BROADCASTER_CONFIG=${CFG} whose variable went
+  // missing started dev mode (the well-known anvil key, the dev admin key, any CORS origin) on its DATABASE_URL.
+  if (env.BROADCASTER_CONFIG === '') throw new ConfigError('BROADCASTER_CONFIG is set but empty: name the config file, or unset it for dev mode')
+  let configPath: string | null = env.BROADCASTER_CONFIG ?? null
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
-    if (arg === '--config') configPath = argv[++i] ?? null
-    else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length)
+    if (arg === '--config') {
+      const value = argv[++i]
+      if (value === undefined || value === '' || value.startsWith('--')) throw new ConfigError('--config needs a path: --config path/to/config.json')
+      configPath = value
+    } else if (arg.startsWith('--config=')) configPath = arg.slice('--config='.length)
     else throw new ConfigError(`Unknown argument "${arg}". Usage: tx-broadcaster [--config path/to/config.json]`)
   }
-  if (configPath !== null && configPath === '') throw new ConfigError('--config needs a path')
+  if (configPath !== null && configPath === '') throw new ConfigError('--config needs a path: --config path/to/config.json')
   const file = configPath ? readConfigFile(resolve(configPath), env) : null
   // Embedded Postgres is dev mode's (no config file) or asked for by name. A deployed instance whose DATABASE_URL
   // secret went missing used to start on a private database under ./.data, answer 200 QUEUED, sign with the shared

@@ -86,7 +86,8 @@ const chainSchema = z.strictObject({
   blockTimeMs: z.number().int().positive().default(12_000),
   fees: feesSchema.prefault({}),
   rpc: rpcSchema.prefault({}),
-  explorerUrl: z.url().optional(),
+  // A link on the dashboard: http(s) only (a javascript: URL would run in an admin's session when clicked).
+  explorerUrl: z.url({ protocol: /^https?$/, error: 'Expected an http:// or https:// URL' }).optional(),
   policy: policySchema.optional(),
   /** EIP-7623 (Prague): requests' gasLimit must also cover the calldata floor. false for a chain before Prague. */
   calldataFloor: z.boolean().default(true),
@@ -123,7 +124,7 @@ const signerSchema = z
     keystore: z.string().min(1).optional(),
     password: z.string().optional(),
     /** A JSON-RPC signer answering eth_signTransaction (Web3Signer, Clef); timeoutMs bounds each call (default 10 s). */
-    remote: z.strictObject({ url: z.url(), address, timeoutMs: z.number().int().min(100).max(120_000).optional() }).optional(),
+    remote: z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'Expected an http:// or https:// URL' }), address, timeoutMs: z.number().int().min(100).max(120_000).optional() }).optional(),
   })
   .superRefine((s, ctx) => {
     const kinds = [s.privateKey, s.keystore, s.remote].filter((k) => k !== undefined).length
@@ -224,10 +225,16 @@ export const configSchema = z
       hookNames.add(name)
     })
     const keyNames = new Set<string>()
+    const keyValues = new Map<string, string>()
     c.apiKeys.forEach((k, i) => {
       if (keyNames.has(k.name))
         ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'name'], message: `Duplicate API key name "${k.name}"` })
       keyNames.add(k.name)
+      // Two entries with one value: the first listed decided its role (a "reader" given the admin's value was an
+      // admin). The value is never echoed.
+      const first = keyValues.get(k.key)
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['apiKeys', i, 'key'], message: `The same key as API key "${first}": give each its own` })
+      else keyValues.set(k.key, k.name)
     })
   })
 
