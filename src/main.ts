@@ -1,6 +1,7 @@
 import './common/productionMode.ts'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
+import { checkDatabase } from './db/checkDatabase.ts'
 import { withTimeout } from './common/withTimeout.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
 import { startDevAnvil } from './dev/devAnvil.ts'
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal))
 
   let databaseUrl = options.databaseUrl
+  // First: a wrong DATABASE_URL is one line naming it, not a stack trace after the signers and providers were checked.
+  if (databaseUrl) await checkDatabase(databaseUrl)
   if (!databaseUrl) {
     log.info(`starting embedded Postgres under ${options.dataDir}`)
     embeddedDb = await startEmbeddedPostgres(options.dataDir, (m) => log.info(m))

@@ -5,7 +5,8 @@ import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
 import { runCli } from './helpers/cli.ts'
-import { ADMIN_KEY, capturedLogger, RECIPIENT, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { writeConfigFile } from './helpers/serviceProcess.ts'
+import { ADMIN_KEY, capturedLogger, RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** Runtime code that always reverts (see adminActions.test.ts): gives a FAILED transaction to retry. */
 const REVERTING_CODE = ('0x6064600c60003960646000fd08c379a0' +
@@ -235,6 +236,20 @@ describe('API keys and roles', () => {
     const help = await runCli(['--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/keys create --name/)
+    // A URL postgres.js cannot parse (a password with an unencoded "/"): Node printed the error with the URL in it.
+    const badUrl = await runCli(['keys', 'list'], { DATABASE_URL: 'postgres://admin:s3cr/etpw@db.internal/x' })
+    expect(badUrl.code).toBe(1)
+    expect(badUrl.stderr + badUrl.stdout).not.toContain('s3cr')
+    expect(badUrl.stderr).toMatch(/^tx-broadcaster keys list: Invalid URL/)
+    // The service itself: one line naming DATABASE_URL, before the signers and providers are looked at.
+    const configPath = writeConfigFile({
+      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: env.anvil.url }] }],
+      signers: [{ name: 'hot', chainIds: [31337], privateKey: SIGNER.privateKey }],
+      apiKeys: [{ name: 'admin', role: 'admin', key: ADMIN_KEY }],
+    })
+    const refused = await runCli(['--config', configPath], { DATABASE_URL: 'postgres://u:secretpw@127.0.0.1:1/x' })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr.trim()).toBe('tx-broadcaster: DATABASE_URL: cannot use the database at 127.0.0.1:1/x (ECONNREFUSED)')
     const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: env.databaseUrl })
     expect(badRole.code).toBe(1)
     expect(badRole.stderr).toMatch(/--role/)

@@ -1,5 +1,5 @@
 import { EMBEDDED_DATABASE } from '../config/loadConfig.ts'
-import { createDb, type Sql } from '../db/connect.ts'
+import { createDb, type Db, type Sql } from '../db/connect.ts'
 import { migrateDatabase, migrationsApplied } from '../db/migrate.ts'
 import type { CliIo } from './keysCommand.ts'
 
@@ -23,8 +23,10 @@ export async function withServiceDatabase(
     io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)${why}\n`)
     return 2
   }
-  const db = createDb(databaseUrl, { max: 1 })
+  // Inside the try: a URL postgres.js cannot parse threw past it, and Node printed the error with the URL, password and all.
+  let db: Db | undefined
   try {
+    db = createDb(databaseUrl, { max: 1 })
     // A new database is migrated (keys may be made before the service's first start). One that an older version
     // of the service runs is not: this command would change its schema under the running instances, unasked.
     const { applied, known } = await migrationsApplied(databaseUrl)
@@ -42,6 +44,6 @@ export async function withServiceDatabase(
     io.err(`${label}: ${(err as Error).message.split(databaseUrl).join('<DATABASE_URL>')}\n`)
     return 1
   } finally {
-    await db.close()
+    await db?.close()
   }
 }

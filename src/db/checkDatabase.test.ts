@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest'
+import { checkDatabase } from './checkDatabase.ts'
+
+/** What start-up prints for a wrong DATABASE_URL: one line naming it and what is wrong, never the password. */
+async function refusal(url: string): Promise<string> {
+  const err = await checkDatabase(url).then(
+    () => null,
+    (e: Error) => e,
+  )
+  expect(err?.name).toBe('ConfigError')
+  expect(err!.message).not.toContain('secretpw')
+  expect(err!.message).not.toContain('\n')
+  return err!.message
+}
+
+describe('checkDatabase (real Postgres at 127.0.0.1:5432)', () => {
+  it('answers for a database that is there', async () => {
+    await expect(checkDatabase('postgres://postgres@127.0.0.1:5432/postgres')).resolves.toBeUndefined()
+  })
+
+  it.each([
+    ['a port nothing listens on', 'postgres://u:secretpw@127.0.0.1:1/x', /^DATABASE_URL: cannot use the database at 127\.0\.0\.1:1\/x \(ECONNREFUSED\)$/],
+    ['a database that does not exist', 'postgres://postgres:secretpw@127.0.0.1:5432/no_such_db_here', /^DATABASE_URL: cannot use the database at 127\.0\.0\.1:5432\/no_such_db_here \(database "no_such_db_here" does not exist\)$/],
+    ['not a URL', 'not-a-url', /^DATABASE_URL is not a URL/],
+    ['a password with an unencoded /', 'postgres://u:secret/pw@db/x', /^DATABASE_URL is not a URL: .*percent-encoded/],
+    ['another scheme', 'mysql://u:secretpw@127.0.0.1/x', /^DATABASE_URL: expected a postgres:\/\/ URL, got mysql:/],
+  ])('%s: one line naming DATABASE_URL', async (_label, url, message) => {
+    expect(await refusal(url)).toMatch(message)
+  })
+})

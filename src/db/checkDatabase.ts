@@ -1,0 +1,42 @@
+import { ConfigError } from '../config/loadConfig.ts'
+import { openPostgres } from './socketUrl.ts'
+
+/** How long start-up waits for the database's first answer. */
+const CONNECT_TIMEOUT_S = 10
+
+/** Where DATABASE_URL points, without the password: `host:port/db` (or the socket directory). */
+export function describeDatabase(databaseUrl: string): string {
+  const url = new URL(databaseUrl)
+  const socket = url.searchParams.get('host')
+  const db = url.pathname.replace(/^\//, '') || '(default database)'
+  return `${socket?.startsWith('/') ? socket : `${url.hostname || 'localhost'}:${url.port || 5432}`}/${db}`
+}
+
+/**
+ * Checks DATABASE_URL before anything else starts: a URL that is not one, another scheme, a host that refuses or
+ * does not answer, a database that does not exist. Each printed a stack trace from deep inside the migration
+ * (after the signers were loaded and the providers asked), none naming DATABASE_URL, and an invalid one could be
+ * echoed with its password. Now one line saying what to change, the password never in it.
+ */
+export async function checkDatabase(databaseUrl: string): Promise<void> {
+  let url: URL
+  try {
+    url = new URL(databaseUrl)
+  } catch {
+    throw new ConfigError('DATABASE_URL is not a URL: expected postgres://user:password@host:5432/database (characters such as / : @ # in the password percent-encoded)')
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+    throw new ConfigError(`DATABASE_URL: expected a postgres:// URL, got ${url.protocol}//...`)
+  const where = describeDatabase(databaseUrl)
+  const sql = openPostgres(databaseUrl, { max: 1, connect_timeout: CONNECT_TIMEOUT_S, onnotice: () => {} })
+  try {
+    await sql`SELECT 1`
+  } catch (err) {
+    const e = err as { code?: string; message?: string }
+    // postgres.js's own messages name the host and database, never the password; a network error's code says enough.
+    const why = e.code && /^[A-Z_]+$/.test(e.code) && !/^\d/.test(e.code) ? e.code : (e.message ?? String(err))
+    throw new ConfigError(`DATABASE_URL: cannot use the database at ${where} (${why.split(databaseUrl).join('<DATABASE_URL>')})`)
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
+}
