@@ -2,6 +2,7 @@ import './common/productionMode.ts'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
 import { checkDatabase } from './db/checkDatabase.ts'
+import { claimDataDir } from './dev/claimDataDir.ts'
 import { withTimeout } from './common/withTimeout.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
 import { startDevAnvil } from './dev/devAnvil.ts'
@@ -67,6 +68,8 @@ async function main(): Promise<void> {
   let databaseUrl = options.databaseUrl
   // First: a wrong DATABASE_URL is one line naming it, not a stack trace after the signers and providers were checked.
   if (databaseUrl) await checkDatabase(databaseUrl)
+  // Dev mode's children (and an embedded Postgres) live in the data dir: one service at a time there.
+  if (!databaseUrl || !options.file) claimDataDir(options.dataDir)
   if (!databaseUrl) {
     log.info(`starting embedded Postgres under ${options.dataDir}`)
     embeddedDb = await startEmbeddedPostgres(options.dataDir, (m) => log.info(m))

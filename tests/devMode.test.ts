@@ -89,6 +89,7 @@ describe('dev mode (npm start with nothing configured)', () => {
   let first: Banner
   let txId: string
   let firstPids: { postgres: number; anvil: number }
+  let secondBanner: Banner
 
   beforeAll(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'broadcaster-dev-'))
@@ -151,6 +152,7 @@ describe('dev mode (npm start with nothing configured)', () => {
 
     const second = startService()
     const banner = await waitForBanner(second)
+    secondBanner = banner
     expect(second.output()).toContain(`stopping leftover embedded postgres (pid ${firstPids.postgres})`)
     expect(second.output()).toContain(`stopping leftover anvil (pid ${firstPids.anvil})`)
     expect(isAlive(firstPids.postgres)).toBe(false)
@@ -165,6 +167,20 @@ describe('dev mode (npm start with nothing configured)', () => {
     const again = await graphql(banner, TX_QUERY, { id: txId })
     expect(again.transaction).toMatchObject({ id: txId, status: 'CONFIRMED', hash: transaction.hash })
   }, 90_000)
+
+  it('a second start on the same data dir while one runs is refused, and the running one keeps its postgres and anvil', async () => {
+    // Before, it took them for a killed run's leftovers and stopped them: the running one lost its database and chain.
+    const pids = { postgres: readPidFile(postgresPidFile())!, anvil: readPidFile(anvilPidFile())! }
+    const other = startService()
+    const { code } = await other.exited
+    expect(code).toBe(1)
+    expect(other.output()).toContain(`another tx-broadcaster (pid ${runs[1]!.child.pid}) is using ${dataDir}`)
+    expect(other.output()).not.toContain('stopping leftover')
+    expect(isAlive(pids.postgres)).toBe(true)
+    expect(isAlive(pids.anvil)).toBe(true)
+    const { transaction } = await graphql(secondBanner, TX_QUERY, { id: txId })
+    expect(transaction).toMatchObject({ id: txId, status: 'CONFIRMED' })
+  }, 60_000)
 
   it('Ctrl-C under npm start shuts it down cleanly, postgres and anvil included', async () => {
     const run = runs[1]!

@@ -1,0 +1,23 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { ConfigError } from '../config/loadConfig.ts'
+import { isAlive, processCommandLine, readPidFile, removePidFile, writePidFile } from './processes.ts'
+
+/**
+ * Makes this process the one service using `dataDir` (dev mode's embedded Postgres and anvil live there), until it
+ * exits. A second `npm start` in the same directory took the first one's Postgres and anvil for leftovers of a
+ * killed run and stopped them: the first went on answering with no database and no chain. Now the second is
+ * refused, naming the first. A pid file whose process is gone (a SIGKILLed run) is taken over.
+ */
+export function claimDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true })
+  const file = join(dataDir, 'service.pid')
+  const holder = readPidFile(file)
+  // Its pid reused by something else since is not a service: only a live node process counts.
+  if (holder !== null && holder !== process.pid && isAlive(holder) && /\bnode\b|tx-broadcaster|main\.js/.test(processCommandLine(holder)))
+    throw new ConfigError(
+      `another tx-broadcaster (pid ${holder}) is using ${dataDir}: stop it first, or give this one its own directory (BROADCASTER_DATA_DIR=...)`,
+    )
+  writePidFile(file, process.pid)
+  process.once('exit', () => removePidFile(file, process.pid))
+}
