@@ -2,6 +2,7 @@ import './common/productionMode.ts'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
 import { checkDatabase } from './db/checkDatabase.ts'
+import { checkListen } from './api/checkListen.ts'
 import { claimDataDir } from './dev/claimDataDir.ts'
 import { withTimeout } from './common/withTimeout.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
@@ -66,7 +67,9 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal))
 
   let databaseUrl = options.databaseUrl
-  // First: a wrong DATABASE_URL is one line naming it, not a stack trace after the signers and providers were checked.
+  // First: a port in use or a wrong DATABASE_URL is one line naming it, not a stack trace after the signers and
+  // providers were checked and the stages started.
+  await checkListen(options.port, options.host)
   if (databaseUrl) await checkDatabase(databaseUrl)
   // Dev mode's children (and an embedded Postgres) live in the data dir: one service at a time there.
   if (!databaseUrl || !options.file) claimDataDir(options.dataDir)

@@ -19,6 +19,7 @@ import { startTransactionUpdates } from './events/transactionUpdates.ts'
 import { webhookName, type FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
 import type { Logger } from './common/logger.ts'
+import { explainListenError } from './api/checkListen.ts'
 import { startPipelineProcess, type MetricsJson, type PipelineStatus } from './pipeline/pipelineProcess.ts'
 import { openServiceParts, startBoss, startProviderChecks, startStages, type Stages } from './pipeline/startStages.ts'
 
@@ -110,36 +111,38 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const cors = createCorsPolicy(config.apiKeys, ctx.devMode)
   const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics, cors })
   const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter, cors)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port, opts.host, () => resolve())
-  })
+  let stopping: Promise<void> | null = null
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Stop taking requests first, then let the stages finish what they hold.
+      // Together: the listener closes at once, and both answer what they are in the middle of for up to 5 s.
+      await Promise.all([graphqlWs.close(HTTP_DRAIN_MS), closeHttpServer(server, HTTP_DRAIN_MS)])
+      await stages.stop()
+      readiness.stop()
+      ctx.apiLoad?.stop()
+      await Promise.all(providerChecks.map((l) => l.stop()))
+      await updates.stop()
+      // The sign jobs' drains have stopped with the stages: little is left to wait for, and main.ts gives the
+      // whole stop 15 s.
+      await boss.stop({ graceful: true, timeout: 5_000, wait: true })
+      await dbKeys.stop()
+      await db.close()
+    })())
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(opts.port, opts.host, () => resolve())
+    })
+  } catch (err) {
+    // Everything started is stopped again (the stages were signing), and the error says which setting to change.
+    await stop().catch(() => {})
+    throw explainListenError(err, opts.port, opts.host)
+  }
   const { port } = server.address() as AddressInfo
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host
   const url = `http://${host}:${port}`
 
-  let stopping: Promise<void> | null = null
-  return {
-    url,
-    ctx,
-    server,
-    stop: () =>
-      (stopping ??= (async () => {
-        // Stop taking requests first, then let the stages finish what they hold.
-        // Together: the listener closes at once, and both answer what they are in the middle of for up to 5 s.
-        await Promise.all([graphqlWs.close(HTTP_DRAIN_MS), closeHttpServer(server, HTTP_DRAIN_MS)])
-        await stages.stop()
-        readiness.stop()
-        ctx.apiLoad?.stop()
-        await Promise.all(providerChecks.map((l) => l.stop()))
-        await updates.stop()
-        // The sign jobs' drains have stopped with the stages: little is left to wait for, and main.ts gives the
-        // whole stop 15 s.
-        await boss.stop({ graceful: true, timeout: 5_000, wait: true })
-        await dbKeys.stop()
-        await db.close()
-      })()),
-  }
+  return { url, ctx, server, stop }
 }
 
 /** How long a stopping service keeps answering the requests it is in the middle of. */

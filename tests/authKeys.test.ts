@@ -250,6 +250,11 @@ describe('API keys and roles', () => {
     const refused = await runCli(['--config', configPath], { DATABASE_URL: 'postgres://u:secretpw@127.0.0.1:1/x' })
     expect(refused.code).toBe(1)
     expect(refused.stderr.trim()).toBe('tx-broadcaster: DATABASE_URL: cannot use the database at 127.0.0.1:1/x (ECONNREFUSED)')
+    // A port in use: one line naming PORT, before anything starts (it failed after the stages ran, with two stack traces).
+    const held = new URL(env.service.url).port
+    const taken = await runCli(['--config', configPath], { DATABASE_URL: env.databaseUrl, PORT: held, HOST: '127.0.0.1' })
+    expect(taken.code).toBe(1)
+    expect(taken.stderr.trim()).toBe(`tx-broadcaster: PORT ${held} on HOST 127.0.0.1 is in use: stop what listens there, or set PORT to a free port`)
     const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: env.databaseUrl })
     expect(badRole.code).toBe(1)
     expect(badRole.stderr).toMatch(/--role/)
