@@ -104,6 +104,8 @@ describe('start-up with a chain whose providers cannot be reached', () => {
     })
     try {
       expect(lines.join('')).toContain('chain 31338 (anvil-b): cannot reach any provider at start-up')
+      // With the cause: viem's "HTTP request failed." alone did not say what happened to the connection.
+      expect(JSON.parse(lines.find((l) => l.includes('cannot reach any provider'))!).providers).toEqual([expect.stringMatching(/^b: HTTP request failed\. \(.+\)$/)])
       const onB = await submit(env, { chainId: 31338, to: RECIPIENT, value: '5' })
       const onA = await submit(env, { chainId: 31337, to: RECIPIENT, value: '6' })
       const status = async (id: string) => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status hash } }`, { id })).json.data.transaction

@@ -29,8 +29,13 @@ export async function verifyProviders(chain: ChainClients, log: Logger): Promise
       try {
         return { name: p.name, chainId: Number(await p.client.request({ method: 'eth_chainId' })) }
       } catch (err) {
-        // The transport has redacted the error; redact again in case it came from elsewhere.
-        return { name: p.name, error: chain.redact(((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split('\n')[0]!) }
+        // The transport has redacted the error; redact again in case it came from elsewhere. With its cause's code:
+        // viem's "HTTP request failed." alone did not say whether the port refused, the name did not resolve, or TLS failed.
+        const short = ((err as { shortMessage?: string }).shortMessage ?? (err as Error).message ?? String(err)).split('\n')[0]!
+        let why: string | undefined
+        for (let e = err as { cause?: unknown; code?: unknown; message?: unknown } | undefined, i = 0; e && i < 6; e = e.cause as typeof e, i++)
+          if (i > 0) why = typeof e.code === 'string' ? e.code : typeof e.message === 'string' ? e.message.split('\n')[0] : why
+        return { name: p.name, error: chain.redact(why && why !== short ? `${short} (${why})` : short) }
       }
     }),
   )

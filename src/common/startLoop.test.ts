@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from './logger.ts'
 import { startLoop } from './startLoop.ts'
@@ -5,6 +6,27 @@ import { startLoop } from './startLoop.ts'
 const log = createLogger({ level: 'silent', pretty: false })
 
 describe('startLoop', () => {
+  it('logs a failure repeated word for word once (not a stack trace every tick), then that it works again', async () => {
+    const lines: string[] = []
+    const captured = createLogger({ level: 'info', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(c.toString()), done()) }) })
+    let runs = 0
+    const loop = startLoop(
+      'flaky',
+      2,
+      async () => {
+        runs++
+        if (runs <= 30) throw new Error(`provider down\nURL: http://127.0.0.1:1 (run ${runs})`)
+        if (runs <= 32) throw new Error('another failure')
+      },
+      captured,
+    )
+    await waitFor(() => runs >= 34)
+    await loop.stop()
+    const msgs = lines.map((l) => JSON.parse(l).msg as string)
+    expect(msgs).toEqual(['flaky failed; retrying', 'flaky failed; retrying', 'flaky works again'])
+    expect(JSON.parse(lines[1]!).err.message).toBe('another failure')
+  })
+
   it('aborts the signal of a run it gave up on, and goes on with the next run', async () => {
     const signals: AbortSignal[] = []
     let release!: () => void

@@ -1,6 +1,9 @@
 import type { Logger } from './logger.ts'
 import { withTimeout } from './withTimeout.ts'
 
+/** A failure repeated word for word is logged again at most this often (with how many times it came meanwhile). */
+const REPEAT_LOG_MS = 60_000
+
 export type Loop = { stop: () => Promise<void>; runNow: () => Promise<void> }
 
 export type LoopOptions = {
@@ -32,16 +35,42 @@ export function startLoop(
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> = Promise.resolve()
+  /**
+   * The failure being repeated, if any: logged in full once, then one line per REPEAT_LOG_MS with how many more
+   * came. A provider or database that is down made each loop log a stack trace at every tick (the watcher about
+   * 1.4 lines a second), burying the first line that said what was wrong.
+   */
+  let failing: { message: string; since: number; loggedAt: number; repeats: number } | null = null
+  const failed = (err: unknown) => {
+    const message = String((err as Error | null)?.message ?? err).split('\n')[0]!
+    const now = Date.now()
+    if (failing?.message !== message) {
+      log.error({ err, loop: name }, `${name} failed; retrying`)
+      failing = { message, since: now, loggedAt: now, repeats: 0 }
+      return
+    }
+    failing.repeats++
+    if (now - failing.loggedAt < REPEAT_LOG_MS) return
+    log.error({ loop: name, error: message, repeats: failing.repeats, failingForS: Math.round((now - failing.since) / 1000) }, `${name} still failing the same way; retrying`)
+    failing.loggedAt = now
+    failing.repeats = 0
+  }
   const run = () => {
     running = running.then(() => {
       const controller = new AbortController()
       // Called inside a promise, so a function that throws before its first await fails this run only.
-      return withTimeout(Promise.resolve().then(() => fn(controller.signal)), runTimeoutMs, name).catch(async (err: unknown) => {
-        // Whether it timed out or failed, this run is over: nothing it still does may count.
-        controller.abort(err)
-        log.error({ err, loop: name }, `${name} failed; retrying`)
-        await opts.onError?.(err).catch((e: unknown) => log.error({ err: e, loop: name }, `${name}: recovery after a failure failed`))
-      })
+      return withTimeout(Promise.resolve().then(() => fn(controller.signal)), runTimeoutMs, name).then(
+        () => {
+          if (failing) log.info({ loop: name, failedForS: Math.round((Date.now() - failing.since) / 1000) }, `${name} works again`)
+          failing = null
+        },
+        async (err: unknown) => {
+          // Whether it timed out or failed, this run is over: nothing it still does may count.
+          controller.abort(err)
+          failed(err)
+          await opts.onError?.(err).catch((e: unknown) => log.error({ err: e, loop: name }, `${name}: recovery after a failure failed`))
+        },
+      )
     })
     return running
   }
