@@ -46,10 +46,10 @@ describe('dashboard queries: viewer, chains, transactionCounts', () => {
     expect(reader.data.viewer).toEqual({ name: 'dash-reader', role: 'reader' })
   })
 
-  it('chains lists the configured chains with their explorer', async () => {
-    const reader = await asReader(`{ chains { chainId name confirmations explorerUrl } }`)
+  it('chains lists the configured chains with their explorer and currency', async () => {
+    const reader = await asReader(`{ chains { chainId name currencySymbol confirmations explorerUrl } }`)
     expect(reader.errors).toBeUndefined()
-    expect(reader.data.chains).toEqual([{ chainId: 31337, name: 'anvil', confirmations: 1, explorerUrl: 'https://explorer.example' }])
+    expect(reader.data.chains).toEqual([{ chainId: 31337, name: 'anvil', currencySymbol: 'ETH', confirmations: 1, explorerUrl: 'https://explorer.example' }])
   })
 
   it('transactionCounts has every status, zeros included, and matches what was submitted', async () => {

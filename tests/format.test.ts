@@ -1,5 +1,20 @@
 import { describe, expect, it } from 'vitest'
-import { formatGwei } from '../web/src/format.ts'
+import { currencySymbol } from '../src/chain/currencySymbol.ts'
+import { formatGwei, formatValue } from '../web/src/format.ts'
+
+describe("amounts in the chain's own currency (formatValue, currencySymbol)", () => {
+  it('shows POL on Polygon, BNB on BNB Smart Chain, ETH where unknown, and what the config says first', () => {
+    // Before, every amount on every chain read ETH.
+    expect(currencySymbol({ chainId: 137 })).toBe('POL')
+    expect(currencySymbol({ chainId: 56 })).toBe('BNB')
+    expect(currencySymbol({ chainId: 1 })).toBe('ETH')
+    expect(currencySymbol({ chainId: 31337 })).toBe('ETH')
+    expect(currencySymbol({ chainId: 137, currencySymbol: 'MATIC' })).toBe('MATIC')
+    expect(formatValue('1500000000000000000', 'POL')).toBe('1.5 POL')
+    expect(formatValue('0', 'BNB')).toBe('0 BNB')
+    expect(formatValue('1500000000000000000')).toBe('1.5 ETH')
+  })
+})
 
 describe("the dashboard's fee format (formatGwei)", () => {
   it('keeps an L2 fee and its bump apart: four significant digits below 1 gwei', () => {

@@ -89,6 +89,8 @@ const chainSchema = z.strictObject({
   // A link on the dashboard: http(s) only (a javascript: URL would run in an admin's session when clicked).
   explorerUrl: z.url({ protocol: /^https?$/, error: 'Expected an http:// or https:// URL' }).optional(),
   policy: policySchema.optional(),
+  /** The native currency's symbol, for amounts on the dashboard; default: viem's for the chain id, else ETH. */
+  currencySymbol: z.string().regex(/^[\w.$-]{1,11}$/, 'Expected a short symbol such as "POL"').optional(),
   /** EIP-7623 (Prague): requests' gasLimit must also cover the calldata floor. false for a chain before Prague. */
   calldataFloor: z.boolean().default(true),
   /**

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact'
 import { useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, DETAIL_FIELDS, FINAL, gql, type Attempt, type Live, type Role, type TxDetail, type TxEvent } from './api.ts'
-import { Age, ChainsContext, CopyButton, Gwei, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
+import { Age, ChainsContext, CopyButton, Gwei, Hex, Spinner, StatusBadge, useCurrency, useExplorer } from './components.tsx'
 import { dateTime, formatInt, formatValue, grouped, UUID_RE } from './format.ts'
 
 type Phase = { kind: 'loading' } | { kind: 'ready' } | { kind: 'missing'; message: string } | { kind: 'error'; error: ApiError }
@@ -28,6 +28,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   const [result, setResult] = useState<ActionResult | null>(null)
   const chains = useContext(ChainsContext)
   const explorer = useExplorer()
+  const currency = useCurrency()
   const validId = UUID_RE.test(id)
   /** The transaction the page is on now: a read started for an earlier one (a slow poll) must not land here. */
   const shown = useRef(id)
@@ -224,7 +225,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
             </Field>
             <Field label="To">{tx.to ? <Hex value={tx.to} full href={explorer(tx.chainId, 'address', tx.to)} /> : <span class="muted">contract creation</span>}</Field>
             <Field label="Value">
-              <span title={`${tx.value} wei`}>{formatValue(tx.value)}</span>
+              <span title={`${tx.value} wei`}>{formatValue(tx.value, currency(tx.chainId))}</span>
             </Field>
             <Field label="Data">
               <Data hex={tx.data} />

@@ -1,6 +1,6 @@
 import { useContext, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, gql, ROW_FIELDS, type Live, type TxRow, type TxStatus } from './api.ts'
-import { Age, ChainsContext, Hex, Spinner, StatusBadge, useExplorer } from './components.tsx'
+import { Age, ChainsContext, Hex, Spinner, StatusBadge, useCurrency, useExplorer } from './components.tsx'
 import { formatInt, formatValue, grouped, shortId } from './format.ts'
 import { listHref, TABS, txHref, type ListFilter, type TabId } from './route.ts'
 
@@ -511,6 +511,7 @@ export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; liv
 function TxRowView({ row: r }: { row: Row }) {
   const open = () => (location.hash = txHref(r.id))
   const explorer = useExplorer()
+  const currency = useCurrency()
   return (
     <tr class={r.fresh ? 'row fresh' : 'row'} data-id={r.id} data-status={r.status} onClick={open}>
       <td class="c-status">
@@ -530,7 +531,7 @@ function TxRowView({ row: r }: { row: Row }) {
         <Hex value={r.from} href={explorer(r.chainId, 'address', r.from)} /> <span class="arrow">→</span>{' '}
         {r.to ? <Hex value={r.to} href={explorer(r.chainId, 'address', r.to)} /> : <span class="muted">new contract</span>}
       </td>
-      <td class="c-value num">{formatValue(r.value)}</td>
+      <td class="c-value num">{formatValue(r.value, currency(r.chainId))}</td>
       <td class="c-nonce num">{r.nonce == null ? <span class="muted">—</span> : formatInt(r.nonce)}</td>
       <td class="c-hash">
         <Hex value={r.hash} href={explorer(r.chainId, 'tx', r.hash)} />

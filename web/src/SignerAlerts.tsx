@@ -1,6 +1,7 @@
 import { Fragment } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { gql } from './api.ts'
+import { useCurrency } from './components.tsx'
 import { dateTime, formatValue, shortHex } from './format.ts'
 
 type SignerView = {
@@ -27,6 +28,7 @@ const POLL_MS = 5_000
  */
 export function SignerAlerts({ apiKey }: { apiKey: string }) {
   const [alerts, setAlerts] = useState<AlertSigner[]>([])
+  const currency = useCurrency()
   useEffect(() => {
     let stopped = false
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -78,7 +80,7 @@ export function SignerAlerts({ apiKey }: { apiKey: string }) {
               {s.balance !== null ? (
                 <>
                   {' '}
-                  (balance <span title={`${s.balance} wei`}>{formatValue(s.balance)}</span>)
+                  (balance <span title={`${s.balance} wei`}>{formatValue(s.balance, currency(s.chainId))}</span>)
                 </>
               ) : (
                 ''

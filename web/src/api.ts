@@ -145,14 +145,14 @@ export type Role = 'admin' | 'limited' | 'unknown'
 
 /** The API key in use, as the API names it (`viewer`). */
 export type Viewer = { name: string; role: 'reader' | 'submitter' | 'admin' }
-export type Chain = { chainId: number; name: string; confirmations: number; explorerUrl: string | null }
+export type Chain = { chainId: number; name: string; currencySymbol: string; confirmations: number; explorerUrl: string | null }
 
 /** What the dashboard may do follows from the key's role: only admins retry and cancel. */
 export const roleOf = (v: Viewer): Role => (v.role === 'admin' ? 'admin' : 'limited')
 
 /** Who the key is and which chains the service runs: one small read at start-up. */
 export async function fetchSession(key: string): Promise<{ viewer: Viewer; chains: Chain[] }> {
-  return gql<{ viewer: Viewer; chains: Chain[] }>(key, `query Session { viewer { name role } chains { chainId name confirmations explorerUrl } }`)
+  return gql<{ viewer: Viewer; chains: Chain[] }>(key, `query Session { viewer { name role } chains { chainId name currencySymbol confirmations explorerUrl } }`)
 }
 
 /** `${explorerUrl}/tx/${hash}` or `${explorerUrl}/address/${addr}`, when the chain has an explorer. */

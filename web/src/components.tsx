@@ -44,6 +44,12 @@ export function Gwei({ wei }: { wei: string | null | undefined }) {
 /** The configured chains (from the API's `chains`), for names and block explorer links. */
 export const ChainsContext = createContext<readonly Chain[]>([])
 
+/** The native currency of `chainId` (ETH until the chains are read, or for a chain not configured any more). */
+export function useCurrency(): (chainId: number) => string {
+  const chains = useContext(ChainsContext)
+  return (chainId) => chains.find((c) => c.chainId === chainId)?.currencySymbol ?? 'ETH'
+}
+
 /** A link to the block explorer page of a transaction hash or an address on `chainId`, when the chain has one. */
 export function useExplorer(): (chainId: number, kind: 'tx' | 'address', value: string | null | undefined) => string | undefined {
   const chains = useContext(ChainsContext)

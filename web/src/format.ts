@@ -17,13 +17,13 @@ function units(wei: bigint, decimals: number, maxFraction: number): string {
   return `${grouped(whole)}${fraction ? `.${fraction}` : ''}`
 }
 
-/** "1.5 ETH", "0.000123 ETH", or "77 wei" below a micro-ether. */
-export function formatValue(wei: string | null | undefined): string {
+/** "1.5 ETH", "0.000123 POL", or "77 wei" below a micro-unit; `symbol` is the chain's native currency (Chain.currencySymbol). */
+export function formatValue(wei: string | null | undefined, symbol = 'ETH'): string {
   if (wei == null) return '—'
   const v = BigInt(wei)
-  if (v === 0n) return '0 ETH'
+  if (v === 0n) return `0 ${symbol}`
   if (v < 10n ** 12n) return `${grouped(v)} wei`
-  return `${units(v, 18, 6)} ETH`
+  return `${units(v, 18, 6)} ${symbol}`
 }
 
 /**

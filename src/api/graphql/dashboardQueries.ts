@@ -1,4 +1,5 @@
 import { parseAddress } from '../../accept/parseFields.ts'
+import { currencySymbol } from '../../chain/currencySymbol.ts'
 import type { ChainConfig } from '../../config/schema.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
 import { countTransactionsByStatus } from '../../store/countTransactions.ts'
@@ -20,6 +21,7 @@ const ChainType = builder.objectRef<ChainConfig>('Chain').implement({
   fields: (t) => ({
     chainId: t.exposeInt('chainId'),
     name: t.exposeString('name'),
+    currencySymbol: t.string({ description: 'The native currency amounts are in (value, balance): POL, BNB, ETH', resolve: (c) => currencySymbol(c) }),
     confirmations: t.exposeInt('confirmations', { description: 'Blocks (including the one holding it) before a transaction is CONFIRMED' }),
     explorerUrl: t.string({
       nullable: true,
