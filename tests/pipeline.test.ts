@@ -123,7 +123,10 @@ describe('accept → sign → broadcast → confirm, on a real anvil and Postgre
       ['QUEUED', 'PENDING'],
       ['PENDING', 'INCLUDED'],
       ['INCLUDED', 'REVERTED'],
+      // The reason, found by the replay after the status was stored: an event of its own, so pages and subscribers hear of it.
+      ['REVERTED', 'REVERTED'],
     ])
+    expect(rest.json.events.at(-1).detail).toEqual({ revertReason: 'nope' })
   })
 
   it('finds a transaction by hash and lists newest first with filters and cursors', async () => {

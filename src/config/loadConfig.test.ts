@@ -335,6 +335,8 @@ describe('readConfigFile and loadOptions', () => {
     const withDb = { ...ENV, DATABASE_URL: 'postgres://db/tx' }
     expect(loadOptions([`--config=${goodPath}`], withDb).configPath).toBe(resolve(goodPath))
     expect(loadOptions([], { ...withDb, BROADCASTER_CONFIG: goodPath }).configPath).toBe(resolve(goodPath))
+    // A deployment that clears the variable and passes the file: the argument decides.
+    expect(loadOptions(['--config', goodPath], { ...withDb, BROADCASTER_CONFIG: '' }).configPath).toBe(resolve(goodPath))
   })
 
   it('with a config file DATABASE_URL is required (before: a private embedded Postgres); DATABASE_URL=embedded asks for one', () => {
@@ -359,6 +361,7 @@ describe('readConfigFile and loadOptions', () => {
     ['--config with nothing after it (a deployment whose $CFG is unset)', ['--config'], {}, /--config needs a path/],
     ['--config followed by another flag', ['--config', '--verbose'], {}, /--config needs a path/],
     ['BROADCASTER_CONFIG set but empty', [], { BROADCASTER_CONFIG: '' }, /^BROADCASTER_CONFIG is set but empty/],
+    ['BROADCASTER_CONFIG empty and --config with nothing after it', ['--config'], { BROADCASTER_CONFIG: '' }, /--config needs a path/],
     ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number, got "eighty"/],
     ['a PORT out of range', [], { PORT: '70000' }, /PORT/],
     ['a LOG_LEVEL pino does not have', [], { LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"$/],

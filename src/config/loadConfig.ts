@@ -126,8 +126,10 @@ export const EMBEDDED_DATABASE = 'embedded'
 export function loadOptions(argv: string[] = process.argv.slice(2), env: Record<string, string | undefined> = process.env): ServiceOptions {
   // Set but empty is not "unset": a deployment's `--config $CFG` or BROADCASTER_CONFIG=${CFG} whose variable went
   // missing started dev mode (the well-known anvil key, the dev admin key, any CORS origin) on its DATABASE_URL.
-  if (env.BROADCASTER_CONFIG === '') throw new ConfigError('BROADCASTER_CONFIG is set but empty: name the config file, or unset it for dev mode')
-  let configPath: string | null = env.BROADCASTER_CONFIG ?? null
+  // (An empty one beside --config is beside the point: the argument names the file.)
+  const configArg = argv.some((a) => a === '--config' || a.startsWith('--config='))
+  if (env.BROADCASTER_CONFIG === '' && !configArg) throw new ConfigError('BROADCASTER_CONFIG is set but empty: name the config file, or unset it for dev mode')
+  let configPath: string | null = env.BROADCASTER_CONFIG || null
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--config') {
