@@ -273,6 +273,9 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     }
     if (status < 200 || status >= 300) {
       ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: `http_${Math.floor(status / 100)}xx` })
+      // A redirect is not followed (the signature is for this url, and a POST may not be repeated elsewhere): it is
+      // retried like a 5xx for hours unless someone reads why.
+      if (status >= 300 && status < 400) throw new Error(`webhook ${hook.name}: HTTP ${status}, a redirect (not followed): set the webhook's url to where it points`)
       throw new Error(`webhook ${hook.name}: HTTP ${status}`)
     }
     ctx.metrics?.webhookDeliveries?.inc({ webhook: hook.name, outcome: 'delivered' })
