@@ -21,6 +21,15 @@ const REPEAT_SIGNAL_MS = 1_000
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
 async function main(): Promise<void> {
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    // `npm start -- --help` comes here, not to the CLI's help: it was refused as an unknown argument.
+    process.stdout.write(
+      'Usage: npm start [-- --config path/to/config.json]   (no config: dev mode, embedded Postgres and a local anvil)\n' +
+        'Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, BROADCASTER_DATA_DIR (./.data), LOG_LEVEL (info).\n' +
+        'The configuration is described in README.md; API keys: tx-broadcaster keys --help.\n',
+    )
+    return
+  }
   const options = loadOptions()
   const log = createLogger({ level: options.logLevel, pretty: options.devMode && process.stdout.isTTY })
   const cleanups: Array<{ name: string; run: () => Promise<void> }> = []

@@ -20,6 +20,7 @@ import { webhookName, type FileConfig } from './config/schema.ts'
 import type { ServiceContext } from './context.ts'
 import type { Logger } from './common/logger.ts'
 import { explainListenError } from './api/checkListen.ts'
+import { ANVIL_DEV_ACCOUNTS } from './dev/startAnvil.ts'
 import { startPipelineProcess, type MetricsJson, type PipelineStatus } from './pipeline/pipelineProcess.ts'
 import { openServiceParts, startBoss, startProviderChecks, startStages, type Stages } from './pipeline/startStages.ts'
 
@@ -57,6 +58,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     await db.close()
     throw err
   }
+  warnOfUnsafeSetup(opts, chains, signers)
   const boss = await startBoss(opts.databaseUrl, log)
 
   const updates = await startTransactionUpdates(db.sql, log)
@@ -143,6 +145,27 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const url = `http://${host}:${port}`
 
   return { url, ctx, server, stop }
+}
+
+/**
+ * Set-ups that start fine and are almost certainly a mistake outside a laptop, said once at start: no auth on an
+ * address others can reach, and a signer whose key is one of anvil's well-known dev keys on a real chain (anyone
+ * can spend what is sent to it).
+ */
+function warnOfUnsafeSetup(opts: StartServiceOptions, chains: Map<number, unknown>, signers: { forChain: (chainId: number) => { address: string; name: string }[] }): void {
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(opts.host)
+  if (opts.config.auth === 'disabled' && !loopback)
+    opts.log.warn({ host: opts.host }, 'auth is "disabled" and the API listens beyond this machine: anyone who can reach it can submit, retry and cancel')
+  const devKeys = new Set(ANVIL_DEV_ACCOUNTS.map((a) => a.address.toLowerCase()))
+  for (const chainId of chains.keys()) {
+    if (chainId === 31337 || chainId === 1337) continue
+    const exposed = signers.forChain(chainId).filter((s) => devKeys.has(s.address.toLowerCase()))
+    if (exposed.length)
+      opts.log.warn(
+        { chainId, signers: exposed.map((s) => s.name) },
+        `signers use a well-known anvil/hardhat dev key on chain ${chainId}: its private key is public, and anything sent to it can be taken by anyone`,
+      )
+  }
 }
 
 /** How long a stopping service keeps answering the requests it is in the middle of. */

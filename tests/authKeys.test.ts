@@ -255,6 +255,10 @@ describe('API keys and roles', () => {
     const taken = await runCli(['--config', configPath], { DATABASE_URL: env.databaseUrl, PORT: held, HOST: '127.0.0.1' })
     expect(taken.code).toBe(1)
     expect(taken.stderr.trim()).toBe(`tx-broadcaster: PORT ${held} on HOST 127.0.0.1 is in use: stop what listens there, or set PORT to a free port`)
+    // A misspelt option is refused, naming the ones it takes (--jsn printed the table; --nmae said --name was missing).
+    const typo = await runCli(['keys', 'list', '--jsn'], { DATABASE_URL: env.databaseUrl })
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toBe('tx-broadcaster keys list: unknown option --jsn (list takes --json)\n')
     const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: env.databaseUrl })
     expect(badRole.code).toBe(1)
     expect(badRole.stderr).toMatch(/--role/)

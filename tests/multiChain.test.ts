@@ -104,6 +104,9 @@ describe('start-up with a chain whose providers cannot be reached', () => {
     })
     try {
       expect(lines.join('')).toContain('chain 31338 (anvil-b): cannot reach any provider at start-up')
+      // The signer's key is anvil's first dev key, whose private key is public: said for the chain that is not a dev chain.
+      const warned = lines.map((l) => JSON.parse(l)).filter((l) => /well-known anvil\/hardhat dev key/.test(l.msg))
+      expect(warned.map((l) => l.chainId)).toEqual([31338])
       // With the cause: viem's "HTTP request failed." alone did not say what happened to the connection.
       expect(JSON.parse(lines.find((l) => l.includes('cannot reach any provider'))!).providers).toEqual([expect.stringMatching(/^b: HTTP request failed\. \(.+\)$/)])
       const onB = await submit(env, { chainId: 31338, to: RECIPIENT, value: '5' })

@@ -16,6 +16,9 @@ Creating and revoking are recorded in the audit_events table with your OS user n
 Running services pick up changes within seconds (at once through Postgres NOTIFY).
 `
 
+/** The options each subcommand takes. */
+const FLAGS = { create: ['name', 'role'], revoke: ['name'], list: ['json'] } as const
+
 export type CliIo = { out: (s: string) => void; err: (s: string) => void; env: Record<string, string | undefined> }
 
 function parseFlags(args: string[]): Record<string, string | true> {
@@ -59,6 +62,10 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
   let flags: Record<string, string | true>
   try {
     flags = parseFlags(rest)
+    // A misspelt flag was ignored: "keys list --jsn" printed the table, "keys create --nmae x" said --name is missing.
+    const known: readonly string[] = FLAGS[sub as keyof typeof FLAGS]
+    const unknown = Object.keys(flags).find((f) => !known.includes(f))
+    if (unknown) throw new ApiKeyError(`unknown option --${unknown} (${sub} takes ${known.map((f) => `--${f}`).join(', ')})`)
   } catch (err) {
     io.err(`tx-broadcaster keys ${sub}: ${(err as Error).message}\n`)
     return 2

@@ -9,7 +9,7 @@ Usage:
   tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (needs DATABASE_URL)
   tx-broadcaster counts rebuild                    recount the dashboard's per-status counters (needs DATABASE_URL)
 
-Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, LOG_LEVEL.
+Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, BROADCASTER_DATA_DIR (./.data), LOG_LEVEL.
 
 ${KEYS_HELP}
 ${COUNTS_HELP}`
