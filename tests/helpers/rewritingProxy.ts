@@ -52,6 +52,13 @@ export async function startRewritingProxy(upstream: string, rewrite: Rewrite): P
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     refused: () => refused,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // Its connections cut too: close() alone waits for the keep-alive connections of a service that is still
+    // running (the test stops the proxy before the service), and a request in flight at that moment kept one
+    // busy for good: the test hung until its timeout (seen under load, about one run in four).
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }
