@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SIGNATURE_HEADER, verifyWebhook } from '../src/webhooks/signWebhook.ts'
 import { submit, waitForStatus } from './helpers/chainControl.ts'
+import { runCli } from './helpers/cli.ts'
 import { createLogger } from '../src/common/logger.ts'
 import { startService, type RunningService } from '../src/service.ts'
 import { ADMIN_KEY, capturedLogger, RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -139,6 +140,30 @@ describe('webhooks', () => {
     } finally {
       for (const s of others) await s.stop()
     }
+  })
+
+  it('tx-broadcaster webhooks replay delivers a window of status changes again, with their ids (after a receiver lost them)', async () => {
+    // After the earlier tests' changes (this machine's clock is the database's).
+    const since = new Date()
+    const id = await submit(env, { to: RECIPIENT, value: '80' })
+    await waitForStatus(env, id, 'CONFIRMED')
+    const finals = () => received.filter((r) => r.path === '/final' && r.json.transaction.id === id)
+    await waitFor('CONFIRMED at /final', async () => finals().length === 1, 30_000)
+    const first = finals()[0]!
+    const res = await runCli(['webhooks', 'replay', '--name', 'final', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
+    expect(res.stderr).toBe('')
+    expect(res.code).toBe(0)
+    // Only what "final" takes (CONFIRMED, FAILED), only in the window: this one's CONFIRMED.
+    expect(res.stdout).toMatch(/^queued 1 deliveries for webhook "final"/)
+    await waitFor('the CONFIRMED delivered again', async () => finals().length === 2, 30_000)
+    expect(finals()[1]!.id).toBe(first.id)
+    expect(verifyWebhook(SECRET_FINAL, finals()[1]!.body, finals()[1]!.signature)).toBe(true)
+    const unknown = await runCli(['webhooks', 'replay', '--name', 'nope', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/no running instance has a webhook named "nope"/)
+    const badTime = await runCli(['webhooks', 'replay', '--name', 'final', '--since', 'yesterday'], { DATABASE_URL: env.databaseUrl })
+    expect(badTime.code).toBe(2)
+    expect(badTime.stderr).toMatch(/--since: expected an ISO 8601 time/)
   })
 })
 

@@ -1,6 +1,7 @@
 import '../common/productionMode.ts'
 import { countsCommand, COUNTS_HELP } from './countsCommand.ts'
 import { keysCommand, KEYS_HELP } from './keysCommand.ts'
+import { webhooksCommand, WEBHOOKS_HELP } from './webhooksCommand.ts'
 
 const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure they end up in a block.
 
@@ -8,11 +9,13 @@ Usage:
   tx-broadcaster [--config path/to/config.json]   start the service (no config: dev mode)
   tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (needs DATABASE_URL)
   tx-broadcaster counts rebuild                    recount the dashboard's per-status counters (needs DATABASE_URL)
+  tx-broadcaster webhooks replay ...               deliver a webhook's status changes again (needs DATABASE_URL)
 
 Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, BROADCASTER_DATA_DIR (./.data), LOG_LEVEL.
 
 ${KEYS_HELP}
-${COUNTS_HELP}`
+${COUNTS_HELP}
+${WEBHOOKS_HELP}`
 
 /** The `tx-broadcaster` command (bin/tx-broadcaster.js): subcommands here, otherwise the service. */
 async function cli(argv: string[]): Promise<void> {
@@ -24,6 +27,10 @@ async function cli(argv: string[]): Promise<void> {
   }
   if (first === 'counts') {
     process.exitCode = await countsCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env })
+    return
+  }
+  if (first === 'webhooks') {
+    process.exitCode = await webhooksCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env })
     return
   }
   if (first === 'help' || first === '--help' || first === '-h') {

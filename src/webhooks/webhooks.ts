@@ -5,7 +5,7 @@ import { redactUrl } from '../common/logger.ts'
 import { startLoop, type Loop } from '../common/startLoop.ts'
 import { webhookName, type WebhookConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
-import type { TxSql } from '../db/connect.ts'
+import type { Sql, TxSql } from '../db/connect.ts'
 import { bossDb, createQueue } from '../jobs/queues.ts'
 import { TX_STATUSES } from '../core/txStatus.ts'
 import { pgArray } from '../db/pgArray.ts'
@@ -17,6 +17,8 @@ export const WEBHOOK_QUEUE = 'webhook-deliver'
 /** Each webhook has its own queue: a slow or dead receiver holds up only its own deliveries. */
 export const webhookQueue = (name: string) => `webhook-deliver.${name}`
 export type WebhookJob = { webhook: string; eventId: number }
+/** The delivery job of one event for one webhook, with its retries. */
+export const webhookJob = (webhook: string, eventId: number): PgBoss.JobInsert<WebhookJob> => ({ name: webhookQueue(webhook), data: { webhook, eventId }, ...RETRY })
 
 /** Outbox rows turned into jobs per transaction: short, so the outbox lock is brief. */
 const DISPATCH_BATCH = 500
@@ -38,7 +40,7 @@ const RETRY = { retryLimit: 12, retryDelay: 1, retryBackoff: true, expireInSecon
  * JSON string, which postgres.js would encode a second time (as a JSON string
  * scalar); pass it as the array it is instead.
  */
-function insertDb(tx: TxSql): PgBoss.Db {
+export function insertDb(tx: TxSql): PgBoss.Db {
   const db = bossDb(tx)
   return {
     executeSql: (text, values) =>
@@ -63,7 +65,7 @@ type Registered = { name: string; events: string[] | null }
  * Every webhook some running instance has in its config, by name (if two instances' configs disagree on one
  * name's events, the one refreshed last).
  */
-function readRegistry(sql: TxSql | ServiceContext['db']['sql']): Promise<Registered[]> {
+export function readRegistry(sql: TxSql | ServiceContext['db']['sql'] | Sql): Promise<Registered[]> {
   return sql<Registered[]>`
     SELECT DISTINCT ON (name) name, events FROM webhook_registry WHERE seen_at > now() - ${REGISTRY_TTL}::interval ORDER BY name, seen_at DESC`
 }
@@ -179,7 +181,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
       for (const r of rows)
         for (const h of registered)
           if (!h.events || h.events.includes(r.to_status))
-            jobs.push({ name: webhookQueue(h.name), data: { webhook: h.name, eventId: r.id }, ...RETRY })
+            jobs.push(webhookJob(h.name, r.id))
       if (jobs.length) await ctx.boss.insert(jobs, { db: insertDb(tx) })
       return rows.length
     })

@@ -1,0 +1,76 @@
+import { createBoss } from '../jobs/queues.ts'
+import { insertDb, readRegistry, webhookJob } from '../webhooks/webhooks.ts'
+import type { CliIo } from './keysCommand.ts'
+import { withServiceDatabase } from './withServiceDatabase.ts'
+
+export const WEBHOOKS_HELP = `Usage:
+  tx-broadcaster webhooks replay --name <webhook> --since <time> [--until <time>]
+      Delivers again the status changes made in [since, until) that the webhook takes (its events), with
+      their original x-webhook-id: after a receiver was down past the retries (1-2.3 hours) and its
+      deliveries were given up, or lost its data. The changes are kept as long as their transactions
+      (retention, 30 days by default). A running instance with that webhook in its config delivers them.
+      Times as ISO 8601 (2026-11-27T08:00:00Z). Needs DATABASE_URL.
+`
+
+/** Deliveries queued by one statement at most: a day of a busy service is a few million. */
+const MAX_REPLAY = 1_000_000
+const CHUNK = 5_000
+
+function parseTime(flag: string, value: string | undefined): Date | null {
+  if (value === undefined) return null
+  const t = new Date(value)
+  if (Number.isNaN(t.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new Error(`--${flag}: expected an ISO 8601 time such as 2026-11-27T08:00:00Z, got "${value}"`)
+  return t
+}
+
+/** `tx-broadcaster webhooks ...`; returns the exit code. */
+export async function webhooksCommand(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args
+  if (!sub || sub === 'help' || sub === '--help' || sub === '-h') {
+    io.out(WEBHOOKS_HELP)
+    return sub ? 0 : 2
+  }
+  if (sub !== 'replay') {
+    io.err(`tx-broadcaster webhooks: unknown command "${sub}"\n\n${WEBHOOKS_HELP}`)
+    return 2
+  }
+  const flags: Record<string, string> = {}
+  let since: Date | null
+  let until: Date | null
+  try {
+    for (let i = 0; i < rest.length; i++) {
+      const m = /^--(name|since|until)(?:=(.*))?$/.exec(rest[i]!)
+      if (!m) throw new Error(`unknown option "${rest[i]}" (replay takes --name, --since, --until)`)
+      const value = m[2] ?? rest[++i]
+      if (value === undefined || value === '') throw new Error(`--${m[1]} needs a value`)
+      flags[m[1]!] = value
+    }
+    if (!flags.name) throw new Error('--name is required: the webhook, as named in the config (or its derived name, shown in the logs)')
+    since = parseTime('since', flags.since)
+    until = parseTime('until', flags.until)
+    if (!since) throw new Error('--since is required')
+    if (until && until <= since) throw new Error('--until must be after --since')
+  } catch (err) {
+    io.err(`tx-broadcaster webhooks replay: ${(err as Error).message}\n`)
+    return 2
+  }
+  const name = flags.name
+  return withServiceDatabase(io, 'tx-broadcaster webhooks', 'tx-broadcaster webhooks replay', async (sql) => {
+    // Which statuses it takes: from the running instances that have it (their configs, not this machine's).
+    const hook = (await readRegistry(sql)).find((h) => h.name === name)
+    if (!hook) throw new Error(`no running instance has a webhook named "${name}" (in the last hour): start one with it in its config, then replay`)
+    const events = await sql<{ id: number }[]>`
+      SELECT id FROM transaction_events
+      WHERE at >= ${since!} AND at < ${until ?? new Date()} AND from_status IS DISTINCT FROM to_status
+        AND (${hook.events === null} OR to_status = ANY(${hook.events ?? []}::text[]))
+      ORDER BY id LIMIT ${MAX_REPLAY + 1}`
+    if (events.length > MAX_REPLAY) throw new Error(`more than ${MAX_REPLAY} status changes in that window: replay a shorter one (--until)`)
+    // No pg-boss start: the jobs are inserted over this connection, into the queue the running instances work.
+    const boss = createBoss(io.env.DATABASE_URL!)
+    for (let i = 0; i < events.length; i += CHUNK) {
+      const jobs = events.slice(i, i + CHUNK).map((e) => webhookJob(name, e.id))
+      await sql.begin((tx) => boss.insert(jobs, { db: insertDb(tx) }))
+    }
+    io.out(`queued ${events.length} deliveries for webhook "${name}" (status changes from ${since!.toISOString()} to ${(until ?? new Date()).toISOString()})\n`)
+  })
+}
