@@ -572,6 +572,35 @@ describe('dashboard (headless Chromium against the real service)', () => {
     }
   })
 
+  it('a request whose cancel is already sent says so, and is not offered Cancel again', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const tab = await pageWithKey(ADMIN_KEY)
+    let id: string | undefined
+    try {
+      // PENDING at nonce 7 with its cancel sent, for a signer the service does not hold (no stage touches it).
+      const signer = '0x4444444444444444444444444444444444444444'
+      id = (
+        await sql<Array<{ id: string }>>`
+          INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, nonce, error_code, error_message)
+          VALUES (31337, ${signer}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'PENDING', 7, 'CANCELLED', 'cancel requested') RETURNING id`
+      )[0]!.id
+      for (const [n, purpose] of [[1, 'REQUEST'], [2, 'CANCEL']] as const)
+        await sql`
+          INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose, status)
+          VALUES (${id}, 1, 31337, ${signer}, 7, ${`0x${String(n).repeat(64)}`}, '0x00', 21000, ${String(n * 1_000_000_000)}, 1000000000, ${purpose}, 'SENT')`
+      await tab.goto(`${env.service.url}/#/tx/${id}`)
+      const detail = tab.locator(`section.detail[data-id="${id}"]`)
+      await detail.locator('.tx-cancelling', { hasText: 'Cancel requested' }).waitFor()
+      await tab.locator('.role', { hasText: 'admin' }).waitFor()
+      // Before, "Cancel…" was offered again, and a second cancel changed nothing while the page said "Cancel sent".
+      expect(await tab.getByRole('button', { name: /Cancel/ }).count()).toBe(0)
+    } finally {
+      await tab.close()
+      if (id) await sql`UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now() WHERE id = ${id}`
+      await sql.end()
+    }
+  })
+
   it('an admin is offered Cancel on a waiting request, not on a filler (which the server refuses to cancel)', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     const tab = await pageWithKey(ADMIN_KEY)

@@ -143,7 +143,10 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   const expired = tx.validUntil !== null && Date.parse(tx.validUntil) <= Date.now()
   const canRetry = (tx.status === 'FAILED' || tx.status === 'REVERTED') && tx.kind === 'REQUEST' && !expired
   // A filler (a self-transfer the service sent to fill a nonce hole) cannot be cancelled: the server refuses it.
-  const canCancel = (tx.status === 'QUEUED' || tx.status === 'PENDING') && tx.kind === 'REQUEST'
+  // A cancel already sent is not offered again: the server answers a second one with nothing done, and the page
+  // said "Cancel sent" for it.
+  const cancelling = tx.status === 'PENDING' && tx.attempts.at(-1)?.purpose === 'CANCEL'
+  const canCancel = (tx.status === 'QUEUED' || tx.status === 'PENDING') && tx.kind === 'REQUEST' && !cancelling
   // Only for a key known to be admin: while the role is unknown (its read failed) a reader is not offered them.
   const showActions = role === 'admin' && (canRetry || canCancel)
   const waiting = tx.error && !FINAL.includes(tx.status)
@@ -207,6 +210,11 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
         <div class="notice error tx-reverted" role="note">
           Mined, but the call reverted{tx.revertReason ? <>: <span class="error-message">{tx.revertReason}</span></> : ' (no reason given)'}. It
           becomes REVERTED at the confirmation depth.
+        </div>
+      )}
+      {cancelling && (
+        <div class="notice warn tx-cancelling" role="note">
+          Cancel requested: a zero-value self-transfer at nonce {tx.nonce} replaces it if it mines first; until then the request may still run.
         </div>
       )}
       {tx.atFeeCap && <div class="notice warn">Fee bumping has reached the chain's maxFeePerGasCap: it is rebroadcast at the cap.</div>}
