@@ -4,6 +4,7 @@ import { createLogger } from './common/logger.ts'
 import { checkDatabase } from './db/checkDatabase.ts'
 import { checkListen } from './api/checkListen.ts'
 import { claimDataDir } from './dev/claimDataDir.ts'
+import { checkDevChain } from './dev/checkDevChain.ts'
 import { withTimeout } from './common/withTimeout.ts'
 import { devApiKey, devConfig } from './dev/devConfig.ts'
 import { startDevAnvil } from './dev/devAnvil.ts'
@@ -18,6 +19,12 @@ const SHUTDOWN_DEADLINE_MS = 40_000
 /** The same signal again within this long is the same Ctrl-C delivered twice (see shutdown), not a second one. */
 const REPEAT_SIGNAL_MS = 1_000
 
+
+/** The dev chain's latest block number. */
+async function anvilHead(url: string): Promise<bigint> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' }) })
+  return BigInt(((await res.json()) as { result: string }).result)
+}
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
 async function main(): Promise<void> {
@@ -97,6 +104,7 @@ async function main(): Promise<void> {
     cleanups.push({ name: 'anvil stop', run: anvil.stop })
     apiKey = devApiKey(options.dataDir)
     config = devConfig(anvil.url, apiKey)
+    await checkDevChain(databaseUrl, anvil.chainId, await anvilHead(anvil.url), options.dataDir)
   }
   service = await startService({ config, databaseUrl, port: options.port, host: options.host, log, devMode: options.devMode })
   const lines = [

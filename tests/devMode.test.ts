@@ -198,4 +198,15 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(existsSync(postgresPidFile())).toBe(false)
     expect(processesUsingDataDir()).toEqual([])
   }, 60_000)
+
+  it('a dev chain whose state file was removed is refused at start, saying what to do (it waited on a chain that had started over)', async () => {
+    rmSync(join(dataDir, 'anvil-state.json'))
+    const run = startService()
+    const exit = await Promise.race([run.exited, new Promise<null>((r) => setTimeout(() => r(null), 45_000))])
+    expect(exit, run.output()).toEqual({ code: 1, signal: null })
+    expect(run.output()).toMatch(/the dev chain is at block 0, but the dev database has followed it to block \d+: the chain was reset/)
+    expect(run.output()).toContain(`Delete ${dataDir} to start over`)
+    // What it started for the check is stopped with it.
+    await waitFor('its postgres and anvil gone', async () => processesUsingDataDir().length === 0, 15_000)
+  }, 60_000)
 })
