@@ -282,7 +282,7 @@ describe('admin actions, idempotency and deadlines', () => {
       const row = await waitForStatus(env, reverted, 'REVERTED')
       await sql`UPDATE transactions SET block_hash = ${'0x' + 'ee'.repeat(32)} WHERE id = ${reverted}`
       const refused = await retry(reverted)
-      expect(refused.json.errors[0].extensions.code).toBe('INVALID_STATE')
+      expect(refused.json.errors[0].extensions.code).toBe('NOT_YET')
       expect(refused.json.errors[0].message).toMatch(/no longer the chain's/)
       expect((await getTx(env, reverted)).status).toBe('REVERTED')
       await sql`UPDATE transactions SET block_hash = ${row.blockHash} WHERE id = ${reverted}`

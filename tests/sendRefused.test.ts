@@ -74,8 +74,8 @@ describe('a send refused in unrecognized words', () => {
     const retry = (id: string) => env!.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id status execution } }`, { id })
     // Its bytes exist, signed at nonce 0: a node we do not ask (one marked down, a private pool) may still mine them.
     const early = await retry(a)
-    expect(early.json.errors?.[0]?.extensions?.code).toBe('INVALID_STATE')
-    expect(early.json.errors[0].message).toMatch(/^Not retried: its execution was signed at nonce 0, and those bytes may still be mined/)
+    expect(early.json.errors?.[0]?.extensions?.code).toBe('NOT_YET')
+    expect(early.json.errors[0].message).toMatch(/^Not retried yet: its execution was signed at nonce 0, and those bytes may still be mined/)
     // And one does: its bytes reach the chain by another way and are mined, before its filler.
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     const raw = (await sql<{ raw: Hex }[]>`SELECT raw FROM attempts WHERE transaction_id = ${a}`)[0]!.raw

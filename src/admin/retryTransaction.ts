@@ -19,7 +19,12 @@ import type { TransactionRow } from '../store/transactionRow.ts'
  * the reconciler sends, in a block that is still the chain's; or one sent from the key outside the service), and
  * is refused for good once one of its attempts was mined.
  */
-async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: TransactionRow): Promise<string | null> {
+/** A reason a retry is refused for good (its bytes ran), as opposed to one it may be asked again after (a string). */
+class Never {
+  constructor(readonly text: string) {}
+}
+
+async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: TransactionRow): Promise<string | Never | null> {
   const { sql } = ctx.db
   const { id, signer } = row
   const attempts = await sql<{ hash: Hex; nonce: number }[]>`
@@ -29,7 +34,7 @@ async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: 
   return checkOnChain(chain, async () => {
     const receipts = await Promise.all(attempts.map((a) => receiptOrNull(chain, a.hash)))
     const mined = receipts.find((r) => r !== null)
-    if (mined) return `its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`
+    if (mined) return new Never(`its signed attempt ${mined.transactionHash} was mined in block ${mined.blockNumber} after it was failed: the request ran, and a retry would run it again`)
     // Proof in the database, not a count: the nonce's count is met by the request's own bytes too, when its receipt
     // lookup lags. A final transaction of ours at that nonce (the filler, mined at the confirmation depth) is proof
     // that none of its attempts can be mined.
@@ -77,7 +82,7 @@ async function revertedBlockGone(chain: ChainClients, row: TransactionRow): Prom
 }
 
 /** A check on the chain; its providers not answering is a 503, as a cancel says it, not a state the transaction is in. */
-async function checkOnChain(chain: ChainClients, check: () => Promise<string | null>): Promise<string | null> {
+async function checkOnChain<T>(chain: ChainClients, check: () => Promise<T>): Promise<T> {
   try {
     return await check()
   } catch (err) {
@@ -139,7 +144,9 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
   refuseUnlessRetriable(current)
   const { chain, signer } = await signerForRetry(ctx, current)
   const notYet = current.status === 'FAILED' ? await signedBytesMayRun(ctx, chain, current) : await revertedBlockGone(chain, current)
-  if (notYet) throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: ${notYet}`, 'id', 409)
+  // NOT_YET for what passes (a client may ask again later), INVALID_STATE for good: both were INVALID_STATE.
+  if (notYet instanceof Never) throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: ${notYet.text}`, 'id', 409)
+  if (notYet) throw new InputError(ERROR_CODE.NOT_YET, `Not retried yet: ${notYet}`, 'id', 409)
   const row = await ctx.db.sql.begin(async (tx) => {
     // The execution and block it was checked at: a row that changed meanwhile (settled again by the watcher,
     // retried by another admin) is looked at afresh.
@@ -152,7 +159,7 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
     if (!moved) {
       const [now] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
       refuseUnlessRetriable(now!)
-      throw new InputError(ERROR_CODE.INVALID_STATE, `Not retried: it changed while it was checked (now ${now!.status}); try again`, 'id', 409)
+      throw new InputError(ERROR_CODE.NOT_YET, `Not retried yet: it changed while it was checked (now ${now!.status}); try again`, 'id', 409)
     }
     const [previous] = await tx<{ to_status: string }[]>`
       SELECT to_status FROM transaction_events WHERE transaction_id = ${id} ORDER BY id DESC LIMIT 1`

@@ -32,6 +32,8 @@ export const ERROR_CODE = {
   NOT_FOUND: 'NOT_FOUND',
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   INVALID_STATE: 'INVALID_STATE',
+  /** Not possible now, but later (409): the message says after what. A client may ask again; INVALID_STATE is for good. */
+  NOT_YET: 'NOT_YET',
   // auth
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',
