@@ -59,7 +59,7 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     if (!row) return { row: null, attempt: null }
     const [latest] = await tx<AttemptRow[]>`
       SELECT * FROM attempts WHERE transaction_id = ${id} AND execution = ${row.execution} ORDER BY id DESC LIMIT 1`
-    if (!latest) throw new InputError(ERROR_CODE.INVALID_STATE, 'It has no signed attempt yet', 'id', 409)
+    if (!latest) throw new InputError(ERROR_CODE.NOT_YET, 'It has no signed attempt yet (it is being signed): try again in a moment', 'id', 409)
     if (latest.purpose === 'CANCEL') return { row, attempt: null }
     const decision = nextBumpFees(feesOf(latest), market, percentToBps(chain.config.fees.bumpPercent), chain.config.fees.maxFeePerGasCap)
     if (decision.kind === 'at_cap')
