@@ -639,6 +639,7 @@ function NoMatch({ filter }: { filter: ListFilter }) {
         )}
         .
       </p>
+      {filter.from && <p class="muted from-hint">An address filters by sender: the signer that sent them (not a recipient).</p>}
       <p>
         <a href={listHref({ tab: 'all', chainId: null, from: null })}>Show all transactions</a>
       </p>
