@@ -119,7 +119,12 @@ describe('webhooks', () => {
     const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
     const others: RunningService[] = []
     try {
-      for (const webhooks of [[], [{ name: 'extra', url: `${base}/extra`, secret: 'whsec-extra-0123456789abcdef', events: ['QUEUED', 'CONFIRMED'] }]])
+      // The newer version also widens "final" to QUEUED: the union counts (the one refreshed last decided before).
+      const newer = [
+        { name: 'extra', url: `${base}/extra`, secret: 'whsec-extra-0123456789abcdef', events: ['QUEUED', 'CONFIRMED'] },
+        { name: 'final', url: `${base}/final`, secret: SECRET_FINAL, events: ['QUEUED'] },
+      ]
+      for (const webhooks of [[], newer])
         others.push(await startService({ config: testConfig(env.anvil.url, (c) => (c.webhooks = webhooks)), databaseUrl: env.databaseUrl, port: 0, host: '127.0.0.1', log: silent }))
       // Submitted to the first instance, and to the canary.
       const ids = [await submit(env, { to: RECIPIENT, value: '78' })]
@@ -132,9 +137,10 @@ describe('webhooks', () => {
       for (const id of ids) await waitForStatus(env, id, 'CONFIRMED')
       const statuses = (path: string, id: string) => [...new Map(received.filter((r) => r.path === path && r.json.transaction.id === id).map((r) => [r.id, r.json.toStatus])).values()].sort()
       for (const id of ids) {
-        await waitFor(`every change of ${id} at /all, CONFIRMED at /final, QUEUED and CONFIRMED at /extra`, async () =>
-          statuses('/all', id).length === 4 && statuses('/final', id).length === 1 && statuses('/extra', id).length === 2, 30_000)
+        await waitFor(`every change of ${id} at /all, QUEUED and CONFIRMED at /final and /extra`, async () =>
+          statuses('/all', id).length === 4 && statuses('/final', id).length === 2 && statuses('/extra', id).length === 2, 30_000)
         expect(statuses('/all', id)).toEqual(['CONFIRMED', 'INCLUDED', 'PENDING', 'QUEUED'])
+        expect(statuses('/final', id)).toEqual(['CONFIRMED', 'QUEUED'])
         expect(statuses('/extra', id)).toEqual(['CONFIRMED', 'QUEUED'])
       }
     } finally {
@@ -147,14 +153,15 @@ describe('webhooks', () => {
     const since = new Date()
     const id = await submit(env, { to: RECIPIENT, value: '80' })
     await waitForStatus(env, id, 'CONFIRMED')
-    const finals = () => received.filter((r) => r.path === '/final' && r.json.transaction.id === id)
+    const finals = () => received.filter((r) => r.path === '/final' && r.json.transaction.id === id && r.json.toStatus === 'CONFIRMED')
     await waitFor('CONFIRMED at /final', async () => finals().length === 1, 30_000)
     const first = finals()[0]!
     const res = await runCli(['webhooks', 'replay', '--name', 'final', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
     expect(res.stderr).toBe('')
     expect(res.code).toBe(0)
-    // Only what "final" takes (CONFIRMED, FAILED), only in the window: this one's CONFIRMED.
-    expect(res.stdout).toMatch(/^queued 1 deliveries for webhook "final"/)
+    // Only what "final" takes (CONFIRMED, FAILED, and QUEUED since the test before: the union of the configs that
+    // have it), only in the window: this one's QUEUED and CONFIRMED.
+    expect(res.stdout).toMatch(/^queued 2 deliveries for webhook "final"/)
     await waitFor('the CONFIRMED delivered again', async () => finals().length === 2, 30_000)
     expect(finals()[1]!.id).toBe(first.id)
     expect(verifyWebhook(SECRET_FINAL, finals()[1]!.body, finals()[1]!.signature)).toBe(true)
@@ -164,6 +171,10 @@ describe('webhooks', () => {
     const badTime = await runCli(['webhooks', 'replay', '--name', 'final', '--since', 'yesterday'], { DATABASE_URL: env.databaseUrl })
     expect(badTime.code).toBe(2)
     expect(badTime.stderr).toMatch(/--since: expected an ISO 8601 time/)
+    const noZone = await runCli(['webhooks', 'replay', '--name', 'final', '--since', '2026-11-27T08:00'], { DATABASE_URL: env.databaseUrl })
+    expect(noZone.stderr).toMatch(/--since: give the time zone, e.g. 2026-11-27T08:00Z/)
+    const noName = await runCli(['webhooks', 'replay', '--name', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
+    expect(noName.stderr).toMatch(/--name needs a value/)
   })
 })
 
@@ -181,9 +192,9 @@ describe('deliveries left in the queue of a webhook no running instance has', ()
       await submit(env, { to: RECIPIENT, value: '1' })
       await waitFor('the delivery to the dead receiver waits in its queue', async () =>
         (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pgboss.job WHERE name = ${webhookQueue(old)} AND state IN ('created', 'retry', 'active')`)[0]!.n > 0)
-      // More than an hour later that config's registration has lapsed; the webhook is back with one more status
-      // and no name, so under another (derived) name.
-      await sql`DELETE FROM webhook_registry`
+      // The webhook is back with one more status and no name, so under another (derived) name, after a restart: the
+      // run before's registration is minutes old, not refreshed since (it still counted as a live webhook before).
+      await sql`UPDATE webhook_registry SET seen_at = now() - interval '3 minutes'`
       const { log, lines } = capturedLogger('warn')
       const next = await startService({
         config: testConfig(env.anvil.url, (c) => (c.webhooks = [{ url, secret, events: ['QUEUED', 'CONFIRMED'] }])),

@@ -20,6 +20,8 @@ function parseTime(flag: string, value: string | undefined): Date | null {
   if (value === undefined) return null
   const t = new Date(value)
   if (Number.isNaN(t.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new Error(`--${flag}: expected an ISO 8601 time such as 2026-11-27T08:00:00Z, got "${value}"`)
+  // Without a zone, Date reads it in this machine's: a replay of the wrong hours.
+  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(value)) throw new Error(`--${flag}: give the time zone, e.g. ${value}Z (UTC) or ${value}+01:00`)
   return t
 }
 
@@ -42,7 +44,7 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
       const m = /^--(name|since|until)(?:=(.*))?$/.exec(rest[i]!)
       if (!m) throw new Error(`unknown option "${rest[i]}" (replay takes --name, --since, --until)`)
       const value = m[2] ?? rest[++i]
-      if (value === undefined || value === '') throw new Error(`--${m[1]} needs a value`)
+      if (value === undefined || value === '' || value.startsWith('--')) throw new Error(`--${m[1]} needs a value`)
       flags[m[1]!] = value
     }
     if (!flags.name) throw new Error('--name is required: the webhook, as named in the config (or its derived name, shown in the logs)')

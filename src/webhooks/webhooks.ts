@@ -53,21 +53,29 @@ const WEBHOOK_STATUSES_LOCK = 73_031
 /**
  * How often a running instance says its webhooks are still wanted, and how long after that they stay wanted. Not
  * taken back at a stop: changes made while it stops (or while its pipeline process restarts, or between two
- * deploys) are still recorded for it. A webhook taken out of every config is still queued for this long, for no
- * one (its queue's jobs then wait, unworked, until pg-boss's retention ends them).
+ * deploys) are still recorded for it. A webhook taken out of every config (or renamed) is still queued for this
+ * long, for no one: its queue's jobs wait, unworked, and are named in the log (warnOfStrandedDeliveries).
  */
 const REGISTRY_REFRESH_MS = 60_000
-const REGISTRY_TTL = '1 hour'
+const REGISTRY_TTL = '10 minutes'
+/** A webhook whose rows were all refreshed longer ago than this has no running instance: its deliveries wait for one. */
+const REGISTRY_LIVE = '150 seconds'
 
 type Registered = { name: string; events: string[] | null }
 
 /**
- * Every webhook some running instance has in its config, by name (if two instances' configs disagree on one
- * name's events, the one refreshed last).
+ * Every webhook some instance has in its config (refreshed within the TTL), by name. Where instances' configs
+ * disagree on one name's events (a rolling deploy that widens them), the union: all statuses if any takes all.
+ * (The one refreshed last decided before, and changes only the other config wanted were not recorded in the
+ * minutes the other one had refreshed last.) `live`: some instance with it refreshed it lately.
  */
-export function readRegistry(sql: TxSql | ServiceContext['db']['sql'] | Sql): Promise<Registered[]> {
-  return sql<Registered[]>`
-    SELECT DISTINCT ON (name) name, events FROM webhook_registry WHERE seen_at > now() - ${REGISTRY_TTL}::interval ORDER BY name, seen_at DESC`
+export function readRegistry(sql: TxSql | ServiceContext['db']['sql'] | Sql): Promise<(Registered & { live: boolean })[]> {
+  return sql<(Registered & { live: boolean })[]>`
+    SELECT r.name, max(r.seen_at) > now() - ${REGISTRY_LIVE}::interval AS live,
+      CASE WHEN bool_or(r.events IS NULL) THEN NULL
+           ELSE (SELECT array_agg(DISTINCT e ORDER BY e) FROM webhook_registry r2, unnest(r2.events) AS e
+                 WHERE r2.name = r.name AND r2.seen_at > now() - ${REGISTRY_TTL}::interval) END AS events
+    FROM webhook_registry r WHERE r.seen_at > now() - ${REGISTRY_TTL}::interval GROUP BY r.name ORDER BY r.name`
 }
 
 /**
@@ -100,7 +108,13 @@ async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hoo
  * while it had no `name` (the default name is derived from them). Nothing sends them; said once at start-up,
  * with what to do, instead of their silently waiting until pg-boss's retention drops them.
  */
-async function warnOfStrandedDeliveries(ctx: ServiceContext, log: ServiceContext['log'], known: Set<string>): Promise<void> {
+function strandedDeliveries(ctx: ServiceContext, log: ServiceContext['log']): { check: (live: Set<string>) => Promise<void> } {
+  /** What was last said, so a minute's check repeats nothing. */
+  let said = ''
+  return { check: (live) => warnOfStrandedDeliveries(ctx, log, live, (text) => (text === said ? false : ((said = text), true))) }
+}
+
+async function warnOfStrandedDeliveries(ctx: ServiceContext, log: ServiceContext['log'], known: Set<string>, fresh: (text: string) => boolean): Promise<void> {
   const rows = await ctx.db.sql
     .begin(async (tx) => {
       await tx`SET LOCAL statement_timeout = 5000`
@@ -113,6 +127,7 @@ async function warnOfStrandedDeliveries(ctx: ServiceContext, log: ServiceContext
       return []
     })
   const stranded = rows.filter((r) => !known.has(r.name.slice(webhookQueue('').length)))
+  if (!fresh(stranded.map((r) => r.name).join(','))) return
   if (stranded.length)
     log.error(
       { queues: Object.fromEntries(stranded.map((r) => [r.name.slice(webhookQueue('').length), r.waiting])) },
@@ -148,10 +163,11 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const instanceId = randomUUID()
   await recordWantedStatuses(ctx, instanceId, hooks)
   const registered = await readRegistry(ctx.db.sql)
-  const elsewhere = registered.filter((r) => !byName.has(r.name)).map((r) => r.name)
+  const elsewhere = registered.filter((r) => !byName.has(r.name) && r.live).map((r) => r.name)
   if (elsewhere.length)
     log.warn({ webhooks: elsewhere }, 'webhooks configured on other instances only: their deliveries are queued for the instances that have them')
-  await warnOfStrandedDeliveries(ctx, log, new Set(registered.map((r) => r.name)))
+  const stranded = strandedDeliveries(ctx, log)
+  await stranded.check(new Set([...byName.keys(), ...registered.filter((r) => r.live).map((r) => r.name)]))
   /** Queues this instance has made sure of: a job for a webhook only other instances have goes to its queue too. */
   const queuesMade = new Set(hooks.map((h) => webhookQueue(h.name)))
   const ensureQueues = async (registered: Registered[]) => {
@@ -199,7 +215,11 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     }
   }
   const refresh = setInterval(() => {
-    recordWantedStatuses(ctx, instanceId, hooks).catch((err: unknown) => log.warn({ err }, 'refreshing the webhooks this instance delivers failed; tried again later'))
+    recordWantedStatuses(ctx, instanceId, hooks)
+      // Again each minute, not only at start: a webhook renamed in a restart is still "registered" by the run before
+      // for a while, and its deliveries were never named.
+      .then(async () => stranded.check(new Set([...byName.keys(), ...(await readRegistry(ctx.db.sql)).filter((r) => r.live).map((r) => r.name)])))
+      .catch((err: unknown) => log.warn({ err }, 'refreshing the webhooks this instance delivers failed; tried again later'))
   }, REGISTRY_REFRESH_MS)
   refresh.unref()
 

@@ -1,0 +1,1 @@
+CREATE INDEX "transaction_events_at_brin" ON "transaction_events" USING brin ("at");
