@@ -59,6 +59,10 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     io.err(`tx-broadcaster keys: unknown command "${sub}"\n\n${KEYS_HELP}`)
     return 2
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(KEYS_HELP)
+    return 0
+  }
   let flags: Record<string, string | true>
   try {
     flags = parseFlags(rest)

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../config/loadConfig.ts'
 import { isAlive, processCommandLine, readPidFile, removePidFile, writePidFile } from './processes.ts'
@@ -18,6 +18,15 @@ export function claimDataDir(dataDir: string): void {
     throw new ConfigError(
       `another tx-broadcaster (pid ${holder}) is using ${dataDir}: stop it first, or give this one its own directory (BROADCASTER_DATA_DIR=...)`,
     )
-  writePidFile(file, process.pid)
+  if (holder === null) {
+    // Created only if absent: of two starts at the same moment, one gets the directory, the other is told.
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+    } catch (err) {
+      // Written by another start just now: look again (it names a pid now). A file with no pid in it: taken.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && readPidFile(file) !== null) return claimDataDir(dataDir)
+      writePidFile(file, process.pid)
+    }
+  } else writePidFile(file, process.pid)
   process.once('exit', () => removePidFile(file, process.pid))
 }
