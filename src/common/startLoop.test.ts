@@ -15,7 +15,7 @@ describe('startLoop', () => {
       2,
       async () => {
         runs++
-        if (runs <= 30) throw new Error(`provider down\nURL: http://127.0.0.1:1 (run ${runs})`)
+        if (runs <= 30) throw new Error(`Block at number "${runs}" could not be found\nURL: http://127.0.0.1:1 (run ${runs})`)
         if (runs <= 32) throw new Error('another failure')
       },
       captured,

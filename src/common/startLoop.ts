@@ -40,13 +40,15 @@ export function startLoop(
    * came. A provider or database that is down made each loop log a stack trace at every tick (the watcher about
    * 1.4 lines a second), burying the first line that said what was wrong.
    */
-  let failing: { message: string; since: number; loggedAt: number; repeats: number } | null = null
+  let failing: { shape: string; since: number; loggedAt: number; repeats: number } | null = null
   const failed = (err: unknown) => {
     const message = String((err as Error | null)?.message ?? err).split('\n')[0]!
+    // The same failure with another number in it (a block number, a port, a count) is the same failure.
+    const shape = message.replace(/\d+/g, 'N')
     const now = Date.now()
-    if (failing?.message !== message) {
+    if (failing?.shape !== shape) {
       log.error({ err, loop: name }, `${name} failed; retrying`)
-      failing = { message, since: now, loggedAt: now, repeats: 0 }
+      failing = { shape, since: now, loggedAt: now, repeats: 0 }
       return
     }
     failing.repeats++
