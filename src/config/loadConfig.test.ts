@@ -104,6 +104,12 @@ describe('parseConfig: environment substitution', () => {
     ])
   })
 
+  it('a variable set but empty, where the value is only that variable, is said so (a secret mounted empty)', () => {
+    const err = configError(() => parseConfig(validConfig(), { ...ENV, HOT_1_KEY: '' }))
+    // Before: "Expected a 32-byte hex private key", about a value the file does not show.
+    expect(err.problems).toEqual(['signers[0].privateKey: environment variable HOT_1_KEY is set but empty'])
+  })
+
   it('a missing variable does not hide the other problems of the file (nor adds the ones it causes itself)', () => {
     const config = validConfig()
     config.chains[0].confirmations = -1
@@ -111,8 +117,10 @@ describe('parseConfig: environment substitution', () => {
     expect(err.problems).toEqual(['signers[0].privateKey: environment variable HOT_1_KEY is not set', 'chains[0].confirmations: Too small: expected number to be >=1'])
   })
 
-  it('an empty string is a value, not a missing variable', () => {
-    const err = configError(() => parseConfig(validConfig(), { ...ENV, FRONTEND_API_KEY: '' }))
+  it('an empty variable inside a longer value is a value, not a missing variable', () => {
+    const config = validConfig()
+    config.apiKeys[0].key = 'prefix-${FRONTEND_API_KEY}'
+    const err = configError(() => parseConfig(config, { ...ENV, FRONTEND_API_KEY: '' }))
     expect(err.problems).toEqual(['apiKeys[0].key: API keys must be at least 16 characters'])
   })
 })

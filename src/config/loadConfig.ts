@@ -60,6 +60,12 @@ export function substituteEnv(value: unknown, env: Record<string, string | undef
         missing.push(`${formatPath(path)}: environment variable ${name} is not set`)
         return ''
       }
+      // A value that is only the variable, set but empty (a secret mounted empty): said so, not "Expected a 32-byte
+      // hex private key" or "Invalid url" about a value the file does not show.
+      if (v === '' && whole === value) {
+        missing.push(`${formatPath(path)}: environment variable ${name} is set but empty`)
+        return ''
+      }
       return v
     })
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], missing))
