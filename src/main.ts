@@ -1,7 +1,7 @@
 import './common/productionMode.ts'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
-import { checkDatabase } from './db/checkDatabase.ts'
+import { checkDatabase, describeDatabase } from './db/checkDatabase.ts'
 import { checkListen } from './api/checkListen.ts'
 import { claimDataDir } from './dev/claimDataDir.ts'
 import { checkDevChain } from './dev/checkDevChain.ts'
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
     `  REST       ${service.url}/broadcast_transaction`,
     `  Dashboard  ${service.url}/`,
     ...config.chains.map((c) => `  Chain      ${c.name} (${c.chainId})${anvil && c.chainId === anvil.chainId ? ` at ${anvil.url}` : ''}`),
+    // Which database: dev mode with a DATABASE_URL inherited from another project's shell migrated that one, unsaid.
+    `  Database   ${embeddedDb ? `embedded Postgres under ${options.dataDir}` : describeDatabase(databaseUrl)}`,
     ...(apiKey ? [`  API key    ${apiKey}   (admin; send as "Authorization: Bearer <key>")`] : []),
     '',
   ]

@@ -116,6 +116,8 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(first.graphqlUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/)
     expect(first.graphqlUrl).not.toContain(':0/')
     expect(first.apiKey).toMatch(/^dev_/)
+    // The banner names the database it uses (a DATABASE_URL inherited from another project's shell was used unsaid).
+    expect(run.output()).toContain(`Database   embedded Postgres under ${dataDir}`)
     expect(readFileSync(join(dataDir, 'dev-api-key'), 'utf8').trim()).toBe(first.apiKey)
 
     firstPids = { postgres: readPidFile(postgresPidFile())!, anvil: readPidFile(anvilPidFile())! }
