@@ -1,6 +1,6 @@
 import { createPublicClient, fallback, type PublicClient } from 'viem'
 import type { ChainConfig } from '../config/schema.ts'
-import { createProviderHealth, type HealthPolicy, type ProviderHealth } from './providerHealth.ts'
+import { createProviderHealth, type HealthPolicy, type ProviderChange, type ProviderHealth } from './providerHealth.ts'
 import { providerTransport } from './providerTransport.ts'
 import { createUrlRedactor, type Redact } from './redactUrls.ts'
 
@@ -72,10 +72,16 @@ export function healthPolicy(config: ChainConfig): HealthPolicy {
   }
 }
 
-export function createChainClients(config: ChainConfig, opts: { now?: () => number } = {}): ChainClients {
+export function createChainClients(config: ChainConfig, opts: { now?: () => number; onProviderChange?: (c: ProviderChange) => void } = {}): ChainClients {
   const timeoutMs = config.rpc.timeoutMs
   const redact = createUrlRedactor(config.providers.map((p) => p.url))
-  const health = createProviderHealth({ chainId: config.chainId, names: config.providers.map((p) => p.name), policy: healthPolicy(config), now: opts.now })
+  const health = createProviderHealth({
+    chainId: config.chainId,
+    names: config.providers.map((p) => p.name),
+    policy: healthPolicy(config),
+    now: opts.now,
+    onChange: opts.onProviderChange,
+  })
   const providers = config.providers.map((p) => ({
     name: p.name,
     url: p.url,

@@ -92,6 +92,24 @@ describe('errorsInWindow', () => {
 })
 
 describe('createProviderHealth', () => {
+  it('says once when a provider goes down, once when it answers again, and when it serves another chain', () => {
+    let now = T0
+    const changes: string[] = []
+    const h = createProviderHealth({ chainId: 1, names: ['a'], policy: POLICY, now: () => now, onChange: (c) => changes.push(`${c.name} ${c.change} ${c.error}`) })
+    h.recordChainId('a', 1)
+    for (let i = 0; i < 10; i++) h.recordFailure('a', 'HTTP 500')
+    now += 6_000
+    // Retried after downForMs and failing again: still the same outage, not said again.
+    for (let i = 0; i < 3; i++) h.recordFailure('a', 'HTTP 500')
+    // An answer inside its time-out does not bring it back; one after it does.
+    h.recordSuccess('a', 30)
+    now += 11_000
+    h.recordSuccess('a', 30)
+    h.recordSuccess('a', 30)
+    h.recordChainId('a', 5)
+    expect(changes).toEqual(['a down HTTP 500', 'a up null', expect.stringMatching(/^a wrong_chain /)])
+  })
+
   it('reports each provider, lag against the best head, and tries all when all are down', () => {
     let now = T0
     const h = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => now })

@@ -168,13 +168,29 @@ export type ProviderHealth = {
   view: () => ProviderHealthView[]
 }
 
-export function createProviderHealth(args: { chainId: number; names: readonly string[]; policy: HealthPolicy; now?: () => number }): ProviderHealth {
+/** A provider's state changing in a way an operator wants to read in the log (once per change, not per request). */
+export type ProviderChange = { name: string; change: 'down' | 'up' | 'wrong_chain'; error: string | null }
+
+export function createProviderHealth(args: {
+  chainId: number
+  names: readonly string[]
+  policy: HealthPolicy
+  now?: () => number
+  onChange?: (c: ProviderChange) => void
+}): ProviderHealth {
   const { chainId, policy } = args
   const now = args.now ?? Date.now
   const states = new Map<string, ProviderState>(args.names.map((n) => [n, initialProviderState()]))
   const update = (name: string, fn: (s: ProviderState) => ProviderState) => {
     const s = states.get(name)
-    if (s) states.set(name, fn(s))
+    if (!s) return
+    const next = fn(s)
+    states.set(name, next)
+    // A provider going down or coming back was seen only in its effects (the stages' errors), never said.
+    if (!args.onChange) return
+    if (s.downSince === null && next.downSince !== null) args.onChange({ name, change: 'down', error: next.lastError })
+    else if (s.downSince !== null && next.downSince === null) args.onChange({ name, change: 'up', error: null })
+    if (s.chainOk !== false && next.chainOk === false) args.onChange({ name, change: 'wrong_chain', error: next.lastError })
   }
   const bestHead = (): bigint | null => {
     let best: bigint | null = null

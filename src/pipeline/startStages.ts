@@ -34,7 +34,20 @@ export async function openServiceParts(opts: {
   migrate: boolean
 }): Promise<{ signers: SignerRegistry; chains: Map<number, ChainClients>; db: Db }> {
   const signers = await loadSigners(opts.config.signers)
-  const chains = new Map<number, ChainClients>(opts.config.chains.map((c) => [c.chainId, createChainClients(c)]))
+  const providerLog = opts.log.child({ module: 'providers' })
+  const chains = new Map<number, ChainClients>(
+    opts.config.chains.map((c) => [
+      c.chainId,
+      createChainClients(c, {
+        onProviderChange: ({ name, change, error }) => {
+          const at = { chainId: c.chainId, provider: name }
+          if (change === 'down') providerLog.warn({ ...at, error }, `provider ${name} of chain ${c.chainId} is down: skipped until it answers again`)
+          else if (change === 'up') providerLog.info(at, `provider ${name} of chain ${c.chainId} answers again`)
+          else providerLog.error({ ...at, error }, `provider ${name} serves another chain than ${c.chainId}: not used while it does`)
+        },
+      }),
+    ]),
+  )
   // Each provider on its own: one serving another chain refuses the start, naming it.
   await Promise.all([...chains.values()].map((chain) => verifyProviders(chain, opts.log)))
   const db = createDb(opts.databaseUrl)
