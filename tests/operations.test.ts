@@ -141,6 +141,31 @@ describe('metrics, readiness and retention', () => {
     socket.destroy()
   }, 20_000)
 
+  it('/metrics answers within its database reads\' 2 s while a table it reads is locked (it waited for the lock)', async () => {
+    // A migration, or someone at psql, holding signer_nonces: the scrape waited for as long (7 s seen), past
+    // Prometheus's timeout, and the whole scrape was lost, provider status included.
+    const holder = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    const held = holder.begin(async (tx) => {
+      await tx`LOCK TABLE signer_nonces IN ACCESS EXCLUSIVE MODE`
+      await released
+    })
+    try {
+      await new Promise((r) => setTimeout(r, 2_500)) // past the gauges' 2 s cache
+      const started = Date.now()
+      const res = await fetch(`${env.service.url}/metrics`)
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(Date.now() - started).toBeLessThan(4_000)
+      expect(text).toContain('txb_provider_status')
+    } finally {
+      release()
+      await held
+      await holder.end()
+    }
+  }, 20_000)
+
   it('/readyz: 200 with every check passing', async () => {
     let res: Response | null = null
     for (let i = 0; i < 50; i++) {

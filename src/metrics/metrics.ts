@@ -141,6 +141,15 @@ export function registerDatabaseGauges(
   signerKeys?: ReadonlySet<string>,
 ): void {
   // Postgres down: these gauges are left out of the scrape; the rest of /metrics still answers.
+  /**
+   * Every read here within 2 s: one that waited on a lock (a table locked by a migration or by hand) held the
+   * scrape for as long (7 s seen), past Prometheus's scrape timeout, and the whole scrape was lost.
+   */
+  const bounded = <T>(fn: (tx: Sql) => Promise<T>): Promise<T> =>
+    sql.begin(async (tx) => {
+      await tx`SET LOCAL statement_timeout = 2000`
+      return fn(tx as unknown as Sql)
+    }) as Promise<T>
   const read = reusedFor(STATUS_CACHE_MS, () =>
     sql.begin(async (tx) => {
       await tx`SET LOCAL statement_timeout = 2000`
@@ -150,7 +159,7 @@ export function registerDatabaseGauges(
         FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
     }),
   )
-  const readStored = reusedFor(STATUS_CACHE_MS, () => Promise.all(chainIds.map((chainId) => countTransactionsByStatus(sql, { chainId }))))
+  const readStored = reusedFor(STATUS_CACHE_MS, () => bounded((tx) => Promise.all(chainIds.map((chainId) => countTransactionsByStatus(tx, { chainId })))))
   const registers = [metrics.registry]
   new Gauge({
     name: 'txb_transactions',
@@ -180,7 +189,7 @@ export function registerDatabaseGauges(
       })
     },
   })
-  const readEntered = reusedFor(STATUS_CACHE_MS, () => Promise.all(chainIds.map((chainId) => countEnteredByStatus(sql, chainId))))
+  const readEntered = reusedFor(STATUS_CACHE_MS, () => bounded((tx) => Promise.all(chainIds.map((chainId) => countEnteredByStatus(tx, chainId)))))
   new Counter({
     name: 'txb_transactions_entered_total',
     help: 'Times transactions entered each status, by chain, from the database (every instance reports the same figure); only rises: alert on increase(...{status="FAILED"}[10m]) > 0',
@@ -247,8 +256,10 @@ export function registerDatabaseGauges(
   // Requests that name no signer leave a signer that cannot pay (sign/moveToFundedSigner.ts), so its queue no
   // longer shows the problem: this does. Cleared once it signs a batch in full again.
   const readShort = reusedFor(STATUS_CACHE_MS, () =>
-    sql<Array<{ chain_id: number; signer: string; short: boolean }>>`
-      SELECT chain_id, signer, short_of_funds_at IS NOT NULL AS short FROM signer_nonces WHERE chain_id = ANY(${pgArray(chainIds)}::int[])`,
+    bounded(
+      (tx) => tx<Array<{ chain_id: number; signer: string; short: boolean }>>`
+        SELECT chain_id, signer, short_of_funds_at IS NOT NULL AS short FROM signer_nonces WHERE chain_id = ANY(${pgArray(chainIds)}::int[])`,
+    ),
   )
   new Gauge({
     name: 'txb_signer_short_of_funds',
