@@ -456,3 +456,39 @@ describe('provider URLs with credentials', () => {
     }
   })
 })
+
+describe('logs during a provider outage', () => {
+  it('a drain failing the same way for every accepted request is logged once, not once per request; and the provider going down is said', async () => {
+    const { log, lines } = capturedLogger('info')
+    let proxy: FaultProxy | undefined
+    const env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      log,
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'only', url: proxy!.url }]
+        c.chains[0].rpc = FAST_RPC
+      },
+    })
+    try {
+      proxy!.setMode('close')
+      for (let i = 0; i < 20; i++) {
+        await submit(env, { to: RECIPIENT, value: String(700 + i) })
+        await sleep(400)
+      }
+      const msgs = lines.map((l) => JSON.parse(l) as { msg: string; provider?: string })
+      // Before: a 2 KB error with a stack per drain (each accept and each sweep tick starts one; 11 in these 8 s), and a
+      // warning per reconcile pass (6).
+      expect(msgs.filter((m) => m.msg.startsWith('sign drain failed')).length).toBeLessThanOrEqual(2)
+      expect(msgs.filter((m) => m.msg.startsWith('reconciling a signer failed')).length).toBeLessThanOrEqual(2)
+      expect(msgs.filter((m) => /^provider only of chain 31337 is down/.test(m.msg))).toHaveLength(1)
+      proxy!.setMode('ok')
+      await waitFor('back, and said so', async () => lines.some((l) => /answers again/.test(JSON.parse(l).msg)), 15_000)
+    } finally {
+      await env.stop()
+      await proxy?.stop()
+    }
+  }, 60_000)
+})

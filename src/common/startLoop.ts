@@ -1,8 +1,6 @@
 import type { Logger } from './logger.ts'
+import { createRepeatedFailureLog } from './repeatedFailureLog.ts'
 import { withTimeout } from './withTimeout.ts'
-
-/** A failure repeated word for word is logged again at most this often (with how many times it came meanwhile). */
-const REPEAT_LOG_MS = 60_000
 
 export type Loop = { stop: () => Promise<void>; runNow: () => Promise<void> }
 
@@ -35,41 +33,21 @@ export function startLoop(
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> = Promise.resolve()
-  /**
-   * The failure being repeated, if any: logged in full once, then one line per REPEAT_LOG_MS with how many more
-   * came. A provider or database that is down made each loop log a stack trace at every tick (the watcher about
-   * 1.4 lines a second), burying the first line that said what was wrong.
-   */
-  let failing: { shape: string; since: number; loggedAt: number; repeats: number } | null = null
-  const failed = (err: unknown) => {
-    const message = String((err as Error | null)?.message ?? err).split('\n')[0]!
-    // The same failure with another number in it (a block number, a port, a count) is the same failure.
-    const shape = message.replace(/\d+/g, 'N')
-    const now = Date.now()
-    if (failing?.shape !== shape) {
-      log.error({ err, loop: name }, `${name} failed; retrying`)
-      failing = { shape, since: now, loggedAt: now, repeats: 0 }
-      return
-    }
-    failing.repeats++
-    if (now - failing.loggedAt < REPEAT_LOG_MS) return
-    log.error({ loop: name, error: message, repeats: failing.repeats, failingForS: Math.round((now - failing.since) / 1000) }, `${name} still failing the same way; retrying`)
-    failing.loggedAt = now
-    failing.repeats = 0
-  }
+  const failures = createRepeatedFailureLog(log, { loop: name }, {
+    failed: `${name} failed; retrying`,
+    still: `${name} still failing the same way; retrying`,
+    again: `${name} works again`,
+  })
   const run = () => {
     running = running.then(() => {
       const controller = new AbortController()
       // Called inside a promise, so a function that throws before its first await fails this run only.
       return withTimeout(Promise.resolve().then(() => fn(controller.signal)), runTimeoutMs, name).then(
-        () => {
-          if (failing) log.info({ loop: name, failedForS: Math.round((Date.now() - failing.since) / 1000) }, `${name} works again`)
-          failing = null
-        },
+        () => failures.succeeded(),
         async (err: unknown) => {
           // Whether it timed out or failed, this run is over: nothing it still does may count.
           controller.abort(err)
-          failed(err)
+          failures.failed(err)
           await opts.onError?.(err).catch((e: unknown) => log.error({ err: e, loop: name }, `${name}: recovery after a failure failed`))
         },
       )

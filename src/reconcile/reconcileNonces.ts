@@ -11,6 +11,7 @@ import { ERROR_CODE } from '../core/errors.ts'
 import { initialFees } from '../core/fees.ts'
 import { buildAttempt } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
+import { createRepeatedFailureLog, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
 /** A send taken this long after a transaction's first unrecognized refusal shows the providers take others. */
@@ -326,6 +327,26 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     }
   }
 
+  /** Per signer, a failure said once and then counted (a provider outage logged one per signer and pass). */
+  const failureLogs = new Map<string, RepeatedFailureLog>()
+  const failuresOf = (address: string): RepeatedFailureLog => {
+    let f = failureLogs.get(address)
+    if (!f)
+      failureLogs.set(
+        address,
+        (f = createRepeatedFailureLog(
+          log,
+          { signer: address },
+          {
+            failed: "reconciling a signer failed; the chain's other signers go on, it is tried again on the next pass",
+            still: 'reconciling a signer still fails the same way; tried again each pass',
+            again: 'reconciling the signer works again',
+          },
+          'warn',
+        )),
+      )
+    return f
+  }
   return {
     async reconcile(): Promise<void> {
       const pass = ++passes
@@ -333,11 +354,12 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       for (const signer of ctx.signers.forChain(chain.chainId))
         try {
           await reconcileSigner(signer, seenNow)
+          failuresOf(signer.address).succeeded()
         } catch (err) {
           // One signer's trouble (its remote signer down while a hole needs a filler, a failed read) stops only its
           // own pass: the first failure used to end the pass for every signer after it on the chain. What it did
           // not see again this pass needs two passes in a row again, as a condition seen for the first time does.
-          log.warn({ err, signer: signer.address }, 'reconciling a signer failed; the chain\'s other signers go on, it is tried again on the next pass')
+          failuresOf(signer.address).failed(err)
         }
       if (pass > handedOn) {
         seenBefore = seenNow
