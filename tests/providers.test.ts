@@ -131,6 +131,9 @@ describe('three providers, one failing and one flapping, during a 300-transactio
     expect(health.steady.errorsLastMinute).toBe(0)
     expect(health.steady.status).not.toBe('DOWN')
     expect(BigInt(health.steady.headBlock)).toBeGreaterThan(0n)
+    // Sends never made to "broken" while it was down are counted apart from its answers (they were provider_error).
+    const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
+    expect(metrics).toMatch(/txb_provider_sends_total\{[^}]*provider="broken"[^}]*outcome="skipped_down"[^}]*\} [1-9]/)
   }, 240_000)
 
   it('uses a down provider again once it answers', async () => {

@@ -5,6 +5,9 @@ import type { ServiceContext } from '../context.ts'
 import { classifySendAnswer, type SendAnswer, type SendOutcome } from '../core/classifySendError.ts'
 import { pgArray } from '../db/pgArray.ts'
 
+/** How an attempt records a provider it was not sent to, being down. */
+const NOT_SENT_DOWN = 'not sent: provider is down'
+
 export { toSendAnswer }
 
 export type RawAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
@@ -71,7 +74,7 @@ export async function broadcastAttempts(
     const at = new Date().toISOString()
     for (const v of chain.health.view()) {
       if (targets.some((t) => t.name === v.name)) continue
-      const error = chain.redact(`not sent: provider is down${v.lastError ? ` (${v.lastError})` : ''}`).slice(0, 500)
+      const error = chain.redact(`${NOT_SENT_DOWN}${v.lastError ? ` (${v.lastError})` : ''}`).slice(0, 500)
       for (const a of ordered) results.set(a.hash, [...(results.get(a.hash) ?? []), { name: v.name, outcome: 'provider_error', error, at }])
     }
     ctx.log.debug({ chainId: chain.chainId, skipped: chain.providers.filter((p) => !targets.includes(p)).map((p) => p.name) }, 'skipping down providers')
@@ -147,7 +150,9 @@ export async function broadcastAttempts(
       FROM (SELECT DISTINCT chain_id, signer FROM transactions WHERE id = ANY(${pgArray(shortIds)}::uuid[]) AND status = 'PENDING') t
       WHERE s.chain_id = t.chain_id AND s.signer = t.signer AND s.short_of_funds_at IS NULL`
   for (const [hash, list] of results) {
-    for (const r of list) ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.outcome })
+    // A send never made (the provider down) is not an answer: counted as provider_error, it looked like one that failed each time.
+    for (const r of list)
+      ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.error?.startsWith(NOT_SENT_DOWN) ? 'skipped_down' : r.outcome })
     const failed = list.filter((r) => r.outcome !== 'sent')
     if (failed.length === list.length)
       ctx.log.warn({ chainId: chain.chainId, hash, answers: failed.map((f) => `${f.name}: ${f.outcome}: ${f.error}`) }, 'no provider accepted the attempt')

@@ -63,7 +63,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
     }),
     providerSends: new Counter({
       name: 'txb_provider_sends_total',
-      help: "Each provider's answer to each eth_sendRawTransaction, classified (sent, nonce_too_low, fee_too_low, provider_error, ...)",
+      help: "Each provider's answer to each eth_sendRawTransaction, classified (sent, nonce_too_low, fee_too_low, provider_error, ...); skipped_down: not sent, the provider being down",
       labelNames: ['chain_id', 'provider', 'outcome'],
       registers,
     }),
