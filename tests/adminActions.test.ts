@@ -49,6 +49,9 @@ describe('admin actions, idempotency and deadlines', () => {
     const cancel = (await getTx(env, id)).attempts.at(-1)
     expect(cancel.purpose).toBe('CANCEL')
     expect(cancel.nonce).toBe(pending.attempts[0].nonce)
+    // The cancel is a signed attempt like a raise: counted (it was not in txb_attempts_total).
+    const metrics = await (await fetch(`${env.service.url}/metrics`)).text()
+    expect(metrics).toMatch(/^txb_attempts_total\{chain_id="31337",kind="bump"\} 1$/m)
     const t = await mineUntil(env, id, 'CANCELLED')
     expect(t.status).toBe('CANCELLED')
     expect(t.error.code).toBe('CANCELLED')

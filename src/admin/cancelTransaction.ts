@@ -88,6 +88,7 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     throw new InputError(ERROR_CODE.INVALID_STATE, `It is no longer PENDING (now ${now?.status})`, 'id', 409)
   }
   // Committed: the cancel stands whatever the providers answer now (the timeout stage sends it again).
+  if (result.attempt) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' })
   if (result.attempt)
     await broadcastAttempts(ctx, chain, [result.attempt]).catch((err: unknown) =>
       ctx.log.warn({ err, txId: id }, 'the cancel was stored but its first send failed; it is sent again after bumpAfterMs'),

@@ -19,7 +19,7 @@ export type Metrics = {
   rejected: Counter<'api' | 'reason'>
   /** Broadcast requests stored (created) or answered from an earlier request with the same idempotency key (duplicate). */
   accepted: Counter<'chain_id' | 'outcome'>
-  /** Signed attempts stored, by purpose (REQUEST, CANCEL) and kind: first (a nonce's first attempt) or bump (a replacement). */
+  /** Signed attempts stored, by kind: first (a nonce's first attempt: a request's, or a filler's) or bump (a replacement: a raise, or a cancel). */
   attempts: Counter<'chain_id' | 'kind'>
   /** Each provider's answer to each send. */
   providerSends: Counter<'chain_id' | 'provider' | 'outcome'>
@@ -57,7 +57,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
     }),
     attempts: new Counter({
       name: 'txb_attempts_total',
-      help: 'Signed attempts stored: kind=first (a new nonce) or kind=bump (a fee-bumped replacement at the same nonce)',
+      help: "Signed attempts stored: kind=first (a nonce's first: a request's or a nonce-hole filler's) or kind=bump (a replacement at the same nonce: a fee raise, or an admin's cancel)",
       labelNames: ['chain_id', 'kind'],
       registers,
     }),

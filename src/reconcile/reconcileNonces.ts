@@ -322,6 +322,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       }
     })
     if (sent.length) {
+      ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'first' }, sent.length)
       log.warn({ signer: signer.address, nonces }, 'filling nonce holes with zero-value self-transfers')
       await broadcastAttempts(ctx, chain, sent)
     }
