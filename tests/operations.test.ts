@@ -25,7 +25,8 @@ function parsePrometheus(text: string): Sample[] {
       }
       continue
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line)
+    // prom-client writes NaN as "Nan" (an event-loop lag with no sample yet, when scraped twice within its window); Prometheus reads either.
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|Nan|\+Inf|-Inf)$/.exec(line)
     if (!m) throw new Error(`not Prometheus text: ${line}`)
     const labels: Record<string, string> = {}
     if (m[2]) {
@@ -116,6 +117,20 @@ describe('metrics, readiness and retention', () => {
       ['CANCELLED', 'CONFIRMED', 'FAILED', 'INCLUDED', 'PENDING', 'QUEUED', 'REVERTED'],
     )
     expect(value(done, 'txb_process_resident_memory_bytes')).toBeGreaterThan(0)
+    // The chain's head and how far the watcher has read it: a halted chain or a stopped watcher shows as these
+    // not rising (nothing else said so). Both rise with the blocks, and the cursor is at most the head.
+    const heights = async () => {
+      const s = await scrape()
+      return { head: value(s, 'txb_chain_head_block', { chain_id: '31337' }), cursor: value(s, 'txb_watch_cursor_block', { chain_id: '31337' }) }
+    }
+    const first = await heights()
+    expect(first.head).toBeGreaterThan(0)
+    expect(first.cursor).toBeGreaterThan(0)
+    const later = await waitFor('the head and the cursor rising', async () => {
+      const h = await heights()
+      return h.head > first.head && h.cursor > first.cursor && h
+    }, 15_000, 500)
+    expect(later.cursor).toBeLessThanOrEqual(later.head + 1)
   })
 
   it('keeps an idle keep-alive connection open past 60 s load balancers: the next request on it is answered', async () => {

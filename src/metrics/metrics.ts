@@ -107,7 +107,25 @@ function reusedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T | nul
  * others. /readyz does not turn on a chain's providers, so this is what to alert on (e.g. every provider of a
  * chain `down`).
  */
-export function registerProviderGauge(metrics: Metrics, chains: Array<{ chainId: number; health: { view: () => Array<{ name: string; status: string }> } }>): void {
+export function registerProviderGauge(
+  metrics: Metrics,
+  chains: Array<{ chainId: number; health: { view: () => Array<{ name: string; status: string; headBlock: bigint | null }> } }>,
+): void {
+  // A halted chain (or every provider serving the same stale head) fails nothing and lags no provider behind
+  // another: only a head that stops rising shows it (alert on changes(txb_chain_head_block[5m]) == 0).
+  new Gauge({
+    name: 'txb_chain_head_block',
+    help: 'The highest block any provider of the chain reported (its head), by chain',
+    labelNames: ['chain_id'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset()
+      for (const chain of chains) {
+        const heads = chain.health.view().flatMap((v) => (v.headBlock === null ? [] : [v.headBlock]))
+        if (heads.length) this.set({ chain_id: String(chain.chainId) }, Number(heads.reduce((a, b) => (b > a ? b : a))))
+      }
+    },
+  })
   new Gauge({
     name: 'txb_provider_status',
     help: 'Provider status by chain and provider: 1 for its current status (healthy, degraded, down), 0 for the others',
@@ -270,6 +288,21 @@ export function registerDatabaseGauges(
       this.reset()
       for (const r of (await readShort()) ?? [])
         if (!signerKeys || signerKeys.has(`${r.chain_id}:${r.signer}`)) this.set({ chain_id: String(r.chain_id), signer: r.signer }, r.short ? 1 : 0)
+    },
+  })
+  // The watcher (whichever instance leads) records how far it has read: a watcher stopped, or stuck on a block,
+  // shows as this falling behind txb_chain_head_block while nothing else may say so.
+  const readCursors = reusedFor(STATUS_CACHE_MS, () =>
+    bounded((tx) => tx<Array<{ chain_id: number; block_number: number }>>`SELECT chain_id, block_number FROM chain_cursors WHERE chain_id = ANY(${pgArray(chainIds)}::int[])`),
+  )
+  new Gauge({
+    name: 'txb_watch_cursor_block',
+    help: "The last block the chain's watcher has read (from the database: the same on every instance), by chain",
+    labelNames: ['chain_id'],
+    registers,
+    async collect() {
+      this.reset()
+      for (const r of (await readCursors()) ?? []) this.set({ chain_id: String(r.chain_id) }, Number(r.block_number))
     },
   })
   new Gauge({
