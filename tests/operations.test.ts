@@ -6,8 +6,8 @@ import type { ChainClients } from '../src/chain/createChainClients.ts'
 import { createLogger } from '../src/common/logger.ts'
 import { createReadiness } from '../src/health/readiness.ts'
 import { pruneFinalTransactions } from '../src/prune/pruneFinal.ts'
-import { waitForStatus } from './helpers/chainControl.ts'
-import { RECIPIENT, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
+import { RECIPIENT, SIGNER, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
 
 type Sample = { name: string; labels: Record<string, string>; value: number }
 
@@ -252,5 +252,21 @@ describe('metrics, readiness and retention', () => {
     // The service's own transactions (recent, confirmed) are still there.
     expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n).toBeGreaterThan(0)
     expect(await pruneFinalTransactions(sql, { retentionDays: 30 })).toBe(0)
+  })
+
+  it('a request waiting for a reason (a signer that cannot pay) shows in txb_transactions_waiting, and leaves it once it goes on', async () => {
+    // Pinned to its signer, with more value than it has: it waits INSUFFICIENT_FUNDS (up to an hour), and no
+    // metric said so (the short-of-funds gauge is for what moves off a signer).
+    const balance = await env.chain.getBalance({ address: SIGNER.address })
+    const id = await submit(env, { to: RECIPIENT, value: (balance + 10n ** 18n).toString(), from: SIGNER.address })
+    await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    const waiting = await waitFor('the waiting gauge', async () => {
+      const v = value(await scrape(), 'txb_transactions_waiting', { chain_id: '31337', status: 'QUEUED', reason: 'INSUFFICIENT_FUNDS' })
+      return v >= 1 && v
+    }, 10_000)
+    expect(waiting).toBe(1)
+    await chainControl(env).setBalance(SIGNER.address, balance + 10n * 10n ** 18n)
+    await waitForStatus(env, id, 'CONFIRMED', 30_000)
+    await waitFor('gone from the waiting gauge', async () => value(await scrape(), 'txb_transactions_waiting', { reason: 'INSUFFICIENT_FUNDS' }) === 0, 10_000)
   })
 })

@@ -171,8 +171,9 @@ export function registerDatabaseGauges(
   const read = reusedFor(STATUS_CACHE_MS, () =>
     sql.begin(async (tx) => {
       await tx`SET LOCAL statement_timeout = 2000`
-      return tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; oldest_seconds: number | null }>>`
+      return tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
         SELECT chain_id, status, count(*)::int AS n, (count(*) FILTER (WHERE at_fee_cap IS NOT NULL))::int AS at_cap,
+          (count(*) FILTER (WHERE error_code IS NOT NULL))::int AS waiting,
           extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
         FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
     }),
@@ -303,6 +304,29 @@ export function registerDatabaseGauges(
     async collect() {
       this.reset()
       for (const r of (await readCursors()) ?? []) this.set({ chain_id: String(r.chain_id) }, Number(r.block_number))
+    },
+  })
+  // Why unfinished ones wait, by the code they carry meanwhile: a request pinned to a signer that cannot pay waits
+  // INSUFFICIENT_FUNDS for up to an hour, and a remote signer that is down holds its requests SIGNER_UNAVAILABLE,
+  // and neither showed in a metric (the short-of-funds gauge covers only what the sign stage flags on the signer).
+  // Read only when the first query found some.
+  const readWaiting = reusedFor(STATUS_CACHE_MS, () =>
+    bounded((tx) =>
+      tx<Array<{ chain_id: number; status: string; reason: string; n: number }>>`
+        SELECT chain_id, status, error_code AS reason, count(*)::int AS n FROM transactions
+        WHERE status IN ('QUEUED', 'PENDING') AND error_code IS NOT NULL GROUP BY chain_id, status, error_code`,
+    ),
+  )
+  new Gauge({
+    name: 'txb_transactions_waiting',
+    help: 'Unfinished transactions (QUEUED, PENDING) that carry the reason they wait, by chain, status and reason (INSUFFICIENT_FUNDS, SIGNER_UNAVAILABLE, ...)',
+    labelNames: ['chain_id', 'status', 'reason'],
+    registers,
+    async collect() {
+      this.reset()
+      const rows = await read()
+      if (!rows?.some((r) => r.waiting > 0)) return
+      for (const r of (await readWaiting()) ?? []) this.set({ chain_id: String(r.chain_id), status: r.status, reason: r.reason }, r.n)
     },
   })
   new Gauge({
