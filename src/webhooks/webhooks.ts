@@ -85,8 +85,8 @@ export function readRegistry(sql: TxSql | ServiceContext['db']['sql'] | Sql): Pr
  * turned every other instance's deliveries off, and during a rolling deploy that added a webhook the old
  * instances' restarts took its statuses away again.
  */
-async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hooks: Hook[]): Promise<void> {
-  await ctx.db.sql.begin(async (tx) => {
+async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hooks: Hook[]): Promise<Awaited<ReturnType<typeof readRegistry>>> {
+  return ctx.db.sql.begin(async (tx) => {
     // One instance at a time: two starting together both deleted, then both inserted the same statuses, and the
     // second insert's duplicate key stopped that instance's start-up.
     await tx`SELECT pg_advisory_xact_lock(${WEBHOOK_STATUSES_LOCK})`
@@ -100,39 +100,43 @@ async function recordWantedStatuses(ctx: ServiceContext, instanceId: string, hoo
     const wanted = [...new Set(registered.flatMap((h) => h.events ?? TX_STATUSES))]
     await tx`DELETE FROM webhook_statuses`
     if (wanted.length) await tx`INSERT INTO webhook_statuses (to_status) SELECT unnest(${pgArray(wanted)}::text[]) ON CONFLICT DO NOTHING`
+    // The registry as this transaction left it: what the caller checks next, without reading it again.
+    return registered
   })
 }
 
 /**
  * Deliveries waiting in the queue of a webhook no running instance has: renamed, or its url or events changed
- * while it had no `name` (the default name is derived from them). Nothing sends them; said once at start-up,
- * with what to do, instead of their silently waiting until pg-boss's retention drops them.
+ * while it had no `name` (the default name is derived from them). Nothing sends them; said at start-up and
+ * whenever the set changes (checked with each refresh), with what to do, instead of their silently waiting until
+ * pg-boss's retention drops them.
  */
-function strandedDeliveries(ctx: ServiceContext, log: ServiceContext['log']): { check: (live: Set<string>) => Promise<void> } {
+function strandedDeliveries(ctx: ServiceContext, log: ServiceContext['log']): (live: Set<string>) => Promise<void> {
+  const prefix = webhookQueue('')
   /** What was last said, so a minute's check repeats nothing. */
   let said = ''
-  return { check: (live) => warnOfStrandedDeliveries(ctx, log, live, (text) => (text === said ? false : ((said = text), true))) }
-}
-
-async function warnOfStrandedDeliveries(ctx: ServiceContext, log: ServiceContext['log'], known: Set<string>, fresh: (text: string) => boolean): Promise<void> {
-  const rows = await ctx.db.sql
-    .begin(async (tx) => {
-      await tx`SET LOCAL statement_timeout = 5000`
-      return tx<{ name: string; waiting: number }[]>`
-        SELECT name, count(*)::int AS waiting FROM pgboss.job
-        WHERE name LIKE ${`${webhookQueue('')}%`} AND state IN ('created', 'retry', 'active') GROUP BY name`
-    })
-    .catch((err: unknown) => {
-      log.warn({ err }, 'could not look for webhook deliveries left in queues no webhook has')
-      return []
-    })
-  const stranded = rows.filter((r) => !known.has(r.name.slice(webhookQueue('').length)))
-  if (!fresh(stranded.map((r) => r.name).join(','))) return
-  if (stranded.length)
-    log.error(
-      { queues: Object.fromEntries(stranded.map((r) => [r.name.slice(webhookQueue('').length), r.waiting])) },
-      'webhook deliveries are waiting for webhooks no running instance has (renamed, or an unnamed one whose url or events changed): they are not sent. Give the webhook its old name (`name` in its config) to send them',
-    )
+  return async (live) => {
+    const rows = await ctx.db.sql
+      .begin(async (tx) => {
+        await tx`SET LOCAL statement_timeout = 5000`
+        return tx<{ name: string; waiting: number }[]>`
+          SELECT name, count(*)::int AS waiting FROM pgboss.job
+          WHERE name LIKE ${`${prefix}%`} AND state IN ('created', 'retry', 'active') GROUP BY name`
+      })
+      .catch((err: unknown) => {
+        log.warn({ err }, 'could not look for webhook deliveries left in queues no webhook has')
+        return []
+      })
+    const stranded = rows.map((r) => ({ webhook: r.name.slice(prefix.length), waiting: r.waiting })).filter((r) => !live.has(r.webhook))
+    const text = stranded.map((r) => r.webhook).join(',')
+    if (text === said) return
+    said = text
+    if (stranded.length)
+      log.error(
+        { queues: Object.fromEntries(stranded.map((r) => [r.webhook, r.waiting])) },
+        'webhook deliveries are waiting for webhooks no running instance has (renamed, or an unnamed one whose url or events changed): they are not sent. Give the webhook its old name (`name` in its config) to send them',
+      )
+  }
 }
 
 /** Thrown inside the dispatch transaction when a webhook registered meanwhile has no queue here yet. */
@@ -161,13 +165,14 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   await createQueue(ctx.boss, WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
   for (const h of hooks) await createQueue(ctx.boss, webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
   const instanceId = randomUUID()
-  await recordWantedStatuses(ctx, instanceId, hooks)
-  const registered = await readRegistry(ctx.db.sql)
+  const registered = await recordWantedStatuses(ctx, instanceId, hooks)
   const elsewhere = registered.filter((r) => !byName.has(r.name) && r.live).map((r) => r.name)
   if (elsewhere.length)
     log.warn({ webhooks: elsewhere }, 'webhooks configured on other instances only: their deliveries are queued for the instances that have them')
-  const stranded = strandedDeliveries(ctx, log)
-  await stranded.check(new Set([...byName.keys(), ...registered.filter((r) => r.live).map((r) => r.name)]))
+  /** The webhooks someone delivers: this instance's, and those another instance refreshed lately. */
+  const liveNames = (all: typeof registered) => new Set([...byName.keys(), ...all.filter((r) => r.live).map((r) => r.name)])
+  const checkStranded = strandedDeliveries(ctx, log)
+  await checkStranded(liveNames(registered))
   /** Queues this instance has made sure of: a job for a webhook only other instances have goes to its queue too. */
   const queuesMade = new Set(hooks.map((h) => webhookQueue(h.name)))
   const ensureQueues = async (registered: Registered[]) => {
@@ -218,7 +223,7 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     recordWantedStatuses(ctx, instanceId, hooks)
       // Again each minute, not only at start: a webhook renamed in a restart is still "registered" by the run before
       // for a while, and its deliveries were never named.
-      .then(async () => stranded.check(new Set([...byName.keys(), ...(await readRegistry(ctx.db.sql)).filter((r) => r.live).map((r) => r.name)])))
+      .then((all) => checkStranded(liveNames(all)))
       .catch((err: unknown) => log.warn({ err }, 'refreshing the webhooks this instance delivers failed; tried again later'))
   }, REGISTRY_REFRESH_MS)
   refresh.unref()
