@@ -40,3 +40,20 @@ export function createRepeatedFailureLog(
     },
   }
 }
+
+/**
+ * One RepeatedFailureLog per key (a signer), made on first use: what fails for one signer is said apart from
+ * another's. The keys are the configured ones, so the map stays small.
+ */
+export function createRepeatedFailureLogs(
+  log: Logger,
+  text: { failed: string; still: string; again: string },
+  level: 'warn' | 'error' = 'error',
+): (key: string, fields: Record<string, unknown>) => RepeatedFailureLog {
+  const logs = new Map<string, RepeatedFailureLog>()
+  return (key, fields) => {
+    let f = logs.get(key)
+    if (!f) logs.set(key, (f = createRepeatedFailureLog(log, fields, text, level)))
+    return f
+  }
+}

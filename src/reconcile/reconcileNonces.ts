@@ -11,7 +11,7 @@ import { ERROR_CODE } from '../core/errors.ts'
 import { initialFees } from '../core/fees.ts'
 import { buildAttempt } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
-import { createRepeatedFailureLog, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
+import { createRepeatedFailureLogs } from '../common/repeatedFailureLog.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 
 /** A send taken this long after a transaction's first unrecognized refusal shows the providers take others. */
@@ -329,25 +329,16 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   }
 
   /** Per signer, a failure said once and then counted (a provider outage logged one per signer and pass). */
-  const failureLogs = new Map<string, RepeatedFailureLog>()
-  const failuresOf = (address: string): RepeatedFailureLog => {
-    let f = failureLogs.get(address)
-    if (!f)
-      failureLogs.set(
-        address,
-        (f = createRepeatedFailureLog(
-          log,
-          { signer: address },
-          {
-            failed: "reconciling a signer failed; the chain's other signers go on, it is tried again on the next pass",
-            still: 'reconciling a signer still fails the same way; tried again each pass',
-            again: 'reconciling the signer works again',
-          },
-          'warn',
-        )),
-      )
-    return f
-  }
+  const failureLogs = createRepeatedFailureLogs(
+    log,
+    {
+      failed: "reconciling a signer failed; the chain's other signers go on, it is tried again on the next pass",
+      still: 'reconciling a signer still fails the same way; tried again each pass',
+      again: 'reconciling the signer works again',
+    },
+    'warn',
+  )
+  const failuresOf = (address: string) => failureLogs(address, { signer: address })
   return {
     async reconcile(): Promise<void> {
       const pass = ++passes

@@ -4,7 +4,7 @@ import type { ServiceContext } from '../context.ts'
 import { QUEUE, signJobKey, type SignJob } from '../jobs/queues.ts'
 import { SET_ASIDE_RETRY_MS, signNextBatch, type DrainState, type SignedAttempt } from './signQueued.ts'
 import { SetAsideForNow } from './setAsideForNow.ts'
-import { createRepeatedFailureLog, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
+import { createRepeatedFailureLogs } from '../common/repeatedFailureLog.ts'
 
 /**
  * Signed batches of one signer being sent (or waiting to be) while the next is signed. Deep enough that
@@ -151,21 +151,12 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
    * Per signer: each accept and each sweep tick starts a drain, so a provider outage logged a 2 KB stack trace per
    * accepted request. Once per failure now, then a count each minute.
    */
-  const failureLogs = new Map<string, RepeatedFailureLog>()
-  const drainFailures = (chainId: number, signer: string): RepeatedFailureLog => {
-    const key = signJobKey({ chainId, signer })
-    let f = failureLogs.get(key)
-    if (!f)
-      failureLogs.set(
-        key,
-        (f = createRepeatedFailureLog(ctx.log, { chainId, signer }, {
-          failed: 'sign drain failed; the sweep retries',
-          still: 'sign drain still failing the same way; the sweep retries',
-          again: 'sign drain works again',
-        })),
-      )
-    return f
-  }
+  const failureLogs = createRepeatedFailureLogs(ctx.log, {
+    failed: 'sign drain failed; the sweep retries',
+    still: 'sign drain still failing the same way; the sweep retries',
+    again: 'sign drain works again',
+  })
+  const drainFailures = (chainId: number, signer: string) => failureLogs(signJobKey({ chainId, signer }), { chainId, signer })
   return {
     kick(chainId, signer) {
       if (stopping) return
