@@ -169,14 +169,13 @@ export function registerDatabaseGauges(
       return fn(tx as unknown as Sql)
     }) as Promise<T>
   const read = reusedFor(STATUS_CACHE_MS, () =>
-    sql.begin(async (tx) => {
-      await tx`SET LOCAL statement_timeout = 2000`
-      return tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
+    bounded(
+      (tx) => tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
         SELECT chain_id, status, count(*)::int AS n, (count(*) FILTER (WHERE at_fee_cap IS NOT NULL))::int AS at_cap,
           (count(*) FILTER (WHERE error_code IS NOT NULL))::int AS waiting,
           extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
-        FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`
-    }),
+        FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`,
+    ),
   )
   const readStored = reusedFor(STATUS_CACHE_MS, () => bounded((tx) => Promise.all(chainIds.map((chainId) => countTransactionsByStatus(tx, { chainId })))))
   const registers = [metrics.registry]
@@ -227,13 +226,12 @@ export function registerDatabaseGauges(
   // Deliveries waiting per webhook (pg-boss's jobs, one queue each): a receiver that is down or slow shows here
   // long before its deliveries are given up.
   const readWebhooks = reusedFor(STATUS_CACHE_MS, () =>
-    sql.begin(async (tx) => {
-      await tx`SET LOCAL statement_timeout = 2000`
-      return tx<Array<{ name: string; waiting: number; oldest_seconds: number | null }>>`
+    bounded(
+      (tx) => tx<Array<{ name: string; waiting: number; oldest_seconds: number | null }>>`
         SELECT name, count(*)::int AS waiting, extract(epoch FROM now() - min(created_on))::float8 AS oldest_seconds
         FROM pgboss.job WHERE name = ANY(${webhookNames.map(webhookQueue)}::text[]) AND state IN ('created', 'retry', 'active')
-        GROUP BY name`
-    }),
+        GROUP BY name`,
+    ),
   )
   if (webhookNames.length) {
     type Queued = { waiting: number; oldest_seconds: number | null }
