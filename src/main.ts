@@ -1,4 +1,5 @@
 import './common/productionMode.ts'
+import { createPublicClient, http } from 'viem'
 import { ConfigError, loadOptions } from './config/loadConfig.ts'
 import { createLogger } from './common/logger.ts'
 import { checkDatabase, describeDatabase } from './db/checkDatabase.ts'
@@ -19,12 +20,6 @@ const SHUTDOWN_DEADLINE_MS = 40_000
 /** The same signal again within this long is the same Ctrl-C delivered twice (see shutdown), not a second one. */
 const REPEAT_SIGNAL_MS = 1_000
 
-
-/** The dev chain's latest block number. */
-async function anvilHead(url: string): Promise<bigint> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' }) })
-  return BigInt(((await res.json()) as { result: string }).result)
-}
 
 /** `npm start`: with a config file, the service; without one, dev mode (embedded Postgres + local anvil). */
 async function main(): Promise<void> {
@@ -104,7 +99,7 @@ async function main(): Promise<void> {
     cleanups.push({ name: 'anvil stop', run: anvil.stop })
     apiKey = devApiKey(options.dataDir)
     config = devConfig(anvil.url, apiKey)
-    await checkDevChain(databaseUrl, anvil.chainId, await anvilHead(anvil.url), options.dataDir)
+    await checkDevChain(databaseUrl, anvil.chainId, await createPublicClient({ transport: http(anvil.url) }).getBlockNumber(), options.dataDir)
   }
   service = await startService({ config, databaseUrl, port: options.port, host: options.host, log, devMode: options.devMode })
   const lines = [
