@@ -5,9 +5,6 @@ import type { ServiceContext } from '../context.ts'
 import { classifySendAnswer, type SendAnswer, type SendOutcome } from '../core/classifySendError.ts'
 import { pgArray } from '../db/pgArray.ts'
 
-/** How an attempt records a provider it was not sent to, being down. */
-const NOT_SENT_DOWN = 'not sent: provider is down'
-
 export { toSendAnswer }
 
 export type RawAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
@@ -68,16 +65,17 @@ export async function broadcastAttempts(
   const ordered = [...attempts].sort((a, b) => a.nonce - b.nonce)
   // Every provider that is not down, at once; a down one is retried once its time-out passes (or all, if all are down).
   const targets = chain.providers.filter((p) => chain.health.usableForSend(p.name))
-  if (targets.length < chain.providers.length) {
+  const skipped = new Set(chain.providers.filter((p) => !targets.includes(p)).map((p) => p.name))
+  if (skipped.size) {
     // A skipped provider is on the attempt as a provider_error saying why: to every stage it looks like one that
     // failed at once (as it would have), and the operator sees why it has no answer.
     const at = new Date().toISOString()
     for (const v of chain.health.view()) {
-      if (targets.some((t) => t.name === v.name)) continue
-      const error = chain.redact(`${NOT_SENT_DOWN}${v.lastError ? ` (${v.lastError})` : ''}`).slice(0, 500)
+      if (!skipped.has(v.name)) continue
+      const error = chain.redact(`not sent: provider is down${v.lastError ? ` (${v.lastError})` : ''}`).slice(0, 500)
       for (const a of ordered) results.set(a.hash, [...(results.get(a.hash) ?? []), { name: v.name, outcome: 'provider_error', error, at }])
     }
-    ctx.log.debug({ chainId: chain.chainId, skipped: chain.providers.filter((p) => !targets.includes(p)).map((p) => p.name) }, 'skipping down providers')
+    ctx.log.debug({ chainId: chain.chainId, skipped: [...skipped] }, 'skipping down providers')
   }
   await Promise.allSettled(
     targets.map(async (provider) => {
@@ -152,7 +150,7 @@ export async function broadcastAttempts(
   for (const [hash, list] of results) {
     // A send never made (the provider down) is not an answer: counted as provider_error, it looked like one that failed each time.
     for (const r of list)
-      ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: r.error?.startsWith(NOT_SENT_DOWN) ? 'skipped_down' : r.outcome })
+      ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: skipped.has(r.name) ? 'skipped_down' : r.outcome })
     const failed = list.filter((r) => r.outcome !== 'sent')
     if (failed.length === list.length)
       ctx.log.warn({ chainId: chain.chainId, hash, answers: failed.map((f) => `${f.name}: ${f.outcome}: ${f.error}`) }, 'no provider accepted the attempt')
