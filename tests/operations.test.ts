@@ -269,4 +269,27 @@ describe('metrics, readiness and retention', () => {
     await waitForStatus(env, id, 'CONFIRMED', 30_000)
     await waitFor('gone from the waiting gauge', async () => value(await scrape(), 'txb_transactions_waiting', { reason: 'INSUFFICIENT_FUNDS' }) === 0, 10_000)
   })
+
+  it('txb_oldest_unfinished_seconds counts from when a row entered its status: a failure retried 20 days on is seconds QUEUED', async () => {
+    // Pinned to a signer that cannot pay for it, it stays QUEUED (INSUFFICIENT_FUNDS) after the retry.
+    const balance = await env.chain.getBalance({ address: SIGNER.address })
+    const id = await submit(env, { to: RECIPIENT, value: (balance + 10n ** 18n).toString(), from: SIGNER.address })
+    await waitForStatus(env, id, (t) => t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS')
+    const oldestQueued = async () => value(await scrape(), 'txb_oldest_unfinished_seconds', { chain_id: '31337', status: 'QUEUED' })
+    // Accepted 20 days ago and never moved: QUEUED for 20 days, as before.
+    await sql`UPDATE transactions SET created_at = now() - interval '20 days' WHERE id = ${id}`
+    await waitFor('20 days QUEUED', async () => (await oldestQueued()) > 19 * 86_400, 10_000)
+    // It failed then (as its patience would fail it), and an admin retries it today.
+    await sql`UPDATE transactions SET status = 'FAILED', final_at = now(), error_code = 'INSUFFICIENT_FUNDS' WHERE id = ${id}`
+    const retried = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { status execution } }`, { id })
+    expect(retried.json.data.retryTransaction).toEqual({ status: 'QUEUED', execution: 2 })
+    const age = await waitFor('the gauge to read the retry', async () => {
+      const a = await oldestQueued()
+      return a < 86_400 && a
+    }, 10_000)
+    expect(age).toBeLessThan(60)
+    expect((await sql`SELECT status_at > now() - interval '1 minute' AS fresh FROM transactions WHERE id = ${id}`)[0]!.fresh).toBe(true)
+    await chainControl(env).setBalance(SIGNER.address, balance + 10n * 10n ** 18n)
+    await waitForStatus(env, id, 'CONFIRMED', 30_000)
+  })
 })

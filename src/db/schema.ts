@@ -81,6 +81,11 @@ export const transactions = pgTable(
     revertReason: text('revert_reason'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /**
+     * When it entered its status; null until its first change (then created_at is when). Set by a trigger on
+     * every change of status, so no writer can forget it: txb_oldest_unfinished_seconds counts from it.
+     */
+    statusAt: ts('status_at'),
     firstSentAt: ts('first_sent_at'),
     includedAt: ts('included_at'),
     finalAt: ts('final_at'),

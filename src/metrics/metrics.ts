@@ -173,7 +173,7 @@ export function registerDatabaseGauges(
       (tx) => tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
         SELECT chain_id, status, count(*)::int AS n, (count(*) FILTER (WHERE at_fee_cap IS NOT NULL))::int AS at_cap,
           (count(*) FILTER (WHERE error_code IS NOT NULL))::int AS waiting,
-          extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+          extract(epoch FROM now() - min(COALESCE(status_at, created_at)))::float8 AS oldest_seconds
         FROM transactions WHERE status IN ('QUEUED', 'PENDING', 'INCLUDED') GROUP BY chain_id, status`,
     ),
   )
@@ -329,7 +329,9 @@ export function registerDatabaseGauges(
   })
   new Gauge({
     name: 'txb_oldest_unfinished_seconds',
-    help: 'Age of the oldest transaction in each unfinished status, by chain',
+    // From when it entered the status (status_at): counted from its creation, a FAILED row retried weeks later read
+    // weeks QUEUED at once, and one that waited an hour for funds an hour PENDING, each a false "stuck" alert.
+    help: 'How long the transaction longest in each unfinished status has been in it (since it entered it), by chain',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
