@@ -10,7 +10,7 @@ import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
-import { createMetrics, registerDatabaseGauges, registerProviderGauge } from './metrics/metrics.ts'
+import { createMetrics, registerDatabaseGauges, registerPipelineGauges, registerProviderGauge } from './metrics/metrics.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
@@ -94,6 +94,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
       const child = await startPipelineProcess({ config, databaseUrl: opts.databaseUrl, log, devMode: ctx.devMode, apiLoad: ctx.apiLoad! })
       pipelineMetrics = child.metrics
       pipelineStatus = child.status
+      registerPipelineGauges(ctx.metrics!, child.status)
       stages = child
     } else stages = await startStages(ctx, { providerChecks: false })
   } catch (err) {

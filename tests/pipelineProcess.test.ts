@@ -75,6 +75,11 @@ describe('pipeline.process "separate"', () => {
       expect(metrics).toMatch(/^txb_transactions_accepted_total\{chain_id="31337",outcome="created",process="api"\} 20$/m)
       expect(metrics).toMatch(/^txb_attempts_total\{chain_id="31337",kind="first",process="pipeline"\} 20$/m)
       expect(metrics).toMatch(/^txb_process_resident_memory_bytes\{process="api"\} \d+/m)
+      // The API's process says whether its child runs and how often it was restarted (the child's own series are
+      // missing while it is down); the child leads the chain's watcher.
+      expect(metrics).toMatch(/^txb_pipeline_up\{process="api"\} 1$/m)
+      expect(metrics).toMatch(/^txb_pipeline_restarts_total\{process="api"\} 0$/m)
+      expect(metrics).toMatch(/^txb_watcher_leader\{chain_id="31337",process="pipeline"\} 1$/m)
       expect(metrics).toMatch(/^txb_process_resident_memory_bytes\{process="pipeline"\} \d+/m)
       // Valid for Prometheus: each metric declared once, each series once.
       const types = metrics.split('\n').filter((l) => l.startsWith('# TYPE '))
@@ -102,6 +107,9 @@ describe('pipeline.process "separate"', () => {
         return body.pipeline?.pid === secondChild ? body : null
       }, 30_000)
       expect(readyz).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: secondChild, restarts: 1 } })
+      const afterRestart = await (await fetch(`${service.url}/metrics`)).text()
+      expect(afterRestart).toMatch(/^txb_pipeline_restarts_total\{process="api"\} 1$/m)
+      expect(afterRestart).toMatch(/^txb_pipeline_up\{process="api"\} 1$/m)
       await waitFor(`${TOTAL} confirmed`, async () => (await confirmed()) === TOTAL, 60_000)
 
       // Every request executed exactly once, at consecutive nonces.

@@ -39,6 +39,12 @@ describe('the watcher lock', () => {
     const holders = () => sql<{ pid: number }[]>`
       SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = ${WATCH_LOCK_NAMESPACE} AND granted
         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+    // What an operator's alert reads: summed over the instances, one watcher for the chain.
+    const leaderGauge = async (i: number) => {
+      const text = await (await fetch(`${services[i]!.url}/metrics`)).text()
+      return Number(/^txb_watcher_leader\{chain_id="31337"\} (\d+)$/m.exec(text)?.[1] ?? NaN)
+    }
+    expect([await leaderGauge(0), await leaderGauge(1)]).toEqual([1, 0])
     const [lock] = await holders()
     await sql`SELECT pg_terminate_backend(${lock!.pid})`
     await waitFor('the second instance leads', async () => logs[1]!.lines.some((l) => l.includes('watching chain (leader)')), 20_000)
@@ -53,6 +59,7 @@ describe('the watcher lock', () => {
     expect(current).toBeGreaterThan(15)
     expect(old).toBeLessThan(10)
     expect(await holders()).toHaveLength(1)
+    expect([await leaderGauge(0), await leaderGauge(1)]).toEqual([0, 1])
 
     // The old leader leads again once the new one stops. It resumes from the stored cursor: before, it went on from
     // the one it held when it lost the lock, and saved that one, 200 blocks a tick, over the newer stored one.

@@ -140,6 +140,48 @@ export function registerProviderGauge(
   })
 }
 
+/**
+ * With `pipeline.process: "separate"`, the API's process reports its child: while the child is down its own series
+ * (the watcher's, the sign stage's) are missing from /metrics, which an alert on them cannot tell from "fine", and
+ * its restarts showed only in the log.
+ */
+export function registerPipelineGauges(metrics: Metrics, status: () => { pid: number | null; restarts: number }): void {
+  new Gauge({
+    name: 'txb_pipeline_up',
+    help: 'With pipeline.process "separate": 1 while the pipeline process is running, 0 while it is down or restarting',
+    registers: [metrics.registry],
+    collect() {
+      this.set(status().pid === null ? 0 : 1)
+    },
+  })
+  new Counter({
+    name: 'txb_pipeline_restarts_total',
+    help: 'With pipeline.process "separate": times the pipeline process was restarted after it died or hung (alert on increase(...[10m]) > 0)',
+    registers: [metrics.registry],
+    collect() {
+      // Kept by pipelineProcess.ts; set by starting from zero.
+      this.reset()
+      this.inc(status().restarts)
+    },
+  })
+}
+
+/**
+ * Which chains this process watches (leads, by the watcher's advisory lock): summed over the instances, 1 per
+ * chain. 0 is no watcher (nothing is confirmed), 2 would be two (the lock failed).
+ */
+export function registerWatcherGauge(metrics: Metrics, watchers: Array<{ chainId: number; isLeader: () => boolean }>): void {
+  new Gauge({
+    name: 'txb_watcher_leader',
+    help: "1 where this process leads the chain's watcher, else 0, by chain: sum across instances should be 1 per chain",
+    labelNames: ['chain_id'],
+    registers: [metrics.registry],
+    collect() {
+      for (const w of watchers) this.set({ chain_id: String(w.chainId) }, w.isLeader() ? 1 : 0)
+    },
+  })
+}
+
 /** Scrapes should not hammer Postgres: the counts are reused for this long. */
 const STATUS_CACHE_MS = 2_000
 const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const

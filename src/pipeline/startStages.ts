@@ -9,6 +9,7 @@ import type { FileConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
 import { createDb, type Db } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
+import { registerWatcherGauge } from '../metrics/metrics.ts'
 import { createBoss, createQueues } from '../jobs/queues.ts'
 import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from '../prune/pruneFinal.ts'
 import { foldStatusCounts, FOLD_STATUS_COUNTS_INTERVAL_MS } from '../store/foldStatusCounts.ts'
@@ -72,6 +73,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
   const { config, log, chains, db } = ctx
   const signWorker = await startSignWorker(ctx)
   const watchers = [...chains.values()].map((chain) => startChainWatcher(ctx, chain))
+  if (ctx.metrics) registerWatcherGauge(ctx.metrics, [...chains.keys()].map((chainId, i) => ({ chainId, isLeader: watchers[i]!.isLeader })))
   const sweep = startRecoverySweep(ctx, { holds: signWorker.holds })
   const webhooks = await startWebhooks(ctx)
   /** Aborted by stop: a retention run of up to 50 batches ends after the one in hand. */
