@@ -4,6 +4,7 @@ import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { classifySendAnswer, type SendAnswer, type SendOutcome } from '../core/classifySendError.ts'
 import { pgArray } from '../db/pgArray.ts'
+import { createUnacceptedLog, type UnacceptedAttempt } from './unacceptedLog.ts'
 
 export { toSendAnswer }
 
@@ -27,6 +28,14 @@ async function sendTo(provider: ProviderClient, raw: Hex): Promise<SendAnswer> {
   } catch (err) {
     return toSendAnswer(err)
   }
+}
+
+/** One per chain (each service has its own ChainClients, so several services in one process, as in tests, do not share one). */
+const unacceptedLogs = new WeakMap<ChainClients, ReturnType<typeof createUnacceptedLog>>()
+function unacceptedLogOf(ctx: ServiceContext, chain: ChainClients) {
+  let log = unacceptedLogs.get(chain)
+  if (!log) unacceptedLogs.set(chain, (log = createUnacceptedLog(ctx.log, chain.chainId)))
+  return log
 }
 
 /** Kept for a day: the longest `patience.sendMs` allowed. */
@@ -147,13 +156,13 @@ export async function broadcastAttempts(
       UPDATE signer_nonces s SET short_of_funds_at = COALESCE(s.short_of_funds_at, now()), updated_at = now()
       FROM (SELECT DISTINCT chain_id, signer FROM transactions WHERE id = ANY(${pgArray(shortIds)}::uuid[]) AND status = 'PENDING') t
       WHERE s.chain_id = t.chain_id AND s.signer = t.signer AND s.short_of_funds_at IS NULL`
+  const unaccepted: UnacceptedAttempt[] = []
   for (const [hash, list] of results) {
     // A send never made (the provider down) is not an answer: counted as provider_error, it looked like one that failed each time.
     for (const r of list)
       ctx.metrics?.providerSends.inc({ chain_id: String(chain.chainId), provider: r.name, outcome: skipped.has(r.name) ? 'skipped_down' : r.outcome })
-    const failed = list.filter((r) => r.outcome !== 'sent')
-    if (failed.length === list.length)
-      ctx.log.warn({ chainId: chain.chainId, hash, answers: failed.map((f) => `${f.name}: ${f.outcome}: ${f.error}`) }, 'no provider accepted the attempt')
+    if (list.every((r) => r.outcome !== 'sent')) unaccepted.push({ hash, answers: list })
   }
+  if (unaccepted.length) unacceptedLogOf(ctx, chain)(unaccepted)
   return results
 }
