@@ -332,5 +332,19 @@ describe('rate tokens for GraphQL aliases', () => {
     expect(fits.json.errors).toBeUndefined()
     expect(Object.keys(fits.json.data)).toEqual(['b11', 'b12', 'b13'])
     expect(await stored()).toEqual(['11', '12', '13'])
+    // Inside fragments (inline, named) they count too: before, only top-level fields did, and these were stored.
+    await new Promise((r) => setTimeout(r, 4_000)) // two tokens back
+    const fields = (values: number[]) => values.map((v) => `b${v}: broadcastTransaction(input: { to: "${RECIPIENT}", value: "${v}" }) { id }`).join(' ')
+    const inline = await env.graphql(`mutation { ... on Mutation { ${fields([21, 22, 23, 24, 25])} } }`)
+    expect(inline.json.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED')
+    const named = await env.graphql(`mutation { ...M } fragment M on Mutation { ${fields([31, 32, 33, 34, 35])} }`)
+    expect(named.json.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED')
+    expect(await stored()).toEqual(['11', '12', '13'])
+    // A fragment spread twice runs its fields once (graphql-js merges them): two submissions, two tokens (each
+    // refused request took its own one).
+    await new Promise((r) => setTimeout(r, 4_000))
+    const twice = await env.graphql(`mutation { ...N ...N } fragment N on Mutation { ${fields([41, 42])} }`)
+    expect(twice.json.errors).toBeUndefined()
+    expect(await stored()).toEqual(['11', '12', '13', '41', '42'])
   })
 })

@@ -1,4 +1,4 @@
-import { Kind, lexicographicSortSchema, type GraphQLSchema } from 'graphql'
+import { Kind, lexicographicSortSchema, type FragmentDefinitionNode, type GraphQLSchema, type SelectionNode } from 'graphql'
 import { parseAddress, parseIdPrefix, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
 import { acceptTransaction } from '../../accept/acceptTransaction.ts'
 import { cancelTransaction } from '../../admin/cancelTransaction.ts'
@@ -232,6 +232,24 @@ builder.queryType({
   }),
 })
 
+/**
+ * How many broadcastTransaction fields the mutation executes: inside fragments too (`... on Mutation { }`,
+ * `...Named`), which counting the top-level fields alone missed (16 submissions for one token again). Fields with
+ * one response key are merged by graphql-js and run once, so they count once (a fragment spread twice).
+ */
+function countSubmissions(selections: readonly SelectionNode[], fragments: Record<string, FragmentDefinitionNode>, keys = new Set<string>(), seen = new Set<string>()): number {
+  for (const s of selections) {
+    if (s.kind === Kind.FIELD) {
+      if (s.name.value === 'broadcastTransaction') keys.add(s.alias?.value ?? s.name.value)
+    } else if (s.kind === Kind.INLINE_FRAGMENT) countSubmissions(s.selectionSet.selections, fragments, keys, seen)
+    else if (!seen.has(s.name.value) && fragments[s.name.value]) {
+      seen.add(s.name.value)
+      countSubmissions(fragments[s.name.value]!.selectionSet.selections, fragments, keys, seen)
+    }
+  }
+  return keys.size
+}
+
 builder.mutationType({
   fields: (t) => ({
     retryTransaction: t.field({
@@ -264,7 +282,7 @@ builder.mutationType({
         // later one refused would null the whole answer (the field is non-null) with the first ones stored, and
         // a client retrying without idempotency keys would store them twice.
         if (!ctx.submissions) {
-          const submissions = info.operation.selectionSet.selections.filter((s) => s.kind === Kind.FIELD && s.name.value === 'broadcastTransaction').length
+          const submissions = countSubmissions(info.operation.selectionSet.selections, info.fragments)
           if (submissions > 1) ctx.takeToken?.(submissions - 1)
         }
         ctx.submissions = (ctx.submissions ?? 0) + 1
