@@ -107,6 +107,14 @@ describe('bad input', () => {
     // The root is the dashboard for anyone (a load balancer's default health check is GET / with */*).
     const root = await fetch(`${env.service.url}/`, { headers: { accept: '*/*' } })
     expect([root.status, root.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8'])
+    // The dashboard has admin buttons (retry, cancel): no other site may frame it and trick a click; nothing is
+    // sniffed as another type; the explorer links do not tell the explorer the dashboard's address.
+    for (const res of [page, root]) {
+      expect(res.headers.get('content-security-policy')).toBe("frame-ancestors 'none'")
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+    }
   })
 
   it('GraphQL: a cursor this API did not make → INVALID_INPUT on `after` (a huge sequence number was a 500)', async () => {

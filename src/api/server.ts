@@ -31,6 +31,18 @@ const MIME: Record<string, string> = {
   '.ico': 'image/x-icon',
 }
 
+/**
+ * The dashboard has admin buttons (retry, cancel): no other site may frame it to trick a click on one. Nothing is
+ * sniffed as another type, and the explorer links do not tell the explorer the dashboard's (internal) address.
+ * (No script-src: the built page inlines its script.)
+ */
+const PAGE_HEADERS = {
+  'content-security-policy': "frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers })
@@ -69,7 +81,7 @@ function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
       if (path !== '/' && !(req.headers.accept ?? '').includes('text/html')) return false
       file = join(dir, 'index.html')
     }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' })
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', ...PAGE_HEADERS })
     createReadStream(file).pipe(res)
     return true
   }
