@@ -111,7 +111,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const yoga = createGraphQL(ctx, schema)
   const readiness = createReadiness(db.sql, [...chains.values()], log, pipelineStatus)
   const rateLimiter = createRateLimiter(config.limits)
-  const cors = createCorsPolicy(config.apiKeys, ctx.devMode)
+  const cors = createCorsPolicy(config.apiKeys, ctx.devMode, { authDisabled: config.auth === 'disabled', allowedHosts: config.allowedHosts })
   const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics, cors })
   const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter, cors)
   let stopping: Promise<void> | null = null
@@ -156,7 +156,11 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
 function warnOfUnsafeSetup(opts: StartServiceOptions, chains: Map<number, unknown>, signers: { forChain: (chainId: number) => { address: string; name: string }[] }): void {
   const loopback = ['127.0.0.1', '::1', 'localhost'].includes(opts.host)
   if (opts.config.auth === 'disabled' && !loopback)
-    opts.log.warn({ host: opts.host }, 'auth is "disabled" and the API listens beyond this machine: anyone who can reach it can submit, retry and cancel')
+    opts.log.warn(
+      { host: opts.host },
+      'auth is "disabled" and the API listens beyond this machine: anyone who can reach it can submit, retry and cancel ' +
+        '(it answers only at IP addresses, localhost and the names in "allowedHosts")',
+    )
   const devKeys = new Set(ANVIL_DEV_ACCOUNTS.map((a) => a.address.toLowerCase()))
   for (const chainId of chains.keys()) {
     if (chainId === 31337 || chainId === 1337) continue

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
 import type { Browser, Page } from 'playwright-core'
@@ -61,7 +61,10 @@ describe('CORS: which web pages may call the API from a browser (real chromium)'
   let foreignPage: Page
 
   beforeAll(async () => {
-    ;[allowed, foreign, browser] = await Promise.all([startPageServer(), startPageServer(), launchBrowser()])
+    // Two more names for this machine, as DNS would give them: an attacker's site rebound to it, and a name the
+    // operator lists in allowedHosts.
+    const names = launchBrowser(['--host-resolver-rules=MAP rebound.example 127.0.0.1, MAP relayer.internal 127.0.0.1'])
+    ;[allowed, foreign, browser] = await Promise.all([startPageServer(), startPageServer(), names])
     ;[env, open] = await Promise.all([
       startTestEnv({
         config: (c) => {
@@ -70,7 +73,12 @@ describe('CORS: which web pages may call the API from a browser (real chromium)'
         },
       }),
       // auth disabled: requests without a key act as admin, so no other site may send them from a browser.
-      startTestEnv({ config: (c) => (c.auth = 'disabled') }),
+      startTestEnv({
+        config: (c) => {
+          c.auth = 'disabled'
+          c.allowedHosts = ['relayer.internal']
+        },
+      }),
     ])
     sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     allowedPage = await browser.newPage()
@@ -176,6 +184,51 @@ describe('CORS: which web pages may call the API from a browser (real chromium)'
       expect(await pageFetch(ownPage, `${open.service.url}/broadcast_transaction`, submit())).toMatchObject({ status: 200 })
       await ownPage.close()
       expect(await count()).toBe(2)
+    } finally {
+      await openSql.end()
+    }
+  })
+
+  it('with auth disabled, a site whose name was rebound to this server (DNS rebinding) cannot act as admin; IP addresses, localhost and allowedHosts names can', async () => {
+    const openSql = postgres(open.databaseUrl, { max: 1, onnotice: () => {} })
+    const port = new URL(open.service.url).port
+    try {
+      const count = async () => (await openSql<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions`)[0]!.n
+      const before = await count()
+      // The attacker's page, loaded while its name pointed at the attacker, is now served by this server under
+      // that name: to the browser every call below is same-origin (before: all were taken, as admin).
+      const rebound = await browser.newPage()
+      await rebound.goto(`http://rebound.example:${port}/healthz`)
+      const posted = await pageFetch(rebound, `http://rebound.example:${port}/broadcast_transaction`, submit())
+      expect(posted).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } })
+      expect((posted as { body: { error: { message: string } } }).body.error.message).toMatch(/allowedHosts/)
+      const read = await pageFetch(rebound, `http://rebound.example:${port}/graphql?query=${encodeURIComponent('{ transactions(first: 1) { edges { node { id } } } }')}`, {
+        method: 'GET',
+        headers: { accept: 'application/json' },
+      })
+      // Over plain http a same-origin GET carries no Origin and no Sec-Fetch-Site: the name alone tells it apart.
+      expect(read).toMatchObject({ status: 403 })
+      await rebound.close()
+      // So any client reaching it by a name not listed is refused too, with the fix in the message.
+      const byName = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: Number(port), path: '/transactions/00000000-0000-4000-8000-000000000000', headers: { host: `relayer.other:${port}` } }, (res) => {
+          let body = ''
+          res.on('data', (c) => (body += c))
+          res.on('end', () => resolve({ status: res.statusCode!, body }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+      expect(byName.status).toBe(403)
+      expect(byName.body).toMatch(/allowedHosts, not at relayer\.other/)
+      expect(await count()).toBe(before)
+      for (const name of ['localhost', '127.0.0.1', 'relayer.internal']) {
+        const own = await browser.newPage()
+        await own.goto(`http://${name}:${port}/healthz`)
+        expect(await pageFetch(own, `http://${name}:${port}/broadcast_transaction`, submit()), name).toMatchObject({ status: 200 })
+        await own.close()
+      }
+      expect(await count()).toBe(before + 3)
     } finally {
       await openSql.end()
     }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import { isIP } from 'node:net'
 import type { ApiKeyConfig } from '../config/schema.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import type { Principal } from './auth.ts'
@@ -43,7 +44,12 @@ export function normalizeOrigin(value: string): string | null {
  * itself is then refused (403) unless its own key lists the origin. Without a key (auth disabled) only the
  * server's own origin may call it from a page: any site could otherwise act as admin from an operator's browser.
  */
-export function createCorsPolicy(keys: ApiKeyConfig[], devMode: boolean): CorsPolicy {
+export function createCorsPolicy(
+  keys: ApiKeyConfig[],
+  devMode: boolean,
+  opts: { authDisabled?: boolean; allowedHosts?: readonly string[] } = {},
+): CorsPolicy {
+  const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()))
   const byKey = new Map<string, Set<string>>()
   for (const k of keys) byKey.set(k.name, new Set((k.allowedOrigins ?? []).map((o) => normalizeOrigin(o)!)))
   const anyKey = new Set([...byKey.values()].flatMap((s) => [...s]))
@@ -70,6 +76,18 @@ export function createCorsPolicy(keys: ApiKeyConfig[], devMode: boolean): CorsPo
       }
     },
     check(origin, host, principal, fetchSite) {
+      // DNS rebinding: a site the operator's browser visits points its own name at this server, and its page is
+      // then "same origin" with it. With keys that gains nothing (the page has none); with auth disabled every
+      // request is admin, so the API answers only at a name no one else controls (an IP address, localhost) or
+      // one listed in allowedHosts. Every request, not only those with Origin: over plain http a browser's
+      // same-origin GET carries neither Origin nor Sec-Fetch-Site, and looks like any other client's.
+      if (opts.authDisabled && !hostAllowed(host, allowedHosts))
+        throw new InputError(
+          ERROR_CODE.FORBIDDEN,
+          `With auth disabled, the API answers at an IP address, at localhost or at a name listed in allowedHosts, not at ${host ?? 'no Host'}`,
+          undefined,
+          403,
+        )
       if (!origin || devMode) return
       const o = normalizeOrigin(origin)
       if (o && (sameOrigin(o, host, fetchSite) || byKey.get(principal.name)?.has(o))) return
@@ -81,4 +99,17 @@ export function createCorsPolicy(keys: ApiKeyConfig[], devMode: boolean): CorsPo
       )
     },
   }
+}
+
+/** Whether a Host header names this server in a way a DNS rebinding cannot fake: an IP address, localhost, or a listed name. */
+export function hostAllowed(host: string | undefined, allowedHosts: ReadonlySet<string>): boolean {
+  if (!host) return false
+  let name: string
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase()
+  } catch {
+    return false
+  }
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name
+  return isIP(bare) !== 0 || name === 'localhost' || name.endsWith('.localhost') || allowedHosts.has(name)
 }

@@ -171,6 +171,11 @@ export const configSchema = z
     signers: z.array(signerSchema).min(1, 'At least one signer is needed'),
     apiKeys: z.array(apiKeySchema).default([]),
     auth: z.enum(['enabled', 'disabled']).default('enabled'),
+    /**
+     * With auth disabled: the host names (besides IP addresses and localhost) clients may reach the API at. Any
+     * other name may be a DNS rebinding (another site's name pointed here, its page then acting as admin).
+     */
+    allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'A host name without port or scheme, e.g. "relayer.internal"')).default([]),
     /** At most a century: larger values overflowed Postgres timestamps in every prune. */
     retentionDays: z.number().int().positive().max(36_500, 'At most 36500 (100 years)').default(30),
     webhooks: z.array(webhookSchema).default([]),
