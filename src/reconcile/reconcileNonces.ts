@@ -5,6 +5,7 @@ import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
 import { heldOrAbsent, minedSomewhere, receiptOrAbsent } from '../chain/askEachProvider.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { reopenFinal } from '../store/reopenFinal.ts'
+import { adoptLostTransactions } from './adoptLostTransactions.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
@@ -62,9 +63,12 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     }
 
     // 1. Used elsewhere: nonces below the chain's count are gone whoever used them.
-    const [state] = await sql<{ next_nonce: number }[]>`SELECT next_nonce FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${address}`
+    const [state] = await sql<{ next_nonce: number; updated_at: Date }[]>`SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${address}`
     if (!state) return // never signed anything yet: the sign stage starts from the chain's count
     if (latest > state.next_nonce) {
+      // First, any of those nonces that holds one of our requests this database forgot signing is taken as its
+      // execution (adoptLostTransactions.ts); a search that fails leaves the nonce where it is for this pass.
+      await adoptLostTransactions(ctx, chain, address, state.next_nonce, latest, state.updated_at)
       const raised = await sql`
         UPDATE signer_nonces SET next_nonce = ${latest}, updated_at = now()
         WHERE chain_id = ${chain.chainId} AND signer = ${address} AND next_nonce < ${latest}`
@@ -78,8 +82,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     // burst, each costing the node work in proportion to its block while it answers nothing else.
     // Up to the cursor, the watcher has settled every attempt of ours it found, so what is left there
     // was displaced, or mined where the scan could not see it (its receipt sweep covers that).
-    const consumedAtHead = await sql<{ id: string; nonce: number; hashes: Hex[] }[]>`
-      SELECT t.id, t.nonce, array_agg(a.hash) AS hashes
+    const consumedAtHead = await sql<{ id: string; nonce: number; hashes: Hex[]; first_signed: Date }[]>`
+      SELECT t.id, t.nonce, array_agg(a.hash) AS hashes, min(a.created_at) AS first_signed
       FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.nonce < ${latest}
       GROUP BY t.id, t.nonce`
@@ -100,6 +104,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // Requeued, it would be signed again at a new nonce: if a lagging provider hid a receipt, the request
       // would run twice. So "no receipt" must also be seen on two passes in a row.
       if (!twice(`unmined:${t.id}:${t.nonce}`)) continue
+      // The transaction that took the nonce may be this request's own, signed with fees this database forgot (a
+      // raise after the backup it was restored from): then it ran, and is taken as its attempt, not queued again.
+      // A search that fails says nothing: asked again next pass.
+      if ((await adoptLostTransactions(ctx, chain, address, t.nonce, t.nonce + 1, t.first_signed)) > 0) continue
       let requeued = false
       await sql.begin(async (tx) => {
         // A request an admin cancelled must not run after all, and a filler has no hole left to fill: both end

@@ -14,6 +14,7 @@ import { movesThisExecution, moveToFundedSigner, type ShortRow } from './moveToF
 import { canPayTransfer } from './shortOfFunds.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
+import { adoptLostTransactions } from '../reconcile/adoptLostTransactions.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
@@ -240,6 +241,13 @@ export async function signNextBatch(
   if (candidates.length === 0) return null
 
   const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
+  // The chain has used nonces past our record: before signing past them, any that is one of these requests
+  // (this database forgot signing it: restored from a backup) is taken as its execution, not signed again.
+  // Throws when the chain cannot be searched: nothing is signed past them until it can. Candidates taken are
+  // PENDING now, and the batch below leaves them out (it signs only rows still QUEUED, under their lock).
+  const [recorded] = await sql<{ next_nonce: number; updated_at: Date }[]>`
+    SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${signer.address}`
+  if (recorded && chainNonce > recorded.next_nonce) await adoptLostTransactions(ctx, chain, signer.address, recorded.next_nonce, chainNonce, recorded.updated_at)
   const cap = chain.config.fees.maxFeePerGasCap
   const fees = initialFees(market, cap)
   // Signed at the cap, below what the market asks now (base fee and tip): it waits for fees to fall, and is flagged

@@ -1,0 +1,95 @@
+import { keccak256, serializeTransaction, type Address, type Hex, type Transaction, type TransactionSerializable } from 'viem'
+import type { ChainClients } from '../chain/createChainClients.ts'
+import { findSenderTransactions } from '../chain/findSenderTransactions.ts'
+import type { ServiceContext } from '../context.ts'
+
+/** Block timestamps and this machine's clock may disagree by this much. */
+const CLOCK_MARGIN_MS = 10 * 60_000
+
+/**
+ * The exact bytes of a mined transaction, rebuilt from its fields and signature; null for a type this service
+ * never signs (it signs legacy and EIP-1559 only), or when the rebuilt bytes do not hash to it.
+ */
+export function rawOf(tx: Transaction, chainId: number): Hex | null {
+  const base = { chainId, nonce: tx.nonce, gas: tx.gas, to: tx.to ?? null, value: tx.value, data: tx.input }
+  let serializable: TransactionSerializable
+  if (tx.type === 'eip1559') serializable = { ...base, type: 'eip1559', maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas, accessList: tx.accessList }
+  else if (tx.type === 'legacy') serializable = { ...base, type: 'legacy', gasPrice: tx.gasPrice }
+  else return null
+  try {
+    const raw = serializeTransaction(serializable, { r: tx.r, s: tx.s, v: tx.v, yParity: tx.yParity })
+    return keccak256(raw) === tx.hash ? raw : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Nonces of a signer the chain has used that this database has no transaction of ours at: the key used outside
+ * the service, or our own transactions that this database forgot (restored from a backup, or commits lost in a
+ * failover to a replica that lagged). Before the service hands those nonces on (the sign stage signing past them,
+ * or the reconciler queueing again a request whose nonce was taken), it looks at what was mined there: a
+ * transaction of this signer that is one of our unfinished requests (the same to, value and data, and gas limit
+ * if it asked for one) is taken as that request's execution. A request QUEUED here becomes PENDING at that nonce,
+ * a PENDING one gets the mined transaction as an attempt (a fee raise this database never saw), and the watcher
+ * settles either from its receipt. Without this a restored request was signed and executed a second time.
+ *
+ *
+ * Returns how many were taken. Throws when the chain cannot be searched: the caller must not hand the nonces on.
+ */
+export async function adoptLostTransactions(
+  ctx: ServiceContext,
+  chain: ChainClients,
+  signer: Address,
+  fromNonce: number,
+  toNonce: number,
+  /** No transaction of ours at those nonces was signed before this (with a margin for clocks): where a search that cannot read past counts starts. */
+  signedAfter: Date,
+): Promise<number> {
+  const { sql } = ctx.db
+  if (toNonce <= fromNonce) return 0
+  const found = await findSenderTransactions(chain, signer, fromNonce, toNonce, new Date(signedAfter.getTime() - CLOCK_MARGIN_MS))
+  let adopted = 0
+  for (const tx of found) {
+    const raw = rawOf(tx, chain.chainId)
+    if (!raw) continue
+    const taken = await sql.begin(async (q) => {
+      // PENDING at that very nonce first (its raise was forgotten), else the oldest QUEUED one (signed in seq order).
+      const [row] = await q<{ id: string; status: string; execution: number }[]>`
+        SELECT id, status, execution FROM transactions
+        WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND kind = 'REQUEST'
+          AND ((status = 'PENDING' AND nonce = ${tx.nonce}) OR status = 'QUEUED')
+          AND lower(coalesce("to", '')) = ${(tx.to ?? '').toLowerCase()} AND lower(data) = ${tx.input.toLowerCase()} AND value = ${tx.value.toString()}
+          AND (gas_limit IS NULL OR gas_limit = ${tx.gas.toString()})
+        ORDER BY status = 'PENDING' DESC, seq LIMIT 1 FOR UPDATE`
+      if (!row) return null
+      // Ours and known (another instance, or the sign stage beside the reconciler, took it first: the row lock above
+      // waited for it).
+      if ((await q`SELECT 1 FROM attempts WHERE hash = ${tx.hash}`).length) return null
+      if (row.status === 'QUEUED') {
+        // Another row of ours holding the nonce is the reconciler's to judge, not this.
+        if ((await q`SELECT 1 FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND nonce = ${tx.nonce}`).length) return null
+        await q`
+          UPDATE transactions SET status = 'PENDING', nonce = ${tx.nonce}, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
+            first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), updated_at = now()
+          WHERE id = ${row.id} AND status = 'QUEUED'`
+      }
+      await q`
+        INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, gas_price, status, sent_at)
+        VALUES (${row.id}, ${row.execution}, ${chain.chainId}, ${signer}, ${tx.nonce}, ${tx.hash}, ${raw}, ${tx.gas.toString()},
+                ${tx.type === 'eip1559' ? tx.maxFeePerGas.toString() : null}, ${tx.type === 'eip1559' ? tx.maxPriorityFeePerGas.toString() : null},
+                ${tx.type === 'legacy' ? tx.gasPrice.toString() : null}, 'SENT', now())`
+      await q`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        VALUES (${row.id}, ${row.status}, 'PENDING', ${q.json({ reason: 'found_on_chain', nonce: tx.nonce, hash: tx.hash })}::jsonb)`
+      return row
+    })
+    if (!taken) continue
+    adopted++
+    ctx.log.warn(
+      { chainId: chain.chainId, signer, nonce: tx.nonce, hash: tx.hash, txId: taken.id, was: taken.status },
+      'a transaction of this signer mined at a nonce this database did not record is one of its requests (restored from a backup, or commits lost): taken as its execution, not sent again',
+    )
+  }
+  return adopted
+}
