@@ -158,8 +158,10 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
       RETURNING *`
     if (!moved) {
       const [now] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
-      refuseUnlessRetriable(now!)
-      throw new InputError(ERROR_CODE.NOT_YET, `Not retried yet: it changed while it was checked (now ${now!.status}); try again`, 'id', 409)
+      // Deleted by retention while it was checked (a TypeError and a 500 before).
+      if (!now) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id} (retention deleted it)`, 'id', 404)
+      refuseUnlessRetriable(now)
+      throw new InputError(ERROR_CODE.NOT_YET, `Not retried yet: it changed while it was checked (now ${now.status}); try again`, 'id', 409)
     }
     const [previous] = await tx<{ to_status: string }[]>`
       SELECT to_status FROM transaction_events WHERE transaction_id = ${id} ORDER BY id DESC LIMIT 1`
