@@ -11,19 +11,58 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta
 const MIGRATION_LOCK_ID = 7_302_214_001
 
 /**
- * Applies drizzle/ migrations; several instances starting together take turns.
+ * How long a migration waits for a table's lock before it lets go and tries again. A migration waiting for a lock
+ * (behind a long transaction: a pg_dump, a sign batch) makes every query on that table queue behind it: without
+ * a limit, accepts and status changes stopped for as long as the other transaction ran.
+ */
+const LOCK_TIMEOUT_MS = 2_000
+/** Pauses between tries (about 2 minutes in all, with the waits), then start-up fails saying why. */
+const RETRY_DELAYS_MS = [1_000, 2_000, 3_000, 5_000, 5_000, 10_000, 10_000, 15_000, 15_000, 15_000]
+
+/**
+ * Applies drizzle/ migrations; several instances starting together take turns (the advisory lock: waited for
+ * without a limit, as another instance's migration may build an index for minutes). All pending migrations are
+ * one transaction: a failure leaves none applied, and the error names them.
  * Uses its own connection: drizzle replaces the date parsers of the client it wraps.
  */
-export async function migrateDatabase(databaseUrl: string): Promise<void> {
+export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (err: Error, delayMs: number) => void } = {}): Promise<void> {
   // One connection, so the session lock and the migration share it.
   const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
-    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })
+    const pending = await pendingMigrations(sql)
+    if (pending.length) {
+      await sql.unsafe(`SET lock_timeout = ${LOCK_TIMEOUT_MS}`)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })
+          break
+        } catch (err) {
+          const lockBusy = (err as { code?: string }).code === '55P03' || (err as { cause?: { code?: string } }).cause?.code === '55P03'
+          const delay = RETRY_DELAYS_MS[attempt]
+          if (lockBusy && delay !== undefined) {
+            opts.onRetry?.(err as Error, delay)
+            await new Promise((r) => setTimeout(r, delay))
+            continue
+          }
+          const why = lockBusy ? `a table they change stayed locked by another transaction (a long query, a pg_dump) for over 2 minutes` : String((err as { cause?: Error }).cause?.message ?? (err as Error).message)
+          throw new Error(`database migrations ${pending.join(', ')} failed, none applied: ${why}`, { cause: err })
+        }
+      }
+      await sql`RESET lock_timeout`
+    }
     await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_ID})`
   } finally {
     await sql.end({ timeout: 5 })
   }
+}
+
+/** This version's migrations the database does not have yet, by tag (drizzle compares their creation times). */
+async function pendingMigrations(sql: ReturnType<typeof openPostgres>): Promise<string[]> {
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }
+  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
+  const last = table?.exists ? Number((await sql<{ at: string | null }[]>`SELECT max(created_at)::text AS at FROM drizzle.__drizzle_migrations`)[0]?.at ?? 0) : 0
+  return journal.entries.filter((e) => e.when > last).map((e) => e.tag)
 }
 
 /**

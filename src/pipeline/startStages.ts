@@ -52,7 +52,11 @@ export async function openServiceParts(opts: {
   // Each provider on its own: one serving another chain refuses the start, naming it.
   await Promise.all([...chains.values()].map((chain) => verifyProviders(chain, opts.log)))
   const db = createDb(opts.databaseUrl)
-  if (opts.migrate) await migrateDatabase(opts.databaseUrl)
+  if (opts.migrate)
+    await migrateDatabase(opts.databaseUrl, {
+      onRetry: (err, delayMs) =>
+        opts.log.warn({ error: err.message, retryInMs: delayMs }, 'a database migration waited 2 s for a table another transaction holds; trying again (meanwhile that table is not held up)'),
+    })
   return { signers, chains, db }
 }
 

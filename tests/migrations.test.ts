@@ -1,0 +1,59 @@
+/**
+ * Migrations at start-up against a database in use. Found by a review of the database's lifecycle: a migration
+ * waiting for a table's lock (behind a long transaction: a pg_dump, a sign batch) made every query on that table
+ * queue behind it, for as long as the other transaction ran.
+ */
+import postgres from 'postgres'
+import { afterAll, describe, expect, it } from 'vitest'
+import { migrateDatabase } from '../src/db/migrate.ts'
+import { createMigratedTestDatabase } from './helpers/database.ts'
+
+describe('database migrations', () => {
+  const stops: Array<() => Promise<unknown>> = []
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+  })
+
+  it('a migration that cannot get its table lock lets go within 2 s and tries again: queries on the table are not held up meanwhile', async () => {
+    const db = await createMigratedTestDatabase()
+    stops.push(() => db.drop())
+    const sql = postgres(db.url, { max: 3, onnotice: () => {} })
+    stops.push(() => sql.end())
+    // The database of the version before 0022 (status_at): that migration alters `transactions`.
+    await sql`DROP TRIGGER transactions_status_at ON transactions`
+    await sql`DROP FUNCTION transactions_set_status_at()`
+    await sql`ALTER TABLE transactions DROP COLUMN status_at`
+    await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM drizzle.__drizzle_migrations)`
+
+    // A transaction that reads the table and stays open 6 s (a report, a pg_dump).
+    const holder = sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM transactions LIMIT 1`
+      await new Promise((r) => setTimeout(r, 6_000))
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    // Meanwhile the service's own queries on the table, one every 100 ms.
+    let reading = true
+    let slowest = 0
+    const reader = (async () => {
+      while (reading) {
+        const t0 = Date.now()
+        await sql`SELECT count(*) FROM transactions`
+        slowest = Math.max(slowest, Date.now() - t0)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    })()
+    const retries: string[] = []
+    const t0 = Date.now()
+    await migrateDatabase(db.url, { onRetry: (err) => retries.push(err.message) })
+    const took = Date.now() - t0
+    reading = false
+    await Promise.all([holder, reader])
+
+    // Applied once the other transaction was done, after trying again.
+    expect(took).toBeGreaterThan(4_000)
+    expect(retries.length).toBeGreaterThanOrEqual(1)
+    expect((await sql`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'transactions' AND column_name = 'status_at'`)[0]!.n).toBe(1)
+    // Each query waited at most one try (2 s), never the other transaction's 6 s (before: 5.8 s).
+    expect(slowest).toBeLessThan(4_000)
+  }, 60_000)
+})
