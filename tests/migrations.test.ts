@@ -3,9 +3,13 @@
  * waiting for a table's lock (behind a long transaction: a pg_dump, a sign batch) made every query on that table
  * queue behind it, for as long as the other transaction ran.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
-import { migrateDatabase } from '../src/db/migrate.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
+import { buildOnlineIndexes, ONLINE_INDEXES } from '../src/db/onlineIndexes.ts'
 import { createMigratedTestDatabase } from './helpers/database.ts'
 
 describe('database migrations', () => {
@@ -23,7 +27,9 @@ describe('database migrations', () => {
     await sql`DROP TRIGGER transactions_status_at ON transactions`
     await sql`DROP FUNCTION transactions_set_status_at()`
     await sql`ALTER TABLE transactions DROP COLUMN status_at`
-    await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM drizzle.__drizzle_migrations)`
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }
+    const since = journal.entries.find((e) => e.tag === '0022_status_at')!.when
+    await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at >= ${since}`
 
     // A transaction that reads the table and stays open 6 s (a report, a pg_dump).
     const holder = sql.begin(async (tx) => {
@@ -56,4 +62,26 @@ describe('database migrations', () => {
     // Each query waited at most one try (2 s), never the other transaction's 6 s (before: 5.8 s).
     expect(slowest).toBeLessThan(4_000)
   }, 60_000)
+
+  it('indexes too big for a migration are built CONCURRENTLY after it, by one instance at a time, and built again when a build was cut short', async () => {
+    const db = await createMigratedTestDatabase()
+    stops.push(() => db.drop())
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    stops.push(() => sql.end())
+    const log = createLogger({ level: 'silent', pretty: false })
+    const valid = async () =>
+      (await sql<{ name: string; valid: boolean }[]>`
+        SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(${ONLINE_INDEXES.map((x) => x.name)})`)
+    // The migrations leave them out (their migration is empty).
+    expect(await valid()).toEqual([])
+    // Two instances starting together: one builds, the other finds it being built and leaves it.
+    const [a, b] = await Promise.all([buildOnlineIndexes(db.url, log), buildOnlineIndexes(db.url, log)])
+    expect([...a, ...b]).toEqual(ONLINE_INDEXES.map((x) => x.name))
+    expect(await valid()).toEqual(ONLINE_INDEXES.map((x) => ({ name: x.name, valid: true })))
+    expect(await buildOnlineIndexes(db.url, log)).toEqual([])
+    // A build cut short (the instance stopped) leaves an invalid index, which the planner never uses: built again.
+    await sql`UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(${ONLINE_INDEXES[0].name})`
+    expect(await buildOnlineIndexes(db.url, log)).toEqual([ONLINE_INDEXES[0].name])
+    expect((await valid())[0]!.valid).toBe(true)
+  })
 })

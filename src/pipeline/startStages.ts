@@ -9,6 +9,7 @@ import type { FileConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
 import { createDb, type Db } from '../db/connect.ts'
 import { migrateDatabase } from '../db/migrate.ts'
+import { buildOnlineIndexes } from '../db/onlineIndexes.ts'
 import { registerWatcherGauge } from '../metrics/metrics.ts'
 import { createBoss, createQueues } from '../jobs/queues.ts'
 import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from '../prune/pruneFinal.ts'
@@ -88,6 +89,10 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
     () => pruneFinalTransactions(db.sql, { retentionDays: config.retentionDays, log, signal: stopping.signal }).then(() => {}),
     log,
   )
+  // Once per start, in the background: indexes too big to build inside a migration (db/onlineIndexes.ts).
+  const indexes = buildOnlineIndexes(db.databaseUrl, log, stopping.signal).catch((err: unknown) => {
+    if (!stopping.signal.aborted) log.error({ err }, 'building an index failed; it is tried again at the next start (the queries it serves are slower meanwhile)')
+  })
   const foldCounts = startLoop('fold status counts', FOLD_STATUS_COUNTS_INTERVAL_MS, () => foldStatusCounts(db.sql).then(() => {}), log)
   const chainLoops = [...chains.values()].flatMap((chain) => {
     const reconciler = createNonceReconciler(ctx, chain)
@@ -114,6 +119,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
         webhooks.stop(),
         ...chainLoops.map((l) => l.stop()),
         ...watchers.map((w) => w.stop()),
+        indexes,
       ])
     },
   }
