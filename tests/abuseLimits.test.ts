@@ -2,7 +2,7 @@ import { createClient } from 'graphql-ws'
 import postgres from 'postgres'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
 const OTHER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
 const keys = {
@@ -347,4 +347,44 @@ describe('rate tokens for GraphQL aliases', () => {
     expect(twice.json.errors).toBeUndefined()
     expect(await stored()).toEqual(['11', '12', '13', '41', '42'])
   })
+})
+
+describe('long calldata in lists', () => {
+  let env: TestEnv | undefined
+  let sql: postgres.Sql | undefined
+  afterAll(async () => {
+    await sql?.end()
+    await env?.stop()
+  })
+
+  it('a list leaves long calldata out until asked for, and one request may read at most 16 MB of it: past that QUERY_TOO_COMPLEX, not a 100 MB answer', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    // 300 failed requests of 120 KiB calldata each (a reverting estimate fails them before signing, kept 30 days).
+    const data = (i: number) => `0x${i.toString(16).padStart(8, '0')}${'ab'.repeat(120 * 1024)}`
+    await sql`
+      INSERT INTO transactions (chain_id, signer, "to", data, status, final_at, error_code, error_message)
+      SELECT 31337, ${SIGNER.address}, ${RECIPIENT}, '0x' || lpad(to_hex(g), 8, '0') || repeat('ab', 120 * 1024), 'FAILED', now(), 'GAS_ESTIMATION_REVERTED', 'reverted'
+      FROM generate_series(0, 299) g`
+    const list = (first: number, fields: string) => env!.graphql(`{ transactions(first: ${first}, status: [FAILED]) { edges { node { ${fields} } } } }`)
+    // 300 × 240 KB of hex: refused, saying what to do.
+    const all = await list(300, 'id data')
+    expect(all.json.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX')
+    expect(all.json.errors[0].message).toMatch(/calldata.*first.*leave data out/)
+    expect(JSON.stringify(all.json).length).toBeLessThan(100_000)
+    // A page that fits is answered in full, each row its own calldata.
+    const some = await list(20, 'id data')
+    expect(some.json.errors).toBeUndefined()
+    const got = some.json.data.transactions.edges.map((e: any) => e.node.data as string)
+    expect(got).toHaveLength(20)
+    expect(new Set(got.map((d: string) => d.length))).toEqual(new Set([data(0).length]))
+    expect(got.map((d: string) => Number.parseInt(d.slice(2, 10), 16)).sort((a: number, b: number) => b - a)).toEqual(Array.from({ length: 20 }, (_, i) => 299 - i))
+    // Without data, the whole list is a small answer.
+    const ids = await list(300, 'id status')
+    expect(ids.json.errors).toBeUndefined()
+    expect(ids.json.data.transactions.edges).toHaveLength(300)
+    // One transaction by id carries its calldata as before.
+    const one = await env.graphql(`query($id: ID!) { transaction(id: $id) { data } }`, { id: ids.json.data.transactions.edges[0].node.id })
+    expect(one.json.data.transaction.data).toBe(data(299))
+  }, 60_000)
 })

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_DATABASE_URL, createMigratedTestDatabase } from '../../tests/helpers/database.ts'
 import { createLogger } from '../common/logger.ts'
 import type { Db } from '../db/connect.ts'
-import type { TransactionRow } from '../store/transactionRow.ts'
+import type { ListedTransactionRow } from '../store/transactionRow.ts'
 import { startTransactionUpdates } from './transactionUpdates.ts'
 
 /** The change feed against a real Postgres: a load that fails once is tried again, not dropped. */
@@ -46,7 +46,7 @@ describe('transaction updates feed', () => {
   async function deliveredPastLock(lockedMs: number, lockTimeoutMs: number, opts: { retryMs?: number } = {}) {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { lock_timeout: lockTimeoutMs } })
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }), opts)
-    const seen: TransactionRow[] = []
+    const seen: ListedTransactionRow[] = []
     updates.subscribe((row) => seen.push(row))
     try {
       const [tx] = await conn.sql<{ id: string }[]>`

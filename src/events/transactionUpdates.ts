@@ -1,7 +1,8 @@
 import type { Sql } from '../db/connect.ts'
 import type { Logger } from '../common/logger.ts'
 import { pgArray } from '../db/pgArray.ts'
-import type { TransactionRow } from '../store/transactionRow.ts'
+import type { ListedTransactionRow } from '../store/transactionRow.ts'
+import { listedColumns } from '../store/readTransactions.ts'
 
 export type TransactionUpdates = {
   /**
@@ -10,7 +11,7 @@ export type TransactionUpdates = {
    * the transaction now, with `status` as of that change, so no step is skipped
    * even when several land within one batch.
    */
-  subscribe: (listener: (row: TransactionRow) => void) => () => void
+  subscribe: (listener: (row: ListedTransactionRow) => void) => () => void
   stop: () => Promise<void>
 }
 
@@ -47,7 +48,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     if (failures % LOG_ERROR_EVERY === 0) log.error({ err, ...extra, attempt: failures }, `${what} still fails; the changes wait, none is dropped`)
     else log.warn({ err, ...extra, attempt: failures }, `${what} failed; trying again`)
   }
-  const listeners = new Set<(row: TransactionRow) => void>()
+  const listeners = new Set<(row: ListedTransactionRow) => void>()
   let pending = new Set<string>()
   let timer: NodeJS.Timeout | null = null
   let flushing: Promise<void> = Promise.resolve()
@@ -87,10 +88,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     const ids = [...pending]
     pending = new Set()
     if (ids.length === 0 || listeners.size === 0) return
-    let rows: TransactionRow[]
+    let rows: ListedTransactionRow[]
     try {
-      rows = await sql<TransactionRow[]>`
-        SELECT t.*, e.to_status AS status FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
+      rows = await sql<ListedTransactionRow[]>`
+        SELECT ${listedColumns(sql, 't')}, e.to_status AS status FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
         WHERE e.id = ANY(${pgArray(ids)}::bigint[]) ORDER BY e.id`
       failures = 0
     } catch (err) {

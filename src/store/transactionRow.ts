@@ -39,7 +39,16 @@ export type TransactionRow = {
   final_at: Date | null
 }
 
+/**
+ * A row as lists and the change feed read it: `data` only when it is short (INLINE_DATA_BYTES), else null and
+ * read on its own when asked for (a list of 500 rows of 127 KiB calldata was 130 MB read for nothing).
+ */
+export type ListedTransactionRow = Omit<TransactionRow, 'data'> & { data: string | null }
+
 export type ProviderAnswer = { name: string; outcome: string; error: string | null; at: string }
+
+/** An attempt as it is shown: without its signed bytes (`raw`), which no answer carries. */
+export type AttemptView = Omit<AttemptRow, 'raw'>
 
 export type AttemptRow = {
   id: number

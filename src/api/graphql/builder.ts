@@ -4,7 +4,7 @@ import type DataLoader from 'dataloader'
 import type { Hex } from 'viem'
 import type { ServiceContext } from '../../context.ts'
 import type { Principal } from '../auth.ts'
-import type { AttemptRow, EventRow } from '../../store/transactionRow.ts'
+import type { AttemptView, EventRow } from '../../store/transactionRow.ts'
 
 /** Per request: the service, who is asking, and loaders that batch attempt and event lookups. */
 export type GraphQLContext = {
@@ -16,7 +16,15 @@ export type GraphQLContext = {
   takeToken?: (count: number) => void
   /** broadcastTransaction fields run in this request so far (aliases: one request may carry several). */
   submissions?: number
-  loaders: { attempts: DataLoader<string, AttemptRow[]>; events: DataLoader<string, EventRow[]>; scannedHeads: DataLoader<number, number | null> }
+  loaders: {
+    attempts: DataLoader<string, AttemptView[]>
+    events: DataLoader<string, EventRow[]>
+    scannedHeads: DataLoader<number, number | null>
+    /** Long calldata a listed row left out (ListedTransactionRow), within the request's DATA_BUDGET_CHARS. */
+    data: DataLoader<string, string | null>
+    /** Long calldata read so far by this request (hex characters); a subscription starts again at each event. */
+    dataRead: { chars: number }
+  }
 }
 
 export const builder = new SchemaBuilder<{

@@ -4,7 +4,7 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
 import { databaseUnavailable, isDatabaseUnavailable } from '../../db/databaseUnavailable.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
-import { getAttemptsFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
+import { dataLengthOf, getAttemptsFor, getDataFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
 import type { Principal } from '../auth.ts'
 import { graphqlMetricsPlugin } from '../../metrics/graphqlMetrics.ts'
 import { graphqlArmorPlugins } from './armor.ts'
@@ -108,11 +108,33 @@ const useErrorCodes: Plugin = {
   },
 }
 
+/**
+ * Long calldata one request may read (hex characters, about 16 MB of bytes): past it, it is refused. Up to 500
+ * rows of 127 KiB calldata each, three times over with aliases, built a 390 MB answer (heap 1.6 GB) from one
+ * reader's request, and a few at once stalled the process for tens of seconds.
+ */
+export const DATA_BUDGET_CHARS = 32 * 1024 * 1024
+
 function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
   let attempts: GraphQLContext['loaders']['attempts'] | undefined
   let events: GraphQLContext['loaders']['events'] | undefined
   let scannedHeads: GraphQLContext['loaders']['scannedHeads'] | undefined
+  let data: GraphQLContext['loaders']['data'] | undefined
+  const dataRead = { chars: 0 }
   return {
+    dataRead,
+    get data() {
+      return (data ??= new DataLoader(async (ids: readonly string[]) => {
+        // Measured before it is read (the length of a long value is known without reading it).
+        dataRead.chars += await dataLengthOf(service.db.sql, ids)
+        if (dataRead.chars > DATA_BUDGET_CHARS)
+          throw new InputError(
+            ERROR_CODE.QUERY_TOO_COMPLEX,
+            `This request asks for more than ${DATA_BUDGET_CHARS / 2 / 1024 / 1024} MB of calldata (data): ask for fewer transactions (first), or leave data out of the list`,
+          )
+        return getDataFor(service.db.sql, ids)
+      }))
+    },
     get scannedHeads() {
       return (scannedHeads ??= new DataLoader((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds)))
     },

@@ -8,7 +8,7 @@ import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
 import { confirmationsOf } from '../../core/confirmations.ts'
 import { getTransaction, getTransactionByHash, getTransactionsInIdRange, listTransactions } from '../../store/readTransactions.ts'
-import type { AttemptRow, EventRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
+import type { AttemptView, EventRow, ListedTransactionRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
 import './scalars.ts'
@@ -29,7 +29,7 @@ const ProviderAnswerType = builder.objectRef<ProviderAnswer>('ProviderAnswer').i
   }),
 })
 
-const AttemptType = builder.objectRef<AttemptRow>('Attempt').implement({
+const AttemptType = builder.objectRef<AttemptView>('Attempt').implement({
   description: 'One signed version of a transaction. Stored before it is ever sent; rebroadcasts send these same bytes.',
   fields: (t) => ({
     hash: t.field({ type: 'Hex', resolve: (a) => a.hash }),
@@ -66,14 +66,18 @@ const TransactionErrorType = builder.objectRef<{ code: string; message: string }
   fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
 })
 
-export const TransactionType = builder.objectRef<TransactionRow>('Transaction').implement({
+export const TransactionType = builder.objectRef<TransactionRow | ListedTransactionRow>('Transaction').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: TransactionStatus, resolve: (r) => r.status }),
     chainId: t.exposeInt('chain_id'),
     from: t.field({ type: 'Address', resolve: (r) => r.signer }),
     to: t.field({ type: 'Address', nullable: true, resolve: (r) => r.to }),
-    data: t.field({ type: 'Hex', resolve: (r) => r.data }),
+    data: t.field({
+      type: 'Hex',
+      // Lists and the change feed leave long calldata out: read now (within the request's budget), if still there.
+      resolve: async (r, _, ctx) => r.data ?? (await ctx.loaders.data.load(r.id)) ?? '0x',
+    }),
     value: t.field({ type: 'BigInt', resolve: (r) => r.value }),
     nonce: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.nonce }),
     gasLimit: t.field({

@@ -2,7 +2,7 @@ import { FixedBuffer, Repeater } from 'graphql-yoga'
 import { parseTransactionId } from '../../accept/parseFields.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
-import type { TransactionRow } from '../../store/transactionRow.ts'
+import type { ListedTransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
 import { TooManyRequestsError } from '../rateLimit.ts'
 import { builder } from './builder.ts'
@@ -55,7 +55,7 @@ builder.subscriptionType({
         // not yet read and throws on the next: one batch of more changes than that (a burst, a stall) dropped the
         // rest for every subscriber, and logged an error for each. Past MAX_BUFFERED (and the Repeater's own 1,024
         // waiting pushes) the client is too slow and is disconnected.
-        const stream = new Repeater<TransactionRow>(async (push, stop) => {
+        const stream = new Repeater<ListedTransactionRow>(async (push, stop) => {
           // Over SSE, a revoked key's stream ends: at the next change it would deliver, and within a few seconds on a
           // quiet one (one waiting for a transaction already final, or for a status that never comes).
           const revoked = () => {
@@ -94,10 +94,12 @@ builder.subscriptionType({
       // cached, or attempts, events and confirmations would be stale. Forgetting only this event's transaction
       // left the loaders holding every transaction the subscription ever delivered (attempts carry the raw
       // signed bytes): memory grew for as long as it stayed open. Events are resolved one after another.
-      resolve: (row: TransactionRow, _args, ctx) => {
+      resolve: (row: ListedTransactionRow, _args, ctx) => {
         ctx.loaders.attempts.clearAll()
         ctx.loaders.events.clearAll()
         ctx.loaders.scannedHeads.clearAll()
+        ctx.loaders.data.clearAll()
+        ctx.loaders.dataRead.chars = 0
         return row
       },
     }),

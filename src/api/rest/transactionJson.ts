@@ -1,7 +1,7 @@
 import type { ServiceContext } from '../../context.ts'
 import { confirmationsOf } from '../../core/confirmations.ts'
 import { getAttemptsFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
-import type { AttemptRow, EventRow, TransactionRow } from '../../store/transactionRow.ts'
+import type { AttemptView, EventRow, TransactionRow } from '../../store/transactionRow.ts'
 
 /** A stored transaction in its REST shape, with its attempts, events and confirmations read now. */
 export async function loadTransactionJson(service: ServiceContext, row: TransactionRow) {
@@ -29,7 +29,7 @@ export async function loadTransactionsJson(service: ServiceContext, rows: Transa
 }
 
 /** The REST shape of a transaction: the same fields and names as the GraphQL type. */
-export function transactionJson(t: TransactionRow, attempts: AttemptRow[], events: EventRow[], confirmations: number | null) {
+export function transactionJson(t: TransactionRow, attempts: AttemptView[], events: EventRow[], confirmations: number | null) {
   const latest = attempts.at(-1)
   return {
     id: t.id,
