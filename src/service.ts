@@ -113,7 +113,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const rateLimiter = createRateLimiter(config.limits)
   const cors = createCorsPolicy(config.apiKeys, ctx.devMode, { authDisabled: config.auth === 'disabled', allowedHosts: config.allowedHosts })
   const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics, cors })
-  const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter, cors)
+  const graphqlWs = attachGraphQLWs(server, yoga, auth, rateLimiter, cors, config.limits.maxWebSocketsPerKey)
   let stopping: Promise<void> | null = null
   const stop = () =>
     (stopping ??= (async () => {

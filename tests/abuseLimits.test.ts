@@ -15,6 +15,7 @@ const keys = {
   inflightBurst: 'inflight-burst-key-0123456789',
   inflightSlow: 'inflight-slow-key-01234567890',
   watcher: 'watcher-reader-key-0123456789',
+  sockets: 'sockets-reader-key-0123456789',
 }
 
 /** Per-key rate limit and in-flight cap, per-chain policies, and GraphQL query limits. */
@@ -45,8 +46,9 @@ describe('abuse limits', () => {
           { name: 'inflight-burst', role: 'submitter', key: keys.inflightBurst },
           { name: 'inflight-slow', role: 'submitter', key: keys.inflightSlow },
           { name: 'watcher', role: 'reader', key: keys.watcher },
+          { name: 'sockets', role: 'reader', key: keys.sockets },
         )
-        c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3, maxSubscriptionsPerKey: 3 }
+        c.limits = { requestsPerSecond: 5, burst: 20, maxInFlightPerKey: 3, maxSubscriptionsPerKey: 3, maxWebSocketsPerKey: 3 }
         // Any case in the config: compared checksummed.
         c.chains[0].policy = { allowedTo: [RECIPIENT.toLowerCase(), OTHER], maxValue: '1000', maxGasLimit: '100000' }
       },
@@ -276,6 +278,35 @@ describe('abuse limits', () => {
     expect((await subscribe()).error).toBeUndefined()
     controller.abort()
     await client.dispose()
+  })
+
+  it('a key holds at most maxWebSocketsPerKey WebSockets open: the next is closed with 1013 TOO_MANY_CONNECTIONS; one closed frees its place', async () => {
+    const open = (key: string) =>
+      new Promise<{ code: number; reason: string; socket: WebSocket }>((resolve, reject) => {
+        const socket = new WebSocket(`${env.service.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws')
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } })))
+        socket.on('message', (m) => JSON.parse(m.toString()).type === 'connection_ack' && resolve({ code: 0, reason: 'open', socket }))
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString(), socket }))
+        socket.on('error', reject)
+      })
+    // Before: no limit (one reader key could hold thousands of idle sockets, each a file descriptor).
+    const held = [await open(keys.sockets), await open(keys.sockets), await open(keys.sockets)]
+    expect(held.map((h) => h.code)).toEqual([0, 0, 0])
+    const over = await open(keys.sockets)
+    expect(over.code).toBe(1013)
+    expect(over.reason).toMatch(/^TOO_MANY_CONNECTIONS/)
+    // Another key is not affected.
+    const other = await open(keys.watcher)
+    expect(other.code).toBe(0)
+    other.socket.close()
+    await new Promise<void>((resolve) => {
+      held[0]!.socket.once('close', () => resolve())
+      held[0]!.socket.close()
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    const again = await open(keys.sockets)
+    expect(again.code).toBe(0)
+    for (const s of [...held, again]) s.socket.close()
   })
 
   it('GraphQL: too deep, too many aliases → QUERY_TOO_COMPLEX; no introspection and no GraphiQL outside dev mode', async () => {

@@ -23,7 +23,11 @@ export function attachGraphQLWs(
   auth: Authenticator,
   rateLimiter?: RateLimiter,
   cors?: CorsPolicy,
+  /** Sockets one key may hold open at once (limits.maxWebSocketsPerKey): a key opening thousands of idle ones ran the process out of file descriptors. */
+  maxSocketsPerKey = Number.POSITIVE_INFINITY,
 ): { close: (drainMs: number) => Promise<void> } {
+  /** Open sockets by key name (those past onConnect). */
+  const socketsByKey = new Map<string, number>()
   /** Set by close: new operations are refused, so a stopping instance only finishes what it has. */
   let closing = false
   /**
@@ -56,7 +60,7 @@ export function attachGraphQLWs(
     ctx.extra.socket.close(4403, 'Forbidden: the API key is no longer valid')
     return false
   }
-  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string; connection?: number }>(
+  const disposable = useServer<Record<string, unknown> | undefined, { principal?: Principal; authorization?: string; connection?: number; counted?: boolean }>(
     {
       onConnect: (ctx) => {
         ctx.extra.connection = ++connections
@@ -72,7 +76,6 @@ export function attachGraphQLWs(
         }
         try {
           rateLimiter?.take(ctx.extra.principal.name)
-          return true
         } catch (err) {
           // Over the key's rate: closed with 1013 "Try Again Later" and the reason, not as if the key were wrong.
           // (graphql-ws clients take 4429, its own code for too many connection_init messages, as final and never
@@ -80,6 +83,16 @@ export function attachGraphQLWs(
           if (err instanceof TooManyRequestsError) ctx.extra.socket.close(1013, `RATE_LIMITED: retry in ${err.retryAfterSeconds} s`)
           return false
         }
+        const name = ctx.extra.principal.name
+        const open = socketsByKey.get(name) ?? 0
+        if (open >= maxSocketsPerKey) {
+          // 1013 (try again later), as for the rate: a client reconnects once one of its sockets closes.
+          ctx.extra.socket.close(1013, `TOO_MANY_CONNECTIONS: key "${name}" holds ${open} WebSockets here (limits.maxWebSocketsPerKey)`)
+          return false
+        }
+        socketsByKey.set(name, open + 1)
+        ctx.extra.counted = true
+        return true
       },
       // Each result of a subscription: a revoked key's socket is closed instead of streaming on. Errors carry their
       // code and field as over HTTP (yoga's useErrorCodes runs on HTTP results only).
@@ -95,6 +108,12 @@ export function attachGraphQLWs(
       onComplete: (ctx, id) => void answering.delete(operation(ctx, id)),
       onClose: (ctx) => {
         for (const key of answering) if (key.startsWith(operation(ctx, ''))) answering.delete(key)
+        if (ctx.extra.counted && ctx.extra.principal) {
+          const name = ctx.extra.principal.name
+          const left = (socketsByKey.get(name) ?? 1) - 1
+          if (left > 0) socketsByKey.set(name, left)
+          else socketsByKey.delete(name)
+        }
       },
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args as ExecutionArgs),
       onSubscribe: async (ctx, id, params) => {

@@ -187,6 +187,8 @@ export const configSchema = z
         maxInFlightPerKey: z.number().int().positive().default(10_000),
         /** Subscriptions (WebSocket operations and SSE streams) a key may hold open at once, per instance. */
         maxSubscriptionsPerKey: z.number().int().positive().default(100),
+        /** WebSocket connections a key may hold open at once, per instance: each holds a socket and its memory. */
+        maxWebSocketsPerKey: z.number().int().positive().default(100),
       })
       .prefault({}),
     /**
