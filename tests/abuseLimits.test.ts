@@ -403,6 +403,11 @@ describe('long calldata in lists', () => {
     expect(all.json.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX')
     expect(all.json.errors[0].message).toMatch(/calldata.*first.*leave data out/)
     expect(JSON.stringify(all.json).length).toBeLessThan(100_000)
+    // Aliases do not multiply it: the same 60 rows' calldata three times over is counted three times (the rows are
+    // read once).
+    const aliased = await list(60, 'id d1: data d2: data d3: data')
+    expect(aliased.json.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX')
+    expect(JSON.stringify(aliased.json).length).toBeLessThan(100_000)
     // A page that fits is answered in full, each row its own calldata.
     const some = await list(20, 'id data')
     expect(some.json.errors).toBeUndefined()

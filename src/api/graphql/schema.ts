@@ -5,6 +5,7 @@ import { cancelTransaction } from '../../admin/cancelTransaction.ts'
 import { retryTransaction } from '../../admin/retryTransaction.ts'
 import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
+import { chargeData } from './createYoga.ts'
 import { TX_STATUSES, type TxStatus } from '../../core/txStatus.ts'
 import { confirmationsOf } from '../../core/confirmations.ts'
 import { getTransaction, getTransactionByHash, getTransactionsInIdRange, listTransactions } from '../../store/readTransactions.ts'
@@ -76,7 +77,14 @@ export const TransactionType = builder.objectRef<TransactionRow | ListedTransact
     data: t.field({
       type: 'Hex',
       // Lists and the change feed leave long calldata out: read now (within the request's budget), if still there.
-      resolve: async (r, _, ctx) => r.data ?? (await ctx.loaders.data.load(r.id)) ?? '0x',
+      resolve: async (r, _, ctx) => {
+        const data = r.data ?? (await ctx.loaders.data.load(r.id))
+        if (data === null) throw new InputError(ERROR_CODE.NOT_FOUND, `Transaction ${r.id} is gone (retention deleted it)`, 'id', 404)
+        // Each value written into the answer counts, short ones and one asked for under several aliases too: the
+        // loader reads a row once however many times the answer repeats it.
+        chargeData(ctx.loaders.dataRead, data.length)
+        return data
+      },
     }),
     value: t.field({ type: 'BigInt', resolve: (r) => r.value }),
     nonce: t.field({ type: 'BigInt', nullable: true, resolve: (r) => r.nonce }),
