@@ -14,6 +14,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startService, type RunningService } from '../src/service.ts'
 import { createLogger } from '../src/common/logger.ts'
+import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import { chainControl, transactionsFrom } from './helpers/chainControl.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { ADMIN_KEY, SIGNER, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -134,3 +135,68 @@ describe('a database restored from a backup', () => {
     expect((await statusOf(restored.sql, id)).status).toBe('CONFIRMED')
   }, 120_000)
 })
+
+describe('a database restored from a backup, with two signers', () => {
+  const S1 = ANVIL_DEV_ACCOUNTS[0]!
+  const S2 = ANVIL_DEV_ACCOUNTS[1]!
+  const twoSigners = (c: Record<string, any>) => {
+    c.signers = [
+      { name: 's1', chainIds: [31337], privateKey: S1.privateKey },
+      { name: 's2', chainIds: [31337], privateKey: S2.privateKey },
+    ]
+  }
+  let env: TestEnv
+  const dir = mkdtempSync(join(tmpdir(), 'txb-restore-'))
+  const stops: Array<() => Promise<unknown>> = []
+  beforeAll(async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.5 }, config: twoSigners })
+  })
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+    await env?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a request that named no signer, moved to another signer after the backup and mined there, is found on that signer: not signed again', async () => {
+    const control = chainControl(env)
+    const live = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    stops.push(() => live.end())
+    // Both signers have signed before (each has its nonce record in the backup).
+    const warm = privateKeyToAccount(generatePrivateKey()).address
+    for (const s of [S1, S2]) {
+      const r = await env.post('/broadcast_transaction', { to: warm, value: '1', from: s.address })
+      await waitFor('warm-up confirmed', async () => (await live`SELECT status FROM transactions WHERE id = ${r.json.transactionId}`)[0]?.status === 'CONFIRMED', 30_000)
+    }
+    // Neither can pay: the request waits on the one it was given when the backup is taken.
+    const funds = await env.chain.getBalance({ address: S1.address })
+    await control.setBalance(S1.address, 0n)
+    await control.setBalance(S2.address, 0n)
+    const recipient = privateKeyToAccount(generatePrivateKey()).address
+    const id = (await env.post('/broadcast_transaction', { to: recipient, value: '1000' })).json.transactionId as string
+    await waitFor('set aside', async () => (await live`SELECT error_code FROM transactions WHERE id = ${id}`)[0]?.error_code === 'INSUFFICIENT_FUNDS')
+    const waitingOn = (await live<{ signer: string }[]>`SELECT signer FROM transactions WHERE id = ${id}`)[0]!.signer
+    const other = waitingOn.toLowerCase() === S1.address.toLowerCase() ? S2 : S1
+    const file = join(dir, 'moved.dump')
+    execFileSync('pg_dump', ['-Fc', '-f', file, env.databaseUrl])
+    // After the backup the other signer is funded: the request moves to it and is mined there.
+    await control.setBalance(other.address, funds)
+    await waitFor('confirmed', async () => (await live`SELECT status FROM transactions WHERE id = ${id}`)[0]?.status === 'CONFIRMED', 30_000)
+    const [first] = await live<{ signer: string; mined_hash: string }[]>`SELECT signer, mined_hash FROM transactions WHERE id = ${id}`
+    expect(first!.signer).toBe(other.address)
+    await env.service.stop()
+
+    const db = await createTestDatabase()
+    stops.push(() => db.drop())
+    execFileSync('pg_restore', ['--no-owner', '-d', db.url, file])
+    const service = await startService({ config: testConfig(env.anvil.url, twoSigners), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }) })
+    stops.push(() => service.stop())
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    stops.push(() => sql.end())
+    await waitFor('confirmed in the restored database', async () => (await sql`SELECT status FROM transactions WHERE id = ${id}`)[0]?.status === 'CONFIRMED', 30_000)
+    // Before: moved again and signed at the next nonce, 2000 wei paid.
+    expect((await sql`SELECT signer, mined_hash FROM transactions WHERE id = ${id}`)[0]).toEqual(first)
+    await new Promise((r) => setTimeout(r, 4_000))
+    expect(await env.chain.getBalance({ address: recipient })).toBe(1000n)
+  }, 120_000)
+})
+

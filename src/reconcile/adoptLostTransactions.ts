@@ -30,12 +30,13 @@ export function rawOf(tx: Transaction, chainId: number): Hex | null {
  * failover to a replica that lagged). Before the service hands those nonces on (the sign stage signing past them,
  * or the reconciler queueing again a request whose nonce was taken), it looks at what was mined there: a
  * transaction of this signer that is one of our unfinished requests (the same to, value and data, and gas limit
- * if it asked for one) is taken as that request's execution. A request QUEUED here becomes PENDING at that nonce,
- * a PENDING one gets the mined transaction as an attempt (a fee raise this database never saw), and the watcher
- * settles either from its receipt. Without this a restored request was signed and executed a second time.
+ * if it asked for one) is taken as that request's execution. A request QUEUED here (on this signer, or on any if
+ * it named none) becomes PENDING at that nonce, a PENDING one gets the mined transaction as an attempt (a fee
+ * raise this database never saw), and the watcher settles either from its receipt. Without this a restored
+ * request was signed and executed a second time.
  *
- *
- * Returns how many were taken. Throws when the chain cannot be searched: the caller must not hand the nonces on.
+ * Returns how many were taken. Throws when a provider fails (the caller hands nothing on this time); a search
+ * the chain cannot answer in full (no old state, too many blocks) is logged, and the nonces are handed on.
  */
 export async function adoptLostTransactions(
   ctx: ServiceContext,
@@ -48,20 +49,30 @@ export async function adoptLostTransactions(
 ): Promise<number> {
   const { sql } = ctx.db
   if (toNonce <= fromNonce) return 0
-  const found = await findSenderTransactions(chain, signer, fromNonce, toNonce, new Date(signedAfter.getTime() - CLOCK_MARGIN_MS))
+  const search = await findSenderTransactions(chain, signer, fromNonce, toNonce, new Date(signedAfter.getTime() - CLOCK_MARGIN_MS))
+  if (!search.complete)
+    // Not knowing must not stop a signer for good (a node without old state, the key used by hand during a long
+    // stop): the nonces are handed on as before, and the operator is told what could not be checked.
+    ctx.log.error(
+      { chainId: chain.chainId, signer, fromNonce, toNonce, found: search.found.length },
+      'could not look at every nonce this signer used beyond what this database recorded (a provider without the state of past blocks, ' +
+        'and too many blocks to read in full): they are handed on unchecked; if this database was restored from a backup, configure an archive provider and restart',
+    )
   let adopted = 0
-  for (const tx of found) {
+  for (const tx of search.found) {
     const raw = rawOf(tx, chain.chainId)
     if (!raw) continue
     const taken = await sql.begin(async (q) => {
-      // PENDING at that very nonce first (its raise was forgotten), else the oldest QUEUED one (signed in seq order).
-      const [row] = await q<{ id: string; status: string; execution: number }[]>`
-        SELECT id, status, execution FROM transactions
-        WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND kind = 'REQUEST'
-          AND ((status = 'PENDING' AND nonce = ${tx.nonce}) OR status = 'QUEUED')
+      // PENDING at that very nonce first (its raise was forgotten), else the oldest QUEUED one (signed in seq order),
+      // of this signer or of none in particular: a request that named no signer may have moved to this one after
+      // the backup (moveToFundedSigner.ts), and the restored row still names the one it left.
+      const [row] = await q<{ id: string; status: string; execution: number; signer: string }[]>`
+        SELECT id, status, execution, signer FROM transactions
+        WHERE chain_id = ${chain.chainId} AND kind = 'REQUEST'
+          AND ((status = 'PENDING' AND signer = ${signer} AND nonce = ${tx.nonce}) OR (status = 'QUEUED' AND (signer = ${signer} OR NOT signer_pinned)))
           AND lower(coalesce("to", '')) = ${(tx.to ?? '').toLowerCase()} AND lower(data) = ${tx.input.toLowerCase()} AND value = ${tx.value.toString()}
           AND (gas_limit IS NULL OR gas_limit = ${tx.gas.toString()})
-        ORDER BY status = 'PENDING' DESC, seq LIMIT 1 FOR UPDATE`
+        ORDER BY status = 'PENDING' DESC, signer = ${signer} DESC, seq LIMIT 1 FOR UPDATE`
       if (!row) return null
       // Ours and known (another instance, or the sign stage beside the reconciler, took it first: the row lock above
       // waited for it).
@@ -70,7 +81,7 @@ export async function adoptLostTransactions(
         // Another row of ours holding the nonce is the reconciler's to judge, not this.
         if ((await q`SELECT 1 FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND nonce = ${tx.nonce}`).length) return null
         await q`
-          UPDATE transactions SET status = 'PENDING', nonce = ${tx.nonce}, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
+          UPDATE transactions SET status = 'PENDING', signer = ${signer}, nonce = ${tx.nonce}, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
             first_sent_at = coalesce(first_sent_at, now()), last_sent_at = now(), updated_at = now()
           WHERE id = ${row.id} AND status = 'QUEUED'`
       }
@@ -81,7 +92,7 @@ export async function adoptLostTransactions(
                 ${tx.type === 'legacy' ? tx.gasPrice.toString() : null}, 'SENT', now())`
       await q`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-        VALUES (${row.id}, ${row.status}, 'PENDING', ${q.json({ reason: 'found_on_chain', nonce: tx.nonce, hash: tx.hash })}::jsonb)`
+        VALUES (${row.id}, ${row.status}, 'PENDING', ${q.json({ reason: 'found_on_chain', nonce: tx.nonce, hash: tx.hash, ...(row.signer !== signer ? { from: row.signer, to: signer } : {}) })}::jsonb)`
       return row
     })
     if (!taken) continue

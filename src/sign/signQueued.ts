@@ -243,7 +243,7 @@ export async function signNextBatch(
   const [plans, { market, balance, chainNonce }] = await Promise.all([planRows(ctx, chain, signer, candidates), readSignerState(chain, signer)])
   // The chain has used nonces past our record: before signing past them, any that is one of these requests
   // (this database forgot signing it: restored from a backup) is taken as its execution, not signed again.
-  // Throws when the chain cannot be searched: nothing is signed past them until it can. Candidates taken are
+  // Throws when a provider fails: nothing is signed past them this time. Candidates taken are
   // PENDING now, and the batch below leaves them out (it signs only rows still QUEUED, under their lock).
   const [recorded] = await sql<{ next_nonce: number; updated_at: Date }[]>`
     SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${signer.address}`
