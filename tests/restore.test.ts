@@ -157,7 +157,7 @@ describe('a database restored from a backup, with two signers', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('a request that named no signer, moved to another signer after the backup and mined there, is found on that signer: not signed again', async () => {
+  it('a request that named no signer, moved to another signer after the backup and mined there, is found on that signer: not signed again, even where it waited and can pay now', async () => {
     const control = chainControl(env)
     const live = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     stops.push(() => live.end())
@@ -184,10 +184,19 @@ describe('a database restored from a backup, with two signers', () => {
     const [first] = await live<{ signer: string; mined_hash: string }[]>`SELECT signer, mined_hash FROM transactions WHERE id = ${id}`
     expect(first!.signer).toBe(other.address)
     await env.service.stop()
+    // The signer it waited on can pay now: restored, the request is signed there at once, unless the service first
+    // looked at what every signer of the chain mined past its record (the other signer has nothing of its own
+    // waiting, so its own checks came after).
+    await control.setBalance(waitingOn, funds)
 
     const db = await createTestDatabase()
     stops.push(() => db.drop())
     execFileSync('pg_restore', ['--no-owner', '-d', db.url, file])
+    // As if the backup had been taken the moment it was accepted, before the sign stage set it aside: it is signed
+    // at the first batch (set aside, it waited a few seconds, and the other signer's reconciler found it first).
+    const setup = postgres(db.url, { max: 1, onnotice: () => {} })
+    await setup`UPDATE transactions SET error_code = NULL, error_message = NULL, waiting_since = NULL WHERE id = ${id}`
+    await setup.end()
     const service = await startService({ config: testConfig(env.anvil.url, twoSigners), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }) })
     stops.push(() => service.stop())
     const sql = postgres(db.url, { max: 1, onnotice: () => {} })

@@ -104,3 +104,30 @@ export async function adoptLostTransactions(
   }
   return adopted
 }
+
+/** Per chain's clients (one set per service): the check below, done or under way. */
+const checkedAtStart = new WeakMap<ChainClients, Promise<void>>()
+
+/**
+ * Once per process and chain, before the chain's first sign batch: every configured signer's nonces beyond this
+ * database's record (adoptLostTransactions). A restored request that named no signer may have been mined on a
+ * signer that has nothing waiting of its own, whose own checks would come too late: the signer the request waits
+ * on here could sign it again first. A failure is tried again at the next batch (none signs meanwhile).
+ */
+export function adoptLostOnChainOnce(ctx: ServiceContext, chain: ChainClients): Promise<void> {
+  let check = checkedAtStart.get(chain)
+  if (!check) {
+    check = (async () => {
+      const rows = await ctx.db.sql<{ signer: Address; next_nonce: number; updated_at: Date }[]>`
+        SELECT signer, next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId}`
+      for (const r of rows) {
+        if (!ctx.signers.get(chain.chainId, r.signer)) continue
+        const latest = await chain.read.getTransactionCount({ address: r.signer, blockTag: 'latest' })
+        if (latest > r.next_nonce) await adoptLostTransactions(ctx, chain, r.signer, r.next_nonce, latest, r.updated_at)
+      }
+    })()
+    checkedAtStart.set(chain, check)
+    check.catch(() => checkedAtStart.delete(chain))
+  }
+  return check
+}

@@ -14,7 +14,7 @@ import { movesThisExecution, moveToFundedSigner, type ShortRow } from './moveToF
 import { canPayTransfer } from './shortOfFunds.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
-import { adoptLostTransactions } from '../reconcile/adoptLostTransactions.ts'
+import { adoptLostOnChainOnce, adoptLostTransactions } from '../reconcile/adoptLostTransactions.ts'
 
 /** Rows signed per database transaction: large enough for thousands per second, small enough to hold a lock briefly. */
 export const SIGN_BATCH_SIZE = 200
@@ -245,6 +245,7 @@ export async function signNextBatch(
   // (this database forgot signing it: restored from a backup) is taken as its execution, not signed again.
   // Throws when a provider fails: nothing is signed past them this time. Candidates taken are
   // PENDING now, and the batch below leaves them out (it signs only rows still QUEUED, under their lock).
+  await adoptLostOnChainOnce(ctx, chain)
   const [recorded] = await sql<{ next_nonce: number; updated_at: Date }[]>`
     SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${signer.address}`
   if (recorded && chainNonce > recorded.next_nonce) await adoptLostTransactions(ctx, chain, signer.address, recorded.next_nonce, chainNonce, recorded.updated_at)
