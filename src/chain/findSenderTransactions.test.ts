@@ -7,7 +7,7 @@ const ME = '0x00000000000000000000000000000000000000aa'
 const OTHER = '0x00000000000000000000000000000000000000bb'
 
 /** A chain of `blocks` one-second blocks where ME sends its nonces in the blocks `at` gives; counts fail below `stateFrom`. */
-function fakeChain(opts: { blocks: number; at: Map<number, number>; stateFrom?: number; headLag?: number }) {
+function fakeChain(opts: { blocks: number; at: Map<number, number>; stateFrom?: number; headLag?: number; blocksFrom?: number; rateLimitCount?: number }) {
   const calls = { counts: 0, blocks: 0 }
   const txsIn = (b: number) =>
     [...opts.at].filter(([, block]) => block === b).map(([nonce]) => ({ from: ME, nonce, hash: `0x${nonce}` }) as unknown as Transaction)
@@ -16,12 +16,14 @@ function fakeChain(opts: { blocks: number; at: Map<number, number>; stateFrom?: 
     getBlockNumber: async () => BigInt(opts.blocks - 1 - (opts.headLag ?? 0)),
     getTransactionCount: async ({ blockNumber }: { blockNumber: bigint }) => {
       calls.counts++
-      if (Number(blockNumber) < (opts.stateFrom ?? 0)) throw new Error('missing trie node')
+      if (calls.counts === opts.rateLimitCount) throw new Error('HTTP request failed. Status: 429. Details: too many requests')
+      if (Number(blockNumber) < (opts.stateFrom ?? 0)) throw new Error('missing trie node 1f2e (path )')
       return countAt(Number(blockNumber))
     },
     getBlock: async ({ blockNumber, includeTransactions }: { blockNumber: bigint; includeTransactions?: boolean }) => {
       if (includeTransactions) calls.blocks++
       const b = Number(blockNumber)
+      if (b < (opts.blocksFrom ?? 0)) throw new Error(`Block at number "${b}" could not be found.`)
       return { number: blockNumber, timestamp: BigInt(1_000_000 + b), transactions: [...txsIn(b), { from: OTHER, nonce: 0 } as unknown as Transaction] }
     },
   }
@@ -55,6 +57,18 @@ describe('findSenderTransactions', () => {
     const missed = await findSenderTransactions(late.chain, ME, 1, 3, since(96_000))
     expect(missed.found.map((t) => t.nonce)).toEqual([2])
     expect(missed.complete).toBe(false)
+  })
+
+  it('a provider failing otherwise (a rate limit) throws, to be asked again: never taken for a node without old state', async () => {
+    const { chain } = fakeChain({ blocks: 100_000, at: at([[0, 10], [1, 60_000], [2, 99_000]]), rateLimitCount: 5 })
+    await expect(findSenderTransactions(chain, ME, 1, 3, since(0))).rejects.toThrow(/429/)
+  })
+
+  it('a node that keeps neither old state nor old blocks: the blocks since `since` are found going back from the head', async () => {
+    const { chain } = fakeChain({ blocks: 100_000, at: at([[0, 10], [1, 99_500]]), stateFrom: 99_900, blocksFrom: 90_000 })
+    const search = await findSenderTransactions(chain, ME, 1, 2, since(99_000))
+    expect(search).toMatchObject({ complete: true })
+    expect(search.found.map((t) => t.nonce)).toEqual([1])
   })
 
   it('a head behind the count asked about throws (asked again later), rather than answer for fewer nonces', async () => {

@@ -38,8 +38,10 @@ export async function findSenderTransactions(chain: ChainClients, address: Addre
   let blocks: bigint[]
   try {
     blocks = await blocksWhereCountRose((b) => read(() => chain.read.getTransactionCount({ address, blockNumber: b })), fromNonce, toNonce, head, atHead)
-  } catch {
-    // Most likely a node that prunes old state: "missing trie node", "header not found".
+  } catch (err) {
+    // Only a node without that state: any other failure (a rate limit, a timeout) is asked again later, never taken
+    // for "cannot be searched", which hands the nonces on unchecked.
+    if (!isStateUnavailable(err)) throw err
     const lo = await blockAtOrBefore(chain, since, head)
     if (head - lo > BigInt(MAX_BLOCKS_READ_IN_FULL)) return { found: [], complete: false }
     blocks = Array.from({ length: Number(head - lo) }, (_, i) => lo + 1n + BigInt(i))
@@ -61,7 +63,7 @@ async function blocksWhereCountRose(count: (block: bigint) => Promise<number>, f
   // A block before the first nonce sought: the window doubles back from the head.
   let lo = head
   let atLo = atHead
-  for (let span = 64n; atLo > fromNonce && lo > 0n && span <= MAX_BACK * 2n; span *= 2n) {
+  for (let span = 64n; atLo > fromNonce && lo > 0n && span <= MAX_BACK; span *= 2n) {
     lo = head > span ? head - span : 0n
     atLo = await count(lo)
   }
@@ -77,11 +79,34 @@ async function blocksWhereCountRose(count: (block: bigint) => Promise<number>, f
   return blocks.sort((a, b) => (a < b ? -1 : 1))
 }
 
-/** The last block whose timestamp is at or before `time` (block 0 if none is), by halving over block headers. */
+/** What nodes answer for a block whose state they no longer keep (geth, Erigon, Nethermind, Reth and providers' words). */
+const STATE_UNAVAILABLE = /missing trie node|header not found|state (is )?not available|no state (is )?available|state histor|historical state|pruned|not an archive|archive node|unknown block|block not found|could not be found/i
+
+export function isStateUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { message, details, shortMessage } = e as { message?: string; details?: string; shortMessage?: string }
+    if ([message, details, shortMessage].some((m) => typeof m === 'string' && STATE_UNAVAILABLE.test(m))) return true
+  }
+  return false
+}
+
+/**
+ * The last block whose timestamp is at or before `time` (block 0 if none is): back from the head by doubling steps,
+ * then halving, so only recent headers are read (a node may not serve old ones at all).
+ */
 async function blockAtOrBefore(chain: ChainClients, time: Date, head: bigint): Promise<bigint> {
   const t = BigInt(Math.floor(time.getTime() / 1000))
-  let lo = 0n
+  const at = async (n: bigint) => (await chain.read.getBlock({ blockNumber: n })).timestamp
   let hi = head
+  let step = 1n
+  let lo = head
+  for (;;) {
+    lo = head > step ? head - step : 0n
+    if (lo === 0n || (await at(lo)) <= t) break
+    hi = lo
+    step *= 2n
+  }
+  if (lo === 0n && (await at(0n)) > t) return 0n
   while (lo < hi) {
     const mid = (lo + hi + 1n) / 2n
     if ((await chain.read.getBlock({ blockNumber: mid })).timestamp <= t) lo = mid

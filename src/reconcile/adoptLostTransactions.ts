@@ -61,7 +61,11 @@ export async function adoptLostTransactions(
   let adopted = 0
   for (const tx of search.found) {
     const raw = rawOf(tx, chain.chainId)
-    if (!raw) continue
+    if (!raw) {
+      // Not of a kind this service signs (or bytes it cannot rebuild): not one of ours, said in case it was.
+      ctx.log.info({ chainId: chain.chainId, signer, nonce: tx.nonce, hash: tx.hash, type: tx.type }, 'a transaction of this signer beyond our record is not one this service could have signed')
+      continue
+    }
     const taken = await sql.begin(async (q) => {
       // PENDING at that very nonce first (its raise was forgotten), else the oldest QUEUED one (signed in seq order),
       // of this signer or of none in particular: a request that named no signer may have moved to this one after
@@ -105,29 +109,45 @@ export async function adoptLostTransactions(
   return adopted
 }
 
-/** Per chain's clients (one set per service): the check below, done or under way. */
-const checkedAtStart = new WeakMap<ChainClients, Promise<void>>()
+/** Per chain's clients (one set per service): the check below under way, and the signers it has done. */
+const checkedAtStart = new WeakMap<ChainClients, { running: Promise<void> | null; done: Set<string>; complete: boolean }>()
+/** Signers looked at in parallel by the check below. */
+const CHECK_CONCURRENCY = 4
 
 /**
- * Once per process and chain, before the chain's first sign batch: every configured signer's nonces beyond this
- * database's record (adoptLostTransactions). A restored request that named no signer may have been mined on a
- * signer that has nothing waiting of its own, whose own checks would come too late: the signer the request waits
- * on here could sign it again first. A failure is tried again at the next batch (none signs meanwhile).
+ * Once per process and chain, before the chain's first sign batch: every signer's nonces beyond this database's
+ * record (adoptLostTransactions), for signers no longer configured too (a request that named none may have been
+ * mined on one). A restored request that named no signer may have been mined on a signer that has nothing
+ * waiting of its own, whose own checks would come too late: the signer the request waits on here could sign it
+ * again first. Signers are looked at a few at a time; those done stay done, and one that failed (a provider
+ * error) is looked at again at the next batch, none of the chain's batches signing meanwhile.
  */
-export function adoptLostOnChainOnce(ctx: ServiceContext, chain: ChainClients): Promise<void> {
-  let check = checkedAtStart.get(chain)
-  if (!check) {
-    check = (async () => {
-      const rows = await ctx.db.sql<{ signer: Address; next_nonce: number; updated_at: Date }[]>`
-        SELECT signer, next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId}`
-      for (const r of rows) {
-        if (!ctx.signers.get(chain.chainId, r.signer)) continue
-        const latest = await chain.read.getTransactionCount({ address: r.signer, blockTag: 'latest' })
-        if (latest > r.next_nonce) await adoptLostTransactions(ctx, chain, r.signer, r.next_nonce, latest, r.updated_at)
-      }
-    })()
-    checkedAtStart.set(chain, check)
-    check.catch(() => checkedAtStart.delete(chain))
-  }
-  return check
+export async function adoptLostOnChainOnce(ctx: ServiceContext, chain: ChainClients): Promise<void> {
+  let state = checkedAtStart.get(chain)
+  if (!state) checkedAtStart.set(chain, (state = { running: null, done: new Set(), complete: false }))
+  if (state.complete) return
+  const s = state
+  s.running ??= (async () => {
+    const rows = await ctx.db.sql<{ signer: Address; next_nonce: number; updated_at: Date }[]>`
+      SELECT signer, next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId}`
+    const todo = rows.filter((r) => !s.done.has(r.signer))
+    const failures: unknown[] = []
+    for (let i = 0; i < todo.length; i += CHECK_CONCURRENCY)
+      await Promise.all(
+        todo.slice(i, i + CHECK_CONCURRENCY).map(async (r) => {
+          try {
+            const latest = await chain.read.getTransactionCount({ address: r.signer, blockTag: 'latest' })
+            if (latest > r.next_nonce) await adoptLostTransactions(ctx, chain, r.signer, r.next_nonce, latest, r.updated_at)
+            s.done.add(r.signer)
+          } catch (err) {
+            failures.push(err)
+          }
+        }),
+      )
+    if (failures.length) throw failures[0]
+    s.complete = true
+  })().finally(() => {
+    s.running = null
+  })
+  await s.running
 }

@@ -18,8 +18,8 @@ export async function getTransactionByHash(sql: Sql, hash: string): Promise<Tran
 }
 
 /** Transactions whose id lies in [from, to] (an id prefix as a range over the primary key), at most `limit`. */
-export async function getTransactionsInIdRange(sql: Sql, range: { from: string; to: string }, limit: number): Promise<TransactionRow[]> {
-  return sql<TransactionRow[]>`SELECT * FROM transactions WHERE id BETWEEN ${range.from}::uuid AND ${range.to}::uuid ORDER BY id LIMIT ${limit}`
+export async function getTransactionsInIdRange(sql: Sql, range: { from: string; to: string }, limit: number): Promise<ListedTransactionRow[]> {
+  return sql<ListedTransactionRow[]>`SELECT ${listedColumns(sql)} FROM transactions WHERE id BETWEEN ${range.from}::uuid AND ${range.to}::uuid ORDER BY id LIMIT ${limit}`
 }
 
 /** Calldata up to this long (hex characters) comes with a listed row; longer is read when asked for (ListedTransactionRow). */

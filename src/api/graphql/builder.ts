@@ -22,8 +22,11 @@ export type GraphQLContext = {
     scannedHeads: DataLoader<number, number | null>
     /** Long calldata a listed row left out (ListedTransactionRow), within the request's DATA_BUDGET_CHARS. */
     data: DataLoader<string, string | null>
-    /** Long calldata read so far by this request (hex characters); a subscription starts again at each event. */
-    dataRead: { chars: number }
+    /**
+     * Calldata this request's answer carries so far (hex characters), and long calldata read for it (`read`);
+     * a subscription starts both again at each event.
+     */
+    dataRead: { chars: number; read: { chars: number } }
   }
 }
 

@@ -130,14 +130,16 @@ function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
   let events: GraphQLContext['loaders']['events'] | undefined
   let scannedHeads: GraphQLContext['loaders']['scannedHeads'] | undefined
   let data: GraphQLContext['loaders']['data'] | undefined
-  const dataRead = { chars: 0 }
+  const dataRead = { chars: 0, read: { chars: 0 } }
   return {
     dataRead,
     get data() {
       return (data ??= new DataLoader(async (ids: readonly string[]) => {
-        // Measured before it is read (the length of a long value is known without reading it); the resolver counts
-        // it again as it writes it into the answer, so the read alone may take up to the budget as well.
-        chargeData({ chars: dataRead.chars }, await dataLengthOf(service.db.sql, ids))
+        // Measured before it is read (the length of a long value is known without reading it), and counted at once:
+        // batches of the request running together each see the others' (the resolver counts what the answer
+        // carries, separately).
+        const chars = await dataLengthOf(service.db.sql, ids)
+        chargeData(dataRead.read, chars)
         return getDataFor(service.db.sql, ids)
       }))
     },

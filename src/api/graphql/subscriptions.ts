@@ -100,6 +100,7 @@ builder.subscriptionType({
         ctx.loaders.scannedHeads.clearAll()
         ctx.loaders.data.clearAll()
         ctx.loaders.dataRead.chars = 0
+        ctx.loaders.dataRead.read.chars = 0
         return row
       },
     }),
