@@ -37,15 +37,19 @@ describe('a database restored from a backup', () => {
     execFileSync('pg_dump', ['-Fc', '-f', file, url])
     return file
   }
-  /** Restores the dump into a new database and starts the service on it, as an operator would. */
-  const restoreAndStart = async (file: string): Promise<{ sql: postgres.Sql; service: RunningService }> => {
+  /**
+   * Restores the dump into a new database and starts the service on it, as an operator would; `restored` sees the
+   * database before the service does.
+   */
+  const restoreAndStart = async (file: string, restored: (sql: postgres.Sql) => Promise<void>): Promise<{ sql: postgres.Sql; service: RunningService }> => {
     const db = await createTestDatabase()
     stops.push(() => db.drop())
     execFileSync('pg_restore', ['--no-owner', '-d', db.url, file])
-    const service = await startService({ config: testConfig(env.anvil.url), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }) })
-    stops.push(() => service.stop())
     const sql = postgres(db.url, { max: 1, onnotice: () => {} })
     stops.push(() => sql.end())
+    await restored(sql)
+    const service = await startService({ config: testConfig(env.anvil.url), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }) })
+    stops.push(() => service.stop())
     return { sql, service }
   }
   const statusOf = async (sql: postgres.Sql, id: string) =>
@@ -70,8 +74,7 @@ describe('a database restored from a backup', () => {
     const first = await statusOf(live, id)
     await env.service.stop()
 
-    const { sql } = await restoreAndStart(file)
-    expect((await statusOf(sql, id)).status).toBe('QUEUED')
+    const { sql } = await restoreAndStart(file, async (restored) => expect((await statusOf(restored, id)).status).toBe('QUEUED'))
     await waitFor('confirmed in the restored database', async () => (await statusOf(sql, id)).status === 'CONFIRMED', 30_000)
     expect(await statusOf(sql, id)).toEqual(first)
     // Paid once: one transfer on chain, 1000 wei at the recipient, several blocks later.
@@ -124,8 +127,7 @@ describe('a database restored from a backup', () => {
     await control.rpc('evm_setIntervalMining', [1])
     await waitFor('the raise mined', async () => (await env.chain.getTransactionReceipt({ hash: raiseHash }).catch(() => null)) !== null)
 
-    const restored = await restoreAndStart(file)
-    expect((await statusOf(restored.sql, id)).status).toBe('PENDING')
+    const restored = await restoreAndStart(file, async (sql) => expect((await statusOf(sql, id)).status).toBe('PENDING'))
     await waitFor('confirmed in the restored database', async () => (await statusOf(restored.sql, id)).status === 'CONFIRMED', 30_000)
     expect(await statusOf(restored.sql, id)).toMatchObject({ status: 'CONFIRMED', nonce: first!.nonce, mined_hash: raiseHash })
     // Ran once: nothing more from the signer to the recipient, several reconcile passes later.
