@@ -1,7 +1,12 @@
 import { keccak256, serializeTransaction, type Address, type Hex, type Transaction, type TransactionSerializable } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
-import { findSenderTransactions } from '../chain/findSenderTransactions.ts'
+import { findSenderTransactions, type SenderSearch } from '../chain/findSenderTransactions.ts'
 import type { ServiceContext } from '../context.ts'
+
+/** A search failing this long is given up: its nonces are handed on unchecked, with an error in the log. */
+export const SEARCH_PATIENCE_MS = 10 * 60_000
+/** When each search (chain, signer, first nonce) started failing; cleared when it succeeds or is given up. */
+const failingSince = new Map<string, number>()
 
 /** Block timestamps and this machine's clock may disagree by this much. */
 const CLOCK_MARGIN_MS = 10 * 60_000
@@ -35,8 +40,9 @@ export function rawOf(tx: Transaction, chainId: number): Hex | null {
  * raise this database never saw), and the watcher settles either from its receipt. Without this a restored
  * request was signed and executed a second time.
  *
- * Returns how many were taken. Throws when a provider fails (the caller hands nothing on this time); a search
- * the chain cannot answer in full (no old state, too many blocks) is logged, and the nonces are handed on.
+ * Returns how many were taken. Throws when a provider fails (the caller hands nothing on this time), for up to
+ * SEARCH_PATIENCE_MS; a search the chain cannot answer in full (no old state, too many blocks), or failing past
+ * that, is logged, and the nonces are handed on.
  */
 export async function adoptLostTransactions(
   ctx: ServiceContext,
@@ -49,7 +55,21 @@ export async function adoptLostTransactions(
 ): Promise<number> {
   const { sql } = ctx.db
   if (toNonce <= fromNonce) return 0
-  const search = await findSenderTransactions(chain, signer, fromNonce, toNonce, new Date(signedAfter.getTime() - CLOCK_MARGIN_MS))
+  const key = `${chain.chainId}:${signer}:${fromNonce}`
+  let search: SenderSearch
+  try {
+    search = await findSenderTransactions(chain, signer, fromNonce, toNonce, new Date(signedAfter.getTime() - CLOCK_MARGIN_MS))
+    failingSince.delete(key)
+  } catch (err) {
+    // A provider failing the same search for this long may never answer it (one that refuses counts at past blocks
+    // in words we do not know): the signer must not wait for ever. Handed on unchecked, said below.
+    const first = failingSince.get(key) ?? Date.now()
+    failingSince.set(key, first)
+    if (Date.now() - first < SEARCH_PATIENCE_MS) throw err
+    failingSince.delete(key)
+    ctx.log.error({ err, chainId: chain.chainId, signer, fromNonce, toNonce }, `the search for this signer's nonces failed for ${SEARCH_PATIENCE_MS / 60_000} minutes`)
+    search = { found: [], complete: false }
+  }
   if (!search.complete)
     // Not knowing must not stop a signer for good (a node without old state, the key used by hand during a long
     // stop): the nonces are handed on as before, and the operator is told what could not be checked.
