@@ -84,4 +84,26 @@ describe('database migrations', () => {
     expect(await buildOnlineIndexes(db.url, log)).toEqual([ONLINE_INDEXES[0].name])
     expect((await valid())[0]!.valid).toBe(true)
   })
+
+  it('a stop while the index builder connects leaves nothing unhandled (it did one stop in ten at once after start)', async () => {
+    const db = await createMigratedTestDatabase()
+    stops.push(() => db.drop())
+    const log = createLogger({ level: 'silent', pretty: false })
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown) => void unhandled.push(err)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      for (let i = 0; i < 100; i++) {
+        const stopping = new AbortController()
+        const build = buildOnlineIndexes(db.url, log, stopping.signal).catch(() => {})
+        await new Promise((r) => setTimeout(r, i % 10))
+        stopping.abort()
+        await build
+      }
+      await new Promise((r) => setTimeout(r, 300))
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+    expect(unhandled.map(String)).toEqual([])
+  })
 })

@@ -22,7 +22,9 @@ const BUILD_LOCK_ID = 7_302_214_002
  * instance building them already: nothing to do here. Returns the names built.
  */
 export async function buildOnlineIndexes(databaseUrl: string, log: Logger, signal?: AbortSignal): Promise<string[]> {
-  const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
+  // No array types fetched on connect: a stop while it connects destroyed that internal query, whose rejection
+  // nobody awaited (an unhandled rejection, one stop in ten at once after start). It reads no arrays.
+  const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {}, fetch_types: false })
   const stop = () => void sql.end({ timeout: 0 })
   signal?.addEventListener('abort', stop, { once: true })
   const built: string[] = []
