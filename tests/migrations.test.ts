@@ -3,12 +3,10 @@
  * waiting for a table's lock (behind a long transaction: a pg_dump, a sign batch) made every query on that table
  * queue behind it, for as long as the other transaction ran.
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/common/logger.ts'
-import { MIGRATIONS_DIR, migrateDatabase } from '../src/db/migrate.ts'
+import { migrateDatabase, readMigrationJournal } from '../src/db/migrate.ts'
 import { buildOnlineIndexes, ONLINE_INDEXES } from '../src/db/onlineIndexes.ts'
 import { createMigratedTestDatabase } from './helpers/database.ts'
 
@@ -27,8 +25,7 @@ describe('database migrations', () => {
     await sql`DROP TRIGGER transactions_status_at ON transactions`
     await sql`DROP FUNCTION transactions_set_status_at()`
     await sql`ALTER TABLE transactions DROP COLUMN status_at`
-    const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }
-    const since = journal.entries.find((e) => e.tag === '0022_status_at')!.when
+    const since = readMigrationJournal().find((e) => e.tag === '0022_status_at')!.when
     await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at >= ${since}`
 
     // A transaction that reads the table and stays open 6 s (a report, a pg_dump).

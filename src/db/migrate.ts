@@ -7,6 +7,11 @@ import { openPostgres } from './socketUrl.ts'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
+/** drizzle's list of this version's migrations (drizzle/meta/_journal.json): each one's tag and creation time. */
+export function readMigrationJournal(): Array<{ tag: string; when: number }> {
+  return (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }).entries
+}
+
 /** An arbitrary constant: the advisory lock that lets one instance at a time migrate. */
 const MIGRATION_LOCK_ID = 7_302_214_001
 
@@ -59,10 +64,9 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
 
 /** This version's migrations the database does not have yet, by tag (drizzle compares their creation times). */
 async function pendingMigrations(sql: ReturnType<typeof openPostgres>): Promise<string[]> {
-  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }
   const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
   const last = table?.exists ? Number((await sql<{ at: string | null }[]>`SELECT max(created_at)::text AS at FROM drizzle.__drizzle_migrations`)[0]?.at ?? 0) : 0
-  return journal.entries.filter((e) => e.when > last).map((e) => e.tag)
+  return readMigrationJournal().filter((e) => e.when > last).map((e) => e.tag)
 }
 
 /**
@@ -70,12 +74,12 @@ async function pendingMigrations(sql: ReturnType<typeof openPostgres>): Promise<
  * (never started) is new, one with fewer belongs to an older version of the service.
  */
 export async function migrationsApplied(databaseUrl: string): Promise<{ applied: number; known: number }> {
-  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+  const known = readMigrationJournal().length
   const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
     const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
     const applied = table?.exists ? Number((await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)[0]!.n) : 0
-    return { applied, known: journal.entries.length }
+    return { applied, known }
   } finally {
     await sql.end({ timeout: 5 })
   }

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { redactUrl, type Logger } from '../common/logger.ts'
 import type { Sql } from '../db/connect.ts'
-import { MIGRATIONS_DIR } from '../db/migrate.ts'
+import { readMigrationJournal } from '../db/migrate.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
 
@@ -52,7 +50,7 @@ export function createReadiness(
   /** The pipeline process's state, when there is one (pipeline/pipelineProcess.ts). */
   pipeline?: () => PipelineStatus,
 ): Readiness {
-  const expected = (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length
+  const expected = readMigrationJournal().length
   let migrationsOk = false
   const probes = chains.map((chain) => {
     const intervalMs = Math.min(5_000, Math.max(1_000, chain.config.blockTimeMs))

@@ -29,9 +29,14 @@ export const INLINE_DATA_CHARS = 4_096
 export function listedColumns(sql: Sql, alias = 'transactions') {
   return sql`${sql(TRANSACTION_COLUMNS.map((c) => `${alias}.${c}`))}, CASE WHEN length(${sql(alias)}.data) <= ${INLINE_DATA_CHARS} THEN ${sql(alias)}.data END AS data`
 }
-const TRANSACTION_COLUMNS = Object.values(getTableColumns(transactions))
-  .map((c) => c.name)
-  .filter((name) => name !== 'data')
+const TRANSACTION_COLUMNS = columnNamesExcept(transactions, 'data')
+
+/** A table's column names (as in the database), but one: for a select list that leaves a large column out. */
+function columnNamesExcept(table: typeof transactions | typeof attempts, left: string): string[] {
+  return Object.values(getTableColumns(table))
+    .map((c) => c.name)
+    .filter((name) => name !== left)
+}
 
 /** The calldata of these transactions, in their order (null for one not found). */
 export async function getDataFor(sql: Sql, ids: readonly string[]): Promise<(string | null)[]> {
@@ -86,9 +91,7 @@ export async function getAttemptsFor(sql: Sql, ids: readonly string[]): Promise<
   return ids.map((id) => rows.filter((r) => r.transaction_id === id))
 }
 
-const ATTEMPT_COLUMNS = Object.values(getTableColumns(attempts))
-  .map((c) => c.name)
-  .filter((name) => name !== 'raw')
+const ATTEMPT_COLUMNS = columnNamesExcept(attempts, 'raw')
 
 /** The highest block each chain's watcher has scanned (chain_cursors), by chain id; null before it ran. */
 export async function getScannedHeads(sql: Sql, chainIds: readonly number[]): Promise<(number | null)[]> {

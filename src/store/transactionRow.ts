@@ -40,7 +40,7 @@ export type TransactionRow = {
 }
 
 /**
- * A row as lists and the change feed read it: `data` only when it is short (INLINE_DATA_BYTES), else null and
+ * A row as lists and the change feed read it: `data` only when it is short (INLINE_DATA_CHARS), else null and
  * read on its own when asked for (a list of 500 rows of 127 KiB calldata was 130 MB read for nothing).
  */
 export type ListedTransactionRow = Omit<TransactionRow, 'data'> & { data: string | null }
