@@ -109,7 +109,7 @@ async function blockAtOrBefore(chain: ChainClients, time: Date, head: bigint): P
   if (lo === 0n && (await at(0n)) > t) return 0n
   while (lo < hi) {
     const mid = (lo + hi + 1n) / 2n
-    if ((await chain.read.getBlock({ blockNumber: mid })).timestamp <= t) lo = mid
+    if ((await at(mid)) <= t) lo = mid
     else hi = mid - 1n
   }
   return lo
