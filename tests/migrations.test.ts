@@ -69,7 +69,11 @@ describe('database migrations', () => {
     const valid = async () =>
       (await sql<{ name: string; valid: boolean }[]>`
         SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(${ONLINE_INDEXES.map((x) => x.name)})`)
-    // The migrations leave them out (their migration is empty).
+    // On a new (small) database the migrations build them at once: a concurrent build in the background of a new
+    // service deadlocked with a test's LOCK TABLE (and has nothing to gain on an empty table).
+    expect(await valid()).toEqual(ONLINE_INDEXES.map((x) => ({ name: x.name, valid: true })))
+    // On a big one the migrations leave them out, as here.
+    for (const index of ONLINE_INDEXES) await sql.unsafe(`DROP INDEX "${index.name}"`)
     expect(await valid()).toEqual([])
     // Two instances starting together: one builds, the other finds it being built and leaves it.
     const [a, b] = await Promise.all([buildOnlineIndexes(db.url, log), buildOnlineIndexes(db.url, log)])
