@@ -501,3 +501,52 @@ describe('a remote signer that refuses one request (a Clef rule, a Web3Signer po
     for (const t of done) expect(t).toMatchObject({ from: REMOTE_ADDRESS, error: null })
   }, 120_000)
 })
+
+describe('a request moved off a signer that cannot pay, with two signers', () => {
+  let env: TestEnv
+  // anvil's dev accounts 8 and 9 (funded at start).
+  const S1 = { ...privateKeyToAccount('0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97'), privateKey: '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97' }
+  const S2 = { ...privateKeyToAccount('0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6'), privateKey: '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6' }
+  beforeAll(async () => {
+    env = await startTestEnv({
+      // Two-second blocks: the sign stage reuses a signer's balance read for up to five seconds.
+      anvil: { blockTimeSec: 2 },
+      config: (c) => {
+        c.signers = [
+          { name: 's1', chainIds: [31337], privateKey: S1.privateKey },
+          { name: 's2', chainIds: [31337], privateKey: S2.privateKey },
+        ]
+      },
+    })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('goes only to a signer that can pay now, not by a balance read from before it was drained; it confirms once its own signer is funded', async () => {
+    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
+    // s2 signs one (its balance is read for that), then both are drained at once.
+    const warm = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: S2.address })
+    await waitFor('s2 signed', async () => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status } }`, { id: warm })).json.data.transaction.status !== 'QUEUED')
+    const funds = await env.chain.getBalance({ address: S1.address })
+    await rpc('anvil_setBalance', [S1.address, '0x0'])
+    await rpc('anvil_setBalance', [S2.address, '0x0'])
+    // Goes to s1, the less loaded: it cannot pay, and neither can s2.
+    const id = await submit(env, { to: TO, value: '1000' })
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
+    const waiting = await waitFor('set aside', async () => {
+      const t = (await env.graphql(query, { id })).json.data.transaction
+      return t.error?.code === 'INSUFFICIENT_FUNDS' && t
+    })
+    const moves = () => waiting.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')
+    // Before: moved to s2 on its balance read before the drain, where it waited, and could never come back.
+    expect(moves()).toEqual([])
+    expect(waiting.from).toBe(S1.address)
+    await rpc('anvil_setBalance', [S1.address, `0x${funds.toString(16)}`])
+    const done = await waitFor('confirmed', async () => {
+      const t = (await env.graphql(query, { id })).json.data.transaction
+      return t.status === 'CONFIRMED' && t
+    }, 30_000)
+    expect(done.from).toBe(S1.address)
+  }, 60_000)
+})

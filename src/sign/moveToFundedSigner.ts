@@ -46,7 +46,9 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
  * outside its lock: a guess its own sign stage checks again, under the lock, before it spends a nonce.
  */
 async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer): Promise<Room> {
-  const state = await readSignerState(chain, signer)
+  // Read now, not the sign stage's reuse of a read up to a few seconds old: a row handed on that read to a signer
+  // drained since never comes back to the one it left (at most once to each signer per execution).
+  const state = await readSignerState(chain, signer, { fresh: true })
   const fees = initialFees(state.market, chain.config.fees.maxFeePerGasCap)
   const [committed, [queued]] = await Promise.all([
     spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),

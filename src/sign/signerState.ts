@@ -44,13 +44,17 @@ const STALE_FACTOR = 5
  * seconds and answers nothing else meanwhile) used to stall signing for as long as it stalled the read.
  * A count a few blocks old is still only a floor, the balance check subtracts what every transaction at a
  * nonce from that count on may spend (spendNotInBalance), and fees a few blocks old are what the bump stage corrects.
+ *
+ * `fresh`: read the node now (and keep it for the batches after). For a decision another signer's sign stage
+ * does not check again under its lock: moving a request to a signer on a balance read before that signer was
+ * drained handed it to a signer that could not pay, and it could never come back (moveToFundedSigner.ts).
  */
-export function readSignerState(chain: ChainClients, signer: Signer): Promise<SignerState> {
+export function readSignerState(chain: ChainClients, signer: Signer, { fresh = false }: { fresh?: boolean } = {}): Promise<SignerState> {
   let bySigner = recentState.get(chain)
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
   const cache = bySigner
   const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
-  const hit = cache.get(signer.address)
+  const hit = fresh ? undefined : cache.get(signer.address)
   const age = hit ? Date.now() - hit.at : Infinity
   if (hit && age < maxAgeMs) return hit.state
   const read = (): Promise<SignerState> =>
