@@ -293,3 +293,33 @@ describe('metrics, readiness and retention', () => {
     await waitForStatus(env, id, 'CONFIRMED', 30_000)
   })
 })
+
+describe('the chain head gauge', () => {
+  let env: TestEnv
+  beforeAll(async () => {
+    // The periodic provider check (rpc.checkIntervalMs) runs once a minute here: the head must not wait for it.
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.5 }, config: (c) => (c.chains[0].rpc = { checkIntervalMs: 60_000 }) })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('txb_chain_head_block follows the blocks the watcher reads, and is never below its cursor', async () => {
+    const heights = async () => {
+      const s = parsePrometheus(await (await fetch(`${env.service.url}/metrics`)).text())
+      const at = (name: string) => s.find((x) => x.name === name && x.labels.chain_id === '31337')?.value ?? 0
+      return { head: at('txb_chain_head_block'), cursor: at('txb_watch_cursor_block') }
+    }
+    const first = await waitFor('a head and a cursor', async () => {
+      const h = await heights()
+      return h.head > 0 && h.cursor > 0 && h
+    })
+    await new Promise((r) => setTimeout(r, 3_000))
+    const later = await heights()
+    const chainHead = Number(await env.chain.getBlockNumber())
+    // Six blocks came meanwhile. Before: the gauge stood at the start-up check's head for a minute, below the cursor.
+    expect(later.head).toBeGreaterThanOrEqual(first.head + 4)
+    expect(later.head).toBeGreaterThanOrEqual(chainHead - 2)
+    expect(later.cursor).toBeLessThanOrEqual(later.head)
+  })
+})

@@ -138,4 +138,26 @@ describe('createProviderHealth', () => {
     now += 61_000
     expect(h.view()[0]!.status).toBe('healthy')
   })
+
+  it("a head read between checks is the chain's latest head, not one provider's: the others do not look behind for it", () => {
+    const h = createProviderHealth({ chainId: 1, names: ['a', 'b', 'c'], policy: POLICY, now: () => T0 })
+    expect(h.latestHead()).toBeNull()
+    h.recordChainId('a', 1)
+    h.recordChainId('b', 1)
+    h.recordChainId('c', 7)
+    h.recordHead('a', 100n)
+    h.recordHead('b', 100n)
+    expect(h.latestHead()).toBe(100n)
+    // The watcher read a's head ten blocks later, on a fast chain before the next check.
+    h.recordSeenHead('a', 110n)
+    expect(h.latestHead()).toBe(110n)
+    expect(h.usableForRead('b')).toBe(true)
+    expect(h.view().map((v) => [v.name, v.status, v.headLag])).toEqual([['a', 'healthy', 0], ['b', 'healthy', 0], ['c', 'down', null]])
+    // A provider serving another chain says nothing of this one's head.
+    h.recordSeenHead('c', 5_000n)
+    expect(h.latestHead()).toBe(110n)
+    // The next check is newer than the read.
+    h.recordHead('a', 112n)
+    expect(h.latestHead()).toBe(112n)
+  })
 })

@@ -162,6 +162,14 @@ export type ProviderHealth = {
   markDown: (name: string, message: string) => void
   recordChainId: (name: string, actual: number) => void
   recordHead: (name: string, head: bigint) => void
+  /**
+   * A head some read got from the provider between checks (the watcher's, each block). Not the provider's head for
+   * the lag: the others' are as old as the last check, and would look behind (degraded, skipped for reads) on a
+   * fast chain.
+   */
+  recordSeenHead: (name: string, head: bigint) => void
+  /** The chain's head as last known: the best of the last check, or a later read's. */
+  latestHead: () => bigint | null
   /** False for a down provider, unless every provider of the chain is down: then all are tried. */
   usableForSend: (name: string) => boolean
   usableForRead: (name: string) => boolean
@@ -197,6 +205,7 @@ export function createProviderHealth(args: {
     for (const s of states.values()) if (s.chainOk === true && s.headBlock !== null && (best === null || s.headBlock > best)) best = s.headBlock
     return best
   }
+  let seenHead: bigint | null = null
   const usable = (name: string, test: (s: ProviderState, t: number, best: bigint | null) => boolean) => {
     const t = now()
     const best = bestHead()
@@ -219,6 +228,13 @@ export function createProviderHealth(args: {
       }),
     recordChainId: (name, actual) => update(name, (s) => onChainId(s, actual, chainId, now())),
     recordHead: (name, head) => update(name, (s) => onHead(s, head)),
+    recordSeenHead: (name, head) => {
+      if (states.get(name)?.chainOk === true) seenHead = head
+    },
+    latestHead: () => {
+      const best = bestHead()
+      return best === null || (seenHead !== null && seenHead > best) ? seenHead : best
+    },
     usableForSend: (name) => usable(name, (s, t) => canSend(s, t)),
     usableForRead: (name) => usable(name, (s, t, best) => canRead(s, best, t, policy)),
     view: () => {

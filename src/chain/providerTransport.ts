@@ -130,6 +130,9 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
         throw err
       }
       if (bulk && result === null && args.method === 'eth_getBlockReceipts') throw new BlockNotServedError(name)
+      // Every head read (the watcher's, each block) keeps the chain's head fresh, not only the periodic check's:
+      // txb_chain_head_block lagged the watcher's cursor by up to rpc.checkIntervalMs, several blocks below it.
+      if (args.method === 'eth_blockNumber' && typeof result === 'string' && /^0x[0-9a-fA-F]+$/.test(result)) health.recordSeenHead(name, BigInt(result))
       return result
     }) as EIP1193RequestFn
   return ((params) => {

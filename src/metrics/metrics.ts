@@ -109,20 +109,20 @@ function reusedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T | nul
  */
 export function registerProviderGauge(
   metrics: Metrics,
-  chains: Array<{ chainId: number; health: { view: () => Array<{ name: string; status: string; headBlock: bigint | null }> } }>,
+  chains: Array<{ chainId: number; health: { view: () => Array<{ name: string; status: string; headBlock: bigint | null }>; latestHead: () => bigint | null } }>,
 ): void {
   // A halted chain (or every provider serving the same stale head) fails nothing and lags no provider behind
   // another: only a head that stops rising shows it (alert on changes(txb_chain_head_block[5m]) == 0).
   new Gauge({
     name: 'txb_chain_head_block',
-    help: 'The highest block any provider of the chain reported (its head), by chain',
+    help: "The chain's head, by chain: the highest block its providers reported at the last check, or a later head read (the watcher's)",
     labelNames: ['chain_id'],
     registers: [metrics.registry],
     collect() {
       this.reset()
       for (const chain of chains) {
-        const heads = chain.health.view().flatMap((v) => (v.headBlock === null ? [] : [v.headBlock]))
-        if (heads.length) this.set({ chain_id: String(chain.chainId) }, Number(heads.reduce((a, b) => (b > a ? b : a))))
+        const head = chain.health.latestHead()
+        if (head !== null) this.set({ chain_id: String(chain.chainId) }, Number(head))
       }
     },
   })
