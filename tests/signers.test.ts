@@ -1,3 +1,4 @@
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -548,5 +549,39 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
       return t.status === 'CONFIRMED' && t
     }, 30_000)
     expect(done.from).toBe(S1.address)
+  }, 60_000)
+
+  it('goes back to a signer it left once that one can pay again, instead of waiting out its patience where it is', async () => {
+    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
+    const funds = 10n ** 21n
+    await rpc('anvil_setBalance', [S1.address, '0x0'])
+    await rpc('anvil_setBalance', [S2.address, '0x0'])
+    const id = await submit(env, { to: TO, value: '2000' })
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
+    const waiting = await waitFor('set aside', async () => {
+      const t = (await env.graphql(query, { id })).json.data.transaction
+      return t.error?.code === 'INSUFFICIENT_FUNDS' && t
+    })
+    const other = waiting.from === S1.address ? S2.address : S1.address
+    // It came here from the other signer, as the service moves it (that one could not pay then).
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${other}::text, 'to', signer,
+          'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
+        FROM transactions WHERE id = ${id}`
+    } finally {
+      await sql.end()
+    }
+    // The signer it left is funded; the one it waits on is not. Before: it waited there for funds (an hour's
+    // patience by default), the funded signer idle.
+    await rpc('anvil_setBalance', [other, `0x${funds.toString(16)}`])
+    const done = await waitFor('confirmed', async () => {
+      const t = (await env.graphql(query, { id })).json.data.transaction
+      return t.status === 'CONFIRMED' && t
+    }, 30_000)
+    expect(done.from).toBe(other)
+    const moves = done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail))
+    expect(moves.at(-1)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
   }, 60_000)
 })

@@ -21,6 +21,12 @@ export const movesThisExecution = (sql: Sql) => sql`(
   WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
     AND e.detail->>'execution' = t.execution::text)`
 
+/** How many times a row may move to another signer in one execution, with `others` other signers on its chain. */
+export const maxMoves = (others: number) => 2 * others
+
+/** Why a row moved off a remote signer that failed to sign (signQueued.ts): it is not handed back to it. */
+export const REMOTE_FAILED = 'its remote signer failed to sign'
+
 /** Gas estimates in flight at once for rows being moved (up to a thousand rows of a failing remote signer). */
 const ESTIMATES_AT_ONCE = 20
 
@@ -47,7 +53,7 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
  */
 async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer): Promise<Room> {
   // Read now, not the sign stage's reuse of a read up to a few seconds old: a row handed on that read to a signer
-  // drained since never comes back to the one it left (at most once to each signer per execution).
+  // drained since waited there, short, until a signer it could move to had room.
   const state = await readSignerState(chain, signer, { fresh: true })
   const fees = initialFees(state.market, chain.config.fees.maxFeePerGasCap)
   const [committed, [queued]] = await Promise.all([
@@ -66,9 +72,13 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  * chose the signer (the request named no `from`). Left where it was, such a request waited for funds that may
  * never come and failed INSUFFICIENT_FUNDS after the chain's patience, while the other signers sat idle.
  *
- * A row moves at most once to each other signer of the chain per execution: a guess gone wrong cannot bounce
- * it between signers for ever. Its reason and patience start again on the new signer (a different signer, a
- * different wait), so it ends FAILED at the latest after the patience on each signer it was given.
+ * A row moves at most maxMoves(other signers) times per execution (twice per other signer): a guess gone wrong
+ * cannot bounce it between signers for ever. It may go back to a signer it left, found able to pay now: a row
+ * moved from s1 to s2, which another request then drained, used to wait on s2 for its whole patience while s1,
+ * funded again, sat idle. Not back to a signer it left because its remote signer failed: that one waits to be
+ * seen signing again (by the requests that named it). Its reason and patience start again on the new signer (a
+ * different signer, a different wait), so it ends FAILED at the latest after the patience on each signer it was
+ * given.
  *
  * Only QUEUED rows move, and only from `from` (the update checks both): no nonce is spent and nothing of the
  * row's current execution was signed, so no attempt of it can be mined; any attempt of an earlier execution is
@@ -114,21 +124,21 @@ export async function moveToFundedSigner(
     },
   )
 
-  // Signers each row was on before in this execution (left, or handed to): never handed to again.
-  const visited = new Map<string, Set<string>>()
+  // Signers each row left because their remote signer failed, in this execution: never handed back to them.
+  const leftFailing = new Map<string, Set<string>>()
   const history = await ctx.db.sql<{ id: string; signers: string[] }[]>`
-    SELECT e.transaction_id AS id, array_agg(DISTINCT e.detail->>'from') || array_agg(DISTINCT e.detail->>'to') AS signers
+    SELECT e.transaction_id AS id, array_agg(DISTINCT e.detail->>'from') AS signers
     FROM transaction_events e JOIN unnest(${pgArray(withGas.map((w) => w.row.id))}::uuid[], ${pgArray(withGas.map((w) => w.row.execution))}::int[]) AS v(id, execution)
       ON e.transaction_id = v.id AND e.detail->>'execution' = v.execution::text
-    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed' AND e.detail->>'reason' = ${REMOTE_FAILED}
     GROUP BY e.transaction_id`
-  for (const h of history) visited.set(h.id, new Set(h.signers))
+  for (const h of history) leftFailing.set(h.id, new Set(h.signers))
   const moves: { id: string; execution: number; to: string }[] = []
   for (const { row, gas } of withGas) {
     if (gas === null) continue
-    const before = visited.get(row.id)
+    const failing = leftFailing.get(row.id)
     // The roomiest first, so one signer's room is not spent on what another could take as well.
-    const target = rooms.find((r) => !before?.has(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
+    const target = rooms.find((r) => !failing?.has(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
     if (!target) continue
     target.wei -= maxCostWei(target.fees, gas, BigInt(row.value))
     moves.push({ id: row.id, execution: row.execution, to: target.signer.address })
@@ -142,7 +152,7 @@ export async function moveToFundedSigner(
       FROM unnest(${pgArray(moves.map((m) => m.id))}::uuid[], ${pgArray(moves.map((m) => m.execution))}::int[], ${pgArray(moves.map((m) => m.to))}::text[])
         AS v(id, execution, signer)
       WHERE t.id = v.id AND t.execution = v.execution AND t.status = 'QUEUED' AND t.signer = ${from.address} AND NOT t.signer_pinned
-        AND ${movesThisExecution(ctx.db.sql)} < ${others.length} AND t.refused_by IS NULL
+        AND ${movesThisExecution(ctx.db.sql)} < ${maxMoves(others.length)} AND t.refused_by IS NULL
       RETURNING t.id, t.signer, t.execution
     ), events AS (
       INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)

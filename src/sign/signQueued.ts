@@ -10,7 +10,7 @@ import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { estimateRowGas } from './estimateRowGas.ts'
 import { SetAsideForNow } from './setAsideForNow.ts'
-import { movesThisExecution, moveToFundedSigner, type ShortRow } from './moveToFundedSigner.ts'
+import { maxMoves, movesThisExecution, moveToFundedSigner, REMOTE_FAILED, type ShortRow } from './moveToFundedSigner.ts'
 import { canPayTransfer } from './shortOfFunds.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
@@ -190,16 +190,16 @@ async function signerUnavailable(ctx: ServiceContext, chain: ChainClients, signe
   const { sql } = ctx.db
   ctx.log.warn({ err, chainId, signer: signer.address }, 'remote signer failed; its queued requests wait for it, or move to another signer')
   try {
-    // Rows that moved to every other signer in this execution already stay (so the same head rows are not
+    // Rows that moved as often as they may in this execution already stay (so the same head rows are not
     // picked on every try while those behind them could move). So do rows this signer refused (refused_by; also
     // checked by moveToFundedSigner): a "no" is not routed around, even once the signer counts as down.
     const others = ctx.signers.forChain(chainId).length - 1
     const movable = await sql<TransactionRow[]>`
       SELECT * FROM transactions t WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'QUEUED' AND NOT signer_pinned
-        AND ${movesThisExecution(sql)} < ${others} AND refused_by IS NULL
+        AND ${movesThisExecution(sql)} < ${maxMoves(others)} AND refused_by IS NULL
       ORDER BY seq LIMIT ${UNAVAILABLE_MOVE_MAX}`
     if (movable.length)
-      await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), 'its remote signer failed to sign')
+      await moveToFundedSigner(ctx, chain, signer, movable.map((row) => ({ row, gas: row.gas_limit ? BigInt(row.gas_limit) : null })), REMOTE_FAILED)
   } catch (moveErr) {
     ctx.log.warn({ err: moveErr, chainId, signer: signer.address }, 'could not move requests off a failing remote signer; they wait for it')
   }
