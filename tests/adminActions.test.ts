@@ -140,7 +140,7 @@ describe('admin actions, idempotency and deadlines', () => {
     expect((await getTx(env, late)).execution).toBe(1)
 
     // Sent, but no block before the deadline: it must not execute late.
-    const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 1500).toISOString() })
+    const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 3_000).toISOString() })
     await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
     await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
     const t = await mineUntil(env, sent, 'CANCELLED')
@@ -153,7 +153,7 @@ describe('admin actions, idempotency and deadlines', () => {
 
   it('validUntil: the replacement goes out as the deadline passes, not a bumpAfterMs later', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
-    const sent = await submit(env, { to: RECIPIENT, value: '3', validUntil: new Date(Date.now() + 1500).toISOString() })
+    const sent = await submit(env, { to: RECIPIENT, value: '3', validUntil: new Date(Date.now() + 3_000).toISOString() })
     await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
     // Before: only once the bump stage took it up, 60 s after its send, during which it could still execute.
     await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 6_000)
@@ -167,7 +167,7 @@ describe('admin actions, idempotency and deadlines', () => {
       // The first attempt is signed at the cap: no replacement (+10 %) fits under it.
       config: (c) => (c.chains[0].fees = { bumpAfterMs: 500, maxFeePerGasCap: '1500000000' }),
     })
-    const sent = await submit(env, { to: RECIPIENT, value: '4', validUntil: new Date(Date.now() + 1500).toISOString() })
+    const sent = await submit(env, { to: RECIPIENT, value: '4', validUntil: new Date(Date.now() + 3_000).toISOString() })
     await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
     const flagged = await waitForStatus(env, sent, (t) => t.error?.code === 'EXPIRED', 10_000)
     expect(flagged.status).toBe('PENDING')

@@ -262,7 +262,8 @@ describe('a node slow to answer the signer reads (busy with a large block)', () 
     // The refresh the second request started lands 3 s later; then nothing is signed for over 5 s, so the
     // last read is too old to sign with and the next request waits for a new one.
     slow.setMode('slow', { slowMs: 3_000 })
-    await sleep(refreshStarted + 3_000 + 5_500 - Date.now())
+    // (From when the second request went in: its refresh started when it was signed, some time after; 2 s to spare.)
+    await sleep(refreshStarted + 3_000 + 7_500 - Date.now())
     const third = await timeToNode('3')
     expect(third.ms).toBeGreaterThanOrEqual(2_800)
     slow.setMode('ok')

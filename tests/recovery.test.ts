@@ -316,10 +316,11 @@ describe('recovery on a real anvil', () => {
 
   it('a request replaced for its validUntil, whose nonce the key then used elsewhere, ends FAILED EXPIRED (not "cancelled by an admin")', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 60_000 }) })
-    const id = await submit(env, { to: RECIPIENT, data: toHex('expired-request'), validUntil: new Date(Date.now() + 1_500).toISOString() })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('expired-request'), validUntil: new Date(Date.now() + 3_000).toISOString() })
     await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
     // Past its deadline the bump stage replaces it with a zero-value self-transfer.
-    const replaced = await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+    // (Both: one query reads the row, then its attempts, not as one snapshot.)
+    const replaced = await waitForStatus(env, id, (t) => t.error?.code === 'EXPIRED' && t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
     expect(replaced.error.code).toBe('EXPIRED')
     // Someone else's transaction at the same nonce, with higher fees than the replacement's, is what mines.
     await replaceOutside(env, replaced.attempts.find((a: any) => a.purpose === 'CANCEL'))

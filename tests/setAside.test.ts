@@ -45,9 +45,10 @@ describe('requests set aside by the sign stage', () => {
     const refused = await submit(env, { to: RECIPIENT, data: toHex('needs an estimate') })
     const behind = [await submit(env, { to: RECIPIENT, data: toHex('behind-1'), gasLimit: '60000' }), await submit(env, { to: RECIPIENT, data: toHex('behind-2'), gasLimit: '60000' })]
 
+    // Set aside, read before its patience (4 s) can run out on a slow machine.
+    const waiting = await waitForStatus(env, refused, (t) => t.error !== null)
     // The ones behind it go through (before, the refusal failed their whole batch, every time: the signer stalled).
     for (const id of behind) expect((await waitForStatus(env, id, 'CONFIRMED')).nonce).not.toBeNull()
-    const waiting = await getTx(env, refused)
     expect(waiting.status).toBe('QUEUED')
     expect(waiting.nonce).toBeNull()
     expect(waiting.error.code).toBe('GAS_ESTIMATION_FAILED')

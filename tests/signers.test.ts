@@ -214,8 +214,10 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     expect(moves.length).toBeGreaterThanOrEqual(1)
     for (const m of moves) expect(m).toMatchObject({ action: 'signer_changed', from: broke.address })
     // Once found short, the broke signer is given no more: the next requests go straight to the others, unmoved.
-    // (The service reads which signers are short with the backlogs, at most a second old under load.)
-    await new Promise((r) => setTimeout(r, 1_200))
+    // (The service reads which signers are short with the backlogs: once the last read is over 5 s old, a pick waits
+    // for a new one. A younger one is used while a new one runs in the background, on a slow machine for longer than
+    // a pause between two requests.)
+    await new Promise((r) => setTimeout(r, 5_200))
     await submit(env, { to: TO, value: '1', gasLimit: '21000' })
     await new Promise((r) => setTimeout(r, 300))
     const later = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(40 + i), gasLimit: '21000' })))
@@ -252,7 +254,7 @@ describe('requests that name no signer, with one signer that cannot send', () =>
     expect(cancelled.json.data.cancelTransaction.status).toBe('FAILED')
     await env.chain.request({ method: 'anvil_setBalance' as never, params: [broke.address, '0x8ac7230489e80000'] as never })
     await waitFor('the broke signer no longer flagged', async () => (await shortGauge())?.includes(`txb_signer_short_of_funds{chain_id="31337",signer="${broke.address}"} 0`), 15_000)
-    await new Promise((r) => setTimeout(r, 1_200))
+    await new Promise((r) => setTimeout(r, 5_200))
     await submit(env, { to: TO, value: '1', gasLimit: '21000' })
     await new Promise((r) => setTimeout(r, 300))
     const again = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(env!, { to: TO, value: String(60 + i), gasLimit: '21000' })))

@@ -53,7 +53,8 @@ describe('transactionCounts without counting the transactions table', () => {
     // A cancel right after the accept: QUEUED ones fail at once, PENDING ones are replaced (CANCELLED or CONFIRMED).
     const more = await Promise.all([1, 2, 3].map((i) => submit(env, { to: RECIPIENT, value: String(500 + i) })))
     const cancel = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { status } }`, { id: more[0] })
-    expect(cancel.json.errors).toBeUndefined()
+    // Refused only when a block made it final first (0.2 s blocks, one confirmation): the counts hold either way.
+    if (cancel.json.errors) expect(cancel.json.errors[0].extensions.code).toBe('INVALID_STATE')
     // Compared once nothing moves any more (the two reads are not one snapshot).
     await waitFor('all final', async () => {
       const c = await tableCounts(sql)

@@ -51,8 +51,15 @@ describe('transactionUpdated subscription across two instances on one Postgres',
         },
       )
     })
-    // Give the subscription a moment to be registered before the first change.
-    await waitFor('ws connected', async () => (await new Promise((r) => setTimeout(r, 300)), true))
+    // Registered once it delivers a change: a warm-up request's (a fixed pause before was too short on a slow machine,
+    // and the first change went by before the subscription was there).
+    const warm = await fetch(`${other.url}/broadcast_transaction`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ to: RECIPIENT, value: '76' }),
+    })
+    const warmId = ((await warm.json()) as { transactionId: string }).transactionId
+    await waitFor('the subscription delivering', async () => received.some((t) => t.id === warmId))
     const res = await fetch(`${other.url}/broadcast_transaction`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
@@ -84,14 +91,20 @@ describe('transactionUpdated subscription across two instances on one Postgres',
       { query: SUBSCRIPTION, variables: { id } },
       { next: (msg: any) => (msg.errors ? (failure = msg.errors) : received.push(msg.data.transactionUpdated.nonce)), error: (e) => (failure = e), complete: () => {} },
     )
-    await new Promise((r) => setTimeout(r, 500))
-    // What the change feed delivered before the burst (its CONFIRMED event, when the feed ran behind the read
-    // above under load: a CI run got 1,501) is not the burst's.
+    const { default: postgres } = await import('postgres')
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    // Registered once it delivers a change (one more event of the transaction); then, once nothing more comes, what
+    // the change feed delivered before the burst (its CONFIRMED event, when the feed ran behind the read above under
+    // load: a CI run got 1,501) is set aside: it is not the burst's.
+    await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${id}, 'CONFIRMED', 'CONFIRMED')`
+    await waitFor('the subscription delivering', async () => received.length > 0)
+    for (let before = -1; before !== received.length; ) {
+      before = received.length
+      await new Promise((r) => setTimeout(r, 500))
+    }
     received.length = 0
     // 1,500 events in one statement: one batch of notifications, loaded and pushed to subscribers at once (a block
     // of thousands settled, or the backlog after a stall, looks the same).
-    const { default: postgres } = await import('postgres')
-    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) SELECT ${id}, 'CONFIRMED', 'CONFIRMED' FROM generate_series(1, 1500)`
     await sql.end()
     // Before: the first 1,024 arrived and the rest were dropped (an error logged for each), the client none the wiser.
