@@ -159,5 +159,11 @@ describe('createProviderHealth', () => {
     // The next check is newer than the read.
     h.recordHead('a', 112n)
     expect(h.latestHead()).toBe(112n)
+    // Reads moved to b, a block behind a: the head stays a's.
+    h.recordSeenHead('b', 111n)
+    expect(h.latestHead()).toBe(112n)
+    // a turns out to serve another chain: b's is the head now, and c's never was.
+    h.recordChainId('a', 9)
+    expect(h.latestHead()).toBe(111n)
   })
 })

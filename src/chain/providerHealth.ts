@@ -168,7 +168,11 @@ export type ProviderHealth = {
    * fast chain.
    */
   recordSeenHead: (name: string, head: bigint) => void
-  /** The chain's head as last known: the best of the last check, or a later read's. */
+  /**
+   * The chain's head as last known: the highest of each provider's last head (checked or read) among those serving
+   * the chain. Per provider, so reads moving to another provider a block behind do not take it back below the
+   * watcher's cursor; checked when asked, so one found serving another chain says nothing of this one's.
+   */
   latestHead: () => bigint | null
   /** False for a down provider, unless every provider of the chain is down: then all are tried. */
   usableForSend: (name: string) => boolean
@@ -205,7 +209,8 @@ export function createProviderHealth(args: {
     for (const s of states.values()) if (s.chainOk === true && s.headBlock !== null && (best === null || s.headBlock > best)) best = s.headBlock
     return best
   }
-  let seenHead: bigint | null = null
+  /** Each provider's last head, from the check or from any read. */
+  const lastHeads = new Map<string, bigint>()
   const usable = (name: string, test: (s: ProviderState, t: number, best: bigint | null) => boolean) => {
     const t = now()
     const best = bestHead()
@@ -227,13 +232,17 @@ export function createProviderHealth(args: {
         return failed.downSince === null ? goDown(failed, now(), policy) : failed
       }),
     recordChainId: (name, actual) => update(name, (s) => onChainId(s, actual, chainId, now())),
-    recordHead: (name, head) => update(name, (s) => onHead(s, head)),
+    recordHead: (name, head) => {
+      update(name, (s) => onHead(s, head))
+      if (states.has(name)) lastHeads.set(name, head)
+    },
     recordSeenHead: (name, head) => {
-      if (states.get(name)?.chainOk === true) seenHead = head
+      if (states.has(name)) lastHeads.set(name, head)
     },
     latestHead: () => {
-      const best = bestHead()
-      return best === null || (seenHead !== null && seenHead > best) ? seenHead : best
+      let best: bigint | null = null
+      for (const [name, head] of lastHeads) if (states.get(name)?.chainOk === true && (best === null || head > best)) best = head
+      return best
     },
     usableForSend: (name) => usable(name, (s, t) => canSend(s, t)),
     usableForRead: (name) => usable(name, (s, t, best) => canRead(s, best, t, policy)),
