@@ -542,7 +542,7 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
       return t.error?.code === 'INSUFFICIENT_FUNDS' && t
     })
     const moves = () => waiting.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')
-    // Before: moved to s2 on its balance read before the drain, where it waited, and could never come back.
+    // Before: moved to s2 on its balance read from before the drain, where it waited for funds.
     expect(moves()).toEqual([])
     expect(waiting.from).toBe(S1.address)
     await rpc('anvil_setBalance', [S1.address, `0x${funds.toString(16)}`])
@@ -551,6 +551,8 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
       return t.status === 'CONFIRMED' && t
     }, 30_000)
     expect(done.from).toBe(S1.address)
+    // Never handed to s2 meanwhile (and back once s1 could pay).
+    expect(done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')).toEqual([])
   }, 60_000)
 
   it('goes back to a signer it left once that one can pay again, instead of waiting out its patience where it is', async () => {
@@ -585,5 +587,40 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     expect(done.from).toBe(other)
     const moves = done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail))
     expect(moves.at(-1)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
+  }, 60_000)
+
+  it('one that moved as often as it may stays where it is, and takes no room from one that can still move', async () => {
+    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
+    await rpc('anvil_setBalance', [S1.address, '0x0'])
+    await rpc('anvil_setBalance', [S2.address, '0x0'])
+    const eth = 10n ** 18n
+    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
+    const capped = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
+    const movable = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
+    for (const id of [capped, movable])
+      await waitFor('set aside', async () => (await env.graphql(query, { id })).json.data.transaction.error?.code === 'INSUFFICIENT_FUNDS')
+    // Both wait on s1; the first already went to s2 and back (two moves: the most with two signers).
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`UPDATE transactions SET signer = ${S1.address} WHERE id IN (${capped}, ${movable})`
+      for (const [from, to] of [[S1.address, S2.address], [S2.address, S1.address]] as const)
+        await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from}::text, 'to', ${to}::text,
+            'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
+          FROM transactions WHERE id = ${capped}`
+    } finally {
+      await sql.end()
+    }
+    // s2 can pay for one of them. Before: the first, which may not move again, was given s2's room on every look,
+    // and the second waited out its patience beside it.
+    await rpc('anvil_setBalance', [S2.address, `0x${(7n * eth).toString(16)}`])
+    const done = await waitFor('the second confirmed', async () => {
+      const t = (await env.graphql(query, { id: movable })).json.data.transaction
+      return t.status === 'CONFIRMED' && t
+    }, 30_000)
+    expect(done.from).toBe(S2.address)
+    const stays = (await env.graphql(query, { id: capped })).json.data.transaction
+    expect(stays).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
+    expect(stays.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')).toHaveLength(2)
   }, 60_000)
 })

@@ -78,7 +78,8 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
  * funded again, sat idle. Not back to a signer it left because its remote signer failed: that one waits to be
  * seen signing again (by the requests that named it). Its reason and patience start again on the new signer (a
  * different signer, a different wait), so it ends FAILED at the latest after the patience on each signer it was
- * given.
+ * given: at most (maxMoves + 1) × patience.fundsMs (three hours with two signers and the default hour), reached
+ * only if every move was to a signer that had room when read and none by the time it signed.
  *
  * Only QUEUED rows move, and only from `from` (the update checks both): no nonce is spent and nothing of the
  * row's current execution was signed, so no attempt of it can be mined; any attempt of an earlier execution is
@@ -101,8 +102,23 @@ export async function moveToFundedSigner(
   reason = 'the signer first chosen cannot pay for it',
 ): Promise<number> {
   const others = ctx.signers.forChain(chain.chainId).filter((s) => s.address !== from.address)
-  const short = rows.filter(({ row }) => !row.signer_pinned && row.refused_by === null)
-  if (others.length === 0 || short.length === 0) return 0
+  const unpinned = rows.filter(({ row }) => !row.signer_pinned && row.refused_by === null)
+  if (others.length === 0 || unpinned.length === 0) return 0
+
+  // Each row's moves in this execution, and the signers it left because their remote signer failed (never handed
+  // back to them). Rows that moved as often as they may stay, left out before any read, estimate or share of a
+  // target's room: the UPDATE below would refuse them, and the room they took was lost to rows that could move.
+  const history = await ctx.db.sql<{ id: string; moves: number; failing: string[] }[]>`
+    SELECT e.transaction_id AS id, count(*)::int AS moves,
+      COALESCE(array_agg(DISTINCT e.detail->>'from') FILTER (WHERE e.detail->>'reason' = ${REMOTE_FAILED}), '{}') AS failing
+    FROM transaction_events e JOIN unnest(${pgArray(unpinned.map((w) => w.row.id))}::uuid[], ${pgArray(unpinned.map((w) => w.row.execution))}::int[]) AS v(id, execution)
+      ON e.transaction_id = v.id AND e.detail->>'execution' = v.execution::text
+    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+    GROUP BY e.transaction_id`
+  const past = new Map(history.map((h) => [h.id, h]))
+  const short = unpinned.filter(({ row }) => (past.get(row.id)?.moves ?? 0) < maxMoves(others.length))
+  if (short.length === 0) return 0
+
   const rooms = (await Promise.all(others.map((s) => roomOf(ctx, chain, s).catch(() => null))))
     .filter((r): r is Room => r !== null && r.wei > 0n)
     .sort((a, b) => (b.wei > a.wei ? 1 : b.wei < a.wei ? -1 : 0))
@@ -124,21 +140,12 @@ export async function moveToFundedSigner(
     },
   )
 
-  // Signers each row left because their remote signer failed, in this execution: never handed back to them.
-  const leftFailing = new Map<string, Set<string>>()
-  const history = await ctx.db.sql<{ id: string; signers: string[] }[]>`
-    SELECT e.transaction_id AS id, array_agg(DISTINCT e.detail->>'from') AS signers
-    FROM transaction_events e JOIN unnest(${pgArray(withGas.map((w) => w.row.id))}::uuid[], ${pgArray(withGas.map((w) => w.row.execution))}::int[]) AS v(id, execution)
-      ON e.transaction_id = v.id AND e.detail->>'execution' = v.execution::text
-    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed' AND e.detail->>'reason' = ${REMOTE_FAILED}
-    GROUP BY e.transaction_id`
-  for (const h of history) leftFailing.set(h.id, new Set(h.signers))
   const moves: { id: string; execution: number; to: string }[] = []
   for (const { row, gas } of withGas) {
     if (gas === null) continue
-    const failing = leftFailing.get(row.id)
+    const failing = past.get(row.id)?.failing
     // The roomiest first, so one signer's room is not spent on what another could take as well.
-    const target = rooms.find((r) => !failing?.has(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
+    const target = rooms.find((r) => !failing?.includes(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
     if (!target) continue
     target.wei -= maxCostWei(target.fees, gas, BigInt(row.value))
     moves.push({ id: row.id, execution: row.execution, to: target.signer.address })

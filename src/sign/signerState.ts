@@ -27,10 +27,43 @@ export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number
 }
 
 /** Per chain and signer: the last reads, so back-to-back batches do not ask the node again. */
-const recentState = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>>()
+const recentState = new WeakMap<ChainClients, Cache>()
 
 /** How many times the fresh age a read may be served while a newer one is on its way (see readSignerState). */
 const STALE_FACTOR = 5
+
+/** A move's read started this recently is shared by other moves (several short signers' at once, one target). */
+const FRESH_MS = 250
+
+/** Per chain and signer: the last fresh read (readSignerState's `fresh`), on its way or answered. */
+const freshReads = new WeakMap<ChainClients, Map<string, { at: number; state: Promise<SignerState> }>>()
+
+type Cache = Map<string, { at: number; state: Promise<SignerState>; refreshing?: Promise<SignerState> }>
+
+function readFresh(chain: ChainClients, signer: Signer, cache: Cache, read: () => Promise<SignerState>): Promise<SignerState> {
+  let inFlight = freshReads.get(chain)
+  if (!inFlight) freshReads.set(chain, (inFlight = new Map()))
+  const reads = inFlight
+  const now = Date.now()
+  // Not the sign stage's cached read, however young: it may be from just before the balance changed (a request
+  // signed, then the wallet swept), which is what a move must not go by. Another move's read started since is shared.
+  const going = reads.get(signer.address)
+  if (going && now - going.at < FRESH_MS) return going.state
+  const state = read()
+  const entry = { at: now, state }
+  reads.set(signer.address, entry)
+  state.then(
+    (answered) => {
+      const current = cache.get(signer.address)
+      if (!current || current.at < now) cache.set(signer.address, { at: now, state: Promise.resolve(answered) })
+    },
+    () => {},
+  )
+  // Answered, it is still shared for the rest of FRESH_MS (moves come with every sign batch of every short signer);
+  // a failed one is not.
+  state.catch(() => reads.get(signer.address) === entry && reads.delete(signer.address))
+  return state
+}
 
 /**
  * The fee market, the signer's balance and its mined transaction count. While a backlog drains, batches
@@ -45,24 +78,27 @@ const STALE_FACTOR = 5
  * A count a few blocks old is still only a floor, the balance check subtracts what every transaction at a
  * nonce from that count on may spend (spendNotInBalance), and fees a few blocks old are what the bump stage corrects.
  *
- * `fresh`: read the node now (and keep it for the batches after). For a decision another signer's sign stage
- * does not check again under its lock: moving a request to a signer on a balance read before that signer was
- * drained handed it to a signer that could not pay, and it could never come back (moveToFundedSigner.ts).
+ * `fresh`: a read started for it, or by another such caller at most FRESH_MS ago, for a decision another signer's
+ * sign stage does not check again under its lock: moving a request to a signer on a balance read up to 5 s old,
+ * from before that signer was drained, handed it to a signer that could not pay (moveToFundedSigner.ts). Kept for
+ * the sign stage's batches once it is answered, not before: a node slow to answer it must not stall their signing
+ * on the last read.
  */
 export function readSignerState(chain: ChainClients, signer: Signer, { fresh = false }: { fresh?: boolean } = {}): Promise<SignerState> {
   let bySigner = recentState.get(chain)
   if (!bySigner) recentState.set(chain, (bySigner = new Map()))
   const cache = bySigner
   const maxAgeMs = Math.min(1_000, chain.config.blockTimeMs / 2)
-  const hit = fresh ? undefined : cache.get(signer.address)
-  const age = hit ? Date.now() - hit.at : Infinity
-  if (hit && age < maxAgeMs) return hit.state
   const read = (): Promise<SignerState> =>
     Promise.all([
       readFeeMarket(chain.read, chain.config.fees.model),
       chain.read.getBalance({ address: signer.address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address: signer.address, blockTag: 'latest' }),
     ]).then(([market, balance, chainNonce]) => ({ market, balance, chainNonce }))
+  if (fresh) return readFresh(chain, signer, cache, read)
+  const hit = cache.get(signer.address)
+  const age = hit ? Date.now() - hit.at : Infinity
+  if (hit && age < maxAgeMs) return hit.state
   if (hit && age < maxAgeMs * STALE_FACTOR) {
     // Serve the last read; refresh once in the background (a failed refresh is tried again by the next batch).
     if (!hit.refreshing) {
