@@ -162,6 +162,12 @@ describe('createProviderHealth', () => {
     // Reads moved to b, a block behind a: the head stays a's.
     h.recordSeenHead('b', 111n)
     expect(h.latestHead()).toBe(112n)
+    // One read of a (a load balancer's node a block behind) does not take the head back; a's next check does.
+    h.recordSeenHead('a', 113n)
+    h.recordSeenHead('a', 111n)
+    expect(h.latestHead()).toBe(113n)
+    h.recordHead('a', 112n)
+    expect(h.latestHead()).toBe(112n)
     // a turns out to serve another chain: b's is the head now, and c's never was.
     h.recordChainId('a', 9)
     expect(h.latestHead()).toBe(111n)

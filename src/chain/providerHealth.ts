@@ -209,7 +209,7 @@ export function createProviderHealth(args: {
     for (const s of states.values()) if (s.chainOk === true && s.headBlock !== null && (best === null || s.headBlock > best)) best = s.headBlock
     return best
   }
-  /** Each provider's last head, from the check or from any read. */
+  /** Each provider's head: from its last check, or the highest read since. */
   const lastHeads = new Map<string, bigint>()
   const usable = (name: string, test: (s: ProviderState, t: number, best: bigint | null) => boolean) => {
     const t = now()
@@ -236,8 +236,11 @@ export function createProviderHealth(args: {
       update(name, (s) => onHead(s, head))
       if (states.has(name)) lastHeads.set(name, head)
     },
+    // Between checks, the highest read: a name behind a load balancer may answer one read from a node a block
+    // behind. The next check sets it again (a reorg to a lower head, or a bogus answer, lasts until then).
     recordSeenHead: (name, head) => {
-      if (states.has(name)) lastHeads.set(name, head)
+      const last = lastHeads.get(name)
+      if (states.has(name) && (last === undefined || head > last)) lastHeads.set(name, head)
     },
     latestHead: () => {
       let best: bigint | null = null
