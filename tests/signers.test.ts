@@ -574,16 +574,22 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
         SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${other}::text, 'to', signer,
           'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
         FROM transactions WHERE id = ${id}`
+      // The signer it left is funded; the one it waits on is not. Before: it waited there for funds (an hour's
+      // patience by default), the funded signer idle.
+      await rpc('anvil_setBalance', [other, `0x${funds.toString(16)}`])
+      // Its next look made due (not the point here; on a loaded machine the set-aside schedule took most of the time).
+      await sql`UPDATE transactions SET updated_at = now() - interval '1 minute' WHERE id = ${id}`
     } finally {
       await sql.end()
     }
-    // The signer it left is funded; the one it waits on is not. Before: it waited there for funds (an hour's
-    // patience by default), the funded signer idle.
-    await rpc('anvil_setBalance', [other, `0x${funds.toString(16)}`])
+    let last: unknown
     const done = await waitFor('confirmed', async () => {
       const t = (await env.graphql(query, { id })).json.data.transaction
+      last = t
       return t.status === 'CONFIRMED' && t
-    }, 30_000)
+    }, 45_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the request as last read: ${JSON.stringify(last)}`)
+    })
     expect(done.from).toBe(other)
     const moves = done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail))
     expect(moves.at(-1)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
