@@ -515,6 +515,8 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
       // Two-second blocks: the sign stage reuses a signer's balance read for up to five seconds.
       anvil: { blockTimeSec: 2 },
       config: (c) => {
+        // A transaction a test leaves unmined (s2's first, drained under it) is sent again within seconds once funded.
+        c.chains[0].fees = { bumpAfterMs: 2_000 }
         c.signers = [
           { name: 's1', chainIds: [31337], privateKey: S1.privateKey },
           { name: 's2', chainIds: [31337], privateKey: S2.privateKey },
@@ -560,11 +562,14 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     const funds = 10n ** 21n
     await rpc('anvil_setBalance', [S1.address, '0x0'])
     await rpc('anvil_setBalance', [S2.address, '0x0'])
+    // Past the 5 s the sign stage may sign on its last balance read (from the test before, funded): a request
+    // signed on it is refused by the node and waits PENDING, and cannot move.
+    await new Promise((r) => setTimeout(r, 5_500))
     const id = await submit(env, { to: TO, value: '2000' })
     const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
     const waiting = await waitFor('set aside', async () => {
       const t = (await env.graphql(query, { id })).json.data.transaction
-      return t.error?.code === 'INSUFFICIENT_FUNDS' && t
+      return t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS' && t
     })
     const other = waiting.from === S1.address ? S2.address : S1.address
     // It came here from the other signer, as the service moves it (that one could not pay then).
@@ -599,12 +604,16 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
     await rpc('anvil_setBalance', [S1.address, '0x0'])
     await rpc('anvil_setBalance', [S2.address, '0x0'])
+    await new Promise((r) => setTimeout(r, 5_500))
     const eth = 10n ** 18n
     const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
     const capped = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
     const movable = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
     for (const id of [capped, movable])
-      await waitFor('set aside', async () => (await env.graphql(query, { id })).json.data.transaction.error?.code === 'INSUFFICIENT_FUNDS')
+      await waitFor('set aside', async () => {
+        const t = (await env.graphql(query, { id })).json.data.transaction
+        return t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS'
+      })
     // Both wait on s1; the first already went to s2 and back (two moves: the most with two signers).
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     try {
