@@ -15,11 +15,13 @@ export type ShortRow = { row: TransactionRow; gas: bigint | null }
 
 type Room = { signer: Signer; fees: Fees; wei: bigint }
 
+/** The event `e` records a move to another signer (of the execution in its detail; the caller matches that). */
+const isMove = (sql: Sql) => sql`e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'`
+
 /** How many times the row `t` has moved to another signer in its current execution (its signer_changed events). */
 export const movesThisExecution = (sql: Sql) => sql`(
   SELECT count(*) FROM transaction_events e
-  WHERE e.transaction_id = t.id AND e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
-    AND e.detail->>'execution' = t.execution::text)`
+  WHERE e.transaction_id = t.id AND ${isMove(sql)} AND e.detail->>'execution' = t.execution::text)`
 
 /** How many times a row may move to another signer in one execution, with `others` other signers on its chain. */
 export const maxMoves = (others: number) => 2 * others
@@ -113,7 +115,7 @@ export async function moveToFundedSigner(
       COALESCE(array_agg(DISTINCT e.detail->>'from') FILTER (WHERE e.detail->>'reason' = ${REMOTE_FAILED}), '{}') AS failing
     FROM transaction_events e JOIN unnest(${pgArray(unpinned.map((w) => w.row.id))}::uuid[], ${pgArray(unpinned.map((w) => w.row.execution))}::int[]) AS v(id, execution)
       ON e.transaction_id = v.id AND e.detail->>'execution' = v.execution::text
-    WHERE e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'
+    WHERE ${isMove(ctx.db.sql)}
     GROUP BY e.transaction_id`
   const past = new Map(history.map((h) => [h.id, h]))
   const short = unpinned.filter(({ row }) => (past.get(row.id)?.moves ?? 0) < maxMoves(others.length))
