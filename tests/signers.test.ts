@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
-import { submit } from './helpers/chainControl.ts'
+import { chainControl, submit } from './helpers/chainControl.ts'
 import type { FaultProxy } from './helpers/faultProxy.ts'
 import { ADMIN_KEY, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 import { ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
@@ -528,60 +528,65 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     await env?.stop()
   })
 
+  const read = async (id: string): Promise<any> =>
+    (await env.graphql(`query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`, { id })).json.data.transaction
+  const movesOf = (t: any): any[] => t.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')
+  const setAside = (id: string) => waitFor('set aside', async () => {
+    const t = await read(id)
+    return t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS' && t
+  })
+  /** Both signers drained; then past the 5 s the sign stage may sign on its last balance read (from the test before,
+   * funded): a request signed on it is refused by the node and waits PENDING, and cannot move. */
+  const drainBoth = async () => {
+    for (const s of [S1, S2]) await chainControl(env).setBalance(s.address, 0n)
+    await new Promise((r) => setTimeout(r, 5_500))
+  }
+  /** A move of request `id` from one signer to another in its execution, as the service records it. */
+  const recordMove = (sql: postgres.Sql, id: string, from: string, to: string) => sql`
+    INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+    SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from}::text, 'to', ${to}::text,
+      'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
+    FROM transactions WHERE id = ${id}`
+
   it('goes only to a signer that can pay now, not by a balance read from before it was drained; it confirms once its own signer is funded', async () => {
-    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
+    const control = chainControl(env)
     // s2 signs one (its balance is read for that), then both are drained at once.
     const warm = await submit(env, { to: TO, value: '1', gasLimit: '21000', from: S2.address })
-    await waitFor('s2 signed', async () => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status } }`, { id: warm })).json.data.transaction.status !== 'QUEUED')
+    await waitFor('s2 signed', async () => (await read(warm)).status !== 'QUEUED')
     const funds = await env.chain.getBalance({ address: S1.address })
-    await rpc('anvil_setBalance', [S1.address, '0x0'])
-    await rpc('anvil_setBalance', [S2.address, '0x0'])
+    await control.setBalance(S1.address, 0n)
+    await control.setBalance(S2.address, 0n)
     // Goes to s1, the less loaded: it cannot pay, and neither can s2.
     const id = await submit(env, { to: TO, value: '1000' })
-    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
     const waiting = await waitFor('set aside', async () => {
-      const t = (await env.graphql(query, { id })).json.data.transaction
+      const t = await read(id)
       return t.error?.code === 'INSUFFICIENT_FUNDS' && t
     })
-    const moves = () => waiting.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')
     // Before: moved to s2 on its balance read from before the drain, where it waited for funds.
-    expect(moves()).toEqual([])
+    expect(movesOf(waiting)).toEqual([])
     expect(waiting.from).toBe(S1.address)
-    await rpc('anvil_setBalance', [S1.address, `0x${funds.toString(16)}`])
+    await control.setBalance(S1.address, funds)
     const done = await waitFor('confirmed', async () => {
-      const t = (await env.graphql(query, { id })).json.data.transaction
+      const t = await read(id)
       return t.status === 'CONFIRMED' && t
     }, 30_000)
     expect(done.from).toBe(S1.address)
     // Never handed to s2 meanwhile (and back once s1 could pay).
-    expect(done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')).toEqual([])
+    expect(movesOf(done)).toEqual([])
   }, 60_000)
 
   it('goes back to a signer it left once that one can pay again, instead of waiting out its patience where it is', async () => {
-    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
-    const funds = 10n ** 21n
-    await rpc('anvil_setBalance', [S1.address, '0x0'])
-    await rpc('anvil_setBalance', [S2.address, '0x0'])
-    // Past the 5 s the sign stage may sign on its last balance read (from the test before, funded): a request
-    // signed on it is refused by the node and waits PENDING, and cannot move.
-    await new Promise((r) => setTimeout(r, 5_500))
+    await drainBoth()
     const id = await submit(env, { to: TO, value: '2000' })
-    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
-    const waiting = await waitFor('set aside', async () => {
-      const t = (await env.graphql(query, { id })).json.data.transaction
-      return t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS' && t
-    })
+    const waiting = await setAside(id)
     const other = waiting.from === S1.address ? S2.address : S1.address
     // It came here from the other signer, as the service moves it (that one could not pay then).
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     try {
-      await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-        SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${other}::text, 'to', signer,
-          'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
-        FROM transactions WHERE id = ${id}`
+      await recordMove(sql, id, other, waiting.from)
       // The signer it left is funded; the one it waits on is not. Before: it waited there for funds (an hour's
       // patience by default), the funded signer idle.
-      await rpc('anvil_setBalance', [other, `0x${funds.toString(16)}`])
+      await chainControl(env).setBalance(other, 10n ** 21n)
       // Its next look made due (not the point here; on a loaded machine the set-aside schedule took most of the time).
       await sql`UPDATE transactions SET updated_at = now() - interval '1 minute' WHERE id = ${id}`
     } finally {
@@ -589,53 +594,41 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     }
     let last: unknown
     const done = await waitFor('confirmed', async () => {
-      const t = (await env.graphql(query, { id })).json.data.transaction
+      const t = await read(id)
       last = t
       return t.status === 'CONFIRMED' && t
     }, 45_000).catch((err: Error) => {
       throw new Error(`${err.message}; the request as last read: ${JSON.stringify(last)}`)
     })
     expect(done.from).toBe(other)
-    const moves = done.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED').map((e: any) => JSON.parse(e.detail))
-    expect(moves.at(-1)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
+    expect(JSON.parse(movesOf(done).at(-1).detail)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
   }, 60_000)
 
   it('one that moved as often as it may stays where it is, and takes no room from one that can still move', async () => {
-    const rpc = (method: string, params: unknown[]) => env.chain.request({ method: method as never, params: params as never })
-    await rpc('anvil_setBalance', [S1.address, '0x0'])
-    await rpc('anvil_setBalance', [S2.address, '0x0'])
-    await new Promise((r) => setTimeout(r, 5_500))
+    await drainBoth()
     const eth = 10n ** 18n
-    const query = `query($id: ID!) { transaction(id: $id) { status from error { code } events { fromStatus toStatus detail } } }`
     const capped = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
     const movable = await submit(env, { to: TO, value: (5n * eth).toString(), gasLimit: '21000' })
-    for (const id of [capped, movable])
-      await waitFor('set aside', async () => {
-        const t = (await env.graphql(query, { id })).json.data.transaction
-        return t.status === 'QUEUED' && t.error?.code === 'INSUFFICIENT_FUNDS'
-      })
+    for (const id of [capped, movable]) await setAside(id)
     // Both wait on s1; the first already went to s2 and back (two moves: the most with two signers).
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     try {
       await sql`UPDATE transactions SET signer = ${S1.address} WHERE id IN (${capped}, ${movable})`
-      for (const [from, to] of [[S1.address, S2.address], [S2.address, S1.address]] as const)
-        await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from}::text, 'to', ${to}::text,
-            'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
-          FROM transactions WHERE id = ${capped}`
+      await recordMove(sql, capped, S1.address, S2.address)
+      await recordMove(sql, capped, S2.address, S1.address)
     } finally {
       await sql.end()
     }
     // s2 can pay for one of them. Before: the first, which may not move again, was given s2's room on every look,
     // and the second waited out its patience beside it.
-    await rpc('anvil_setBalance', [S2.address, `0x${(7n * eth).toString(16)}`])
+    await chainControl(env).setBalance(S2.address, 7n * eth)
     const done = await waitFor('the second confirmed', async () => {
-      const t = (await env.graphql(query, { id: movable })).json.data.transaction
+      const t = await read(movable)
       return t.status === 'CONFIRMED' && t
     }, 30_000)
     expect(done.from).toBe(S2.address)
-    const stays = (await env.graphql(query, { id: capped })).json.data.transaction
+    const stays = await read(capped)
     expect(stays).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
-    expect(stays.events.filter((e: any) => e.fromStatus === 'QUEUED' && e.toStatus === 'QUEUED')).toHaveLength(2)
+    expect(movesOf(stays)).toHaveLength(2)
   }, 60_000)
 })
