@@ -13,12 +13,16 @@ export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
     // Custom plans: the hot statements join unnest()ed arrays of unknown length to our tables, and a generic
     // plan made while the tables were small (a fresh database) kept seq-scanning attempts and transactions
     // about 40 times a second as they grew (seen in pg_stat_user_tables during the bench).
+    // No JIT: every statement here is a short OLTP read or write, and Postgres compiles one with LLVM once its
+    // estimated cost passes jit_above_cost, which estimates made before autovacuum analysed a fast-growing table
+    // did. The dashboard's read of 50 rows' attempts then took 400 ms of compiling for 1 ms of work (bench, Failed tab).
     // Keepalives from the server's side: a backend whose instance vanished from the network (a partition, a host
     // gone) is ended within about 25 s, and the locks it held (a watcher's leadership, a signer's row) with it;
     // on Linux defaults Postgres held them for over two hours.
     connection: {
       application_name: `tx-broadcaster:${process.pid}`,
       plan_cache_mode: 'force_custom_plan',
+      jit: 'off',
       tcp_keepalives_idle: 10,
       tcp_keepalives_interval: 5,
       tcp_keepalives_count: 3,
