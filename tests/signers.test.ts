@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
+import { REMOTE_FAILED } from '../src/sign/moveToFundedSigner.ts'
 import { chainControl, submit } from './helpers/chainControl.ts'
 import type { FaultProxy } from './helpers/faultProxy.ts'
 import { ADMIN_KEY, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -542,10 +543,10 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     await new Promise((r) => setTimeout(r, 5_500))
   }
   /** A move of request `id` from one signer to another in its execution, as the service records it. */
-  const recordMove = (sql: postgres.Sql, id: string, from: string, to: string) => sql`
+  const recordMove = (sql: postgres.Sql, id: string, from: string, to: string, reason = 'the signer first chosen cannot pay for it') => sql`
     INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
     SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${from}::text, 'to', ${to}::text,
-      'reason', 'the signer first chosen cannot pay for it', 'execution', execution)
+      'reason', ${reason}::text, 'execution', execution)
     FROM transactions WHERE id = ${id}`
 
   it('goes only to a signer that can pay now, not by a balance read from before it was drained; it confirms once its own signer is funded', async () => {
@@ -602,6 +603,34 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     })
     expect(done.from).toBe(other)
     expect(JSON.parse(movesOf(done).at(-1).detail)).toMatchObject({ action: 'signer_changed', from: waiting.from, to: other })
+  }, 60_000)
+
+  it('does not go back to a signer it left because its remote signer failed, though that one can pay; one that left it for funds does', async () => {
+    await drainBoth()
+    const left = await submit(env, { to: TO, value: '3000', gasLimit: '21000' })
+    const control = await submit(env, { to: TO, value: '3001', gasLimit: '21000' })
+    for (const id of [left, control]) await setAside(id)
+    // Both wait on s1, both came from s2: the first because s2's remote signer failed (a signer is remote or not by
+    // its config; the service goes by the recorded reason), the second because s2 could not pay.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`UPDATE transactions SET signer = ${S1.address} WHERE id IN (${left}, ${control})`
+      await recordMove(sql, left, S2.address, S1.address, REMOTE_FAILED)
+      await recordMove(sql, control, S2.address, S1.address)
+      await chainControl(env).setBalance(S2.address, 10n ** 21n)
+      await sql`UPDATE transactions SET updated_at = now() - interval '1 minute' WHERE id IN (${left}, ${control})`
+    } finally {
+      await sql.end()
+    }
+    // s2 has room for both. The control moves back to it and confirms; the first, looked at with it, stays.
+    const done = await waitFor('the control confirmed', async () => {
+      const t = await read(control)
+      return t.status === 'CONFIRMED' && t
+    }, 45_000)
+    expect(done.from).toBe(S2.address)
+    const stays = await read(left)
+    expect(stays).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
+    expect(movesOf(stays)).toHaveLength(1)
   }, 60_000)
 
   it('one that moved as often as it may stays where it is, and takes no room from one that can still move', async () => {
