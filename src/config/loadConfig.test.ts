@@ -82,6 +82,7 @@ describe('parseConfig: defaults of a minimal config', () => {
     ['apiKeys', config.apiKeys, []],
     ['auth', config.auth, 'enabled'],
     ['retentionDays', config.retentionDays, 30],
+    ['database.maxConnections', config.database.maxConnections, 20],
   ])('%s defaults to %s', (_name, actual, expected) => {
     expect(actual).toEqual(expected)
   })
@@ -215,6 +216,16 @@ describe('parseConfig: rejected configs', () => {
       label: 'retentionDays past a century (it overflowed Postgres timestamps in every prune)',
       mutate: (c) => (c.retentionDays = 1_000_000_000),
       problems: ['retentionDays: At most 36500 (100 years)'],
+    },
+    {
+      label: 'database.maxConnections of 1 (a sign batch holds one until it commits)',
+      mutate: (c) => (c.database = { maxConnections: 1 }),
+      problems: ['database.maxConnections: At least 2: a sign batch holds one until it commits, and answers must not wait for it'],
+    },
+    {
+      label: 'an unknown key under database',
+      mutate: (c) => (c.database = { poolSize: 5 }),
+      problems: ['database: Unrecognized key: "poolSize"'],
     },
     {
       label: 'unknown top-level key',

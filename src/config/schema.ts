@@ -176,6 +176,16 @@ export const configSchema = z
      * other name may be a DNS rebinding (another site's name pointed here, its page then acting as admin).
      */
     allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'A host name without port or scheme, e.g. "relayer.internal"')).default([]),
+    /**
+     * Connections each process keeps open to Postgres for its work (every query but the watcher's lock, the job
+     * queue's 4 and the 1 that listens for changes). Lower it to fit more instances under the server's
+     * max_connections; work then waits its turn for a connection.
+     */
+    database: z
+      .strictObject({
+        maxConnections: z.number().int().min(2, 'At least 2: a sign batch holds one until it commits, and answers must not wait for it').max(1_000).default(20),
+      })
+      .prefault({}),
     /** At most a century: larger values overflowed Postgres timestamps in every prune. */
     retentionDays: z.number().int().positive().max(36_500, 'At most 36500 (100 years)').default(30),
     webhooks: z.array(webhookSchema).default([]),

@@ -52,7 +52,7 @@ export async function openServiceParts(opts: {
   )
   // Each provider on its own: one serving another chain refuses the start, naming it.
   await Promise.all([...chains.values()].map((chain) => verifyProviders(chain, opts.log)))
-  const db = createDb(opts.databaseUrl)
+  const db = createDb(opts.databaseUrl, { max: opts.config.database.maxConnections })
   if (opts.migrate)
     await migrateDatabase(opts.databaseUrl, {
       onRetry: (err, delayMs) =>
