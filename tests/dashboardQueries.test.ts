@@ -52,11 +52,6 @@ describe('dashboard queries: viewer, chains, transactionCounts', () => {
     expect(reader.data.chains).toEqual([{ chainId: 31337, name: 'anvil', currencySymbol: 'ETH', confirmations: 1, explorerUrl: 'https://explorer.example' }])
   })
 
-  it("the service's connections compile no query with JIT (400 ms of LLVM for the dashboard's 1 ms read of a page's attempts)", async () => {
-    const { sql, locks } = env.service.ctx.db
-    for (const pool of [sql, locks]) expect((await pool<{ jit: string }[]>`SELECT current_setting('jit') AS jit`)[0]!.jit).toBe('off')
-  })
-
   it('transactionCounts has every status, zeros included, and matches what was submitted', async () => {
     expect(await counts()).toEqual(ZERO)
     await chainControl(env).setCode(TARGET, REVERTING_CODE)

@@ -14,7 +14,11 @@ export function signJobKey(j: SignJob): string {
 }
 
 export function createBoss(databaseUrl: string): PgBoss {
+  // No JIT on the job queue's connections either (db/connect.ts says why). pg's own option, not in pg-boss's
+  // types: pg-boss hands its config to pg.Pool as it is.
+  const pgOptions = { options: '-c jit=off' }
   return new PgBoss({
+    ...pgOptions,
     connectionString: databaseUrl,
     schema: 'pgboss',
     max: 4,
