@@ -220,7 +220,7 @@ describe('parseConfig: rejected configs', () => {
     {
       label: 'database.maxConnections of 1 (a sign batch holds one until it commits)',
       mutate: (c) => (c.database = { maxConnections: 1 }),
-      problems: ['database.maxConnections: At least 2: a sign batch holds one until it commits, and answers must not wait for it'],
+      problems: ['database.maxConnections: At least 2: a sign batch holds one until it commits'],
     },
     {
       label: 'an unknown key under database',

@@ -183,7 +183,7 @@ export const configSchema = z
      */
     database: z
       .strictObject({
-        maxConnections: z.number().int().min(2, 'At least 2: a sign batch holds one until it commits, and answers must not wait for it').max(1_000).default(20),
+        maxConnections: z.number().int().min(2, 'At least 2: a sign batch holds one until it commits').max(1_000).default(20),
       })
       .prefault({}),
     /** At most a century: larger values overflowed Postgres timestamps in every prune. */
