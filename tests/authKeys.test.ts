@@ -297,3 +297,32 @@ describe('start-up without any API key', () => {
     }
   })
 })
+
+describe('metrics.requireKey', () => {
+  it('/metrics asks for a key: 401 without one or with a wrong one; any valid key reads it, a reader\'s too', async () => {
+    const READER = 'metrics-reader-key-0123456789'
+    const env = await startTestEnv({
+      config: (c) => {
+        c.metrics = { requireKey: true }
+        c.apiKeys.push({ name: 'scraper', role: 'reader', key: READER })
+      },
+    })
+    try {
+      const scrape = (key: string | null) => fetch(`${env.service.url}/metrics`, key === null ? {} : { headers: { authorization: `Bearer ${key}` } })
+      for (const key of [null, 'txb_not-a-real-key-at-all-0000000000000000000']) {
+        const res = await scrape(key)
+        expect(res.status).toBe(401)
+        const body = (await res.json()) as any
+        expect(body.error.code).toBe('UNAUTHENTICATED')
+        expect(JSON.stringify(body)).not.toMatch(/txb_transactions/)
+      }
+      for (const key of [READER, ADMIN_KEY]) {
+        const res = await scrape(key)
+        expect(res.status).toBe(200)
+        expect(await res.text()).toMatch(/^# HELP txb_transactions_accepted_total /m)
+      }
+    } finally {
+      await env.stop()
+    }
+  })
+})

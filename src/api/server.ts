@@ -173,7 +173,9 @@ export function createHttpServer(
       return sendJson(res, report.ready ? 200 : 503, { status: report.ready ? 'ready' : 'not ready', ...report.checks }, report.ready ? {} : { 'retry-after': '5' })
     }
     if (path === '/metrics' && service.metrics) {
-      // Unauthenticated, like most Prometheus targets: labels carry chain ids, provider names and error codes, no secrets.
+      // Unauthenticated by default, like most Prometheus targets: labels carry chain ids, signers, provider names and
+      // error codes, no secrets. metrics.requireKey asks for a key (config/schema.ts says why one would).
+      if (service.config.metrics.requireKey) requireRole(principalOf(req), 'reader')
       const { registry } = service.metrics
       const text = deps.pipelineMetrics
         ? // One exposition: each family declared once, its series told apart by their `process` label.

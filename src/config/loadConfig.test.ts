@@ -83,6 +83,7 @@ describe('parseConfig: defaults of a minimal config', () => {
     ['auth', config.auth, 'enabled'],
     ['retentionDays', config.retentionDays, 30],
     ['database.maxConnections', config.database.maxConnections, 20],
+    ['metrics.requireKey', config.metrics.requireKey, false],
   ])('%s defaults to %s', (_name, actual, expected) => {
     expect(actual).toEqual(expected)
   })

@@ -186,6 +186,12 @@ export const configSchema = z
         maxConnections: z.number().int().min(2, 'At least 2: a sign batch holds one until it commits').max(1_000).default(20),
       })
       .prefault({}),
+    /**
+     * /metrics answers without a key by default, as Prometheus targets usually do. On a port the internet reaches
+     * (browsers call the API), `requireKey` asks for any valid API key (a reader's will do): the series tell
+     * request volumes, signers' balances and provider names.
+     */
+    metrics: z.strictObject({ requireKey: z.boolean().default(false) }).prefault({}),
     /** At most a century: larger values overflowed Postgres timestamps in every prune. */
     retentionDays: z.number().int().positive().max(36_500, 'At most 36500 (100 years)').default(30),
     webhooks: z.array(webhookSchema).default([]),
