@@ -19,6 +19,15 @@ export const WATCH_LOCK_NAMESPACE = 73_022
 const MAX_BLOCKS_PER_TICK = 200
 /** How far back a new or reorged cursor starts scanning. */
 const RESCAN_DEPTH = 64
+/**
+ * A cursor further behind the head than this (the service stopped for hours, a chain added back after weeks) moves
+ * to RESCAN_DEPTH below the head instead of reading every block in between: that read one block per call, 200 per
+ * tick, hundreds of thousands of calls for a day of a fast chain, against providers' rate limits. What of ours those
+ * blocks hold is what the receipt sweep looks up by hash, keyed on the signer's count at the cursor (transactions
+ * mined before it): PENDING ones, and failed ones whose bytes were mined anyway. The blocks passed are not searched
+ * for final transactions a reorg during the outage moved (a rescan does that for the last RESCAN_DEPTH blocks).
+ */
+const JUMP_AFTER_BLOCKS = 1_000
 /** A tick that takes longer is abandoned (a hung connection) and leadership is checked again. */
 const TICK_TIMEOUT_MS = 30_000
 /** Receipts asked for one by one go out this many at a time (one JSON-RPC batch), one batch after another. */
@@ -128,6 +137,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let checkedAt: { head: bigint; tip: string | undefined; hashes: Map<number, Hash> } | null = null
   /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
   const sweptTo = new Map<string, number>()
+  /** The cursor jumped (JUMP_AFTER_BLOCKS): the receipt sweep runs on this tick, not up to ten ticks later. */
+  let sweepNow = false
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -409,6 +420,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const loaded = await loadCursor(head)
       signal.throwIfAborted()
       cursor = loaded
+    }
+    if (rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS) {
+      const to = Number(head) - RESCAN_DEPTH
+      const block = await chain.read.getBlock({ blockNumber: BigInt(to) })
+      signal.throwIfAborted()
+      log.warn(
+        { from: cursor.number, to, head: Number(head) },
+        `the watcher is ${Number(head) - cursor.number} blocks behind: going on from ${to}, without reading the blocks in between; the receipt sweep looks up what of ours they hold`,
+      )
+      cursor = { number: to, hash: block.hash! }
+      stuck = null
+      await saveCursor(cursor)
+      sweepNow = true
     }
     // A failed read fails the tick (tried again on the next); only a different hash at that height is a reorg.
     // Taken for one, a provider's hiccup made the watcher rescan 64 blocks and log a reorg that never was.
@@ -719,7 +743,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
     // The safety net runs whether or not the scan did: it covers blocks the cursor already passed, and only ran
     // after a scan that did not fail (a block no provider serves stopped it for as long as that lasted).
-    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0) {
+    if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0 || sweepNow) {
+      sweepNow = false
       try {
         await receiptSweep(head, signal)
       } catch (err) {
