@@ -5,7 +5,7 @@
  */
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
-import { startAnvil } from '../src/dev/startAnvil.ts'
+import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { startService, type RunningService } from '../src/service.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startFaultProxy } from './helpers/faultProxy.ts'
@@ -17,7 +17,12 @@ describe('a watcher far behind the head', () => {
     for (const stop of stops.reverse()) await stop().catch(() => {})
   })
 
-  it('goes on near the head without reading every block in between; a transaction mined in them still confirms', async () => {
+  /**
+   * A service that confirmed one transaction (so its cursor is stored) and left a second in the node's pool, stopped;
+   * 1,200 blocks mined meanwhile (past the 1,000 the watcher reads one by one), the first holding the second; then a
+   * service started again on the same database, its config changed by `again`.
+   */
+  async function stoppedWhileBlocksCame(again: (c: Record<string, any>) => void = () => {}) {
     const anvil = await startAnvil({ noMining: true })
     stops.push(() => anvil.stop())
     const db = await createTestDatabase()
@@ -31,9 +36,9 @@ describe('a watcher far behind the head', () => {
       const res = await fetch(anvil.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
       return ((await res.json()) as any).result
     }
-    const start = async () => {
+    const start = async (change: (c: Record<string, any>) => void = () => {}) => {
       const logged = capturedLogger('info')
-      const service = await startService({ config: testConfig(proxy.url), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: logged.log })
+      const service = await startService({ config: testConfig(proxy.url, change), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: logged.log })
       stops.push(() => service.stop())
       return { service, lines: logged.lines }
     }
@@ -47,8 +52,8 @@ describe('a watcher far behind the head', () => {
     }
     const read = async (id: string) => (await sql<{ status: string; block_number: number | null; mined_hash: string | null }[]>`
       SELECT status, block_number::int AS block_number, mined_hash FROM transactions WHERE id = ${id}`)[0]!
+    const cursorBlock = async () => (await sql<{ block_number: number }[]>`SELECT block_number::int AS block_number FROM chain_cursors`)[0]!.block_number
 
-    // One confirmed, so the watcher has stored its cursor; then one sent and left in the node's pool.
     const first = await start()
     const settled = await submit(first.service, '1')
     await waitFor('sent', async () => (await sql`SELECT 1 FROM attempts WHERE sent_at IS NOT NULL`).length > 0)
@@ -57,28 +62,39 @@ describe('a watcher far behind the head', () => {
     const pending = await submit(first.service, '2')
     await waitFor('the second sent', async () => (await sql`SELECT 1 FROM attempts WHERE sent_at IS NOT NULL`).length > 1)
     await first.service.stop()
-    const [cursor] = await sql<{ block_number: number }[]>`SELECT block_number::int AS block_number FROM chain_cursors`
-    // While it is stopped: 1,200 blocks (past the 1,000 the watcher reads one by one), the first holding the second
-    // transaction. anvil takes about 5 s for them here.
+    const stoppedAt = await cursorBlock()
+    // anvil takes about 5 s for these here.
     await rpc('anvil_mine', ['0x4b0'])
     const head = Number(await rpc('eth_blockNumber'))
-    expect(head - cursor!.block_number).toBeGreaterThan(1_000)
-
+    expect(head - stoppedAt).toBeGreaterThan(1_000)
     proxy.resetStats()
-    const second = await start()
+    const second = await start(again)
     const done = await waitFor('the second CONFIRMED', async () => {
       const row = await read(pending)
       return row.status === 'CONFIRMED' && row
     }, 30_000)
+    // In its block, the first of those mined while the service was stopped.
     const receipt = await rpc('eth_getTransactionReceipt', [done.mined_hash])
     expect(Number(receipt.blockNumber)).toBe(done.block_number)
     expect(done.block_number).toBeLessThan(head - 1_000)
-    await waitFor('the watcher at the head', async () => {
-      const [row] = await sql<{ block_number: number }[]>`SELECT block_number::int AS block_number FROM chain_cursors`
-      return row!.block_number >= head
-    }, 30_000)
+    await waitFor('the watcher at the head', async () => (await cursorBlock()) >= head, 30_000)
+    const jumped = second.lines.some((l) => /the watcher is \d+ blocks behind: going on from/.test(l))
+    return { blockReads: proxy.stats.calls.eth_getBlockByNumber ?? 0, jumped }
+  }
+
+  it('goes on near the head without reading every block in between; a transaction mined in them still confirms', async () => {
+    const { blockReads, jumped } = await stoppedWhileBlocksCame()
     // Before: one eth_getBlockByNumber per block passed, at least.
-    expect(proxy.stats.calls.eth_getBlockByNumber ?? 0).toBeLessThan(500)
-    expect(second.lines.some((l) => /the watcher is \d+ blocks behind: going on from/.test(l))).toBe(true)
+    expect(blockReads).toBeLessThan(500)
+    expect(jumped).toBe(true)
+  }, 90_000)
+
+  it('reads every block as before while a signer no longer configured has a PENDING transaction (the receipt sweep skips it)', async () => {
+    // Started again with another signer only: the second transaction's signer is gone from the config.
+    const { blockReads, jumped } = await stoppedWhileBlocksCame((c) => {
+      c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
+    })
+    expect(jumped).toBe(false)
+    expect(blockReads).toBeGreaterThan(1_000)
   }, 90_000)
 })

@@ -20,12 +20,16 @@ const MAX_BLOCKS_PER_TICK = 200
 /** How far back a new or reorged cursor starts scanning. */
 const RESCAN_DEPTH = 64
 /**
- * A cursor further behind the head than this (the service stopped for hours, a chain added back after weeks) moves
- * to RESCAN_DEPTH below the head instead of reading every block in between: that read one block per call, 200 per
- * tick, hundreds of thousands of calls for a day of a fast chain, against providers' rate limits. What of ours those
- * blocks hold is what the receipt sweep looks up by hash, keyed on the signer's count at the cursor (transactions
- * mined before it): PENDING ones, and failed ones whose bytes were mined anyway. The blocks passed are not searched
- * for final transactions a reorg during the outage moved (a rescan does that for the last RESCAN_DEPTH blocks).
+ * A cursor loaded this far behind the head (the service stopped for hours, a chain added back after weeks) moves to
+ * RESCAN_DEPTH below the head instead of reading every block in between: that read one block per call, 200 per tick,
+ * hundreds of thousands of calls for a day of a fast chain, against providers' rate limits. What of ours those blocks
+ * hold is what the receipt sweep looks up by hash, keyed on the signer's count at the cursor (transactions mined
+ * before it): PENDING ones of the configured signers, and failed ones whose bytes were mined anyway; INCLUDED ones
+ * advanceConfirmations follows by their own block. Not while a signer no longer configured has a PENDING one (the
+ * sweep goes over the configured signers only), and only for a cursor just loaded (start-up, leadership taken): a
+ * watcher fallen behind while it ran (a provider's outage, a burst) reads its blocks as before, since the sweep's
+ * receipt reads by hash cost far more per transaction in a burst. The blocks passed are not searched for final
+ * transactions a reorg during the outage moved (a rescan does that for the last RESCAN_DEPTH blocks).
  */
 const JUMP_AFTER_BLOCKS = 1_000
 /** A tick that takes longer is abandoned (a hung connection) and leadership is checked again. */
@@ -189,6 +193,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const start = Math.max(0, Number(head) - RESCAN_DEPTH)
     const block = await chain.read.getBlock({ blockNumber: BigInt(start) })
     return { number: start, hash: block.hash! }
+  }
+
+  /** Whether a signer no longer in the config has a PENDING transaction on this chain (the receipt sweep skips it). */
+  async function unconfiguredPending(): Promise<boolean> {
+    const configured = ctx.signers.forChain(chainId).map((s) => s.address)
+    const rows = await sql`
+      SELECT 1 FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[]) LIMIT 1`
+    return rows.length > 0
   }
 
   async function saveCursor(c: Cursor): Promise<void> {
@@ -416,12 +428,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   /** New blocks since the cursor: find our attempts in them and settle. */
   async function scanBlocks(head: bigint, signal: AbortSignal): Promise<void> {
     const deadline = performance.now() + RECEIPTS_BUDGET_MS
+    let loadedNow = false
     if (!cursor) {
       const loaded = await loadCursor(head)
       signal.throwIfAborted()
       cursor = loaded
+      loadedNow = true
     }
-    if (rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS) {
+    if (loadedNow && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && !(await unconfiguredPending())) {
       const to = Number(head) - RESCAN_DEPTH
       const block = await chain.read.getBlock({ blockNumber: BigInt(to) })
       signal.throwIfAborted()
