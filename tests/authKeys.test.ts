@@ -299,12 +299,14 @@ describe('start-up without any API key', () => {
 })
 
 describe('metrics.requireKey', () => {
-  it('/metrics asks for a key: 401 without one or with a wrong one; any valid key reads it, a reader\'s too', async () => {
+  it('/metrics asks for a key: 401 without one or with a wrong one; any valid key reads it, a reader\'s too, without its rate limit', async () => {
     const READER = 'metrics-reader-key-0123456789'
     const env = await startTestEnv({
       config: (c) => {
         c.metrics = { requireKey: true }
         c.apiKeys.push({ name: 'scraper', role: 'reader', key: READER })
+        // A key's rate is the app's: scrapes with it take none of it.
+        c.limits = { requestsPerSecond: 0.5, burst: 2 }
       },
     })
     try {
@@ -316,7 +318,7 @@ describe('metrics.requireKey', () => {
         expect(body.error.code).toBe('UNAUTHENTICATED')
         expect(JSON.stringify(body)).not.toMatch(/txb_transactions/)
       }
-      for (const key of [READER, ADMIN_KEY]) {
+      for (const key of [READER, READER, READER, READER, ADMIN_KEY]) {
         const res = await scrape(key)
         expect(res.status).toBe(200)
         expect(await res.text()).toMatch(/^# HELP txb_transactions_accepted_total /m)

@@ -175,7 +175,8 @@ export function createHttpServer(
     if (path === '/metrics' && service.metrics) {
       // Unauthenticated by default, like most Prometheus targets: labels carry chain ids, signers, provider names and
       // error codes, no secrets. metrics.requireKey asks for a key (config/schema.ts says why one would).
-      if (service.config.metrics.requireKey) requireRole(principalOf(req), 'reader')
+      // The key only: not its rate (a scraper sharing an app's key got 429 when the app was busy), nor its pages.
+      if (service.config.metrics.requireKey) requireRole(auth.authenticate(req.headers.authorization), 'reader')
       const { registry } = service.metrics
       const text = deps.pipelineMetrics
         ? // One exposition: each family declared once, its series told apart by their `process` label.

@@ -224,6 +224,11 @@ describe('parseConfig: rejected configs', () => {
       problems: ['database.maxConnections: At least 2: a sign batch holds one until it commits'],
     },
     {
+      label: 'metrics.requireKey with auth disabled (no key is checked anywhere then)',
+      mutate: (c) => ((c.metrics = { requireKey: true }), (c.auth = 'disabled')),
+      problems: ['metrics.requireKey: Needs "auth": "enabled" (with auth disabled, no key is checked anywhere)'],
+    },
+    {
       label: 'an unknown key under database',
       mutate: (c) => (c.database = { poolSize: 5 }),
       problems: ['database: Unrecognized key: "poolSize"'],

@@ -242,6 +242,9 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['signers', i, 'chainIds', j], message: `Unknown chainId ${id}: not in "chains"` })
       })
     })
+    // With auth disabled every request is let in as admin: a key asked for would be a promise not kept.
+    if (c.metrics.requireKey && c.auth === 'disabled')
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'requireKey'], message: 'Needs "auth": "enabled" (with auth disabled, no key is checked anywhere)' })
     const hookNames = new Set<string>()
     c.webhooks.forEach((w, i) => {
       const name = webhookName(w)
