@@ -143,6 +143,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   const sweptTo = new Map<string, number>()
   /** The cursor jumped (JUMP_AFTER_BLOCKS): the receipt sweep runs on this tick, not up to ten ticks later. */
   let sweepNow = false
+  /** The cursor was loaded (start-up, leadership taken) and not yet looked at for a jump (JUMP_AFTER_BLOCKS). */
+  let cursorJustLoaded = false
 
   async function tryLead(signal: AbortSignal): Promise<boolean> {
     if (leader) return true
@@ -428,14 +430,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   /** New blocks since the cursor: find our attempts in them and settle. */
   async function scanBlocks(head: bigint, signal: AbortSignal): Promise<void> {
     const deadline = performance.now() + RECEIPTS_BUDGET_MS
-    let loadedNow = false
     if (!cursor) {
       const loaded = await loadCursor(head)
       signal.throwIfAborted()
       cursor = loaded
-      loadedNow = true
+      cursorJustLoaded = true
     }
-    if (loadedNow && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && !(await unconfiguredPending())) {
+    if (cursorJustLoaded && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && !(await unconfiguredPending())) {
       const to = Number(head) - RESCAN_DEPTH
       const block = await chain.read.getBlock({ blockNumber: BigInt(to) })
       signal.throwIfAborted()
@@ -448,6 +449,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       await saveCursor(cursor)
       sweepNow = true
     }
+    // Cleared once looked at in full: a tick that failed on the way (the read of the block to go on from) looks again.
+    cursorJustLoaded = false
     // A failed read fails the tick (tried again on the next); only a different hash at that height is a reorg.
     // Taken for one, a provider's hiccup made the watcher rescan 64 blocks and log a reorg that never was.
     const atCursor = await chain.read.getBlock({ blockNumber: BigInt(cursor.number) })
