@@ -542,6 +542,20 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     for (const s of [S1, S2]) await chainControl(env).setBalance(s.address, 0n)
     await new Promise((r) => setTimeout(r, 5_500))
   }
+  /** Waits for request `id` to be CONFIRMED, sent from `from`. */
+  const confirmsFrom = async (id: string, from: string, timeoutMs = 30_000) => {
+    const done = await waitFor(`${id} confirmed`, async () => {
+      const t = await read(id)
+      return t.status === 'CONFIRMED' && t
+    }, timeoutMs)
+    expect(done.from).toBe(from)
+  }
+  /** Request `id` still waits on s1 for funds, moved `moves` times in all. */
+  const waitsOnS1 = async (id: string, moves: number) => {
+    const t = await read(id)
+    expect(t).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
+    expect(movesOf(t)).toHaveLength(moves)
+  }
   /** A move of request `id` from one signer to another in its execution, as the service records it. */
   const recordMove = (sql: postgres.Sql, id: string, from: string, to: string, reason = 'the signer first chosen cannot pay for it') => sql`
     INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
@@ -623,14 +637,8 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
       await sql.end()
     }
     // s2 has room for both. The control moves back to it and confirms; the first, looked at with it, stays.
-    const done = await waitFor('the control confirmed', async () => {
-      const t = await read(control)
-      return t.status === 'CONFIRMED' && t
-    }, 45_000)
-    expect(done.from).toBe(S2.address)
-    const stays = await read(left)
-    expect(stays).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
-    expect(movesOf(stays)).toHaveLength(1)
+    await confirmsFrom(control, S2.address, 45_000)
+    await waitsOnS1(left, 1)
   }, 60_000)
 
   it('one that moved as often as it may stays where it is, and takes no room from one that can still move', async () => {
@@ -651,13 +659,7 @@ describe('a request moved off a signer that cannot pay, with two signers', () =>
     // s2 can pay for one of them. Before: the first, which may not move again, was given s2's room on every look,
     // and the second waited out its patience beside it.
     await chainControl(env).setBalance(S2.address, 7n * eth)
-    const done = await waitFor('the second confirmed', async () => {
-      const t = await read(movable)
-      return t.status === 'CONFIRMED' && t
-    }, 30_000)
-    expect(done.from).toBe(S2.address)
-    const stays = await read(capped)
-    expect(stays).toMatchObject({ status: 'QUEUED', from: S1.address, error: { code: 'INSUFFICIENT_FUNDS' } })
-    expect(movesOf(stays)).toHaveLength(2)
+    await confirmsFrom(movable, S2.address)
+    await waitsOnS1(capped, 2)
   }, 60_000)
 })
