@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { startService, type RunningService } from '../src/service.ts'
+import { anvilRpc } from './helpers/chainControl.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startFaultProxy } from './helpers/faultProxy.ts'
 import { ADMIN_KEY, capturedLogger, RECIPIENT, testConfig, waitFor } from './helpers/testService.ts'
@@ -32,10 +33,7 @@ describe('a watcher far behind the head', () => {
     stops.push(() => proxy.stop())
     const sql = postgres(db.url, { max: 1, onnotice: () => {} })
     stops.push(() => sql.end())
-    const rpc = async (method: string, params: unknown[] = []) => {
-      const res = await fetch(anvil.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
-      return ((await res.json()) as any).result
-    }
+    const rpc = (method: string, params: unknown[] = []) => anvilRpc(anvil.url, method, params)
     const start = async (change: (c: Record<string, any>) => void = () => {}) => {
       const logged = capturedLogger('info')
       const service = await startService({ config: testConfig(proxy.url, change), databaseUrl: db.url, port: 0, host: '127.0.0.1', log: logged.log })
@@ -79,22 +77,28 @@ describe('a watcher far behind the head', () => {
     expect(done.block_number).toBeLessThan(head - 1_000)
     await waitFor('the watcher at the head', async () => (await cursorBlock()) >= head, 30_000)
     const jumped = second.lines.some((l) => /the watcher is \d+ blocks behind: going on from/.test(l))
-    return { blockReads: proxy.stats.calls.eth_getBlockByNumber ?? 0, jumped }
+    // What an operator's alert sees: the blocks passed unread, counted (no series before any jump).
+    const metrics = await (await fetch(`${second.service.url}/metrics`)).text()
+    const counted = /^txb_watch_blocks_skipped_total\{chain_id="31337"\} (\d+)$/m.exec(metrics)
+    return { blockReads: proxy.stats.calls.eth_getBlockByNumber ?? 0, jumped, skipped: counted ? Number(counted[1]) : null, stoppedAt, head }
   }
 
   it('goes on near the head without reading every block in between; a transaction mined in them still confirms', async () => {
-    const { blockReads, jumped } = await stoppedWhileBlocksCame()
+    const { blockReads, jumped, skipped, stoppedAt, head } = await stoppedWhileBlocksCame()
     // Before: one eth_getBlockByNumber per block passed, at least.
     expect(blockReads).toBeLessThan(500)
     expect(jumped).toBe(true)
+    // No block is mined meanwhile (anvil mines on request here): it went on from 64 below that head.
+    expect(skipped).toBe(head - 64 - stoppedAt)
   }, 90_000)
 
   it('reads every block as before while a signer no longer configured has a PENDING transaction (the receipt sweep skips it)', async () => {
     // Started again with another signer only: the second transaction's signer is gone from the config.
-    const { blockReads, jumped } = await stoppedWhileBlocksCame((c) => {
+    const { blockReads, jumped, skipped } = await stoppedWhileBlocksCame((c) => {
       c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
     })
     expect(jumped).toBe(false)
+    expect(skipped).toBe(null)
     expect(blockReads).toBeGreaterThan(1_000)
   }, 90_000)
 })

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { startAnvil, type Anvil } from '../src/dev/startAnvil.ts'
 import { startService, type RunningService } from '../src/service.ts'
 import { WATCH_LOCK_NAMESPACE } from '../src/watch/watchChain.ts'
+import { anvilRpc } from './helpers/chainControl.ts'
 import { createTestDatabase } from './helpers/database.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { capturedLogger, testConfig, waitFor } from './helpers/testService.ts'
@@ -64,8 +65,7 @@ describe('the watcher lock', () => {
     // The old leader leads again once the new one stops. It resumes from the stored cursor: before, it went on from
     // the one it held when it lost the lock, and saved that one, 200 blocks a tick, over the newer stored one.
     const storedCursor = async () => Number((await sql<{ n: number }[]>`SELECT block_number AS n FROM chain_cursors`)[0]?.n ?? -1)
-    const rpc = async (method: string, params: unknown[]) =>
-      ((await (await fetch(anvil.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })).json()) as { result: string }).result
+    const rpc = (method: string, params: unknown[]) => anvilRpc(anvil.url, method, params)
     await rpc('anvil_mine', ['0x258'])
     const head = Number(await rpc('eth_blockNumber', []))
     await waitFor('the new leader has scanned the 600 new blocks', async () => (await storedCursor()) >= head - 2, 30_000)

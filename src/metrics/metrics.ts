@@ -26,6 +26,8 @@ export type Metrics = {
   stageSeconds: Histogram<'chain_id' | 'stage'>
   /** Webhook POSTs by webhook name and outcome (delivered, http_4xx, http_5xx, error). */
   webhookDeliveries: Counter<'webhook' | 'outcome'>
+  /** Blocks a watcher far behind went past without reading them (watch/watchChain.ts, JUMP_AFTER_BLOCKS). */
+  blocksSkipped: Counter<'chain_id'>
   /** Observes `to - from` in seconds for a stage; skips missing or negative spans. */
   observeStage: (chainId: number, stage: Stage, from: Date | null | undefined, to: Date | null | undefined) => void
 }
@@ -68,6 +70,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
       registers,
     }),
     stageSeconds,
+    blocksSkipped: new Counter({
+      name: 'txb_watch_blocks_skipped_total',
+      help:
+        "Blocks the chain's watcher went past without reading them, found far behind the head at start-up or on taking the lead: " +
+        'what of ours they hold is looked up by hash (the receipt sweep), but a final transaction a reorg moved in them is not seen',
+      labelNames: ['chain_id'],
+      registers,
+    }),
     webhookDeliveries: new Counter({
       name: 'txb_webhook_deliveries_total',
       help: 'Webhook POSTs by webhook and outcome (delivered, http_4xx, http_5xx, error; failures are retried with backoff), and deliveries given up after the last retry (given_up)',

@@ -444,10 +444,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         { from: cursor.number, to, head: Number(head) },
         `the watcher is ${Number(head) - cursor.number} blocks behind: going on from ${to}, without reading the blocks in between; the receipt sweep looks up what of ours they hold`,
       )
+      const skipped = to - cursor.number
       cursor = { number: to, hash: block.hash! }
       stuck = null
       await saveCursor(cursor)
       sweepNow = true
+      // The warning alone scrolls away: a counter an alert can watch (a jump every start-up is a watcher that keeps dying).
+      ctx.metrics?.blocksSkipped.inc({ chain_id: String(chainId) }, skipped)
     }
     // Cleared once looked at in full: a tick that failed on the way (the read of the block to go on from) looks again.
     cursorJustLoaded = false

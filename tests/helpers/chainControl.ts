@@ -1,6 +1,14 @@
 import { getAddress, type Address, type Hex, type PublicClient } from 'viem'
 import { waitFor, type TestEnv } from './testService.ts'
 
+/** One JSON-RPC call straight to a node by its URL (a test with its own anvil and no TestEnv); its `result`. */
+export async function anvilRpc(url: string, method: string, params: unknown[] = []): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } }
+  if (body.error) throw new Error(`${method}: ${body.error.message}`)
+  return body.result
+}
+
 /** anvil's own RPC methods: the fault injection every lifecycle test uses. */
 export function chainControl(env: TestEnv) {
   const rpc = (method: string, params: unknown[] = []) => env.chain.request({ method: method as never, params: params as never })
