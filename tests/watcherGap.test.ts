@@ -48,8 +48,8 @@ describe('a watcher far behind the head', () => {
       })
       return ((await res.json()) as any).transactionId as string
     }
-    const read = async (id: string) => (await sql<{ status: string; block_number: number | null; mined_hash: string | null }[]>`
-      SELECT status, block_number::int AS block_number, mined_hash FROM transactions WHERE id = ${id}`)[0]!
+    const read = async (id: string) => (await sql<{ status: string; block_number: number | null; mined_hash: string | null; final_at: Date | null }[]>`
+      SELECT status, block_number::int AS block_number, mined_hash, final_at FROM transactions WHERE id = ${id}`)[0]!
     const cursorBlock = async () => (await sql<{ block_number: number }[]>`SELECT block_number::int AS block_number FROM chain_cursors`)[0]!.block_number
 
     const first = await start()
@@ -76,11 +76,14 @@ describe('a watcher far behind the head', () => {
     expect(Number(receipt.blockNumber)).toBe(done.block_number)
     expect(done.block_number).toBeLessThan(head - 1_000)
     await waitFor('the watcher at the head', async () => (await cursorBlock()) >= head, 30_000)
-    const jumped = second.lines.some((l) => /the watcher is \d+ blocks behind: going on from/.test(l))
+    const jumpLine = second.lines.find((l) => /the watcher is \d+ blocks behind: going on from/.test(l))
+    const jumped = jumpLine !== undefined
     // What an operator's alert sees: the blocks passed unread, counted (no series before any jump).
     const metrics = await (await fetch(`${second.service.url}/metrics`)).text()
     const counted = /^txb_watch_blocks_skipped_total\{chain_id="31337"\} (\d+)$/m.exec(metrics)
-    return { blockReads: proxy.stats.calls.eth_getBlockByNumber ?? 0, jumped, skipped: counted ? Number(counted[1]) : null, stoppedAt, head }
+    return { blockReads: proxy.stats.calls.eth_getBlockByNumber ?? 0, jumped, skipped: counted ? Number(counted[1]) : null, stoppedAt, head,
+      /** From the jump's warning to the transaction mined in a block it went past being final, in ms. */
+      jumpToFinalMs: jumpLine === undefined ? null : done.final_at!.getTime() - (JSON.parse(jumpLine) as { time: number }).time }
   }
 
   it('goes on near the head without reading every block in between; a transaction mined in them still confirms', async () => {
@@ -90,6 +93,16 @@ describe('a watcher far behind the head', () => {
     expect(jumped).toBe(true)
     // No block is mined meanwhile (anvil mines on request here): it went on from 64 below that head.
     expect(skipped).toBe(head - 64 - stoppedAt)
+  }, 90_000)
+
+  it('looks up what of ours the blocks it went past hold on the tick it jumps, not on the tenth tick after', async () => {
+    // A slower chain: a tick a second (blockTimeMs / 4, at most 1 s), so the receipt sweep's own turn, every tenth
+    // tick, comes at least 9 s after the first.
+    const { jumped, jumpToFinalMs } = await stoppedWhileBlocksCame((c) => {
+      c.chains[0].blockTimeMs = 4_000
+    })
+    expect(jumped).toBe(true)
+    expect(jumpToFinalMs).toBeLessThan(5_000)
   }, 90_000)
 
   it('reads every block as before while a signer no longer configured has a PENDING transaction (the receipt sweep skips it)', async () => {
