@@ -21,7 +21,7 @@ describe('requests set aside by the sign stage', () => {
     env = proxy = undefined
   })
 
-  async function startBehindProxy(patience: Record<string, number>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  async function startBehindProxy(patience: Record<string, number>, rpc?: Record<string, number>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
     let p: FaultProxy | undefined
     const e = await startTestEnv({
       anvil: { blockTimeSec: 0.2 },
@@ -31,6 +31,7 @@ describe('requests set aside by the sign stage', () => {
       config: (c) => {
         c.chains[0].providers = [{ name: 'proxy', url: p!.url }]
         c.chains[0].patience = patience
+        if (rpc) c.chains[0].rpc = rpc
         // Steady traffic from one key below (the default rate limit is 200/s).
         c.limits = { requestsPerSecond: 100_000, burst: 100_000 }
       },
@@ -63,6 +64,31 @@ describe('requests set aside by the sign stage', () => {
     expect(mined.map((t) => t.input)).toEqual([toHex('behind-1'), toHex('behind-2')])
     expect(mined.map((t) => t.nonce)).toEqual([0, 1])
   })
+
+  it('a gas estimate no node answers in time holds back no one, does not take the provider down, and waits saying why', async () => {
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 120_000 }, { timeoutMs: 500 }))
+    const slowData = toHex('too heavy to estimate in time')
+    // Every estimate of this one request is answered after 2 s, past the chain's 0.5 s timeout (a heavy contract call,
+    // a node forking a remote chain); the rest pass at once.
+    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 2_000 })
+    const slow = await submit(env, { to: RECIPIENT, data: slowData })
+    const behind = [await submit(env, { to: RECIPIENT, value: '5' }), await submit(env, { to: RECIPIENT, data: toHex('behind-with-gas'), gasLimit: '60000' })]
+
+    // Before: the timeout failed the batch on every try; these stayed QUEUED behind it, with no reason shown.
+    for (const id of behind) expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
+    const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
+    expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
+    expect(waiting.error.message).toMatch(/did not finish its gas estimate within rpc\.timeoutMs \(500 ms\).*waits until/)
+    // The call's time is not the provider's: before, each look took the provider down (every provider in turn).
+    const { json } = await env.graphql(`query { providers(chainId: 31337) { name status errorsLastMinute } }`)
+    expect(json.data.providers).toEqual([{ name: 'proxy', status: expect.not.stringMatching(/DOWN/), errorsLastMinute: 0 }])
+
+    // Answered in time again, it is signed on its next look.
+    proxy.setMode('ok')
+    const done = await waitForStatus(env, slow, 'CONFIRMED', 30_000)
+    expect(done.error).toBeNull()
+    expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === slowData)).toHaveLength(1)
+  }, 60_000)
 
   it('a provider that fails everything in unknown words is provider trouble: no patience runs, the request confirms once it recovers', async () => {
     ;({ env, proxy } = await startBehindProxy({ estimateMs: 2_000 }))

@@ -21,6 +21,13 @@ export type ChainClients = {
    */
   bulkRead: (transactions: number) => PublicClient
   /**
+   * Gas estimates (the sign stage's): the providers as for reads, batched, but a timeout is the call's (a heavy
+   * contract call), not counted against the provider, and not retried. `estimateAlone`: the same, each estimate its
+   * own HTTP request, for the rows of a batch that timed out together (one slow call fails a whole batch).
+   */
+  estimate: PublicClient
+  estimateAlone: PublicClient
+  /**
    * Whether every provider has answered a bulk read of `method` with "method not found" (eth_getBlockReceipts on
    * older nodes). Until then a provider that said so is skipped and the others are asked: one provider without it,
    * last in the order, turned bulk reads off for good though the first one only failed once.
@@ -93,19 +100,24 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
   const only = config.providers.length === 1 ? config.providers[0]! : null
   /** Per provider, the methods it answered it does not have, for the bulk clients (of every timeout). */
   const lacking = new Map(config.providers.map((p) => [p.name, new Set<string>()]))
-  const readClient = (timeout: number, retries: number, bulk: boolean) =>
+  const readClient = (timeout: number, retries: number, bulk: boolean, call: { callTimeouts?: boolean; alone?: boolean } = {}) =>
     createPublicClient({
       transport: only
         ? // One provider: nothing to fail over to, so let viem retry it.
-          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk, lacking: lacking.get(only.name) })
+          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk, lacking: lacking.get(only.name), ...call })
         : fallback(
-            byWeight.map((p) => providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk, lacking: lacking.get(p.name) })),
+            byWeight.map((p) =>
+              providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk, lacking: lacking.get(p.name), ...call }),
+            ),
             // Bulk clients are not ranked on their own: the order by weight, and the gate skips providers down or behind.
-            { rank: !bulk && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
+            // Nor the estimate clients: their order by weight too (ranking pings each ranked client's providers).
+            { rank: !bulk && !call.callTimeouts && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
           ),
       pollingInterval: Math.max(100, Math.floor(config.blockTimeMs / 2)),
     }) as PublicClient
   const read = readClient(timeoutMs, 2, false)
+  const estimate = readClient(timeoutMs, 0, false, { callTimeouts: true })
+  const estimateAlone = readClient(timeoutMs, 0, false, { callTimeouts: true, alone: true })
   const bulkClients = new Map<number, PublicClient>()
   const bulkRead = (transactions: number) => {
     const timeout = bulkReadTimeoutMs(timeoutMs, transactions)
@@ -114,5 +126,5 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
     return client
   }
   const bulkUnsupported = (method: string) => [...lacking.values()].every((methods) => methods.has(method))
-  return { chainId: config.chainId, config, read, bulkRead, bulkUnsupported, providers, health, redact, takenSeconds: new Set() }
+  return { chainId: config.chainId, config, read, bulkRead, estimate, estimateAlone, bulkUnsupported, providers, health, redact, takenSeconds: new Set() }
 }

@@ -9,7 +9,7 @@ import { explainEstimateError } from './explainEstimateError.ts'
  * viem's client as the sign stage calls it, so the error chain is the one viem builds in production.
  */
 let server: Server
-let answer: { status?: number; error?: { code: number; message: string; data?: string } } = {}
+let answer: { status?: number; error?: { code: number; message: string; data?: string }; hangMs?: number } = {}
 let url = ''
 
 beforeAll(async () => {
@@ -18,6 +18,7 @@ beforeAll(async () => {
     req.on('data', (c) => (body += c))
     req.on('end', () => {
       const { id } = JSON.parse(body) as { id: number }
+      if (answer.hangMs) return void setTimeout(() => res.writeHead(200).end(), answer.hangMs)
       if (answer.status) {
         res.writeHead(answer.status, { 'content-type': 'text/plain' })
         return void res.end('upstream trouble')
@@ -33,7 +34,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
 async function explain(a: typeof answer) {
   answer = a
-  const client = createPublicClient({ transport: http(url, { retryCount: 0 }) })
+  const client = createPublicClient({ transport: http(url, { retryCount: 0, timeout: 200 }) })
   const err = await client
     .estimateGas({ account: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', to: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', data: '0x' })
     .then(
@@ -70,9 +71,13 @@ describe('explainEstimateError', () => {
     ['-32005 limit exceeded', -32005, 'project ID request rate exceeded'],
     ['header not found', -32000, 'header not found'],
     ['missing trie node', -32000, 'missing trie node 1a2b (path )'],
-    ['a node timeout', -32000, 'execution aborted (timeout = 5s)'],
   ])('provider trouble (%s) is transient', async (_name, code, message) => {
     expect((await explain({ error: { code, message } })).kind).toBe('transient')
+  })
+
+  it("no answer within the client's timeout, and geth's own time limit for a call, are timed_out (the call's or the provider's: the sign stage asks)", async () => {
+    expect((await explain({ hangMs: 1_000 })).kind).toBe('timed_out')
+    expect(await explain({ error: { code: -32000, message: 'execution aborted (timeout = 5s)' } })).toEqual({ kind: 'timed_out', message: 'execution aborted (timeout = 5s)' })
   })
 
   it('HTTP 503 and 429 are transient', async () => {

@@ -17,8 +17,13 @@ export type EstimateFailure =
   | { kind: 'insufficient_funds'; message: string }
   /** Any other deterministic refusal by the EVM (bad opcode, out of gas at the cap). */
   | { kind: 'invalid'; message: string }
-  /** The provider failed (unreachable, timed out, rate limited, behind): try again later. */
+  /** The provider failed (unreachable, rate limited, behind): try again later. */
   | { kind: 'transient'; message: string }
+  /**
+   * No answer within the timeout: the provider's trouble, or the call's own (an estimate of a call heavy enough
+   * that no node finishes it in time). The caller tells them apart by asking the provider something else.
+   */
+  | { kind: 'timed_out'; message: string }
   /**
    * The node answered with an error in words we do not know. Likely deterministic (a client's wording we have
    * no vector for), possibly a node's passing trouble: the caller retries for a while, then fails the request.
@@ -63,8 +68,8 @@ export function decodeRevertReason(data: Hex | undefined, fallback: string): str
 
 export function explainEstimateError(err: unknown): EstimateFailure {
   if (!(err instanceof BaseError)) return { kind: 'transient', message: String((err as Error)?.message ?? err) }
-  if (err.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError))
-    return { kind: 'transient', message: err.shortMessage }
+  if (err.walk((e) => e instanceof TimeoutError)) return { kind: 'timed_out', message: err.shortMessage }
+  if (err.walk((e) => e instanceof HttpRequestError)) return { kind: 'transient', message: err.shortMessage }
   if (err.walk((e) => e instanceof InsufficientFundsError)) return { kind: 'insufficient_funds', message: err.shortMessage }
   const reverted = err.walk((e) => e instanceof ExecutionRevertedError) as ExecutionRevertedError | null
   if (reverted) {
@@ -74,6 +79,8 @@ export function explainEstimateError(err: unknown): EstimateFailure {
   }
   const details = (err.walk((e) => typeof (e as BaseError).details === 'string') as BaseError | null)?.details ?? err.shortMessage
   if (DETERMINISTIC.test(details)) return { kind: 'invalid', message: details }
+  // geth's limit on one call's execution (rpc.evmtimeout, 5 s): like no answer in time, the call's or the node's.
+  if (/execution aborted \(timeout/i.test(details)) return { kind: 'timed_out', message: details }
   // -32005 is "limit exceeded" (rate limiting) on Infura/Alchemy-style providers.
   const code = (err.walk((e) => typeof (e as { code?: unknown }).code === 'number') as { code?: number } | null)?.code
   if (code === -32005 || PROVIDER_TROUBLE.test(details)) return { kind: 'transient', message: details }

@@ -54,6 +54,14 @@ export type ProviderTransportOptions = {
    */
   bulk?: boolean
   /**
+   * For calls whose time is the call's own (a gas estimate of a heavy contract call): a timeout is not counted
+   * toward the provider's health (other failures are). Counted, one request that no node estimates within the
+   * timeout took every provider down in turn, each time the sign stage looked at it again.
+   */
+  callTimeouts?: boolean
+  /** Each request its own HTTP request, not batched with others of its tick (one slow call then fails alone). */
+  alone?: boolean
+  /**
    * Bulk only: the methods this provider answered it does not have (eth_getBlockReceipts on an older node), shared
    * by the provider's bulk clients. Refused at once from then on (as "method not found"), so the fallback goes on to
    * the next provider without asking.
@@ -87,10 +95,12 @@ function rootCause(err: unknown): unknown {
 export function providerTransport(opts: ProviderTransportOptions): Transport {
   const { name, health, redact } = opts
   const bulk = opts.bulk === true
+  const alone = bulk || opts.alone === true
+  const timeoutsUncounted = bulk || opts.callTimeouts === true
   // A new http() for each lane of byteBoundedBatches: viem batches the calls of a tick per http() instance.
   const httpTransport = () =>
     http(opts.url, {
-      batch: bulk ? false : BATCH,
+      batch: alone ? false : BATCH,
       // viem refuses answers over 10 MB; a block of 10,000 transfers' receipts is about that.
       ...(bulk ? { maxResponseBodySize: BULK_MAX_RESPONSE_BYTES } : {}),
       retryCount: opts.retryCount ?? 0,
@@ -122,7 +132,7 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
             if (key && typeof key === 'object' && !countedFailures.has(key)) {
               countedFailures.add(key)
               const answer = toSendAnswer(err)
-              if (bulk && answer.kind === 'timeout') throw err
+              if (timeoutsUncounted && answer.kind === 'timeout') throw err
               health.recordFailure(name, redact(describeSendAnswer(answer) ?? 'failed').slice(0, 300), { timeout: answer.kind === 'timeout' })
             }
           }
@@ -140,7 +150,7 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
     // viem shares an identical call in flight (a receipt, a block) per transport; one key keeps that across the lanes.
     const dedupeUid = `${name}.${randomUUID()}`
     // Bulk calls go alone, each its own HTTP request: nothing to batch.
-    const request = bulk ? withHealth(transport, dedupeUid) : byteBoundedBatches(() => withHealth(httpTransport()(params), dedupeUid))
+    const request = alone ? withHealth(transport, dedupeUid) : byteBoundedBatches(() => withHealth(httpTransport()(params), dedupeUid))
     return { ...transport, request }
   }) as Transport
 }

@@ -84,35 +84,53 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     )
     return providerAnswers
   }
-  const plans = await Promise.allSettled(
-    rows.map(async (row): Promise<Plan> => {
-      if (row.valid_until && row.valid_until.getTime() <= now)
-        return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
-      if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
-      try {
-        const { estimate, gas } = await estimateRowGas(chain, signer.address, row)
-        someEstimated = true
-        // The chain's policy caps gas: an estimate over it fails, a margin over it is cut back to it.
-        const cap = chain.config.policy?.maxGasLimit
-        if (cap !== undefined && estimate > cap)
-          return { kind: 'fail', row, code: ERROR_CODE.GAS_LIMIT_TOO_HIGH, message: `estimated gas ${estimate} is over the chain's policy maxGasLimit ${cap}` }
-        return { kind: 'sign', row, gas }
-      } catch (err) {
-        const why = explainEstimateError(err)
-        if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
-        if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
-        if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
-        // A node's refusal we have no wording for, from a provider that is otherwise fine: not the batch's
-        // problem. Set aside, retried, then FAILED with its words.
-        if (why.kind === 'unrecognized' && (await providerIsFine()))
-          return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node refused the gas estimate: ${why.message}`, patience.estimateMs, now)
-        throw err
-      }
-    }),
+  /** A row whose estimate got no answer in time (`alone`: asked in an HTTP request of its own). */
+  type TimedOut = { kind: 'timed_out'; row: TransactionRow; message: string }
+  const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | TimedOut> => {
+    if (row.valid_until && row.valid_until.getTime() <= now)
+      return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
+    if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
+    try {
+      const { estimate, gas } = await estimateRowGas(chain, signer.address, row, alone ? chain.estimateAlone : chain.estimate)
+      someEstimated = true
+      // The chain's policy caps gas: an estimate over it fails, a margin over it is cut back to it.
+      const cap = chain.config.policy?.maxGasLimit
+      if (cap !== undefined && estimate > cap)
+        return { kind: 'fail', row, code: ERROR_CODE.GAS_LIMIT_TOO_HIGH, message: `estimated gas ${estimate} is over the chain's policy maxGasLimit ${cap}` }
+      return { kind: 'sign', row, gas }
+    } catch (err) {
+      const why = explainEstimateError(err)
+      if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
+      if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
+      if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
+      if (why.kind === 'timed_out') return { kind: 'timed_out', row, message: why.message }
+      // A node's refusal we have no wording for, from a provider that is otherwise fine: not the batch's
+      // problem. Set aside, retried, then FAILED with its words.
+      if (why.kind === 'unrecognized' && (await providerIsFine()))
+        return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node refused the gas estimate: ${why.message}`, patience.estimateMs, now)
+      throw err
+    }
+  }
+  const settled = <T>(results: PromiseSettledResult<T>[]): T[] => {
+    const failed = results.find((p): p is PromiseRejectedResult => p.status === 'rejected')
+    if (failed) throw failed.reason
+    return results.map((p) => (p as PromiseFulfilledResult<T>).value)
+  }
+  const plans = settled(await Promise.allSettled(rows.map((row) => planRow(row, false))))
+  if (!plans.some((p) => p.kind === 'timed_out')) return plans as Plan[]
+  // The batch's estimates went out in one HTTP request, and one call no node finishes in time (a heavy contract
+  // call, a node forking a remote chain) made them all time out. Thrown, it failed the batch on every try: that
+  // request and every later one of the signer stayed QUEUED for good, with no reason shown. Asked one by one, the
+  // others are signed, and the slow one waits, saying why, then fails after the chain's estimate patience.
+  // Not when the provider answers nothing else either: that is provider trouble, the batch is tried again.
+  if (!(await providerIsFine())) throw new Error(`gas estimates timed out and the provider does not answer eth_blockNumber: ${(plans.find((p) => p.kind === 'timed_out') as TimedOut).message}`)
+  const again = settled(await Promise.allSettled(plans.map((p) => (p.kind === 'timed_out' ? planRow(p.row, true) : p))))
+  const timeoutMs = chain.config.rpc.timeoutMs
+  return again.map((p) =>
+    p.kind === 'timed_out'
+      ? waitOrFail(p.row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node did not finish its gas estimate within rpc.timeoutMs (${timeoutMs} ms): ${p.message}`, patience.estimateMs, now)
+      : p,
   )
-  const failed = plans.find((p): p is PromiseRejectedResult => p.status === 'rejected')
-  if (failed) throw failed.reason
-  return plans.map((p) => (p as PromiseFulfilledResult<Plan>).value)
 }
 
 /**

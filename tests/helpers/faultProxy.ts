@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net'
  * - `lag`: a node `lagBlocks` behind: `eth_blockNumber` answers head - N, `latest` means head - N,
  *   and blocks, receipts and transactions in newer blocks are not found (null);
  * - `flap`: alternates `flapEvery` requests forwarded (`ok`), then `flapEvery` answered with `flapWith`;
- * - `slow`: a request holding any call to one of `slowMethods` is forwarded after `slowMs` (a node busy
+ * - `slow`: a request holding any call to one of `slowMethods` (with `slowParamsInclude` in its params, if given) is forwarded after `slowMs` (a node busy
  *   with something else); other requests pass at once;
  * - `methodError`: calls to `errorMethods` (only those whose params contain `errorParamsInclude`, if given) get a
  *   JSON-RPC error answer (-32603), after being forwarded anyway with `forwardErrored`; the rest are forwarded.
@@ -33,6 +33,8 @@ export type FaultOptions = {
   slowMethods?: string[]
   /** How long `slow` holds them (default 3000 ms). */
   slowMs?: number
+  /** `slow` holds only requests with such a call whose params, as JSON, contain this text (one transaction's calldata). */
+  slowParamsInclude?: string
   /** The methods `methodError` fails (default: the receipt reads). */
   errorMethods?: string[]
   /** The error `methodError` answers with (default -32603 "proxy: internal error"). */
@@ -216,7 +218,7 @@ export async function startFaultProxy(upstream: string, mode: FaultMode = 'ok', 
         return
     }
     if (effective === 'wrongChain' || effective === 'lag' || effective === 'methodError') stats.faulted++
-    if (effective === 'slow' && calls.some((c) => opts.slowMethods.includes(c.method))) {
+    if (effective === 'slow' && calls.some((c) => opts.slowMethods.includes(c.method) && JSON.stringify(c.params ?? []).includes(opts.slowParamsInclude))) {
       stats.faulted++
       await new Promise((resolve) => setTimeout(resolve, opts.slowMs))
     }
@@ -278,6 +280,7 @@ function withDefaults(o: FaultOptions): Required<FaultOptions> {
     flapEvery: Math.max(1, o.flapEvery ?? 1),
     slowMethods: o.slowMethods ?? ['eth_getBalance', 'eth_getTransactionCount'],
     slowMs: o.slowMs ?? 3_000,
+    slowParamsInclude: o.slowParamsInclude ?? '',
     errorMethods: o.errorMethods ?? ['eth_getTransactionReceipt', 'eth_getBlockReceipts'],
     error: o.error ?? { code: -32603, message: 'proxy: internal error' },
     errorParamsInclude: o.errorParamsInclude ?? '',
