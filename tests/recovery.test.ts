@@ -274,6 +274,47 @@ describe('recovery on a real anvil', () => {
     expect(BigInt(moved.blockNumber)).toBe(receipt.blockNumber)
   })
 
+  it('final in a block past where the watcher stopped (a receipt before it not served yet), then moved by a reorg: it shows its new block', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (a) => void (proxy = await startFaultProxy(a.url)),
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        // A tick a second: the watcher stops before a block it cannot read for 20 ticks before it passes it.
+        c.chains[0].blockTimeMs = 4_000
+      },
+    })
+    try {
+      const anvil = chainControl(env)
+      await anvil.mine(2)
+      const [a] = await submitSent(env, ['stalls-the-cursor'])
+      const hashA = (await getTx(env, a!)).hash as string
+      // A's receipt is not served yet (a provider whose receipts lag its blocks): the watcher stops before A's block.
+      proxy!.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt'], errorParamsInclude: hashA, answerNull: true })
+      await anvil.mine()
+      const [b, c] = await submitSent(env, ['final-above-1', 'final-above-2'])
+      await anvil.mine()
+      // B and C, in the next block, are read with that block's receipts and are final at once (confirmations 1).
+      const before = await waitForStatus(env, b!, 'CONFIRMED', 20_000)
+      expect((await getTx(env, a!)).status).toBe('PENDING')
+      // A two-block reorg: the new chain holds A and B in its first block, C in its second.
+      await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, a!), 0], [await rawOf(env, b!), 0], [await rawOf(env, c!), 1]]])
+      proxy!.setMode('ok')
+      const receipt = await env.chain.getTransactionReceipt({ hash: before.hash })
+      expect(receipt.blockHash).not.toBe(before.blockHash)
+      // Before: the watcher's stop below them saw no reorg, and B kept a block no longer on chain.
+      const moved = await waitForStatus(env, b!, (t) => t.status === 'CONFIRMED' && t.blockHash === receipt.blockHash, 20_000)
+      expect(BigInt(moved.blockNumber)).toBe(receipt.blockNumber)
+      expect(moved.events.some((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toBe(true)
+      const cReceipt = await env.chain.getTransactionReceipt({ hash: (await getTx(env, c!)).hash })
+      await waitForStatus(env, c!, (t) => t.status === 'CONFIRMED' && t.blockHash === cReceipt.blockHash, 20_000)
+      await waitForStatus(env, a!, 'CONFIRMED', 20_000)
+    } finally {
+      await proxy?.stop()
+    }
+  }, 90_000)
+
   it('a CONFIRMED transaction whose block a deeper reorg takes away, and that a node holds in its pool again, goes back to PENDING', async () => {
     const started = await oneConfirmed('deep-pooled')
     env = started.env

@@ -132,6 +132,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    */
   let rescanTo: number | null = null
   /**
+   * The highest block a scan settled receipts in while the cursor stopped below it (a block before it not read in
+   * full: its receipts not served yet). Until the cursor passes it, scanned blocks are also searched for final
+   * transactions mined again elsewhere (minedAgain): a reorg of those blocks alone leaves the cursor's block as it
+   * was, and is seen nowhere else. Before, a transaction final there kept a block no longer on chain.
+   */
+  let settledAhead: number | null = null
+  /**
    * While the scan waits before a block holding a final transaction mined again whose receipt there is not read yet
    * (minedAgain): since when, its last look, and whether this rescan's wait is used up (one wait per rescan, not one
    * per such block: N of them held the cursor N minutes).
@@ -184,6 +191,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     cursor = null
     stuck = null
     rescanTo = null
+    settledAhead = null
     reminedWait = null
     log.info('watching chain (leader)')
     return true
@@ -489,10 +497,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const at = consistent.indexOf(block)
       return at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor!
     }
-    const unresolved = rescanTo !== null ? await minedAgain(consistent, head, signal) : null
+    const unresolved = rescanTo !== null || (settledAhead !== null && settledAhead > cursor.number) ? await minedAgain(consistent, head, signal) : null
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
+    /** The last block of ours this scan read receipts in. */
+    let lastOurs: number | null = null
     if (matches.size) {
       const ours = consistent.filter((b) => (b.transactions as Hash[]).some((h) => matches.has(h)))
+      lastOurs = Number(ours.at(-1)!.number)
       // The cursor stops before the first block not read in full; the next tick goes on with what is still
       // PENDING there (settled receipts stay settled). A block that stays unread for MAX_TICKS_STUCK ticks
       // is passed: the receipt sweep then looks its transactions up (their nonces are below the count there).
@@ -524,10 +535,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         reminedWait.gaveUp = true
       }
     } else if (!unresolved && reminedWait && !reminedWait.gaveUp) reminedWait = null
+    if (lastOurs !== null && next.number < lastOurs) settledAhead = Math.max(settledAhead ?? 0, lastOurs)
     if (next === cursor) return
     signal.throwIfAborted()
     cursor = next
     await saveCursor(next)
+    // Passed by a scan that searched its blocks (above): a reorg of them from now on changes the cursor's block.
+    if (settledAhead !== null && next.number >= settledAhead) settledAhead = null
     if (rescanTo !== null && next.number >= rescanTo + RESCAN_DEPTH) {
       rescanTo = null
       reminedWait = null
