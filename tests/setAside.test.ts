@@ -1,7 +1,7 @@
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toHex } from 'viem'
-import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
@@ -184,4 +184,45 @@ describe('requests set aside by the sign stage', () => {
       await sql.end()
     }
   }, 180_000)
+})
+
+/**
+ * Runtime code with one flag (storage slot 0): a call with no calldata sets it; a call with any calldata reverts
+ * while it is not set. The second call needs the first to have run, as a transferFrom needs its approve.
+ */
+const NEEDS_FLAG_CODE = '0x36600a576001600055005b60005460165760006000fd5b00' as const
+const NEEDS_FLAG = '0x00000000000000000000000000000000000f1a90'
+
+describe('a request that needs an earlier one of its signer, sent without a gasLimit', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterEach(async () => {
+    await env?.stop()
+    await proxy?.stop()
+    env = proxy = undefined
+  })
+
+  it('waits for the earlier one to be mined instead of failing its estimate, then runs', async () => {
+    env = await startTestEnv({
+      anvil: { noMining: true },
+      setup: async (a) => void (proxy = await startFaultProxy(a.url)),
+      config: (c) => (c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]),
+    })
+    const anvil = chainControl(env)
+    await anvil.setCode(NEEDS_FLAG, NEEDS_FLAG_CODE)
+    // The first one's send takes 2 s to reach the node: the second is estimated without it (anvil estimates on its
+    // pending state, which holds what it was sent; geth's default is the latest block, which holds neither until mined).
+    proxy!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 2_000 })
+    const first = await submit(env, { to: NEEDS_FLAG, data: '0x' })
+    const second = await submit(env, { to: NEEDS_FLAG, data: '0x01' })
+    // Before: FAILED GAS_ESTIMATION_REVERTED at once, though it would run once the first had.
+    const waiting = await waitForStatus(env, second, (t) => t.error !== null)
+    expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_REVERTED' } })
+    expect(waiting.error.message).toMatch(/while a request its signer took before it is not mined yet.*waits until/)
+    await waitForStatus(env, first, (t) => t.attempts[0]?.status === 'SENT')
+    expect((await mineUntil(env, first, 'CONFIRMED')).status).toBe('CONFIRMED')
+    const done = await mineUntil(env, second, 'CONFIRMED', { maxBlocks: 60 })
+    expect(done.status).toBe('CONFIRMED')
+    expect((await env.chain.getTransactionReceipt({ hash: done.hash })).status).toBe('success')
+  }, 60_000)
 })

@@ -84,6 +84,19 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     )
     return providerAnswers
   }
+  /**
+   * Whether a request of the signer accepted before `row` is not mined yet (QUEUED or PENDING): the estimate ran
+   * against a state without it, and `row` may need it (an approve before the transferFrom it allows, a deployment
+   * before a call to it). Read once per batch, and only when an estimate reverts.
+   */
+  let unmined: Promise<{ seq: number }[]> | undefined
+  const earlierUnmined = async (row: TransactionRow) => {
+    unmined ??= ctx.db.sql<{ seq: number }[]>`
+      SELECT min(seq) AS seq FROM transactions
+      WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status IN ('QUEUED', 'PENDING') HAVING min(seq) IS NOT NULL`
+    const [first] = await unmined
+    return first !== undefined && Number(first.seq) < Number(row.seq)
+  }
   /** A row whose estimate got no answer in time (`alone`: asked in an HTTP request of its own). */
   type TimedOut = { kind: 'timed_out'; row: TransactionRow; message: string }
   const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | TimedOut> => {
@@ -100,7 +113,13 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       return { kind: 'sign', row, gas }
     } catch (err) {
       const why = explainEstimateError(err)
-      if (why.kind === 'reverted') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
+      if (why.kind === 'reverted') {
+        // Failed at once, a request sent right after the one it needs (without a gasLimit) never ran. It waits for
+        // them, estimated again on each look, and fails at once when it still reverts with none before it unmined.
+        if (await earlierUnmined(row))
+          return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_REVERTED, `${withoutFullStop(why.reason)} while a request its signer took before it is not mined yet (it may need that one)`, patience.estimateMs, now)
+        return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
+      }
       if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
       if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
       if (why.kind === 'timed_out') return { kind: 'timed_out', row, message: why.message }
