@@ -51,7 +51,7 @@ async function mineUntilSettled(env: TestEnv, id: string): Promise<any> {
   return t
 }
 
-async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>, change?: (chain: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
   let proxy: FaultProxy | undefined
   const env = await startTestEnv({
     anvil,
@@ -61,6 +61,7 @@ async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, u
     config: (c) => {
       c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
       if (rpc) c.chains[0].rpc = rpc
+      change?.(c.chains[0])
     },
   })
   return { env, proxy: proxy! }
@@ -275,23 +276,17 @@ describe('recovery on a real anvil', () => {
   })
 
   it('final in a block past where the watcher stopped (a receipt before it not served yet), then moved by a reorg: it shows its new block', async () => {
-    let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (a) => void (proxy = await startFaultProxy(a.url)),
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        // A tick a second: the watcher stops before a block it cannot read for 20 ticks before it passes it.
-        c.chains[0].blockTimeMs = 4_000
-      },
-    })
+    // A tick a second: the watcher stops before a block it cannot read for 20 ticks before it passes it.
+    const started = await startBehindProxy({ noMining: true }, undefined, (chain) => (chain.blockTimeMs = 4_000))
+    env = started.env
+    const proxy = started.proxy
     try {
       const anvil = chainControl(env)
       await anvil.mine(2)
       const [a] = await submitSent(env, ['stalls-the-cursor'])
       const hashA = (await getTx(env, a!)).hash as string
       // A's receipt is not served yet (a provider whose receipts lag its blocks): the watcher stops before A's block.
-      proxy!.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt'], errorParamsInclude: hashA, answerNull: true })
+      proxy.setMode('methodError', { errorMethods: ['eth_getTransactionReceipt'], errorParamsInclude: hashA, answerNull: true })
       await anvil.mine()
       const [b, c] = await submitSent(env, ['final-above-1', 'final-above-2'])
       await anvil.mine()
@@ -300,7 +295,7 @@ describe('recovery on a real anvil', () => {
       expect((await getTx(env, a!)).status).toBe('PENDING')
       // A two-block reorg: the new chain holds A and B in its first block, C in its second.
       await anvil.rpc('anvil_reorg', [2, [[await rawOf(env, a!), 0], [await rawOf(env, b!), 0], [await rawOf(env, c!), 1]]])
-      proxy!.setMode('ok')
+      proxy.setMode('ok')
       const receipt = await env.chain.getTransactionReceipt({ hash: before.hash })
       expect(receipt.blockHash).not.toBe(before.blockHash)
       // Before: the watcher's stop below them saw no reorg, and B kept a block no longer on chain.
@@ -311,7 +306,7 @@ describe('recovery on a real anvil', () => {
       await waitForStatus(env, c!, (t) => t.status === 'CONFIRMED' && t.blockHash === cReceipt.blockHash, 20_000)
       await waitForStatus(env, a!, 'CONFIRMED', 20_000)
     } finally {
-      await proxy?.stop()
+      await proxy.stop()
     }
   }, 90_000)
 

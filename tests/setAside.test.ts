@@ -8,6 +8,13 @@ import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testSer
 const ETHER = 10n ** 18n
 
 /**
+ * Runtime code with one flag (storage slot 0): a call with no calldata sets it; a call with any calldata reverts
+ * while it is not set. The second call needs the first to have run, as a transferFrom needs its approve.
+ */
+const NEEDS_FLAG_CODE = '0x36600a576001600055005b60005460165760006000fd5b00' as const
+const NEEDS_FLAG = '0x00000000000000000000000000000000000f1a90'
+
+/**
  * Requests the sign stage cannot sign yet are set aside (QUEUED, no nonce spent): they must not hold back
  * the requests behind them, they must not be estimated again on every drain, and each reason has a patience
  * after which the request ends FAILED with the reason's code.
@@ -184,25 +191,8 @@ describe('requests set aside by the sign stage', () => {
       await sql.end()
     }
   }, 180_000)
-})
 
-/**
- * Runtime code with one flag (storage slot 0): a call with no calldata sets it; a call with any calldata reverts
- * while it is not set. The second call needs the first to have run, as a transferFrom needs its approve.
- */
-const NEEDS_FLAG_CODE = '0x36600a576001600055005b60005460165760006000fd5b00' as const
-const NEEDS_FLAG = '0x00000000000000000000000000000000000f1a90'
-
-describe('a request that needs an earlier one of its signer, sent without a gasLimit', () => {
-  let env: TestEnv | undefined
-  let proxy: FaultProxy | undefined
-  afterEach(async () => {
-    await env?.stop()
-    await proxy?.stop()
-    env = proxy = undefined
-  })
-
-  it('waits for the earlier one to be mined instead of failing its estimate, then runs', async () => {
+  it('a request that needs an earlier one of its signer, sent without a gasLimit, waits for it to be mined instead of failing its estimate, then runs', async () => {
     env = await startTestEnv({
       anvil: { noMining: true },
       setup: async (a) => void (proxy = await startFaultProxy(a.url)),
