@@ -1,7 +1,7 @@
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toHex } from 'viem'
-import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
+import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
@@ -13,6 +13,8 @@ const ETHER = 10n ** 18n
  */
 const NEEDS_FLAG_CODE = '0x36600a576001600055005b60005460165760006000fd5b00' as const
 const NEEDS_FLAG = '0x00000000000000000000000000000000000f1a90'
+/** Where REVERTING_CODE (always Error("nope")) is put. */
+const REVERTER = '0x00000000000000000000000000000000000b0b00'
 
 /**
  * Requests the sign stage cannot sign yet are set aside (QUEUED, no nonce spent): they must not hold back
@@ -73,11 +75,11 @@ describe('requests set aside by the sign stage', () => {
   })
 
   it('a gas estimate no node answers in time holds back no one, does not take the provider down, and waits saying why', async () => {
-    ;({ env, proxy } = await startBehindProxy({ estimateMs: 120_000 }, { timeoutMs: 500 }))
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 120_000 }, { timeoutMs: 1_500 }))
     const slowData = toHex('too heavy to estimate in time')
-    // Every estimate of this one request is answered after 2 s, past the chain's 0.5 s timeout (a heavy contract call,
+    // Every estimate of this one request is answered after 5 s, past the chain's 1.5 s timeout (a heavy contract call,
     // a node forking a remote chain); the rest pass at once.
-    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 2_000 })
+    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
     const slow = await submit(env, { to: RECIPIENT, data: slowData })
     const behind = [await submit(env, { to: RECIPIENT, value: '5' }), await submit(env, { to: RECIPIENT, data: toHex('behind-with-gas'), gasLimit: '60000' })]
 
@@ -85,7 +87,7 @@ describe('requests set aside by the sign stage', () => {
     for (const id of behind) expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
     const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
     expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
-    expect(waiting.error.message).toMatch(/did not finish its gas estimate within rpc\.timeoutMs \(500 ms\).*waits until/)
+    expect(waiting.error.message).toMatch(/did not finish its gas estimate within rpc\.timeoutMs \(1500 ms\).*waits until/)
     // The call's time is not the provider's: before, each look took the provider down (every provider in turn).
     const { json } = await env.graphql(`query { providers(chainId: 31337) { name status errorsLastMinute } }`)
     expect(json.data.providers).toEqual([{ name: 'proxy', status: expect.not.stringMatching(/DOWN/), errorsLastMinute: 0 }])
@@ -192,17 +194,32 @@ describe('requests set aside by the sign stage', () => {
     }
   }, 180_000)
 
+  it('a call that reverts fails at once behind a request set aside for funds: only requests being signed or sent are waited for', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    await chainControl(env).setCode(REVERTER, REVERTING_CODE)
+    const dear = await submit(env, { to: RECIPIENT, value: (100_000_000n * ETHER).toString(), gasLimit: '21000' })
+    expect((await waitForStatus(env, dear, (t) => t.error !== null)).error.code).toBe('INSUFFICIENT_FUNDS')
+    const reverting = await submit(env, { to: REVERTER, data: '0x12345678' })
+    // Waiting behind every earlier QUEUED request, it would have waited out patience.estimateMs (10 min) here.
+    const failed = await waitForStatus(env, reverting, 'FAILED', 10_000)
+    expect(failed.error).toEqual({ code: 'GAS_ESTIMATION_REVERTED', message: 'execution reverted: nope' })
+  })
+
   it('a request that needs an earlier one of its signer, sent without a gasLimit, waits for it to be mined instead of failing its estimate, then runs', async () => {
     env = await startTestEnv({
       anvil: { noMining: true },
       setup: async (a) => void (proxy = await startFaultProxy(a.url)),
-      config: (c) => (c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]),
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        // Longer than the send held below.
+        c.chains[0].rpc = { timeoutMs: 15_000 }
+      },
     })
     const anvil = chainControl(env)
     await anvil.setCode(NEEDS_FLAG, NEEDS_FLAG_CODE)
-    // The first one's send takes 2 s to reach the node: the second is estimated without it (anvil estimates on its
+    // The first one's send takes 5 s to reach the node: the second is estimated without it (anvil estimates on its
     // pending state, which holds what it was sent; geth's default is the latest block, which holds neither until mined).
-    proxy!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 2_000 })
+    proxy!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 5_000 })
     const first = await submit(env, { to: NEEDS_FLAG, data: '0x' })
     const second = await submit(env, { to: NEEDS_FLAG, data: '0x01' })
     // Before: FAILED GAS_ESTIMATION_REVERTED at once, though it would run once the first had.

@@ -22,7 +22,7 @@ export type ChainClients = {
   bulkRead: (transactions: number) => PublicClient
   /**
    * Gas estimates (the sign stage's): the providers as for reads, batched, but a timeout is the call's (a heavy
-   * contract call), not counted against the provider, and not retried. `estimateAlone`: the same, each estimate its
+   * contract call), not counted against the provider, and not retried (estimateRowGas retries other passing failures). `estimateAlone`: the same, each estimate its
    * own HTTP request, for the rows of a batch that timed out together (one slow call fails a whole batch).
    */
   estimate: PublicClient
@@ -110,8 +110,7 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
               providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk, lacking: lacking.get(p.name), ...call }),
             ),
             // Bulk clients are not ranked on their own: the order by weight, and the gate skips providers down or behind.
-            // Nor the estimate clients: their order by weight too (ranking pings each ranked client's providers).
-            { rank: !bulk && !call.callTimeouts && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
+            { rank: !bulk && { interval: 10_000, sampleCount: 5 }, retryCount: retries },
           ),
       pollingInterval: Math.max(100, Math.floor(config.blockTimeMs / 2)),
     }) as PublicClient

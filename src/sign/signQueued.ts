@@ -30,6 +30,13 @@ type Plan =
   | { kind: 'fail'; row: TransactionRow; code: string; message: string }
   /** Leave QUEUED for now (e.g. not funded); the sweep comes back to it. */
   | { kind: 'wait'; row: TransactionRow; code: string; message: string }
+  /** Not looked at in full this time (no note, no nonce): the next batch takes it again. */
+  | { kind: 'later'; row: TransactionRow }
+
+/** How a request set aside for an estimate that timed out alone is told (and found again: it is then estimated alone). */
+const ESTIMATE_TIMED_OUT = 'the node did not finish its gas estimate within rpc.timeoutMs'
+/** Rows of a batch whose estimates timed out together asked again one by one at once, at most. */
+const ALONE_AT_ONCE = 20
 
 /**
  * A set-aside row is looked at again after this long (each look costs an estimate and a write), growing with
@@ -84,22 +91,15 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     )
     return providerAnswers
   }
-  /**
-   * Whether a request of the signer accepted before `row` is not mined yet (QUEUED or PENDING): the estimate ran
-   * against a state without it, and `row` may need it (an approve before the transferFrom it allows, a deployment
-   * before a call to it). Read once per batch, and only when an estimate reverts.
-   */
-  let unmined: Promise<{ seq: number }[]> | undefined
-  const earlierUnmined = async (row: TransactionRow) => {
-    unmined ??= ctx.db.sql<{ seq: number }[]>`
-      SELECT min(seq) AS seq FROM transactions
-      WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status IN ('QUEUED', 'PENDING') HAVING min(seq) IS NOT NULL`
-    const [first] = await unmined
-    return first !== undefined && Number(first.seq) < Number(row.seq)
-  }
-  /** A row whose estimate got no answer in time (`alone`: asked in an HTTP request of its own). */
-  type TimedOut = { kind: 'timed_out'; row: TransactionRow; message: string }
-  const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | TimedOut> => {
+  /** Estimated apart from the others from the start: its last look ended in an estimate that timed out alone. */
+  const slowBefore = (row: TransactionRow) => row.error_code === ERROR_CODE.GAS_ESTIMATION_FAILED && (row.error_message ?? '').startsWith(ESTIMATE_TIMED_OUT)
+  /** Outcomes decided once every row of the batch was planned (below). */
+  type Pending =
+    /** Its estimate got no answer in time. */
+    | { kind: 'timed_out'; row: TransactionRow; message: string }
+    /** Its estimate reverted: final, unless it may need a request of its signer not mined yet. */
+    | { kind: 'reverted'; row: TransactionRow; reason: string }
+  const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | Pending> => {
     if (row.valid_until && row.valid_until.getTime() <= now)
       return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
     if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
@@ -113,13 +113,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       return { kind: 'sign', row, gas }
     } catch (err) {
       const why = explainEstimateError(err)
-      if (why.kind === 'reverted') {
-        // Failed at once, a request sent right after the one it needs (without a gasLimit) never ran. It waits for
-        // them, estimated again on each look, and fails at once when it still reverts with none before it unmined.
-        if (await earlierUnmined(row))
-          return waitOrFail(row, ERROR_CODE.GAS_ESTIMATION_REVERTED, `${withoutFullStop(why.reason)} while a request its signer took before it is not mined yet (it may need that one)`, patience.estimateMs, now)
-        return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: why.reason }
-      }
+      if (why.kind === 'reverted') return { kind: 'reverted', row, reason: why.reason }
       if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
       if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
       if (why.kind === 'timed_out') return { kind: 'timed_out', row, message: why.message }
@@ -135,21 +129,45 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     if (failed) throw failed.reason
     return results.map((p) => (p as PromiseFulfilledResult<T>).value)
   }
-  const plans = settled(await Promise.allSettled(rows.map((row) => planRow(row, false))))
-  if (!plans.some((p) => p.kind === 'timed_out')) return plans as Plan[]
-  // The batch's estimates went out in one HTTP request, and one call no node finishes in time (a heavy contract
-  // call, a node forking a remote chain) made them all time out. Thrown, it failed the batch on every try: that
-  // request and every later one of the signer stayed QUEUED for good, with no reason shown. Asked one by one, the
-  // others are signed, and the slow one waits, saying why, then fails after the chain's estimate patience.
-  // Not when the provider answers nothing else either: that is provider trouble, the batch is tried again.
-  if (!(await providerIsFine())) throw new Error(`gas estimates timed out and the provider does not answer eth_blockNumber: ${(plans.find((p) => p.kind === 'timed_out') as TimedOut).message}`)
-  const again = settled(await Promise.allSettled(plans.map((p) => (p.kind === 'timed_out' ? planRow(p.row, true) : p))))
-  const timeoutMs = chain.config.rpc.timeoutMs
-  return again.map((p) =>
-    p.kind === 'timed_out'
-      ? waitOrFail(p.row, ERROR_CODE.GAS_ESTIMATION_FAILED, `the node did not finish its gas estimate within rpc.timeoutMs (${timeoutMs} ms): ${p.message}`, patience.estimateMs, now)
-      : p,
-  )
+  let plans = settled(await Promise.allSettled(rows.map((row) => planRow(row, slowBefore(row)))))
+  const timedOut = plans.filter((p): p is Extract<Pending, { kind: 'timed_out' }> => p.kind === 'timed_out')
+  if (timedOut.length) {
+    // The batch's estimates go out in one HTTP request, and one call no node finishes in time (a heavy contract
+    // call, a node forking a remote chain) made them all time out. Thrown, it failed the batch on every try: that
+    // request and every later one of the signer stayed QUEUED for good, with no reason shown. Asked one by one
+    // (at most ALONE_AT_ONCE, the rest on the next try), the others are signed, and the slow one waits, saying
+    // why, then fails after the chain's estimate patience.
+    const alone = timedOut.slice(0, ALONE_AT_ONCE)
+    const answered = settled(await Promise.allSettled(alone.map((p) => planRow(p.row, true))))
+    const byId = new Map(alone.map((p, i) => [p.row.id, answered[i]!]))
+    const timeoutMs = chain.config.rpc.timeoutMs
+    // A timeout is the row's own only when some estimate went through: a provider slow on every estimate (one
+    // edge-cached eth_blockNumber in front of an overloaded node answers) is provider trouble, no patience runs.
+    if (!someEstimated) throw new Error(`every gas estimate of the batch timed out: ${timedOut[0]!.message}`)
+    plans = plans.map((p) => {
+      if (p.kind !== 'timed_out') return p
+      const again = byId.get(p.row.id)
+      if (!again) return { kind: 'later', row: p.row }
+      return again.kind === 'timed_out'
+        ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, `${ESTIMATE_TIMED_OUT} (${timeoutMs} ms): ${again.message}`, patience.estimateMs, now)
+        : again
+    })
+  }
+  if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
+  // An estimate runs against a state without the signer's requests not mined yet: a request sent right after the one
+  // it needs (an approve before the transferFrom it allows, a deployment before a call to it), without a gasLimit,
+  // reverted there and failed at once, and never ran. It waits while a request its signer took before it is being
+  // signed in this batch or is PENDING, and fails at once when it still reverts with none of those.
+  const [pending] = await ctx.db.sql<{ seq: number | null }[]>`
+    SELECT min(seq) AS seq FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'PENDING'`
+  const pendingFrom = pending?.seq == null ? Infinity : Number(pending.seq)
+  const signedFrom = Math.min(...plans.filter((p) => p.kind === 'sign').map((p) => Number(p.row.seq)))
+  return plans.map((p) => {
+    if (p.kind !== 'reverted') return p as Plan
+    if (Math.min(pendingFrom, signedFrom) < Number(p.row.seq))
+      return waitOrFail(p.row, ERROR_CODE.GAS_ESTIMATION_REVERTED, `${withoutFullStop(p.reason)} while a request its signer took before it is not mined yet (it may need that one)`, patience.estimateMs, now)
+    return { kind: 'fail', row: p.row, code: ERROR_CODE.GAS_ESTIMATION_REVERTED, message: p.reason }
+  })
 }
 
 /**
@@ -364,6 +382,8 @@ export async function signNextBatch(
     }
     for (const plan of plans) {
       if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
+      // Its estimate timed out with the batch's, and was not asked alone yet: the next batch takes it (not in `skip`).
+      if (plan.kind === 'later') continue
       if (plan.kind === 'fail') {
         failures.push({ id: plan.row.id, code: plan.code, message: plan.message })
         continue

@@ -497,7 +497,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const at = consistent.indexOf(block)
       return at > 0 ? { number: Number(consistent[at - 1]!.number), hash: consistent[at - 1]!.hash! } : cursor!
     }
-    const unresolved = rescanTo !== null || (settledAhead !== null && settledAhead > cursor.number) ? await minedAgain(consistent, head, signal) : null
+    // After a reorg under the cursor, every block of the rescan; else only those up to settledAhead: during a burst the
+    // cursor often stops before a block whose receipts are not read yet, and the blocks above are read tick after tick.
+    const searched = rescanTo !== null ? consistent : settledAhead !== null && settledAhead > cursor.number ? consistent.filter((b) => Number(b.number) <= settledAhead!) : []
+    const unresolved = searched.length ? await minedAgain(searched, head, signal) : null
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     /** The last block of ours this scan read receipts in. */
     let lastOurs: number | null = null
@@ -530,6 +533,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       if (Date.now() - reminedWait.since < REMINED_RECEIPT_WAIT_MS) {
         const before = stopBefore(unresolved)
         if (before.number < next.number) next = before
+        // Searched again on the next ticks, whether or not a reorg under the cursor started the search.
+        if (rescanTo === null) settledAhead = Math.max(settledAhead ?? 0, Number(unresolved.number))
       } else {
         log.warn({ block: Number(unresolved.number) }, 'a final transaction mined again in this block: its receipt there still not read after a minute; moving on')
         reminedWait.gaveUp = true
@@ -541,7 +546,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     cursor = next
     await saveCursor(next)
     // Passed by a scan that searched its blocks (above): a reorg of them from now on changes the cursor's block.
-    if (settledAhead !== null && next.number >= settledAhead) settledAhead = null
+    if (settledAhead !== null && next.number >= settledAhead) {
+      settledAhead = null
+      // Its wait for a re-mined receipt, used up or not, is not the next reorg's.
+      if (rescanTo === null) reminedWait = null
+    }
     if (rescanTo !== null && next.number >= rescanTo + RESCAN_DEPTH) {
       rescanTo = null
       reminedWait = null
@@ -778,9 +787,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // The safety net runs whether or not the scan did: it covers blocks the cursor already passed, and only ran
     // after a scan that did not fail (a block no provider serves stopped it for as long as that lasted).
     if (++ticks % RECEIPT_SWEEP_EVERY_TICKS === 0 || sweepNow) {
-      sweepNow = false
       try {
         await receiptSweep(head, signal)
+        // Only once it ran: a jump's sweep that failed runs again on the next tick, not ten ticks later.
+        sweepNow = false
       } catch (err) {
         if (signal.aborted) throw err
         scanFailed ??= { err }
