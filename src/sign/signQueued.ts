@@ -137,20 +137,25 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     // request and every later one of the signer stayed QUEUED for good, with no reason shown. Asked one by one
     // (at most ALONE_AT_ONCE, the rest on the next try), the others are signed, and the slow one waits, saying
     // why, then fails after the chain's estimate patience.
-    const alone = timedOut.slice(0, ALONE_AT_ONCE)
-    const answered = settled(await Promise.allSettled(alone.map((p) => planRow(p.row, true))))
-    const byId = new Map(alone.map((p, i) => [p.row.id, answered[i]!]))
+    // A row estimated alone already (slowBefore) is not asked again: its answer stands.
+    const retry = timedOut.filter((p) => !slowBefore(p.row)).slice(0, ALONE_AT_ONCE)
+    const answered = settled(await Promise.allSettled(retry.map((p) => planRow(p.row, true))))
+    const byId = new Map(retry.map((p, i) => [p.row.id, answered[i]!]))
+    // Not when the provider answers nothing else either: provider trouble, the batch is tried again.
+    if (!(await providerIsFine())) throw new Error(`gas estimates timed out and the provider does not answer eth_blockNumber: ${timedOut[0]!.message}`)
     const timeoutMs = chain.config.rpc.timeoutMs
-    // A timeout is the row's own only when some estimate went through: a provider slow on every estimate (one
-    // edge-cached eth_blockNumber in front of an overloaded node answers) is provider trouble, no patience runs.
-    if (!someEstimated) throw new Error(`every gas estimate of the batch timed out: ${timedOut[0]!.message}`)
     plans = plans.map((p) => {
       if (p.kind !== 'timed_out') return p
-      const again = byId.get(p.row.id)
+      const again = slowBefore(p.row) ? p : byId.get(p.row.id)
       if (!again) return { kind: 'later', row: p.row }
-      return again.kind === 'timed_out'
-        ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, `${ESTIMATE_TIMED_OUT} (${timeoutMs} ms): ${again.message}`, patience.estimateMs, now)
-        : again
+      if (again.kind !== 'timed_out') return again
+      const words = `${ESTIMATE_TIMED_OUT} (${timeoutMs} ms): ${withoutFullStop(again.message)}`
+      // Its patience runs only while other estimates go through: a provider slow on every estimate (its
+      // eth_blockNumber still answering) is provider trouble, and its requests wait, saying so, without failing.
+      // Thrown instead, the requests behind it that carry their gasLimit waited too, for good.
+      return someEstimated
+        ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
+        : { kind: 'wait', row: again.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; no estimate of its batch went through, so it waits without a deadline` }
     })
   }
   if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
