@@ -4,6 +4,7 @@ import { toHex } from 'viem'
 import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
 const ETHER = 10n ** 18n
 
@@ -30,10 +31,14 @@ describe('requests set aside by the sign stage', () => {
     env = proxy = undefined
   })
 
-  async function startBehindProxy(patience: Record<string, number>, rpc?: Record<string, number>): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  async function startBehindProxy(
+    patience: Record<string, number>,
+    rpc?: Record<string, number>,
+    anvil: StartAnvilOptions = { blockTimeSec: 0.2 },
+  ): Promise<{ env: TestEnv; proxy: FaultProxy }> {
     let p: FaultProxy | undefined
     const e = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
+      anvil,
       setup: async (a) => {
         p = await startFaultProxy(a.url)
       },
@@ -46,6 +51,19 @@ describe('requests set aside by the sign stage', () => {
       },
     })
     return { env: e, proxy: p! }
+  }
+
+  /**
+   * A service whose provider answers every gas estimate of one request (calldata `tag`) after 5 s, past the chain's
+   * 1.5 s timeout (a heavy contract call, a node forking a remote chain); the rest pass at once. That request is
+   * submitted; its id and calldata are returned.
+   */
+  async function withSlowEstimate(tag: string, estimateMs: number) {
+    const started = await startBehindProxy({ estimateMs }, { timeoutMs: 1_500 })
+    ;({ env, proxy } = started)
+    const slowData = toHex(tag)
+    started.proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
+    return { ...started, slow: await submit(started.env, { to: RECIPIENT, data: slowData }), slowData }
   }
 
   it('a gas estimate the node refuses in words we do not know holds back no one, and fails once its patience is over', async () => {
@@ -75,12 +93,7 @@ describe('requests set aside by the sign stage', () => {
   })
 
   it('a gas estimate no node answers in time holds back no one, does not take the provider down, and waits saying why', async () => {
-    ;({ env, proxy } = await startBehindProxy({ estimateMs: 120_000 }, { timeoutMs: 1_500 }))
-    const slowData = toHex('too heavy to estimate in time')
-    // Every estimate of this one request is answered after 5 s, past the chain's 1.5 s timeout (a heavy contract call,
-    // a node forking a remote chain); the rest pass at once.
-    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
-    const slow = await submit(env, { to: RECIPIENT, data: slowData })
+    const { env, proxy, slow, slowData } = await withSlowEstimate('too heavy to estimate in time', 120_000)
     const behind = [await submit(env, { to: RECIPIENT, value: '5' }), await submit(env, { to: RECIPIENT, data: toHex('behind-with-gas'), gasLimit: '60000' })]
 
     // Before: the timeout failed the batch on every try; these stayed QUEUED behind it, with no reason shown.
@@ -102,10 +115,7 @@ describe('requests set aside by the sign stage', () => {
   }, 60_000)
 
   it('a gas estimate no node answers in time, with no other estimate in its batch, still holds back no request that carries its gasLimit', async () => {
-    ;({ env, proxy } = await startBehindProxy({ estimateMs: 2_000 }, { timeoutMs: 1_500 }))
-    const slowData = toHex('too heavy, and alone')
-    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
-    const slow = await submit(env, { to: RECIPIENT, data: slowData })
+    const { env, slow } = await withSlowEstimate('too heavy, and alone', 2_000)
     const behind = await submit(env, { to: RECIPIENT, data: toHex('behind, with its gas'), gasLimit: '60000' })
     // Before: with no estimate of the batch gone through, the batch was thrown on every try, and this one with it.
     expect((await waitForStatus(env, behind, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
@@ -118,10 +128,7 @@ describe('requests set aside by the sign stage', () => {
   }, 60_000)
 
   it('a gas estimate no node answers in time fails after its patience while other estimates go through', async () => {
-    ;({ env, proxy } = await startBehindProxy({ estimateMs: 2_000 }, { timeoutMs: 1_500 }))
-    const slowData = toHex('too heavy, among others')
-    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
-    const slow = await submit(env, { to: RECIPIENT, data: slowData })
+    const { env, slow } = await withSlowEstimate('too heavy, among others', 2_000)
     // Transfers that need an estimate keep coming: each wakes the sign stage, and the slow one's next look shares a
     // batch whose other estimates go through.
     const others: string[] = []
@@ -246,20 +253,13 @@ describe('requests set aside by the sign stage', () => {
   })
 
   it('a request that needs an earlier one of its signer, sent without a gasLimit, waits for it to be mined instead of failing its estimate, then runs', async () => {
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (a) => void (proxy = await startFaultProxy(a.url)),
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        // Longer than the send held below.
-        c.chains[0].rpc = { timeoutMs: 15_000 }
-      },
-    })
+    // A timeout longer than the send held below.
+    ;({ env, proxy } = await startBehindProxy({}, { timeoutMs: 15_000 }, { noMining: true }))
     const anvil = chainControl(env)
     await anvil.setCode(NEEDS_FLAG, NEEDS_FLAG_CODE)
     // The first one's send takes 5 s to reach the node: the second is estimated without it (anvil estimates on its
     // pending state, which holds what it was sent; geth's default is the latest block, which holds neither until mined).
-    proxy!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 5_000 })
+    proxy.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 5_000 })
     const first = await submit(env, { to: NEEDS_FLAG, data: '0x' })
     const second = await submit(env, { to: NEEDS_FLAG, data: '0x01' })
     // Before: FAILED GAS_ESTIMATION_REVERTED at once, though it would run once the first had.
