@@ -114,17 +114,54 @@ describe('requests set aside by the sign stage', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === slowData)).toHaveLength(1)
   }, 60_000)
 
-  it('a gas estimate no node answers in time, with no other estimate in its batch, still holds back no request that carries its gasLimit', async () => {
+  it('a gas estimate no node answers in time, with no other estimate in its batch, holds back no request that carries its gasLimit, and waits without a deadline', async () => {
     const { env, slow } = await withSlowEstimate('too heavy, and alone', 2_000)
     const behind = await submit(env, { to: RECIPIENT, data: toHex('behind, with its gas'), gasLimit: '60000' })
-    // Before: with no estimate of the batch gone through, the batch was thrown on every try, and this one with it.
+    // Before: with no other estimate in the batch, the batch was thrown on every try, and this one with it.
     expect((await waitForStatus(env, behind, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
     const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
     expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
     expect(waiting.error.message).toMatch(/within rpc\.timeoutMs \(1500 ms\).*waits without a deadline/)
-    // Its patience (2 s) does not run while nothing else is estimated: still QUEUED after twice that.
-    await new Promise((r) => setTimeout(r, 4_000))
+    // Its patience (2 s) does not run while no estimate goes through (it cannot tell its call from the provider):
+    // still QUEUED after three times that.
+    await new Promise((r) => setTimeout(r, 6_000))
     expect((await getTx(env, slow)).status).toBe('QUEUED')
+    // Answered in time again: it is signed on its next look.
+    proxy!.setMode('ok')
+    expect((await waitForStatus(env, slow, 'CONFIRMED', 30_000)).error).toBeNull()
+  }, 60_000)
+
+  it('a gas estimate that times out on one provider while the other is down is still the call\'s: the requests behind it go through', async () => {
+    let broken: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (a) => {
+        proxy = await startFaultProxy(a.url)
+        broken = await startFaultProxy(a.url, 'http500')
+      },
+      config: (c) => {
+        // The slow one first: viem's fallback then throws the broken one's error, not the timeout.
+        c.chains[0].providers = [
+          { name: 'slow', url: proxy!.url, weight: 2 },
+          { name: 'broken', url: broken!.url, weight: 1 },
+        ]
+        c.chains[0].rpc = { timeoutMs: 1_500 }
+        c.chains[0].patience = { estimateMs: 120_000 }
+      },
+    })
+    try {
+      const slowData = toHex('too heavy, and the other provider down')
+      proxy!.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
+      const slow = await submit(env, { to: RECIPIENT, data: slowData })
+      const behind = await submit(env, { to: RECIPIENT, value: '9' })
+      // Before: read as the down provider's passing trouble, retried, and the batch failed on every try.
+      expect((await waitForStatus(env, behind, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
+      const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
+      expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
+      expect(waiting.error.message).toMatch(/did not finish its gas estimate within rpc\.timeoutMs/)
+    } finally {
+      await broken?.stop()
+    }
   }, 60_000)
 
   it('a gas estimate no node answers in time fails after its patience while other estimates go through', async () => {

@@ -66,7 +66,19 @@ export function decodeRevertReason(data: Hex | undefined, fallback: string): str
   }
 }
 
+/**
+ * An estimate whose attempt took the whole timeout and failed as the provider's trouble: with several providers,
+ * viem's fallback throws the last one's error (one marked down, say) after the others timed out.
+ */
+export class EstimateTimedOutError extends Error {
+  constructor(cause: unknown) {
+    super(`no provider answered within the timeout (the last said: ${String((cause as BaseError)?.shortMessage ?? (cause as Error)?.message ?? cause)})`, { cause })
+    this.name = 'EstimateTimedOutError'
+  }
+}
+
 export function explainEstimateError(err: unknown): EstimateFailure {
+  if (err instanceof EstimateTimedOutError) return { kind: 'timed_out', message: err.message }
   if (!(err instanceof BaseError)) return { kind: 'transient', message: String((err as Error)?.message ?? err) }
   if (err.walk((e) => e instanceof TimeoutError)) return { kind: 'timed_out', message: err.shortMessage }
   if (err.walk((e) => e instanceof HttpRequestError)) return { kind: 'transient', message: err.shortMessage }

@@ -1,6 +1,6 @@
 import type { Address, Hex } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
-import { explainEstimateError } from '../chain/explainEstimateError.ts'
+import { EstimateTimedOutError, explainEstimateError } from '../chain/explainEstimateError.ts'
 import { addGasMargin } from '../core/fees.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 
@@ -22,13 +22,17 @@ export async function estimateRowGas(
 ): Promise<{ estimate: bigint; gas: bigint }> {
   let estimate: bigint
   for (let retry = 0; ; retry++) {
+    const started = performance.now()
     try {
       estimate = await client.estimateGas({ account, to: (row.to as Address | null) ?? undefined, data: row.data as Hex, value: BigInt(row.value) })
       break
     } catch (err) {
+      const kind = explainEstimateError(err).kind
+      // It took the whole timeout: some provider timed out, whatever the last one said.
+      if (kind === 'transient' && performance.now() - started >= chain.config.rpc.timeoutMs) throw new EstimateTimedOutError(err)
       // The estimate clients do not retry (a timeout is the call's, and asked again costs the whole timeout again):
       // a provider's passing failure (HTTP 429 or 5xx, a rate limit) is asked again here, as reads are.
-      if (retry >= TRANSIENT_RETRIES || explainEstimateError(err).kind !== 'transient') throw err
+      if (retry >= TRANSIENT_RETRIES || kind !== 'transient') throw err
       await new Promise((resolve) => setTimeout(resolve, 150 * 2 ** retry))
     }
   }

@@ -28,13 +28,18 @@ export type SignedBatch = { signed: SignedAttempt[]; signerFailed: boolean }
 type Plan =
   | { kind: 'sign'; row: TransactionRow; gas: bigint }
   | { kind: 'fail'; row: TransactionRow; code: string; message: string }
-  /** Leave QUEUED for now (e.g. not funded); the sweep comes back to it. */
-  | { kind: 'wait'; row: TransactionRow; code: string; message: string }
+  /**
+   * Leave QUEUED for now (e.g. not funded); the sweep comes back to it. `restartsPatience`: this wait does not count
+   * toward the reason's patience (its start is moved to now).
+   */
+  | { kind: 'wait'; row: TransactionRow; code: string; message: string; restartsPatience?: boolean }
   /** Not looked at in full this time (no note, no nonce): the next batch takes it again. */
   | { kind: 'later'; row: TransactionRow }
 
 /** How a request set aside for an estimate that timed out alone is told (and found again: it is then estimated alone). */
 const ESTIMATE_TIMED_OUT = 'the node did not finish its gas estimate within rpc.timeoutMs'
+/** Said of a request whose estimate timed out while no estimate went through (provider trouble: no patience runs). */
+const NO_DEADLINE = 'no estimate went through, so it waits without a deadline'
 /** Rows of a batch whose estimates timed out together asked again one by one at once, at most. */
 const ALONE_AT_ONCE = 20
 
@@ -155,18 +160,21 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       // Thrown instead, the requests behind it that carry their gasLimit waited too, for good.
       return someEstimated
         ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
-        : { kind: 'wait', row: again.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; no estimate of its batch went through, so it waits without a deadline` }
+        : { kind: 'wait', row: again.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; ${NO_DEADLINE}`, restartsPatience: true }
     })
   }
   if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
   // An estimate runs against a state without the signer's requests not mined yet: a request sent right after the one
   // it needs (an approve before the transferFrom it allows, a deployment before a call to it), without a gasLimit,
   // reverted there and failed at once, and never ran. It waits while a request its signer took before it is being
-  // signed in this batch or is PENDING, and fails at once when it still reverts with none of those.
+  // signed in this batch (or put off for a slow estimate) or is PENDING, and fails at once when it still reverts
+  // with none of those.
   const [pending] = await ctx.db.sql<{ seq: number | null }[]>`
     SELECT min(seq) AS seq FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'PENDING'`
   const pendingFrom = pending?.seq == null ? Infinity : Number(pending.seq)
-  const signedFrom = Math.min(...plans.filter((p) => p.kind === 'sign').map((p) => Number(p.row.seq)))
+  // Put off too (its estimate timed out): it may be the one this row needs, and it is signed later.
+  const putOff = (p: (typeof plans)[number]) => p.kind === 'later' || (p.kind === 'wait' && p.code === ERROR_CODE.GAS_ESTIMATION_FAILED && p.message.startsWith(ESTIMATE_TIMED_OUT))
+  const signedFrom = Math.min(...plans.filter((p) => p.kind === 'sign' || putOff(p)).map((p) => Number(p.row.seq)))
   return plans.map((p) => {
     if (p.kind !== 'reverted') return p as Plan
     if (Math.min(pendingFrom, signedFrom) < Number(p.row.seq))
@@ -345,7 +353,7 @@ export async function signNextBatch(
     const pendingUpdates: { id: string; nonce: number }[] = []
     const failures: { id: string; code: string; message: string }[] = []
     /** `refused`: the signer said no to it (refused_by is set: it never moves to another signer). */
-    const notes: { id: string; code: string; message: string; refused?: boolean }[] = []
+    const notes: { id: string; code: string; message: string; refused?: boolean; restartsPatience?: boolean }[] = []
     const out: SignedAttempt[] = []
     const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
     /**
@@ -394,7 +402,7 @@ export async function signNextBatch(
         continue
       }
       if (plan.kind === 'wait') {
-        notes.push({ id: plan.row.id, code: plan.code, message: plan.message })
+        notes.push({ id: plan.row.id, code: plan.code, message: plan.message, restartsPatience: plan.restartsPatience })
         skip.add(plan.row.id)
         if (plan.code === ERROR_CODE.INSUFFICIENT_FUNDS) movable(plan.row, null)
         continue
@@ -531,11 +539,12 @@ export async function signNextBatch(
       await tx`
         UPDATE transactions t SET error_code = v.code, error_message = v.message, updated_at = now(),
           -- The patience for a reason runs from the first time the row was set aside for it.
-          waiting_since = CASE WHEN t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END,
+          waiting_since = CASE WHEN v.restarts OR t.waiting_since IS NULL OR t.error_code IS DISTINCT FROM v.code THEN now() ELSE t.waiting_since END,
           -- Kept through later notes (an outage overwrites the code and words): moveToFundedSigner checks it.
           refused_by = CASE WHEN v.refused THEN ${signer.address} ELSE t.refused_by END
         FROM unnest(${pgArray(notes.map((f) => f.id))}::uuid[], ${pgArray(notes.map((f) => f.code))}::text[], ${pgArray(notes.map((f) => f.message))}::text[],
-                    ${pgArray(notes.map((f) => f.refused === true))}::boolean[]) AS v(id, code, message, refused)
+                    ${pgArray(notes.map((f) => f.refused === true))}::boolean[], ${pgArray(notes.map((f) => f.restartsPatience === true))}::boolean[])
+             AS v(id, code, message, refused, restarts)
         WHERE t.id = v.id AND t.status = 'QUEUED'`
     }
     if (!attemptRows.length)
