@@ -131,6 +131,28 @@ describe('requests set aside by the sign stage', () => {
     expect((await waitForStatus(env, slow, 'CONFIRMED', 30_000)).error).toBeNull()
   }, 60_000)
 
+  it('a gas estimate that waited without a deadline starts its patience when other estimates go through, not when it first waited', async () => {
+    const { env, slow } = await withSlowEstimate('waited long without a deadline', 8_000)
+    // Alone, it waits without a deadline for longer than its patience (8 s), looked at every 5 s.
+    await waitForStatus(env, slow, (t) => /waits without a deadline/.test(t.error?.message ?? ''))
+    await new Promise((r) => setTimeout(r, 12_000))
+    expect((await getTx(env, slow)).status).toBe('QUEUED')
+    // Then transfers that need an estimate keep coming: its next look shares a batch whose other estimates go through.
+    const seen: string[] = []
+    const deadline = Date.now() + 40_000
+    let t = await getTx(env, slow)
+    while (t.status === 'QUEUED' && Date.now() < deadline) {
+      await submit(env, { to: RECIPIENT, value: '3' })
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, slow)
+      seen.push(t.error?.message ?? '')
+    }
+    // Its patience ran from its last wait without a deadline: it first waited with one, then failed. Counted from
+    // when it first waited (20 s before), it failed on that first look.
+    expect(seen.some((m) => /within rpc\.timeoutMs.*waits until/.test(m))).toBe(true)
+    expect(t.status).toBe('FAILED')
+  }, 90_000)
+
   it('a gas estimate that times out on one provider while the other is down is still the call\'s: the requests behind it go through', async () => {
     let broken: FaultProxy | undefined
     env = await startTestEnv({
