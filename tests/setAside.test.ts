@@ -66,6 +66,25 @@ describe('requests set aside by the sign stage', () => {
     return { ...started, slow: await submit(started.env, { to: RECIPIENT, data: slowData }), slowData }
   }
 
+  /**
+   * Submits a transfer that needs an estimate every 300 ms while `id` stays QUEUED (40 s at most): each wakes the sign
+   * stage, and `id`'s next look shares a batch whose other estimates go through. Returns `id` as it ended, its error
+   * messages as seen after each transfer, and the transfers.
+   */
+  async function transfersWhileQueued(env: TestEnv, id: string): Promise<{ t: any; seen: string[]; others: string[] }> {
+    const seen: string[] = []
+    const others: string[] = []
+    const deadline = Date.now() + 40_000
+    let t = await getTx(env, id)
+    while (t.status === 'QUEUED' && Date.now() < deadline) {
+      others.push(await submit(env, { to: RECIPIENT, value: String(others.length + 1) }))
+      await new Promise((r) => setTimeout(r, 300))
+      t = await getTx(env, id)
+      seen.push(t.error?.message ?? '')
+    }
+    return { t, seen, others }
+  }
+
   it('a gas estimate the node refuses in words we do not know holds back no one, and fails once its patience is over', async () => {
     ;({ env, proxy } = await startBehindProxy({ estimateMs: 4_000 }))
     // The node refuses every estimate with a wording no classifier knows (a client we have no vector for).
@@ -138,15 +157,7 @@ describe('requests set aside by the sign stage', () => {
     await new Promise((r) => setTimeout(r, 12_000))
     expect((await getTx(env, slow)).status).toBe('QUEUED')
     // Then transfers that need an estimate keep coming: its next look shares a batch whose other estimates go through.
-    const seen: string[] = []
-    const deadline = Date.now() + 40_000
-    let t = await getTx(env, slow)
-    while (t.status === 'QUEUED' && Date.now() < deadline) {
-      await submit(env, { to: RECIPIENT, value: '3' })
-      await new Promise((r) => setTimeout(r, 300))
-      t = await getTx(env, slow)
-      seen.push(t.error?.message ?? '')
-    }
+    const { t, seen } = await transfersWhileQueued(env, slow)
     // Its patience ran from its last wait without a deadline: it first waited with one, then failed. Counted from
     // when it first waited (20 s before), it failed on that first look.
     expect(seen.some((m) => /within rpc\.timeoutMs.*waits until/.test(m))).toBe(true)
@@ -188,16 +199,7 @@ describe('requests set aside by the sign stage', () => {
 
   it('a gas estimate no node answers in time fails after its patience while other estimates go through', async () => {
     const { env, slow } = await withSlowEstimate('too heavy, among others', 2_000)
-    // Transfers that need an estimate keep coming: each wakes the sign stage, and the slow one's next look shares a
-    // batch whose other estimates go through.
-    const others: string[] = []
-    const deadline = Date.now() + 40_000
-    let t = await getTx(env, slow)
-    while (t.status === 'QUEUED' && Date.now() < deadline) {
-      others.push(await submit(env, { to: RECIPIENT, value: String(others.length + 1) }))
-      await new Promise((r) => setTimeout(r, 300))
-      t = await getTx(env, slow)
-    }
+    const { t, others } = await transfersWhileQueued(env, slow)
     expect(t.status).toBe('FAILED')
     expect(t.nonce).toBeNull()
     expect(t.error.code).toBe('GAS_ESTIMATION_FAILED')

@@ -38,6 +38,10 @@ type Plan =
 
 /** How a request set aside for an estimate that timed out alone is told (and found again: it is then estimated alone). */
 const ESTIMATE_TIMED_OUT = 'the node did not finish its gas estimate within rpc.timeoutMs'
+/** Whether a request's note (its code and words) says it was set aside for a gas estimate that timed out alone. */
+function isTimeoutNote(code: string | null, message: string | null): boolean {
+  return code === ERROR_CODE.GAS_ESTIMATION_FAILED && (message ?? '').startsWith(ESTIMATE_TIMED_OUT)
+}
 /** Said of a request whose estimate timed out while no estimate went through (provider trouble: no patience runs). */
 const NO_DEADLINE = 'no estimate went through, so it waits without a deadline'
 /** Rows of a batch whose estimates timed out together asked again one by one at once, at most. */
@@ -97,14 +101,14 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     return providerAnswers
   }
   /** Estimated apart from the others from the start: its last look ended in an estimate that timed out alone. */
-  const slowBefore = (row: TransactionRow) => row.error_code === ERROR_CODE.GAS_ESTIMATION_FAILED && (row.error_message ?? '').startsWith(ESTIMATE_TIMED_OUT)
+  const slowBefore = (row: TransactionRow) => isTimeoutNote(row.error_code, row.error_message)
   /** Outcomes decided once every row of the batch was planned (below). */
-  type Pending =
+  type Undecided =
     /** Its estimate got no answer in time. */
     | { kind: 'timed_out'; row: TransactionRow; message: string }
     /** Its estimate reverted: final, unless it may need a request of its signer not mined yet. */
     | { kind: 'reverted'; row: TransactionRow; reason: string }
-  const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | Pending> => {
+  const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | Undecided> => {
     if (row.valid_until && row.valid_until.getTime() <= now)
       return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
     if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
@@ -135,7 +139,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     return results.map((p) => (p as PromiseFulfilledResult<T>).value)
   }
   let plans = settled(await Promise.allSettled(rows.map((row) => planRow(row, slowBefore(row)))))
-  const timedOut = plans.filter((p): p is Extract<Pending, { kind: 'timed_out' }> => p.kind === 'timed_out')
+  const timedOut = plans.filter((p): p is Extract<Undecided, { kind: 'timed_out' }> => p.kind === 'timed_out')
   if (timedOut.length) {
     // The batch's estimates go out in one HTTP request, and one call no node finishes in time (a heavy contract
     // call, a node forking a remote chain) made them all time out. Thrown, it failed the batch on every try: that
@@ -173,7 +177,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     SELECT min(seq) AS seq FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'PENDING'`
   const pendingFrom = pending?.seq == null ? Infinity : Number(pending.seq)
   // Put off too (its estimate timed out): it may be the one this row needs, and it is signed later.
-  const putOff = (p: (typeof plans)[number]) => p.kind === 'later' || (p.kind === 'wait' && p.code === ERROR_CODE.GAS_ESTIMATION_FAILED && p.message.startsWith(ESTIMATE_TIMED_OUT))
+  const putOff = (p: (typeof plans)[number]) => p.kind === 'later' || (p.kind === 'wait' && isTimeoutNote(p.code, p.message))
   const signedFrom = Math.min(...plans.filter((p) => p.kind === 'sign' || putOff(p)).map((p) => Number(p.row.seq)))
   return plans.map((p) => {
     if (p.kind !== 'reverted') return p as Plan

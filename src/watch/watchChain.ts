@@ -499,7 +499,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
     // After a reorg under the cursor, every block of the rescan; else only those up to settledAhead: during a burst the
     // cursor often stops before a block whose receipts are not read yet, and the blocks above are read tick after tick.
-    const searched = rescanTo !== null ? consistent : settledAhead !== null && settledAhead > cursor.number ? consistent.filter((b) => Number(b.number) <= settledAhead!) : []
+    const searchTo = rescanTo !== null ? Infinity : (settledAhead ?? -Infinity)
+    const searched = consistent.filter((b) => Number(b.number) <= searchTo)
     const unresolved = searched.length ? await minedAgain(searched, head, signal) : null
     const matches = await matchAttempts(consistent.flatMap((b) => b.transactions as Hash[]))
     /** The last block of ours this scan read receipts in. */
