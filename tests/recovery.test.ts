@@ -4,7 +4,10 @@ import { createWalletClient, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import { RECIPIENT, SIGNER, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { startService } from '../src/service.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
 import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
 const ETHER = 10n ** 18n
@@ -212,6 +215,53 @@ describe('recovery on a real anvil', () => {
     expect(again.hash).toBe(confirmed.hash)
     expect(again.execution).toBe(1)
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('deep-1'), toHex('deep-2')])
+  })
+
+  it('an INCLUDED transaction whose block a reorg replaced, mined again in the new chain, is settled there by the rescan, also for a signer no longer configured', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].confirmations = 4) })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const id = await submit(env, { to: RECIPIENT, data: toHex('included-mined-again') })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const included = await waitForStatus(env, id, 'INCLUDED')
+    // While the service is stopped (a deploy), a one-block reorg whose new block holds the same bytes; the service
+    // comes back without that signer in its config. Its first tick scans before it checks confirmations (as every
+    // tick does), and the receipt sweep and the bump stage go over configured signers only: the scan must settle it.
+    await env.service.stop()
+    await anvil.rpc('anvil_reorg', [1, [[await rawOf(env, id), 0]]])
+    const receipt = await env.chain.getTransactionReceipt({ hash: included.hash })
+    expect(receipt.blockHash).not.toBe(included.blockHash)
+    const restarted = await startService({
+      config: testConfig(env.anvil.url, (c) => {
+        c.chains[0].confirmations = 4
+        c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
+      }),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    })
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const row = () => sql<{ status: string; block_hash: string | null }[]>`SELECT status, block_hash FROM transactions WHERE id = ${id}`.then((r) => r[0]!)
+      // Before: the watcher's rescan passed the new block while the row was still INCLUDED in the old one; then it went
+      // back to PENDING and stayed there (nothing looked for its receipt again).
+      await waitFor('INCLUDED in the new block', async () => (await row()).block_hash === receipt.blockHash, 15_000)
+      await anvil.mine(3)
+      await waitFor('CONFIRMED in the new block', async () => {
+        const r = await row()
+        return r.status === 'CONFIRMED' && r.block_hash === receipt.blockHash
+      }, 15_000)
+      const events = await sql<{ from_status: string; to_status: string; detail: any }[]>`
+        SELECT from_status, to_status, detail FROM transaction_events WHERE transaction_id = ${id} ORDER BY id`
+      expect(events.map((e) => `${e.from_status ?? ''}>${e.to_status}`)).toEqual(['>QUEUED', 'QUEUED>PENDING', 'PENDING>INCLUDED', 'INCLUDED>PENDING', 'PENDING>INCLUDED', 'INCLUDED>CONFIRMED'])
+      expect(events[3]!.detail).toMatchObject({ reason: 'reorg', minedAgainIn: Number(receipt.blockNumber) })
+      expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('included-mined-again'))).toHaveLength(1)
+    } finally {
+      await sql.end()
+      await restarted.stop()
+    }
   })
 
   it('a CONFIRMED transaction whose block a deeper reorg replaced, mined again in another block of the new chain, shows that block', async () => {

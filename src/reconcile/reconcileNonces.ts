@@ -4,7 +4,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
 import { heldOrAbsent, minedSomewhere, receiptOrAbsent } from '../chain/askEachProvider.ts'
 import { pgArray } from '../db/pgArray.ts'
-import { reopenFinal } from '../store/reopenFinal.ts'
+import { reopenMined } from '../store/reopenMined.ts'
 import { adoptLostTransactions } from './adoptLostTransactions.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
@@ -223,7 +223,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // a losing branch must not move a final transaction. A node holding it in its pool does not keep it final.
       if ((await receiptOrAbsent(chain, t.hash)) !== 'absent') continue
       if ((await minedSomewhere(chain, t.hash)) !== 'not-mined') continue
-      const moved = await reopenFinal(sql, t, { reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number })
+      const moved = await reopenMined(sql, t, { reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number })
       if (!moved) continue
       log.error(
         { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status },

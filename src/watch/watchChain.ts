@@ -7,7 +7,7 @@ import { startLoop } from '../common/startLoop.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
-import { reopenFinal, type FinalRow } from '../store/reopenFinal.ts'
+import { reopenMined, type MinedRow } from '../store/reopenMined.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { BlockNotServedError } from '../chain/providerTransport.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
@@ -128,12 +128,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let stuck: { hash: Hash; ticks: number } | null = null
   /**
    * After a reorg under the cursor: the cursor's height then. Until the scan is RESCAN_DEPTH blocks past it, scanned
-   * blocks are also searched for final transactions of ours mined again in the new chain (minedAgain).
+   * blocks are also searched for mined transactions of ours (INCLUDED or final) mined again in the new chain (minedAgain).
    */
   let rescanTo: number | null = null
   /**
    * The highest block a scan settled receipts in while the cursor stopped below it (a block before it not read in
-   * full: its receipts not served yet). Until the cursor passes it, scanned blocks are also searched for final
+   * full: its receipts not served yet). Until the cursor passes it, scanned blocks are also searched for mined
    * transactions mined again elsewhere (minedAgain): a reorg of those blocks alone leaves the cursor's block as it
    * was, and is seen nowhere else. Before, a transaction final there kept a block no longer on chain.
    */
@@ -559,13 +559,18 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   }
 
   /**
-   * Final transactions of ours found in the blocks of a rescan after a reorg, in another block than the one
-   * they were settled in: the reorg (deeper than the confirmation depth) took their block, and the new chain
-   * holds the same bytes in another. Before, they kept the old block (number, hash, gas, status of a receipt no
-   * longer on chain). The receipt in the new block is what counts: back to PENDING (an event
-   * `reorged_out_after_final`) and settled from it, INCLUDED until it is at the depth again, and REVERTED now
-   * if it reverted there. Only on the watcher's own consistent scan of the new chain, with a receipt from that
-   * very block: the view the watcher settles everything by, not one provider's word that the old block is gone.
+   * Mined transactions of ours (INCLUDED or final) found in the blocks of a rescan after a reorg, in another block
+   * than the one they were settled in: the reorg took their block, and the new chain holds the same bytes in
+   * another. The receipt in the new block is what counts: back to PENDING (an event `reorg` for an INCLUDED one,
+   * `reorged_out_after_final` for a final one, deeper than the confirmation depth) and settled from it, INCLUDED
+   * until it is at the depth again, and REVERTED now if it reverted there. Only on the watcher's own consistent scan
+   * of the new chain, with a receipt from that very block: the view the watcher settles everything by, not one
+   * provider's word that the old block is gone.
+   *
+   * Before, a final one kept the old block (number, hash, gas, status of a receipt no longer on chain). An INCLUDED
+   * one was matched by nothing here (the scan matches PENDING rows): the rescan passed its new block, then
+   * advanceConfirmations moved it back to PENDING, and only the receipt sweep (up to ten ticks later, and never for a
+   * signer no longer configured) found it again.
    */
   async function minedAgain<B extends ScannedBlock>(blocks: readonly B[], head: bigint, signal: AbortSignal): Promise<B | null> {
     const blockOf = new Map<Hash, Hash>()
@@ -574,11 +579,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // Any attempt of the execution, not only the one that mined: a request whose cancel was mined in the replaced
     // block and the request itself in the new one (or the other way round) showed CANCELLED while the request ran
     // (its client could submit it again), or CONFIRMED while only the self-transfer did.
-    const finals = await sql<(FinalRow & { hash: Hash; block_number: number; mined_hash: Hash })[]>`
+    const mined = await sql<(MinedRow & { hash: Hash; block_number: number; mined_hash: Hash })[]>`
       SELECT t.id, t.status, t.nonce, t.block_hash, t.block_number, t.execution, t.mined_hash, a.hash
       FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND t.execution = a.execution
-      WHERE a.hash = ANY(${pgArray([...blockOf.keys()])}::text[]) AND t.chain_id = ${chainId} AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
-    const moved = finals.filter((t) => t.hash !== t.mined_hash || t.block_hash !== blockOf.get(t.hash))
+      WHERE a.hash = ANY(${pgArray([...blockOf.keys()])}::text[]) AND t.chain_id = ${chainId} AND t.status IN ('INCLUDED', 'CONFIRMED', 'REVERTED', 'CANCELLED')`
+    const moved = mined.filter((t) => t.hash !== t.mined_hash || t.block_hash !== blockOf.get(t.hash))
     if (moved.length === 0) return null
     const receipts = (await fetchReceipts(moved.map((t) => t.hash))).filter((r) => r.blockHash === blockOf.get(r.transactionHash))
     const read = new Set(receipts.map((r) => r.transactionHash))
@@ -587,9 +592,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     for (const receipt of receipts) {
       const t = moved.find((m) => m.hash === receipt.transactionHash)!
       signal.throwIfAborted()
-      const detail = { reason: 'reorged_out_after_final', hash: t.hash, nonce: t.nonce, block: t.block_number, minedAgainIn: Number(receipt.blockNumber) }
-      if (!(await reopenFinal(sql, t, detail))) continue
-      log.error({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'a final transaction\'s block was reorged out (deeper than the confirmation depth); mined again in another block, settled from it')
+      const final = t.status !== 'INCLUDED'
+      const detail = { reason: final ? 'reorged_out_after_final' : 'reorg', hash: t.hash, nonce: t.nonce, block: t.block_number, minedAgainIn: Number(receipt.blockNumber) }
+      if (!(await reopenMined(sql, t, detail))) continue
+      if (!final) log.warn({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'block reorged out; mined again in another block, settled from it')
+      else log.error({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'a final transaction\'s block was reorged out (deeper than the confirmation depth); mined again in another block, settled from it')
       matches.set(t.hash, t.id)
     }
     // A crash between the two leaves it PENDING with its nonce used: the receipt sweep settles it.
