@@ -207,6 +207,24 @@ describe('requests set aside by the sign stage', () => {
     for (const id of others) await waitForStatus(env, id, 'CONFIRMED', 30_000)
   }, 90_000)
 
+  it('a gas estimate the provider fails for one request alone, in words of provider trouble, holds back no request behind it', async () => {
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 120_000 }))
+    // Every estimate of this one call is answered with a provider's "timed out" (the node gives up on a heavy call);
+    // every other call is answered as usual.
+    const troubled = toHex('the provider times out on this one')
+    proxy.setMode('methodError', { errorMethods: ['eth_estimateGas'], errorParamsInclude: troubled.slice(2), error: { code: -32000, message: 'request timed out on the upstream node' } })
+    const id = await submit(env, { to: RECIPIENT, data: troubled })
+    const behind = [await submit(env, { to: RECIPIENT, data: toHex('behind, with its gas'), gasLimit: '60000' }), await submit(env, { to: RECIPIENT, value: '3' })]
+    // Before: read as provider trouble, it failed its batch on every try, and these stayed QUEUED behind it with no reason shown.
+    for (const b of behind) expect((await waitForStatus(env, b, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
+    const waiting = await waitForStatus(env, id, (t) => t.error !== null)
+    expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
+    expect(waiting.error.message).toMatch(/request timed out on the upstream node/)
+    proxy.setMode('ok')
+    expect((await waitForStatus(env, id, 'CONFIRMED', 30_000)).error).toBeNull()
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('behind, with its gas'), '0x', troubled])
+  }, 60_000)
+
   it('a provider that fails everything in unknown words is provider trouble: no patience runs, the request confirms once it recovers', async () => {
     ;({ env, proxy } = await startBehindProxy({ estimateMs: 2_000 }))
     // A generic "Internal error" to the estimate and to a plain call alike: the provider, not the request.

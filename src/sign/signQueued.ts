@@ -42,7 +42,7 @@ const ESTIMATE_TIMED_OUT = 'the node did not finish its gas estimate within rpc.
 function isTimeoutNote(code: string | null, message: string | null): boolean {
   return code === ERROR_CODE.GAS_ESTIMATION_FAILED && (message ?? '').startsWith(ESTIMATE_TIMED_OUT)
 }
-/** Said of a request whose estimate timed out while no estimate went through (provider trouble: no patience runs). */
+/** Said of a request whose estimate timed out or failed while no estimate went through (maybe provider trouble: no patience runs). */
 const NO_DEADLINE = 'no estimate went through, so it waits without a deadline'
 /** Rows of a batch whose estimates timed out together asked again one by one at once, at most. */
 const ALONE_AT_ONCE = 20
@@ -108,6 +108,8 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     | { kind: 'timed_out'; row: TransactionRow; message: string }
     /** Its estimate reverted: final, unless it may need a request of its signer not mined yet. */
     | { kind: 'reverted'; row: TransactionRow; reason: string }
+    /** The provider failed its estimate (a 5xx, a rate limit, "timed out" in its words), twice retried already. */
+    | { kind: 'provider_failed'; row: TransactionRow; message: string }
   const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | Undecided> => {
     if (row.valid_until && row.valid_until.getTime() <= now)
       return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
@@ -126,6 +128,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
       if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
       if (why.kind === 'timed_out') return { kind: 'timed_out', row, message: why.message }
+      if (why.kind === 'transient') return { kind: 'provider_failed', row, message: why.message }
       // A node's refusal we have no wording for, from a provider that is otherwise fine: not the batch's
       // problem. Set aside, retried, then FAILED with its words.
       if (why.kind === 'unrecognized' && (await providerIsFine()))
@@ -165,6 +168,23 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       return someEstimated
         ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
         : { kind: 'wait', row: again.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; ${NO_DEADLINE}`, restartsPatience: true }
+    })
+  }
+  if (plans.some((p) => p.kind === 'provider_failed')) {
+    // The provider failed these estimates and others of the batch went through, or it answers a plain call: the
+    // failure is about these calls (a node that gives up on a heavy one and says "timed out", a gateway's 5xx for
+    // it), and, thrown, it failed the batch on every try, holding back every request of the signer behind them with
+    // no reason shown. They wait, saying why: with a deadline while other estimates go through, without one while
+    // none does (it cannot be told from the provider's trouble). A provider that answers nothing is provider
+    // trouble: the batch is tried again, as before.
+    const failed = plans.find((p) => p.kind === 'provider_failed')!
+    if (!(await providerIsFine())) throw new Error(`a gas estimate failed and the provider does not answer eth_blockNumber: ${failed.message}`)
+    plans = plans.map((p) => {
+      if (p.kind !== 'provider_failed') return p
+      const words = `the provider failed its gas estimate: ${withoutFullStop(p.message)}`
+      return someEstimated
+        ? waitOrFail(p.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
+        : { kind: 'wait', row: p.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; ${NO_DEADLINE}`, restartsPatience: true }
     })
   }
   if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
