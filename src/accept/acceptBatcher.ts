@@ -13,6 +13,8 @@ const MAX_BATCH = 500
 const MAX_BATCH_DATA_CHARS = 4_000_000
 /** Batches in flight at once: enough to keep the pool busy, few enough that waiting requests pile into the next batch. */
 const MAX_CONCURRENT_COMMITS = 4
+/** Tries of a batch that Postgres aborted to break a deadlock (commitAgainIfDeadlocked). */
+const MAX_DEADLOCK_TRIES = 3
 
 type Pending = AcceptItem & { id: string; resolve: (o: AcceptOutcome) => void; reject: (e: unknown) => void }
 
@@ -45,12 +47,30 @@ export function createAcceptBatcher(ctx: ServiceContext): AcceptBatcher {
       while (n < queue.length && n < MAX_BATCH && (n === 0 || chars + queue[n]!.req.data.length <= MAX_BATCH_DATA_CHARS)) chars += queue[n++]!.req.data.length
       const batch = queue.splice(0, n)
       active++
-      commit(batch)
+      commitAgainIfDeadlocked(batch)
         .catch((err) => (batch.length > 1 && refusedRow(err) ? commitOneByOne(batch) : batch.forEach((p) => p.reject(refusal(err)))))
         .finally(() => {
           active--
           if (queue.length) flush()
         })
+    }
+  }
+
+  /**
+   * Two batches holding the same idempotency keys in other orders (two instances, or two commits of one, taking a
+   * client's resent requests) each wait for the other's uncommitted row of a key: Postgres aborts one of them
+   * (40P01), nothing of it stored. It answered 500 to every request of the batch, from every client in it, and a
+   * client without keys took a 500 for "maybe stored". The whole statement is tried again: the other batch has
+   * committed or rolled back by then, and a key it stored is read back as any retry's.
+   */
+  async function commitAgainIfDeadlocked(batch: Pending[]): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await commit(batch)
+      } catch (err) {
+        if (tries >= MAX_DEADLOCK_TRIES || !lostToDeadlock(err)) throw err
+        ctx.log.warn({ requests: batch.length, tries }, 'a batch of accepted requests deadlocked with another on the same idempotency keys; committing it again')
+      }
     }
   }
 
@@ -157,6 +177,12 @@ export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean
     // Without `from` any signer the first request got is the same request.
     (req.from === null || row.signer === req.from)
   )
+}
+
+/** Postgres aborted the statement to break a deadlock (or a serialization failure): nothing of it was stored. */
+function lostToDeadlock(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === '40P01' || code === '40001'
 }
 
 /** A Postgres error about a row's values (class 22, data exception; class 23, integrity), not about the database. */

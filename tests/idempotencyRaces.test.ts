@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto'
+import postgres from 'postgres'
+import { afterEach, describe, expect, it } from 'vitest'
+import { acceptTransaction } from '../src/accept/acceptTransaction.ts'
+import { validateBroadcastRequest } from '../src/accept/validateBroadcastRequest.ts'
+import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+
+describe('idempotency keys under concurrent commits', () => {
+  let env: TestEnv | undefined
+  afterEach(async () => {
+    await env?.stop()
+    env = undefined
+  })
+
+  it('a batch that deadlocks with another commit taking the same keys in the other order is committed again: each request is answered with its one row', async () => {
+    env = await startTestEnv()
+    const ctx = env.service.ctx
+    const sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+    try {
+      const fields = { to: RECIPIENT, value: '5', gasLimit: '21000' }
+      const stored = new Map<string, string>()
+      /** The row another instance's batch stores for `key`: the same request, as a client resending it to both would make. */
+      const insert = async (tx: postgres.TransactionSql, key: string) => {
+        const id = randomUUID()
+        stored.set(key, id)
+        await tx`
+          INSERT INTO transactions (id, chain_id, signer, signer_pinned, "to", data, value, gas_limit, api_key_name, idempotency_key)
+          VALUES (${id}, 31337, ${SIGNER.address}, false, ${RECIPIENT}, '0x', 5, 21000, 'test-admin', ${key})`
+      }
+      // The other commit takes k2 first and holds it uncommitted; it takes k1 once this service's batch waits on k2.
+      let takeK1!: () => void
+      const ourBatchWaits = new Promise<void>((resolve) => (takeK1 = resolve))
+      let tookK2!: () => void
+      const k2Taken = new Promise<void>((resolve) => (tookK2 = resolve))
+      const other = sql.begin(async (tx) => {
+        await insert(tx, 'k2')
+        tookK2()
+        await ourBatchWaits
+        await insert(tx, 'k1')
+      })
+      await k2Taken
+      // One batch (both in the same tick): it stores k1, then waits for the other commit's k2.
+      const ours = Promise.allSettled(['k1', 'k2'].map((key) => acceptTransaction(ctx, validateBroadcastRequest({ ...fields, idempotencyKey: key }, ctx.config), 'test-admin')))
+      // Well under Postgres's deadlock_timeout (1 s): our batch, waiting longer, is the one that finds the deadlock and is aborted.
+      await new Promise((r) => setTimeout(r, 300))
+      takeK1()
+      await other
+      const answers = await ours
+      // Before: Postgres's "deadlock detected" answered both requests as a 500, though both are stored (by the other commit).
+      expect(answers.map((a) => (a.status === 'fulfilled' ? { id: a.value.transaction.id, created: a.value.created } : String(a.reason)))).toEqual([
+        { id: stored.get('k1'), created: false },
+        { id: stored.get('k2'), created: false },
+      ])
+      const rows = await sql<{ id: string }[]>`SELECT id FROM transactions WHERE idempotency_key IN ('k1', 'k2') ORDER BY idempotency_key`
+      expect(rows.map((r) => r.id)).toEqual([stored.get('k1'), stored.get('k2')])
+    } finally {
+      await sql.end()
+    }
+  })
+})
