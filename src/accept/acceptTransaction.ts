@@ -6,6 +6,7 @@ import { createAcceptBatcher, idempotencyConflict, sameRequest, type AcceptBatch
 import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
 import { validUntilPassed, type BroadcastRequest } from './validateBroadcastRequest.ts'
+import { checkChainPolicy } from './checkChainPolicy.ts'
 
 export type AcceptResult = { transaction: TransactionRow; created: boolean }
 
@@ -15,18 +16,9 @@ const signerLoads = new WeakMap<ServiceContext, SignerLoad>()
 
 /** The signer the request names in `from`, else the chain's least loaded signer (signerLoad.ts). */
 export async function pickSigner(ctx: ServiceContext, chainId: number, from: string | null): Promise<string> {
+  knownSigner(ctx, chainId, from)
+  if (from !== null) return ctx.signers.get(chainId, from)!.address
   const signers = ctx.signers.forChain(chainId)
-  if (from !== null) {
-    const named = ctx.signers.get(chainId, from)
-    if (!named)
-      throw new InputError(
-        ERROR_CODE.UNKNOWN_SIGNER,
-        `from: ${from} is not a signer of chain ${chainId}; configured: ${signers.map((s) => s.address).join(', ') || 'none'}`,
-        'from',
-      )
-    return named.address
-  }
-  if (signers.length === 0) throw new InputError(ERROR_CODE.NO_SIGNER, `chainId: no signer is configured for chain ${chainId}`, 'chainId')
   if (signers.length === 1) return signers[0]!.address
   const i = nextSignerIndex.get(chainId) ?? 0
   nextSignerIndex.set(chainId, (i + 1) % signers.length)
@@ -41,6 +33,43 @@ async function storedWithKey(ctx: ServiceContext, apiKeyName: string, idempotenc
   if (idempotencyKey === null) return undefined
   const [row] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE api_key_name = ${apiKeyName} AND idempotency_key = ${idempotencyKey}`
   return row
+}
+
+/**
+ * The checks of a request that depend on the time or the config (its deadline, the chain's policy, its signers),
+ * made before anything of it is stored. A request with an idempotency key that one of them refuses, stored before
+ * (its answer lost; the deadline passed or the config changed since), gets that transaction, as any retry does:
+ * told "in the past", VALUE_TOO_HIGH or UNKNOWN_SIGNER, its client took it for never stored, though it may run.
+ * Returns that transaction, or undefined when the request passes.
+ */
+export async function checkBeforeStoring(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<TransactionRow | undefined> {
+  try {
+    if (req.validUntil && req.validUntil.getTime() <= Date.now()) throw validUntilPassed()
+    checkChainPolicy(
+      req,
+      ctx.config.chains.find((c) => c.chainId === req.chainId),
+    )
+    knownSigner(ctx, req.chainId, req.from)
+    return undefined
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const prior = await storedWithKey(ctx, apiKeyName, req.idempotencyKey)
+    if (!prior) throw err
+    if (!sameRequest(prior, req)) throw idempotencyConflict(prior)
+    return prior
+  }
+}
+
+/** Throws unless the signer a request names serves its chain, or, naming none, the chain has a signer. */
+function knownSigner(ctx: ServiceContext, chainId: number, from: string | null): void {
+  const signers = ctx.signers.forChain(chainId)
+  if (from !== null && !ctx.signers.get(chainId, from))
+    throw new InputError(
+      ERROR_CODE.UNKNOWN_SIGNER,
+      `from: ${from} is not a signer of chain ${chainId}; configured: ${signers.map((s) => s.address).join(', ') || 'none'}`,
+      'from',
+    )
+  if (signers.length === 0) throw new InputError(ERROR_CODE.NO_SIGNER, `chainId: no signer is configured for chain ${chainId}`, 'chainId')
 }
 
 /** One group-commit batcher per running service. */
@@ -58,15 +87,8 @@ function batcherFor(ctx: ServiceContext): AcceptBatcher {
  * request survives any crash that follows.
  */
 export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<AcceptResult> {
-  // Its deadline has passed: a new request is refused, but a client retrying one that was stored in time (its
-  // answer lost) gets that transaction, as any retry does. Told "in the past", it took the request for never
-  // stored, though it may have been sent already.
-  if (req.validUntil && req.validUntil.getTime() <= Date.now()) {
-    const prior = await storedWithKey(ctx, apiKeyName, req.idempotencyKey)
-    if (!prior) throw validUntilPassed()
-    if (!sameRequest(prior, req)) throw idempotencyConflict(prior)
-    return { transaction: prior, created: false }
-  }
+  const prior = await checkBeforeStoring(ctx, req, apiKeyName)
+  if (prior) return { transaction: prior, created: false }
   const signer = await pickSigner(ctx, req.chainId, req.from)
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request

@@ -2,10 +2,9 @@ import type { Address, Hex } from 'viem'
 import type { FileConfig } from '../config/schema.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
 import { minimumGasLimit } from '../core/intrinsicGas.ts'
-import { checkChainPolicy } from './checkChainPolicy.ts'
 import { parseAddress, parseBigInt, parseDateTime, parseHex, parseInteger, parseShortString } from './parseFields.ts'
 
-/** A request that passed every check that needs no chain: safe to store. */
+/** A request whose fields passed every check that needs neither the chain nor the config's policy and signers. */
 export type BroadcastRequest = {
   chainId: number
   to: Address | null
@@ -67,9 +66,9 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
       )
   }
   const from = present('from') ? parseAddress(body.from, 'from') : null
-  const request = { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
-  checkChainPolicy(request, chain)
-  return request
+  // The chain's policy and signers are checked when it is accepted (acceptTransaction.ts, checkBeforeStoring): a
+  // retry of a request stored before the config changed gets that transaction.
+  return { chainId, to, data, value, gasLimit, idempotencyKey, validUntil, from }
 }
 
 export function validUntilPassed(): InputError {

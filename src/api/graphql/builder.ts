@@ -16,6 +16,8 @@ export type GraphQLContext = {
   takeToken?: (count: number) => void
   /** broadcastTransaction fields run in this request so far (aliases: one request may carry several). */
   submissions?: number
+  /** Those of them stored, by response key (submissions.ts: a later one's error names them). */
+  stored?: { field: string; id: string }[]
   loaders: {
     attempts: DataLoader<string, AttemptView[]>
     events: DataLoader<string, EventRow[]>

@@ -159,6 +159,10 @@ function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
 export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; takeToken?: (count: number) => void }
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
 
+/** What a field under a root field answers when the database is out of reach (maskError below). */
+export const NESTED_FIELD_UNAVAILABLE =
+  'The service cannot reach its database to read this field. What the request stored before, if anything, is stored: retry a broadcastTransaction only with the same idempotencyKey, or look it up.'
+
 export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Yoga {
   return createYoga<ServerContext, GraphQLContext>({
     schema,
@@ -186,7 +190,10 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
         if (chain.some(isDatabaseUnavailable)) {
           service.log.warn({ err: chain.at(-1) }, 'GraphQL request failed: the database is out of reach')
           const unavailable = databaseUnavailable()
-          return new GraphQLError(unavailable.message, { nodes: outer.nodes, path: outer.path, extensions: { ...unavailable.extensions } })
+          // A field under a root field (a stored transaction's attempts, read after its commit): "nothing was stored"
+          // would be false of a broadcastTransaction that did commit, and invite a retry that runs it twice.
+          const message = (outer.path?.length ?? 0) > 1 ? NESTED_FIELD_UNAVAILABLE : unavailable.message
+          return new GraphQLError(message, { nodes: outer.nodes, path: outer.path, extensions: { ...unavailable.extensions } })
         }
         service.log.error({ err: chain.at(-1) }, 'unexpected error in a GraphQL resolver')
         return new GraphQLError(message, { path: outer.path, extensions: { code: ERROR_CODE.INTERNAL } })

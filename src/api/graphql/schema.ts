@@ -1,4 +1,4 @@
-import { Kind, lexicographicSortSchema, type FragmentDefinitionNode, type GraphQLSchema, type SelectionNode } from 'graphql'
+import { lexicographicSortSchema, type GraphQLSchema } from 'graphql'
 import { parseAddress, parseIdPrefix, parseInteger, parseTransactionId } from '../../accept/parseFields.ts'
 import { acceptTransaction } from '../../accept/acceptTransaction.ts'
 import { cancelTransaction } from '../../admin/cancelTransaction.ts'
@@ -12,6 +12,7 @@ import { getTransaction, getTransactionByHash, getTransactionsInIdRange, listTra
 import type { AttemptView, EventRow, ListedTransactionRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
+import { checkEverySubmission, partlyStored, submissionFields } from './submissions.ts'
 import './scalars.ts'
 import './subscriptions.ts'
 import './providersQuery.ts'
@@ -249,19 +250,6 @@ builder.queryType({
  * `...Named`), which counting the top-level fields alone missed (16 submissions for one token again). Fields with
  * one response key are merged by graphql-js and run once, so they count once (a fragment spread twice).
  */
-function countSubmissions(selections: readonly SelectionNode[], fragments: Record<string, FragmentDefinitionNode>, keys = new Set<string>(), seen = new Set<string>()): number {
-  for (const s of selections) {
-    if (s.kind === Kind.FIELD) {
-      if (s.name.value === 'broadcastTransaction') keys.add(s.alias?.value ?? s.name.value)
-    } else if (s.kind === Kind.INLINE_FRAGMENT) countSubmissions(s.selectionSet.selections, fragments, keys, seen)
-    else if (!seen.has(s.name.value) && fragments[s.name.value]) {
-      seen.add(s.name.value)
-      countSubmissions(fragments[s.name.value]!.selectionSet.selections, fragments, keys, seen)
-    }
-  }
-  return keys.size
-}
-
 builder.mutationType({
   fields: (t) => ({
     retryTransaction: t.field({
@@ -289,18 +277,26 @@ builder.mutationType({
       args: { input: t.arg({ type: BroadcastTransactionInput, required: true }) },
       resolve: async (_, { input }, ctx, info) => {
         requireRole(ctx.principal, 'submitter')
-        // Each submission past the first of a request takes a rate token of its own (with aliases one request
-        // carried up to 16 submissions for one token). All of them at the first, before anything is stored: a
-        // later one refused would null the whole answer (the field is non-null) with the first ones stored, and
-        // a client retrying without idempotency keys would store them twice.
+        // Several in one request (aliases): all of them at the first, before anything is stored (submissions.ts). Each
+        // past the first takes a rate token of its own (one request carried up to 16 submissions for one token), and
+        // every input is checked.
         if (!ctx.submissions) {
-          const submissions = countSubmissions(info.operation.selectionSet.selections, info.fragments)
-          if (submissions > 1) ctx.takeToken?.(submissions - 1)
+          const fields = submissionFields(info)
+          if (fields.length > 1) {
+            ctx.takeToken?.(fields.length - 1)
+            await checkEverySubmission(ctx, info, fields)
+          }
         }
         ctx.submissions = (ctx.submissions ?? 0) + 1
-        const req = validateBroadcastRequest(input, ctx.service.config)
-        const { transaction } = await acceptTransaction(ctx.service, req, ctx.principal.name)
-        return transaction
+        const stored = (ctx.stored ??= [])
+        try {
+          const req = validateBroadcastRequest(input, ctx.service.config)
+          const { transaction } = await acceptTransaction(ctx.service, req, ctx.principal.name)
+          stored.push({ field: String(info.path.key), id: transaction.id })
+          return transaction
+        } catch (err) {
+          throw stored.length ? partlyStored(ctx, err, stored) : err
+        }
       },
     }),
   }),

@@ -3,7 +3,10 @@ import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { acceptTransaction } from '../src/accept/acceptTransaction.ts'
 import { validateBroadcastRequest } from '../src/accept/validateBroadcastRequest.ts'
-import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
+import { startService } from '../src/service.ts'
+import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, testConfig, type TestEnv } from './helpers/testService.ts'
 
 describe('idempotency keys under concurrent commits', () => {
   let env: TestEnv | undefined
@@ -55,6 +58,45 @@ describe('idempotency keys under concurrent commits', () => {
       expect(rows.map((r) => r.id)).toEqual([stored.get('k1'), stored.get('k2')])
     } finally {
       await sql.end()
+    }
+  })
+
+  it('a retry of a stored request is answered with it after the config changed to refuse it (policy, signer): not refused as never stored', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].policy = { maxValue: '10' }) })
+    const request = { to: RECIPIENT, value: '5', from: SIGNER.address, idempotencyKey: 'order-42' }
+    const first = await env.post('/broadcast_transaction', request)
+    expect(first.status).toBe(200)
+    // Its answer lost, the client retries, after the operator lowered maxValue and rotated the signer out.
+    await env.service.stop()
+    const restarted = await startService({
+      config: testConfig(env.anvil.url, (c) => {
+        c.chains[0].policy = { maxValue: '1' }
+        c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
+      }),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    })
+    try {
+      const post = async (body: unknown) => {
+        const res = await fetch(`${restarted.url}/broadcast_transaction`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+          body: JSON.stringify(body),
+        })
+        return { status: res.status, json: (await res.json()) as any }
+      }
+      // Before: 400 VALUE_TOO_HIGH, which tells the client it was never stored, though it may run.
+      const retry = await post(request)
+      expect(retry).toMatchObject({ status: 200, json: { transactionId: first.json.transactionId } })
+      // A new request is refused as before, by the policy and for its signer.
+      expect((await post({ ...request, idempotencyKey: 'order-43' })).json.error.code).toBe('VALUE_TOO_HIGH')
+      expect((await post({ ...request, value: '1', idempotencyKey: 'order-44' })).json.error.code).toBe('UNKNOWN_SIGNER')
+      // The same key with other fields is still a conflict.
+      expect((await post({ ...request, value: '6' })).status).toBe(409)
+    } finally {
+      await restarted.stop()
     }
   })
 })

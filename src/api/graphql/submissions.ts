@@ -1,0 +1,95 @@
+import {
+  getArgumentValues,
+  getDirectiveValues,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  Kind,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLResolveInfo,
+  type SelectionNode,
+} from 'graphql'
+import { checkBeforeStoring } from '../../accept/acceptTransaction.ts'
+import { validateBroadcastRequest } from '../../accept/validateBroadcastRequest.ts'
+import { ERROR_CODE, InputError } from '../../core/errors.ts'
+import { isDatabaseUnavailable } from '../../db/databaseUnavailable.ts'
+import type { GraphQLContext } from './builder.ts'
+
+/**
+ * One GraphQL request may carry several `broadcastTransaction` fields (aliases). graphql-js runs a mutation's
+ * fields one after the other, and the field is non-null: one refused after others were stored nulls the whole
+ * answer (`data: null`), so the client never learns the ids of those stored, and one without idempotency keys
+ * sends them again (they run twice). So every field's input is checked before the first is stored, and a field
+ * that fails afterwards anyway (its key's in-flight cap, an idempotency conflict, the database) says in its error
+ * which fields were stored, with their ids.
+ */
+
+/** The broadcastTransaction fields of the operation that run (not skipped by @skip/@include), one per response key. */
+export function submissionFields(info: GraphQLResolveInfo): FieldNode[] {
+  const byKey = new Map<string, FieldNode>()
+  const included = (node: FieldNode | SelectionNode) =>
+    getDirectiveValues(GraphQLSkipDirective, node, info.variableValues)?.if !== true &&
+    getDirectiveValues(GraphQLIncludeDirective, node, info.variableValues)?.if !== false
+  const walk = (selections: readonly SelectionNode[], seen: Set<string>) => {
+    for (const s of selections) {
+      if (!included(s)) continue
+      if (s.kind === Kind.FIELD) {
+        if (s.name.value === 'broadcastTransaction' && !byKey.has(s.alias?.value ?? s.name.value)) byKey.set(s.alias?.value ?? s.name.value, s)
+      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet.selections, seen)
+      else {
+        const fragment: FragmentDefinitionNode | undefined = info.fragments[s.name.value]
+        if (!seen.has(s.name.value) && fragment) {
+          seen.add(s.name.value)
+          walk(fragment.selectionSet.selections, seen)
+        }
+      }
+    }
+  }
+  walk(info.operation.selectionSet.selections, new Set())
+  return [...byKey.values()]
+}
+
+/**
+ * Checks the input of every broadcastTransaction field of the request (as each will be checked when it runs)
+ * before the first is stored: one refused refuses them all, nothing stored, its response key named.
+ */
+export async function checkEverySubmission(ctx: GraphQLContext, info: GraphQLResolveInfo, fields: FieldNode[]): Promise<void> {
+  const definition = info.parentType.getFields()['broadcastTransaction']!
+  for (const field of fields) {
+    const key = field.alias?.value ?? field.name.value
+    try {
+      const { input } = getArgumentValues(definition, field, info.variableValues)
+      await checkBeforeStoring(ctx.service, validateBroadcastRequest(input, ctx.service.config), ctx.principal.name)
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err
+      throw new InputError(
+        err.code,
+        `${key}: ${err.message} (nothing of this request was stored: its broadcastTransaction fields are checked together before the first is stored)`,
+        err.field,
+        err.httpStatus,
+      )
+    }
+  }
+}
+
+export type StoredSubmission = { field: string; id: string }
+
+/** A broadcastTransaction field that failed after others of its request were stored: their ids, which `data: null` drops. */
+export class PartlyStoredError extends InputError {
+  override name = 'PartlyStoredError'
+  override readonly extensions: { code: InputError['code']; field?: string; stored: StoredSubmission[] }
+  constructor(code: InputError['code'], message: string, field: string | undefined, stored: StoredSubmission[]) {
+    const list = stored.map((s) => `${s.field} = ${s.id}`).join(', ')
+    super(code, `${message.replace(/[.\s]+$/, '')}. Stored before it in this request, though the answer's data is null: ${list} (extensions.stored)`, field)
+    this.extensions = { ...(field ? { code, field } : { code }), stored }
+  }
+}
+
+/** The error a broadcastTransaction field answers with once earlier fields of its request were stored. */
+export function partlyStored(ctx: GraphQLContext, err: unknown, stored: StoredSubmission[]): unknown {
+  if (err instanceof InputError) return new PartlyStoredError(err.code, err.message, err.field, stored)
+  if (isDatabaseUnavailable(err))
+    return new PartlyStoredError(ERROR_CODE.UNAVAILABLE, 'The service cannot reach its database; this field was not stored', undefined, stored)
+  ctx.service.log.error({ err }, 'unexpected error in broadcastTransaction')
+  return new PartlyStoredError(ERROR_CODE.INTERNAL, 'This field failed (an internal error, logged)', undefined, stored)
+}
