@@ -12,7 +12,7 @@ import { getTransaction, getTransactionByHash, getTransactionsInIdRange, listTra
 import type { AttemptView, EventRow, ListedTransactionRow, ProviderAnswer, TransactionRow } from '../../store/transactionRow.ts'
 import { requireRole } from '../auth.ts'
 import { builder } from './builder.ts'
-import { checkEverySubmission, partlyStored, submissionFields } from './submissions.ts'
+import { checkEverySubmission, partlyStored, refuseOverBurst, submissionFields } from './submissions.ts'
 import './scalars.ts'
 import './subscriptions.ts'
 import './providersQuery.ts'
@@ -283,6 +283,7 @@ builder.mutationType({
         if (!ctx.submissions) {
           const fields = submissionFields(info)
           if (fields.length > 1) {
+            if (ctx.takeToken) refuseOverBurst(fields.length, ctx.service.config.limits.burst)
             ctx.takeToken?.(fields.length - 1)
             await checkEverySubmission(ctx, info, fields)
           }

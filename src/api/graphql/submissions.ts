@@ -50,6 +50,18 @@ export function submissionFields(info: GraphQLResolveInfo): FieldNode[] {
 }
 
 /**
+ * Each broadcastTransaction field takes a rate token, all at the first: more of them than the key's bucket ever
+ * holds (`limits.burst`) can never pass, and RATE_LIMITED with a Retry-After had its client try again for ever.
+ */
+export function refuseOverBurst(fields: number, burst: number): void {
+  if (fields > burst)
+    throw new InputError(
+      ERROR_CODE.QUERY_TOO_COMPLEX,
+      `this request carries ${fields} broadcastTransaction fields, each taking a rate token, and the key's limits.burst is ${burst}: it can never pass; send at most ${burst} in one request`,
+    )
+}
+
+/**
  * Checks the input of every broadcastTransaction field of the request (as each will be checked when it runs)
  * before the first is stored: one refused refuses them all, nothing stored, its response key named.
  */
