@@ -6,6 +6,7 @@ import { getAddress, type Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARTIFACTS, ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
 import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
+import { runCli } from './helpers/cli.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 /** Runtime code that always reverts with Error("nope") (as in adminActions.test.ts). */
@@ -600,6 +601,68 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await sql.end()
     }
   })
+
+  it('a transaction opened by its id in capitals is retried from the page; one replaced for its validUntil says so, not "Cancel requested"', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const tab = await pageWithKey(ADMIN_KEY)
+    let expiredId: string | undefined
+    try {
+      const [failed] = await sql<Array<{ id: string }>>`
+        INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, error_code, error_message, final_at)
+        VALUES (31337, ${SIGNER.address}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'FAILED', 'SEND_REFUSED', 'refused', now()) RETURNING id`
+      const id = failed!.id
+      // Typed or pasted in capitals: the page showed it, and its Retry silently did nothing.
+      await tab.goto(`${env.service.url}/#/tx/${id.toUpperCase()}`)
+      const detail = tab.locator(`section.detail[data-id="${id}"]`)
+      await tab.locator('.role', { hasText: 'admin' }).waitFor()
+      await detail.getByRole('button', { name: 'Retry' }).click()
+      await detail.locator('.notice.ok', { hasText: 'Retried' }).waitFor()
+      await waitForStatus(env, id, 'CONFIRMED')
+
+      // The service replaced this one itself (its validUntil passed): no admin asked for a cancel.
+      const signer = '0x4444444444444444444444444444444444444444'
+      expiredId = (
+        await sql<Array<{ id: string }>>`
+          INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, nonce, error_code, error_message, valid_until)
+          VALUES (31337, ${signer}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'PENDING', 8, 'EXPIRED', 'validUntil passed', now() - interval '1 minute') RETURNING id`
+      )[0]!.id
+      for (const [n, purpose] of [[3, 'REQUEST'], [4, 'CANCEL']] as const)
+        await sql`
+          INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose, status)
+          VALUES (${expiredId}, 1, 31337, ${signer}, 8, ${`0x${String(n).repeat(64)}`}, '0x00', 21000, ${String(n * 1_000_000_000)}, 1000000000, ${purpose}, 'SENT')`
+      await tab.goto(`${env.service.url}/#/tx/${expiredId}`)
+      const note = tab.locator(`section.detail[data-id="${expiredId}"] .tx-cancelling`)
+      await note.waitFor()
+      expect(await note.textContent()).toMatch(/^Its validUntil passed: a zero-value self-transfer at nonce 8 replaces it/)
+    } finally {
+      await tab.close()
+      if (expiredId) await sql`UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now() WHERE id = ${expiredId}`
+      await sql.end()
+    }
+  })
+
+  it('a key revoked while a final transaction is open goes back to the key form, saying so (not "Reconnecting…" for ever)', async () => {
+    const created = await runCli(['keys', 'create', '--name', 'dash-doomed', '--role', 'reader'], { DATABASE_URL: env.databaseUrl })
+    expect(created.code, created.stderr).toBe(0)
+    const id = await submit(env, { to: RECIPIENT, value: '3' })
+    await waitForStatus(env, id, 'CONFIRMED')
+    const tab = await pageWithKey(created.stdout.trim())
+    try {
+      await tab.goto(`${env.service.url}/#/tx/${id}`)
+      await tab.locator(`section.detail[data-id="${id}"][data-status="CONFIRMED"]`).waitFor()
+      const revoked = await runCli(['keys', 'revoke', '--name', 'dash-doomed'], { DATABASE_URL: env.databaseUrl })
+      expect(revoked.code, revoked.stderr).toBe(0)
+      // The server closes the live socket (4403) at its next result (a change made with another key), and refuses it
+      // again on every reconnect; nothing else on this page reads the API. Changes come until the page has shown why.
+      const alert = tab.getByRole('alert').filter({ hasText: /no longer valid/ })
+      await waitFor('the key form, saying the key is no longer valid', async () => {
+        await submit(env, { to: RECIPIENT, value: '4' })
+        return alert.isVisible()
+      }, 25_000, 1_000)
+    } finally {
+      await tab.close()
+    }
+  }, 60_000)
 
   it('an admin is offered Cancel on a waiting request, not on a filler (which the server refuses to cancel)', async () => {
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })

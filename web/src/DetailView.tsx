@@ -214,7 +214,9 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
       )}
       {cancelling && (
         <div class="notice warn tx-cancelling" role="note">
-          Cancel requested: a zero-value self-transfer at nonce {tx.nonce} replaces it if it mines first; until then the request may still run.
+          {/* The service replaces a request past its validUntil on its own: not an admin's cancel. */}
+          {tx.error?.code === 'EXPIRED' ? 'Its validUntil passed' : 'Cancel requested'}: a zero-value self-transfer at nonce {tx.nonce} replaces it if it
+          mines first; until then the request may still run.
         </div>
       )}
       {tx.atFeeCap && <div class="notice warn">Fee bumping has reached the chain's maxFeePerGasCap: it is rebroadcast at the cap.</div>}

@@ -207,9 +207,14 @@ export function connectLive(key: string): Live {
         if (!rowsFailed) setState('live')
         if (wasRetry) for (const fn of reconnectListeners) fn()
       },
-      closed: () => {
+      closed: (event) => {
         socketUp = false
         setState('offline')
+        // The server closes the socket with 4403 once the key is refused (revoked with the CLI; dev mode's key made
+        // anew). graphql-ws retries it as any close: a page that reads nothing over HTTP (a final transaction's)
+        // showed "Reconnecting…" for ever. Back to the key form, saying why, as a 401 over HTTP does.
+        const close = event as { code?: number; reason?: string } | undefined
+        if (close?.code === 4403) onUnauthenticated(close.reason || 'The API key is no longer valid')
       },
     },
   })

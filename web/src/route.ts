@@ -17,7 +17,9 @@ export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/'
   const [pathname = '/', search = ''] = path.split('?')
   const tx = /^\/tx\/([^/]+)$/.exec(pathname)
-  if (tx) return { name: 'tx', id: decodeURIComponent(tx[1]!) }
+  // Ids are lowercase (the API answers with them so): one typed or pasted in capitals showed the page, but its
+  // Retry and Cancel compared it with the id shown and silently did nothing.
+  if (tx) return { name: 'tx', id: decodeURIComponent(tx[1]!).toLowerCase() }
   const q = new URLSearchParams(search)
   const tab = TABS.find((t) => t.id === q.get('tab'))?.id ?? 'all'
   const chain = Number(q.get('chain'))
