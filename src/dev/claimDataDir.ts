@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../config/loadConfig.ts'
-import { isAlive, processCommandLine, readPidFile, removePidFile, writePidFile } from './processes.ts'
+import { isAlive, processCommandLine, processStartedAt, readPidFile, removePidFile, writePidFile } from './processes.ts'
 
 /**
  * Makes this process the one service using `dataDir` (dev mode's embedded Postgres and anvil live there), until it
@@ -9,12 +9,20 @@ import { isAlive, processCommandLine, readPidFile, removePidFile, writePidFile }
  * killed run and stopped them: the first went on answering with no database and no chain. Now the second is
  * refused, naming the first. A pid file whose process is gone (a SIGKILLed run) is taken over.
  */
+/** Whether `pid` was running when `file` was last written (1 s of slack: /proc's start time is in 10 ms ticks, file times vary). */
+function startedBefore(pid: number, file: string): boolean {
+  const started = processStartedAt(pid)
+  return started === null || started <= statSync(file).mtimeMs + 1_000
+}
+
 export function claimDataDir(dataDir: string): void {
   mkdirSync(dataDir, { recursive: true })
   const file = join(dataDir, 'service.pid')
   const holder = readPidFile(file)
-  // Its pid reused by something else since is not a service: only a live node process counts.
-  if (holder !== null && holder !== process.pid && isAlive(holder) && /\bnode\b|tx-broadcaster|main\.js/.test(processCommandLine(holder)))
+  // Its pid reused by something else since is not a service: only a live node process that was running when the
+  // file was written counts. Any node process passed before: after a reboot (or a SIGKILLed run) whose pid an
+  // editor or another node server then had, the start was refused, naming that program as a tx-broadcaster.
+  if (holder !== null && holder !== process.pid && isAlive(holder) && /\bnode\b|tx-broadcaster|main\.js/.test(processCommandLine(holder)) && startedBefore(holder, file))
     throw new ConfigError(
       `another tx-broadcaster (pid ${holder}) is using ${dataDir}: stop it first, or give this one its own directory (BROADCASTER_DATA_DIR=...)`,
     )

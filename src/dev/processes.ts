@@ -23,6 +23,22 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * When a process started (ms since the epoch), from Linux /proc (its start in clock ticks after boot, and the boot
+ * time); null when it is gone or /proc is not there. Clock ticks are taken at the usual 100 per second.
+ */
+export function processStartedAt(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after "pid (comm)": state is the 3rd field of the line, starttime the 22nd.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1])
+    return Number.isFinite(ticks) && Number.isFinite(boot) && boot > 0 ? boot * 1000 + ticks * 10 : null
+  } catch {
+    return null
+  }
+}
+
 /** The command line of a running process ('' when it is gone or /proc is not there). */
 export function processCommandLine(pid: number): string {
   try {
