@@ -20,14 +20,27 @@ export async function startDevAnvil(dataDir: string, log: (m: string) => void = 
 
   const base = { blockTimeSec: 1, detached: true, extraArgs: ['--state', stateFile, '--state-interval', '1'] }
   let anvil: Anvil
-  if (await isPortFree(DEV_ANVIL_PORT)) {
-    anvil = await startAnvil({ ...base, port: DEV_ANVIL_PORT }).catch((err: Error) => {
-      log(`anvil could not use port ${DEV_ANVIL_PORT} (${err.message.split('\n')[0]}); using a free port`)
-      return startAnvil(base)
-    })
-  } else {
-    log(`port ${DEV_ANVIL_PORT} is taken; starting anvil on a free port`)
-    anvil = await startAnvil(base)
+  try {
+    if (await isPortFree(DEV_ANVIL_PORT)) {
+      anvil = await startAnvil({ ...base, port: DEV_ANVIL_PORT }).catch((err: Error) => {
+        // Taken between the look and the start; any other failure (a damaged state file) would fail on any port,
+        // and was blamed on the port.
+        if (!/address already in use|EADDRINUSE/i.test(err.message)) throw err
+        log(`anvil could not use port ${DEV_ANVIL_PORT} (taken meanwhile); using a free port`)
+        return startAnvil(base)
+      })
+    } else {
+      log(`port ${DEV_ANVIL_PORT} is taken; starting anvil on a free port`)
+      anvil = await startAnvil(base)
+    }
+  } catch (err) {
+    // A state file cut short (a power loss while anvil rewrote it): anvil names it in its words; say what to do.
+    if ((err as Error).message.includes(stateFile))
+      throw new Error(
+        `anvil cannot load the dev chain saved in ${stateFile}: delete ${dataDir} to start over with a new dev chain and database (anvil said: ${(err as Error).message.replace(/\s+/g, ' ').trim()})`,
+        { cause: err },
+      )
+    throw err
   }
 
   const pid = anvil.process.pid!
