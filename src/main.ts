@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   // First: a port in use or a wrong DATABASE_URL is one line naming it, not a stack trace after the signers and
   // providers were checked and the stages started.
   await checkListen(options.port, options.host)
-  if (databaseUrl) await checkDatabase(databaseUrl)
+  if (databaseUrl) await checkDatabase(databaseUrl, { refuseOthers: !options.file })
   // Dev mode's children (and an embedded Postgres) live in the data dir: one service at a time there.
   if (!databaseUrl || !options.file) claimDataDir(options.dataDir)
   if (!databaseUrl) {

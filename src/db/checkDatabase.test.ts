@@ -1,4 +1,6 @@
+import postgres from 'postgres'
 import { describe, expect, it } from 'vitest'
+import { createMigratedTestDatabase, createTestDatabase } from '../../tests/helpers/database.ts'
 import { checkDatabase } from './checkDatabase.ts'
 
 /** What start-up prints for a wrong DATABASE_URL: one line naming it and what is wrong, never the password. */
@@ -26,5 +28,30 @@ describe('checkDatabase (real Postgres at 127.0.0.1:5432)', () => {
     ['another scheme', 'mysql://u:secretpw@127.0.0.1/x', /^DATABASE_URL: expected a postgres:\/\/ URL, got mysql:/],
   ])('%s: one line naming DATABASE_URL', async (_label, url, message) => {
     expect(await refusal(url)).toMatch(message)
+  })
+
+  it('dev mode (refuseOthers) refuses a database holding other tables and none of ours; an empty one or ours passes', async () => {
+    const other = await createTestDatabase()
+    const ours = await createMigratedTestDatabase()
+    try {
+      await expect(checkDatabase(other.url, { refuseOthers: true })).resolves.toBeUndefined()
+      const sql = postgres(other.url, { max: 1, onnotice: () => {} })
+      await sql`CREATE TABLE orders (id int)`
+      await sql.end()
+      // Before: dev mode added its tables and job queue to another project's database (a DATABASE_URL from its shell).
+      const err = await checkDatabase(other.url, { refuseOthers: true }).then(
+        () => null,
+        (e: Error) => e,
+      )
+      expect(err?.name).toBe('ConfigError')
+      expect(err?.message).toMatch(/^DATABASE_URL names a database \(127\.0\.0\.1:5432\/\w+\) that holds 1 table\(s\) and none of tx-broadcaster's; .*Unset DATABASE_URL/)
+      // With a config file a DATABASE_URL is the operator's choice, as before.
+      await expect(checkDatabase(other.url)).resolves.toBeUndefined()
+      await expect(checkDatabase(ours.url, { refuseOthers: true })).resolves.toBeUndefined()
+    } finally {
+      await ours.conn.sql.end().catch(() => {})
+      await ours.drop()
+      await other.drop()
+    }
   })
 })

@@ -18,7 +18,7 @@ export function describeDatabase(databaseUrl: string): string {
  * (after the signers were loaded and the providers asked), none naming DATABASE_URL, and an invalid one could be
  * echoed with its password. Now one line saying what to change, the password never in it.
  */
-export async function checkDatabase(databaseUrl: string): Promise<void> {
+export async function checkDatabase(databaseUrl: string, opts: { refuseOthers?: boolean } = {}): Promise<void> {
   let url: URL
   try {
     url = new URL(databaseUrl)
@@ -29,8 +29,11 @@ export async function checkDatabase(databaseUrl: string): Promise<void> {
     throw new ConfigError(`DATABASE_URL: expected a postgres:// URL, got ${url.protocol}//...`)
   const where = describeDatabase(databaseUrl)
   const sql = openPostgres(databaseUrl, { max: 1, connect_timeout: CONNECT_TIMEOUT_S, onnotice: () => {} })
+  let found: { ours: boolean; tables: number } | undefined
   try {
-    await sql`SELECT 1`
+    ;[found] = await sql<{ ours: boolean; tables: number }[]>`
+      SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS ours,
+        (SELECT count(*)::int FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')) AS tables`
   } catch (err) {
     const e = err as { code?: string; message?: string }
     // postgres.js's own messages name the host and database, never the password; a network error's code says enough.
@@ -39,4 +42,11 @@ export async function checkDatabase(databaseUrl: string): Promise<void> {
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {})
   }
+  // Dev mode (no config file) with a DATABASE_URL inherited from another project's shell added this service's tables
+  // and job queue to that project's database, said only in the banner afterwards.
+  if (opts.refuseOthers && found && !found.ours && found.tables > 0)
+    throw new ConfigError(
+      `DATABASE_URL names a database (${where}) that holds ${found.tables} table(s) and none of tx-broadcaster's; dev mode (no config file) would add its own there. ` +
+        `Unset DATABASE_URL to run dev mode on its embedded Postgres (it may come from another project's shell), or name an empty database`,
+    )
 }
