@@ -1,4 +1,4 @@
-import type { Hex } from 'viem'
+import { BaseError, type Hex } from 'viem'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import type { ServiceContext } from '../context.ts'
@@ -44,6 +44,8 @@ function isTimeoutNote(code: string | null, message: string | null): boolean {
 }
 /** Said of a request whose estimate timed out or failed while no estimate went through (maybe provider trouble: no patience runs). */
 const NO_DEADLINE = 'no estimate went through, so it waits without a deadline'
+/** How a request set aside because the provider failed its gas estimate is told (and found again: see putOff below). */
+const ESTIMATE_PROVIDER_FAILED = 'the provider failed its gas estimate'
 /** Rows of a batch whose estimates timed out together asked again one by one at once, at most. */
 const ALONE_AT_ONCE = 20
 
@@ -128,7 +130,8 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       if (why.kind === 'invalid') return { kind: 'fail', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: why.message }
       if (why.kind === 'insufficient_funds') return waitOrFail(row, ERROR_CODE.INSUFFICIENT_FUNDS, why.message, patience.fundsMs, now)
       if (why.kind === 'timed_out') return { kind: 'timed_out', row, message: why.message }
-      if (why.kind === 'transient') return { kind: 'provider_failed', row, message: why.message }
+      // The provider's failure, not ours: an error that is no node's answer (a bug here) still fails the batch, logged.
+      if (why.kind === 'transient' && err instanceof BaseError) return { kind: 'provider_failed', row, message: why.message }
       // A node's refusal we have no wording for, from a provider that is otherwise fine: not the batch's
       // problem. Set aside, retried, then FAILED with its words.
       if (why.kind === 'unrecognized' && (await providerIsFine()))
@@ -171,21 +174,25 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     })
   }
   if (plans.some((p) => p.kind === 'provider_failed')) {
-    // The provider failed these estimates and others of the batch went through, or it answers a plain call: the
-    // failure is about these calls (a node that gives up on a heavy one and says "timed out", a gateway's 5xx for
-    // it), and, thrown, it failed the batch on every try, holding back every request of the signer behind them with
-    // no reason shown. They wait, saying why: with a deadline while other estimates go through, without one while
-    // none does (it cannot be told from the provider's trouble). A provider that answers nothing is provider
-    // trouble: the batch is tried again, as before.
+    // The provider failed these estimates (a 5xx, a rate limit, "timed out" in its words), twice retried already,
+    // while it answers other calls (another estimate of the batch went through, or eth_blockNumber answers). Thrown,
+    // it failed the batch on every try, and a request failing so alone (a node that gives up on its heavy call)
+    // held back every request of its signer behind it, with no reason shown. They wait, saying why, and are asked
+    // again as set-aside rows are; provider trouble never counts against a request's patience, so without a
+    // deadline. A provider that answers nothing is provider trouble: the batch is tried again, as before.
     const failed = plans.find((p) => p.kind === 'provider_failed')!
     if (!(await providerIsFine())) throw new Error(`a gas estimate failed and the provider does not answer eth_blockNumber: ${failed.message}`)
-    plans = plans.map((p) => {
-      if (p.kind !== 'provider_failed') return p
-      const words = `the provider failed its gas estimate: ${withoutFullStop(p.message)}`
-      return someEstimated
-        ? waitOrFail(p.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
-        : { kind: 'wait', row: p.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; ${NO_DEADLINE}`, restartsPatience: true }
-    })
+    plans = plans.map((p) =>
+      p.kind !== 'provider_failed'
+        ? p
+        : {
+            kind: 'wait',
+            row: p.row,
+            code: ERROR_CODE.GAS_ESTIMATION_FAILED,
+            message: `${ESTIMATE_PROVIDER_FAILED}: ${withoutFullStop(p.message)}; provider trouble does not count against its patience, so it waits without a deadline`,
+            restartsPatience: true,
+          },
+    )
   }
   if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
   // An estimate runs against a state without the signer's requests not mined yet: a request sent right after the one
@@ -196,8 +203,10 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   const [pending] = await ctx.db.sql<{ seq: number | null }[]>`
     SELECT min(seq) AS seq FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'PENDING'`
   const pendingFrom = pending?.seq == null ? Infinity : Number(pending.seq)
-  // Put off too (its estimate timed out): it may be the one this row needs, and it is signed later.
-  const putOff = (p: (typeof plans)[number]) => p.kind === 'later' || (p.kind === 'wait' && isTimeoutNote(p.code, p.message))
+  // Put off too (its estimate timed out, or the provider failed it): it may be the one this row needs, and it is
+  // signed later.
+  const putOff = (p: (typeof plans)[number]) =>
+    p.kind === 'later' || (p.kind === 'wait' && (isTimeoutNote(p.code, p.message) || p.message.startsWith(ESTIMATE_PROVIDER_FAILED)))
   const signedFrom = Math.min(...plans.filter((p) => p.kind === 'sign' || putOff(p)).map((p) => Number(p.row.seq)))
   return plans.map((p) => {
     if (p.kind !== 'reverted') return p as Plan
