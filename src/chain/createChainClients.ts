@@ -103,8 +103,9 @@ export function createChainClients(config: ChainConfig, opts: { now?: () => numb
   const readClient = (timeout: number, retries: number, bulk: boolean, call: { callTimeouts?: boolean; alone?: boolean } = {}) =>
     createPublicClient({
       transport: only
-        ? // One provider: nothing to fail over to, so let viem retry it.
-          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, bulk, lacking: lacking.get(only.name), ...call })
+        ? // One provider: nothing to fail over to, so let viem retry it. Gated all the same: down or behind it is
+          // still tried (no other passes), but not once it is known to serve another chain.
+          providerTransport({ name: only.name, url: only.url, timeoutMs: timeout, health, redact, retryCount: retries, gateReads: true, bulk, lacking: lacking.get(only.name), ...call })
         : fallback(
             byWeight.map((p) =>
               providerTransport({ name: p.name, url: p.url, timeoutMs: timeout, health, redact, gateReads: true, bulk, lacking: lacking.get(p.name), ...call }),

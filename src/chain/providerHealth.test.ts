@@ -139,6 +139,22 @@ describe('createProviderHealth', () => {
     expect(h.view()[0]!.status).toBe('healthy')
   })
 
+  it('a provider known to serve another chain is never used, not even when no other passes', () => {
+    const h = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => T0 })
+    h.recordChainId('a', 1)
+    h.recordChainId('b', 137)
+    h.markDown('a', 'timeout')
+    // Before: a down, no provider passed, so every one was tried, b with it.
+    expect([h.usableForSend('a'), h.usableForRead('a')]).toEqual([true, true])
+    expect([h.usableForSend('b'), h.usableForRead('b')]).toEqual([false, false])
+    const only = createProviderHealth({ chainId: 1, names: ['c'], policy: POLICY, now: () => T0 })
+    expect(only.usableForSend('c')).toBe(true) // not verified yet: tried
+    only.recordChainId('c', 137)
+    expect([only.usableForSend('c'), only.usableForRead('c')]).toEqual([false, false])
+    only.recordChainId('c', 1)
+    expect(only.usableForSend('c')).toBe(true)
+  })
+
   it("a head read between checks is the chain's latest head, not one provider's: the others do not look behind for it", () => {
     const h = createProviderHealth({ chainId: 1, names: ['a', 'b', 'c'], policy: POLICY, now: () => T0 })
     expect(h.latestHead()).toBeNull()

@@ -217,6 +217,10 @@ export function createProviderHealth(args: {
     const s = states.get(name)
     if (!s) return false
     if (test(s, t, best)) return true
+    // Known to serve another chain: never, not even when no provider passes. Tried with the others, its answers
+    // ("invalid chain id" to every send, read as never valid) failed requests and handed their nonces on, and its
+    // reads (nonce counts, fees, receipts, estimates) were another chain's.
+    if (s.chainOk === false) return false
     // No provider passes: try them all rather than none.
     for (const other of states.values()) if (test(other, t, best)) return false
     return true
