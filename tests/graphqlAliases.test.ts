@@ -34,7 +34,7 @@ describe('broadcastTransaction aliases in one request', () => {
     expect(json.errors[0].extensions).toMatchObject({ code: 'VALUE_OUT_OF_RANGE', field: 'gasLimit' })
     expect(json.errors[0].message).toMatch(/^b: gasLimit: 21000 is below .*nothing of this request was stored/)
     expect(await storedIds()).toEqual([])
-    // Each alone: a is stored, c refused by the policy.
+    // Without b, c alone still refuses them both, before a is stored.
     const alone = await env.graphql(`mutation { a: broadcastTransaction(input: { to: "${RECIPIENT}", value: "1" }) { id } c: broadcastTransaction(input: { to: "${RECIPIENT}", value: "1000" }) { id } }`)
     expect(alone.json.errors[0].extensions.code).toBe('VALUE_TOO_HIGH')
     expect(alone.json.errors[0].message).toMatch(/^c: value/)
@@ -54,7 +54,12 @@ describe('broadcastTransaction aliases in one request', () => {
     // Before: TOO_MANY_IN_FLIGHT alone; the client had no way to learn that a and b were stored, or their ids.
     expect(json.errors).toHaveLength(1)
     expect(json.errors[0].path).toEqual(['c'])
-    expect(json.errors[0].extensions).toMatchObject({ code: 'TOO_MANY_IN_FLIGHT', stored: [{ field: 'a', id: ids[0] }, { field: 'b', id: ids[1] }] })
+    // Its own extensions kept: when to come back.
+    expect(json.errors[0].extensions).toMatchObject({
+      code: 'TOO_MANY_IN_FLIGHT',
+      retryAfterSeconds: expect.any(Number),
+      stored: [{ field: 'a', id: ids[0] }, { field: 'b', id: ids[1] }],
+    })
     expect(json.errors[0].message).toContain(`a = ${ids[0]}, b = ${ids[1]}`)
   })
 })

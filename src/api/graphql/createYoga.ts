@@ -161,7 +161,7 @@ export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
 
 /** What a field under a root field answers when the database is out of reach (maskError below). */
 export const NESTED_FIELD_UNAVAILABLE =
-  'The service cannot reach its database to read this field. What the request stored before, if anything, is stored: retry a broadcastTransaction only with the same idempotencyKey, or look it up.'
+  'The service cannot reach its database to read this field; retry in a few seconds. Anything this request stored before (a broadcastTransaction) stays stored.'
 
 export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Yoga {
   return createYoga<ServerContext, GraphQLContext>({
@@ -191,7 +191,8 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
           service.log.warn({ err: chain.at(-1) }, 'GraphQL request failed: the database is out of reach')
           const unavailable = databaseUnavailable()
           // A field under a root field (a stored transaction's attempts, read after its commit): "nothing was stored"
-          // would be false of a broadcastTransaction that did commit, and invite a retry that runs it twice.
+          // would be false of a broadcastTransaction that did commit, and invite a retry that runs it twice. Worded for
+          // queries too (maskError does not see which operation it was).
           const message = (outer.path?.length ?? 0) > 1 ? NESTED_FIELD_UNAVAILABLE : unavailable.message
           return new GraphQLError(message, { nodes: outer.nodes, path: outer.path, extensions: { ...unavailable.extensions } })
         }

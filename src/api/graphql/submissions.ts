@@ -89,19 +89,26 @@ export type StoredSubmission = { field: string; id: string }
 /** A broadcastTransaction field that failed after others of its request were stored: their ids, which `data: null` drops. */
 export class PartlyStoredError extends InputError {
   override name = 'PartlyStoredError'
-  override readonly extensions: { code: InputError['code']; field?: string; stored: StoredSubmission[] }
-  constructor(code: InputError['code'], message: string, field: string | undefined, stored: StoredSubmission[]) {
+  override readonly extensions: Record<string, unknown> & { code: InputError['code']; stored: StoredSubmission[] }
+  /** `extensions`: the field's own error's (its field, a retryAfterSeconds), kept. */
+  constructor(code: InputError['code'], message: string, extensions: Record<string, unknown>, stored: StoredSubmission[]) {
     const list = stored.map((s) => `${s.field} = ${s.id}`).join(', ')
-    super(code, `${message.replace(/[.\s]+$/, '')}. Stored before it in this request, though the answer's data is null: ${list} (extensions.stored)`, field)
-    this.extensions = { ...(field ? { code, field } : { code }), stored }
+    super(code, `${message.replace(/[.\s]+$/, '')}. Stored before it in this request, though the answer's data is null: ${list} (extensions.stored)`)
+    this.extensions = { ...extensions, code, stored }
   }
 }
 
 /** The error a broadcastTransaction field answers with once earlier fields of its request were stored. */
 export function partlyStored(ctx: GraphQLContext, err: unknown, stored: StoredSubmission[]): unknown {
-  if (err instanceof InputError) return new PartlyStoredError(err.code, err.message, err.field, stored)
+  if (err instanceof InputError) return new PartlyStoredError(err.code, err.message, err.extensions, stored)
   if (isDatabaseUnavailable(err))
-    return new PartlyStoredError(ERROR_CODE.UNAVAILABLE, 'The service cannot reach its database; this field was not stored', undefined, stored)
+    return new PartlyStoredError(ERROR_CODE.UNAVAILABLE, 'The service cannot reach its database; this field was not stored', { retryAfterSeconds: 5 }, stored)
   ctx.service.log.error({ err }, 'unexpected error in broadcastTransaction')
-  return new PartlyStoredError(ERROR_CODE.INTERNAL, 'This field failed (an internal error, logged)', undefined, stored)
+  // A connection lost during its commit lands here too: it may be stored (a 500 says so over REST).
+  return new PartlyStoredError(
+    ERROR_CODE.INTERNAL,
+    'This field failed (an internal error, logged) and may have been stored: look it up, or send it again only with the same idempotencyKey',
+    {},
+    stored,
+  )
 }
