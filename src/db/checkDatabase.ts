@@ -32,7 +32,8 @@ export async function checkDatabase(databaseUrl: string, opts: { refuseOthers?: 
   let found: { ours: boolean; tables: number } | undefined
   try {
     ;[found] = await sql<{ ours: boolean; tables: number }[]>`
-      SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS ours,
+      -- One of this service's own tables: drizzle's migrations table is every drizzle project's.
+      SELECT to_regclass('signer_nonces') IS NOT NULL AND to_regclass('transaction_events') IS NOT NULL AS ours,
         (SELECT count(*)::int FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')) AS tables`
   } catch (err) {
     const e = err as { code?: string; message?: string }

@@ -23,17 +23,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * When a process started (ms since the epoch), from Linux /proc (its start in clock ticks after boot, and the boot
- * time); null when it is gone or /proc is not there. Clock ticks are taken at the usual 100 per second.
- */
-export function processStartedAt(pid: number): number | null {
+/** When a process started, in clock ticks after boot (Linux /proc: not moved by a step of the wall clock); null when it is gone or /proc is not there. */
+export function processStartTicks(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after "pid (comm)": state is the 3rd field of the line, starttime the 22nd.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return ticks && /^\d+$/.test(ticks) ? ticks : null
+  } catch {
+    return null
+  }
+}
+
+/** When a process started (ms since the epoch, from its start ticks and the boot time, at 100 ticks a second); null when unknown. */
+export function processStartedAt(pid: number): number | null {
+  const ticks = processStartTicks(pid)
+  try {
     const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1])
-    return Number.isFinite(ticks) && Number.isFinite(boot) && boot > 0 ? boot * 1000 + ticks * 10 : null
+    return ticks !== null && Number.isFinite(boot) && boot > 0 ? boot * 1000 + Number(ticks) * 10 : null
   } catch {
     return null
   }
