@@ -537,7 +537,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         // Searched again on the next ticks, whether or not a reorg under the cursor started the search.
         if (rescanTo === null) settledAhead = Math.max(settledAhead ?? 0, Number(unresolved.number))
       } else {
-        log.warn({ block: Number(unresolved.number) }, 'a final transaction mined again in this block: its receipt there still not read after a minute; moving on')
+        log.warn({ block: Number(unresolved.number) }, 'a transaction of ours mined again in this block after a reorg: its receipt there still not read after a minute; moving on')
         reminedWait.gaveUp = true
       }
     } else if (!unresolved && reminedWait && !reminedWait.gaveUp) reminedWait = null
