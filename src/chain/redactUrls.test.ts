@@ -8,7 +8,14 @@ const KEY = 'k3yAbCdEfGhIjKlMnOpQr'
 const PASSWORD = 's3cr3t-pw'
 
 describe('createUrlRedactor', () => {
-  const redact = createUrlRedactor([`https://alice:${PASSWORD}@rpc.example.com/v2/${KEY}`, 'https://node.example.org/?apikey=abcdef123', 'http://127.0.0.1:8545/'])
+  const redact = createUrlRedactor([
+    `https://alice:${PASSWORD}@rpc.example.com/v2/${KEY}`,
+    'https://node.example.org/?apikey=abcdef123',
+    'http://127.0.0.1:8545/',
+    'https://gw.example.net/key/ab12.cd34.ef56.gh78',
+    'https://proxy.example.net/v1/shortkey123',
+    'https://b64.example.net/v1/Zm9vYmFyYmF6cXV4+/=',
+  ])
   it.each([
     [`URL: https://alice:${PASSWORD}@rpc.example.com/v2/${KEY}`, 'URL: https://***@rpc.example.com/v2/***'],
     // viem moves credentials into a header and reports the URL without them.
@@ -16,6 +23,10 @@ describe('createUrlRedactor', () => {
     [`the key ${KEY} alone, and the password ${PASSWORD}`, 'the key *** alone, and the password ***'],
     ['https://node.example.org/?apikey=abcdef123 failed', 'https://node.example.org/?*** failed'],
     ['nothing secret here', 'nothing secret here'],
+    // Keys that are not long opaque tokens: before, each stayed as it was.
+    ['https://gw.example.net/key/ab12.cd34.ef56.gh78 failed', 'https://gw.example.net/key/*** failed'],
+    ['https://proxy.example.net/v1/shortkey123 failed, key shortkey123', 'https://proxy.example.net/v1/*** failed, key ***'],
+    ['https://b64.example.net/v1/Zm9vYmFyYmF6cXV4+/= refused', 'https://b64.example.net/v1/***/*** refused'],
     ['a URL without secrets stays as it is: http://127.0.0.1:8545/ and http://127.0.0.1:8545', 'a URL without secrets stays as it is: http://127.0.0.1:8545/ and http://127.0.0.1:8545'],
   ])('%s', (text, expected) => {
     expect(redact(text)).toBe(expected)

@@ -1,10 +1,8 @@
-import { redactUrl } from '../common/logger.ts'
+import { isSecretSegment, redactUrl } from '../common/logger.ts'
 
 /** Removes the secrets of known URLs from a text. */
 export type Redact = (text: string) => string
 
-/** Path segments redactUrl hides: long opaque tokens, the way hosted providers put API keys in the path. */
-const OPAQUE_SEGMENT = /^[A-Za-z0-9_-]{16,}$/
 /** Shorter pieces are too likely to be ordinary words of an error message. */
 const MIN_SECRET_LENGTH = 4
 
@@ -30,7 +28,9 @@ export function createUrlRedactor(urls: readonly string[]): Redact {
       forms.add(bare.toString())
       for (const f of [...forms]) forms.add(f.replace(/\/$/, ''))
       secrets.push(u.username, u.password, decodeURIComponent(u.username), decodeURIComponent(u.password))
-      secrets.push(...u.pathname.split('/').filter((seg) => OPAQUE_SEGMENT.test(seg)))
+      // As redactUrl hides them; decoded too (a key with '+' or '=' may be written percent-encoded).
+      const hidden = u.pathname.split('/').filter(isSecretSegment)
+      secrets.push(...hidden, ...hidden.map((seg) => safeDecode(seg)))
       if (u.search) secrets.push(u.search.slice(1), ...[...u.searchParams.values()])
     } catch {
       // Not a URL: only the text as given is known.
@@ -45,6 +45,14 @@ export function createUrlRedactor(urls: readonly string[]): Redact {
     let out = text
     for (const [from, to] of ordered) if (out.includes(from)) out = out.split(from).join(to)
     return out
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
   }
 }
 
