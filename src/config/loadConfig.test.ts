@@ -277,6 +277,12 @@ describe('parseConfig: rejected configs', () => {
       problems: ['signers[1].name: Duplicate signer name "hot-1"'],
     },
     {
+      // Before: accepted, then the start failed with "has the same address as signer hot-1", naming no setting.
+      label: 'a signer listing a chain twice',
+      mutate: (c) => (c.signers[0].chainIds = [1, 1]),
+      problems: ['signers[0].chainIds[1]: Duplicate chainId 1'],
+    },
+    {
       label: 'unknown pipeline process mode',
       mutate: (c) => (c.pipeline = { process: 'child' }),
       problems: ['pipeline.process: Invalid option: expected one of "inline"|"separate"'],

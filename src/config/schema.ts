@@ -134,6 +134,10 @@ const signerSchema = z
       ctx.addIssue({ code: 'custom', message: 'Give exactly one of privateKey, keystore or remote' })
     if (s.keystore !== undefined && s.password === undefined)
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'A keystore needs a password' })
+    // Passed, it failed the start with "has the same address as signer <itself>", naming no setting.
+    s.chainIds.forEach((id, j) => {
+      if (s.chainIds.indexOf(id) !== j) ctx.addIssue({ code: 'custom', path: ['chainIds', j], message: `Duplicate chainId ${id}` })
+    })
   })
 
 const apiKeySchema = z.strictObject({
