@@ -42,7 +42,7 @@ const ESTIMATE_TIMED_OUT = 'the node did not finish its gas estimate within rpc.
 function isTimeoutNote(code: string | null, message: string | null): boolean {
   return code === ERROR_CODE.GAS_ESTIMATION_FAILED && (message ?? '').startsWith(ESTIMATE_TIMED_OUT)
 }
-/** Said of a request whose estimate timed out or failed while no estimate went through (maybe provider trouble: no patience runs). */
+/** Said of a request whose estimate timed out while no estimate went through (provider trouble: no patience runs). */
 const NO_DEADLINE = 'no estimate went through, so it waits without a deadline'
 /** How a request set aside because the provider failed its gas estimate is told (and found again: see putOff below). */
 const ESTIMATE_PROVIDER_FAILED = 'the provider failed its gas estimate'

@@ -245,11 +245,6 @@ builder.queryType({
   }),
 })
 
-/**
- * How many broadcastTransaction fields the mutation executes: inside fragments too (`... on Mutation { }`,
- * `...Named`), which counting the top-level fields alone missed (16 submissions for one token again). Fields with
- * one response key are merged by graphql-js and run once, so they count once (a fragment spread twice).
- */
 builder.mutationType({
   fields: (t) => ({
     retryTransaction: t.field({

@@ -24,7 +24,12 @@ import type { GraphQLContext } from './builder.ts'
  * which fields were stored, with their ids.
  */
 
-/** The broadcastTransaction fields of the operation that run (not skipped by @skip/@include), one per response key. */
+/**
+ * The broadcastTransaction fields the mutation executes (not skipped by @skip/@include): inside fragments too
+ * (`... on Mutation { }`, `...Named`), which counting the top-level fields alone missed (16 submissions for one
+ * token). Fields with one response key are merged by graphql-js and run once, so they count once (a fragment spread
+ * twice).
+ */
 export function submissionFields(info: GraphQLResolveInfo): FieldNode[] {
   const byKey = new Map<string, FieldNode>()
   const included = (node: FieldNode | SelectionNode) =>
