@@ -52,6 +52,11 @@ const REMINED_RETRY_MS = 1_000
 const MAX_TICKS_STUCK = 20
 /** How often a leading watcher checks that its lock's connection still holds the lock. */
 const LEADERSHIP_CHECK_MS = 5_000
+/**
+ * A leader whose lock connection has not answered a check for this long steps down, slow or not: Postgres has ended
+ * that idle session by then (idle_session_timeout, 60 s, set on it in tryLead) and another instance may lead.
+ */
+const LOCK_SILENT_STEP_DOWN_MS = 60_000
 /** A REVERTED transaction's message, before the reason its replay found (revert_reason). */
 const REVERTED_BECAUSE = 'execution reverted: '
 /** Reverted transactions replayed for their reason per settled batch: a block of reverts must not hold up the tick. */
@@ -180,6 +185,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       signal.throwIfAborted()
     }
     leader = row!.ok
+    lockAnsweredAt = Date.now()
     if (!leader) {
       // Not taken: this connection holds nothing. A follower kept it for good before, one per chain.
       reserved = null
@@ -771,6 +777,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
 
   /** When the lock's connection was last seen holding it (a leader checks it every LEADERSHIP_CHECK_MS). */
   let leadershipCheckedAt = 0
+  /** When the lock's connection last answered that it holds the lock (or took it). */
+  let lockAnsweredAt = 0
 
   async function tick(signal: AbortSignal): Promise<void> {
     if (!(await tryLead(signal))) return
@@ -828,10 +836,16 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         return null
       },
     )
-    if (leader && held) return
+    if (leader && held) {
+      lockAnsweredAt = Date.now()
+      return
+    }
     // A slow answer on a routine check says nothing about the lock (Postgres, or this event loop, busy): stepping
     // down would leave the lock held by a connection nobody uses, and no instance watching. Checked again soon.
-    if (opts.routine && slow && leader) return
+    // Not for ever: a lock connection silenced alone (a dropped NAT entry, a firewall failover) while the pool's
+    // work well left this instance leading for as long as TCP took to give up (about 15 min), beside the instance
+    // that took the lock once Postgres ended the silent session.
+    if (opts.routine && slow && leader && Date.now() - lockAnsweredAt < LOCK_SILENT_STEP_DOWN_MS) return
     if (leader) log.warn('lost the watcher lock (its connection failed); competing for leadership again')
     leader = false
     reserved = null
@@ -863,8 +877,15 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     async stop() {
       await loop.stop()
       if (reserved) {
-        if (leader) await reserved`SELECT pg_advisory_unlock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int)`.catch(() => {})
-        reserved.release()
+        // Bounded: a silent lock connection held the stop until main.ts's limit. Not handed back then (it may answer
+        // later, still holding the lock): ended with the pool.
+        const unlocked = leader
+          ? await withTimeout(reserved`SELECT pg_advisory_unlock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int)`, 5_000, 'unlock').then(
+              () => true,
+              (err: Error) => !/did not finish within/.test(err.message),
+            )
+          : true
+        if (unlocked) reserved.release()
       }
       leader = false
     },
