@@ -166,6 +166,33 @@ describe('pipeline.process "separate"', () => {
       await hungDb.drop()
     }
   }, 120_000)
+
+  it('a pipeline process is not killed for a silence of the API process itself (kill -STOP of the API: a paused VM, a laptop asleep)', async () => {
+    const quietAnvil = await startAnvil({ blockTimeSec: 0.5 })
+    const quietDb = await createTestDatabase()
+    const configPath = writeConfigFile({
+      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: quietAnvil.url }], confirmations: 1, blockTimeMs: 500 }],
+      signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
+      apiKeys: [{ name: 'split', role: 'admin', key: ADMIN_KEY }],
+      pipeline: { process: 'separate', nice: NICE },
+    })
+    const paused = await startServiceProcess({ configPath, databaseUrl: quietDb.url })
+    try {
+      const child = pipelinePid(paused.pid)!
+      // Longer than the 15 s the API process waits for a heartbeat.
+      process.kill(paused.pid, 'SIGSTOP')
+      await new Promise((r) => setTimeout(r, 18_000))
+      process.kill(paused.pid, 'SIGCONT')
+      await new Promise((r) => setTimeout(r, 3_000))
+      // Before: its timers ran before it read the heartbeats queued meanwhile, and the healthy child was killed.
+      expect(pipelinePid(paused.pid)).toBe(child)
+      expect((await (await fetch(`${paused.url}/readyz`)).json()) as object).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: child, restarts: 0 } })
+    } finally {
+      await paused.kill9()
+      await quietAnvil.stop()
+      await quietDb.drop()
+    }
+  }, 90_000)
 })
 
 function dataOf(i: number): Hex {

@@ -218,9 +218,17 @@ export async function startPipelineProcess(opts: {
 
   // A child that is alive but no longer turns its event loop runs nothing: to /readyz and to the restart logic
   // it is as good as dead. Killed, it exits, and the 'exit' handler above restarts it.
+  let lastLook = Date.now()
   const heartbeatTimer = setInterval(() => {
     const c = current
-    if (!c?.ready || stopping || Date.now() - c.lastHeartbeat < HEARTBEAT_TIMEOUT_MS) return
+    const now = Date.now()
+    const late = now - lastLook - HEARTBEAT_MS
+    lastLook = now
+    // This process's own loop stalled (a paused VM or container, a laptop asleep, a long GC): Node runs timers
+    // before it reads the heartbeats queued meanwhile, so a healthy child looked silent and was killed. The silence
+    // is counted from when this process could hear again.
+    if (c && late > HEARTBEAT_TIMEOUT_MS / 3) c.lastHeartbeat = Math.max(c.lastHeartbeat, now - HEARTBEAT_MS)
+    if (!c?.ready || stopping || now - c.lastHeartbeat < HEARTBEAT_TIMEOUT_MS) return
     log.error({ pid: c.proc.pid, silentMs: Date.now() - c.lastHeartbeat }, 'pipeline process stopped answering; killing it')
     c.lastHeartbeat = Date.now() // one kill per silence
     c.proc.kill('SIGKILL')
