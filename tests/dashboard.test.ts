@@ -34,6 +34,24 @@ describe('dashboard (headless Chromium against the real service)', () => {
   }
 
   /**
+   * A PENDING request at `nonce` whose cancel (a self-transfer) is sent, for a signer the service does not hold (no
+   * stage touches it): its two attempts, hashes from `hashDigits`. Returns its id.
+   */
+  const insertPendingWithCancel = async (sql: postgres.Sql, nonce: number, hashDigits: [number, number], note: { code: string; message: string; validUntilPast?: boolean }) => {
+    const signer = '0x4444444444444444444444444444444444444444'
+    const [row] = await sql<Array<{ id: string }>>`
+      INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, nonce, error_code, error_message, valid_until)
+      VALUES (31337, ${signer}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'PENDING', ${nonce}, ${note.code}, ${note.message},
+              ${note.validUntilPast ? sql`now() - interval '1 minute'` : null}) RETURNING id`
+    const id = row!.id
+    for (const [n, purpose] of [[hashDigits[0], 'REQUEST'], [hashDigits[1], 'CANCEL']] as const)
+      await sql`
+        INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose, status)
+        VALUES (${id}, 1, 31337, ${signer}, ${nonce}, ${`0x${String(n).repeat(64)}`}, '0x00', 21000, ${String(n * 1_000_000_000)}, 1000000000, ${purpose}, 'SENT')`
+    return id
+  }
+
+  /**
    * Empties the signer and submits a transfer, which then waits QUEUED with INSUFFICIENT_FUNDS. (The sign stage
    * reuses a balance read for up to half a second: that is waited out, or it signs against the old balance.)
    */
@@ -578,17 +596,8 @@ describe('dashboard (headless Chromium against the real service)', () => {
     const tab = await pageWithKey(ADMIN_KEY)
     let id: string | undefined
     try {
-      // PENDING at nonce 7 with its cancel sent, for a signer the service does not hold (no stage touches it).
-      const signer = '0x4444444444444444444444444444444444444444'
-      id = (
-        await sql<Array<{ id: string }>>`
-          INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, nonce, error_code, error_message)
-          VALUES (31337, ${signer}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'PENDING', 7, 'CANCELLED', 'cancel requested') RETURNING id`
-      )[0]!.id
-      for (const [n, purpose] of [[1, 'REQUEST'], [2, 'CANCEL']] as const)
-        await sql`
-          INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose, status)
-          VALUES (${id}, 1, 31337, ${signer}, 7, ${`0x${String(n).repeat(64)}`}, '0x00', 21000, ${String(n * 1_000_000_000)}, 1000000000, ${purpose}, 'SENT')`
+      // PENDING at nonce 7 with its cancel sent.
+      id = await insertPendingWithCancel(sql, 7, [1, 2], { code: 'CANCELLED', message: 'cancel requested' })
       await tab.goto(`${env.service.url}/#/tx/${id}`)
       const detail = tab.locator(`section.detail[data-id="${id}"]`)
       await detail.locator('.tx-cancelling', { hasText: 'Cancel requested' }).waitFor()
@@ -620,16 +629,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await waitForStatus(env, id, 'CONFIRMED')
 
       // The service replaced this one itself (its validUntil passed): no admin asked for a cancel.
-      const signer = '0x4444444444444444444444444444444444444444'
-      expiredId = (
-        await sql<Array<{ id: string }>>`
-          INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, nonce, error_code, error_message, valid_until)
-          VALUES (31337, ${signer}, ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'PENDING', 8, 'EXPIRED', 'validUntil passed', now() - interval '1 minute') RETURNING id`
-      )[0]!.id
-      for (const [n, purpose] of [[3, 'REQUEST'], [4, 'CANCEL']] as const)
-        await sql`
-          INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose, status)
-          VALUES (${expiredId}, 1, 31337, ${signer}, 8, ${`0x${String(n).repeat(64)}`}, '0x00', 21000, ${String(n * 1_000_000_000)}, 1000000000, ${purpose}, 'SENT')`
+      expiredId = await insertPendingWithCancel(sql, 8, [3, 4], { code: 'EXPIRED', message: 'validUntil passed', validUntilPast: true })
       await tab.goto(`${env.service.url}/#/tx/${expiredId}`)
       const note = tab.locator(`section.detail[data-id="${expiredId}"] .tx-cancelling`)
       await note.waitFor()

@@ -130,16 +130,31 @@ describe('pipeline.process "separate"', () => {
     }
   }, 180_000)
 
-  it('a pipeline process that stops answering (kill -STOP) is killed and replaced; what waited is then confirmed', async () => {
-    const hungAnvil = await startAnvil({ blockTimeSec: 0.5 })
-    const hungDb = await createTestDatabase()
+  /** A service process of its own (its anvil and database) with the pipeline in a child; `stop` ends all three. */
+  async function startSeparate(): Promise<{ service: ServiceProcess; db: { url: string }; stop: () => Promise<void> }> {
+    const ownAnvil = await startAnvil({ blockTimeSec: 0.5 })
+    const ownDb = await createTestDatabase()
     const configPath = writeConfigFile({
-      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: hungAnvil.url }], confirmations: 1, blockTimeMs: 500 }],
+      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: ownAnvil.url }], confirmations: 1, blockTimeMs: 500 }],
       signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
       apiKeys: [{ name: 'split', role: 'admin', key: ADMIN_KEY }],
       pipeline: { process: 'separate', nice: NICE },
     })
-    const hung = await startServiceProcess({ configPath, databaseUrl: hungDb.url })
+    const own = await startServiceProcess({ configPath, databaseUrl: ownDb.url })
+    return {
+      service: own,
+      db: ownDb,
+      stop: async () => {
+        await own.kill9()
+        await ownAnvil.stop()
+        await ownDb.drop()
+      },
+    }
+  }
+
+  it('a pipeline process that stops answering (kill -STOP) is killed and replaced; what waited is then confirmed', async () => {
+    const started = await startSeparate()
+    const { service: hung, db: hungDb } = started
     const sql = postgres(hungDb.url, { max: 1 })
     try {
       const child = pipelinePid(hung.pid)!
@@ -161,22 +176,13 @@ describe('pipeline.process "separate"', () => {
       expect((await (await fetch(`${hung.url}/readyz`)).json()) as object).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: replacement, restarts: 1 } })
     } finally {
       await sql.end()
-      await hung.kill9()
-      await hungAnvil.stop()
-      await hungDb.drop()
+      await started.stop()
     }
   }, 120_000)
 
   it('a pipeline process is not killed for a silence of the API process itself (kill -STOP of the API: a paused VM, a laptop asleep)', async () => {
-    const quietAnvil = await startAnvil({ blockTimeSec: 0.5 })
-    const quietDb = await createTestDatabase()
-    const configPath = writeConfigFile({
-      chains: [{ chainId: 31337, name: 'anvil', providers: [{ name: 'anvil', url: quietAnvil.url }], confirmations: 1, blockTimeMs: 500 }],
-      signers: [{ name: 'anvil-0', chainIds: [31337], privateKey: SIGNER.privateKey }],
-      apiKeys: [{ name: 'split', role: 'admin', key: ADMIN_KEY }],
-      pipeline: { process: 'separate', nice: NICE },
-    })
-    const paused = await startServiceProcess({ configPath, databaseUrl: quietDb.url })
+    const started = await startSeparate()
+    const paused = started.service
     try {
       const child = pipelinePid(paused.pid)!
       // Longer than the 15 s the API process waits for a heartbeat.
@@ -188,9 +194,7 @@ describe('pipeline.process "separate"', () => {
       expect(pipelinePid(paused.pid)).toBe(child)
       expect((await (await fetch(`${paused.url}/readyz`)).json()) as object).toMatchObject({ status: 'ready', pipeline: { ok: true, pid: child, restarts: 0 } })
     } finally {
-      await paused.kill9()
-      await quietAnvil.stop()
-      await quietDb.drop()
+      await started.stop()
     }
   }, 90_000)
 })
