@@ -142,7 +142,8 @@ describe('admin actions, idempotency and deadlines', () => {
     // Sent, but no block before the deadline: it must not execute late.
     const sent = await submit(env, { to: RECIPIENT, value: '2', validUntil: new Date(Date.now() + 3_000).toISOString() })
     await waitForStatus(env, sent, (t) => t.attempts[0]?.status === 'SENT')
-    await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+    // Sent, not only stored: a block mined in between would hold the request's own bytes.
+    await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL' && a.status === 'SENT'), 20_000)
     const t = await mineUntil(env, sent, 'CANCELLED')
     expect(t.status).toBe('CANCELLED')
     expect(t.error.code).toBe('EXPIRED')

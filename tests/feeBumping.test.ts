@@ -272,7 +272,9 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       expect(later.attempts[0].providers.length).toBe(answers)
       expect(later.events.filter((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_cancel_unsigned')).toHaveLength(1)
       proxy!.setMode('ok')
-      await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 20_000)
+      // Sent, not only stored: a block mined between the two (a loaded CI machine) holds the request's own bytes,
+      // which it may still do until the cancel reaches the node (the message above says so).
+      await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL' && a.status === 'SENT'), 20_000)
       const done = await mineUntil(env, id, 'CANCELLED')
       expect(done.error.code).toBe('EXPIRED')
       expect((await env.chain.getTransaction({ hash: done.hash })).value).toBe(0n)
