@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hexToBigInt, type Hex, type TransactionSerializable } from 'viem'
+import { hexToBigInt, numberToHex, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { loadRemoteSigner, RemoteSignerError, toRpcRequest } from './remoteSigner.ts'
 
@@ -11,6 +11,8 @@ const TX: TransactionSerializable = { chainId: 31337, nonce: 7, gas: 21_000n, to
 /** A stand-in remote signer whose answers each test sets. */
 let answer: (tx: Record<string, string>) => Promise<unknown>
 let accounts: unknown = [account.address.toLowerCase()]
+/** Answer as Clef's external API does: account_list and account_signTransaction, no eth_* method. */
+let clef = false
 let server: Server
 let url: string
 beforeAll(async () => {
@@ -19,6 +21,9 @@ beforeAll(async () => {
     for await (const c of req) body += c
     const call = JSON.parse(body) as { id: number; method: string; params: [Record<string, string>] }
     const reply = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }))
+    const notFound = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32601, message: `the method ${call.method} does not exist/is not available` } }))
+    if (clef !== call.method.startsWith('account_')) return void notFound()
+    if (call.method === 'account_list') return reply([account.address])
     if (call.method === 'eth_accounts') {
       if (accounts === 'unsupported')
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32601, message: 'Method not found' } }))
@@ -116,6 +121,44 @@ describe('loadRemoteSigner', () => {
     // An expired token at a proxy in front of it, a bad request, the signer's own trouble: not about the request.
     for (const [status, code] of [[401, -32000], [403, -32000], [400, -32000], [503, -32000], [200, -32603]] as const)
       expect((await outcome(status, code, 'no')).refused, `HTTP ${status}, code ${code}`).toBe(false)
+  })
+
+  it('speaks Clef\'s external API (account_list, account_signTransaction) when the signer has no eth_* methods', async () => {
+    clef = true
+    try {
+      // Before: loaded (eth_accounts "not found" read as "offers only signing"), then every request got "method not
+      // found" to eth_signTransaction, taken for the signer saying no.
+      const signer = await loadRemoteSigner({ name: 'c', remote: { url, address: account.address } })
+      answer = async (r) => ({ raw: await signRequest(r), tx: {} })
+      expect(await signer.signTransaction(TX)).toBe(await account.signTransaction(TX))
+      await expect(loadRemoteSigner({ name: 'c', remote: { url, address: '0x000000000000000000000000000000000000dEaD' } })).rejects.toThrow(/does not hold/)
+    } finally {
+      clef = false
+    }
+  })
+
+  it('"method not found" or "invalid params" to eth_signTransaction is the signer failing (a setup to fix), not a "no"', async () => {
+    const signer = await loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })
+    for (const code of [-32601, -32602]) {
+      answer = async () => ({ httpStatus: 200, error: { code, message: 'not like this' } })
+      const err = (await signer.signTransaction(TX).catch((e: unknown) => e)) as RemoteSignerError
+      expect(err, String(code)).toBeInstanceOf(RemoteSignerError)
+      expect(err.refused, String(code)).toBe(false)
+    }
+  })
+
+  it('refuses a high-s signature (EIP-2): it recovers to the right sender, but nodes refuse it', async () => {
+    const signer = await loadRemoteSigner({ name: 'r', remote: { url, address: account.address } })
+    // A KMS that does not normalize s: the same signature with s' = n - s and the other parity.
+    answer = async (r) => {
+      const { r: sigR, s: sigS, yParity, ...tx } = parseTransaction(await signRequest(r))
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+      return serializeTransaction(tx as TransactionSerializable, { r: sigR!, s: numberToHex(n - hexToBigInt(sigS!), { size: 32 }), yParity: yParity === 0 ? 1 : 0 })
+    }
+    const err = (await signer.signTransaction(TX).catch((e: unknown) => e)) as RemoteSignerError
+    expect(err).toBeInstanceOf(RemoteSignerError)
+    expect(err.message).toMatch(/high-s signature \(EIP-2\), which nodes refuse/)
+    expect(err.refused).toBe(false)
   })
 
   it('at start-up: refuses a signer that does not hold the address; accepts one without eth_accounts', async () => {

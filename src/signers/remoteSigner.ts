@@ -37,14 +37,24 @@ export class RemoteSignerError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
+/** JSON-RPC's "method not found". */
+const METHOD_NOT_FOUND = -32601
+/** Half the order of secp256k1: a signature's s above it is valid math but refused by every node (EIP-2). */
+const HALF_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n / 2n
+
+/** The JSON-RPC error code of a failed call, if it has one. */
+function rpcCodeOf(err: unknown): number | undefined {
+  const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
+  return rpc?.code
+}
 
 /**
- * A JSON-RPC signer answering `eth_signTransaction` (Web3Signer, Clef, geth or
- * anvil with an unlocked account). At start-up it must be reachable and hold the
- * address (`eth_accounts`, when it offers that method). Each answer (the raw
- * signed transaction, or geth/Clef's `{ raw, tx }`) is decoded and checked
- * field by field and by its recovered sender before it is used: what is stored
- * and broadcast is exactly the transaction we asked for.
+ * A JSON-RPC signer answering `eth_signTransaction` (Web3Signer, geth or anvil with an unlocked account), or
+ * Clef's external API (`account_list`, `account_signTransaction`: Clef has no `eth_*` methods). At start-up it
+ * must be reachable and hold the address (`eth_accounts` or `account_list`, when it offers one). Each answer (the
+ * raw signed transaction, or geth/Clef's `{ raw, tx }`) is decoded and checked field by field, by its recovered
+ * sender and for a signature nodes take, before it is used: what is stored and broadcast is exactly the
+ * transaction we asked for.
  */
 export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ address: Address; signTransaction: (tx: TransactionSerializable) => Promise<Hex> }> {
   const address = getAddress(cfg.remote.address)
@@ -61,12 +71,23 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
   const where = redact(cfg.remote.url)
 
   let accounts: unknown
+  /** Clef answers no eth_* method: its external API signs with account_signTransaction (same answer, `{ raw, tx }`). */
+  let signMethod = 'eth_signTransaction'
   try {
     accounts = await call('eth_accounts', [])
   } catch (err) {
     if (isProviderFault(err)) throw new SignerLoadError(cfg.name, `remote signer ${where} cannot be reached: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`)
-    // Answered, but without eth_accounts (some signers offer only signing): reachable is all we can check.
+    // Answered, but without eth_accounts (some signers offer only signing): reachable is all we can check. Unless it
+    // is Clef: before, every request was sent eth_signTransaction, answered "method not found", taken for a refusal,
+    // and waited on it for good while the service ran as if all was well.
     accounts = null
+    if (rpcCodeOf(err) === METHOD_NOT_FOUND) {
+      const clef = await call('account_list', []).catch(() => null)
+      if (Array.isArray(clef)) {
+        accounts = clef
+        signMethod = 'account_signTransaction'
+      }
+    }
   }
   if (Array.isArray(accounts) && !accounts.some((a) => typeof a === 'string' && isAddressEqual(a as Address, address)))
     throw new SignerLoadError(cfg.name, `remote signer ${where} does not hold ${address}`)
@@ -77,14 +98,14 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
       const request = toRpcRequest(address, tx)
       let answer: unknown
       try {
-        answer = await call('eth_signTransaction', [request])
+        answer = await call(signMethod, [request])
       } catch (err) {
         const refused = isRefusal(err)
-        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} ${refused ? 'refused' : 'failed'}: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`, refused)
+        throw new RemoteSignerError(`signer "${cfg.name}": ${signMethod} at ${where} ${refused ? 'refused' : 'failed'}: ${redact(describeSendAnswer(toSendAnswer(err)) ?? 'failed')}`, refused)
       }
       const raw = typeof answer === 'string' ? answer : (answer as { raw?: unknown } | null)?.raw
       if (typeof raw !== 'string' || !/^0x[0-9a-fA-F]+$/.test(raw))
-        throw new RemoteSignerError(`signer "${cfg.name}": eth_signTransaction at ${where} answered without a signed transaction`)
+        throw new RemoteSignerError(`signer "${cfg.name}": ${signMethod} at ${where} answered without a signed transaction`)
       await checkSigned(cfg.name, address, tx, raw as Hex)
       return raw.toLowerCase() as Hex
     },
@@ -98,7 +119,9 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
  */
 function isRefusal(err: unknown): boolean {
   const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
-  if (!rpc || rpc.code === -32603) return false
+  // Nor "method not found" or "invalid params": the signer does not speak this request's form (a setup to fix), and
+  // taken for a "no", the request was never moved to another signer.
+  if (!rpc || rpc.code === -32603 || rpc.code === METHOD_NOT_FOUND || rpc.code === -32602) return false
   if (rpc.status !== undefined && (rpc.status < 200 || rpc.status >= 300)) return false
   return !isProviderFault(err)
 }
@@ -146,4 +169,8 @@ async function checkSigned(name: string, from: Address, asked: TransactionSerial
   ].filter((d): d is string => typeof d === 'string')
   if (differences.length)
     throw new RemoteSignerError(`signer "${name}": the remote signer signed a different transaction than asked (${differences.join(', ')})`)
+  // A KMS or HSM behind the signer that does not normalize s returns a high s half the time: the transaction
+  // recovers to the right sender, but nodes refuse it as an invalid sender, and the request failed as never valid.
+  if (got.s !== undefined && BigInt(got.s) > HALF_N)
+    throw new RemoteSignerError(`signer "${name}": the remote signer answered with a high-s signature (EIP-2), which nodes refuse (${keccak256(raw)})`)
 }
