@@ -277,6 +277,12 @@ describe('parseConfig: rejected configs', () => {
       problems: ['signers[1].name: Duplicate signer name "hot-1"'],
     },
     {
+      // Before: accepted, and every request with it refused as an unknown key (no header can carry the newline).
+      label: 'an API key with a trailing newline (from a secret file)',
+      mutate: (c) => (c.apiKeys[0].key = `${c.apiKeys[0].key}\n`),
+      problems: ["apiKeys[0].key: API keys cannot contain spaces or line breaks (a secret file's trailing newline?)"],
+    },
+    {
       // Before: accepted, then the start failed with "has the same address as signer hot-1", naming no setting.
       label: 'a signer listing a chain twice',
       mutate: (c) => (c.signers[0].chainIds = [1, 1]),

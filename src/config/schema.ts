@@ -143,7 +143,12 @@ const signerSchema = z
 const apiKeySchema = z.strictObject({
   name: z.string().min(1),
   role: z.enum(['reader', 'submitter', 'admin']),
-  key: z.string().min(16, 'API keys must be at least 16 characters'),
+  // A key from a secret file often ends in a newline: no Authorization header can carry it, and every request with
+  // it was refused as unknown while the config looked valid.
+  key: z
+    .string()
+    .min(16, 'API keys must be at least 16 characters')
+    .refine((v) => !/\s/.test(v), 'API keys cannot contain spaces or line breaks (a secret file\'s trailing newline?)'),
   /** Web pages (origins, e.g. "https://app.example.com") that may use this key from a browser (CORS). */
   allowedOrigins: z
     .array(
