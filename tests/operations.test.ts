@@ -198,7 +198,7 @@ describe('metrics, readiness and retention', () => {
     expect((await fetch(`${env.service.url}/healthz`)).status).toBe(200)
   })
 
-  it('readiness says what failed: an unreachable chain (without its URL secret) and an unreachable database', async () => {
+  it('readiness says what failed: an unreachable chain (without its URL secret), an unreachable database, a read-only one', async () => {
     const secretUrl = 'https://user:hunter2hunter2@rpc.example.invalid/v2/abcdefghijklmnopqrstuvwxyz123456'
     const config = testConfig(secretUrl).chains[0]!
     const read = createPublicClient({
@@ -229,6 +229,15 @@ describe('metrics, readiness and retention', () => {
     expect(r2.ready).toBe(false)
     expect(r2.checks.database.ok).toBe(false)
     expect(r2.checks.migrations.ok).toBe(false)
+
+    // A database that answers but takes no writes (a replica, a primary demoted by a failover). Before: ready.
+    const readOnly = postgres(env.databaseUrl, { max: 1, onnotice: () => {}, connection: { default_transaction_read_only: true } })
+    const ro = createReadiness(readOnly, [], log)
+    const r3 = await ro.check()
+    ro.stop()
+    await readOnly.end({ timeout: 0 }).catch(() => {})
+    expect(r3.ready).toBe(false)
+    expect(r3.checks.database).toEqual({ ok: false, error: expect.stringMatching(/^the database is read-only/) })
   })
 
   it('retention deletes final transactions past retentionDays, in batches, with their attempts and events; nothing else', async () => {

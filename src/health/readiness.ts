@@ -84,8 +84,18 @@ export function createReadiness(
   return {
     async check() {
       const started = Date.now()
-      const database: ReadinessReport['checks']['database'] = await withTimeout(sql`SELECT 1`, DB_CHECK_TIMEOUT_MS, 'Postgres')
-        .then(() => ({ ok: true, latencyMs: Date.now() - started }))
+      // Read-only answers SELECT 1 as well: a replica, or a primary a failover demoted, left the instance ready while
+      // every request it accepted failed to store (a 500 each).
+      const database: ReadinessReport['checks']['database'] = await withTimeout(
+        sql<{ ro: string }[]>`SELECT current_setting('transaction_read_only') AS ro`,
+        DB_CHECK_TIMEOUT_MS,
+        'Postgres',
+      )
+        .then(([row]) =>
+          row?.ro === 'on'
+            ? { ok: false, error: 'the database is read-only (a replica, or a primary demoted by a failover): nothing can be stored' }
+            : { ok: true, latencyMs: Date.now() - started },
+        )
         .catch((err: Error) => ({ ok: false, error: safeMessage(err, []) }))
       let migrations: ReadinessReport['checks']['migrations'] = { ok: migrationsOk, expected }
       if (!migrationsOk && database.ok) {
