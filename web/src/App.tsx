@@ -70,6 +70,10 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
 
   useEffect(() => {
     const off = live.onState(setLiveState)
+    // The socket may have connected between the first render and this effect (effects run after paint, late on a
+    // loaded machine): that change reached no listener, and the pill said "Connecting…" for as long as the
+    // connection stayed up. A CI run timed out on it.
+    setLiveState(live.state())
     return () => {
       off()
       live.dispose()
