@@ -4,7 +4,7 @@ import { broadcastAttempts } from '../broadcast/broadcastAttempts.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
 import { startLoop } from '../common/startLoop.ts'
-import { withTimeout } from '../common/withTimeout.ts'
+import { TimedOutError, withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
 import { reopenMined, type MinedRow } from '../store/reopenMined.ts'
@@ -832,7 +832,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const held = await withTimeout(query, 5_000, 'leadership check').then(
       ([row]) => row!.held,
       (err: Error) => {
-        slow = /did not finish within/.test(err.message)
+        slow = err instanceof TimedOutError
         return null
       },
     )
@@ -882,7 +882,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         const unlocked = leader
           ? await withTimeout(reserved`SELECT pg_advisory_unlock(${WATCH_LOCK_NAMESPACE}::int, ${chainId}::int)`, 5_000, 'unlock').then(
               () => true,
-              (err: Error) => !/did not finish within/.test(err.message),
+              (err: unknown) => !(err instanceof TimedOutError),
             )
           : true
         if (unlocked) reserved.release()
