@@ -102,6 +102,15 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     )
     return providerAnswers
   }
+  /**
+   * Throws, failing the batch to be tried again, when estimates of `what` went wrong and the provider answers nothing
+   * else either: provider trouble, not the rows'.
+   */
+  const unlessProviderSilent = async (what: string, message: string) => {
+    if (!(await providerIsFine())) throw new Error(`${what} and the provider does not answer eth_blockNumber: ${message}`)
+  }
+  /** Set aside for provider trouble, which does not count against its patience (its start is moved to now). */
+  const waitWithoutDeadline = (row: TransactionRow, message: string): Plan => ({ kind: 'wait', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message, restartsPatience: true })
   /** Estimated apart from the others from the start: its last look ended in an estimate that timed out alone. */
   const slowBefore = (row: TransactionRow) => isTimeoutNote(row.error_code, row.error_message)
   /** Outcomes decided once every row of the batch was planned (below). */
@@ -157,7 +166,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     const answered = settled(await Promise.allSettled(retry.map((p) => planRow(p.row, true))))
     const byId = new Map(retry.map((p, i) => [p.row.id, answered[i]!]))
     // Not when the provider answers nothing else either: provider trouble, the batch is tried again.
-    if (!(await providerIsFine())) throw new Error(`gas estimates timed out and the provider does not answer eth_blockNumber: ${timedOut[0]!.message}`)
+    await unlessProviderSilent('gas estimates timed out', timedOut[0]!.message)
     const timeoutMs = chain.config.rpc.timeoutMs
     plans = plans.map((p) => {
       if (p.kind !== 'timed_out') return p
@@ -170,7 +179,7 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
       // Thrown instead, the requests behind it that carry their gasLimit waited too, for good.
       return someEstimated
         ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
-        : { kind: 'wait', row: again.row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message: `${words}; ${NO_DEADLINE}`, restartsPatience: true }
+        : waitWithoutDeadline(again.row, `${words}; ${NO_DEADLINE}`)
     })
   }
   if (plans.some((p) => p.kind === 'provider_failed')) {
@@ -180,18 +189,11 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     // held back every request of its signer behind it, with no reason shown. They wait, saying why, and are asked
     // again as set-aside rows are; provider trouble never counts against a request's patience, so without a
     // deadline. A provider that answers nothing is provider trouble: the batch is tried again, as before.
-    const failed = plans.find((p) => p.kind === 'provider_failed')!
-    if (!(await providerIsFine())) throw new Error(`a gas estimate failed and the provider does not answer eth_blockNumber: ${failed.message}`)
+    await unlessProviderSilent('a gas estimate failed', plans.find((p) => p.kind === 'provider_failed')!.message)
     plans = plans.map((p) =>
       p.kind !== 'provider_failed'
         ? p
-        : {
-            kind: 'wait',
-            row: p.row,
-            code: ERROR_CODE.GAS_ESTIMATION_FAILED,
-            message: `${ESTIMATE_PROVIDER_FAILED}: ${withoutFullStop(p.message)}; provider trouble does not count against its patience, so it waits without a deadline`,
-            restartsPatience: true,
-          },
+        : waitWithoutDeadline(p.row, `${ESTIMATE_PROVIDER_FAILED}: ${withoutFullStop(p.message)}; provider trouble does not count against its patience, so it waits without a deadline`),
     )
   }
   if (!plans.some((p) => p.kind === 'reverted')) return plans as Plan[]
