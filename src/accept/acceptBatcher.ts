@@ -179,20 +179,24 @@ export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean
   )
 }
 
+/** The SQLSTATE of a Postgres error ('' for anything else). */
+function sqlStateOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : ''
+}
+
 /** Postgres aborted the statement to break a deadlock (or a serialization failure): nothing of it was stored. */
 function lostToDeadlock(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === '40P01' || code === '40001'
+  return sqlStateOf(err) === '40P01' || sqlStateOf(err) === '40001'
 }
 
 /** A Postgres error about a row's values (class 22, data exception; class 23, integrity), not about the database. */
 function refusedRow(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^2[23]/.test(code)
+  return /^2[23]/.test(sqlStateOf(err))
 }
 
 /** A row's value Postgres cannot store is the request's fault: a 400 naming it, not a 500. */
 function refusal(err: unknown): unknown {
-  if ((err as { code?: unknown } | null)?.code === undefined || !/^22/.test(String((err as { code: unknown }).code))) return err
+  if (!/^22/.test(sqlStateOf(err))) return err
   return new InputError(ERROR_CODE.INVALID_INPUT, `the request holds a value the database cannot store: ${(err as Error).message}`, undefined, 400)
 }

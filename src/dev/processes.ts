@@ -5,6 +5,12 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** The fields of /proc/<pid>/stat after "pid (comm)" (the command name may hold spaces): the state is [0], the start time [19]. Throws when unreadable. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
 /** Running (a zombie waiting to be reaped, e.g. in a container whose init does not reap, counts as gone). */
 export function isAlive(pid: number): boolean {
   try {
@@ -14,9 +20,7 @@ export function isAlive(pid: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
   try {
-    // "pid (comm) S ...": the state follows the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+    return statFields(pid)[0] !== 'Z'
   } catch (err) {
     // No /proc (not Linux): trust kill(0). Vanished in between: gone.
     return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self/stat')
@@ -26,9 +30,7 @@ export function isAlive(pid: number): boolean {
 /** When a process started, in clock ticks after boot (Linux /proc: not moved by a step of the wall clock); null when it is gone or /proc is not there. */
 export function processStartTicks(pid: number): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Fields after "pid (comm)": state is the 3rd field of the line, starttime the 22nd.
-    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const ticks = statFields(pid)[19]
     return ticks && /^\d+$/.test(ticks) ? ticks : null
   } catch {
     return null

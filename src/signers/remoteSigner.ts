@@ -42,10 +42,9 @@ const METHOD_NOT_FOUND = -32601
 /** Half the order of secp256k1: a signature's s above it is valid math but refused by every node (EIP-2). */
 const HALF_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n / 2n
 
-/** The JSON-RPC error code of a failed call, if it has one. */
-function rpcCodeOf(err: unknown): number | undefined {
-  const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
-  return rpc?.code
+/** The JSON-RPC error of a failed call, if it has one. */
+function rpcErrorOf(err: unknown): RpcRequestError | null {
+  return err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
 }
 
 /**
@@ -81,7 +80,7 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
     // is Clef: before, every request was sent eth_signTransaction, answered "method not found", taken for a refusal,
     // and waited on it for good while the service ran as if all was well.
     accounts = null
-    if (rpcCodeOf(err) === METHOD_NOT_FOUND) {
+    if (rpcErrorOf(err)?.code === METHOD_NOT_FOUND) {
       const clef = await call('account_list', []).catch(() => null)
       if (Array.isArray(clef)) {
         accounts = clef
@@ -118,7 +117,7 @@ export async function loadRemoteSigner(cfg: RemoteSignerConfig): Promise<{ addre
  * expired token at a proxy in front of it), not a timeout, a dropped connection or anything else viem throws.
  */
 function isRefusal(err: unknown): boolean {
-  const rpc = err instanceof BaseError ? (err.walk((e) => e instanceof RpcRequestError) as RpcRequestError | null) : null
+  const rpc = rpcErrorOf(err)
   // Nor "method not found" or "invalid params": the signer does not speak this request's form (a setup to fix), and
   // taken for a "no", the request was never moved to another signer.
   if (!rpc || rpc.code === -32603 || rpc.code === METHOD_NOT_FOUND || rpc.code === -32602) return false
