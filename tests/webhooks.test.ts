@@ -16,7 +16,7 @@ const silent = createLogger({ level: 'silent', pretty: false })
 const SECRET_ALL = 'whsec-all-0123456789abcdef'
 const SECRET_FINAL = 'whsec-final-0123456789abcdef'
 
-type Received = { path: string; id: string; signature: string; body: string; json: any }
+type Received = { path: string; id: string; signature: string; body: string; json: any; authorization: string | undefined }
 
 describe('webhooks', () => {
   let env: TestEnv
@@ -29,7 +29,14 @@ describe('webhooks', () => {
       let body = ''
       req.on('data', (d) => (body += d))
       req.on('end', () => {
-        received.push({ path: req.url!, id: String(req.headers['x-webhook-id']), signature: String(req.headers[SIGNATURE_HEADER]), body, json: JSON.parse(body) })
+        received.push({
+          path: req.url!,
+          id: String(req.headers['x-webhook-id']),
+          signature: String(req.headers[SIGNATURE_HEADER]),
+          body,
+          json: JSON.parse(body),
+          authorization: req.headers.authorization,
+        })
         // The first delivery to /all fails: pg-boss must retry it.
         if (req.url === '/all' && failFirst) {
           failFirst = false
@@ -51,7 +58,8 @@ describe('webhooks', () => {
       config: (c) =>
         (c.webhooks = [
           { name: 'all', url: `${base}/all`, secret: SECRET_ALL },
-          { name: 'final', url: `${base}/final`, secret: SECRET_FINAL, events: ['CONFIRMED', 'FAILED'] },
+          // Credentials in the url (fetch refuses such a url): sent as HTTP Basic.
+          { name: 'final', url: base.replace('//', '//hook:s%3Acret%40@') + '/final', secret: SECRET_FINAL, events: ['CONFIRMED', 'FAILED'] },
           { name: 'down', url: `http://127.0.0.1:${closedPort}/hook`, secret: 'whsec-down-0123456789abcdef' },
         ]),
     })
@@ -95,6 +103,8 @@ describe('webhooks', () => {
     const final = delivered('/final')
     expect(final.map((r) => r.json.toStatus)).toEqual(['CONFIRMED'])
     expect(verifyWebhook(SECRET_FINAL, final[0]!.body, final[0]!.signature)).toBe(true)
+    expect(final[0]!.authorization).toBe(`Basic ${Buffer.from('hook:s:cret@').toString('base64')}`)
+    expect(all[0]!.authorization).toBeUndefined()
     // Nothing secret in the payload.
     expect(received.map((r) => r.body).join('')).not.toMatch(/whsec|test-admin-key/)
 

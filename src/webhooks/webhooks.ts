@@ -146,6 +146,20 @@ export type Webhooks = { dispatchNow: () => Promise<void>; stop: () => Promise<v
 
 type Hook = WebhookConfig & { name: string }
 
+/**
+ * Where a webhook's POST goes, and its HTTP Basic credentials when its url carries them
+ * (`https://user:pass@host/path`). fetch refuses a url with credentials in it: every delivery to one failed
+ * ("request failed (TypeError)"), was retried for hours and given up, though the config was accepted.
+ */
+export function deliveryTarget(url: string): { url: string; authorization: string | null } {
+  const u = new URL(url)
+  if (!u.username && !u.password) return { url, authorization: null }
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
+  u.username = ''
+  u.password = ''
+  return { url: u.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }
+}
+
 export function webhookNames(config: WebhookConfig[]): Hook[] {
   return config.map((w) => ({ ...w, name: webhookName(w) }))
 }
@@ -161,6 +175,7 @@ export function webhookNames(config: WebhookConfig[]): Hook[] {
 export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
   const hooks = webhookNames(ctx.config.webhooks)
   const byName = new Map(hooks.map((h) => [h.name, h]))
+  const targets = new Map(hooks.map((h) => [h.name, deliveryTarget(h.url)]))
   const log = ctx.log.child({ module: 'webhooks' })
   await createQueue(ctx.boss, WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, ...RETRY })
   for (const h of hooks) await createQueue(ctx.boss, webhookQueue(h.name), { name: webhookQueue(h.name), ...RETRY })
@@ -274,10 +289,12 @@ export async function startWebhooks(ctx: ServiceContext): Promise<Webhooks> {
     })
     const now = Math.floor(Date.now() / 1000)
     let status: number
+    const target = targets.get(hook.name)!
     try {
-      const res = await fetch(hook.url, {
+      const res = await fetch(target.url, {
         method: 'POST',
         headers: {
+          ...(target.authorization ? { authorization: target.authorization } : {}),
           'content-type': 'application/json',
           'user-agent': 'tx-broadcaster-webhooks',
           'x-webhook-id': `evt_${event.id}`,
