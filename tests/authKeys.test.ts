@@ -5,6 +5,7 @@ import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { chainControl, submit, waitForStatus } from './helpers/chainControl.ts'
 import { runCli } from './helpers/cli.ts'
+import { createTestDatabase } from './helpers/database.ts'
 import { writeConfigFile } from './helpers/serviceProcess.ts'
 import { ADMIN_KEY, capturedLogger, RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -259,9 +260,43 @@ describe('API keys and roles', () => {
     const typo = await runCli(['keys', 'list', '--jsn'], { DATABASE_URL: env.databaseUrl })
     expect(typo.code).toBe(2)
     expect(typo.stderr).toBe('tx-broadcaster keys list: unknown option --jsn (list takes --json)\n')
-    const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: env.databaseUrl })
-    expect(badRole.code).toBe(1)
-    expect(badRole.stderr).toMatch(/--role/)
+    // Usage is checked before the database is reached (it was told with exit 1 after connecting, or not at all).
+    const unreachable = 'postgres://u@127.0.0.1:1/x'
+    const badRole = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: unreachable })
+    expect(badRole.code).toBe(2)
+    expect(badRole.stderr).toBe('tx-broadcaster keys create: --role: expected one of reader, submitter, admin\n')
+    const badName = await runCli(['keys', 'create', '--name', 'a b', '--role', 'reader'], { DATABASE_URL: unreachable })
+    expect(badName.code).toBe(2)
+    expect(badName.stderr).toMatch(/^tx-broadcaster keys create: name: use 1-64 letters/)
+    const noRole = await runCli(['keys', 'create', '--name', 'x'], { DATABASE_URL: unreachable })
+    expect([noRole.code, noRole.stderr]).toEqual([2, 'tx-broadcaster keys create: --role is required\n'])
+  })
+
+  it('only `keys` sets up a new database; the other commands refuse one without the service\'s tables', async () => {
+    const empty = await createTestDatabase()
+    try {
+      const counts = await runCli(['counts', 'rebuild'], { DATABASE_URL: empty.url })
+      expect(counts.code).toBe(1)
+      expect(counts.stderr).toMatch(/none of the service's tables: is DATABASE_URL the database the service runs with\?/)
+      const replay = await runCli(['webhooks', 'replay', '--name', 'x', '--since', '2026-11-27T08:00:00Z'], { DATABASE_URL: empty.url })
+      expect(replay.code).toBe(1)
+      expect(replay.stderr).toMatch(/none of the service's tables/)
+      // Before, `counts rebuild` created every table there and said "counted 0 transactions".
+      const probe = postgres(empty.url, { max: 1, onnotice: () => {} })
+      try {
+        expect((await probe`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)[0]!.n).toBe(0)
+      } finally {
+        await probe.end()
+      }
+      expect((await runCli(['keys', 'list'], { DATABASE_URL: empty.url })).code).toBe(0)
+      // --help after a subcommand is help (it was an unknown command or option, exit 2).
+      for (const args of [['counts', 'rebuild', '--help'], ['webhooks', 'replay', '--help']]) {
+        const help = await runCli(args, { DATABASE_URL: '' })
+        expect([help.code, help.stdout]).toEqual([0, expect.stringMatching(/^Usage:/)])
+      }
+    } finally {
+      await empty.drop()
+    }
   })
 
   it('the CLI does not migrate a database that an older version of the service runs', async () => {

@@ -124,6 +124,51 @@ describe('transactionCounts without counting the transactions table', () => {
   }, 60_000)
 })
 
+describe('tx-broadcaster counts rebuild beside a running fold', () => {
+  it('adds the deltas a fold took meanwhile once: the fold\'s (counted twice before)', async () => {
+    const env = await startTestEnv()
+    const sql = postgres(env.databaseUrl, { max: 2, onnotice: () => {} })
+    const entered = async () =>
+      (await sql<{ entered: string }[]>`SELECT entered::text FROM status_counts WHERE signer = 'racer' AND status = 'FAILED'`)[0]?.entered ?? null
+    try {
+      // A fold (as a running instance's loop makes it) that has taken a delta of 5 entries and not committed yet. The
+      // instance's own fold runs every 2 s and may take the delta first: then it is tried again.
+      let release!: () => void
+      let held: Promise<unknown> | null = null
+      for (let i = 0; i < 5 && !held; i++) {
+        await sql`INSERT INTO status_count_deltas (chain_id, signer, status, delta, entered) VALUES (31337, 'racer', 'FAILED', 1, 5)`
+        let took!: (n: number) => void
+        const taken = new Promise<number>((r) => (took = r))
+        const fold = sql.begin(async (tx) => {
+          const rows = await tx`
+            WITH folded AS (DELETE FROM status_count_deltas WHERE signer = 'racer' RETURNING chain_id, signer, status, delta, entered)
+            INSERT INTO status_counts (chain_id, signer, status, count, entered)
+            SELECT chain_id, signer, status, sum(delta), sum(entered) FROM folded GROUP BY 1, 2, 3
+            ON CONFLICT (chain_id, signer, status) DO UPDATE SET count = status_counts.count + excluded.count, entered = status_counts.entered + excluded.entered
+            RETURNING entered`
+          took(rows.length)
+          if (rows.length) await new Promise<void>((r) => (release = r))
+        })
+        if ((await taken) > 0) held = fold
+        else await fold
+      }
+      expect(held).not.toBeNull()
+      const rebuild = runCli(['counts', 'rebuild'], { DATABASE_URL: env.databaseUrl })
+      await waitFor('the rebuild waits on the fold\'s rows', async () =>
+        (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]!.n > 0, 30_000)
+      release()
+      await held
+      const done = await rebuild
+      expect(done.stderr).toBe('')
+      expect(done.code).toBe(0)
+      expect(await entered()).toBe('5')
+    } finally {
+      await sql.end()
+      await env.stop()
+    }
+  }, 60_000)
+})
+
 describe('the status_counts migration on a database that already has transactions', () => {
   it('counts the rows that were there before it', async () => {
     const db = await createTestDatabase()

@@ -178,6 +178,18 @@ describe('webhooks', () => {
     const unknown = await runCli(['webhooks', 'replay', '--name', 'nope', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toMatch(/no running instance has a webhook named "nope"/)
+    // One still in the registry, but no running instance has refreshed it for minutes (renamed or removed): nothing
+    // would deliver a replay. It was "queued N deliveries", exit 0, and none was ever sent.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`INSERT INTO webhook_registry (instance_id, name, events, seen_at) VALUES (gen_random_uuid(), 'renamed', NULL, now() - interval '5 minutes')`
+      const stale = await runCli(['webhooks', 'replay', '--name', 'renamed', '--since', since.toISOString()], { DATABASE_URL: env.databaseUrl })
+      expect(stale.code).toBe(1)
+      expect(stale.stderr).toMatch(/no running instance has a webhook named "renamed" now \(it was in a config minutes ago: renamed or removed\?\)/)
+      expect((await sql`SELECT count(*)::int AS n FROM pgboss.job WHERE name = ${webhookQueue('renamed')}`)[0]!.n).toBe(0)
+    } finally {
+      await sql.end()
+    }
     const badTime = await runCli(['webhooks', 'replay', '--name', 'final', '--since', 'yesterday'], { DATABASE_URL: env.databaseUrl })
     expect(badTime.code).toBe(2)
     expect(badTime.stderr).toMatch(/--since: expected an ISO 8601 time/)

@@ -17,11 +17,15 @@ export async function countsCommand(args: string[], io: CliIo): Promise<number> 
     io.out(COUNTS_HELP)
     return sub ? 0 : 2
   }
+  if (sub === 'rebuild' && rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
+    io.out(COUNTS_HELP)
+    return 0
+  }
   if (sub !== 'rebuild' || rest.length > 0) {
     io.err(`tx-broadcaster counts: unknown command "${[sub, ...rest].join(' ')}"\n\n${COUNTS_HELP}`)
     return 2
   }
-  return withServiceDatabase(io, 'tx-broadcaster counts', 'tx-broadcaster counts rebuild', async (sql) => {
+  return withServiceDatabase(io, 'tx-broadcaster counts', 'tx-broadcaster counts rebuild', { migrateNew: false }, async (sql) => {
     const n = await rebuildStatusCounts(sql)
     io.out(`counted ${n} transactions; the dashboard's counts are rebuilt\n`)
   })

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os'
-import { ApiKeyError, createApiKey, listApiKeys, revokeApiKey, ROLES, type Role } from '../keys/apiKeyStore.ts'
+import { ApiKeyError, checkKeyName, createApiKey, listApiKeys, revokeApiKey, ROLES, type Role } from '../keys/apiKeyStore.ts'
 import { withServiceDatabase } from './withServiceDatabase.ts'
 
 export const KEYS_HELP = `Usage:
@@ -70,16 +70,18 @@ export async function keysCommand(args: string[], io: CliIo): Promise<number> {
     const known: readonly string[] = FLAGS[sub as keyof typeof FLAGS]
     const unknown = Object.keys(flags).find((f) => !known.includes(f))
     if (unknown) throw new ApiKeyError(`unknown option --${unknown} (${sub} takes ${known.map((f) => `--${f}`).join(', ')})`)
+    // Before the database: a missing or wrong --name or --role was told only after connecting (and migrating a new
+    // database), with exit 1, or not at all when the database could not be reached.
+    if (sub === 'create' || sub === 'revoke') checkKeyName(needString(flags, 'name'))
+    if (sub === 'create' && !ROLES.includes(needString(flags, 'role') as Role)) throw new ApiKeyError(`--role: expected one of ${ROLES.join(', ')}`)
   } catch (err) {
     io.err(`tx-broadcaster keys ${sub}: ${(err as Error).message}\n`)
     return 2
   }
-  return withServiceDatabase(io, 'tx-broadcaster keys', `tx-broadcaster keys ${sub}`, async (sql) => {
+  // Keys may be made before the service's first start: a new database is migrated.
+  return withServiceDatabase(io, 'tx-broadcaster keys', `tx-broadcaster keys ${sub}`, { migrateNew: true }, async (sql) => {
     if (sub === 'create') {
-      const name = needString(flags, 'name')
-      const role = needString(flags, 'role')
-      if (!ROLES.includes(role as Role)) throw new ApiKeyError(`--role: expected one of ${ROLES.join(', ')}`)
-      const { key, info } = await createApiKey(sql, { name, role: role as Role, actor: actor() })
+      const { key, info } = await createApiKey(sql, { name: needString(flags, 'name'), role: needString(flags, 'role') as Role, actor: actor() })
       io.err(`Created ${info.role} key "${info.name}". It is shown only now; send it as "Authorization: Bearer <key>":\n`)
       io.out(`${key}\n`)
     } else if (sub === 'revoke') {

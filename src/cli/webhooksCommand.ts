@@ -36,6 +36,10 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
     io.err(`tx-broadcaster webhooks: unknown command "${sub}"\n\n${WEBHOOKS_HELP}`)
     return 2
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(WEBHOOKS_HELP)
+    return 0
+  }
   const flags: Record<string, string> = {}
   let since: Date | null
   let until: Date | null
@@ -57,10 +61,16 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
     return 2
   }
   const name = flags.name
-  return withServiceDatabase(io, 'tx-broadcaster webhooks', 'tx-broadcaster webhooks replay', async (sql) => {
+  return withServiceDatabase(io, 'tx-broadcaster webhooks', 'tx-broadcaster webhooks replay', { migrateNew: false }, async (sql) => {
     // Which statuses it takes: from the running instances that have it (their configs, not this machine's).
     const hook = (await readRegistry(sql)).find((h) => h.name === name)
-    if (!hook) throw new Error(`no running instance has a webhook named "${name}" (in the last hour): start one with it in its config, then replay`)
+    if (!hook) throw new Error(`no running instance has a webhook named "${name}": start one with it in its config, then replay`)
+    // Still in the registry (for 10 minutes), but no running instance has refreshed it lately: renamed, removed, or
+    // every instance with it is stopped. Its deliveries were queued for no one, and the command said "queued".
+    if (!hook.live)
+      throw new Error(
+        `no running instance has a webhook named "${name}" now (it was in a config minutes ago: renamed or removed?): nothing would deliver the replay. Start an instance with it in its config, then replay`,
+      )
     const events = await sql<{ id: number }[]>`
       SELECT id FROM transaction_events
       WHERE at >= ${since!} AND at < ${until ?? new Date()} AND from_status IS DISTINCT FROM to_status

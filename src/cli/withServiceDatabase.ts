@@ -5,8 +5,9 @@ import type { CliIo } from './keysCommand.ts'
 
 /**
  * What every database subcommand does around its work: needs DATABASE_URL (exit 2 without it), migrates a new
- * database (the tables may not exist before the service's first start) and refuses one an older version of the
- * service runs (exit 1), runs `work` on one
+ * database when `migrateNew` (keys: the tables may not exist before the service's first start) and else refuses
+ * it (exit 1: a mistyped DATABASE_URL got the service's tables, and "counted 0 transactions"), refuses one an
+ * older version of the service runs (exit 1), runs `work` on one
  * connection and closes it. Returns the exit code: 0, or 1 with the error printed after `label`, the URL
  * never echoed (it may carry a password).
  */
@@ -14,6 +15,7 @@ export async function withServiceDatabase(
   io: CliIo,
   command: string,
   label: string,
+  opts: { migrateNew: boolean },
   work: (sql: Sql) => Promise<void>,
 ): Promise<number> {
   const databaseUrl = io.env.DATABASE_URL
@@ -35,6 +37,10 @@ export async function withServiceDatabase(
         `${label}: the database has ${applied} of this version's ${known} migrations: it belongs to an older version of the service. ` +
           'Start this version of the service to migrate it (the CLI does not change a running service\'s schema), or use the CLI of the version it runs.\n',
       )
+      return 1
+    }
+    if (applied === 0 && !opts.migrateNew) {
+      io.err(`${label}: the database has none of the service's tables: is DATABASE_URL the database the service runs with?\n`)
       return 1
     }
     if (applied === 0) await migrateDatabase(databaseUrl)

@@ -27,9 +27,14 @@ export class ApiKeyError extends Error {
 
 const NAME_RE = /^[\w.@-]{1,64}$/
 
+/** Throws ApiKeyError when `name` is no valid key name (checked again when the key is stored). */
+export function checkKeyName(name: string): void {
+  if (!NAME_RE.test(name)) throw new ApiKeyError(`name: use 1-64 letters, digits, "_", "-", "." or "@" (got "${name.slice(0, 64)}")`)
+}
+
 /** Stores a new key (hash only) and its audit row in one transaction; returns the key, which is never stored. */
 export async function createApiKey(sql: Sql, p: { name: string; role: Role; actor: string }): Promise<{ key: string; info: ApiKeyInfo }> {
-  if (!NAME_RE.test(p.name)) throw new ApiKeyError(`name: use 1-64 letters, digits, "_", "-", "." or "@" (got "${p.name.slice(0, 64)}")`)
+  checkKeyName(p.name)
   if (!ROLES.includes(p.role)) throw new ApiKeyError(`role: expected one of ${ROLES.join(', ')}`)
   const key = generateApiKey()
   return sql.begin(async (tx) => {
