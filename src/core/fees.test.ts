@@ -407,8 +407,12 @@ describe('shouldRaiseFees', () => {
     expect(shouldRaiseFees({ ...base, fees: { ...meets, maxFeePerGas: 11n * GWEI } })).toBe(false)
     expect(shouldRaiseFees({ ...base, fees: { ...meets, maxPriorityFeePerGas: GWEI - 1n } })).toBe(true)
   })
-  it('raises when a node refused it for its fees, wherever it is in the line', () => {
-    expect(shouldRaiseFees({ ...base, refusedForFees: true })).toBe(true)
+  it('raises when a node refused it for its fees and none took it, wherever it is in the line', () => {
+    expect(shouldRaiseFees({ ...base, refusedForFees: true, taken: false })).toBe(true)
+  })
+  it('sends the same bytes behind a lower nonce when one node refused it for its fees but another took it', () => {
+    expect(shouldRaiseFees({ ...base, refusedForFees: true })).toBe(false)
+    expect(shouldRaiseFees({ ...base, refusedForFees: true, headOfLine: true })).toBe(true)
   })
   it('sends the same bytes at the head of the line when no node took it for another reason', () => {
     expect(shouldRaiseFees({ ...base, headOfLine: true, taken: false })).toBe(false)

@@ -129,7 +129,9 @@ export type StalledAttempt = {
  * (true), or send the same bytes again (false). Raising costs the signer real money on every transaction it
  * touches, so it is done only where fees are what holds the transaction back:
  * - its fees no longer meet the market: raise, wherever it is in the line;
- * - a node said the fees are too low: raise;
+ * - a node said the fees are too low and no node took it: raise (taken by another node, it waits there like any
+ *   other: a provider that always refuses, such as one with a higher minimum price or a full pool, raised a whole
+ *   backlog behind a stuck nonce on every pass, up to the cap);
  * - it is the signer's lowest waiting nonce and a node holds it at fees that meet the market: raise (the classic
  *   stuck transaction; a node may also have dropped it);
  * - otherwise it waits behind a lower nonce (which is bumped itself), or no node took it for another reason (an
@@ -137,6 +139,6 @@ export type StalledAttempt = {
  */
 export function shouldRaiseFees(s: StalledAttempt): boolean {
   if (!meetsMarket(s.fees, s.market)) return true
-  if (s.refusedForFees) return true
+  if (s.refusedForFees && !s.taken) return true
   return s.headOfLine && s.taken
 }
