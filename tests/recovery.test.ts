@@ -118,6 +118,26 @@ describe('recovery on a real anvil', () => {
     expect(mine.map((m) => m.nonce)).toEqual([0])
   })
 
+  it('a reorg that drops a request past its validUntil does not send its bytes again: it is cancelled, and never runs', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => ((c.chains[0].confirmations = 4), (c.chains[0].fees = { bumpAfterMs: 1_000 })) })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const validUntil = new Date(Date.now() + 3_000)
+    const id = await submit(env, { to: RECIPIENT, value: '17', validUntil: validUntil.toISOString() })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    await waitForStatus(env, id, 'INCLUDED')
+    await new Promise((r) => setTimeout(r, validUntil.getTime() - Date.now() + 500))
+    // anvil drops the block's transactions with it: only a send from the service could bring the request back.
+    await anvil.reorg(1)
+    await waitForStatus(env, id, 'PENDING')
+    const t = await mineUntil(env, id, 'CANCELLED')
+    expect([t.status, t.error?.code]).toEqual(['CANCELLED', 'EXPIRED'])
+    // Nonce 0 is the zero-value self-transfer; the request's transfer to RECIPIENT never ran.
+    const mine = await transactionsFrom(env.chain, SIGNER.address)
+    expect(mine.map((m) => [m.nonce, m.to?.toLowerCase()])).toEqual([[0, SIGNER.address.toLowerCase()]])
+  })
+
   it('a transaction mined in a block the scan already passed is confirmed by the receipt sweep', async () => {
     env = await startTestEnv()
     const id = await submit(env, { to: RECIPIENT, value: '13' })

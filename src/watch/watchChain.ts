@@ -741,13 +741,15 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           SELECT id, 'INCLUDED', 'PENDING', '{"reason":"reorg"}'::jsonb FROM unnest(${pgArray(moved.map((m) => m.id))}::uuid[]) AS id`
       })
       // The new chain may not carry them: send the latest attempt of each again (same bytes, so this is safe
-      // even from a tick given up after the commit above: no signal check here).
-      const latest = await sql<{ transaction_id: string; nonce: number; hash: Hash; raw: Hash }[]>`
-        SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce, a.hash, a.raw
+      // even from a tick given up after the commit above: no signal check here). Not a request's own bytes past its
+      // validUntil: sent again, they ran after the deadline, ahead of the cancel the bump stage sends on its next pass.
+      const latest = await sql<{ transaction_id: string; nonce: number; hash: Hash; raw: Hash; purpose: string; past_valid_until: boolean }[]>`
+        SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce, a.hash, a.raw, a.purpose, COALESCE(t.valid_until <= now(), false) AS past_valid_until
         FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
         WHERE t.id = ANY(${pgArray(reorged.map((r) => r.id))}::uuid[]) AND t.status = 'PENDING'
         ORDER BY a.transaction_id, a.id DESC`
-      await broadcastAttempts(ctx, chain, latest.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
+      const again = latest.filter((r) => !(r.purpose === 'REQUEST' && r.past_valid_until))
+      await broadcastAttempts(ctx, chain, again.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
     }
     if (done.length) {
       signal.throwIfAborted()
