@@ -159,6 +159,37 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).map((m) => m.nonce)).toEqual([0])
   })
 
+  it('the receipt sweep also finds a transaction of a signer no longer configured, mined in a block the scan passed', async () => {
+    env = await startTestEnv()
+    const id = await submit(env, { to: RECIPIENT, value: '14' })
+    const first = await waitForStatus(env, id, 'CONFIRMED')
+    // As in the test above (its receipts not read before the cursor moved on), and then the key is rotated out.
+    await env.service.stop()
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let restarted: Awaited<ReturnType<typeof startService>> | undefined
+    try {
+      await sql.begin(async (tx) => {
+        await tx`UPDATE transactions SET status = 'PENDING', final_at = NULL, included_at = NULL, mined_hash = NULL, block_number = NULL,
+          block_hash = NULL, receipt_status = NULL, gas_used = NULL, effective_gas_price = NULL WHERE id = ${id}`
+        await tx`UPDATE attempts SET status = 'SENT' WHERE transaction_id = ${id}`
+      })
+      restarted = await startService({
+        config: testConfig(env.anvil.url, (c) => (c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }])),
+        databaseUrl: env.databaseUrl,
+        port: 0,
+        host: '127.0.0.1',
+        log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+      })
+      // Before: PENDING for good (the sweep went over configured signers only, and nothing else looks at it).
+      await waitFor('CONFIRMED again by the sweep', async () => (await sql`SELECT status FROM transactions WHERE id = ${id}`)[0]!.status === 'CONFIRMED', 20_000)
+      const [row] = await sql<{ block_hash: string }[]>`SELECT block_hash FROM transactions WHERE id = ${id}`
+      expect(row!.block_hash).toBe(first.blockHash)
+    } finally {
+      await sql.end()
+      await restarted?.stop()
+    }
+  })
+
   it('the signer key used outside the service: it reconciles, and its own transactions all confirm exactly once', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
     const anvil = chainControl(env)

@@ -73,6 +73,8 @@ const MAX_TICKS_NOT_SERVED = 8
 const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
+/** How often the receipt sweep looks again for PENDING rows of signers not in the config (each look reads every PENDING row). */
+const UNCONFIGURED_PENDING_EVERY_MS = 60_000
 /** Transactions per signer one receipt sweep looks up (with all their attempts); the next sweep goes on from there. */
 const SWEEP_MAX_TRANSACTIONS = 1_000
 
@@ -153,6 +155,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   let checkedAt: { head: bigint; tip: string | undefined; hashes: Map<number, Hash> } | null = null
   /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
   const sweptTo = new Map<string, number>()
+  /** Signers not in this config with PENDING rows on the chain (read at most once a minute), for the receipt sweep. */
+  let sweptUnconfigured: { at: number; signers: string[] } | null = null
   /** The cursor jumped (JUMP_AFTER_BLOCKS): the receipt sweep runs on this tick, not up to ten ticks later. */
   let sweepNow = false
   /** The cursor was loaded (start-up, leadership taken) and not yet looked at for a jump (JUMP_AFTER_BLOCKS). */
@@ -211,7 +215,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return { number: start, hash: block.hash! }
   }
 
-  /** Whether a signer no longer in the config has a PENDING transaction on this chain (the receipt sweep skips it). */
+  /** Whether a signer no longer in the config has a PENDING transaction on this chain (the far-behind jump would pass its blocks). */
   async function unconfiguredPending(): Promise<boolean> {
     const configured = ctx.signers.forChain(chainId).map((s) => s.address)
     const rows = await sql`
@@ -625,7 +629,17 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   async function receiptSweep(head: bigint, signal: AbortSignal): Promise<void> {
     if (!cursor) return
     const scanned = BigInt(cursor.number)
-    for (const signer of ctx.signers.forChain(chainId)) {
+    const configured = ctx.signers.forChain(chainId).map((s) => s.address)
+    // Also signers no longer in the config (a key rotated out with transactions in flight): reading receipts needs
+    // only the address. A transaction of theirs mined in a block the scan passed without its receipt (receipts lagging
+    // for 20 ticks, a leader change mid-rescan) otherwise stayed PENDING for good: nothing else looks at them.
+    if (!sweptUnconfigured || Date.now() - sweptUnconfigured.at > UNCONFIGURED_PENDING_EVERY_MS) {
+      const rows = await sql<{ signer: string }[]>`
+        SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])`
+      sweptUnconfigured = { at: Date.now(), signers: rows.map((r) => r.signer) }
+    }
+    for (const address of [...configured, ...sweptUnconfigured.signers]) {
+      const signer = { address: address as Address }
       const latest = await transactionCountAt(chain, signer.address, scanned)
       // In nonce order from where the last sweep of this signer stopped, round and round: without an order, the
       // same rows could come back first every time and leave others past the limit.
