@@ -190,6 +190,55 @@ describe('recovery on a real anvil', () => {
     }
   })
 
+  it('queued requests of a signer rotated out: one that named no signer moves and confirms, a pinned one says why, an expired one fails', async () => {
+    env = await startTestEnv()
+    await env.service.stop()
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let restarted: Awaited<ReturnType<typeof startService>> | undefined
+    try {
+      // As the accept path stores them (a backlog left when the key was rotated out), a minute ago.
+      const rows = await sql<{ id: string; value: string }[]>`
+        WITH ins AS (
+          INSERT INTO transactions (chain_id, signer, signer_pinned, "to", value, gas_limit, api_key_name, valid_until, created_at, updated_at)
+          VALUES (31337, ${SIGNER.address}, false, ${RECIPIENT}, 21, 21000, 'test-admin', NULL, now() - interval '1 minute', now() - interval '1 minute'),
+                 (31337, ${SIGNER.address}, true, ${RECIPIENT}, 22, 21000, 'test-admin', NULL, now() - interval '1 minute', now() - interval '1 minute'),
+                 (31337, ${SIGNER.address}, false, ${RECIPIENT}, 23, 21000, 'test-admin', now() - interval '1 second', now() - interval '1 minute', now() - interval '1 minute')
+          RETURNING id, value::text
+        ), events AS (INSERT INTO transaction_events (transaction_id, from_status, to_status, actor) SELECT id, NULL, 'QUEUED', 'test-admin' FROM ins)
+        SELECT id, value FROM ins`
+      const id = (value: string) => rows.find((r) => r.value === value)!.id
+      const next = ANVIL_DEV_ACCOUNTS[1]
+      restarted = await startService({
+        config: testConfig(env.anvil.url, (c) => (c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: next.privateKey }])),
+        databaseUrl: env.databaseUrl,
+        port: 0,
+        host: '127.0.0.1',
+        log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+      })
+      const row = (value: string) =>
+        sql<{ status: string; signer: string; error_code: string | null; error_message: string | null }[]>`
+          SELECT status, signer, error_code, error_message FROM transactions WHERE id = ${id(value)}`.then((r) => r[0]!)
+      // Before: all three stayed QUEUED, with no reason shown.
+      await waitFor('the unpinned one CONFIRMED by the new signer', async () => (await row('21')).status === 'CONFIRMED', 20_000)
+      expect((await row('21')).signer).toBe(next.address)
+      const [moved] = await sql<{ detail: any }[]>`SELECT detail FROM transaction_events WHERE transaction_id = ${id('21')} AND detail->>'action' = 'signer_changed'`
+      expect(moved!.detail).toMatchObject({ from: SIGNER.address, to: next.address, reason: 'its signer is not in the config' })
+      await waitFor('the pinned one says why it waits', async () => (await row('22')).error_code === 'UNKNOWN_SIGNER', 10_000)
+      const pinned = await row('22')
+      expect([pinned.status, pinned.signer]).toEqual(['QUEUED', SIGNER.address])
+      expect(pinned.error_message).toMatch(/^its signer 0x[0-9a-fA-F]{40} is not in the config of chain 31337; it waits until an instance with that signer runs/)
+      const expired = await row('23')
+      expect([expired.status, expired.error_code]).toEqual(['FAILED', 'EXPIRED'])
+      expect(expired.error_message).toMatch(/^validUntil \d{4}-\d{2}-\d{2}T[\d:.]+Z passed before it was sent \(its signer is not in the config\)$/)
+      // On chain: only the moved one ran, from the new signer.
+      expect((await transactionsFrom(env.chain, next.address)).map((t) => t.value)).toEqual([21n])
+      expect(await transactionsFrom(env.chain, SIGNER.address)).toEqual([])
+    } finally {
+      await sql.end()
+      await restarted?.stop()
+    }
+  })
+
   it('the signer key used outside the service: it reconciles, and its own transactions all confirm exactly once', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
     const anvil = chainControl(env)

@@ -5,6 +5,8 @@ import { startLoop, type Loop } from '../common/startLoop.ts'
 import { QUEUE, signJobKey } from '../jobs/queues.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearFundedSigners } from '../sign/shortOfFunds.ts'
+import { pickSigner } from '../accept/acceptTransaction.ts'
+import { ERROR_CODE } from '../core/errors.ts'
 
 /** How often the sweep looks for work whose job or send was lost. */
 export const SWEEP_INTERVAL_MS = 3_000
@@ -27,7 +29,13 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
   const signers = await sql<{ chain_id: number; signer: string }[]>`
     SELECT DISTINCT chain_id, signer FROM transactions WHERE status = 'QUEUED'`
   for (const s of signers) {
-    if (!ctx.chains.has(s.chain_id) || !ctx.signers.get(s.chain_id, s.signer)) continue // named by unconfiguredSigners
+    if (!ctx.chains.has(s.chain_id)) continue // named at start-up (a chain removed from the config)
+    if (!ctx.signers.get(s.chain_id, s.signer)) {
+      await strandedQueued(ctx, s.chain_id, s.signer).catch((err: unknown) =>
+        ctx.log.warn({ err, chainId: s.chain_id, signer: s.signer }, 'handling the queued requests of a signer not configured here failed'),
+      )
+      continue
+    }
     const job = { chainId: s.chain_id, signer: s.signer }
     await ctx.boss.send(QUEUE.sign, job, { singletonKey: signJobKey(job) })
     ctx.kickSigner(s.chain_id, s.signer)
@@ -58,15 +66,84 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
   await clearFundedSigners(ctx).catch((err: unknown) => ctx.log.warn({ err }, 'looking at signers short of funds failed'))
 }
 
+/** Left alone this long first: an instance that still has the signer (a rolling deploy) signs its rows within a second. */
+const STRANDED_GRACE = '10 seconds'
+/** Moved to another signer per pass and signer, at most (the rest on the next pass, 3 s later). */
+const STRANDED_MOVE_MAX = 1_000
+/** Why a request moved off its signer (its event `signer_changed`). */
+const SIGNER_NOT_CONFIGURED = 'its signer is not in the config'
+
+/**
+ * QUEUED requests of a signer not in this instance's config (a key rotated out, a signer removed with a backlog):
+ * nothing here signs them, and they stayed QUEUED for good, with no reason shown, counting against their key's
+ * in-flight cap. No nonce of theirs was spent, so:
+ * - past its validUntil, one ends FAILED EXPIRED (the sign stage's check, which it never reached);
+ * - one that named no signer (and that no remote signer refused) moves to the chain's least loaded signer, as a
+ *   retry of it would (event `signer_changed`);
+ * - the rest (it named the signer in `from`, or the signer refused it) waits with UNKNOWN_SIGNER saying why, until an
+ *   instance with that signer runs (it then signs it, and the note goes) or an admin cancels it.
+ * Each change is a compare-and-set on QUEUED and the signer, as the sign stage's lock checks them: an instance that
+ * still has the signer and signs a row meanwhile keeps it. Rows changed in the last STRANDED_GRACE are left alone.
+ */
+async function strandedQueued(ctx: ServiceContext, chainId: number, signer: string): Promise<void> {
+  const { sql } = ctx.db
+  await sql.begin(async (tx) => {
+    const expired = await tx<{ id: string; message: string }[]>`
+      UPDATE transactions SET status = 'FAILED', error_code = ${ERROR_CODE.EXPIRED},
+        error_message = 'validUntil ' || to_char(valid_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' passed before it was sent (its signer is not in the config)',
+        final_at = now(), updated_at = now()
+      WHERE chain_id = ${chainId} AND signer = ${signer} AND status = 'QUEUED' AND valid_until <= now()
+      RETURNING id, error_message AS message`
+    if (expired.length)
+      await tx`
+        INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+        SELECT v.id, 'QUEUED', 'FAILED', jsonb_build_object('code', ${ERROR_CODE.EXPIRED}::text, 'message', v.message)
+        FROM unnest(${pgArray(expired.map((e) => e.id))}::uuid[], ${pgArray(expired.map((e) => e.message))}::text[]) AS v(id, message)`
+  })
+  if (ctx.signers.forChain(chainId).length > 0) {
+    const movable = await sql<{ id: string }[]>`
+      SELECT id FROM transactions
+      WHERE chain_id = ${chainId} AND signer = ${signer} AND status = 'QUEUED' AND NOT signer_pinned AND refused_by IS NULL
+        AND updated_at < now() - ${STRANDED_GRACE}::interval
+      ORDER BY seq LIMIT ${STRANDED_MOVE_MAX}`
+    if (movable.length) {
+      const to = await pickSigner(ctx, chainId, null)
+      const moved = await sql<{ id: string }[]>`
+        WITH moved AS (
+          UPDATE transactions t SET signer = ${to}, error_code = NULL, error_message = NULL, waiting_since = NULL, updated_at = now()
+          WHERE t.id = ANY(${pgArray(movable.map((m) => m.id))}::uuid[]) AND t.status = 'QUEUED' AND t.signer = ${signer}
+            AND NOT t.signer_pinned AND t.refused_by IS NULL
+          RETURNING t.id, t.execution
+        ), events AS (
+          INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+          SELECT id, 'QUEUED', 'QUEUED', jsonb_build_object('action', 'signer_changed', 'from', ${signer}::text, 'to', ${to}::text,
+            'reason', ${SIGNER_NOT_CONFIGURED}::text, 'execution', execution)
+          FROM moved
+        )
+        SELECT id FROM moved`
+      if (moved.length) {
+        ctx.log.warn({ chainId, signer, to, moved: moved.length }, `requests that named no signer moved to another signer: ${SIGNER_NOT_CONFIGURED}`)
+        ctx.kickSigner(chainId, to)
+      }
+    }
+  }
+  await sql`
+    UPDATE transactions SET error_code = ${ERROR_CODE.UNKNOWN_SIGNER}, waiting_since = now(), updated_at = now(),
+      error_message = ${`its signer ${signer} is not in the config of chain ${chainId}; it waits until an instance with that signer runs (it is then signed), or an admin cancels it`}
+    WHERE chain_id = ${chainId} AND signer = ${signer} AND status = 'QUEUED' AND error_code IS DISTINCT FROM ${ERROR_CODE.UNKNOWN_SIGNER}
+      AND (signer_pinned OR refused_by IS NOT NULL OR ${ctx.signers.forChain(chainId).length === 0})
+      AND updated_at < now() - ${STRANDED_GRACE}::interval`
+}
+
 /** How often requests of a signer this instance does not have are looked for and named in the log. */
 const UNCONFIGURED_EVERY_MS = 60_000
 const lastUnconfiguredLook = new WeakMap<ServiceContext, number>()
 
 /**
  * Requests in flight on a configured chain whose signer is not configured here (removed from the config, a key
- * rotated with a backlog left): nothing here signs, bumps or resends them, and they waited without a word. Named
- * in the log (an error per signer, once a minute) so an operator configures the signer again or cancels them.
- * In a rolling deploy another instance may still have the signer and carry them on; nothing is changed here.
+ * rotated with a backlog left): nothing here signs, bumps or resends them (QUEUED ones are handled by
+ * strandedQueued). Named in the log (an error per signer, once a minute) so an operator configures the signer
+ * again or cancels them. In a rolling deploy another instance may still have the signer and carry them on.
  */
 async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
   const now = Date.now()
@@ -81,7 +158,7 @@ async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
     if (!ctx.signers.get(s.chain_id, s.signer))
       ctx.log.error(
         { chainId: s.chain_id, signer: s.signer, queued: s.queued, pending: s.pending },
-        'requests of a signer that is not configured here wait: nothing here signs, bumps or resends them; configure the signer again, or cancel them',
+        'requests of a signer that is not configured here wait: nothing here signs (but moves those that named no signer), bumps or resends them; configure the signer again, or cancel them',
       )
 }
 
