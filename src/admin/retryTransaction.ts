@@ -105,7 +105,7 @@ function refuseUnlessRetriable(row: TransactionRow): void {
   if (row.valid_until && row.valid_until.getTime() <= Date.now())
     throw new InputError(
       ERROR_CODE.INVALID_STATE,
-      `Its validUntil (${row.valid_until.toISOString()}) has passed, so a retry would only expire again; submit a new request`,
+      `Its validUntil (${row.valid_until.toISOString()}) has passed, so a retry would only expire again; submit a new request (with a new idempotencyKey, if it had one: the same key answers with this transaction)`,
       'id',
       409,
     )
