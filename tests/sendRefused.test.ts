@@ -63,6 +63,25 @@ describe('a send refused in unrecognized words', () => {
     expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
   })
 
+  it('refused as underpriced by every provider: raised at once (within a second or two), not bumpAfterMs later', async () => {
+    // A node whose minimum tip is above what eth_maxPriorityFeePerGas says: its first send is refused for its fees.
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 600_000, 60_000)
+    env = started.env
+    started.proxy.setMode('methodError', {
+      errorMethods: ['eth_sendRawTransaction'],
+      errorParamsInclude: toHex('underpriced').slice(2),
+      error: { code: -32000, message: 'transaction underpriced' },
+      failFirst: 1,
+    })
+    const id = await submit(env, { to: RECIPIENT, data: toHex('underpriced') })
+    // Before: the raise came bumpAfterMs (here a minute) after the refusal.
+    const done = await waitForStatus(env, id, 'CONFIRMED', 10_000)
+    expect(done.attempts).toHaveLength(2)
+    expect(done.attempts[0].providers[0].outcome).toBe('fee_too_low')
+    expect(BigInt(done.attempts[1].maxPriorityFeePerGas)).toBeGreaterThan(BigInt(done.attempts[0].maxPriorityFeePerGas))
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('underpriced')])
+  })
+
   it('a request failed after it was signed: its retry waits until its bytes cannot be mined; mined anyway, it is settled as mined and not retried', async () => {
     const started = await startBehindProxy({ noMining: true }, 1_000)
     env = started.env

@@ -104,6 +104,11 @@ export async function broadcastAttempts(
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))
   if (sent.some(Boolean)) noteTaken(chain)
+  // Taken by no provider, and some said its fees are too low (below the node's minimum, or the base fee moved past
+  // them): its bump is due at once, not bumpAfterMs after this send (DESIGN.md: "bump now, within the cap"). A
+  // chain whose nodes want a higher tip than eth_maxPriorityFeePerGas says took one raise per bumpAfterMs (30 s by
+  // default) to get a transaction into any pool, and every later nonce of the signer waited behind it.
+  const feeTooLow = hashes.map((h, i) => !sent[i] && results.get(h)!.some((r) => r.outcome === 'fee_too_low'))
   // Refused as never valid by every provider: the reconcile stage fails it if no attempt was ever accepted.
   const refused = hashes.map((h) => results.get(h)!.every((r) => r.outcome === 'invalid'))
   // Refused by every provider because the signer cannot pay (its balance fell after signing): said on the
@@ -115,11 +120,11 @@ export async function broadcastAttempts(
   // Two statements, one table each, never one holding locks on both: the watcher settles a block by locking
   // transactions and then attempts, so a statement locking attempts and then transactions (as one with a
   // data-modifying CTE did) could deadlock with it when a send was recorded late, after its block.
-  const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean; short: string | null }[]>`
+  const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean; short: string | null; fee_too_low: boolean }[]>`
     WITH v AS (
       SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[],
-                           ${pgArray(short)}::text[])
-        AS v(hash, answers, sent, refused, short)
+                           ${pgArray(short)}::text[], ${pgArray(feeTooLow)}::boolean[])
+        AS v(hash, answers, sent, refused, short, fee_too_low)
     )
     UPDATE attempts SET
       -- The latest answers only: a transaction stuck for a day is rebroadcast thousands of times, and the whole
@@ -134,10 +139,11 @@ export async function broadcastAttempts(
       status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
     FROM v WHERE attempts.hash = v.hash
-    RETURNING attempts.transaction_id, v.sent, v.short`
+    RETURNING attempts.transaction_id, v.sent, v.short, v.fee_too_low`
+  const bumpAfter = `${chain.config.fees.bumpAfterMs} milliseconds`
   if (recorded.length)
     await ctx.db.sql`
-      UPDATE transactions SET last_sent_at = now(),
+      UPDATE transactions SET last_sent_at = CASE WHEN a.fee_too_low THEN now() - ${bumpAfter}::interval ELSE now() END,
         first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END,
         error_code = CASE WHEN a.short IS NOT NULL AND transactions.status = 'PENDING' AND transactions.error_code IS NULL THEN 'INSUFFICIENT_FUNDS'
                           WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_code END,
@@ -145,7 +151,7 @@ export async function broadcastAttempts(
                                THEN 'the signer cannot pay for it any more (' || a.short || '); it keeps its nonce and is sent again until the signer is funded'
                              WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_message END
       FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
-                  ${pgArray(recorded.map((r) => r.short))}::text[]) AS a(transaction_id, sent, short)
+                  ${pgArray(recorded.map((r) => r.short))}::text[], ${pgArray(recorded.map((r) => r.fee_too_low))}::boolean[]) AS a(transaction_id, sent, short, fee_too_low)
       WHERE transactions.id = a.transaction_id`
   const shortIds = recorded.filter((r) => r.short !== null).map((r) => r.transaction_id)
   if (shortIds.length)
