@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
@@ -8,11 +10,83 @@ import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helper
 
 const GWEI = 1_000_000_000n
 
+/**
+ * Between the service and anvil, a chain that charges the L1 part of the cost in gas (Arbitrum, zkSync Era): a send
+ * with a 21000 gas limit is refused as "intrinsic gas too low", and, once `charging` is set, a self-transfer's gas
+ * estimate is 30000 (anvil's own is 21000).
+ */
+async function l1GasChain(anvilUrl: string): Promise<{ url: string; charging: { on: boolean }; close: () => Promise<void> }> {
+  const charging = { on: false }
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (d) => (body += d))
+    req.on('end', async () => {
+      const parsed = JSON.parse(body) as any
+      const calls: any[] = Array.isArray(parsed) ? parsed : [parsed]
+      const answers = await Promise.all(
+        calls.map(async (c) => {
+          if (c.method === 'eth_sendRawTransaction' && String(c.params[0]).includes('825208'))
+            return { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: 'intrinsic gas too low' } }
+          if (charging.on && c.method === 'eth_estimateGas' && c.params[0]?.from && c.params[0].from.toLowerCase() === c.params[0].to?.toLowerCase())
+            return { jsonrpc: '2.0', id: c.id, result: '0x7530' }
+          const r = await fetch(anvilUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(c) })
+          return r.json()
+        }),
+      )
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? answers : answers[0]))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    charging,
+    close: () => new Promise((r) => server.close(() => r())),
+  }
+}
+
 describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
   let env: TestEnv | undefined
   afterEach(async () => {
     await env?.stop()
     env = undefined
+  })
+
+  it('a cancel every provider refuses as never valid (its gas too low) is built again with a fresh estimate, and takes effect', async () => {
+    let chain: Awaited<ReturnType<typeof l1GasChain>> | undefined
+    let db: postgres.Sql | undefined
+    try {
+      env = await startTestEnv({
+        anvil: { noMining: true },
+        setup: async (a) => {
+          chain = await l1GasChain(a.url)
+        },
+        config: (c) => {
+          c.chains[0].providers = [{ name: 'l1gas', url: chain!.url }]
+          c.chains[0].fees = { bumpAfterMs: 1000 }
+        },
+      })
+      db = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+      const id = await submit(env, { to: RECIPIENT, data: '0xc0ffee', gasLimit: '50000' })
+      await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+      // The admin's cancel is built while the self-transfer's estimate says 21000 (a stale or failed estimate).
+      const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id })
+      expect(cancelled.json.errors).toBeUndefined()
+      await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL' && a.status === 'REJECTED'))
+      chain!.charging.on = true
+      // Before: the refused cancel went out again as it was on every pass, and the request could still run.
+      await waitFor('a cancel with a fresh gas limit, taken by the node', async () => {
+        const rows = await db!<{ gas_limit: string; status: string }[]>`
+          SELECT gas_limit::text, status FROM attempts WHERE transaction_id = ${id} AND purpose = 'CANCEL' ORDER BY id`
+        return rows.some((r) => BigInt(r.gas_limit) >= 30_000n && r.status === 'SENT')
+      }, 15_000)
+      const done = await mineUntil(env, id, 'CANCELLED')
+      expect(done.status).toBe('CANCELLED')
+      const onChain = await env.chain.getTransaction({ hash: done.hash })
+      expect([onChain.to?.toLowerCase(), onChain.input, onChain.gas >= 30_000n]).toEqual([SIGNER.address.toLowerCase(), '0x', true])
+    } finally {
+      await db?.end()
+      await chain?.close()
+    }
   })
 
   it('a transaction dropped from the pool is sent again and confirms', async () => {

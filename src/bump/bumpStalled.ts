@@ -59,7 +59,15 @@ async function noteRemoteSigners(
 }
 
 /** `past_valid_until`: by Postgres's clock, the one `due` reads (the service's may differ from it). */
-type Stalled = TransactionRow & { latest: AttemptRow; underpriced: boolean; taken: boolean; refused_for_fees: boolean; past_valid_until: boolean }
+type Stalled = TransactionRow & {
+  latest: AttemptRow
+  underpriced: boolean
+  taken: boolean
+  refused_for_fees: boolean
+  past_valid_until: boolean
+  /** The latest attempt was refused as never valid by every provider (attempts.status REJECTED). */
+  rejected: boolean
+}
 
 /**
  * Each signer's lowest waiting nonce, the one its later transactions wait behind: its PENDING row at the chain's
@@ -151,6 +159,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'replacement_underpriced') AS underpriced,
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' IN ('replacement_underpriced', 'fee_too_low')) AS refused_for_fees,
         EXISTS (SELECT 1 FROM jsonb_array_elements(a.providers) p WHERE p->>'outcome' = 'sent') AS taken,
+        a.status = 'REJECTED' AS rejected,
         COALESCE(t.valid_until <= now(), false) AS past_valid_until
       FROM transactions t
       JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
@@ -182,13 +191,24 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       const purpose: AttemptPurpose = expired ? 'CANCEL' : latest.purpose
       // A node said an attempt of ours was underpriced as a replacement: take a bigger step this time.
       const step = t.underpriced ? bumpBps * 2n : bumpBps
-      const raise = shouldRaiseFees({
-        headOfLine: heads.get(t.signer) === latest.nonce,
-        taken: t.taken,
-        refusedForFees: t.refused_for_fees,
-        fees: feesOf(latest),
-        market,
-      })
+      // A cancel every provider refused as never valid: most often its gas, 21000 where the chain charges the L1 part in
+      // gas (Arbitrum, zkSync Era), taken when the estimate failed or from one gone stale. Sent again as it was, on
+      // every pass, it never took effect: the request could still run, or its nonce held every later one. Built
+      // again with the gas of a fresh estimate when that is higher (else the same bytes, and asked again next pass).
+      let cancelGasNow: bigint | null = null
+      if (latest.purpose === 'CANCEL' && t.rejected) {
+        const gas = await selfTransferGas(chain, t.signer as Address, { fresh: true })
+        if (gas > BigInt(latest.gas_limit)) cancelGasNow = gas
+      }
+      const raise =
+        cancelGasNow !== null ||
+        shouldRaiseFees({
+          headOfLine: heads.get(t.signer) === latest.nonce,
+          taken: t.taken,
+          refusedForFees: t.refused_for_fees,
+          fees: feesOf(latest),
+          market,
+        })
       if (!raise && !expired) {
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
         continue
@@ -217,7 +237,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       if (!down)
         try {
           // A cancel's gas is a self-transfer's (never below the last cancel's), not the request's it replaces.
-          const gas = purpose === 'CANCEL' ? await cancelGas(t.signer, latest.purpose === 'CANCEL' ? BigInt(latest.gas_limit) : 0n) : BigInt(latest.gas_limit)
+          const gas =
+            purpose === 'CANCEL' ? (cancelGasNow ?? (await cancelGas(t.signer, latest.purpose === 'CANCEL' ? BigInt(latest.gas_limit) : 0n))) : BigInt(latest.gas_limit)
           built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas, fees: decision.fees, purpose })
           downUntil.get(chain)?.delete(t.signer)
           if (signer.kind === 'remote') remoteSigned.add(t.signer)

@@ -18,11 +18,12 @@ const recent = new WeakMap<ChainClients, Map<string, { at: number; gas: bigint }
  * An estimate above 21000 gets the chain's margin (the L1 part moves with L1 fees); when the estimate cannot be
  * had, 21000, as before.
  */
-export async function selfTransferGas(chain: ChainClients, address: Address): Promise<bigint> {
+export async function selfTransferGas(chain: ChainClients, address: Address, { fresh = false }: { fresh?: boolean } = {}): Promise<bigint> {
   let byAddress = recent.get(chain)
   if (!byAddress) recent.set(chain, (byAddress = new Map()))
   const hit = byAddress.get(address)
-  if (hit && Date.now() - hit.at < REUSE_MS) return hit.gas
+  // `fresh`: the last answer proved wrong (a cancel with that gas was refused as never valid): asked again now.
+  if (!fresh && hit && Date.now() - hit.at < REUSE_MS) return hit.gas
   const estimate = await chain.read.estimateGas({ account: address, to: address, value: 0n }).catch(() => null)
   if (estimate === null) {
     // Kept for a while too: the bump stage asks with rows locked, and each expired row asking again through a
