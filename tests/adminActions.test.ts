@@ -162,7 +162,7 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(t.error.code).toBe('EXPIRED')
   })
 
-  it('validUntil at the fee cap: no cancel fits, and the transaction says it may still execute late', async () => {
+  it('validUntil at the fee cap: no valid cancel fits, it says it may still execute late, and a cancel at the cap takes the nonce once the request is dropped', async () => {
     env = await startTestEnv({
       anvil: { noMining: true },
       // The first attempt is signed at the cap: no replacement (+10 %) fits under it.
@@ -173,8 +173,17 @@ describe('admin actions, idempotency and deadlines', () => {
     const flagged = await waitForStatus(env, sent, (t) => t.error?.code === 'EXPIRED', 10_000)
     expect(flagged.status).toBe('PENDING')
     expect(flagged.error.message).toMatch(/no replacement fits under the fee cap .* it may still execute late/)
-    expect(flagged.attempts.some((a: any) => a.purpose === 'CANCEL')).toBe(false)
     expect(flagged.events.some((e: any) => JSON.parse(e.detail ?? '{}').action === 'expired_at_fee_cap')).toBe(true)
+    // The node drops the request (a restart, a full pool). Before: its own bytes went out again on every pass, and it
+    // ran after its deadline. Now the cancel at the cap, refused while the node held the request, takes the nonce.
+    const request = flagged.attempts.find((a: any) => a.purpose === 'REQUEST')
+    await waitForStatus(env, sent, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL'), 10_000)
+    await chainControl(env).drop(request.hash)
+    await new Promise((r) => setTimeout(r, 1_500)) // a bump pass or two: the cancel is sent again
+    const done = await mineUntil(env, sent, 'CANCELLED')
+    expect([done.status, done.error.code]).toEqual(['CANCELLED', 'EXPIRED'])
+    const onChain = await env.chain.getTransaction({ hash: done.hash })
+    expect([onChain.value, getAddress(onChain.to!)]).toEqual([0n, SIGNER.address])
   })
 
   it('a cancel while every provider is down says why (UNAVAILABLE) and changes nothing; once they answer, it goes through', async () => {

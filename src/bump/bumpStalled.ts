@@ -4,7 +4,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
+import { feesAtCap, nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
@@ -213,16 +213,24 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
         continue
       }
-      const decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
-      if (decision.kind === 'at_cap' && expired && t.error_code !== ERROR_CODE.EXPIRED) {
-        // No replacement fits under the cap, a cancel neither: the request itself may still mine after its
-        // deadline. Said on the transaction (and logged) instead of silently resending it.
-        await expiredMayRunLate(
-          t,
-          `validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): it may still execute late`,
-          { action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() },
-        )
-        ctx.log.warn({ txId: t.id, validUntil: t.valid_until }, 'validUntil passed at the fee cap: no cancel fits under the cap; the request may still execute late')
+      let decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
+      /** Past its deadline with no valid replacement under the cap: a cancel at the cap goes out instead (below). */
+      const cancelAtCap = decision.kind === 'at_cap' && expired
+      if (cancelAtCap) {
+        if (t.error_code !== ERROR_CODE.EXPIRED) {
+          // No valid replacement fits under the cap: the request itself may still mine after its deadline. Said on
+          // the transaction (and logged) instead of silently going on.
+          await expiredMayRunLate(
+            t,
+            `validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): a cancel at the cap is sent, which takes its nonce if no node holds the request any more; it may still execute late`,
+            { action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() },
+          )
+          ctx.log.warn({ txId: t.id, validUntil: t.valid_until }, 'validUntil passed at the fee cap: no valid cancel fits under the cap; the request may still execute late')
+        }
+        // Its own bytes went out again here, on every pass: a node that had dropped them took them back, and the
+        // request ran after its deadline. A cancel at the cap is refused where the request is still held (as an
+        // underpriced replacement) and takes the nonce where it is not.
+        decision = { kind: 'bump', fees: feesAtCap(feesOf(latest), market, fees.maxFeePerGasCap), reachedCap: true }
       }
       if (decision.kind === 'at_cap') {
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
@@ -290,7 +298,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
             : { gasPrice: decision.fees.gasPrice.toString() }),
         }),
       })
-      if (expired)
+      if (expired && !cancelAtCap)
         await tx`UPDATE transactions SET error_code = ${ERROR_CODE.EXPIRED}, error_message = ${`validUntil ${t.valid_until!.toISOString()} passed before inclusion; replacing it with a zero-value self-transfer`} WHERE id = ${t.id}`
     }
     if (attemptRows.length) await tx`INSERT INTO attempts ${tx(attemptRows)}`

@@ -5,6 +5,7 @@ import {
   maxCostWei,
   nextBumpFees,
   shouldRaiseFees,
+  feesAtCap,
   standsAtCap,
   percentToBps,
   raiseByBps,
@@ -388,6 +389,22 @@ describe('maxCostWei', () => {
     },
   ])('$label', ({ fees, gasLimit, value, expected }) => {
     expect(maxCostWei(fees, gasLimit, value)).toBe(expected)
+  })
+})
+
+describe('feesAtCap', () => {
+  const market: FeeMarket = { type: 'eip1559', baseFeePerGas: 10n * GWEI, maxPriorityFeePerGas: 2n * GWEI }
+  it('takes the cap as max fee and the higher of the previous and today\'s tip, within the cap', () => {
+    expect(feesAtCap({ type: 'eip1559', maxFeePerGas: 20n * GWEI, maxPriorityFeePerGas: GWEI }, market, 25n * GWEI)).toEqual({
+      type: 'eip1559',
+      maxFeePerGas: 25n * GWEI,
+      maxPriorityFeePerGas: 2n * GWEI,
+    })
+    expect(feesAtCap({ type: 'eip1559', maxFeePerGas: 20n * GWEI, maxPriorityFeePerGas: 3n * GWEI }, market, 25n * GWEI)).toMatchObject({ maxPriorityFeePerGas: 3n * GWEI })
+    expect(feesAtCap({ type: 'eip1559', maxFeePerGas: 20n * GWEI, maxPriorityFeePerGas: 30n * GWEI }, market, 25n * GWEI)).toMatchObject({ maxPriorityFeePerGas: 25n * GWEI })
+  })
+  it('legacy: the gas price is the cap', () => {
+    expect(feesAtCap({ type: 'legacy', gasPrice: 20n * GWEI }, { type: 'legacy', gasPrice: 30n * GWEI }, 25n * GWEI)).toEqual({ type: 'legacy', gasPrice: 25n * GWEI })
   })
 })
 

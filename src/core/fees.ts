@@ -86,6 +86,18 @@ export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint,
   return { kind: 'bump', fees: { type: 'eip1559', maxFeePerGas, maxPriorityFeePerGas }, reachedCap: maxFeePerGas === capWei }
 }
 
+/**
+ * Fees at the cap, for a cancel past its deadline when no valid replacement fits under the cap: the max fee (or gas
+ * price) is the cap, the tip the previous one or today's, whichever is higher, within the cap. A node still holding
+ * the request refuses it as an underpriced replacement (nothing lost); one that dropped it takes it, and the cancel
+ * takes the nonce instead of the request running late.
+ */
+export function feesAtCap(previous: Fees, market: FeeMarket, capWei: bigint): Fees {
+  if (previous.type === 'legacy') return { type: 'legacy', gasPrice: capWei }
+  const tip = max(previous.maxPriorityFeePerGas, market.type === 'eip1559' ? market.maxPriorityFeePerGas : 0n)
+  return { type: 'eip1559', maxFeePerGas: capWei, maxPriorityFeePerGas: min(tip, capWei) }
+}
+
 /** EIP-7825: no transaction may have a gas limit over 2^24 on chains since Osaka. */
 export const TX_GAS_LIMIT_CAP = 16_777_216n
 
