@@ -139,7 +139,10 @@ export async function broadcastAttempts(
       status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
     FROM v WHERE attempts.hash = v.hash
-    RETURNING attempts.transaction_id, v.sent, v.short, v.fee_too_low`
+    -- Not at the fee cap: there a raise is impossible, and a due row was sent again on every pass (each second) to a
+    -- node that refuses it, instead of every bumpAfterMs.
+    RETURNING attempts.transaction_id, v.sent, v.short,
+      v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${chain.config.fees.maxFeePerGasCap.toString()}::numeric AS fee_too_low`
   const bumpAfter = `${chain.config.fees.bumpAfterMs} milliseconds`
   if (recorded.length)
     await ctx.db.sql`
