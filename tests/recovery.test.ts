@@ -128,9 +128,13 @@ describe('recovery on a real anvil', () => {
     await anvil.mine()
     await waitForStatus(env, id, 'INCLUDED')
     await new Promise((r) => setTimeout(r, validUntil.getTime() - Date.now() + 500))
+    const answersBefore = (await getTx(env, id)).attempts.find((a: any) => a.purpose === 'REQUEST').providers.length
     // anvil drops the block's transactions with it: only a send from the service could bring the request back.
     await anvil.reorg(1)
     await waitForStatus(env, id, 'PENDING')
+    await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL' && a.status === 'SENT'))
+    // Its own bytes were not sent again (a send records the providers' answers on the attempt).
+    expect((await getTx(env, id)).attempts.find((a: any) => a.purpose === 'REQUEST').providers.length).toBe(answersBefore)
     const t = await mineUntil(env, id, 'CANCELLED')
     expect([t.status, t.error?.code]).toEqual(['CANCELLED', 'EXPIRED'])
     // Nonce 0 is the zero-value self-transfer; the request's transfer to RECIPIENT never ran.
@@ -207,6 +211,8 @@ describe('recovery on a real anvil', () => {
         ), events AS (INSERT INTO transaction_events (transaction_id, from_status, to_status, actor) SELECT id, NULL, 'QUEUED', 'test-admin' FROM ins)
         SELECT id, value FROM ins`
       const id = (value: string) => rows.find((r) => r.value === value)!.id
+      // Another instance still signs for the old key (a rolling deploy): its rows are left to it.
+      await sql`INSERT INTO signer_nonces (chain_id, signer, next_nonce, updated_at) VALUES (31337, ${SIGNER.address}, 0, now())`
       const next = ANVIL_DEV_ACCOUNTS[1]
       restarted = await startService({
         config: testConfig(env.anvil.url, (c) => (c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: next.privateKey }])),
@@ -218,6 +224,11 @@ describe('recovery on a real anvil', () => {
       const row = (value: string) =>
         sql<{ status: string; signer: string; error_code: string | null; error_message: string | null }[]>`
           SELECT status, signer, error_code, error_message FROM transactions WHERE id = ${id(value)}`.then((r) => r[0]!)
+      await new Promise((r) => setTimeout(r, 4_000)) // a sweep runs at start and every 3 s
+      expect(await row('21')).toMatchObject({ status: 'QUEUED', signer: SIGNER.address, error_code: null })
+      expect((await row('23')).status).toBe('QUEUED')
+      // No instance has signed for it for minutes: the key was rotated out everywhere.
+      await sql`UPDATE signer_nonces SET updated_at = now() - interval '3 minutes' WHERE signer = ${SIGNER.address}`
       // Before: all three stayed QUEUED, with no reason shown.
       await waitFor('the unpinned one CONFIRMED by the new signer', async () => (await row('21')).status === 'CONFIRMED', 20_000)
       expect((await row('21')).signer).toBe(next.address)

@@ -68,6 +68,13 @@ export async function sweepOnce(ctx: ServiceContext, opts: SweepOptions = {}): P
 
 /** Left alone this long first: an instance that still has the signer (a rolling deploy) signs its rows within a second. */
 const STRANDED_GRACE = '10 seconds'
+/**
+ * A signer some instance signed for (or looked at its set-aside rows, at least once a minute) this recently is
+ * still someone's: its rows are left to that instance. Moved or noted from here, they bounced between instances
+ * with other signers, and the other instance's reasons (waiting for funds, refused) were overwritten, restarting
+ * their patience for ever.
+ */
+const SIGNER_ACTIVE = '2 minutes'
 /** Moved to another signer per pass and signer, at most (the rest on the next pass, 3 s later). */
 const STRANDED_MOVE_MAX = 1_000
 /** Why a request moved off its signer (its event `signer_changed`). */
@@ -82,11 +89,15 @@ const SIGNER_NOT_CONFIGURED = 'its signer is not in the config'
  *   retry of it would (event `signer_changed`);
  * - the rest (it named the signer in `from`, or the signer refused it) waits with UNKNOWN_SIGNER saying why, until an
  *   instance with that signer runs (it then signs it, and the note goes) or an admin cancels it.
- * Each change is a compare-and-set on QUEUED and the signer, as the sign stage's lock checks them: an instance that
- * still has the signer and signs a row meanwhile keeps it. Rows changed in the last STRANDED_GRACE are left alone.
+ * Only for a signer no instance has signed for lately (SIGNER_ACTIVE), and rows changed in the last STRANDED_GRACE are
+ * left alone. Each change is a compare-and-set on QUEUED and the signer, as the sign stage's lock checks them: an
+ * instance that still has the signer and signs a row meanwhile keeps it.
  */
 async function strandedQueued(ctx: ServiceContext, chainId: number, signer: string): Promise<void> {
   const { sql } = ctx.db
+  const active = await sql`
+    SELECT 1 FROM signer_nonces WHERE chain_id = ${chainId} AND signer = ${signer} AND updated_at > now() - ${SIGNER_ACTIVE}::interval`
+  if (active.length) return
   await sql.begin(async (tx) => {
     const expired = await tx<{ id: string; message: string }[]>`
       UPDATE transactions SET status = 'FAILED', error_code = ${ERROR_CODE.EXPIRED},
