@@ -155,7 +155,9 @@ describe('tx-broadcaster counts rebuild beside a running fold', () => {
       expect(held).not.toBeNull()
       const rebuild = runCli(['counts', 'rebuild'], { DATABASE_URL: env.databaseUrl })
       await waitFor('the rebuild waits on the fold\'s rows', async () =>
-        (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]!.n > 0, 30_000)
+        (await sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%status_count_deltas%'`)[0]!.n > 0, 30_000)
       release()
       await held
       const done = await rebuild

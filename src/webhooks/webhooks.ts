@@ -154,7 +154,16 @@ type Hook = WebhookConfig & { name: string }
 export function deliveryTarget(url: string): { url: string; authorization: string | null } {
   const u = new URL(url)
   if (!u.username && !u.password) return { url, authorization: null }
-  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
+  // Percent-decoded as curl does; a raw "%" that is no escape (a password "50%off") is taken as it is, not thrown
+  // (that stopped the start).
+  const decoded = (s: string) => {
+    try {
+      return decodeURIComponent(s)
+    } catch {
+      return s
+    }
+  }
+  const credentials = `${decoded(u.username)}:${decoded(u.password)}`
   u.username = ''
   u.password = ''
   return { url: u.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` }
