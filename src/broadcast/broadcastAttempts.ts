@@ -139,14 +139,16 @@ export async function broadcastAttempts(
       status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
     FROM v WHERE attempts.hash = v.hash
-    -- Not at the fee cap: there a raise is impossible, and a due row was sent again on every pass (each second) to a
-    -- node that refuses it, instead of every bumpAfterMs.
+    -- Not at the fee cap (there a raise is impossible), nor for an attempt a node took before (the bump stage sends the
+    -- same bytes again for it): a due row was sent again on every pass (each second) to a node that refuses it,
+    -- instead of every bumpAfterMs.
     RETURNING attempts.transaction_id, v.sent, v.short,
-      v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${chain.config.fees.maxFeePerGasCap.toString()}::numeric AS fee_too_low`
+      v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${chain.config.fees.maxFeePerGasCap.toString()}::numeric
+        AND NOT attempts.providers @> '[{"outcome": "sent"}]'::jsonb AS fee_too_low`
   const bumpAfter = `${chain.config.fees.bumpAfterMs} milliseconds`
   if (recorded.length)
     await ctx.db.sql`
-      UPDATE transactions SET last_sent_at = CASE WHEN a.fee_too_low THEN now() - ${bumpAfter}::interval ELSE now() END,
+      UPDATE transactions SET last_sent_at = CASE WHEN a.fee_too_low AND transactions.at_fee_cap IS NULL THEN now() - ${bumpAfter}::interval ELSE now() END,
         first_sent_at = CASE WHEN a.sent THEN COALESCE(transactions.first_sent_at, now()) ELSE transactions.first_sent_at END,
         error_code = CASE WHEN a.short IS NOT NULL AND transactions.status = 'PENDING' AND transactions.error_code IS NULL THEN 'INSUFFICIENT_FUNDS'
                           WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_code END,

@@ -174,6 +174,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
     }
     const attemptRows: Record<string, unknown>[] = []
     const events: { id: string; detail: string }[] = []
+    /** Per signer, this pass's fresh estimate of a self-transfer (for cancels every provider refused as never valid). */
+    const freshCancelGas = new Map<string, Promise<bigint>>()
     const cancelGas = async (address: string, last: bigint): Promise<bigint> => {
       const gas = await selfTransferGas(chain, address as Address)
       return gas > last ? gas : last
@@ -197,7 +199,10 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       // again with the gas of a fresh estimate when that is higher (else the same bytes, and asked again next pass).
       let cancelGasNow: bigint | null = null
       if (latest.purpose === 'CANCEL' && t.rejected) {
-        const gas = await selfTransferGas(chain, t.signer as Address, { fresh: true })
+        // Once per signer per pass: asked with the pass's rows locked, each ask may take the read timeout.
+        let fresh = freshCancelGas.get(t.signer)
+        if (!fresh) freshCancelGas.set(t.signer, (fresh = selfTransferGas(chain, t.signer as Address, { fresh: true })))
+        const gas = await fresh
         if (gas > BigInt(latest.gas_limit)) cancelGasNow = gas
       }
       const raise =
@@ -214,6 +219,8 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         continue
       }
       let decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
+      // A refused cancel (held in no pool) with no raise left under the cap: built again at its own fees, with the new gas.
+      if (cancelGasNow !== null && decision.kind === 'at_cap') decision = { kind: 'bump', fees: feesOf(latest), reachedCap: true }
       /** Past its deadline with no valid replacement under the cap: a cancel at the cap goes out instead (below). */
       const cancelAtCap = decision.kind === 'at_cap' && expired
       if (cancelAtCap) {

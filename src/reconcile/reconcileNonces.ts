@@ -198,9 +198,21 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    * old block; checking recent finals' blocks from one provider's view could revert a truly final one.
    */
   async function reviveReorgedFinals(address: Address, latest: number, twice: (key: string) => boolean): Promise<void> {
-    type Final = { id: string; nonce: number; status: string; hash: Hex; raw: Hex; block_number: number; block_hash: Hex; execution: number }
+    type Final = {
+      id: string
+      nonce: number
+      status: string
+      hash: Hex
+      raw: Hex
+      block_number: number
+      block_hash: Hex
+      execution: number
+      /** A request's own bytes past its validUntil: not sent again (they would run late); the bump stage sends the cancel. */
+      late: boolean
+    }
     const gone = await sql<Final[]>`
-      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number, t.block_hash, t.execution
+      SELECT t.id, t.nonce, t.status, a.hash, a.raw, t.block_number, t.block_hash, t.execution,
+        a.purpose = 'REQUEST' AND COALESCE(t.valid_until <= now(), false) AS late
       FROM transactions t JOIN attempts a ON a.hash = t.mined_hash
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.nonce >= ${latest}
         AND t.status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')
@@ -229,7 +241,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         { txId: t.id, nonce: t.nonce, hash: t.hash, was: t.status },
         'a final transaction is no longer on chain (a reorg deeper than the confirmation depth); back to PENDING, its mined bytes sent again',
       )
-      revived.push({ transactionId: t.id, nonce: t.nonce, hash: t.hash, raw: t.raw })
+      if (!t.late) revived.push({ transactionId: t.id, nonce: t.nonce, hash: t.hash, raw: t.raw })
     }
     if (revived.length) await broadcastAttempts(ctx, chain, revived)
   }
