@@ -251,17 +251,19 @@ function waitsForSigner(err: RemoteSignerError): string {
 }
 
 /**
- * How remoteSigner.ts words a refusal (a JSON-RPC error answer) at the start of a request's error message. Anchored:
- * a failure whose own words contain " refused: " (a proxy's "access refused: token expired") is not one.
+ * How remoteSigner.ts words a refusal (a JSON-RPC error answer) at the start of a request's error message: its sign
+ * method is eth_signTransaction, or Clef's account_signTransaction (a Clef signer's refusals were never recognized,
+ * and a request it refused waited as SIGNER_UNAVAILABLE for good, never failing). Anchored: a failure whose own words
+ * contain " refused: " (a proxy's "access refused: token expired") is not one.
  */
-const REFUSAL_WORDS = /^signer "[^"]*": eth_signTransaction at \S+ refused: /
+const REFUSAL_WORDS = /^signer "[^"]*": (?:eth|account)_signTransaction at \S+ refused: /
 
 /**
  * Whether the row's last look ended in its remote signer's refusal (the sign stage's own notes: SIGNER_REFUSED,
  * or SIGNER_UNAVAILABLE in the words of a refusal), not in a set-aside without asking. Its updated_at is then
  * the time of that refusal.
  */
-function wasRefused(row: TransactionRow): boolean {
+export function wasRefused(row: Pick<TransactionRow, 'error_code' | 'error_message'>): boolean {
   if (row.error_code === ERROR_CODE.SIGNER_REFUSED) return true
   return row.error_code === ERROR_CODE.SIGNER_UNAVAILABLE && REFUSAL_WORDS.test(row.error_message ?? '')
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hexToBigInt, numberToHex, parseTransaction, serializeTransaction, type Hex, type TransactionSerializable } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { loadRemoteSigner, RemoteSignerError, toRpcRequest } from './remoteSigner.ts'
+import { WAITS_FOR_SIGNER, wasRefused } from '../sign/signQueued.ts'
 
 const account = privateKeyToAccount('0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a')
 const TX: TransactionSerializable = { chainId: 31337, nonce: 7, gas: 21_000n, to: '0x000000000000000000000000000000000000dEaD', value: 5n, data: '0x1234', maxFeePerGas: 3n, maxPriorityFeePerGas: 2n, type: 'eip1559' }
@@ -132,6 +133,14 @@ describe('loadRemoteSigner', () => {
       answer = async (r) => ({ raw: await signRequest(r), tx: {} })
       expect(await signer.signTransaction(TX)).toBe(await account.signTransaction(TX))
       await expect(loadRemoteSigner({ name: 'c', remote: { url, address: '0x000000000000000000000000000000000000dEaD' } })).rejects.toThrow(/does not hold/)
+      // Its "no" (a rule denies it) is a refusal, and the sign stage reads it back as one from the request's note: a
+      // request Clef refused was never recognized as refused before (it waited as SIGNER_UNAVAILABLE for good).
+      answer = async () => ({ httpStatus: 200, error: { code: -32000, message: 'Request denied' } })
+      const no = (await signer.signTransaction(TX).catch((e: unknown) => e)) as RemoteSignerError
+      expect(no.refused).toBe(true)
+      expect(no.message).toMatch(/^signer "c": account_signTransaction at .* refused: Request denied$/)
+      expect(wasRefused({ error_code: 'SIGNER_UNAVAILABLE', error_message: `${no.message}${WAITS_FOR_SIGNER}` })).toBe(true)
+      expect(wasRefused({ error_code: 'SIGNER_UNAVAILABLE', error_message: 'signer "c": account_signTransaction at x failed: timed out' })).toBe(false)
     } finally {
       clef = false
     }
