@@ -25,7 +25,10 @@ export function leastLoaded(order: readonly string[], backlog: ReadonlyMap<strin
  * for it since. A request that names no signer goes to the least loaded one: a signer that cannot send (short
  * of funds, stuck behind a nonce, a remote signer that is down) piles up work and stops getting more, where
  * taking turns blindly gave it its share of every request. One the sign stage last found short of funds
- * (signer_nonces.short_of_funds_at, so every instance sees it) is left out while another can take the request.
+ * (signer_nonces.short_of_funds_at, so every instance sees it), or whose remote signer is failing
+ * (remote_failing_since), is left out while another can take the request. A failing remote signer's queue is
+ * moved off it, so its backlog was the smallest: it got the next requests, each of which waited out its time-out
+ * and then moved.
  */
 export function createSignerLoad(sql: Sql) {
   type State = { backlog: Map<string, number>; short: Set<string>; readAt: number; reading: Promise<void> | null }
@@ -35,7 +38,8 @@ export function createSignerLoad(sql: Sql) {
     return (state.reading = Promise.all([
       countBySigner(sql, chainId, ['QUEUED', 'PENDING']),
       // Flagged by the sign stage; cleared by it or by the recovery sweep once the signer can pay (sign/shortOfFunds.ts).
-      sql<{ signer: string }[]>`SELECT signer FROM signer_nonces WHERE chain_id = ${chainId} AND short_of_funds_at IS NOT NULL`,
+      sql<{ signer: string }[]>`
+        SELECT signer FROM signer_nonces WHERE chain_id = ${chainId} AND (short_of_funds_at IS NOT NULL OR remote_failing_since IS NOT NULL)`,
     ])
       .then(([backlog, short]) => {
         state.backlog = backlog

@@ -121,7 +121,13 @@ export async function moveToFundedSigner(
   const short = unpinned.filter(({ row }) => (past.get(row.id)?.moves ?? 0) < maxMoves(others.length))
   if (short.length === 0) return 0
 
-  const rooms = (await Promise.all(others.map((s) => roomOf(ctx, chain, s).catch(() => null))))
+  // Not to a signer whose remote signer is failing (every instance sees it on its signer_nonces row): the row would
+  // wait out its time-out there, and move again.
+  const failing = new Set(
+    (await ctx.db.sql<{ signer: string }[]>`
+      SELECT signer FROM signer_nonces WHERE chain_id = ${chain.chainId} AND remote_failing_since IS NOT NULL`).map((r) => r.signer),
+  )
+  const rooms = (await Promise.all(others.filter((s) => !failing.has(s.address)).map((s) => roomOf(ctx, chain, s).catch(() => null))))
     .filter((r): r is Room => r !== null && r.wei > 0n)
     .sort((a, b) => (b.wei > a.wei ? 1 : b.wei < a.wei ? -1 : 0))
   if (rooms.length === 0) return 0
