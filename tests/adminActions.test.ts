@@ -215,6 +215,29 @@ describe('admin actions, idempotency and deadlines', () => {
     }
   })
 
+  it('validUntil passing while its gas is estimated: FAILED EXPIRED with no nonce, never sent (it was signed, sent and ran late)', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (anvil) => {
+        proxy = await startFaultProxy(anvil.url)
+      },
+      config: (c) => ((c.chains[0].providers = [{ name: 'p', url: proxy!.url }]), (c.chains[0].rpc = { timeoutMs: 10_000 })),
+    })
+    try {
+      // A slow estimate (a busy provider): the deadline passes after the batch was planned, before it is signed.
+      proxy!.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 3_000 })
+      const id = await submit(env, { to: RECIPIENT, value: '777002', validUntil: new Date(Date.now() + 1_500).toISOString() })
+      const t = await waitForStatus(env, id, 'FAILED', 20_000)
+      expect([t.error.code, t.nonce, t.attempts]).toEqual(['EXPIRED', null, []])
+      expect(t.error.message).toMatch(/^validUntil .* passed before it was sent$/)
+      await new Promise((r) => setTimeout(r, 1_000))
+      expect(await transactionsFrom(env.chain, SIGNER.address)).toEqual([])
+    } finally {
+      await proxy?.stop()
+    }
+  })
+
   it('cancel and retry while the sign stage is estimating the request: it runs once, as the new execution, and confirms', async () => {
     let proxy: FaultProxy | undefined
     env = await startTestEnv({

@@ -1,48 +1,13 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { getAddress } from 'viem'
+import { getAddress, parseTransaction, type Hex } from 'viem'
 import { chainControl, getTx, mineUntil, submit, waitForStatus } from './helpers/chainControl.ts'
 import type { FaultProxy } from './helpers/faultProxy.ts'
+import { startRewritingProxy } from './helpers/rewritingProxy.ts'
 import { REMOTE_ADDRESS, startWithRemoteSigner } from './helpers/remoteSigner.ts'
 import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
 const GWEI = 1_000_000_000n
-
-/**
- * Between the service and anvil, a chain that charges the L1 part of the cost in gas (Arbitrum, zkSync Era): a send
- * with a 21000 gas limit is refused as "intrinsic gas too low", and, once `charging` is set, a self-transfer's gas
- * estimate is 30000 (anvil's own is 21000).
- */
-async function l1GasChain(anvilUrl: string): Promise<{ url: string; charging: { on: boolean }; close: () => Promise<void> }> {
-  const charging = { on: false }
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d) => (body += d))
-    req.on('end', async () => {
-      const parsed = JSON.parse(body) as any
-      const calls: any[] = Array.isArray(parsed) ? parsed : [parsed]
-      const answers = await Promise.all(
-        calls.map(async (c) => {
-          if (c.method === 'eth_sendRawTransaction' && String(c.params[0]).includes('825208'))
-            return { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: 'intrinsic gas too low' } }
-          if (charging.on && c.method === 'eth_estimateGas' && c.params[0]?.from && c.params[0].from.toLowerCase() === c.params[0].to?.toLowerCase())
-            return { jsonrpc: '2.0', id: c.id, result: '0x7530' }
-          const r = await fetch(anvilUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(c) })
-          return r.json()
-        }),
-      )
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? answers : answers[0]))
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    charging,
-    close: () => new Promise((r) => server.close(() => r())),
-  }
-}
 
 describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
   let env: TestEnv | undefined
@@ -52,13 +17,23 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
   })
 
   it('a cancel every provider refuses as never valid (its gas too low) is built again with a fresh estimate, and takes effect', async () => {
-    let chain: Awaited<ReturnType<typeof l1GasChain>> | undefined
+    // A chain that charges the L1 part of the cost in gas (Arbitrum, zkSync Era): a 21000-gas send is refused as
+    // "intrinsic gas too low"; once `charging`, a self-transfer's estimate says 30000 (before, anvil's 21000: a stale
+    // or failed estimate).
+    let charging = false
+    let chain: Awaited<ReturnType<typeof startRewritingProxy>> | undefined
     let db: postgres.Sql | undefined
     try {
       env = await startTestEnv({
         anvil: { noMining: true },
         setup: async (a) => {
-          chain = await l1GasChain(a.url)
+          chain = await startRewritingProxy(a.url, {
+            refuse: (c) => (c.method === 'eth_sendRawTransaction' && parseTransaction(c.params![0] as Hex).gas === 21_000n ? 'intrinsic gas too low' : null),
+            answer: (c, a) => {
+              const call = (c.params?.[0] ?? {}) as { from?: string; to?: string }
+              return charging && c.method === 'eth_estimateGas' && call.from?.toLowerCase() === call.to?.toLowerCase() ? { ...a, result: '0x7530' } : a
+            },
+          })
         },
         config: (c) => {
           c.chains[0].providers = [{ name: 'l1gas', url: chain!.url }]
@@ -72,7 +47,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       const cancelled = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { id } }`, { id })
       expect(cancelled.json.errors).toBeUndefined()
       await waitForStatus(env, id, (t) => t.attempts.some((a: any) => a.purpose === 'CANCEL' && a.status === 'REJECTED'))
-      chain!.charging.on = true
+      charging = true
       // Before: the refused cancel went out again as it was on every pass, and the request could still run.
       await waitFor('a cancel with a fresh gas limit, taken by the node', async () => {
         const rows = await db!<{ gas_limit: string; status: string }[]>`
@@ -85,7 +60,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
       expect([onChain.to?.toLowerCase(), onChain.input, onChain.gas >= 30_000n]).toEqual([SIGNER.address.toLowerCase(), '0x', true])
     } finally {
       await db?.end()
-      await chain?.close()
+      await chain?.stop()
     }
   })
 

@@ -21,7 +21,8 @@ export const SIGN_BATCH_SIZE = 200
 /** Signatures made between two turns of the event loop. */
 const SIGN_CHUNK = 20
 
-export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex }
+/** `validUntil`: the request's deadline; past it, its bytes are not sent (signWorker.ts), the bump stage cancels it. */
+export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex; validUntil?: Date | null }
 /** A batch's signed attempts; `signerFailed`: the remote signer failed during it, so the drain stops after sending them. */
 export type SignedBatch = { signed: SignedAttempt[]; signerFailed: boolean }
 
@@ -392,7 +393,7 @@ export async function signNextBatch(
     /** `refused`: the signer said no to it (refused_by is set: it never moves to another signer). */
     const notes: { id: string; code: string; message: string; refused?: boolean; restartsPatience?: boolean }[] = []
     const out: SignedAttempt[] = []
-    const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number }>[] = []
+    const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number; validUntil: Date | null }>[] = []
     /**
      * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
      * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
@@ -444,6 +445,12 @@ export async function signNextBatch(
         if (plan.code === ERROR_CODE.INSUFFICIENT_FUNDS) movable(plan.row, null)
         continue
       }
+      // Its deadline passed since the batch was planned (the estimates, the lock, a remote signer's calls before it
+      // can each take seconds): failed as it would have been then, no nonce spent. It was signed and sent, and ran late.
+      if (plan.row.valid_until && plan.row.valid_until.getTime() <= Date.now()) {
+        failures.push({ id: plan.row.id, code: ERROR_CODE.EXPIRED, message: `validUntil ${plan.row.valid_until.toISOString()} passed before it was sent` })
+        continue
+      }
       // The remote signer failed earlier in this batch: the rest waits for it (what was signed is kept).
       if (unavailable) {
         setAsideUnavailable(plan.row, unavailable)
@@ -469,7 +476,12 @@ export async function signNextBatch(
       // chunks, so a batch of 200 does not hold every answer back for 50 ms.
       if (builds.length > 0 && builds.length % SIGN_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve))
       const at = nonce
-      const build = buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({ b, id: plan.row.id, nonce: at }))
+      const build = buildAttempt({ signer, chainId, tx: plan.row, nonce: at, gas: plan.gas, fees, purpose: 'REQUEST' }).then((b) => ({
+        b,
+        id: plan.row.id,
+        nonce: at,
+        validUntil: plan.row.valid_until,
+      }))
       builds.push(build)
       // Handled: a failure surfaces in Promise.all below, not as an unhandled rejection during a yield.
       build.catch(() => {})
@@ -532,10 +544,10 @@ export async function signNextBatch(
         skip.add(row.id)
       }
     }
-    for (const { b, id, nonce: at } of await Promise.all(builds)) {
+    for (const { b, id, nonce: at, validUntil } of await Promise.all(builds)) {
       attemptRows.push(b.row)
       pendingUpdates.push({ id, nonce: at })
-      out.push({ transactionId: id, nonce: at, hash: b.hash, raw: b.raw })
+      out.push({ transactionId: id, nonce: at, hash: b.hash, raw: b.raw, validUntil })
     }
 
     if (attemptRows.length) {

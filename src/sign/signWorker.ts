@@ -86,7 +86,10 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     let answered: Promise<void> = Promise.resolve()
     const outstanding: Promise<unknown>[] = []
     let outstandingBytes = 0
-    const send = (signed: SignedAttempt[]) => {
+    const send = (all: SignedAttempt[]) => {
+      // Not past its deadline (it may have waited here behind a slow node): the bump stage sends the self-transfer at
+      // its nonce instead, as it does for any request whose validUntil passed before it was mined.
+      const signed = all.filter((a) => !a.validUntil || a.validUntil.getTime() > Date.now())
       const previous = answered
       let markAnswered!: () => void
       answered = new Promise<void>((resolve) => (markAnswered = resolve))
