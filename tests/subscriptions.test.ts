@@ -175,6 +175,9 @@ describe('transactionUpdated subscription across two instances on one Postgres',
     expect(unknown[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED')
     const badVariable = await errorsOf('subscription($id: ID, $s: [TransactionStatus!]) { transactionUpdated(id: $id, status: $s) { id } }', { s: ['SOON'] })
     expect(badVariable[0]?.extensions).toMatchObject({ code: 'INVALID_INPUT', field: 's' })
+    // An empty id (an unset variable in a client) is refused: it streamed every transaction's changes.
+    const emptyId = await errorsOf(SUBSCRIPTION, { id: '' })
+    expect(emptyId[0]?.extensions?.code).toBe('INVALID_ID')
     expect(closed).toBeNull()
     // The first subscription still streams.
     const res = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '78' })

@@ -219,7 +219,8 @@ builder.queryType({
           if (args.last != null || args.before != null)
             throw new InputError(ERROR_CODE.INVALID_INPUT, 'last/before: only forward pagination (first/after) is supported', args.last != null ? 'last' : 'before')
           const first = args.first == null ? 50 : parseInteger(args.first, 'first', { min: 1, max: 500 })
-          const beforeSeq = args.after ? decodeCursor(args.after) : null
+          // An empty cursor is refused, not read as the first page (a paging loop would read page 1 for ever).
+          const beforeSeq = args.after != null ? decodeCursor(args.after) : null
           const rows = await listTransactions(
             ctx.service.db.sql,
             { statuses: args.status as TxStatus[] | null, chainId: args.chainId, signer: args.from ? parseAddress(args.from, 'from') : null },

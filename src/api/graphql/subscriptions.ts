@@ -28,7 +28,8 @@ builder.subscriptionType({
       },
       subscribe: (_, args, ctx) => {
         requireRole(ctx.principal, 'reader')
-        const id = args.id ? parseTransactionId(String(args.id)) : null
+        // An empty id (an unset variable) is refused, not read as "every transaction": a client would take others' changes for its own.
+        const id = args.id != null ? parseTransactionId(String(args.id)) : null
         const statuses = args.status?.length ? new Set<TxStatus>(args.status as TxStatus[]) : null
         const updates = ctx.service.updates
         // Each open subscription costs an execution per change it delivers: a key may hold only so many at once.
