@@ -11,17 +11,23 @@ export type SignerState = {
 }
 
 /**
- * What the signer's transactions at nonces from `chainNonce` on may spend (the latest attempt's gas × max fee +
- * value each): the balance read with that count has not paid for any of them, mined since or not. Counted as
+ * What the signer's transactions at nonces from `chainNonce` on may spend (each: the most any attempt of its
+ * execution that a node may hold could cost, gas × max fee, plus the value for the request's own bytes): the
+ * balance read with that count has not paid for any of them, mined since or not. The latest attempt alone
+ * under-counted a request replaced by a cancel nodes refused (past its deadline at the fee cap): the request's own
+ * bytes, held by the nodes, cost its whole gas limit and value, and a later request signed on that money was refused
+ * as short of funds, with every nonce after it. Counted as
  * free, a request the signer could not pay for after them got a nonce anyway, was refused by the node as short
  * of funds, and held every later (affordable) transaction behind it. Read under the signer's row lock, so it
  * includes every instance's batches committed before this one.
  */
 export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number }>, chainId: number, signer: string, chainNonce: number): Promise<bigint> {
   const [row] = await sql<{ wei: string }[]>`
-    SELECT COALESCE(sum(a.gas_limit * COALESCE(a.max_fee_per_gas, a.gas_price) + t.value), 0)::text AS wei
+    SELECT COALESCE(sum(a.wei), 0)::text AS wei
     FROM transactions t
-    JOIN LATERAL (SELECT gas_limit, max_fee_per_gas, gas_price FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
+    JOIN LATERAL (
+      SELECT max(gas_limit * COALESCE(max_fee_per_gas, gas_price) + CASE WHEN purpose = 'REQUEST' THEN t.value ELSE 0 END) AS wei
+      FROM attempts WHERE transaction_id = t.id AND execution = t.execution AND status <> 'REJECTED') a ON true
     WHERE t.chain_id = ${chainId} AND t.signer = ${signer} AND t.nonce >= ${chainNonce} AND t.nonce IS NOT NULL`
   return BigInt(row?.wei ?? '0')
 }
