@@ -165,6 +165,9 @@ describe('API keys and roles', () => {
     }
     const streaming = socket()
     const sending = socket()
+    // One whose subscription gets no result after the revocation (a status that never comes).
+    const quiet = socket()
+    quiet.client.subscribe({ query: `subscription { transactionUpdated(status: [REVERTED]) { id } }` }, { next: () => {}, error: () => {}, complete: () => {} })
     // And subscriptions over SSE, read to their end in the background: one for every change, one for a status
     // that never comes (nothing it would deliver happens after the revocation).
     const openSse = async (query: string) => {
@@ -213,11 +216,14 @@ describe('API keys and roles', () => {
     expect(sse.text).toMatch(/"code":"UNAUTHENTICATED"/)
     await waitFor('the quiet SSE stream ended', async () => quietSse.ended, 10_000, 50)
     expect(quietSse.text).toMatch(/"code":"UNAUTHENTICATED"/)
+    // Before: the quiet socket stayed open for good, holding its WebSocket and subscription slots.
+    await waitFor('the quiet socket closed with 4403', async () => quiet.state.closedWith === 4403, 10_000, 50)
     const after = await overSocket(BROADCAST, { i: { to: RECIPIENT, value: '5' } })
     expect(after?.data?.broadcastTransaction ?? null).toBeNull()
     expect(await rows()).toBe(rowsBefore + 1)
     await streaming.client.dispose()
     await sending.client.dispose()
+    await quiet.client.dispose()
     const [audit] = await sql`SELECT actor, action FROM audit_events WHERE subject = 'cli-doomed' AND action = 'api_key.revoked'`
     expect(audit!.actor).toMatch(/^cli/)
     const list = await runCli(['keys', 'list', '--json'], { DATABASE_URL: env.databaseUrl })

@@ -129,7 +129,14 @@ export function attachGraphQLWs(
           }
           const principal = ctx.extra.principal!
           // Aliased submissions take a token each past the first, as over HTTP (the operation took one above).
-          const enveloped = yoga.getEnveloped({ principal, params, takeToken: (count: number) => rateLimiter?.take(principal.name, count) })
+          // keyStillValid: a subscription checks it every few seconds, so a quiet one (waiting for a status that never
+          // comes) also ends once the key is revoked, its socket closed with 4403; it stayed open, holding its slots.
+          const enveloped = yoga.getEnveloped({
+            principal,
+            params,
+            takeToken: (count: number) => rateLimiter?.take(principal.name, count),
+            keyStillValid: () => stillAllowed(ctx),
+          })
           // A syntax error (or a query over armor's token limit) answers this operation; thrown, it closed the socket
           // with 4500, which graphql-ws clients take as final: every other subscription on it ended too.
           let document
