@@ -113,6 +113,35 @@ describe('transaction updates feed', () => {
       await feedSql.end({ timeout: 5 })
     }
   })
+  it('more than 10,000 changes committed while LISTEN was down all reach the subscriber (those past 10,000 were dropped)', async () => {
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-many' } })
+    const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
+    const seen: number[] = []
+    updates.subscribe((row) => seen.push(Number(row.value)))
+    try {
+      const [tx] = await conn.sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000005', NULL, 0) RETURNING id`
+      await conn.sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, NULL, 'QUEUED')`
+      const waitSeen = async (n: number, ms = 10_000) => {
+        const deadline = Date.now() + ms
+        while (seen.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      }
+      await waitSeen(1)
+      const N = 25_000
+      await withListenerDown('feed-many', async () => {
+        await conn.sql`
+          INSERT INTO transaction_events (transaction_id, from_status, to_status)
+          SELECT ${tx!.id}, 'QUEUED', 'QUEUED' FROM generate_series(1, ${N})`
+      })
+      await waitSeen(1 + N, 30_000)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(seen.length).toBe(1 + N)
+    } finally {
+      await updates.stop()
+      await feedSql.end({ timeout: 5 })
+    }
+  }, 60_000)
+
   it('an event that committed while LISTEN was down, with a lower id than one announced before the drop, is delivered too', async () => {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-under-test-2' } })
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))

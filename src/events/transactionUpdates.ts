@@ -27,8 +27,14 @@ const LOAD_RETRY_MS = 500
 const LOAD_RETRY_MAX_MS = 5_000
 /** Failures in a row between two error lines in the log (the others are warnings). */
 const LOG_ERROR_EVERY = 10
-/** Events looked up after the LISTEN connection came back, at most; also how many announced ids are remembered. */
+/** Announced ids remembered (each queued once), and the events a gap's lookup reads and delivers per page. */
 const GAP_FILL_MAX = 10_000
+/**
+ * Events looked up after the LISTEN connection came back, at most, page after page. One page of GAP_FILL_MAX was
+ * read before: postgres.js can bring LISTEN back 10-20 s after the pool, and at a few thousand events a second the
+ * changes past the first page were dropped, a subscriber waiting for CONFIRMED waiting for good.
+ */
+const GAP_FILL_LIMIT = 500_000
 /**
  * The gap's lookup starts this many ids below the highest announced: an event id is taken at insert, so one
  * committed while LISTEN was down can have a lower id than one announced before the drop.
@@ -133,25 +139,40 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     if (stopped) return
     if (startId === null) return readStart() // never knew where the feed started: nothing to fill, only a start
     const since = Math.max(startId, highest - GAP_LOOKBACK)
-    let rows: { id: number }[]
-    try {
-      rows = await sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${since} ORDER BY id LIMIT ${GAP_FILL_MAX + GAP_LOOKBACK}`
-      gapFailures = 0
-    } catch (err) {
-      // Likely right after Postgres came back: tried again, like a failed load, else those changes are lost.
-      logFailure(err, ++gapFailures, 'loading the changes made while not listening')
-      gapRetry = setTimeout(() => {
-        gapRetry = null
-        if (!stopped) runGapFill()
-      }, backoff(gapFailures))
-      return
+    // Page after page, each delivered before the next is read (in event order, and a few MB at a time). A failed
+    // page is tried again as a failed load is; the lookup then starts again below `highest`, which the pages taken
+    // have moved on, and what was delivered is not delivered again (known).
+    let from = since
+    let read = 0
+    let found = 0
+    for (;;) {
+      let rows: { id: number }[]
+      try {
+        rows = await sql<{ id: number }[]>`SELECT id FROM transaction_events WHERE id > ${from} ORDER BY id LIMIT ${GAP_FILL_MAX}`
+        gapFailures = 0
+      } catch (err) {
+        // Likely right after Postgres came back: tried again, like a failed load, else those changes are lost.
+        logFailure(err, ++gapFailures, 'loading the changes made while not listening')
+        gapRetry = setTimeout(() => {
+          gapRetry = null
+          if (!stopped) runGapFill()
+        }, backoff(gapFailures))
+        return
+      }
+      const before = pending.size
+      for (const r of rows) take(String(r.id))
+      found += pending.size - before
+      read += rows.length
+      if (timer) clearTimeout(timer)
+      await flush()
+      if (rows.length < GAP_FILL_MAX || stopped) break
+      if (read >= GAP_FILL_LIMIT) {
+        log.warn({ since }, `more than ${GAP_FILL_LIMIT} changes while not listening: subscribers miss the rest`)
+        break
+      }
+      from = Number(rows.at(-1)!.id)
     }
-    const before = pending.size
-    for (const r of rows) take(String(r.id))
-    log.info({ since, found: pending.size - before }, 'transaction updates: listening again; loading the changes made meanwhile')
-    if (rows.length === GAP_FILL_MAX + GAP_LOOKBACK) log.warn({ since }, `more than ${GAP_FILL_MAX} changes while not listening: subscribers miss the rest`)
-    if (timer) clearTimeout(timer)
-    await flush()
+    log.info({ since, found }, 'transaction updates: listening again; loaded the changes made meanwhile')
   }
   let gapFailures = 0
   let gapRetry: NodeJS.Timeout | null = null
