@@ -86,10 +86,7 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     let answered: Promise<void> = Promise.resolve()
     const outstanding: Promise<unknown>[] = []
     let outstandingBytes = 0
-    const send = (all: SignedAttempt[]) => {
-      // Not past its deadline (it may have waited here behind a slow node): the bump stage sends the self-transfer at
-      // its nonce instead, as it does for any request whose validUntil passed before it was mined.
-      const signed = all.filter((a) => !a.validUntil || a.validUntil.getTime() > Date.now())
+    const send = (signed: SignedAttempt[]) => {
       const previous = answered
       let markAnswered!: () => void
       answered = new Promise<void>((resolve) => (markAnswered = resolve))
@@ -97,7 +94,9 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
       outstandingBytes += bytes
       for (const a of signed) unsent.add(a.hash)
       const done = previous
-        .then(() => broadcastAttempts(ctx, chain, signed, markAnswered))
+        // Not a request past its deadline when its turn comes (it may have waited behind a slow node's answers): the
+        // bump stage sends the self-transfer at its nonce instead, as for any request not mined by its validUntil.
+        .then(() => broadcastAttempts(ctx, chain, signed.filter((a) => !a.validUntil || a.validUntil.getTime() > Date.now()), markAnswered))
         .finally(() => {
           markAnswered()
           outstandingBytes -= bytes
