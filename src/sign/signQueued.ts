@@ -69,6 +69,12 @@ function waitOrFail(row: TransactionRow, code: string, message: string, patience
   return { kind: 'wait', row, code, message: `${words}; it waits until ${new Date(since + patienceMs).toISOString()}, then fails` }
 }
 
+/** A request whose validUntil has passed by `now` fails so, no nonce spent; null while it may still be sent. */
+function expiredUnsent(row: TransactionRow, now: number): Extract<Plan, { kind: 'fail' }> | null {
+  if (!row.valid_until || row.valid_until.getTime() > now) return null
+  return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
+}
+
 /** A node's or signer's words often end in a full stop: "... of the account.; it waits" read badly on the dashboard. */
 function withoutFullStop(words: string): string {
   return words.replace(/[.\s]+$/, '')
@@ -123,8 +129,8 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     /** The provider failed its estimate (a 5xx, a rate limit, "timed out" in its words), twice retried already. */
     | { kind: 'provider_failed'; row: TransactionRow; message: string }
   const planRow = async (row: TransactionRow, alone: boolean): Promise<Plan | Undecided> => {
-    if (row.valid_until && row.valid_until.getTime() <= now)
-      return { kind: 'fail', row, code: ERROR_CODE.EXPIRED, message: `validUntil ${row.valid_until.toISOString()} passed before it was sent` }
+    const expired = expiredUnsent(row, now)
+    if (expired) return expired
     if (row.gas_limit) return { kind: 'sign', row, gas: BigInt(row.gas_limit) }
     try {
       const { estimate, gas } = await estimateRowGas(chain, signer.address, row, alone ? chain.estimateAlone : chain.estimate)
@@ -447,8 +453,9 @@ export async function signNextBatch(
       }
       // Its deadline passed since the batch was planned (the estimates, the lock, a remote signer's calls before it
       // can each take seconds): failed as it would have been then, no nonce spent. It was signed and sent, and ran late.
-      if (plan.row.valid_until && plan.row.valid_until.getTime() <= Date.now()) {
-        failures.push({ id: plan.row.id, code: ERROR_CODE.EXPIRED, message: `validUntil ${plan.row.valid_until.toISOString()} passed before it was sent` })
+      const expired = expiredUnsent(plan.row, Date.now())
+      if (expired) {
+        failures.push({ id: expired.row.id, code: expired.code, message: expired.message })
         continue
       }
       // The remote signer failed earlier in this batch: the rest waits for it (what was signed is kept).

@@ -156,7 +156,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   /** Per signer, the nonce the last receipt sweep stopped at (it took SWEEP_MAX_TRANSACTIONS); the next goes on after it. */
   const sweptTo = new Map<string, number>()
   /** Signers not in this config with PENDING rows on the chain (read at most once a minute), for the receipt sweep. */
-  let sweptUnconfigured: { at: number; signers: string[] } | null = null
+  let sweptUnconfigured: { at: number; signers: Address[] } | null = null
   /** The cursor jumped (JUMP_AFTER_BLOCKS): the receipt sweep runs on this tick, not up to ten ticks later. */
   let sweepNow = false
   /** The cursor was loaded (start-up, leadership taken) and not yet looked at for a jump (JUMP_AFTER_BLOCKS). */
@@ -215,12 +215,15 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return { number: start, hash: block.hash! }
   }
 
-  /** Whether a signer no longer in the config has a PENDING transaction on this chain (the far-behind jump would pass its blocks). */
-  async function unconfiguredPending(): Promise<boolean> {
+  /**
+   * The signers no longer in the config with a PENDING transaction on this chain: the far-behind jump would pass their
+   * blocks, and the receipt sweep looks them up too.
+   */
+  async function unconfiguredPending(): Promise<Address[]> {
     const configured = ctx.signers.forChain(chainId).map((s) => s.address)
-    const rows = await sql`
-      SELECT 1 FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[]) LIMIT 1`
-    return rows.length > 0
+    const rows = await sql<{ signer: Address }[]>`
+      SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])`
+    return rows.map((r) => r.signer)
   }
 
   async function saveCursor(c: Cursor): Promise<void> {
@@ -454,7 +457,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       cursor = loaded
       cursorJustLoaded = true
     }
-    if (cursorJustLoaded && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && !(await unconfiguredPending())) {
+    if (cursorJustLoaded && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && (await unconfiguredPending()).length === 0) {
       const to = Number(head) - RESCAN_DEPTH
       const block = await chain.read.getBlock({ blockNumber: BigInt(to) })
       signal.throwIfAborted()
@@ -633,33 +636,29 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // Also signers no longer in the config (a key rotated out with transactions in flight): reading receipts needs
     // only the address. A transaction of theirs mined in a block the scan passed without its receipt (receipts lagging
     // for 20 ticks, a leader change mid-rescan) otherwise stayed PENDING for good: nothing else looks at them.
-    if (!sweptUnconfigured || Date.now() - sweptUnconfigured.at > UNCONFIGURED_PENDING_EVERY_MS) {
-      const rows = await sql<{ signer: string }[]>`
-        SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])`
-      sweptUnconfigured = { at: Date.now(), signers: rows.map((r) => r.signer) }
-    }
+    if (!sweptUnconfigured || Date.now() - sweptUnconfigured.at > UNCONFIGURED_PENDING_EVERY_MS)
+      sweptUnconfigured = { at: Date.now(), signers: await unconfiguredPending() }
     for (const address of [...configured, ...sweptUnconfigured.signers]) {
-      const signer = { address: address as Address }
-      const latest = await transactionCountAt(chain, signer.address, scanned)
+      const latest = await transactionCountAt(chain, address, scanned)
       // In nonce order from where the last sweep of this signer stopped, round and round: without an order, the
       // same rows could come back first every time and leave others past the limit.
-      const after = sweptTo.get(signer.address) ?? -1
+      const after = sweptTo.get(address) ?? -1
       const rows = await sql<(Match & { nonce: number })[]>`
         SELECT a.hash, a.transaction_id, t.nonce::int AS nonce FROM (
           SELECT id, execution, nonce FROM transactions
-          WHERE chain_id = ${chainId} AND signer = ${signer.address} AND status = 'PENDING' AND nonce < ${latest} AND nonce > ${after}
+          WHERE chain_id = ${chainId} AND signer = ${address} AND status = 'PENDING' AND nonce < ${latest} AND nonce > ${after}
           ORDER BY nonce LIMIT ${SWEEP_MAX_TRANSACTIONS}) t
         JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
         ORDER BY t.nonce, a.id`
       const swept = new Set(rows.map((r) => r.transaction_id)).size
-      if (swept < SWEEP_MAX_TRANSACTIONS) sweptTo.delete(signer.address)
-      else sweptTo.set(signer.address, rows.at(-1)!.nonce)
+      if (swept < SWEEP_MAX_TRANSACTIONS) sweptTo.delete(address)
+      else sweptTo.set(address, rows.at(-1)!.nonce)
       if (rows.length) {
         const matches = new Map(rows.map((r) => [r.hash, r.transaction_id]))
         // Not checked against a block the scan read: INCLUDED only, final once advanceConfirmations finds the block canonical.
         await settleReceipts(await fetchReceipts([...matches.keys()]), matches, head, signal, { includedOnly: true })
       }
-      await minedAfterFailed(signer.address, latest, head, signal)
+      await minedAfterFailed(address, latest, head, signal)
     }
   }
 
