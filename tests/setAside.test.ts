@@ -133,35 +133,58 @@ describe('requests set aside by the sign stage', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === slowData)).toHaveLength(1)
   }, 60_000)
 
-  it('a gas estimate no node answers in time, with no other estimate in its batch, holds back no request that carries its gasLimit, and waits without a deadline', async () => {
-    const { env, slow } = await withSlowEstimate('too heavy, and alone', 2_000)
+  it('a gas estimate no node answers in time, alone in its batch, fails after its patience when the provider finishes other estimates', async () => {
+    const { env, slow } = await withSlowEstimate('too heavy, and alone', 3_000)
     const behind = await submit(env, { to: RECIPIENT, data: toHex('behind, with its gas'), gasLimit: '60000' })
     // Before: with no other estimate in the batch, the batch was thrown on every try, and this one with it.
+    expect((await waitForStatus(env, behind, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
+    // No other request needs an estimate: a plain estimate, asked alone, tells its call from the provider. Before, it
+    // could not, and a request alone with its heavy call waited without a deadline for good.
+    const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
+    expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
+    expect(waiting.error.message).toMatch(/within rpc\.timeoutMs \(1500 ms\).*waits until/)
+    const failed = await waitForStatus(env, slow, 'FAILED', 30_000)
+    expect(failed.nonce).toBeNull()
+    expect(failed.error.message).toMatch(/did not finish its gas estimate within rpc\.timeoutMs \(1500 ms\).*\(still so after \d+ s\)/)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.input)).toEqual([toHex('behind, with its gas')])
+  }, 60_000)
+
+  it('a provider slow on every gas estimate holds back no request that carries its gasLimit, and its requests wait without a deadline', async () => {
+    // A patience longer than a look apart: an estimate still held when the provider recovers times out, its look finds
+    // estimates going through, and its patience runs from its last wait without a deadline (the look before).
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 10_000 }, { timeoutMs: 1_500 }))
+    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 5_000 })
+    const slow = await submit(env, { to: RECIPIENT, data: toHex('too heavy, or the provider') })
+    const behind = await submit(env, { to: RECIPIENT, data: toHex('behind, with its gas'), gasLimit: '60000' })
     expect((await waitForStatus(env, behind, 'CONFIRMED', 30_000)).nonce).not.toBeNull()
     const waiting = await waitForStatus(env, slow, (t) => t.error !== null)
     expect(waiting).toMatchObject({ status: 'QUEUED', nonce: null, error: { code: 'GAS_ESTIMATION_FAILED' } })
     expect(waiting.error.message).toMatch(/within rpc\.timeoutMs \(1500 ms\).*waits without a deadline/)
-    // Its patience (2 s) does not run while no estimate goes through (it cannot tell its call from the provider):
-    // still QUEUED after three times that.
-    await new Promise((r) => setTimeout(r, 6_000))
-    expect((await getTx(env, slow)).status).toBe('QUEUED')
-    // Answered in time again: it is signed on its next look.
-    proxy!.setMode('ok')
+    // Its patience (10 s) does not run while no estimate goes through (it cannot tell its call from the provider):
+    // still QUEUED, without a deadline, after more than that.
+    await new Promise((r) => setTimeout(r, 12_000))
+    expect((await getTx(env, slow))).toMatchObject({ status: 'QUEUED', error: { message: expect.stringMatching(/waits without a deadline/) } })
+    // Answered in time again: it is signed on a next look.
+    proxy.setMode('ok')
     expect((await waitForStatus(env, slow, 'CONFIRMED', 30_000)).error).toBeNull()
   }, 60_000)
 
   it('a gas estimate that waited without a deadline starts its patience when other estimates go through, not when it first waited', async () => {
-    const { env, slow } = await withSlowEstimate('waited long without a deadline', 8_000)
-    // Alone, it waits without a deadline for longer than its patience (8 s), looked at every 5 s.
+    ;({ env, proxy } = await startBehindProxy({ estimateMs: 8_000 }, { timeoutMs: 1_500 }))
+    const slowData = toHex('waited long without a deadline')
+    // Every estimate is slow at first (the provider's trouble), then only this request's (its own heavy call).
+    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 5_000 })
+    const slow = await submit(env, { to: RECIPIENT, data: slowData })
+    // It waits without a deadline for longer than its patience (8 s), looked at every 5 s.
     await waitForStatus(env, slow, (t) => /waits without a deadline/.test(t.error?.message ?? ''))
     await new Promise((r) => setTimeout(r, 12_000))
     expect((await getTx(env, slow)).status).toBe('QUEUED')
-    // Then transfers that need an estimate keep coming: its next look shares a batch whose other estimates go through.
-    const { t, seen } = await transfersWhileQueued(env, slow)
-    // Its patience ran from its last wait without a deadline: it first waited with one, then failed. Counted from
+    proxy.setMode('slow', { slowMethods: ['eth_estimateGas'], slowParamsInclude: slowData.slice(2), slowMs: 5_000 })
+    // Its patience runs from its last wait without a deadline: it first waits with one, then fails. Counted from
     // when it first waited (20 s before), it failed on that first look.
-    expect(seen.some((m) => /within rpc\.timeoutMs.*waits until/.test(m))).toBe(true)
-    expect(t.status).toBe('FAILED')
+    const first = await waitForStatus(env, slow, (t) => t.status !== 'QUEUED' || /waits until/.test(t.error?.message ?? ''), 30_000)
+    expect(first.status).toBe('QUEUED')
+    expect((await waitForStatus(env, slow, 'FAILED', 30_000)).nonce).toBeNull()
   }, 90_000)
 
   it('a gas estimate that times out on one provider while the other is down is still the call\'s: the requests behind it go through', async () => {

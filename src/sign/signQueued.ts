@@ -116,6 +116,21 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   const unlessProviderSilent = async (what: string, message: string) => {
     if (!(await providerIsFine())) throw new Error(`${what} and the provider does not answer eth_blockNumber: ${message}`)
   }
+  /**
+   * Whether the provider finishes gas estimates at all: some estimate of the batch went through, or a zero-value
+   * self-transfer of the signer's, asked once, alone, gets an answer in time (any answer of the node's: a refusal is
+   * an answer too). A request whose estimate timed out alone in its batch (a relayer sending one kind of heavy call)
+   * could not tell its call from the provider before, and waited without a deadline for good.
+   */
+  let plainEstimateAnswers: Promise<boolean> | undefined
+  const estimatesGoThrough = async () => {
+    if (someEstimated) return true
+    plainEstimateAnswers ??= estimateRowGas(chain, signer.address, { to: signer.address, data: '0x', value: '0' }, chain.estimateAlone).then(
+      () => true,
+      (err) => !['timed_out', 'transient'].includes(explainEstimateError(err).kind),
+    )
+    return plainEstimateAnswers
+  }
   /** Set aside for provider trouble, which does not count against its patience (its start is moved to now). */
   const waitWithoutDeadline = (row: TransactionRow, message: string): Plan => ({ kind: 'wait', row, code: ERROR_CODE.GAS_ESTIMATION_FAILED, message, restartsPatience: true })
   /** Estimated apart from the others from the start: its last look ended in an estimate that timed out alone. */
@@ -175,16 +190,18 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
     // Not when the provider answers nothing else either: provider trouble, the batch is tried again.
     await unlessProviderSilent('gas estimates timed out', timedOut[0]!.message)
     const timeoutMs = chain.config.rpc.timeoutMs
+    const lookedAt = (p: (typeof timedOut)[number]) => (slowBefore(p.row) ? p : byId.get(p.row.id))
+    const callsOwn = timedOut.some((p) => lookedAt(p)?.kind === 'timed_out') && (await estimatesGoThrough())
     plans = plans.map((p) => {
       if (p.kind !== 'timed_out') return p
-      const again = slowBefore(p.row) ? p : byId.get(p.row.id)
+      const again = lookedAt(p)
       if (!again) return { kind: 'later', row: p.row }
       if (again.kind !== 'timed_out') return again
       const words = `${ESTIMATE_TIMED_OUT} (${timeoutMs} ms): ${withoutFullStop(again.message)}`
-      // Its patience runs only while other estimates go through: a provider slow on every estimate (its
-      // eth_blockNumber still answering) is provider trouble, and its requests wait, saying so, without failing.
-      // Thrown instead, the requests behind it that carry their gasLimit waited too, for good.
-      return someEstimated
+      // Its patience runs only while other estimates go through (estimatesGoThrough): a provider slow on every
+      // estimate (its eth_blockNumber still answering) is provider trouble, and its requests wait, saying so, without
+      // failing. Thrown instead, the requests behind it that carry their gasLimit waited too, for good.
+      return callsOwn
         ? waitOrFail(again.row, ERROR_CODE.GAS_ESTIMATION_FAILED, words, patience.estimateMs, now)
         : waitWithoutDeadline(again.row, `${words}; ${NO_DEADLINE}`)
     })
