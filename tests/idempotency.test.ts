@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { acceptTransaction } from '../src/accept/acceptTransaction.ts'
 import { validateBroadcastRequest } from '../src/accept/validateBroadcastRequest.ts'
 import { createLogger } from '../src/common/logger.ts'
-import { ANVIL_DEV_ACCOUNTS } from '../src/dev/startAnvil.ts'
+import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { startService } from '../src/service.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, testConfig, type TestEnv } from './helpers/testService.ts'
 
@@ -97,6 +97,59 @@ describe('idempotency keys under concurrent commits', () => {
       expect((await post({ ...request, value: '6' })).status).toBe(409)
     } finally {
       await restarted.stop()
+    }
+  })
+
+  it('a retry of a stored request is answered with it after a second chain was added (it names none) or the gas floor turned on: not refused as never stored', async () => {
+    env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].calldataFloor = false) })
+    // Named no chain: the one chain served then. 4 non-zero calldata bytes: 21064 gas without the calldata floor.
+    const noChain = { to: RECIPIENT, value: '5', idempotencyKey: 'order-no-chain' }
+    const underFloor = { chainId: 31337, to: RECIPIENT, data: '0x12345678', gasLimit: '21064', idempotencyKey: 'order-under-floor' }
+    const first = [await env.post('/broadcast_transaction', noChain), await env.post('/broadcast_transaction', underFloor)]
+    expect(first.map((r) => r.status)).toEqual([200, 200])
+    // Their answers lost, the client retries after the operator added a chain and turned the calldata floor on.
+    await env.service.stop()
+    const second = await startAnvil({ chainId: 31338, noMining: true })
+    const restarted = await startService({
+      config: testConfig(env.anvil.url, (c) => {
+        c.chains[0].calldataFloor = true
+        c.chains.push({ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: second.url }], confirmations: 2, blockTimeMs: 1000 })
+        c.signers[0].chainIds = [31337, 31338]
+      }),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    })
+    try {
+      const post = async (body: unknown) => {
+        const res = await fetch(`${restarted.url}/broadcast_transaction`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+          body: JSON.stringify(body),
+        })
+        return { status: res.status, json: (await res.json()) as any }
+      }
+      // Before: 400 CHAIN_REQUIRED and 400 VALUE_OUT_OF_RANGE, which tell the client they were never stored.
+      expect(await post(noChain)).toMatchObject({ status: 200, json: { transactionId: first[0]!.json.transactionId } })
+      expect(await post(underFloor)).toMatchObject({ status: 200, json: { transactionId: first[1]!.json.transactionId } })
+      // So over GraphQL.
+      const res = await fetch(`${restarted.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify({ query: `mutation($input: BroadcastTransactionInput!) { broadcastTransaction(input: $input) { id } }`, variables: { input: noChain } }),
+      })
+      expect(await res.json()).toEqual({ data: { broadcastTransaction: { id: first[0]!.json.transactionId } } })
+      // New requests are refused as the config says now.
+      expect(await post({ ...noChain, idempotencyKey: 'order-no-chain-2' })).toMatchObject({ status: 400, json: { error: { code: 'CHAIN_REQUIRED', field: 'chainId' } } })
+      expect(await post({ ...underFloor, idempotencyKey: 'order-under-floor-2' })).toMatchObject({ status: 400, json: { error: { code: 'VALUE_OUT_OF_RANGE', field: 'gasLimit' } } })
+      expect(await post({ ...noChain, chainId: 5, idempotencyKey: 'order-unknown-chain' })).toMatchObject({ status: 400, json: { error: { code: 'UNKNOWN_CHAIN' } } })
+      // The same key with other fields, or naming the other chain, is still a conflict.
+      expect((await post({ ...noChain, value: '6' })).status).toBe(409)
+      expect((await post({ ...noChain, chainId: 31338 })).status).toBe(409)
+    } finally {
+      await restarted.stop()
+      await second.stop()
     }
   })
 })

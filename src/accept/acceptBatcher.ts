@@ -167,9 +167,10 @@ export function idempotencyConflict(prior: TransactionRow): InputError {
   return new InputError(ERROR_CODE.IDEMPOTENCY_CONFLICT, `idempotencyKey: already used for transaction ${prior.id} with different fields`, 'idempotencyKey', 409)
 }
 
-export function sameRequest(row: TransactionRow, req: BroadcastRequest): boolean {
+export function sameRequest(row: TransactionRow, req: Omit<BroadcastRequest, 'chainId'> & { chainId: number | null }): boolean {
   return (
-    row.chain_id === req.chainId &&
+    // Naming no chain, it was stored on the one chain served then (a retry after a second chain was added).
+    (req.chainId === null || row.chain_id === req.chainId) &&
     row.to === req.to &&
     row.data === req.data &&
     row.value === req.value.toString() &&

@@ -5,7 +5,7 @@ import type { Reservation } from '../api/inFlightLimit.ts'
 import { createAcceptBatcher, idempotencyConflict, sameRequest, type AcceptBatcher } from './acceptBatcher.ts'
 import { createSignerLoad, type SignerLoad } from './signerLoad.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
-import { validUntilPassed, type BroadcastRequest } from './validateBroadcastRequest.ts'
+import { validUntilPassed, type BroadcastRequest, type RefusedUnlessStored } from './validateBroadcastRequest.ts'
 import { checkChainPolicy } from './checkChainPolicy.ts'
 
 export type AcceptResult = { transaction: TransactionRow; created: boolean }
@@ -42,8 +42,9 @@ async function storedWithKey(ctx: ServiceContext, apiKeyName: string, idempotenc
  * told "in the past", VALUE_TOO_HIGH or UNKNOWN_SIGNER, its client took it for never stored, though it may run.
  * Returns that transaction, or undefined when the request passes.
  */
-export async function checkBeforeStoring(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<TransactionRow | undefined> {
+export async function checkBeforeStoring(ctx: ServiceContext, req: BroadcastRequest | RefusedUnlessStored, apiKeyName: string): Promise<TransactionRow | undefined> {
   try {
+    if ('refusal' in req) throw req.refusal
     if (req.validUntil && req.validUntil.getTime() <= Date.now()) throw validUntilPassed()
     checkChainPolicy(
       req,
@@ -86,9 +87,11 @@ function batcherFor(ctx: ServiceContext): AcceptBatcher {
  * acceptBatcher.ts). Success is reported only after the commit, so an accepted
  * request survives any crash that follows.
  */
-export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest, apiKeyName: string): Promise<AcceptResult> {
+export async function acceptTransaction(ctx: ServiceContext, req: BroadcastRequest | RefusedUnlessStored, apiKeyName: string): Promise<AcceptResult> {
   const prior = await checkBeforeStoring(ctx, req, apiKeyName)
   if (prior) return { transaction: prior, created: false }
+  // Refused unless stored before: checkBeforeStoring answered with the stored one, or threw.
+  if ('refusal' in req) throw req.refusal
   const signer = await pickSigner(ctx, req.chainId, req.from)
   const started = new Date()
   // The key's cap on unfinished transactions (429); config limits.maxInFlightPerKey. A client retrying a request

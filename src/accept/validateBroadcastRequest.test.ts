@@ -144,6 +144,17 @@ describe('validateBroadcastRequest: rejected', () => {
     expect(r.validUntil).toEqual(new Date('2026-01-31T11:59:59Z'))
   })
 
+  it('a refusal of the config as it is now (chain, gas floor) with an idempotencyKey is left to the accept path (it may be a retry of a stored request)', () => {
+    const noChain = validateBroadcastRequest({ to: TO, idempotencyKey: 'k' }, TWO_CHAINS, NOW)
+    expect(noChain).toMatchObject({ chainId: null, idempotencyKey: 'k', refusal: { code: 'CHAIN_REQUIRED', field: 'chainId' } })
+    const unknown = validateBroadcastRequest({ chainId: 5, to: TO, idempotencyKey: 'k' }, ONE_CHAIN, NOW)
+    expect(unknown).toMatchObject({ chainId: 5, refusal: { code: 'UNKNOWN_CHAIN' } })
+    const floor = validateBroadcastRequest({ to: TO, data: '0x12345678', gasLimit: '21159', idempotencyKey: 'k' }, ONE_CHAIN, NOW)
+    expect(floor).toMatchObject({ gasLimit: 21_159n, refusal: { code: 'VALUE_OUT_OF_RANGE', field: 'gasLimit' } })
+    // A value refused whatever the config is refused at once.
+    expect(inputError(() => validateBroadcastRequest({ to: TO, gasLimit: '20999', idempotencyKey: 'k' }, TWO_CHAINS, NOW))).toMatchObject({ field: 'gasLimit' })
+  })
+
   it('validUntil is compared with the `now` argument', () => {
     const input = { to: TO, validUntil: '2026-01-31T12:00:00Z' }
     expect(validateBroadcastRequest(input, ONE_CHAIN, new Date('2026-01-31T11:59:59.999Z')).validUntil).toEqual(new Date('2026-01-31T12:00:00Z'))
