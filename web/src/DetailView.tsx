@@ -55,19 +55,19 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
     setPhase({ kind: 'loading' })
     const abort = new AbortController()
     let reread: ReturnType<typeof setTimeout> | undefined
-    const unsubscribe = live.client.subscribe<{ transactionUpdated: { id: string } }>(
-      { query: TX_SUBSCRIPTION, variables: { id } },
-      {
-        next: () => {
-          // A burst of changes (PENDING, INCLUDED, CONFIRMED within a block or two) costs one or two reads.
-          reread ??= setTimeout(() => {
-            reread = undefined
-            void load(abort.signal)
-          }, 50)
-        },
-        error: () => {},
-        complete: () => {},
+    // Refused (the key holding all the subscriptions it may), it is made again, and the page re-read once taken:
+    // before, the refusal was dropped and a final transaction's page never changed again (retried elsewhere, say).
+    const unsubscribe = live.watch(
+      TX_SUBSCRIPTION,
+      { id },
+      () => {
+        // A burst of changes (PENDING, INCLUDED, CONFIRMED within a block or two) costs one or two reads.
+        reread ??= setTimeout(() => {
+          reread = undefined
+          void load(abort.signal)
+        }, 50)
       },
+      () => void load(abort.signal),
     )
     const offReconnect = live.onReconnect(() => void load())
     void load(abort.signal)

@@ -1,4 +1,4 @@
-import { createClient, type Client } from 'graphql-ws/client'
+import { createClient } from 'graphql-ws/client'
 
 export type TxStatus = 'QUEUED' | 'PENDING' | 'INCLUDED' | 'CONFIRMED' | 'REVERTED' | 'FAILED' | 'CANCELLED'
 export const FINAL: readonly TxStatus[] = ['CONFIRMED', 'REVERTED', 'FAILED', 'CANCELLED']
@@ -163,7 +163,12 @@ export function explorerHref(chains: readonly Chain[], chainId: number, kind: 't
 }
 
 export type Live = {
-  client: Client
+  /**
+   * A subscription held until the returned function is called. One the server refuses (TOO_MANY_SUBSCRIPTIONS
+   * while the key holds limits.maxSubscriptionsPerKey, RATE_LIMITED) or ends is made again after a backoff, the pill
+   * saying "Reconnecting…" meanwhile; `resumed` runs once it is taken again, to re-read what was missed.
+   */
+  watch: <T>(query: string, variables: Record<string, unknown>, next: (data: T) => void, resumed: () => void) => () => void
   /** Every change of every transaction (list rows). Returns an unsubscribe function. */
   onRow: (fn: (row: TxRow) => void) => () => void
   /** Called after the socket came back: whatever changed meanwhile was missed. */
@@ -173,6 +178,12 @@ export type Live = {
   dispose: () => void
 }
 export type LiveState = 'connecting' | 'live' | 'offline'
+
+/**
+ * How long the subscriptions sent on a socket (or one made again) go unrefused before the pill says Live: the
+ * server refuses one at once, and says nothing about one it takes.
+ */
+const ACCEPT_MS = 1_000
 
 /** One graphql-ws connection for the whole app; reconnects forever with backoff. */
 export function connectLive(key: string): Live {
@@ -185,11 +196,31 @@ export function connectLive(key: string): Live {
     state = s
     for (const fn of stateListeners) fn(s)
   }
-  // The rows subscription can be refused on a live socket (the key over its rate limit): subscribe again after a
-  // backoff, and have the views re-read what they missed. Left as it was, the list stopped updating for good.
-  let rowsFailed = false
-  let rowsRetry: ReturnType<typeof setTimeout> | undefined
   let socketUp = false
+  /** The socket's subscriptions went ACCEPT_MS without a refusal. */
+  let settled = false
+  let settleTimer: ReturnType<typeof setTimeout> | undefined
+  /** Something went wrong since the page opened: "Reconnecting…", no longer "Connecting…". */
+  let troubled = false
+  let disposed = false
+  type Watch = { accepted: () => void }
+  const watches = new Set<Watch>()
+  /** Watches the server refused or ended, waiting for their next try. */
+  const refused = new Set<Watch>()
+  const recompute = () => {
+    if (socketUp && settled && refused.size === 0) setState('live')
+    else setState(troubled ? 'offline' : 'connecting')
+  }
+  const settle = () => {
+    settled = false
+    clearTimeout(settleTimer)
+    settleTimer = setTimeout(() => {
+      settled = true
+      for (const w of watches) if (!refused.has(w)) w.accepted()
+      recompute()
+    }, ACCEPT_MS)
+    recompute()
+  }
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`
   const client = createClient({
     url,
@@ -199,17 +230,23 @@ export function connectLive(key: string): Live {
     retryAttempts: Number.POSITIVE_INFINITY,
     shouldRetry: () => true,
     retryWait: (n) => new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** n) * (0.75 + Math.random() / 2))),
-    onNonLazyError: () => setState('offline'),
+    onNonLazyError: () => {
+      troubled = true
+      setState('offline')
+    },
     on: {
-      connecting: () => setState(state === 'live' ? 'offline' : state),
       connected: (_socket, _payload, wasRetry) => {
         socketUp = true
-        if (!rowsFailed) setState('live')
+        // graphql-ws sends every subscription held again on the new socket: any of them may be refused.
+        settle()
         if (wasRetry) for (const fn of reconnectListeners) fn()
       },
       closed: (event) => {
         socketUp = false
-        setState('offline')
+        settled = false
+        clearTimeout(settleTimer)
+        troubled = true
+        recompute()
         // The server closes the socket with 4403 once the key is refused (revoked with the CLI; dev mode's key made
         // anew). graphql-ws retries it as any close: a page that reads nothing over HTTP (a final transaction's)
         // showed "Reconnecting…" for ever. Back to the key form, saying why, as a 401 over HTTP does.
@@ -218,41 +255,87 @@ export function connectLive(key: string): Live {
       },
     },
   })
-  const subscribeRows = (attempt: number) => {
-    client.subscribe<{ transactionUpdated: TxRow }>(
-      { query: `subscription Rows { transactionUpdated { ${LIVE_ROW_FIELDS} } }` },
-      {
-        next: (msg) => {
-          const row = msg.data?.transactionUpdated
-          if (row) for (const fn of rowListeners) fn(row)
-        },
-        error: () => {
-          rowsFailed = true
-          setState('offline')
-          rowsRetry = setTimeout(() => {
-            rowsFailed = false
-            subscribeRows(attempt + 1)
-            if (socketUp) setState('live')
-            for (const fn of reconnectListeners) fn()
-          }, Math.min(10_000, 1_000 * 2 ** attempt))
-        },
-        complete: () => {},
+  // A subscription can be refused on a live socket (the key over its rate limit, or holding all the subscriptions it
+  // may): graphql-ws then delivers an `error`, or (refused inside the subscription's resolver) a result with errors
+  // and a `complete`. Either way it is made again after a backoff, and the caller re-reads what it missed. Before,
+  // only `error` was looked at: a list refused with TOO_MANY_SUBSCRIPTIONS stopped updating for good under "Live".
+  const watch = <T,>(query: string, variables: Record<string, unknown>, next: (data: T) => void, resumed: () => void) => {
+    let attempt = 0
+    let retry: ReturnType<typeof setTimeout> | undefined
+    let unsubscribe = () => {}
+    let resumePending = false
+    const w: Watch = {
+      accepted: () => {
+        attempt = 0
+        if (!resumePending) return
+        resumePending = false
+        resumed()
       },
-    )
+    }
+    const start = () => {
+      /** This try was refused, ended by the server, or let go here: it counts once. */
+      let over = false
+      const end = () => {
+        if (over || disposed || !watches.has(w)) return
+        over = true
+        unsubscribe()
+        refused.add(w)
+        troubled = true
+        recompute()
+        retry = setTimeout(() => {
+          if (disposed) return
+          refused.delete(w)
+          resumePending = true
+          start()
+          // Not Live again before the server had the time to refuse this one too.
+          if (refused.size === 0 && socketUp) settle()
+        }, Math.min(10_000, 1_000 * 2 ** attempt++))
+      }
+      unsubscribe = client.subscribe<T>(
+        { query, variables },
+        {
+          next: (msg) => {
+            if (msg.errors?.length && !msg.data) return end()
+            if (msg.data) next(msg.data)
+          },
+          error: end,
+          complete: end,
+        },
+      )
+    }
+    watches.add(w)
+    start()
+    return () => {
+      watches.delete(w)
+      refused.delete(w)
+      clearTimeout(retry)
+      unsubscribe()
+      recompute()
+    }
   }
-  subscribeRows(0)
+  watch<{ transactionUpdated: TxRow }>(
+    `subscription Rows { transactionUpdated { ${LIVE_ROW_FIELDS} } }`,
+    {},
+    (data) => {
+      for (const fn of rowListeners) fn(data.transactionUpdated)
+    },
+    () => {
+      for (const fn of reconnectListeners) fn()
+    },
+  )
   const add = <T,>(set: Set<T>, fn: T) => {
     set.add(fn)
     return () => void set.delete(fn)
   }
   return {
-    client,
+    watch,
     onRow: (fn) => add(rowListeners, fn),
     onReconnect: (fn) => add(reconnectListeners, fn),
     onState: (fn) => add(stateListeners, fn),
     state: () => state,
     dispose: () => {
-      clearTimeout(rowsRetry)
+      disposed = true
+      clearTimeout(settleTimer)
       void client.dispose()
     },
   }
