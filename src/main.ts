@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     cleanups.push({ name: 'anvil stop', run: anvil.stop })
     apiKey = devApiKey(options.dataDir)
     config = devConfig(anvil.url, apiKey)
-    await checkDevChain(databaseUrl, anvil.chainId, await createPublicClient({ transport: http(anvil.url) }).getBlockNumber(), options.dataDir)
+    await checkDevChain(databaseUrl, anvil.chainId, await createPublicClient({ transport: http(anvil.url) }).getBlockNumber(), options.dataDir, { embedded: embeddedDb !== null })
   }
   service = await startService({ config, databaseUrl, port: options.port, host: options.host, log, devMode: options.devMode })
   const lines = [
