@@ -731,4 +731,43 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await sql.end()
     }
   })
+
+  it('back from a transaction (its link or the browser\'s Back), the list is where it was scrolled to', async () => {
+    // Enough rows to scroll: confirmed transfers of a signer the service does not hold, which no stage touches.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql`
+        INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, block_number, block_hash, mined_hash, receipt_status,
+                                  api_key_name, first_sent_at, included_at, final_at)
+        SELECT 31337, '0x7777777777777777777777777777777777777777', ${RECIPIENT}, g, 'CONFIRMED', g, 4000000 + g,
+               '0x' || md5('n' || g) || md5('o' || g), '0x' || md5('p' || g) || md5('q' || g), 'success',
+               'back', now(), now(), now()
+        FROM generate_series(1, 80) AS g`
+    } finally {
+      await sql.end()
+    }
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      await tab.goto(`${env.service.url}/#/`)
+      const rows = tab.locator('tr[data-id]')
+      await rows.nth(49).waitFor()
+      for (const back of [() => tab.locator('a.back').click(), () => tab.goBack()]) {
+        await rows.nth(40).scrollIntoViewIfNeeded()
+        const scrolled = await tab.evaluate(() => window.scrollY)
+        expect(scrolled).toBeGreaterThan(1_000)
+        const id = (await rows.nth(40).getAttribute('data-id'))!
+        await rows.nth(40).locator('td.c-value').click()
+        await tab.locator(`section.detail[data-id="${id}"]`).waitFor()
+        expect(await tab.evaluate(() => window.scrollY)).toBe(0)
+        await back()
+        await tab.locator('section.list').waitFor()
+        await rows.nth(40).waitFor()
+        // Before: at the top, every time (the detail page's scroll to its top was taken for the list's).
+        await expect.poll(() => tab.evaluate(() => window.scrollY)).toBe(scrolled)
+        await tab.evaluate(() => window.scrollTo(0, 0))
+      }
+    } finally {
+      await tab.close()
+    }
+  })
 })

@@ -67,6 +67,9 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
   if (route.name === 'list') lastList.current = { tab: route.tab, chainId: route.chainId, from: route.from }
   const listScroll = useRef(0)
   const previous = useRef(route.name)
+  /** The view on the screen, as last rendered: a scroll event after the list was left is not the list's. */
+  const shown = useRef(route.name)
+  shown.current = route.name
 
   useEffect(() => {
     const off = live.onState(setLiveState)
@@ -110,11 +113,15 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => voi
     previous.current = route.name
   }, [route])
   useEffect(() => {
-    if (route.name !== 'list') return
-    const on = () => (listScroll.current = window.scrollY)
+    // Which view is shown is looked at when the event comes. A listener removed on leaving the list (an effect's
+    // cleanup, after the next frame) still took the detail page's scroll to its top for the list's: going back
+    // always put the list at its top.
+    const on = () => {
+      if (shown.current === 'list') listScroll.current = window.scrollY
+    }
     window.addEventListener('scroll', on, { passive: true })
     return () => window.removeEventListener('scroll', on)
-  }, [route.name])
+  }, [])
 
   return (
     <NowContext.Provider value={now}>
