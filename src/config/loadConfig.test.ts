@@ -399,7 +399,11 @@ describe('readConfigFile and loadOptions', () => {
     ['--config followed by another flag', ['--config', '--verbose'], {}, /--config needs a path/],
     ['BROADCASTER_CONFIG set but empty', [], { BROADCASTER_CONFIG: '' }, /^BROADCASTER_CONFIG is set but empty/],
     ['BROADCASTER_CONFIG empty and --config with nothing after it', ['--config'], { BROADCASTER_CONFIG: '' }, /--config needs a path/],
-    ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number, got "eighty"/],
+    ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number \(0 to 65535, digits only\), got "eighty"/],
+    // Number() read these as 0 (a random port, unsaid), 8080 and 1000.
+    ['a blank PORT', [], { PORT: ' ' }, /PORT: expected a port number.*got " "/],
+    ['a hex PORT', [], { PORT: '0x1f90' }, /PORT: expected a port number/],
+    ['a PORT in exponent form', [], { PORT: '1e3' }, /PORT: expected a port number/],
     ['a PORT out of range', [], { PORT: '70000' }, /PORT/],
     ['a LOG_LEVEL pino does not have', [], { LOG_LEVEL: 'verbose' }, /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"$/],
   ])('%s is a ConfigError', (_label, argv, env, message) => {
