@@ -4,6 +4,7 @@ import { checkProviders } from '../chain/checkProviders.ts'
 import { createChainClients, type ChainClients } from '../chain/createChainClients.ts'
 import { verifyProviders } from '../chain/verifyProviders.ts'
 import type { Logger } from '../common/logger.ts'
+import { createRepeatedFailureLog } from '../common/repeatedFailureLog.ts'
 import { startLoop } from '../common/startLoop.ts'
 import type { FileConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
@@ -61,9 +62,24 @@ export async function openServiceParts(opts: {
   return { signers, chains, db }
 }
 
+/** pg-boss says nothing when it works again: this long without an error is taken as that. */
+const BOSS_QUIET_MS = 30_000
+
+/** pg-boss's errors, each kind in full once, then a line a minute while it repeats, and a line when they stop. */
+export function bossErrorLog(log: Logger): (err: unknown) => void {
+  const failures = createRepeatedFailureLog(log, {}, { failed: 'pg-boss error', still: 'pg-boss errors go on', again: 'pg-boss: no error for 30 s' })
+  let quiet: NodeJS.Timeout | undefined
+  return (err) => {
+    failures.failed(err)
+    clearTimeout(quiet)
+    quiet = setTimeout(() => failures.succeeded(), BOSS_QUIET_MS).unref()
+  }
+}
+
 export async function startBoss(databaseUrl: string, log: Logger): Promise<PgBoss> {
   const boss = createBoss(databaseUrl)
-  boss.on('error', (err) => log.error({ error: (err as Error).message }, 'pg-boss error'))
+  // Every worker's failed fetch is an error event: through a 10-minute database outage that was thousands of lines.
+  boss.on('error', bossErrorLog(log))
   await boss.start()
   await createQueues(boss)
   return boss
