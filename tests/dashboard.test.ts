@@ -770,4 +770,21 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await tab.close()
     }
   })
+
+  it('a link to a transaction with a stray % shows Not found, not a page that never mounted', async () => {
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      // Before: decodeURIComponent threw before the app mounted, and the page said the dashboard was not built.
+      await tab.goto(`${env.service.url}/#/tx/6f0c%`)
+      await tab.getByRole('heading', { name: 'Not found' }).waitFor()
+      expect(await tab.locator('section.detail').textContent()).toContain('"6f0c%" is not a transaction id')
+      // The same link followed from a page already open.
+      await tab.goto(`${env.service.url}/#/`)
+      await tab.locator('section.list').waitFor()
+      await tab.evaluate(() => (location.hash = '#/tx/%E0%A4%A'))
+      await tab.getByRole('heading', { name: 'Not found' }).waitFor()
+    } finally {
+      await tab.close()
+    }
+  })
 })

@@ -12,6 +12,18 @@ export const TABS: ReadonlyArray<{ id: TabId; label: string; statuses: TxStatus[
 export type ListFilter = { tab: TabId; chainId: number | null; from: string | null }
 export type Route = ({ name: 'list' } & ListFilter) | { name: 'tx'; id: string }
 
+/**
+ * A link's id as typed: one with a stray `%` (cut short, or pasted with one) is kept as it is and shown as no
+ * transaction id. decodeURIComponent threw on it before the app mounted, and the page said it was not built.
+ */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
+}
+
 /** `#/?tab=failed&chain=1&from=0x...` (the list) or `#/tx/<id>` (one transaction): every view can be linked. */
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/'
@@ -19,7 +31,7 @@ export function parseRoute(hash: string): Route {
   const tx = /^\/tx\/([^/]+)$/.exec(pathname)
   // Ids are lowercase (the API answers with them so): one typed or pasted in capitals showed the page, but its
   // Retry and Cancel compared it with the id shown and silently did nothing.
-  if (tx) return { name: 'tx', id: decodeURIComponent(tx[1]!).toLowerCase() }
+  if (tx) return { name: 'tx', id: decoded(tx[1]!).toLowerCase() }
   const q = new URLSearchParams(search)
   const tab = TABS.find((t) => t.id === q.get('tab'))?.id ?? 'all'
   const chain = Number(q.get('chain'))
