@@ -787,4 +787,36 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await tab.close()
     }
   })
+
+  it("a transaction's page whose re-read fails says so over what it shows, until a re-read succeeds", async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const tab = await pageWithKey(ADMIN_KEY)
+    let id: string | undefined
+    try {
+      // QUEUED (in flight, so its page re-reads it every 5 s), of a signer the service does not hold: no stage touches it.
+      id = (
+        await sql<Array<{ id: string }>>`
+          INSERT INTO transactions (chain_id, signer, "to", value, api_key_name)
+          VALUES (31337, '0x8888888888888888888888888888888888888888', ${RECIPIENT}, 9, 'quiet') RETURNING id`
+      )[0]!.id
+      await tab.goto(`${env.service.url}/#/tx/${id}`)
+      const detail = tab.locator(`section.detail[data-id="${id}"][data-status="QUEUED"]`)
+      await detail.waitFor()
+      // The API stops answering (as when its database is down): the next re-read fails.
+      await tab.route('**/graphql', (route) => ((route.request().postData() ?? '').includes('query Tx') ? route.abort('connectionreset') : route.continue()))
+      const notice = tab.getByRole('alert').filter({ hasText: 'This page could not be refreshed' })
+      // Before: nothing said so; the page went on showing what it read last as if it were current.
+      await notice.waitFor({ timeout: 10_000 })
+      expect(await notice.textContent()).toContain('Cannot reach the API')
+      await detail.waitFor()
+      await tab.unroute('**/graphql')
+      await notice.waitFor({ state: 'detached', timeout: 10_000 })
+      await detail.waitFor()
+    } finally {
+      await tab.close()
+      // Out of In flight, for the tests after this one.
+      if (id) await sql`UPDATE transactions SET status = 'FAILED', error_code = 'CANCELLED', error_message = 'test', final_at = now(), updated_at = now() WHERE id = ${id}`
+      await sql.end()
+    }
+  })
 })

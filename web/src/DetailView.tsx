@@ -42,7 +42,8 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
       setTx((prev) => (later(data.transaction!, prev) ? data.transaction : prev))
       setPhase({ kind: 'ready' })
     } catch (err) {
-      if ((err as Error).name === 'AbortError') return
+      if ((err as Error).name === 'AbortError' || shown.current !== id) return
+      // With the transaction shown, this is a failed re-read: it stays, under a notice (see below).
       setPhase({ kind: 'error', error: err instanceof ApiError ? err : new ApiError(String(err), 'ERROR') })
     }
   }
@@ -194,6 +195,16 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
         )}
       </header>
 
+      {phase.kind === 'error' && (
+        // Before, a failed re-read (the API or its database down) left what was read last as if it were current.
+        <div class="notice warn refresh-error" role="alert">
+          <strong>This page could not be refreshed</strong>
+          <p>What it shows may be out of date: {phase.error.message}</p>
+          <button type="button" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      )}
       {result && (
         <div class={`notice ${result.ok ? 'ok' : 'error'}`} role="status">
           {result.text}
