@@ -819,4 +819,37 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await sql.end()
     }
   })
+
+  it("a filter whose counts cannot be read shows no counts, not the previous filter's", async () => {
+    // At least one transaction, so the unfiltered counts are not those of a signer with none.
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    await sql`
+      INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, error_code, error_message, final_at)
+      VALUES (31337, '0x8888888888888888888888888888888888888888', ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'FAILED', 'SEND_REFUSED', 'refused', now())`.finally(() => sql.end())
+    const tab = await pageWithKey(ADMIN_KEY)
+    try {
+      await tab.goto(`${env.service.url}/#/`)
+      await tab.locator('a[data-tab="failed"] .count', { hasText: /^[1-9]/ }).waitFor()
+      // The counts read for another signer fails.
+      const other = '0x9999999999999999999999999999999999999999'
+      let failed = 0
+      await tab.route('**/graphql', (route) => {
+        const body = route.request().postData() ?? ''
+        if (!(body.includes('query Counts') && body.includes(other))) return route.continue()
+        failed++
+        return route.abort('connectionreset')
+      })
+      await tab.evaluate((from) => (location.hash = `#/?from=${from}`), other)
+      await tab.getByRole('heading', { name: 'Nothing here' }).waitFor()
+      await expect.poll(() => failed, { timeout: 10_000 }).toBeGreaterThan(0)
+      await new Promise((r) => setTimeout(r, 300))
+      // Before: the tabs kept the unfiltered numbers beside a filter that matches nothing.
+      expect(await tab.locator('nav.tabs .count').allTextContents()).toEqual([])
+      // Back to no filter, its counts are read and shown again.
+      await tab.evaluate(() => (location.hash = '#/'))
+      await tab.locator('a[data-tab="failed"] .count', { hasText: /^[1-9]/ }).waitFor()
+    } finally {
+      await tab.close()
+    }
+  })
 })

@@ -181,7 +181,10 @@ function useCounts(
 ): Counts {
   const readRef = useRef(onRead)
   readRef.current = onRead
-  const [counts, setCounts] = useState<Counts>({})
+  // Counts are kept with the filter they were read for, and shown for that filter only: kept across a filter change,
+  // the previous filter's numbers stood beside the new one for as long as its counts could not be read.
+  const filterKey = `${chainId ?? ''}|${from ?? ''}`
+  const [counts, setCounts] = useState<{ of: string; counts: Counts }>({ of: filterKey, counts: {} })
   useEffect(() => {
     if (!enabled) return
     let stopped = false
@@ -204,7 +207,7 @@ function useCounts(
           next[t.id] = grouped(n)
         }
         const rows: Row[] = data.transactions.edges.map((e) => ({ ...e.node, cursor: e.cursor }))
-        setCounts(next)
+        setCounts({ of: filterKey, counts: next })
         readRef.current({ rows, complete: rows.length < READ_ROWS, sentAt })
       } catch {
         // Counts are a nicety: the list shows the error.
@@ -243,7 +246,7 @@ function useCounts(
       document.removeEventListener('visibilitychange', onVisible)
     }
   }, [apiKey, live, tab, chainId, from, enabled])
-  return counts
+  return counts.of === filterKey ? counts.counts : {}
 }
 
 export function ListView({ apiKey, live, filter, hidden }: { apiKey: string; live: Live; filter: ListFilter; hidden: boolean }) {
