@@ -5,7 +5,7 @@
  */
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createWalletClient, http, toHex, type Hex } from 'viem'
+import { createWalletClient, http, keccak256, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
@@ -62,6 +62,52 @@ describe('a send refused in unrecognized words', () => {
     expect(onChain.filter((t) => t.input === '0x')).toHaveLength(1)
     expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
   })
+
+  it('refused as never valid while a cancel is being made: the cancel committed meanwhile is seen, and it ends CANCELLED, never FAILED', async () => {
+    let proxy: FaultProxy | undefined
+    env = await startTestEnv({
+      anvil: { blockTimeSec: 0.2 },
+      setup: async (a) => {
+        proxy = await startFaultProxy(a.url)
+      },
+      config: (c) => {
+        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
+        c.chains[0].fees = { bumpAfterMs: 500 }
+        // The reconcile pass every 4 s: the row's lock below is taken between its first pass and the one failing it.
+        c.chains[0].blockTimeMs = 4_000
+      },
+    })
+    const e = env
+    proxy!.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('never valid').slice(2), error: { code: -32000, message: 'intrinsic gas too low' } })
+    const id = await submit(e, { to: RECIPIENT, data: toHex('never valid') })
+    const refused = await waitForStatus(e, id, (t) => t.attempts[0]?.providers[0]?.outcome === 'invalid')
+    // An admin's cancel being made (a remote signer asked to sign it takes seconds): the row's lock held, its attempt
+    // stored, then committed. The reconcile pass failing the row waits for the lock meanwhile.
+    const sql = postgres(e.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      await sql.begin(async (tx) => {
+        await tx`SELECT 1 FROM transactions WHERE id = ${id} FOR UPDATE`
+        const nonce = Number(refused.nonce)
+        const fees = { maxFeePerGas: BigInt(refused.attempts[0].maxFeePerGas) * 2n, maxPriorityFeePerGas: BigInt(refused.attempts[0].maxPriorityFeePerGas) * 2n }
+        const raw = await privateKeyToAccount(SIGNER.privateKey).signTransaction({ type: 'eip1559', chainId: 31337, nonce, to: SIGNER.address, value: 0n, gas: 21_000n, ...fees })
+        const [{ execution }] = (await tx<{ execution: number }[]>`SELECT execution FROM transactions WHERE id = ${id}`) as unknown as [{ execution: number }]
+        await tx`
+          INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, purpose)
+          VALUES (${id}, ${execution}, 31337, ${SIGNER.address}, ${nonce}, ${keccak256(raw)}, ${raw}, 21000, ${fees.maxFeePerGas.toString()}, ${fees.maxPriorityFeePerGas.toString()}, 'CANCEL')`
+        await tx`UPDATE transactions SET error_code = 'CANCELLED', error_message = 'cancelled by an admin', last_sent_at = now() - interval '1 minute', updated_at = now() WHERE id = ${id}`
+        await new Promise((r) => setTimeout(r, 9_000))
+      })
+      // Before: the waiting pass did not see the cancel (its statement read from before the wait), FAILED the row as
+      // INVALID_TRANSACTION with its nonce handed on, and the cancel on its way to the nodes was never sent again.
+      const done = await waitForStatus(e, id, (t) => t.status !== 'PENDING', 60_000)
+      expect(done.status).toBe('CANCELLED')
+      const [failedEvents] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM transaction_events WHERE transaction_id = ${id} AND to_status = 'FAILED'`
+      expect(failedEvents!.n).toBe(0)
+    } finally {
+      await sql.end()
+      await proxy!.stop()
+    }
+  }, 90_000)
 
   it('refused as underpriced by every provider: raised at once (within a second or two), not bumpAfterMs later', async () => {
     // A node whose minimum tip is above what eth_maxPriorityFeePerGas says: its first send is refused for its fees.

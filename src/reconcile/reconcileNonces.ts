@@ -160,6 +160,10 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // Failing it hands its nonce on: only when a whole pass later it is still so (a resend may be taken meanwhile).
       if (!twice(`invalid:${t.id}:${t.nonce}`)) continue
       await sql.begin(async (tx) => {
+        // The row's lock first: a cancel or a raise being built holds it until its attempt is committed. Waited for
+        // inside the UPDATE instead, the attempt it committed meanwhile was not seen (the statement's subqueries read
+        // from before the wait), and the row FAILED with that attempt on its way to the nodes.
+        await tx`SELECT 1 FROM transactions WHERE id = ${t.id} FOR UPDATE`
         const moved = await tx`
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
             error_code = ${ERROR_CODE.INVALID_TRANSACTION}, error_message = ${t.message ?? 'every provider refused it as invalid'}
@@ -295,12 +299,18 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const lastRefusal = Math.max(...refusedAttempts.flatMap((a) => a.providers.filter((p) => p.outcome === 'unknown').map((p) => Date.parse(p.at))))
       if (!takenBetween(chain, since + OTHERS_TAKEN_AFTER_MS, lastRefusal)) continue
       const failedMessage = `no provider took it since ${new Date(since).toISOString()} and no node holds it; last answer: ${message}`.slice(0, 1000)
+      const checked = attempts.map((a) => a.id)
       const moved = await sql.begin(async (tx) => {
+        // As in step 3: the row's lock first, so an attempt committed while it was held is seen. And only the
+        // attempts looked at above: a raise or a cancel made during those reads (still SIGNED, on its way to the
+        // nodes) was marked REJECTED with them, and the row FAILED while it could still be mined.
+        await tx`SELECT 1 FROM transactions WHERE id = ${t.id} FOR UPDATE`
         const failed = await tx`
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
             error_code = ${ERROR_CODE.SEND_REFUSED}, error_message = ${failedMessage}
           WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce} AND execution = ${t.execution}
-            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND a.status NOT IN ('SIGNED', 'REJECTED'))`
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND a.status NOT IN ('SIGNED', 'REJECTED'))
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND NOT (a.id = ANY(${pgArray(checked)}::int8[])))`
         if (!failed.count) return false
         await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND execution = ${t.execution} AND status = 'SIGNED'`
         await tx`
