@@ -852,4 +852,56 @@ describe('dashboard (headless Chromium against the real service)', () => {
       await tab.close()
     }
   })
+
+  it('Copy copies on a plain-HTTP origin (no navigator.clipboard) and when the clipboard API refuses; says so when nothing could copy', async () => {
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const id = (
+      await sql<Array<{ id: string }>>`
+        INSERT INTO transactions (chain_id, signer, "to", value, kind, api_key_name, status, error_code, error_message, final_at)
+        VALUES (31337, '0x8888888888888888888888888888888888888888', ${RECIPIENT}, 0, 'REQUEST', 'quiet', 'FAILED', 'SEND_REFUSED', 'refused', now())
+        RETURNING id`.finally(() => sql.end())
+    )[0]!.id
+    // The service by a name other than localhost, over plain HTTP (as on a LAN): not a secure context.
+    const named = await launchBrowser(['--host-resolver-rules=MAP broadcaster.lan 127.0.0.1'])
+    /** Opens the transaction's page at `origin` and clicks its id's Copy: what the button then says, and what is on the clipboard. */
+    const copyAt = async (b: Browser, origin: string, init: () => void = () => {}) => {
+      const context = await b.newContext({ viewport: WIDE })
+      try {
+        // The test reads the clipboard from a page on the service's own origin (secure: 127.0.0.1), allowed to.
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.service.url })
+        const reader = await context.newPage()
+        await reader.goto(`${env.service.url}/`)
+        await reader.evaluate(() => navigator.clipboard.writeText('before'))
+        const p = await context.newPage()
+        await p.addInitScript((k) => sessionStorage.setItem('txb.apiKey', k), ADMIN_KEY)
+        await p.addInitScript(init)
+        await p.goto(`${origin}/#/tx/${id}`)
+        const button = p.locator(`section.detail[data-id="${id}"] .id-line button.copy`)
+        await button.click()
+        await button.filter({ hasNotText: /^Copy$/ }).waitFor({ timeout: 2_000 })
+        const says = await button.textContent()
+        const secure = await p.evaluate(() => window.isSecureContext)
+        await reader.bringToFront()
+        return { secure, says, clipboard: await reader.evaluate(() => navigator.clipboard.readText()) }
+      } finally {
+        await context.close()
+      }
+    }
+    try {
+      // Before: the button did nothing, and said nothing.
+      const port = new URL(env.service.url).port
+      expect(await copyAt(named, `http://broadcaster.lan:${port}`)).toEqual({ secure: false, says: 'Copied', clipboard: id })
+      // The clipboard API refuses (no permission, the page not focused): before, the rejection went unhandled.
+      const refused = () => void (navigator.clipboard.writeText = () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError')))
+      expect(await copyAt(browser, env.service.url, refused)).toEqual({ secure: true, says: 'Copied', clipboard: id })
+      // Nothing can copy: the button says so.
+      const nothing = () => {
+        navigator.clipboard.writeText = () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError'))
+        document.execCommand = () => false
+      }
+      expect(await copyAt(browser, env.service.url, nothing)).toEqual({ secure: true, says: 'Copy failed', clipboard: 'before' })
+    } finally {
+      await named.close()
+    }
+  })
 })

@@ -56,22 +56,50 @@ export function useExplorer(): (chainId: number, kind: 'tx' | 'address', value: 
   return (chainId, kind, value) => explorerHref(chains, chainId, kind, value)
 }
 
+/**
+ * Puts `text` on the clipboard, from a click. navigator.clipboard exists on secure origins only (https, localhost):
+ * on a plain-HTTP one (the service by its LAN name) it is undefined, and the button did nothing. It may also refuse
+ * (no permission, the page not focused). The copy command, with the text put in its copy event, does it then.
+ */
+async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(text)
+      return true
+    }
+  } catch {
+    // Refused: the copy command below may still be allowed.
+  }
+  const put = (e: ClipboardEvent) => {
+    e.clipboardData?.setData('text/plain', text)
+    e.preventDefault()
+  }
+  document.addEventListener('copy', put)
+  try {
+    return document.execCommand('copy')
+  } catch {
+    return false
+  } finally {
+    document.removeEventListener('copy', put)
+  }
+}
+
 export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
-  const [done, setDone] = useState(false)
+  const [outcome, setOutcome] = useState<'copied' | 'failed' | null>(null)
   return (
     <button
       type="button"
       class="copy"
-      title={`Copy ${text}`}
+      title={outcome === 'failed' ? `Could not copy: select ${text} and copy it` : `Copy ${text}`}
       onClick={(e) => {
         e.stopPropagation()
-        void navigator.clipboard?.writeText(text).then(() => {
-          setDone(true)
-          setTimeout(() => setDone(false), 1200)
+        void copyText(text).then((ok) => {
+          setOutcome(ok ? 'copied' : 'failed')
+          setTimeout(() => setOutcome(null), ok ? 1200 : 3000)
         })
       }}
     >
-      {done ? 'Copied' : label}
+      {outcome === 'copied' ? 'Copied' : outcome === 'failed' ? 'Copy failed' : label}
     </button>
   )
 }
