@@ -308,15 +308,15 @@ describe('API keys and roles', () => {
   it('the CLI does not migrate a database that an older version of the service runs', async () => {
     // As if the service running on it were one migration older than this CLI: before, `keys list` applied the
     // migration under the running instances, unasked.
-    const [last] = await sql`SELECT * FROM drizzle.__drizzle_migrations ORDER BY id DESC LIMIT 1`
-    await sql`DELETE FROM drizzle.__drizzle_migrations WHERE id = ${last!.id}`
+    const [last] = await sql`SELECT * FROM drizzle.__tx_broadcaster_migrations ORDER BY id DESC LIMIT 1`
+    await sql`DELETE FROM drizzle.__tx_broadcaster_migrations WHERE id = ${last!.id}`
     try {
       const list = await runCli(['keys', 'list'], { DATABASE_URL: env.databaseUrl })
       expect(list.code).toBe(1)
       expect(list.stderr).toMatch(/older version of the service/)
-      expect((await sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations WHERE hash = ${last!.hash}`)[0]!.n).toBe(0)
+      expect((await sql`SELECT count(*)::int AS n FROM drizzle.__tx_broadcaster_migrations WHERE hash = ${last!.hash}`)[0]!.n).toBe(0)
     } finally {
-      await sql`INSERT INTO drizzle.__drizzle_migrations ${sql(last!)}`
+      await sql`INSERT INTO drizzle.__tx_broadcaster_migrations ${sql(last!)}`
     }
     expect((await runCli(['keys', 'list'], { DATABASE_URL: env.databaseUrl })).code).toBe(0)
   })

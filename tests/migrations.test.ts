@@ -6,9 +6,9 @@
 import postgres from 'postgres'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/common/logger.ts'
-import { migrateDatabase, readMigrationJournal } from '../src/db/migrate.ts'
+import { migrateDatabase, migrationsApplied, readMigrationJournal } from '../src/db/migrate.ts'
 import { buildOnlineIndexes, ONLINE_INDEXES } from '../src/db/onlineIndexes.ts'
-import { createMigratedTestDatabase } from './helpers/database.ts'
+import { createMigratedTestDatabase, createTestDatabase } from './helpers/database.ts'
 
 describe('database migrations', () => {
   const stops: Array<() => Promise<unknown>> = []
@@ -26,7 +26,7 @@ describe('database migrations', () => {
     await sql`DROP FUNCTION transactions_set_status_at()`
     await sql`ALTER TABLE transactions DROP COLUMN status_at`
     const since = readMigrationJournal().find((e) => e.tag === '0022_status_at')!.when
-    await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at >= ${since}`
+    await sql`DELETE FROM drizzle.__tx_broadcaster_migrations WHERE created_at >= ${since}`
 
     // A transaction that reads the table and stays open 6 s (a report, a pg_dump).
     const holder = sql.begin(async (tx) => {
@@ -59,6 +59,40 @@ describe('database migrations', () => {
     // Each query waited at most one try (2 s), never the other transaction's 6 s (before: 5.8 s).
     expect(slowest).toBeLessThan(4_000)
   }, 60_000)
+
+  it("a database shared with another drizzle project gets every migration of ours, whatever the other's record says", async () => {
+    const db = await createTestDatabase()
+    stops.push(() => db.drop())
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    stops.push(() => sql.end())
+    // The other project's record in drizzle's default table: one migration newer than all of ours.
+    await sql`CREATE SCHEMA drizzle`
+    await sql`CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`
+    await sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('theirs', 1900000000000)`
+    // Before: drizzle took ours as applied (an older creation time than the other's newest): none ran.
+    await migrateDatabase(db.url)
+    expect((await sql`SELECT to_regclass('signer_nonces') IS NOT NULL AS ok`)[0]!.ok).toBe(true)
+    expect(await migrationsApplied(db.url)).toEqual({ applied: readMigrationJournal().length, known: readMigrationJournal().length })
+    expect(await sql`SELECT hash FROM drizzle.__drizzle_migrations`).toEqual([{ hash: 'theirs' }])
+  })
+
+  it("a database an earlier version migrated (its record in drizzle's shared table) has its record copied, and no migration runs again", async () => {
+    const db = await createMigratedTestDatabase()
+    stops.push(() => db.drop())
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    stops.push(() => sql.end())
+    // As an earlier version left it: our record in the shared table, beside another project's row, and no table of ours.
+    await sql`CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`
+    await sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at) SELECT hash, created_at FROM drizzle.__tx_broadcaster_migrations ORDER BY id`
+    await sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('theirs', 1700000000000)`
+    await sql`DROP TABLE drizzle.__tx_broadcaster_migrations`
+    expect((await migrationsApplied(db.url)).applied).toBe(readMigrationJournal().length)
+    // Run again, the first migration would fail on tables that exist.
+    await migrateDatabase(db.url)
+    const record = await sql<{ created_at: string }[]>`SELECT created_at::text FROM drizzle.__tx_broadcaster_migrations ORDER BY id`
+    expect(record.map((r) => Number(r.created_at))).toEqual(readMigrationJournal().map((e) => e.when))
+    expect((await sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)[0]!.n).toBe(readMigrationJournal().length + 1)
+  })
 
   it('indexes too big for a migration are built CONCURRENTLY after it, by one instance at a time, and built again when a build was cut short', async () => {
     const db = await createMigratedTestDatabase()

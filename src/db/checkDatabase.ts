@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/loadConfig.ts'
 import { openPostgres } from './socketUrl.ts'
+import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from './migrate.ts'
 
 /** How long start-up waits for the database's first answer. */
 const CONNECT_TIMEOUT_S = 10
@@ -34,11 +35,11 @@ export async function checkDatabase(databaseUrl: string, opts: { refuseOthers?: 
     ;[found] = await sql<{ ours: boolean; tables: number }[]>`
       -- One of this service's own tables: drizzle's migrations table is every drizzle project's.
       SELECT to_regclass('signer_nonces') IS NOT NULL AND to_regclass('transaction_events') IS NOT NULL AS ours,
-        -- Not counted: drizzle's migrations table (a first dev start stopped in its migration left it alone, and every
-        -- later start was refused), nor an extension's own tables (PostGIS's spatial_ref_sys, TimescaleDB's catalog).
+        -- Not counted: this service's migrations table (a first dev start stopped in its migration left it alone, and
+        -- every later start was refused), nor an extension's own tables (PostGIS's spatial_ref_sys, TimescaleDB's catalog).
         (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
-            AND NOT (n.nspname = 'drizzle' AND c.relname = '__drizzle_migrations')
+            AND NOT (n.nspname = ${MIGRATIONS_SCHEMA} AND c.relname = ${MIGRATIONS_TABLE})
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')) AS tables`
   } catch (err) {
     const e = err as { code?: string; message?: string }

@@ -12,6 +12,17 @@ export function readMigrationJournal(): Array<{ tag: string; when: number }> {
   return (JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> }).entries
 }
 
+/**
+ * Where the applied migrations are recorded: a table of this service's own. drizzle's default
+ * (drizzle.__drizzle_migrations) is every drizzle project's: in a database shared with another one, its newer
+ * migrations made ours look applied (drizzle compares creation times), so none of ours ran, and a later one of ours
+ * was skipped while /readyz, counting the other's rows too, said ready.
+ */
+export const MIGRATIONS_SCHEMA = 'drizzle'
+export const MIGRATIONS_TABLE = '__tx_broadcaster_migrations'
+/** The table versions before 2026-11-28 recorded them in, shared with any other drizzle project. */
+const SHARED_TABLE = '__drizzle_migrations'
+
 /** An arbitrary constant: the advisory lock that lets one instance at a time migrate. */
 const MIGRATION_LOCK_ID = 7_302_214_001
 
@@ -35,12 +46,13 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
   const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
+    await adoptSharedRecord(sql)
     const pending = await pendingMigrations(sql)
     if (pending.length) {
       await sql.unsafe(`SET lock_timeout = ${LOCK_TIMEOUT_MS}`)
       for (let attempt = 0; ; attempt++) {
         try {
-          await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR })
+          await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: MIGRATIONS_SCHEMA, migrationsTable: MIGRATIONS_TABLE })
           break
         } catch (err) {
           const lockBusy = (err as { code?: string }).code === '55P03' || (err as { cause?: { code?: string } }).cause?.code === '55P03'
@@ -62,10 +74,37 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
   }
 }
 
+/**
+ * A database migrated by an earlier version has this service's migrations in drizzle's shared table: they are copied
+ * to ours once (those whose creation time is one of ours: another project's rows are left there), so none runs again.
+ */
+async function adoptSharedRecord(sql: ReturnType<typeof openPostgres>): Promise<void> {
+  const [found] = await sql<{ ours: boolean; shared: boolean }[]>`
+    SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`}) IS NOT NULL AS ours, to_regclass(${`${MIGRATIONS_SCHEMA}.${SHARED_TABLE}`}) IS NOT NULL AS shared`
+  if (found!.ours || !found!.shared) return
+  const ours = readMigrationJournal().map((e) => e.when)
+  await sql.begin(async (tx) => {
+    // drizzle's own definition of the table (drizzle-orm pg-core dialect.migrate), so its migrator takes it as it is.
+    await tx.unsafe(`CREATE TABLE ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`)
+    await tx.unsafe(
+      `INSERT INTO ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} (hash, created_at)
+       SELECT hash, created_at FROM ${MIGRATIONS_SCHEMA}.${SHARED_TABLE} WHERE created_at = ANY($1::int8[]) ORDER BY id`,
+      [ours],
+    )
+  })
+}
+
+/** The number of this service's migrations recorded, and the newest one's creation time (0 for none). */
+async function recorded(sql: ReturnType<typeof openPostgres>): Promise<{ count: number; last: number }> {
+  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`}) IS NOT NULL AS exists`
+  if (!table?.exists) return { count: 0, last: 0 }
+  const [row] = await sql.unsafe<{ n: number; at: string | null }[]>(`SELECT count(*)::int AS n, max(created_at)::text AS at FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`)
+  return { count: row!.n, last: Number(row!.at ?? 0) }
+}
+
 /** This version's migrations the database does not have yet, by tag (drizzle compares their creation times). */
 async function pendingMigrations(sql: ReturnType<typeof openPostgres>): Promise<string[]> {
-  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
-  const last = table?.exists ? Number((await sql<{ at: string | null }[]>`SELECT max(created_at)::text AS at FROM drizzle.__drizzle_migrations`)[0]?.at ?? 0) : 0
+  const { last } = await recorded(sql)
   return readMigrationJournal().filter((e) => e.when > last).map((e) => e.tag)
 }
 
@@ -77,8 +116,13 @@ export async function migrationsApplied(databaseUrl: string): Promise<{ applied:
   const known = readMigrationJournal().length
   const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
-    const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`
-    const applied = table?.exists ? Number((await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)[0]!.n) : 0
+    // An earlier version's database (its record in drizzle's shared table) counts as migrated by it.
+    let { count: applied } = await recorded(sql)
+    if (applied === 0) {
+      const [shared] = await sql<{ exists: boolean }[]>`SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${SHARED_TABLE}`}) IS NOT NULL AS exists`
+      if (shared?.exists)
+        applied = (await sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${MIGRATIONS_SCHEMA}.${SHARED_TABLE} WHERE created_at = ANY($1::int8[])`, [readMigrationJournal().map((e) => e.when)]))[0]!.n
+    }
     return { applied, known }
   } finally {
     await sql.end({ timeout: 5 })

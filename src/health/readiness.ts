@@ -1,7 +1,7 @@
 import type { ChainClients } from '../chain/createChainClients.ts'
 import { redactUrl, type Logger } from '../common/logger.ts'
 import type { Sql } from '../db/connect.ts'
-import { readMigrationJournal } from '../db/migrate.ts'
+import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, readMigrationJournal } from '../db/migrate.ts'
 import { withTimeout } from '../common/withTimeout.ts'
 import type { PipelineStatus } from '../pipeline/pipelineProcess.ts'
 
@@ -100,7 +100,7 @@ export function createReadiness(
       let migrations: ReadinessReport['checks']['migrations'] = { ok: migrationsOk, expected }
       if (!migrationsOk && database.ok) {
         // Once applied, migrations stay applied: checked until the first success only.
-        migrations = await withTimeout(sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`, DB_CHECK_TIMEOUT_MS, 'Postgres')
+        migrations = await withTimeout(sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`), DB_CHECK_TIMEOUT_MS, 'Postgres')
           .then(([r]) => {
             migrationsOk = r!.n >= expected
             return migrationsOk
