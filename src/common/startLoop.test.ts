@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from './logger.ts'
-import { startLoop } from './startLoop.ts'
+import { startLoop, STOP_WAIT_MS } from './startLoop.ts'
 
 const log = createLogger({ level: 'silent', pretty: false })
 
@@ -70,6 +70,47 @@ describe('startLoop', () => {
     expect(signals[0]!.aborted).toBe(true)
     expect(signals[1]!.aborted).toBe(false)
   })
+
+  it('stop() aborts the run in hand, logs no failure for it, and waits STOP_WAIT_MS at most for a run that goes on', async () => {
+    const lines: string[] = []
+    const captured = createLogger({ level: 'info', pretty: false, destination: new Writable({ write: (c, _e, done) => (lines.push(c.toString()), done()) }) })
+    // A run that checks its signal (the watcher's tick) ends at its next await.
+    let started = false
+    const heeding = startLoop(
+      'heeding',
+      10,
+      async (signal) => {
+        started = true
+        while (!signal.aborted) await new Promise((r) => setTimeout(r, 20))
+        signal.throwIfAborted()
+      },
+      captured,
+      { runTimeoutMs: 60_000 },
+    )
+    await waitFor(() => started)
+    let t0 = Date.now()
+    await heeding.stop()
+    expect(Date.now() - t0).toBeLessThan(1_000)
+    expect(lines).toEqual([])
+    // One that does not (a bump pass sending): before, stop() waited for it, up to its runTimeoutMs (60 s).
+    let ignoringStarted = false
+    const ignoring = startLoop(
+      'ignoring',
+      10,
+      async () => {
+        ignoringStarted = true
+        await new Promise((r) => setTimeout(r, 30_000))
+      },
+      captured,
+      { runTimeoutMs: 60_000 },
+    )
+    await waitFor(() => ignoringStarted)
+    t0 = Date.now()
+    await ignoring.stop()
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(STOP_WAIT_MS - 50)
+    expect(Date.now() - t0).toBeLessThan(STOP_WAIT_MS + 2_000)
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['ignoring: stopped without waiting for its run in hand to end'])
+  }, 20_000)
 
   it('a function that throws before its first await fails that run only', async () => {
     let runs = 0
