@@ -173,6 +173,47 @@ describe('a send refused in unrecognized words', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('refuse-me-a'))).toHaveLength(1)
   })
 
+  it('a filler failed after it was signed whose bytes were mined anyway is settled as mined: the nonce it took is held by a row', async () => {
+    const started = await startBehindProxy({ noMining: true }, 1_000)
+    env = started.env
+    const e = env
+    // The request's sends, and then every self-transfer's (fillers: sent to the signer itself), refused in unknown words.
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('refuse-me').slice(2), error: FEE_CAP_REFUSAL })
+    const a = await submit(e, { to: RECIPIENT, data: toHex('refuse-me-then-fill') })
+    await submit(e, { to: RECIPIENT, data: toHex('gets-through') })
+    expect((await waitForStatus(e, a, 'FAILED', 30_000)).error.code).toBe('SEND_REFUSED')
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: SIGNER.address.slice(2).toLowerCase(), error: FEE_CAP_REFUSAL })
+    const anvil = chainControl(e)
+    const sql = postgres(e.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      // Its filler is refused too, for its patience, and fails so (others get through meanwhile).
+      const filler = await waitFor('a filler FAILED as SEND_REFUSED', async () => {
+        await submit(e, { to: RECIPIENT, value: '1' })
+        await anvil.mine()
+        const [row] = await sql<{ id: string; raw: Hex }[]>`
+          SELECT t.id, a.raw FROM transactions t JOIN attempts a ON a.transaction_id = t.id
+          WHERE t.kind = 'FILLER' AND t.status = 'FAILED' AND t.error_code = 'SEND_REFUSED' ORDER BY a.id LIMIT 1`
+        return row
+      }, 60_000)
+      // Its bytes reach the chain by another way and are mined.
+      started.proxy.setMode('ok')
+      await anvil.dropAll()
+      await e.chain.request({ method: 'eth_sendRawTransaction', params: [filler.raw] })
+      await anvil.mine()
+      // Before: it stayed FAILED, and the filler sent after it failed as NONCE_USED_ELSEWHERE: no row held the nonce.
+      const settled = await waitFor('the filler mined after it was failed is CONFIRMED', async () => {
+        await anvil.mine()
+        const [row] = await sql<{ status: string; nonce: string | null }[]>`SELECT status, nonce::text FROM transactions WHERE id = ${filler.id}`
+        return row?.status === 'CONFIRMED' && row
+      }, 30_000)
+      expect(settled.nonce).not.toBeNull()
+      const events = await sql<{ detail: { reason?: string } }[]>`SELECT detail FROM transaction_events WHERE transaction_id = ${filler.id} AND from_status = 'FAILED'`
+      expect(events.map((ev) => ev.detail.reason)).toEqual(['mined_after_failed'])
+    } finally {
+      await sql.end()
+    }
+  }, 120_000)
+
   it('a request failed after it was signed whose nonce the key then used outside the service: its retry is taken, and it runs once', async () => {
     const started = await startBehindProxy({ noMining: true }, 1_000)
     env = started.env

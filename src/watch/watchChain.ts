@@ -668,12 +668,13 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * before the filler. It ran: left FAILED, its client would submit it again. Found by its receipt, it goes back
    * to PENDING at its nonce (an event `mined_after_failed`, an error in the log) and is settled as any mined one.
    * Looked for among those failed in the last day, at nonces the chain has used; not while the filler still holds
-   * the nonce (it fails as NONCE_USED_ELSEWHERE, then this runs again).
+   * the nonce (it fails as NONCE_USED_ELSEWHERE, then this runs again). Fillers too: one failed so whose bytes mined
+   * stayed FAILED, the filler sent after it FAILED as NONCE_USED_ELSEWHERE, and no row held the nonce it took.
    */
   async function minedAfterFailed(signer: string, latest: number, head: bigint, signal: AbortSignal): Promise<void> {
     const rows = await sql<(Match & { nonce: number })[]>`
       SELECT a.hash, a.transaction_id, a.nonce::int AS nonce FROM transactions t JOIN attempts a ON a.transaction_id = t.id AND a.execution = t.execution
-      WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED' AND t.kind = 'REQUEST'
+      WHERE t.final_at > now() - interval '1 day' AND t.chain_id = ${chainId} AND t.signer = ${signer} AND t.status = 'FAILED'
         AND t.error_code = ANY(${pgArray(FAILED_AFTER_SIGNING)}::text[]) AND a.nonce < ${latest}
         -- Not once a final transaction of ours holds that nonce (its filler mined): its bytes can no longer be.
         AND NOT EXISTS (SELECT 1 FROM transactions f WHERE f.chain_id = t.chain_id AND f.signer = t.signer AND f.nonce = a.nonce
