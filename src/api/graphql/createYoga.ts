@@ -9,6 +9,7 @@ import type { Principal } from '../auth.ts'
 import { graphqlMetricsPlugin } from '../../metrics/graphqlMetrics.ts'
 import { graphqlArmorPlugins } from './armor.ts'
 import type { GraphQLContext } from './builder.ts'
+import { PartlyStoredError, type StoredSubmission } from './submissions.ts'
 
 const OUR_CODES = new Set<string>(Object.values(ERROR_CODE))
 
@@ -125,7 +126,26 @@ export function chargeData(read: { chars: number }, chars: number): void {
     )
 }
 
-function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
+/**
+ * A read under a broadcastTransaction that stored its transaction (its attempts, its events), failing because the
+ * database went out of reach after the commit: the field is non-null, so the answer's data is null, and the id is
+ * lost with it. Told as a PartlyStoredError, the error lists what this request stored (extensions.stored), as one
+ * failing after earlier fields were stored does; before, it said UNAVAILABLE only, and a client without an
+ * idempotencyKey sent it again, and it ran twice.
+ */
+export function storedThenUnreadable<K, V>(batch: (keys: readonly K[]) => Promise<V[]>, storedSoFar: () => StoredSubmission[] | undefined) {
+  return async (keys: readonly K[]): Promise<V[]> => {
+    try {
+      return await batch(keys)
+    } catch (err) {
+      const stored = storedSoFar()
+      if (stored?.length && isDatabaseUnavailable(err)) throw new PartlyStoredError(ERROR_CODE.UNAVAILABLE, NESTED_FIELD_UNAVAILABLE, { retryAfterSeconds: 5 }, stored)
+      throw err
+    }
+  }
+}
+
+function lazyLoaders(service: ServiceContext, storedSoFar: () => StoredSubmission[] | undefined): GraphQLContext['loaders'] {
   let attempts: GraphQLContext['loaders']['attempts'] | undefined
   let events: GraphQLContext['loaders']['events'] | undefined
   let scannedHeads: GraphQLContext['loaders']['scannedHeads'] | undefined
@@ -134,23 +154,23 @@ function lazyLoaders(service: ServiceContext): GraphQLContext['loaders'] {
   return {
     dataRead,
     get data() {
-      return (data ??= new DataLoader(async (ids: readonly string[]) => {
+      return (data ??= new DataLoader(storedThenUnreadable(async (ids: readonly string[]) => {
         // Measured before it is read (the length of a long value is known without reading it), and counted at once:
         // batches of the request running together each see the others' (the resolver counts what the answer
         // carries, separately).
         const chars = await dataLengthOf(service.db.sql, ids)
         chargeData(dataRead.read, chars)
         return getDataFor(service.db.sql, ids)
-      }))
+      }, storedSoFar)))
     },
     get scannedHeads() {
-      return (scannedHeads ??= new DataLoader((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds)))
+      return (scannedHeads ??= new DataLoader(storedThenUnreadable((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds), storedSoFar)))
     },
     get attempts() {
-      return (attempts ??= new DataLoader((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids)))
+      return (attempts ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids), storedSoFar)))
     },
     get events() {
-      return (events ??= new DataLoader((ids: readonly string[]) => getEventsFor(service.db.sql, ids)))
+      return (events ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getEventsFor(service.db.sql, ids), storedSoFar)))
     },
   }
 }
@@ -202,6 +222,9 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     },
     // Synchronous, and the loaders made on first use: a submission reads neither, and under load an
     // async factory and two DataLoaders per request were measurable.
-    context: ({ principal, keyStillValid, takeToken }) => ({ service, principal, keyStillValid, takeToken, submissions: 0, loaders: lazyLoaders(service) }),
+    context: ({ principal, keyStillValid, takeToken }) => {
+      const ctx: GraphQLContext = { service, principal, keyStillValid, takeToken, submissions: 0, loaders: lazyLoaders(service, () => ctx.stored) }
+      return ctx
+    },
   })
 }
