@@ -64,6 +64,34 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     }
   })
 
+  it('a node without eth_maxPriorityFeePerGas, or answering it with no number, gets its tip from eth_gasPrice over the base fee', async () => {
+    // Sei's RPC once had no such method; a relay answered "0x". Before: every sign batch threw, and requests stayed
+    // QUEUED with nothing said on them.
+    let mode: 'missing' | 'empty' = 'missing'
+    let chain: Awaited<ReturnType<typeof startRewritingProxy>> | undefined
+    try {
+      env = await startTestEnv({
+        anvil: { blockTimeSec: 0.2 },
+        setup: async (a) => {
+          chain = await startRewritingProxy(a.url, {
+            refuse: (c) => (mode === 'missing' && c.method === 'eth_maxPriorityFeePerGas' ? 'the method eth_maxPriorityFeePerGas does not exist/is not available' : null),
+            answer: (c, a) => (mode === 'empty' && c.method === 'eth_maxPriorityFeePerGas' ? { ...a, result: '0x' } : a),
+          })
+        },
+        config: (c) => (c.chains[0].providers = [{ name: 'no-tip-method', url: chain!.url }]),
+      })
+      const first = await waitForStatus(env, await submit(env, { to: RECIPIENT, value: '1' }), 'CONFIRMED', 30_000)
+      expect(chain!.refused()).toBeGreaterThan(0)
+      expect(BigInt(first.attempts[0].maxPriorityFeePerGas)).toBeGreaterThanOrEqual(0n)
+      mode = 'empty'
+      // Past the sign stage's reuse of its fee reading (a few blocks).
+      await new Promise((r) => setTimeout(r, 2_000))
+      await waitForStatus(env, await submit(env, { to: RECIPIENT, value: '2' }), 'CONFIRMED', 30_000)
+    } finally {
+      await chain?.stop()
+    }
+  })
+
   it('a transaction dropped from the pool is sent again and confirms', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 1000 }) })
     const anvil = chainControl(env)
