@@ -47,6 +47,7 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
     await adoptSharedRecord(sql)
+    await refuseSkipped(sql)
     const pending = await pendingMigrations(sql)
     if (pending.length) {
       await sql.unsafe(`SET lock_timeout = ${LOCK_TIMEOUT_MS}`)
@@ -92,6 +93,26 @@ async function adoptSharedRecord(sql: ReturnType<typeof openPostgres>): Promise<
       [ours],
     )
   })
+}
+
+/**
+ * Refuses a database missing migrations older than its newest recorded one: drizzle applies only those after the
+ * newest, so they would never run. Only an earlier version in a database shared with another drizzle project made
+ * such a hole (the other's newer rows made ours look applied); started anyway, the service ran without them, and
+ * /readyz stayed 503 without a word.
+ */
+async function refuseSkipped(sql: ReturnType<typeof openPostgres>): Promise<void> {
+  const { last } = await recorded(sql)
+  if (last === 0) return
+  const rows = await sql.unsafe<{ at: string }[]>(`SELECT created_at::text AS at FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`)
+  const have = new Set(rows.map((r) => Number(r.at)))
+  const skipped = readMigrationJournal().filter((e) => e.when <= last && !have.has(e.when))
+  if (skipped.length === 0) return
+  const names = skipped.map((e) => e.tag).join(', ')
+  throw new Error(
+    `database migrations ${names} were never applied, though later ones were: an earlier version skipped them in a database shared with another drizzle project. ` +
+      `Apply drizzle/${skipped[0]!.tag}.sql${skipped.length > 1 ? ' (and the others, in order)' : ''} by hand and record each in ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} (hash, created_at from drizzle/meta/_journal.json's "when"), or move the service to a database of its own`,
+  )
 }
 
 /** The number of this service's migrations recorded, and the newest one's creation time (0 for none). */
