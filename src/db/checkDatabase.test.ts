@@ -40,12 +40,12 @@ describe('checkDatabase (real Postgres at 127.0.0.1:5432)', () => {
       // tables (PostGIS's spatial_ref_sys, here one added to hstore) are no other project's. Before: refused.
       await sql`CREATE SCHEMA drizzle`
       await sql`CREATE TABLE drizzle.__tx_broadcaster_migrations (id serial, hash text, created_at bigint)`
+      await sql`CREATE TABLE drizzle.__drizzle_migrations (id serial, hash text, created_at bigint)`
       await sql`CREATE EXTENSION hstore`
       await sql`CREATE TABLE spatial_ref_sys (srid int)`
       await sql`ALTER EXTENSION hstore ADD TABLE spatial_ref_sys`
       await expect(checkDatabase(other.url, { refuseOthers: true })).resolves.toBeUndefined()
-      // Another drizzle project's: drizzle's shared migrations table is no sign of ours.
-      await sql`CREATE TABLE drizzle.__drizzle_migrations (id serial, hash text, created_at bigint)`
+      // Another drizzle project's: drizzle's shared migrations table is no sign of ours; its own tables are counted.
       await sql`CREATE TABLE orders (id int)`
       await sql.end()
       // Before: dev mode added its tables and job queue to another project's database (a DATABASE_URL from its shell).
@@ -54,7 +54,7 @@ describe('checkDatabase (real Postgres at 127.0.0.1:5432)', () => {
         (e: Error) => e,
       )
       expect(err?.name).toBe('ConfigError')
-      expect(err?.message).toMatch(/^DATABASE_URL names a database \(127\.0\.0\.1:5432\/\w+\) that holds 2 table\(s\) and none of tx-broadcaster's; .*Unset DATABASE_URL/)
+      expect(err?.message).toMatch(/^DATABASE_URL names a database \(127\.0\.0\.1:5432\/\w+\) that holds 1 table\(s\) and none of tx-broadcaster's; .*Unset DATABASE_URL/)
       // With a config file a DATABASE_URL is the operator's choice, as before.
       await expect(checkDatabase(other.url)).resolves.toBeUndefined()
       await expect(checkDatabase(ours.url, { refuseOthers: true })).resolves.toBeUndefined()

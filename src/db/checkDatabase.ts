@@ -35,11 +35,12 @@ export async function checkDatabase(databaseUrl: string, opts: { refuseOthers?: 
     ;[found] = await sql<{ ours: boolean; tables: number }[]>`
       -- One of this service's own tables: drizzle's migrations table is every drizzle project's.
       SELECT to_regclass('signer_nonces') IS NOT NULL AND to_regclass('transaction_events') IS NOT NULL AS ours,
-        -- Not counted: this service's migrations table (a first dev start stopped in its migration left it alone, and
-        -- every later start was refused), nor an extension's own tables (PostGIS's spatial_ref_sys, TimescaleDB's catalog).
+        -- Not counted: a migrations table, ours or drizzle's shared one of earlier versions (a first dev start stopped in
+        -- its migration left it alone, and every later start was refused), nor an extension's own tables (PostGIS's
+        -- spatial_ref_sys, TimescaleDB's catalog). Another project's database has tables of its own besides.
         (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
-            AND NOT (n.nspname = ${MIGRATIONS_SCHEMA} AND c.relname = ${MIGRATIONS_TABLE})
+            AND NOT (n.nspname = ${MIGRATIONS_SCHEMA} AND c.relname IN (${MIGRATIONS_TABLE}, '__drizzle_migrations'))
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')) AS tables`
   } catch (err) {
     const e = err as { code?: string; message?: string }
