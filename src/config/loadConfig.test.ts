@@ -382,6 +382,11 @@ describe('readConfigFile and loadOptions', () => {
     expect(loadOptions([], {})).toMatchObject({ databaseUrl: null, embeddedPostgres: true, devMode: true })
   })
 
+  it('PORT: blanks around it are dropped (an env file\'s), and a blank one is the default (before: " " was port 0, a random one)', () => {
+    expect(loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'postgres://db/tx', PORT: ' 8080\n' }).port).toBe(8080)
+    expect(loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'postgres://db/tx', PORT: ' ' }).port).toBe(4000)
+  })
+
   it('reads DATABASE_URL, PORT, HOST and LOG_LEVEL from the env argument', () => {
     const options = loadOptions(['--config', goodPath], { ...ENV, DATABASE_URL: 'postgres://db/tx', PORT: '8080', HOST: '127.0.0.1', LOG_LEVEL: 'debug' })
     expect(options).toMatchObject({ databaseUrl: 'postgres://db/tx', embeddedPostgres: false, port: 8080, host: '127.0.0.1', logLevel: 'debug' })
@@ -401,7 +406,6 @@ describe('readConfigFile and loadOptions', () => {
     ['BROADCASTER_CONFIG empty and --config with nothing after it', ['--config'], { BROADCASTER_CONFIG: '' }, /--config needs a path/],
     ['a bad PORT', [], { PORT: 'eighty' }, /PORT: expected a port number \(0 to 65535, digits only\), got "eighty"/],
     // Number() read these as 0 (a random port, unsaid), 8080 and 1000.
-    ['a blank PORT', [], { PORT: ' ' }, /PORT: expected a port number.*got " "/],
     ['a hex PORT', [], { PORT: '0x1f90' }, /PORT: expected a port number/],
     ['a PORT in exponent form', [], { PORT: '1e3' }, /PORT: expected a port number/],
     ['a PORT out of range', [], { PORT: '70000' }, /PORT/],

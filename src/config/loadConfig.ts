@@ -120,9 +120,11 @@ function parseLogLevel(value: string | undefined): string {
 }
 
 function parsePort(value: string | undefined): number {
-  if (value === undefined || value === '') return 4000
+  // Blanks around it are an env file's or a manifest's, as Number() took them: " " is no PORT at all.
+  const trimmed = value?.trim()
+  if (trimmed === undefined || trimmed === '') return 4000
   // Digits only: Number() read " " as 0 (a random port, unsaid), "0x1f90" as 8080 and "1e3" as 1000.
-  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  const port = /^\d{1,5}$/.test(trimmed) ? Number(trimmed) : NaN
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: expected a port number (0 to 65535, digits only), got "${value}"`)
   return port
 }
