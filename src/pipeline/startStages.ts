@@ -4,7 +4,7 @@ import { checkProviders } from '../chain/checkProviders.ts'
 import { createChainClients, type ChainClients } from '../chain/createChainClients.ts'
 import { verifyProviders } from '../chain/verifyProviders.ts'
 import type { Logger } from '../common/logger.ts'
-import { createRepeatedFailureLog } from '../common/repeatedFailureLog.ts'
+import { createRepeatedFailureLog, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
 import { startLoop } from '../common/startLoop.ts'
 import type { FileConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
@@ -65,14 +65,30 @@ export async function openServiceParts(opts: {
 /** pg-boss says nothing when it works again: this long without an error is taken as that. */
 const BOSS_QUIET_MS = 30_000
 
-/** pg-boss's errors, each kind in full once, then a line a minute while it repeats, and a line when they stop. */
+/** Kinds of pg-boss error remembered at once (each its own repeated-failure log); past it they start over. */
+const BOSS_ERROR_KINDS = 20
+
+/**
+ * pg-boss's errors, each kind (its first line, numbers aside) in full once, then a line a minute while it repeats,
+ * and a line when they stop. Kinds apart: through a database restart "ECONNREFUSED" and "Connection terminated"
+ * alternate, and one log for both said each in full every time.
+ */
 export function bossErrorLog(log: Logger): (err: unknown) => void {
-  const failures = createRepeatedFailureLog(log, {}, { failed: 'pg-boss error', still: 'pg-boss errors go on', again: 'pg-boss: no error for 30 s' })
+  const text = { failed: 'pg-boss error', still: 'pg-boss errors go on', again: 'pg-boss: no error for 30 s' }
+  const kinds = new Map<string, RepeatedFailureLog>()
   let quiet: NodeJS.Timeout | undefined
   return (err) => {
+    const kind = String((err as Error | null)?.message ?? err).split('\n')[0]!.replace(/\d+/g, 'N')
+    if (!kinds.has(kind) && kinds.size >= BOSS_ERROR_KINDS) kinds.clear()
+    let failures = kinds.get(kind)
+    if (!failures) kinds.set(kind, (failures = createRepeatedFailureLog(log, {}, text)))
     failures.failed(err)
     clearTimeout(quiet)
-    quiet = setTimeout(() => failures.succeeded(), BOSS_QUIET_MS).unref()
+    quiet = setTimeout(() => {
+      // "Works again" once, not once per kind.
+      kinds.values().next().value?.succeeded()
+      kinds.clear()
+    }, BOSS_QUIET_MS).unref()
   }
 }
 
