@@ -118,16 +118,19 @@ async function planRows(ctx: ServiceContext, chain: ChainClients, signer: Signer
   }
   /**
    * Whether the provider finishes gas estimates at all: some estimate of the batch went through, or a zero-value
-   * self-transfer of the signer's, asked once, alone, gets an answer in time (any answer of the node's: a refusal is
-   * an answer too). A request whose estimate timed out alone in its batch (a relayer sending one kind of heavy call)
-   * could not tell its call from the provider before, and waited without a deadline for good.
+   * self-transfer of the signer's, asked once, alone, gets an answer in time (a node's refusal is an answer too). A
+   * request whose estimate timed out alone in its batch (a relayer sending one kind of heavy call) could not tell its
+   * call from the provider before, and waited without a deadline for good. A provider slow on every contract call
+   * but quick on a plain transfer (overloaded) counts as fine: such a request fails after `patience.estimateMs`
+   * (10 minutes by default), saying its estimate did not finish in time, rather than wait unbounded.
    */
   let plainEstimateAnswers: Promise<boolean> | undefined
   const estimatesGoThrough = async () => {
     if (someEstimated) return true
     plainEstimateAnswers ??= estimateRowGas(chain, signer.address, { to: signer.address, data: '0x', value: '0' }, chain.estimateAlone).then(
       () => true,
-      (err) => !['timed_out', 'transient'].includes(explainEstimateError(err).kind),
+      // A node's own refusal is an answer; a timeout, the provider's trouble, or words we do not know are not.
+      (err) => ['reverted', 'invalid', 'insufficient_funds'].includes(explainEstimateError(err).kind),
     )
     return plainEstimateAnswers
   }
