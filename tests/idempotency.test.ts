@@ -152,4 +152,35 @@ describe('idempotency keys under concurrent commits', () => {
       await second.stop()
     }
   })
+
+  it('a retry naming no chain is answered with the stored request after the only chain was replaced by another', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const noChain = { to: RECIPIENT, value: '5', idempotencyKey: 'order-only-chain' }
+    const first = await env.post('/broadcast_transaction', noChain)
+    expect(first.status).toBe(200)
+    await env.service.stop()
+    const other = await startAnvil({ chainId: 31338, noMining: true })
+    const restarted = await startService({
+      config: testConfig(other.url, (c) => {
+        c.chains = [{ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: other.url }], confirmations: 2, blockTimeMs: 1000 }]
+        c.signers[0].chainIds = [31338]
+      }),
+      databaseUrl: env.databaseUrl,
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    })
+    try {
+      const res = await fetch(`${restarted.url}/broadcast_transaction`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify(noChain),
+      })
+      // Before: 409 IDEMPOTENCY_CONFLICT (taken as naming the new chain), though every field is the same.
+      expect({ status: res.status, json: await res.json() }).toMatchObject({ status: 200, json: { transactionId: first.json.transactionId } })
+    } finally {
+      await restarted.stop()
+      await other.stop()
+    }
+  })
 })

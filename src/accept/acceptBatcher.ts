@@ -169,8 +169,9 @@ export function idempotencyConflict(prior: TransactionRow): InputError {
 
 export function sameRequest(row: TransactionRow, req: Omit<BroadcastRequest, 'chainId'> & { chainId: number | null }): boolean {
   return (
-    // Naming no chain, it was stored on the one chain served then (a retry after a second chain was added).
-    (req.chainId === null || row.chain_id === req.chainId) &&
+    // Naming no chain, it was stored on the one chain served then (a retry after a second chain was added, or after
+    // the only one was replaced).
+    (req.chainId === null || req.chainNamed === false || row.chain_id === req.chainId) &&
     row.to === req.to &&
     row.data === req.data &&
     row.value === req.value.toString() &&

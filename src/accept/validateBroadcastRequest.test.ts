@@ -25,6 +25,7 @@ describe('validateBroadcastRequest: accepted', () => {
       idempotencyKey: null,
       validUntil: null,
       from: null,
+      chainNamed: false,
     })
   })
 
@@ -53,6 +54,7 @@ describe('validateBroadcastRequest: accepted', () => {
       idempotencyKey: 'order-42',
       validUntil: new Date('2026-01-31T12:00:01Z'),
       from: TO,
+      chainNamed: true,
     })
   })
 

@@ -15,6 +15,11 @@ export type BroadcastRequest = {
   validUntil: Date | null
   /** The signer to use; null: round-robin over the chain's signers. Checked against the signers when accepted. */
   from: Address | null
+  /**
+   * False when it named no chain (the one served was taken): a retry under its idempotencyKey then matches the stored
+   * request on whichever chain it went to, as after the only chain was replaced. Absent: named.
+   */
+  chainNamed?: boolean
 }
 
 /**
@@ -63,7 +68,7 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   // retry of a request stored before the config changed gets that transaction. So for these checks of the config.
   if (refusal && idempotencyKey !== null) return { ...fields, chainId, idempotencyKey, refusal }
   if (refusal) throw refusal
-  return { ...fields, chainId: chainId ?? config.chains[0]!.chainId, idempotencyKey }
+  return { ...fields, chainId: chainId ?? config.chains[0]!.chainId, idempotencyKey, chainNamed: chainId !== null }
 }
 
 /** Why the config as it is now refuses a request: its chain, or its gasLimit under the chain's floor; null if it passes. */
