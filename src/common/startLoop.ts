@@ -2,7 +2,8 @@ import type { Logger } from './logger.ts'
 import { createRepeatedFailureLog } from './repeatedFailureLog.ts'
 import { withTimeout } from './withTimeout.ts'
 
-export type Loop = { stop: () => Promise<void>; runNow: () => Promise<void> }
+/** `stop` answers whether the run in hand ended within STOP_WAIT_MS (true when none was running). */
+export type Loop = { stop: () => Promise<boolean>; runNow: () => Promise<void> }
 
 /**
  * How long stop() waits for the run in hand, its signal aborted: a run that checks it ends at its next await; one that
@@ -94,6 +95,7 @@ export function startLoop(
       const finished = await Promise.race([running.then(() => true), new Promise<false>((resolve) => (waited = setTimeout(() => resolve(false), STOP_WAIT_MS)))])
       clearTimeout(waited)
       if (!finished) log.warn({ loop: name, waitedMs: STOP_WAIT_MS }, `${name}: stopped without waiting for its run in hand to end`)
+      return finished
     },
   }
 }

@@ -891,7 +891,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
   return {
     isLeader: () => leader,
     async stop() {
-      await loop.stop()
+      const ended = await loop.stop()
+      // A tick still running past the stop's wait may still write: the lock is not handed back while it may (another
+      // instance would lead beside it); it ends with the pool when the service closes its database.
+      if (reserved && !ended && leader) return
       if (reserved) {
         // Bounded: a silent lock connection held the stop until main.ts's limit. Not handed back then (it may answer
         // later, still holding the lock): ended with the pool.
