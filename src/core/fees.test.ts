@@ -334,8 +334,26 @@ describe('nextBumpFees', () => {
       expect(nextBumpFees(previous, market, BUMP, cap)).toEqual(expected)
     })
 
-    it('ignores an eip1559 market estimate and still bumps', () => {
-      expect(nextBumpFees({ type: 'legacy', gasPrice: 8n }, quietMarket, BUMP, CAP)).toEqual({ kind: 'bump', fees: { type: 'legacy', gasPrice: 9n }, reachedCap: false })
+    it('on an eip1559 market still bumps by the step, and to at least its base fee plus tip', () => {
+      expect(nextBumpFees({ type: 'legacy', gasPrice: 8n * GWEI }, quietMarket, BUMP, CAP)).toEqual({ kind: 'bump', fees: { type: 'legacy', gasPrice: 9n * GWEI }, reachedCap: false })
+      expect(nextBumpFees({ type: 'legacy', gasPrice: 8n }, quietMarket, BUMP, CAP)).toEqual({ kind: 'bump', fees: { type: 'legacy', gasPrice: 2n * GWEI }, reachedCap: false })
+    })
+  })
+})
+
+describe('nextBumpFees after the chain\'s fee model changed while it was pending', () => {
+  it('a legacy attempt on a market now read as eip1559 is raised to at least the base fee plus today\'s tip', () => {
+    // Before: today's estimate counted as 0 for it: 3.375 gwei against a market at 42, catching up 12.5 % a pass.
+    const market: FeeMarket = { type: 'eip1559', baseFeePerGas: 40n * GWEI, maxPriorityFeePerGas: 2n * GWEI }
+    expect(nextBumpFees({ type: 'legacy', gasPrice: 3n * GWEI }, market, BUMP, CAP)).toEqual({ kind: 'bump', fees: { type: 'legacy', gasPrice: 42n * GWEI }, reachedCap: false })
+  })
+
+  it('an eip1559 attempt on a market now read as legacy is raised to at least today\'s gas price in both fields', () => {
+    const market: FeeMarket = { type: 'legacy', gasPrice: 50n * GWEI }
+    expect(nextBumpFees({ type: 'eip1559', maxFeePerGas: 4n * GWEI, maxPriorityFeePerGas: 1n * GWEI }, market, BUMP, CAP)).toEqual({
+      kind: 'bump',
+      fees: { type: 'eip1559', maxFeePerGas: 50n * GWEI, maxPriorityFeePerGas: 50n * GWEI },
+      reachedCap: false,
     })
   })
 })

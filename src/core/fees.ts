@@ -74,10 +74,14 @@ export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint,
   if (previous.type === 'legacy') {
     const minimum = raised(previous.gasPrice)
     if (minimum === null) return { kind: 'at_cap', fees: previous }
-    const wanted = min(max(minimum, current.type === 'legacy' ? current.gasPrice : 0n), capWei)
+    // Today's estimate in the previous attempt's kind (the model switched to eip1559 while it was pending): the base
+    // fee plus today's tip. Taken as 0, a bump was only the step, and caught up with the market 12.5 % at a time.
+    const today = current.type === 'legacy' ? current.gasPrice : market.type === 'eip1559' ? min(market.baseFeePerGas + market.maxPriorityFeePerGas, capWei) : 0n
+    const wanted = min(max(minimum, today), capWei)
     return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted }, reachedCap: wanted === capWei }
   }
-  const cur = current.type === 'eip1559' ? current : { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n }
+  // The model switched to legacy while it was pending: today's gas price as both fields (so it pays at most that).
+  const cur = current.type === 'eip1559' ? current : { maxFeePerGas: current.gasPrice, maxPriorityFeePerGas: current.gasPrice }
   const minFee = raised(previous.maxFeePerGas)
   const minTip = raised(previous.maxPriorityFeePerGas)
   if (minFee === null || minTip === null) return { kind: 'at_cap', fees: previous }
