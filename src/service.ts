@@ -144,7 +144,8 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   }
   const { port } = server.address() as AddressInfo
   const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host
-  const url = `http://${host}:${port}`
+  // An IPv6 address in a URL is bracketed: the banner printed http://::1:4000, which no client takes.
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
   return { url, ctx, server, stop }
 }

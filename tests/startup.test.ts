@@ -35,4 +35,21 @@ describe('start-up', () => {
       await db.drop()
     }
   })
+
+  it('on an IPv6 HOST its URL brackets the address (the banner printed http://::1:4000, which no client takes)', async () => {
+    const anvil = await startAnvil({ blockTimeSec: 0.5 })
+    const db = await createTestDatabase()
+    try {
+      const service = await startService({ config: testConfig(anvil.url), databaseUrl: db.url, port: 0, host: '::1', log: createLogger({ level: 'silent', pretty: false }) })
+      try {
+        expect(service.url).toMatch(/^http:\/\/\[::1\]:\d+$/)
+        expect((await fetch(`${service.url}/healthz`)).status).toBe(200)
+      } finally {
+        await service.stop()
+      }
+    } finally {
+      await anvil.stop()
+      await db.drop()
+    }
+  })
 })
