@@ -2,6 +2,7 @@ import DataLoader from 'dataloader'
 import { GraphQLError, Kind, parse, visit, type ASTNode, type DocumentNode, type GraphQLSchema } from 'graphql'
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { ServiceContext } from '../../context.ts'
+import type { Logger } from '../../common/logger.ts'
 import { databaseUnavailable, isDatabaseUnavailable } from '../../db/databaseUnavailable.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import { dataLengthOf, getAttemptsFor, getDataFor, getEventsFor, getScannedHeads } from '../../store/readTransactions.ts'
@@ -133,14 +134,18 @@ export function chargeData(read: { chars: number }, chars: number): void {
  * failing after earlier fields were stored does; before, it said UNAVAILABLE only, and a client without an
  * idempotencyKey sent it again, and it ran twice.
  */
-export function storedThenUnreadable<K, V>(batch: (keys: readonly K[]) => Promise<V[]>, storedSoFar: () => StoredSubmission[] | undefined) {
+export function storedThenUnreadable<K, V>(batch: (keys: readonly K[]) => Promise<V[]>, storedSoFar: () => StoredSubmission[] | undefined, log?: Logger) {
   return async (keys: readonly K[]): Promise<V[]> => {
     try {
       return await batch(keys)
     } catch (err) {
       const stored = storedSoFar()
-      if (stored?.length && isDatabaseUnavailable(err)) throw new PartlyStoredError(ERROR_CODE.UNAVAILABLE, NESTED_FIELD_UNAVAILABLE, { retryAfterSeconds: 5 }, stored)
-      throw err
+      if (!stored?.length || err instanceof InputError) throw err
+      if (isDatabaseUnavailable(err)) throw new PartlyStoredError(ERROR_CODE.UNAVAILABLE, NESTED_FIELD_UNAVAILABLE, { retryAfterSeconds: 5 }, stored)
+      // Any other failure of the read (a connection lost in a restart or a failover, a statement timeout): the commit
+      // stands all the same, and the ids must reach the client.
+      log?.error({ err }, 'reading a field of a stored broadcastTransaction failed')
+      throw new PartlyStoredError(ERROR_CODE.INTERNAL, 'Reading this field failed (an internal error, logged); what this request stored stays stored', {}, stored)
     }
   }
 }
@@ -161,16 +166,16 @@ function lazyLoaders(service: ServiceContext, storedSoFar: () => StoredSubmissio
         const chars = await dataLengthOf(service.db.sql, ids)
         chargeData(dataRead.read, chars)
         return getDataFor(service.db.sql, ids)
-      }, storedSoFar)))
+      }, storedSoFar, service.log)))
     },
     get scannedHeads() {
-      return (scannedHeads ??= new DataLoader(storedThenUnreadable((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds), storedSoFar)))
+      return (scannedHeads ??= new DataLoader(storedThenUnreadable((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds), storedSoFar, service.log)))
     },
     get attempts() {
-      return (attempts ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids), storedSoFar)))
+      return (attempts ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids), storedSoFar, service.log)))
     },
     get events() {
-      return (events ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getEventsFor(service.db.sql, ids), storedSoFar)))
+      return (events ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getEventsFor(service.db.sql, ids), storedSoFar, service.log)))
     },
   }
 }
