@@ -13,8 +13,12 @@ import type { Anvil } from './dev/startAnvil.ts'
 import { startEmbeddedPostgres, type EmbeddedDb } from './dev/startEmbeddedPostgres.ts'
 import { startService, type RunningService } from './service.ts'
 
-/** service.stop() drains the API (5 s), the stages and pg-boss (5 s); past this, shut down the rest anyway. */
-const SERVICE_STOP_TIMEOUT_MS = 15_000
+/**
+ * service.stop() drains the API (5 s), stops the stages (their runs in hand waited for 4 s; a separate pipeline
+ * process up to 9 s) and pg-boss (4 s), then closes the database; past this, shut down the rest anyway. README:
+ * "about 20 s at most in all".
+ */
+const SERVICE_STOP_TIMEOUT_MS = 20_000
 const CHILD_STOP_TIMEOUT_MS = 15_000
 const SHUTDOWN_DEADLINE_MS = 40_000
 /** The same signal again within this long is the same Ctrl-C delivered twice (see shutdown), not a second one. */

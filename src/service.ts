@@ -120,14 +120,15 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
       // Stop taking requests first, then let the stages finish what they hold.
       // Together: the listener closes at once, and both answer what they are in the middle of for up to 5 s.
       await Promise.all([graphqlWs.close(HTTP_DRAIN_MS), closeHttpServer(server, HTTP_DRAIN_MS)])
-      // Together: one after the other, each loop's wait for its run in hand added up past main.ts's 15 s.
+      // Together: one after the other, each loop's wait for its run in hand added up past main.ts's limit.
       await Promise.all([stages.stop(), ...providerChecks.map((l) => l.stop())])
       readiness.stop()
       ctx.apiLoad?.stop()
       await updates.stop()
       // The sign jobs' drains have stopped with the stages: little is left to wait for, and main.ts gives the
-      // whole stop 15 s.
-      // 5 s of draining, 4 s at most for the loops (common/startLoop.ts), 4 s here: within main.ts's 15 s.
+      // whole stop 20 s.
+      // 5 s of draining, 4 s at most for the loops (common/startLoop.ts; a separate pipeline process 9 s), 4 s here:
+      // within main.ts's 20 s.
       await boss.stop({ graceful: true, timeout: 4_000, wait: true })
       await dbKeys.stop()
       await db.close()

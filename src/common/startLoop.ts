@@ -8,7 +8,7 @@ export type Loop = { stop: () => Promise<boolean>; runNow: () => Promise<void> }
 /**
  * How long stop() waits for the run in hand, its signal aborted: a run that checks it ends at its next await; one that
  * does not (a bump pass sending, a reconcile asking the nodes) is left to finish beside the stop. Waited for in full,
- * a watcher's catch-up tick (30 s) or a reconcile pass (60 s) took the service's stop past main.ts's 15 s: it exited
+ * a watcher's catch-up tick (30 s) or a reconcile pass (60 s) took the service's stop past main.ts's limit (then 15 s): it exited
  * 1, "service.stop() failed", with pg-boss and the database not closed.
  */
 export const STOP_WAIT_MS = 4_000

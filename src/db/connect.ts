@@ -44,6 +44,11 @@ export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
     sql,
     locks,
     databaseUrl,
-    close: () => Promise.all([sql.end({ timeout: 5 }), locks.end({ timeout: 5 })]).then(() => {}),
+    // The work pool first: a watcher's tick still writing at the stop holds its leader lock until its statements
+    // are done (watchChain.ts), so no other instance leads beside them.
+    close: async () => {
+      await sql.end({ timeout: 5 })
+      await locks.end({ timeout: 1 })
+    },
   }
 }

@@ -38,7 +38,7 @@ const BUILD_ID = readBuildId()
 const READY_TIMEOUT_MS = 120_000
 /**
  * The child stops its stages and pg-boss within CHILD_STOP_DEADLINE_MS (pipelineChild.ts) and exits; past
- * this it is killed. Both fit inside main.ts's 15 s for the whole service.stop().
+ * this it is killed. Both fit inside main.ts's 20 s for the whole service.stop().
  */
 const STOP_TIMEOUT_MS = 9_000
 export const CHILD_STOP_DEADLINE_MS = 8_000

@@ -141,7 +141,7 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
     async stop() {
       // The sign stage first, beside the loops: its drains stop after their batch and send what they signed
       // while the loops finish their runs (nothing new is kicked once it stops).
-      // All at once: one after the other, their runs in hand added up past main.ts's 15 s for the whole stop.
+      // All at once: one after the other, their runs in hand added up past main.ts's limit for the whole stop.
       stopping.abort()
       await Promise.all([
         signWorker.stop(),

@@ -894,7 +894,11 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       const ended = await loop.stop()
       // A tick still running past the stop's wait may still write: the lock is not handed back while it may (another
       // instance would lead beside it); it ends with the pool when the service closes its database.
-      if (reserved && !ended && leader) return
+      if (reserved && !ended && leader) {
+        // Not leading from here on, whatever the tick still does (the leader gauge reads this).
+        leader = false
+        return
+      }
       if (reserved) {
         // Bounded: a silent lock connection held the stop until main.ts's limit. Not handed back then (it may answer
         // later, still holding the lock): ended with the pool.
