@@ -68,6 +68,7 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     // Sei's RPC once had no such method; a relay answered "0x". Before: every sign batch threw, and requests stayed
     // QUEUED with nothing said on them.
     let mode: 'missing' | 'empty' = 'missing'
+    let emptied = 0
     let chain: Awaited<ReturnType<typeof startRewritingProxy>> | undefined
     try {
       env = await startTestEnv({
@@ -75,18 +76,25 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
         setup: async (a) => {
           chain = await startRewritingProxy(a.url, {
             refuse: (c) => (mode === 'missing' && c.method === 'eth_maxPriorityFeePerGas' ? 'the method eth_maxPriorityFeePerGas does not exist/is not available' : null),
-            answer: (c, a) => (mode === 'empty' && c.method === 'eth_maxPriorityFeePerGas' ? { ...a, result: '0x' } : a),
+            answer: (c, a) => (mode === 'empty' && c.method === 'eth_maxPriorityFeePerGas' ? (emptied++, { ...a, result: '0x' }) : a),
           })
         },
         config: (c) => (c.chains[0].providers = [{ name: 'no-tip-method', url: chain!.url }]),
       })
-      const first = await waitForStatus(env, await submit(env, { to: RECIPIENT, value: '1' }), 'CONFIRMED', 30_000)
+      // anvil's gas price is the next block's base fee plus its suggested tip (1 gwei): over the latest base fee, a
+      // tip above 0 and at most 1 gwei (base fees fall on empty blocks).
+      const tipOf = async (id: string) => {
+        const t = await waitForStatus(env!, id, 'CONFIRMED', 30_000)
+        const tip = BigInt(t.attempts[0].maxPriorityFeePerGas)
+        return tip > 0n && tip <= GWEI
+      }
+      expect(await tipOf(await submit(env, { to: RECIPIENT, value: '1' }))).toBe(true)
       expect(chain!.refused()).toBeGreaterThan(0)
-      expect(BigInt(first.attempts[0].maxPriorityFeePerGas)).toBeGreaterThanOrEqual(0n)
       mode = 'empty'
       // Past the sign stage's reuse of its fee reading (a few blocks).
       await new Promise((r) => setTimeout(r, 2_000))
-      await waitForStatus(env, await submit(env, { to: RECIPIENT, value: '2' }), 'CONFIRMED', 30_000)
+      expect(await tipOf(await submit(env, { to: RECIPIENT, value: '2' }))).toBe(true)
+      expect(emptied).toBeGreaterThan(0)
     } finally {
       await chain?.stop()
     }
