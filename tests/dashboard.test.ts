@@ -5,6 +5,7 @@ import type { Browser, Page, WebSocketRoute } from 'playwright-core'
 import { getAddress, type Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ARTIFACTS, ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
+import { insertConfirmedRows } from './helpers/confirmedRows.ts'
 import { chainControl, getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { runCli } from './helpers/cli.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
@@ -734,18 +735,7 @@ describe('dashboard (headless Chromium against the real service)', () => {
 
   it('back from a transaction (its link or the browser\'s Back), the list is where it was scrolled to', async () => {
     // Enough rows to scroll: confirmed transfers of a signer the service does not hold, which no stage touches.
-    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
-    try {
-      await sql`
-        INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, block_number, block_hash, mined_hash, receipt_status,
-                                  api_key_name, first_sent_at, included_at, final_at)
-        SELECT 31337, '0x7777777777777777777777777777777777777777', ${RECIPIENT}, g, 'CONFIRMED', g, 4000000 + g,
-               '0x' || md5('n' || g) || md5('o' || g), '0x' || md5('p' || g) || md5('q' || g), 'success',
-               'back', now(), now(), now()
-        FROM generate_series(1, 80) AS g`
-    } finally {
-      await sql.end()
-    }
+    await insertConfirmedRows(env.databaseUrl, { signer: '0x7777777777777777777777777777777777777777', to: RECIPIENT, count: 80, firstBlock: 4_000_000, seed: 'back', apiKeyName: 'back' })
     const tab = await pageWithKey(ADMIN_KEY)
     try {
       await tab.goto(`${env.service.url}/#/`)

@@ -1,6 +1,6 @@
-import postgres from 'postgres'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { insertConfirmedRows } from './helpers/confirmedRows.ts'
 import { ensureWebBuilt, launchBrowser } from './helpers/browser.ts'
 import { getTx, submit, waitForStatus } from './helpers/chainControl.ts'
 import { ADMIN_KEY, RECIPIENT, startTestEnv, type TestEnv } from './helpers/testService.ts'
@@ -29,18 +29,7 @@ describe('dashboard: the hash of a row below the newest 100 (headless Chromium a
     const first = await waitForStatus(env, id, (t) => t.status === 'PENDING' && t.attempts[0]?.status === 'SENT')
     // 160 newer rows put it below the newest 100, which the page's periodic re-read brings (with their hashes):
     // confirmed transfers of a signer the service does not hold, which no stage touches.
-    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
-    try {
-      await sql`
-        INSERT INTO transactions (chain_id, signer, "to", value, status, nonce, block_number, block_hash, mined_hash, receipt_status,
-                                  api_key_name, first_sent_at, included_at, final_at)
-        SELECT 31337, '0x6666666666666666666666666666666666666666', ${RECIPIENT}, g, 'CONFIRMED', g, 3000000 + g,
-               '0x' || md5('j' || g) || md5('k' || g), '0x' || md5('l' || g) || md5('m' || g), 'success',
-               'above', now(), now(), now()
-        FROM generate_series(1, 160) AS g`
-    } finally {
-      await sql.end()
-    }
+    await insertConfirmedRows(env.databaseUrl, { signer: '0x6666666666666666666666666666666666666666', to: RECIPIENT, count: 160, firstBlock: 3_000_000, seed: 'above', apiKeyName: 'above' })
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } })
     await page.addInitScript((k) => sessionStorage.setItem('txb.apiKey', k), ADMIN_KEY)
     try {

@@ -8,6 +8,27 @@ import { ANVIL_DEV_ACCOUNTS, startAnvil } from '../src/dev/startAnvil.ts'
 import { startService } from '../src/service.ts'
 import { ADMIN_KEY, RECIPIENT, SIGNER, startTestEnv, testConfig, type TestEnv } from './helpers/testService.ts'
 
+/** A service started again on the test's database, with its config changed (the first one stopped). */
+function restartOn(databaseUrl: string, providerUrl: string, configure: Parameters<typeof testConfig>[1]) {
+  return startService({
+    config: testConfig(providerUrl, configure),
+    databaseUrl,
+    port: 0,
+    host: '127.0.0.1',
+    log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+  })
+}
+
+/** POST /broadcast_transaction to a service started apart (after a restart), with the admin key. */
+async function postBroadcast(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}/broadcast_transaction`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+    body: JSON.stringify(body),
+  })
+  return { status: res.status, json: await res.json() }
+}
+
 describe('idempotency keys under concurrent commits', () => {
   let env: TestEnv | undefined
   afterEach(async () => {
@@ -68,25 +89,12 @@ describe('idempotency keys under concurrent commits', () => {
     expect(first.status).toBe(200)
     // Its answer lost, the client retries, after the operator lowered maxValue and rotated the signer out.
     await env.service.stop()
-    const restarted = await startService({
-      config: testConfig(env.anvil.url, (c) => {
-        c.chains[0].policy = { maxValue: '1' }
-        c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
-      }),
-      databaseUrl: env.databaseUrl,
-      port: 0,
-      host: '127.0.0.1',
-      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    const restarted = await restartOn(env.databaseUrl, env.anvil.url, (c) => {
+      c.chains[0].policy = { maxValue: '1' }
+      c.signers = [{ name: 'anvil-1', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[1].privateKey }]
     })
     try {
-      const post = async (body: unknown) => {
-        const res = await fetch(`${restarted.url}/broadcast_transaction`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-          body: JSON.stringify(body),
-        })
-        return { status: res.status, json: (await res.json()) as any }
-      }
+      const post = (body: unknown) => postBroadcast(restarted.url, body)
       // Before: 400 VALUE_TOO_HIGH, which tells the client it was never stored, though it may run.
       const retry = await post(request)
       expect(retry).toMatchObject({ status: 200, json: { transactionId: first.json.transactionId } })
@@ -110,26 +118,13 @@ describe('idempotency keys under concurrent commits', () => {
     // Their answers lost, the client retries after the operator added a chain and turned the calldata floor on.
     await env.service.stop()
     const second = await startAnvil({ chainId: 31338, noMining: true })
-    const restarted = await startService({
-      config: testConfig(env.anvil.url, (c) => {
-        c.chains[0].calldataFloor = true
-        c.chains.push({ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: second.url }], confirmations: 2, blockTimeMs: 1000 })
-        c.signers[0].chainIds = [31337, 31338]
-      }),
-      databaseUrl: env.databaseUrl,
-      port: 0,
-      host: '127.0.0.1',
-      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    const restarted = await restartOn(env.databaseUrl, env.anvil.url, (c) => {
+      c.chains[0].calldataFloor = true
+      c.chains.push({ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: second.url }], confirmations: 2, blockTimeMs: 1000 })
+      c.signers[0].chainIds = [31337, 31338]
     })
     try {
-      const post = async (body: unknown) => {
-        const res = await fetch(`${restarted.url}/broadcast_transaction`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-          body: JSON.stringify(body),
-        })
-        return { status: res.status, json: (await res.json()) as any }
-      }
+      const post = (body: unknown) => postBroadcast(restarted.url, body)
       // Before: 400 CHAIN_REQUIRED and 400 VALUE_OUT_OF_RANGE, which tell the client they were never stored.
       expect(await post(noChain)).toMatchObject({ status: 200, json: { transactionId: first[0]!.json.transactionId } })
       expect(await post(underFloor)).toMatchObject({ status: 200, json: { transactionId: first[1]!.json.transactionId } })
@@ -160,24 +155,13 @@ describe('idempotency keys under concurrent commits', () => {
     expect(first.status).toBe(200)
     await env.service.stop()
     const other = await startAnvil({ chainId: 31338, noMining: true })
-    const restarted = await startService({
-      config: testConfig(other.url, (c) => {
-        c.chains = [{ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: other.url }], confirmations: 2, blockTimeMs: 1000 }]
-        c.signers[0].chainIds = [31338]
-      }),
-      databaseUrl: env.databaseUrl,
-      port: 0,
-      host: '127.0.0.1',
-      log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
+    const restarted = await restartOn(env.databaseUrl, other.url, (c) => {
+      c.chains = [{ chainId: 31338, name: 'anvil-b', providers: [{ name: 'anvil-b', url: other.url }], confirmations: 2, blockTimeMs: 1000 }]
+      c.signers[0].chainIds = [31338]
     })
     try {
-      const res = await fetch(`${restarted.url}/broadcast_transaction`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-        body: JSON.stringify(noChain),
-      })
       // Before: 409 IDEMPOTENCY_CONFLICT (taken as naming the new chain), though every field is the same.
-      expect({ status: res.status, json: await res.json() }).toMatchObject({ status: 200, json: { transactionId: first.json.transactionId } })
+      expect(await postBroadcast(restarted.url, noChain)).toMatchObject({ status: 200, json: { transactionId: first.json.transactionId } })
     } finally {
       await restarted.stop()
       await other.stop()
