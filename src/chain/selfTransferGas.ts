@@ -31,7 +31,7 @@ export async function selfTransferGas(chain: ChainClients, address: Address, { f
     byAddress.set(address, { at: Date.now() - REUSE_MS + FAILED_REUSE_MS, gas: TRANSFER_GAS })
     return TRANSFER_GAS
   }
-  const gas = estimate <= TRANSFER_GAS ? TRANSFER_GAS : addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
+  const gas = estimate <= TRANSFER_GAS ? TRANSFER_GAS : addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent, chain.config.txGasLimitCap)
   byAddress.set(address, { at: Date.now(), gas })
   return gas
 }

@@ -94,6 +94,12 @@ const chainSchema = z.strictObject({
   /** EIP-7623 (Prague): requests' gasLimit must also cover the calldata floor. false for a chain before Prague. */
   calldataFloor: z.boolean().default(true),
   /**
+   * EIP-7825 (Osaka): no transaction's gas limit is over 2^24, so the gas margin never lifts one past it. false for a
+   * chain without that cap (Arbitrum allows 32M): a 15M-gas estimate was signed with its margin cut to 12 %, a 20M one
+   * with none, and state drift then ran it out of gas, its fee paid.
+   */
+  txGasLimitCap: z.boolean().default(true),
+  /**
    * How long the sign stage keeps a QUEUED request it has set aside (no nonce is spent meanwhile; it is looked at
    * again every few seconds) before it ends FAILED: `fundsMs` while the signer cannot pay for it
    * (INSUFFICIENT_FUNDS), `estimateMs` while the node refuses its gas estimate in words we do not recognize

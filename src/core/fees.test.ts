@@ -373,6 +373,12 @@ describe('addGasMargin', () => {
   ])('%s gas + %s %% = %s', (gas, margin, expected) => {
     expect(addGasMargin(gas, margin)).toBe(expected)
   })
+
+  it('on a chain without EIP-7825 (txGasLimitCap false) the margin applies in full past 2^24', () => {
+    // Before: cut to 2^24 on every chain (a 20M-gas estimate got no margin at all on Arbitrum).
+    expect(addGasMargin(14_000_000n, 20, false)).toBe(16_800_000n)
+    expect(addGasMargin(20_000_000n, 20, false)).toBe(24_000_000n)
+  })
 })
 
 describe('maxCostWei', () => {

@@ -106,11 +106,13 @@ export function feesAtCap(previous: Fees, market: FeeMarket, capWei: bigint): Fe
 export const TX_GAS_LIMIT_CAP = 16_777_216n
 
 /**
- * gas × (1 + margin), rounded up. The margin never lifts a limit past EIP-7825's per-transaction cap, which
- * nodes refuse outright; an estimate that fits leaves room to the cap, and one past it is refused as invalid anyway.
+ * gas × (1 + margin), rounded up. On a chain with EIP-7825 (`txGasLimitCap`) the margin never lifts a limit past its
+ * per-transaction cap, which nodes refuse outright; an estimate that fits leaves room to the cap, and one past it is
+ * refused as invalid anyway.
  */
-export function addGasMargin(gas: bigint, marginPercent: number): bigint {
-  return min(raiseByBps(gas, percentToBps(marginPercent)), max(gas, TX_GAS_LIMIT_CAP))
+export function addGasMargin(gas: bigint, marginPercent: number, txGasLimitCap = true): bigint {
+  const raised = raiseByBps(gas, percentToBps(marginPercent))
+  return txGasLimitCap ? min(raised, max(gas, TX_GAS_LIMIT_CAP)) : raised
 }
 
 /** Most wei a transaction can cost up front: what the node checks against the balance. */

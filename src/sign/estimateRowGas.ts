@@ -36,7 +36,7 @@ export async function estimateRowGas(
       await new Promise((resolve) => setTimeout(resolve, 150 * 2 ** retry))
     }
   }
-  const gas = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent)
+  const gas = addGasMargin(estimate, chain.config.fees.gasLimitMarginPercent, chain.config.txGasLimitCap)
   const cap = chain.config.policy?.maxGasLimit
   return { estimate, gas: cap !== undefined && gas > cap ? cap : gas }
 }
