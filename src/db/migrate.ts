@@ -47,8 +47,7 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`
     await adoptSharedRecord(sql)
-    await refuseSkipped(sql)
-    const pending = await pendingMigrations(sql)
+    const pending = pendingMigrations(await recordedTimes(sql))
     if (pending.length) {
       await sql.unsafe(`SET lock_timeout = ${LOCK_TIMEOUT_MS}`)
       for (let attempt = 0; ; attempt++) {
@@ -75,14 +74,29 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
   }
 }
 
+type Sql = ReturnType<typeof openPostgres>
+
+/** Whether `drizzle.<table>` exists. */
+async function tableExists(sql: Sql, table: string): Promise<boolean> {
+  const [row] = await sql<{ exists: boolean }[]>`SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${table}`}) IS NOT NULL AS exists`
+  return row!.exists
+}
+
+/** The creation times recorded in `drizzle.<table>` (none when it does not exist), those of `only` if given. */
+async function recordedTimes(sql: Sql, table = MIGRATIONS_TABLE, only?: number[]): Promise<number[]> {
+  if (!(await tableExists(sql, table))) return []
+  const rows = only
+    ? await sql.unsafe<{ at: string }[]>(`SELECT created_at::text AS at FROM ${MIGRATIONS_SCHEMA}.${table} WHERE created_at = ANY($1::int8[])`, [only])
+    : await sql.unsafe<{ at: string }[]>(`SELECT created_at::text AS at FROM ${MIGRATIONS_SCHEMA}.${table}`)
+  return rows.map((r) => Number(r.at))
+}
+
 /**
  * A database migrated by an earlier version has this service's migrations in drizzle's shared table: they are copied
  * to ours once (those whose creation time is one of ours: another project's rows are left there), so none runs again.
  */
-async function adoptSharedRecord(sql: ReturnType<typeof openPostgres>): Promise<void> {
-  const [found] = await sql<{ ours: boolean; shared: boolean }[]>`
-    SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`}) IS NOT NULL AS ours, to_regclass(${`${MIGRATIONS_SCHEMA}.${SHARED_TABLE}`}) IS NOT NULL AS shared`
-  if (found!.ours || !found!.shared) return
+async function adoptSharedRecord(sql: Sql): Promise<void> {
+  if ((await tableExists(sql, MIGRATIONS_TABLE)) || !(await tableExists(sql, SHARED_TABLE))) return
   const ours = readMigrationJournal().map((e) => e.when)
   await sql.begin(async (tx) => {
     // drizzle's own definition of the table (drizzle-orm pg-core dialect.migrate), so its migrator takes it as it is.
@@ -96,37 +110,24 @@ async function adoptSharedRecord(sql: ReturnType<typeof openPostgres>): Promise<
 }
 
 /**
- * Refuses a database missing migrations older than its newest recorded one: drizzle applies only those after the
- * newest, so they would never run. Only an earlier version in a database shared with another drizzle project made
- * such a hole (the other's newer rows made ours look applied); started anyway, the service ran without them, and
- * /readyz stayed 503 without a word.
+ * This version's migrations the database does not have yet, by tag: those after the newest recorded (drizzle
+ * compares creation times, and applies only those). Refuses a database missing one older than its newest: it would
+ * never run. Only an earlier version in a database shared with another drizzle project made such a hole (the other's
+ * newer rows made ours look applied); started anyway, the service ran without it, and /readyz stayed 503 unsaid.
  */
-async function refuseSkipped(sql: ReturnType<typeof openPostgres>): Promise<void> {
-  const { last } = await recorded(sql)
-  if (last === 0) return
-  const rows = await sql.unsafe<{ at: string }[]>(`SELECT created_at::text AS at FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`)
-  const have = new Set(rows.map((r) => Number(r.at)))
-  const skipped = readMigrationJournal().filter((e) => e.when <= last && !have.has(e.when))
-  if (skipped.length === 0) return
-  const names = skipped.map((e) => e.tag).join(', ')
-  throw new Error(
-    `database migrations ${names} were never applied, though later ones were: an earlier version skipped them in a database shared with another drizzle project. ` +
-      `Apply drizzle/${skipped[0]!.tag}.sql${skipped.length > 1 ? ' (and the others, in order)' : ''} by hand and record each in ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} (hash, created_at from drizzle/meta/_journal.json's "when"), or move the service to a database of its own`,
-  )
-}
-
-/** The number of this service's migrations recorded, and the newest one's creation time (0 for none). */
-async function recorded(sql: ReturnType<typeof openPostgres>): Promise<{ count: number; last: number }> {
-  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`}) IS NOT NULL AS exists`
-  if (!table?.exists) return { count: 0, last: 0 }
-  const [row] = await sql.unsafe<{ n: number; at: string | null }[]>(`SELECT count(*)::int AS n, max(created_at)::text AS at FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`)
-  return { count: row!.n, last: Number(row!.at ?? 0) }
-}
-
-/** This version's migrations the database does not have yet, by tag (drizzle compares their creation times). */
-async function pendingMigrations(sql: ReturnType<typeof openPostgres>): Promise<string[]> {
-  const { last } = await recorded(sql)
-  return readMigrationJournal().filter((e) => e.when > last).map((e) => e.tag)
+function pendingMigrations(recorded: number[]): string[] {
+  const last = Math.max(0, ...recorded)
+  const have = new Set(recorded)
+  const journal = readMigrationJournal()
+  const skipped = journal.filter((e) => e.when <= last && !have.has(e.when))
+  if (skipped.length) {
+    const names = skipped.map((e) => e.tag).join(', ')
+    throw new Error(
+      `database migrations ${names} were never applied, though later ones were: an earlier version skipped them in a database shared with another drizzle project. ` +
+        `Apply drizzle/${skipped[0]!.tag}.sql${skipped.length > 1 ? ' (and the others, in order)' : ''} by hand and record each in ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} (hash, created_at from drizzle/meta/_journal.json's "when"), or move the service to a database of its own`,
+    )
+  }
+  return journal.filter((e) => e.when > last).map((e) => e.tag)
 }
 
 /**
@@ -138,12 +139,8 @@ export async function migrationsApplied(databaseUrl: string): Promise<{ applied:
   const sql = openPostgres(databaseUrl, { max: 1, onnotice: () => {} })
   try {
     // An earlier version's database (its record in drizzle's shared table) counts as migrated by it.
-    let { count: applied } = await recorded(sql)
-    if (applied === 0) {
-      const [shared] = await sql<{ exists: boolean }[]>`SELECT to_regclass(${`${MIGRATIONS_SCHEMA}.${SHARED_TABLE}`}) IS NOT NULL AS exists`
-      if (shared?.exists)
-        applied = (await sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${MIGRATIONS_SCHEMA}.${SHARED_TABLE} WHERE created_at = ANY($1::int8[])`, [readMigrationJournal().map((e) => e.when)]))[0]!.n
-    }
+    let applied = (await recordedTimes(sql)).length
+    if (applied === 0) applied = (await recordedTimes(sql, SHARED_TABLE, readMigrationJournal().map((e) => e.when))).length
     return { applied, known }
   } finally {
     await sql.end({ timeout: 5 })
