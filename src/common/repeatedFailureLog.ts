@@ -5,6 +5,15 @@ const REPEAT_LOG_MS = 60_000
 
 export type RepeatedFailureLog = { failed: (err: unknown) => void; succeeded: () => void }
 
+function firstLine(err: unknown): string {
+  return String((err as Error | null)?.message ?? err).split('\n')[0]!
+}
+
+/** What makes two failures the same one: the first line of their message, numbers aside (a block number, a port). */
+export function failureShape(err: unknown): string {
+  return firstLine(err).replace(/\d+/g, 'N')
+}
+
 /**
  * Logs a failure of something done again and again (a loop's run, a signer's drain) in full when it starts or
  * changes, then one line a minute with how many more came, and a line when it works again. An outage (a provider,
@@ -20,8 +29,8 @@ export function createRepeatedFailureLog(
   let failing: { shape: string; since: number; loggedAt: number; repeats: number } | null = null
   return {
     failed(err) {
-      const message = String((err as Error | null)?.message ?? err).split('\n')[0]!
-      const shape = message.replace(/\d+/g, 'N')
+      const message = firstLine(err)
+      const shape = failureShape(err)
       const now = Date.now()
       if (failing?.shape !== shape) {
         log[level]({ err, ...fields }, text.failed)

@@ -4,7 +4,7 @@ import { checkProviders } from '../chain/checkProviders.ts'
 import { createChainClients, type ChainClients } from '../chain/createChainClients.ts'
 import { verifyProviders } from '../chain/verifyProviders.ts'
 import type { Logger } from '../common/logger.ts'
-import { createRepeatedFailureLog, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
+import { createRepeatedFailureLog, failureShape, type RepeatedFailureLog } from '../common/repeatedFailureLog.ts'
 import { startLoop } from '../common/startLoop.ts'
 import type { FileConfig } from '../config/schema.ts'
 import type { ServiceContext } from '../context.ts'
@@ -78,7 +78,7 @@ export function bossErrorLog(log: Logger): (err: unknown) => void {
   const kinds = new Map<string, RepeatedFailureLog>()
   let quiet: NodeJS.Timeout | undefined
   return (err) => {
-    const kind = String((err as Error | null)?.message ?? err).split('\n')[0]!.replace(/\d+/g, 'N')
+    const kind = failureShape(err)
     if (!kinds.has(kind) && kinds.size >= BOSS_ERROR_KINDS) kinds.clear()
     let failures = kinds.get(kind)
     if (!failures) kinds.set(kind, (failures = createRepeatedFailureLog(log, {}, text)))
