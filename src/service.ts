@@ -125,10 +125,8 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
       readiness.stop()
       ctx.apiLoad?.stop()
       await updates.stop()
-      // The sign jobs' drains have stopped with the stages: little is left to wait for, and main.ts gives the
-      // whole stop 20 s.
-      // 5 s of draining, 4 s at most for the loops (common/startLoop.ts; a separate pipeline process 9 s), 4 s here:
-      // within main.ts's 20 s.
+      // The sign jobs' drains have stopped with the stages: little is left to wait for. 5 s of draining, 4 s at most
+      // for the loops (common/startLoop.ts; a separate pipeline process 9 s), 4 s here: within main.ts's 20 s.
       await boss.stop({ graceful: true, timeout: 4_000, wait: true })
       await dbKeys.stop()
       await db.close()

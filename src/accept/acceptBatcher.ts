@@ -171,7 +171,7 @@ export function sameRequest(row: TransactionRow, req: Omit<BroadcastRequest, 'ch
   return (
     // Naming no chain, it was stored on the one chain served then (a retry after a second chain was added, or after
     // the only one was replaced).
-    (req.chainId === null || req.chainNamed === false || row.chain_id === req.chainId) &&
+    (req.chainNamed === false || row.chain_id === req.chainId) &&
     row.to === req.to &&
     row.data === req.data &&
     row.value === req.value.toString() &&

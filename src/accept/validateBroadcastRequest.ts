@@ -66,7 +66,7 @@ export function validateBroadcastRequest(input: unknown, config: Pick<FileConfig
   const refusal = refusedByConfig(config, chainId, fields)
   // The chain's policy and signers are checked when it is accepted (acceptTransaction.ts, checkBeforeStoring): a
   // retry of a request stored before the config changed gets that transaction. So for these checks of the config.
-  if (refusal && idempotencyKey !== null) return { ...fields, chainId, idempotencyKey, refusal }
+  if (refusal && idempotencyKey !== null) return { ...fields, chainId, idempotencyKey, refusal, chainNamed: chainId !== null }
   if (refusal) throw refusal
   return { ...fields, chainId: chainId ?? config.chains[0]!.chainId, idempotencyKey, chainNamed: chainId !== null }
 }

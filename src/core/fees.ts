@@ -76,7 +76,7 @@ export function nextBumpFees(previous: Fees, market: FeeMarket, bumpBps: bigint,
     if (minimum === null) return { kind: 'at_cap', fees: previous }
     // Today's estimate in the previous attempt's kind (the model switched to eip1559 while it was pending): the base
     // fee plus today's tip. Taken as 0, a bump was only the step, and caught up with the market 12.5 % at a time.
-    const today = current.type === 'legacy' ? current.gasPrice : market.type === 'eip1559' ? min(market.baseFeePerGas + market.maxPriorityFeePerGas, capWei) : 0n
+    const today = market.type === 'legacy' ? market.gasPrice : market.baseFeePerGas + market.maxPriorityFeePerGas
     const wanted = min(max(minimum, today), capWei)
     return { kind: 'bump', fees: { type: 'legacy', gasPrice: wanted }, reachedCap: wanted === capWei }
   }

@@ -309,8 +309,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           UPDATE transactions SET status = 'FAILED', nonce = NULL, final_at = now(), updated_at = now(), at_fee_cap = NULL,
             error_code = ${ERROR_CODE.SEND_REFUSED}, error_message = ${failedMessage}
           WHERE id = ${t.id} AND status = 'PENDING' AND nonce = ${t.nonce} AND execution = ${t.execution}
-            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND a.status NOT IN ('SIGNED', 'REJECTED'))
-            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution} AND NOT (a.id = ANY(${pgArray(checked)}::int8[])))`
+            AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = ${t.id} AND a.execution = ${t.execution}
+                              AND (a.status NOT IN ('SIGNED', 'REJECTED') OR NOT (a.id = ANY(${pgArray(checked)}::int8[]))))`
         if (!failed.count) return false
         await tx`UPDATE attempts SET status = 'REJECTED' WHERE transaction_id = ${t.id} AND execution = ${t.execution} AND status = 'SIGNED'`
         await tx`

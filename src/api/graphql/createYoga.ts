@@ -156,26 +156,27 @@ function lazyLoaders(service: ServiceContext, storedSoFar: () => StoredSubmissio
   let scannedHeads: GraphQLContext['loaders']['scannedHeads'] | undefined
   let data: GraphQLContext['loaders']['data'] | undefined
   const dataRead = { chars: 0, read: { chars: 0 } }
+  const guarded = <K, V>(batch: (keys: readonly K[]) => Promise<V[]>) => storedThenUnreadable(batch, storedSoFar, service.log)
   return {
     dataRead,
     get data() {
-      return (data ??= new DataLoader(storedThenUnreadable(async (ids: readonly string[]) => {
+      return (data ??= new DataLoader(guarded(async (ids: readonly string[]) => {
         // Measured before it is read (the length of a long value is known without reading it), and counted at once:
         // batches of the request running together each see the others' (the resolver counts what the answer
         // carries, separately).
         const chars = await dataLengthOf(service.db.sql, ids)
         chargeData(dataRead.read, chars)
         return getDataFor(service.db.sql, ids)
-      }, storedSoFar, service.log)))
+      })))
     },
     get scannedHeads() {
-      return (scannedHeads ??= new DataLoader(storedThenUnreadable((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds), storedSoFar, service.log)))
+      return (scannedHeads ??= new DataLoader(guarded((chainIds: readonly number[]) => getScannedHeads(service.db.sql, chainIds))))
     },
     get attempts() {
-      return (attempts ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids), storedSoFar, service.log)))
+      return (attempts ??= new DataLoader(guarded((ids: readonly string[]) => getAttemptsFor(service.db.sql, ids))))
     },
     get events() {
-      return (events ??= new DataLoader(storedThenUnreadable((ids: readonly string[]) => getEventsFor(service.db.sql, ids), storedSoFar, service.log)))
+      return (events ??= new DataLoader(guarded((ids: readonly string[]) => getEventsFor(service.db.sql, ids))))
     },
   }
 }
