@@ -22,7 +22,7 @@ describe('a send refused in unrecognized words', () => {
     env = undefined
   })
 
-  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number, bumpAfterMs = 500): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number, bumpAfterMs = 500, configure?: (c: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
     let proxy: FaultProxy | undefined
     const started = await startTestEnv({
       anvil,
@@ -33,6 +33,7 @@ describe('a send refused in unrecognized words', () => {
         c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
         c.chains[0].fees = { bumpAfterMs }
         c.chains[0].patience = { sendMs }
+        configure?.(c)
       },
     })
     return { env: started, proxy: proxy! }
@@ -64,21 +65,12 @@ describe('a send refused in unrecognized words', () => {
   })
 
   it('refused as never valid while a cancel is being made: the cancel committed meanwhile is seen, and it ends CANCELLED, never FAILED', async () => {
-    let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (a) => {
-        proxy = await startFaultProxy(a.url)
-      },
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        c.chains[0].fees = { bumpAfterMs: 500 }
-        // The reconcile pass every 4 s: the row's lock below is taken between its first pass and the one failing it.
-        c.chains[0].blockTimeMs = 4_000
-      },
-    })
+    // The reconcile pass every 4 s: the row's lock below is taken between its first pass and the one failing it.
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 600_000, 500, (c) => (c.chains[0].blockTimeMs = 4_000))
+    env = started.env
+    const { proxy } = started
     const e = env
-    proxy!.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('never valid').slice(2), error: { code: -32000, message: 'intrinsic gas too low' } })
+    proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], errorParamsInclude: toHex('never valid').slice(2), error: { code: -32000, message: 'intrinsic gas too low' } })
     const id = await submit(e, { to: RECIPIENT, data: toHex('never valid') })
     const refused = await waitForStatus(e, id, (t) => t.attempts[0]?.providers[0]?.outcome === 'invalid')
     // An admin's cancel being made (a remote signer asked to sign it takes seconds): the row's lock held, its attempt
@@ -105,7 +97,7 @@ describe('a send refused in unrecognized words', () => {
       expect(failedEvents!.n).toBe(0)
     } finally {
       await sql.end()
-      await proxy!.stop()
+      await proxy.stop()
     }
   }, 90_000)
 
