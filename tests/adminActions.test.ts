@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, TX_FIELDS, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { startBehindFaultProxy } from './helpers/behindFaultProxy.ts'
 import { startL1GasProxy } from './helpers/l1GasProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 
@@ -188,13 +189,7 @@ describe('admin actions, idempotency and deadlines', () => {
 
   it('a cancel while every provider is down says why (UNAVAILABLE) and changes nothing; once they answer, it goes through', async () => {
     let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { noMining: true },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      config: (c) => (c.chains[0].providers = [{ name: 'p', url: proxy!.url }]),
-    })
+    ;({ env, proxy } = await startBehindFaultProxy({ noMining: true }, undefined, 'p'))
     try {
       const id = await submit(env, { to: RECIPIENT, value: '999001' })
       await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
@@ -217,13 +212,7 @@ describe('admin actions, idempotency and deadlines', () => {
 
   it('validUntil passing while its gas is estimated: FAILED EXPIRED with no nonce, never sent (it was signed, sent and ran late)', async () => {
     let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.2 },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      config: (c) => ((c.chains[0].providers = [{ name: 'p', url: proxy!.url }]), (c.chains[0].rpc = { timeoutMs: 10_000 })),
-    })
+    ;({ env, proxy } = await startBehindFaultProxy({ blockTimeSec: 0.2 }, (c) => (c.chains[0].rpc = { timeoutMs: 10_000 }), 'p'))
     try {
       // A slow estimate (a busy provider): the deadline passes after the batch was planned, before it is signed.
       proxy!.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 3_000 })
@@ -240,13 +229,7 @@ describe('admin actions, idempotency and deadlines', () => {
 
   it('cancel and retry while the sign stage is estimating the request: it runs once, as the new execution, and confirms', async () => {
     let proxy: FaultProxy | undefined
-    env = await startTestEnv({
-      anvil: { blockTimeSec: 0.5 },
-      setup: async (anvil) => {
-        proxy = await startFaultProxy(anvil.url)
-      },
-      config: (c) => (c.chains[0].providers = [{ name: 'p', url: proxy!.url }]),
-    })
+    ;({ env, proxy } = await startBehindFaultProxy({ blockTimeSec: 0.5 }, undefined, 'p'))
     try {
       // A slow estimate (a busy provider, a big batch): the sign stage holds the row as it read it meanwhile.
       proxy!.setMode('slow', { slowMethods: ['eth_estimateGas'], slowMs: 2_500 })

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createWalletClient, http, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, mineUntil, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
-import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import type { FaultProxy } from './helpers/faultProxy.ts'
+import { startBehindFaultProxy } from './helpers/behindFaultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
 import { startService } from '../src/service.ts'
 import { createLogger } from '../src/common/logger.ts'
@@ -54,20 +55,11 @@ async function mineUntilSettled(env: TestEnv, id: string): Promise<any> {
   return t
 }
 
-async function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>, change?: (chain: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
-  let proxy: FaultProxy | undefined
-  const env = await startTestEnv({
-    anvil,
-    setup: async (a) => {
-      proxy = await startFaultProxy(a.url)
-    },
-    config: (c) => {
-      c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-      if (rpc) c.chains[0].rpc = rpc
-      change?.(c.chains[0])
-    },
+function startBehindProxy(anvil: StartAnvilOptions, rpc?: Record<string, unknown>, change?: (chain: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  return startBehindFaultProxy(anvil, (c) => {
+    if (rpc) c.chains[0].rpc = rpc
+    change?.(c.chains[0])
   })
-  return { env, proxy: proxy! }
 }
 
 /** The signer's key used outside the service: a transfer at `ours`'s nonce with three times its fees replaces it in the pool. */

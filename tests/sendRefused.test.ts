@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createWalletClient, http, keccak256, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
-import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
-import { RECIPIENT, SIGNER, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
+import type { FaultProxy } from './helpers/faultProxy.ts'
+import { startBehindFaultProxy } from './helpers/behindFaultProxy.ts'
+import { RECIPIENT, SIGNER, waitFor, type TestEnv } from './helpers/testService.ts'
 import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
 /** geth's answer when a transaction's fee is over its RPC fee cap: a refusal no classifier pattern knows. */
@@ -22,21 +23,12 @@ describe('a send refused in unrecognized words', () => {
     env = undefined
   })
 
-  async function startBehindProxy(anvil: StartAnvilOptions, sendMs: number, bumpAfterMs = 500, configure?: (c: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
-    let proxy: FaultProxy | undefined
-    const started = await startTestEnv({
-      anvil,
-      setup: async (a) => {
-        proxy = await startFaultProxy(a.url)
-      },
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: proxy!.url }]
-        c.chains[0].fees = { bumpAfterMs }
-        c.chains[0].patience = { sendMs }
-        configure?.(c)
-      },
+  function startBehindProxy(anvil: StartAnvilOptions, sendMs: number, bumpAfterMs = 500, configure?: (c: Record<string, any>) => void): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+    return startBehindFaultProxy(anvil, (c) => {
+      c.chains[0].fees = { bumpAfterMs }
+      c.chains[0].patience = { sendMs }
+      configure?.(c)
     })
-    return { env: started, proxy: proxy! }
   }
 
   it('refused for good while others get through: FAILED SEND_REFUSED after its patience, and the transactions behind it confirm', async () => {

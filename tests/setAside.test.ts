@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { toHex } from 'viem'
 import { chainControl, getTx, mineUntil, REVERTING_CODE, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
+import { startBehindFaultProxy } from './helpers/behindFaultProxy.ts'
 import { RECIPIENT, SIGNER, startTestEnv, type TestEnv } from './helpers/testService.ts'
 import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
 
@@ -31,26 +32,17 @@ describe('requests set aside by the sign stage', () => {
     env = proxy = undefined
   })
 
-  async function startBehindProxy(
+  function startBehindProxy(
     patience: Record<string, number>,
     rpc?: Record<string, number>,
     anvil: StartAnvilOptions = { blockTimeSec: 0.2 },
   ): Promise<{ env: TestEnv; proxy: FaultProxy }> {
-    let p: FaultProxy | undefined
-    const e = await startTestEnv({
-      anvil,
-      setup: async (a) => {
-        p = await startFaultProxy(a.url)
-      },
-      config: (c) => {
-        c.chains[0].providers = [{ name: 'proxy', url: p!.url }]
-        c.chains[0].patience = patience
-        if (rpc) c.chains[0].rpc = rpc
-        // Steady traffic from one key below (the default rate limit is 200/s).
-        c.limits = { requestsPerSecond: 100_000, burst: 100_000 }
-      },
+    return startBehindFaultProxy(anvil, (c) => {
+      c.chains[0].patience = patience
+      if (rpc) c.chains[0].rpc = rpc
+      // Steady traffic from one key below (the default rate limit is 200/s).
+      c.limits = { requestsPerSecond: 100_000, burst: 100_000 }
     })
-    return { env: e, proxy: p! }
   }
 
   /**
