@@ -4,7 +4,7 @@ import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE, InputError } from '../core/errors.ts'
-import { nextBumpFees, percentToBps } from '../core/fees.ts'
+import { feeCapFor, nextBumpFees, percentToBps } from '../core/fees.ts'
 import { buildAttempt, feesOf } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
 import { RemoteSignerError } from '../signers/remoteSigner.ts'
@@ -61,9 +61,12 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
       SELECT * FROM attempts WHERE transaction_id = ${id} AND execution = ${row.execution} ORDER BY id DESC LIMIT 1`
     if (!latest) throw new InputError(ERROR_CODE.NOT_YET, 'It has no signed attempt yet (it is being signed): try again in a moment', 'id', 409)
     if (latest.purpose === 'CANCEL') return { row, attempt: null }
-    const decision = nextBumpFees(feesOf(latest), market, percentToBps(chain.config.fees.bumpPercent), chain.config.fees.maxFeePerGasCap)
-    if (decision.kind === 'at_cap')
-      throw new InputError(ERROR_CODE.FEE_CAP_REACHED, 'A replacement would need fees above the chain fee cap; raise maxFeePerGasCap to cancel it', 'id', 409)
+    const cap = feeCapFor(chain.config.fees, gas)
+    const decision = nextBumpFees(feesOf(latest), market, percentToBps(chain.config.fees.bumpPercent), cap)
+    if (decision.kind === 'at_cap') {
+      const raise = cap < chain.config.fees.maxFeePerGasCap ? `maxTxFeeWei (${chain.config.fees.maxTxFeeWei} wei for its ${gas} gas)` : 'maxFeePerGasCap'
+      throw new InputError(ERROR_CODE.FEE_CAP_REACHED, `A replacement would need fees above the chain fee cap (${cap} wei per gas); raise ${raise} to cancel it (nodes refuse a transaction whose gas × max fee is over their own cap, rpc.txfeecap)`, 'id', 409)
+    }
     let built: Awaited<ReturnType<typeof buildAttempt>>
     try {
       built = await buildAttempt({ signer, chainId: row.chain_id, tx: row, nonce: latest.nonce, gas, fees: decision.fees, purpose: 'CANCEL' })
@@ -74,7 +77,9 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
     }
     await tx`INSERT INTO attempts ${tx([built.row])}`
     const [updated] = await tx<TransactionRow[]>`
-      UPDATE transactions SET error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, last_sent_at = now(), updated_at = now()
+      UPDATE transactions SET error_code = 'CANCELLED', error_message = ${CANCELLED_MESSAGE}, last_sent_at = now(), updated_at = now(),
+        -- Its request stuck at its cap, the cancel (less gas, a higher cap) under its own: no longer at the cap.
+        at_fee_cap = ${decision.reachedCap ? tx`at_fee_cap` : tx`NULL`}
       WHERE id = ${id} RETURNING *`
     await tx`INSERT INTO transaction_events (transaction_id, from_status, to_status, actor, detail)
              VALUES (${id}, 'PENDING', 'PENDING', ${actor}, ${tx.json({ action: 'cancel', hash: built.hash })}::jsonb)`

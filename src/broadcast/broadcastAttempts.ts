@@ -120,6 +120,12 @@ export async function broadcastAttempts(
   // Two statements, one table each, never one holding locks on both: the watcher settles a block by locking
   // transactions and then attempts, so a statement locking attempts and then transactions (as one with a
   // data-modifying CTE did) could deadlock with it when a send was recorded late, after its block.
+  // The attempt's own fee cap, as feeCapFor reckons it from its gas.
+  const { maxFeePerGasCap, maxTxFeeWei } = chain.config.fees
+  const capSql =
+    maxTxFeeWei === null
+      ? ctx.db.sql`${maxFeePerGasCap.toString()}::numeric`
+      : ctx.db.sql`LEAST(${maxFeePerGasCap.toString()}::numeric, div(${maxTxFeeWei.toString()}::numeric, GREATEST(attempts.gas_limit, 1)))`
   const recorded = await ctx.db.sql<{ transaction_id: string; sent: boolean; short: string | null; fee_too_low: boolean }[]>`
     WITH v AS (
       SELECT * FROM unnest(${pgArray(hashes)}::text[], ${pgArray(answers)}::jsonb[], ${pgArray(sent)}::boolean[], ${pgArray(refused)}::boolean[],
@@ -143,7 +149,7 @@ export async function broadcastAttempts(
     -- same bytes again for it): a due row was sent again on every pass (each second) to a node that refuses it,
     -- instead of every bumpAfterMs.
     RETURNING attempts.transaction_id, v.sent, v.short,
-      v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${chain.config.fees.maxFeePerGasCap.toString()}::numeric
+      v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${capSql}
         AND NOT attempts.providers @> '[{"outcome": "sent"}]'::jsonb AS fee_too_low`
   const bumpAfter = `${chain.config.fees.bumpAfterMs} milliseconds`
   if (recorded.length)

@@ -4,7 +4,7 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { feesAtCap, nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
+import { feeCapFor, feesAtCap, nextBumpFees, percentToBps, shouldRaiseFees } from '../core/fees.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { buildAttempt, feesOf, type AttemptPurpose } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
@@ -139,7 +139,10 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   const heads = await headsOfLine(ctx, chain, [...new Set(candidates.map((c) => c.signer))])
 
   const toSend: RawAttempt[] = []
-  const atCap: string[] = []
+  /** Reached their fee cap in this pass (`cap`: theirs, per gas). */
+  const atCap: { id: string; cap: bigint }[] = []
+  /** Flagged at their cap before, raised under their new attempt's cap in this pass. */
+  const belowCap: string[] = []
   /** Due for a raise, but their remote signer did not sign one. */
   const unsigned: { id: string; signer: string; error: string; hash: string; expired: boolean }[] = []
   /** Remote signers that failed in this pass (not a refusal of one request): asked nothing more in it. */
@@ -218,9 +221,15 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
         continue
       }
-      let decision = nextBumpFees(feesOf(latest), market, step, fees.maxFeePerGasCap)
+      // The new attempt's gas first: its fee cap depends on it (feeCapFor). A cancel's gas is a self-transfer's (never
+      // below the last cancel's), not the request's it replaces.
+      const gas =
+        purpose === 'CANCEL' ? (cancelGasNow ?? (await cancelGas(t.signer, latest.purpose === 'CANCEL' ? BigInt(latest.gas_limit) : 0n))) : BigInt(latest.gas_limit)
+      const cap = feeCapFor(fees, gas)
+      let decision = nextBumpFees(feesOf(latest), market, step, cap)
       // A refused cancel (held in no pool) with no raise left under the cap: built again at its own fees, with the new gas.
-      if (cancelGasNow !== null && decision.kind === 'at_cap') decision = { kind: 'bump', fees: feesOf(latest), reachedCap: true }
+      // At the cap of its new gas, which may be lower than its old one's (feeCapFor): not over it.
+      if (cancelGasNow !== null && decision.kind === 'at_cap') decision = { kind: 'bump', fees: feesAtCap(feesOf(latest), market, cap), reachedCap: true }
       /** Past its deadline with no valid replacement under the cap: a cancel at the cap goes out instead (below). */
       const cancelAtCap = decision.kind === 'at_cap' && expired
       if (cancelAtCap) {
@@ -229,19 +238,19 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
           // the transaction (and logged) instead of silently going on.
           await expiredMayRunLate(
             t,
-            `validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${fees.maxFeePerGasCap} wei): a cancel at the cap is sent, which takes its nonce if no node holds the request any more; it may still execute late`,
-            { action: 'expired_at_fee_cap', cap: fees.maxFeePerGasCap.toString() },
+            `validUntil ${t.valid_until!.toISOString()} passed before inclusion, but no replacement fits under the fee cap (${cap} wei): a cancel at the cap is sent, which takes its nonce if no node holds the request any more; it may still execute late`,
+            { action: 'expired_at_fee_cap', cap: cap.toString() },
           )
           ctx.log.warn({ txId: t.id, validUntil: t.valid_until }, 'validUntil passed at the fee cap: no valid cancel fits under the cap; the request may still execute late')
         }
         // Its own bytes went out again here, on every pass: a node that had dropped them took them back, and the
         // request ran after its deadline. A cancel at the cap is refused where the request is still held (as an
         // underpriced replacement) and takes the nonce where it is not.
-        decision = { kind: 'bump', fees: feesAtCap(feesOf(latest), market, fees.maxFeePerGasCap), reachedCap: true }
+        decision = { kind: 'bump', fees: feesAtCap(feesOf(latest), market, cap), reachedCap: true }
       }
       if (decision.kind === 'at_cap') {
         toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: latest.hash as Hex, raw: latest.raw as Hex })
-        if (t.at_fee_cap === null) atCap.push(t.id)
+        if (t.at_fee_cap === null) atCap.push({ id: t.id, cap })
         continue
       }
       // A remote signer that failed (not refused) earlier in this pass is not asked again in it: a hung one
@@ -251,9 +260,6 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       let failure: RemoteSignerError | undefined = down
       if (!down)
         try {
-          // A cancel's gas is a self-transfer's (never below the last cancel's), not the request's it replaces.
-          const gas =
-            purpose === 'CANCEL' ? (cancelGasNow ?? (await cancelGas(t.signer, latest.purpose === 'CANCEL' ? BigInt(latest.gas_limit) : 0n))) : BigInt(latest.gas_limit)
           built = await buildAttempt({ signer, chainId: t.chain_id, tx: t, nonce: latest.nonce, gas, fees: decision.fees, purpose })
           downUntil.get(chain)?.delete(t.signer)
           if (signer.kind === 'remote') remoteSigned.add(t.signer)
@@ -294,7 +300,9 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       }
       attemptRows.push(built.row)
       toSend.push({ transactionId: t.id, nonce: latest.nonce, hash: built.hash, raw: built.raw })
-      if (decision.reachedCap && t.at_fee_cap === null) atCap.push(t.id)
+      if (decision.reachedCap && t.at_fee_cap === null) atCap.push({ id: t.id, cap })
+      // Raised under its cap: a cancel of a request stuck at a lower one (a cancel's gas is less, its cap higher).
+      if (!decision.reachedCap && t.at_fee_cap !== null) belowCap.push(t.id)
       events.push({
         id: t.id,
         detail: JSON.stringify({
@@ -314,12 +322,13 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
         SELECT v.id, 'PENDING', 'PENDING', v.detail FROM unnest(${pgArray(events.map((e) => e.id))}::uuid[], ${pgArray(events.map((e) => e.detail))}::jsonb[]) AS v(id, detail)`
+    if (belowCap.length) await tx`UPDATE transactions SET at_fee_cap = NULL, updated_at = now() WHERE id = ANY(${pgArray(belowCap)}::uuid[])`
     if (atCap.length) {
-      await tx`UPDATE transactions SET at_fee_cap = now(), updated_at = now() WHERE id = ANY(${pgArray(atCap)}::uuid[])`
+      await tx`UPDATE transactions SET at_fee_cap = now(), updated_at = now() WHERE id = ANY(${pgArray(atCap.map((a) => a.id))}::uuid[])`
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-        SELECT id, 'PENDING', 'PENDING', ${tx.json({ action: 'at_fee_cap', cap: fees.maxFeePerGasCap.toString() })}::jsonb
-        FROM unnest(${pgArray(atCap)}::uuid[]) AS id`
+        SELECT v.id, 'PENDING', 'PENDING', jsonb_build_object('action', 'at_fee_cap', 'cap', v.cap)
+        FROM unnest(${pgArray(atCap.map((a) => a.id))}::uuid[], ${pgArray(atCap.map((a) => a.cap.toString()))}::text[]) AS v(id, cap)`
     }
     // On the timeline, once per attempt left standing: a signer refusing every raise (a Clef fee rule) or down for
     // long left the transaction resent at its old fees with nothing on it to say why.
@@ -341,7 +350,7 @@ export async function bumpStalled(ctx: ServiceContext, chain: ChainClients): Pro
   if (unsigned.length)
     ctx.log.warn({ chainId: chain.chainId, transactions: unsigned.map(({ id, signer, error }) => ({ id, signer, error })) }, 'remote signer did not sign fee bumps or cancels; tried again after bumpAfterMs')
   if (atCap.length)
-    ctx.log.warn({ chainId: chain.chainId, transactions: atCap, capWei: fees.maxFeePerGasCap.toString() }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
+    ctx.log.warn({ chainId: chain.chainId, transactions: atCap.map((a) => ({ id: a.id, capWei: a.cap.toString() })) }, 'transactions stuck at the fee cap; rebroadcasting the same bytes')
   if (bumped) ctx.metrics?.attempts.inc({ chain_id: String(chain.chainId), kind: 'bump' }, bumped)
   if (toSend.length) await broadcastAttempts(ctx, chain, toSend)
   return toSend.length

@@ -77,6 +77,7 @@ describe('parseConfig: defaults of a minimal config', () => {
     ['fees.bumpPercent', chain.fees.bumpPercent, 12.5],
     ['fees.bumpAfterMs', chain.fees.bumpAfterMs, 30_000],
     ['fees.maxFeePerGasCap', chain.fees.maxFeePerGasCap, 500_000_000_000n],
+    ['fees.maxTxFeeWei', chain.fees.maxTxFeeWei, 1_000_000_000_000_000_000n],
     ['fees.gasLimitMarginPercent', chain.fees.gasLimitMarginPercent, 20],
     ['providers[0].weight', chain.providers[0]!.weight, 1],
     ['apiKeys', config.apiKeys, []],
@@ -174,11 +175,12 @@ describe('parseConfig: rejected configs', () => {
       // Before: "Invalid input" and "Too big: expected int", saying nothing of the string to write instead.
       label: 'a wei amount as a fractional or a too large JSON number',
       mutate: (c) => {
-        c.chains[0].fees = { maxFeePerGasCap: 1.5 }
+        c.chains[0].fees = { maxFeePerGasCap: 1.5, maxTxFeeWei: '0' }
         c.chains[0].policy = { maxValue: 1e21 }
       },
       problems: [
         'chains[0].fees.maxFeePerGasCap: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1.5',
+        'chains[0].fees.maxTxFeeWei: At least 21000 (1 wei per gas of a plain transfer); null for no cap',
         'chains[0].policy.maxValue: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1e+21 (a JSON number above 2^53 loses digits)',
       ],
     },

@@ -44,6 +44,12 @@ const feesSchema = z.strictObject({
   model: z.enum(['eip1559', 'legacy']).default('eip1559'),
   /** Hard ceiling for maxFeePerGas (or gasPrice on legacy chains), in wei. */
   maxFeePerGasCap: weiString.refine((v) => v > 0n, 'Must be above 0: a cap of 0 wei lets nothing be sent').default(500_000_000_000n),
+  /**
+   * Most a transaction's whole fee (gas limit × max fee, in wei) may be, as nodes check it: geth's rpc.txfeecap, 1 coin
+   * by default, as its forks' and erigon's). A transaction with more gas is signed at a lower max fee, never over it.
+   * null: no such cap (a node started with --rpc.txfeecap 0).
+   */
+  maxTxFeeWei: weiString.refine((v) => v >= 21_000n, 'At least 21000 (1 wei per gas of a plain transfer); null for no cap').nullable().default(1_000_000_000_000_000_000n),
   /** Every replacement raises both fee fields by at least this percent (geth needs 10 %). */
   bumpPercent: z.number().min(10).max(1000).default(12.5),
   bumpAfterMs: z.number().int().min(100).default(30_000),

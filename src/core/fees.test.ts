@@ -5,6 +5,7 @@ import {
   maxCostWei,
   nextBumpFees,
   shouldRaiseFees,
+  feeCapFor,
   feesAtCap,
   standsAtCap,
   percentToBps,
@@ -110,6 +111,25 @@ describe('initialFees', () => {
 
   it.each(cases)('$label', ({ market, cap, expected }) => {
     expect(initialFees(market, cap)).toEqual(expected)
+  })
+})
+
+describe('feeCapFor', () => {
+  const ONE_COIN = 10n ** 18n
+  it('is the chain cap until gas × cap would pass the whole-fee cap, then that cap over the gas, rounded down', () => {
+    const caps = { maxFeePerGasCap: 500n * GWEI, maxTxFeeWei: ONE_COIN }
+    expect(feeCapFor(caps, 21_000n)).toBe(500n * GWEI)
+    expect(feeCapFor(caps, 2_000_000n)).toBe(500n * GWEI)
+    // 3M gas: 1 coin / 3M = 333.33 gwei; 3M × that is just under 1 coin (geth refuses only over it).
+    const cap = feeCapFor(caps, 3_000_000n)
+    expect(cap).toBe(ONE_COIN / 3_000_000n)
+    expect(cap * 3_000_000n <= ONE_COIN && (cap + 1n) * 3_000_000n > ONE_COIN).toBe(true)
+    // The first fees and a raise stop there.
+    expect(initialFees({ type: 'eip1559', baseFeePerGas: 200n * GWEI, maxPriorityFeePerGas: GWEI }, cap)).toEqual({ type: 'eip1559', maxFeePerGas: cap, maxPriorityFeePerGas: GWEI })
+    expect(nextBumpFees({ type: 'eip1559', maxFeePerGas: cap, maxPriorityFeePerGas: GWEI }, { type: 'eip1559', baseFeePerGas: 300n * GWEI, maxPriorityFeePerGas: GWEI }, BUMP, cap).kind).toBe('at_cap')
+  })
+  it('null: no whole-fee cap', () => {
+    expect(feeCapFor({ maxFeePerGasCap: 500n * GWEI, maxTxFeeWei: null }, 30_000_000n)).toBe(500n * GWEI)
   })
 })
 

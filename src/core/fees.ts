@@ -29,6 +29,22 @@ function max(a: bigint, b: bigint): bigint {
   return a > b ? a : b
 }
 
+/** What caps a transaction's fees: the chain's `fees` config. */
+export type FeeCaps = { maxFeePerGasCap: bigint; maxTxFeeWei: bigint | null }
+
+/**
+ * The highest max fee per gas (gas price on legacy chains) a transaction with this gas limit may be signed at: the
+ * chain's `maxFeePerGasCap`, and no more than `maxTxFeeWei / gas`. Nodes refuse a transaction whose whole fee (gas
+ * limit × max fee) is over their own cap (geth's `rpc.txfeecap`, 1 coin by default, and its forks'), in words the
+ * classifier cannot act on: signed over it, a first attempt was refused until patience.sendMs failed it, and a
+ * raise past it left the transaction PENDING with its refused bytes sent again, no `atFeeCap`, and the attempt a
+ * node held never sent again. Under it, such a transaction goes out, and a raise that would pass it stops at the cap.
+ */
+export function feeCapFor(caps: FeeCaps, gas: bigint): bigint {
+  if (caps.maxTxFeeWei === null || gas <= 0n) return caps.maxFeePerGasCap
+  return min(caps.maxFeePerGasCap, caps.maxTxFeeWei / gas)
+}
+
 /**
  * Fees for a first attempt. maxFee = 2 × baseFee + tip survives six full blocks
  * of +12.5 % base fee growth before the transaction needs a bump.

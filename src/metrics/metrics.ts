@@ -311,7 +311,7 @@ export function registerDatabaseGauges(
   }
   new Gauge({
     name: 'txb_transactions_at_fee_cap',
-    help: 'Unfinished transactions whose fees reached chains[].fees.maxFeePerGasCap (rebroadcast as they are, not bumped), by chain',
+    help: 'Unfinished transactions whose fees reached their fee cap (chains[].fees.maxFeePerGasCap, or maxTxFeeWei over the gas limit; rebroadcast as they are, not bumped), by chain',
     labelNames: ['chain_id'],
     registers,
     async collect() {

@@ -9,7 +9,7 @@ import { adoptLostTransactions } from './adoptLostTransactions.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { initialFees } from '../core/fees.ts'
+import { feeCapFor, initialFees } from '../core/fees.ts'
 import { buildAttempt } from '../sign/buildAttempt.ts'
 import { selfTransferGas } from '../chain/selfTransferGas.ts'
 import { createRepeatedFailureLogs } from '../common/repeatedFailureLog.ts'
@@ -323,8 +323,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   }
 
   async function fillHoles(signer: Signer, nonces: number[]): Promise<void> {
-    const fees = initialFees(await readFeeMarket(chain.read, chain.config.fees.model), chain.config.fees.maxFeePerGasCap)
     const gas = await selfTransferGas(chain, signer.address)
+    const fees = initialFees(await readFeeMarket(chain.read, chain.config.fees.model), feeCapFor(chain.config.fees, gas))
     const sent: RawAttempt[] = []
     await sql.begin(async (tx) => {
       // Under the signer's lock, so the sign stage and other instances see a consistent picture.

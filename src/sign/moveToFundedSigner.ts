@@ -1,7 +1,7 @@
 import { ERROR_CODE } from '../core/errors.ts'
 import type { ChainClients } from '../chain/createChainClients.ts'
 import type { ServiceContext } from '../context.ts'
-import { initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { feeCapFor, initialFees, maxCostWei } from '../core/fees.ts'
 import type { Sql } from '../db/connect.ts'
 import { pgArray } from '../db/pgArray.ts'
 import type { Signer } from '../signers/loadSigners.ts'
@@ -13,7 +13,8 @@ import { estimateRowGas } from './estimateRowGas.ts'
 /** A QUEUED row its signer cannot pay for; `gas` when the sign stage already knows it. */
 export type ShortRow = { row: TransactionRow; gas: bigint | null }
 
-type Room = { signer: Signer; fees: Fees; wei: bigint }
+/** `cost`: most a request of this gas and value may cost it, at first fees under the request's own cap (feeCapFor). */
+type Room = { signer: Signer; cost: (gas: bigint, value: bigint) => bigint; wei: bigint }
 
 /** The event `e` records a move to another signer (of the execution in its detail; the caller matches that). */
 const isMove = (sql: Sql) => sql`e.from_status = 'QUEUED' AND e.to_status = 'QUEUED' AND e.detail->>'action' = 'signer_changed'`
@@ -57,16 +58,20 @@ async function roomOf(ctx: ServiceContext, chain: ChainClients, signer: Signer):
   // Read now, not the sign stage's reuse of a read up to a few seconds old: a row handed on that read to a signer
   // drained since waited there, short, until a signer it could move to had room.
   const state = await readSignerState(chain, signer, { fresh: true })
-  const fees = initialFees(state.market, chain.config.fees.maxFeePerGasCap)
+  const caps = chain.config.fees
+  const cost = (gas: bigint, value: bigint) => maxCostWei(initialFees(state.market, feeCapFor(caps, gas)), gas, value)
+  // Per row, as `cost` (to within a wei per gas): gas at the max fee under the chain's cap, never over maxTxFeeWei.
+  const perGas = maxCostWei(initialFees(state.market, caps.maxFeePerGasCap), 1n, 0n)
+  const gasCost = caps.maxTxFeeWei === null ? ctx.db.sql`g.gas * ${perGas.toString()}::numeric` : ctx.db.sql`LEAST(g.gas * ${perGas.toString()}::numeric, ${caps.maxTxFeeWei.toString()}::numeric)`
   const [committed, [queued]] = await Promise.all([
     spendNotInBalance(ctx.db.sql, chain.chainId, signer.address, state.chainNonce),
-    ctx.db.sql<{ value: string; gas: string }[]>`
-      SELECT COALESCE(sum(value), 0)::text AS value, COALESCE(sum(COALESCE(gas_limit, ${TRANSFER_GAS.toString()}::numeric)), 0)::text AS gas
-      FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'
+    ctx.db.sql<{ wei: string }[]>`
+      SELECT COALESCE(sum(value + ${gasCost}), 0)::text AS wei
+      FROM transactions t CROSS JOIN LATERAL (SELECT COALESCE(t.gas_limit, ${TRANSFER_GAS.toString()}::numeric) AS gas) g
+      WHERE chain_id = ${chain.chainId} AND signer = ${signer.address} AND status = 'QUEUED'
         AND error_code IS DISTINCT FROM ${ERROR_CODE.INSUFFICIENT_FUNDS}`,
   ])
-  const waiting = maxCostWei(fees, BigInt(queued?.gas ?? '0'), BigInt(queued?.value ?? '0'))
-  return { signer, fees, wei: state.balance - committed - waiting }
+  return { signer, cost, wei: state.balance - committed - BigInt(queued?.wei ?? '0') }
 }
 
 /**
@@ -153,9 +158,9 @@ export async function moveToFundedSigner(
     if (gas === null) continue
     const failing = past.get(row.id)?.failing
     // The roomiest first, so one signer's room is not spent on what another could take as well.
-    const target = rooms.find((r) => !failing?.includes(r.signer.address) && maxCostWei(r.fees, gas, BigInt(row.value)) <= r.wei)
+    const target = rooms.find((r) => !failing?.includes(r.signer.address) && r.cost(gas, BigInt(row.value)) <= r.wei)
     if (!target) continue
-    target.wei -= maxCostWei(target.fees, gas, BigInt(row.value))
+    target.wei -= target.cost(gas, BigInt(row.value))
     moves.push({ id: row.id, execution: row.execution, to: target.signer.address })
   }
   if (moves.length === 0) return 0

@@ -1,5 +1,5 @@
 import type { ServiceContext } from '../context.ts'
-import { initialFees, maxCostWei, type Fees } from '../core/fees.ts'
+import { feeCapFor, initialFees, maxCostWei, type Fees } from '../core/fees.ts'
 import { TRANSFER_GAS } from './buildAttempt.ts'
 import { readSignerState, spendNotInBalance } from './signerState.ts'
 
@@ -29,7 +29,7 @@ export async function clearFundedSigners(ctx: ServiceContext): Promise<string[]>
     try {
       const state = await readSignerState(chain, signer)
       const committed = await spendNotInBalance(sql, f.chain_id, signer.address, state.chainNonce)
-      if (!canPayTransfer(state.balance - committed, initialFees(state.market, chain.config.fees.maxFeePerGasCap))) continue
+      if (!canPayTransfer(state.balance - committed, initialFees(state.market, feeCapFor(chain.config.fees, TRANSFER_GAS)))) continue
       const done = await sql`
         UPDATE signer_nonces SET short_of_funds_at = NULL WHERE chain_id = ${f.chain_id} AND signer = ${f.signer} AND short_of_funds_at::text = ${f.at}`
       if (done.count) {

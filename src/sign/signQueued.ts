@@ -3,10 +3,10 @@ import type { ChainClients } from '../chain/createChainClients.ts'
 import { explainEstimateError } from '../chain/explainEstimateError.ts'
 import type { ServiceContext } from '../context.ts'
 import { ERROR_CODE } from '../core/errors.ts'
-import { initialFees, maxCostWei, meetsMarket, standsAtCap } from '../core/fees.ts'
+import { feeCapFor, initialFees, maxCostWei, meetsMarket, standsAtCap } from '../core/fees.ts'
 import type { Signer } from '../signers/loadSigners.ts'
 import type { TransactionRow } from '../store/transactionRow.ts'
-import { buildAttempt, type BuiltAttempt } from './buildAttempt.ts'
+import { buildAttempt, TRANSFER_GAS, type BuiltAttempt } from './buildAttempt.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { estimateRowGas } from './estimateRowGas.ts'
 import { SetAsideForNow } from './setAsideForNow.ts'
@@ -381,15 +381,23 @@ export async function signNextBatch(
   const [recorded] = await sql<{ next_nonce: number; updated_at: Date }[]>`
     SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${signer.address}`
   if (recorded && chainNonce > recorded.next_nonce) await adoptLostTransactions(ctx, chain, signer.address, recorded.next_nonce, chainNonce, recorded.updated_at)
-  const cap = chain.config.fees.maxFeePerGasCap
-  const fees = initialFees(market, cap)
-  // Signed at the cap, below what the market asks now (base fee and tip): it waits for fees to fall, and is flagged
-  // at once, as the bump stage would flag it after bumpAfterMs, not looking like any other PENDING one meanwhile.
-  // Clipped to the cap but still over the market, it is likely mined at once: not flagged (atFeeCap and its
-  // metric say "stuck").
-  const atCap = standsAtCap(fees, cap) && !meetsMarket(fees, market)
+  /**
+   * Each request's first fees, under its own cap (a request with much gas has a lower one: `feeCapFor`). `atCap`:
+   * signed at the cap, below what the market asks now (base fee and tip): it waits for fees to fall, and is flagged
+   * at once, as the bump stage would flag it after bumpAfterMs, not looking like any other PENDING one meanwhile.
+   * Clipped to the cap but still over the market, it is likely mined at once: not flagged (atFeeCap and its metric
+   * say "stuck").
+   */
+  const feesFor = (gas: bigint) => {
+    const cap = feeCapFor(chain.config.fees, gas)
+    const fees = initialFees(market, cap)
+    return { cap, fees, atCap: standsAtCap(fees, cap) && !meetsMarket(fees, market) }
+  }
+  const transferFees = feesFor(TRANSFER_GAS).fees
 
   const short: ShortRow[] = []
+  /** Signed at their fee cap, for the log once committed. */
+  const signedAtCap: { id: string; capWei: string }[] = []
   /** Set when the remote signer fails during the batch. */
   let unavailable: RemoteSignerError | null = null
   /** Rows the remote signer said no to: judged after the batch's other rows were asked (below). */
@@ -414,12 +422,13 @@ export async function signNextBatch(
     const stillQueued = new Set(still.map((r) => `${r.id}:${r.execution}`))
 
     const attemptRows: Record<string, unknown>[] = []
-    const pendingUpdates: { id: string; nonce: number }[] = []
+    /** `cap`: set when it is signed at its fee cap (above). */
+    const pendingUpdates: { id: string; nonce: number; cap: bigint | null }[] = []
     const failures: { id: string; code: string; message: string }[] = []
     /** `refused`: the signer said no to it (refused_by is set: it never moves to another signer). */
     const notes: { id: string; code: string; message: string; refused?: boolean; restartsPatience?: boolean }[] = []
     const out: SignedAttempt[] = []
-    const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number; validUntil: Date | null }>[] = []
+    const builds: Promise<{ b: BuiltAttempt; id: string; nonce: number; validUntil: Date | null; cap: bigint | null }>[] = []
     /**
      * Seen by the accept path's signer pick (signerLoad.ts): set when a request was refused for funds and what
      * is left would not pay for a plain transfer either (one expensive request, named or not, says nothing of
@@ -427,7 +436,7 @@ export async function signNextBatch(
      * the signer is funded (sign/shortOfFunds.ts).
      */
     const shortOfFunds = () => {
-      const canPayPlain = canPayTransfer(balance - committedWei, fees)
+      const canPayPlain = canPayTransfer(balance - committedWei, transferFees)
       if (sawShort && !canPayPlain) return tx`COALESCE(short_of_funds_at, now())`
       if (!sawShort && canPayPlain && attemptRows.length) return tx`NULL`
       return tx`short_of_funds_at`
@@ -483,6 +492,7 @@ export async function signNextBatch(
         setAsideUnavailable(plan.row, unavailable)
         continue
       }
+      const { cap, fees, atCap } = feesFor(plan.gas)
       const cost = maxCostWei(fees, plan.gas, BigInt(plan.row.value))
       if (committedWei + cost > balance) {
         // What it needs first (the dashboard's list shows two lines of it), then the signer's side. What is committed is
@@ -508,6 +518,7 @@ export async function signNextBatch(
         id: plan.row.id,
         nonce: at,
         validUntil: plan.row.valid_until,
+        cap: atCap ? cap : null,
       }))
       builds.push(build)
       // Handled: a failure surfaces in Promise.all below, not as an unhandled rejection during a yield.
@@ -571,9 +582,9 @@ export async function signNextBatch(
         skip.add(row.id)
       }
     }
-    for (const { b, id, nonce: at, validUntil } of await Promise.all(builds)) {
+    for (const { b, id, nonce: at, validUntil, cap } of await Promise.all(builds)) {
       attemptRows.push(b.row)
-      pendingUpdates.push({ id, nonce: at })
+      pendingUpdates.push({ id, nonce: at, cap })
       out.push({ transactionId: id, nonce: at, hash: b.hash, raw: b.raw, validUntil })
     }
 
@@ -584,8 +595,9 @@ export async function signNextBatch(
           INSERT INTO attempts ${tx(attemptRows)}
         ), moved AS (
           UPDATE transactions t SET status = 'PENDING', nonce = v.nonce, error_code = NULL, error_message = NULL, waiting_since = NULL, refused_by = NULL,
-            at_fee_cap = ${atCap ? tx`now()` : tx`NULL`}, updated_at = now()
-          FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[]) AS v(id, nonce)
+            at_fee_cap = CASE WHEN v.at_cap THEN now() END, updated_at = now()
+          FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[], ${pgArray(pendingUpdates.map((u) => u.nonce))}::bigint[],
+                      ${pgArray(pendingUpdates.map((u) => u.cap !== null))}::boolean[]) AS v(id, nonce, at_cap)
           WHERE t.id = v.id AND t.status = 'QUEUED'
           RETURNING t.id, t.nonce
         ), events AS (
@@ -594,11 +606,13 @@ export async function signNextBatch(
         )
         UPDATE signer_nonces SET ${signerRow()} WHERE chain_id = ${chainId} AND signer = ${signer.address}`
       // After the PENDING events (a statement of its own: the order of a WITH's inserts is not defined).
-      if (atCap)
+      const atCap = pendingUpdates.filter((u) => u.cap !== null)
+      signedAtCap.push(...atCap.map((u) => ({ id: u.id, capWei: u.cap!.toString() })))
+      if (atCap.length)
         await tx`
           INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
-          SELECT id, 'PENDING', 'PENDING', ${tx.json({ action: 'at_fee_cap', cap: cap.toString() })}::jsonb
-          FROM unnest(${pgArray(pendingUpdates.map((u) => u.id))}::uuid[]) AS id`
+          SELECT v.id, 'PENDING', 'PENDING', jsonb_build_object('action', 'at_fee_cap', 'cap', v.cap)
+          FROM unnest(${pgArray(atCap.map((u) => u.id))}::uuid[], ${pgArray(atCap.map((u) => u.cap!.toString()))}::text[]) AS v(id, cap)`
     }
     if (failures.length) {
       await tx`
@@ -643,8 +657,8 @@ export async function signNextBatch(
     const now = new Date()
     for (const s of signed) ctx.metrics.observeStage(chainId, 'sign', created.get(s.transactionId), now)
   }
-  if (atCap && signed.length)
-    ctx.log.warn({ chainId, signer: signer.address, transactions: signed.map((a) => a.transactionId), capWei: cap.toString() }, 'transactions signed at the fee cap; they are not raised further')
+  if (signedAtCap.length)
+    ctx.log.warn({ chainId, signer: signer.address, transactions: signedAtCap }, 'transactions signed at the fee cap; they are not raised further')
   if (signed.length || plans.some((p) => p.kind === 'fail'))
     ctx.log.debug({ chainId, signer: signer.address, signed: signed.length, failed: plans.filter((p) => p.kind === 'fail').length }, 'signed batch')
   return { signed, signerFailed: unavailable !== null }

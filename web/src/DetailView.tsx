@@ -230,7 +230,7 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
           mines first; until then the request may still run.
         </div>
       )}
-      {tx.atFeeCap && <div class="notice warn">Fee bumping has reached the chain's maxFeePerGasCap: it is rebroadcast at the cap.</div>}
+      {tx.atFeeCap && <div class="notice warn">Fee bumping has reached its fee cap (the chain's maxFeePerGasCap, or maxTxFeeWei over its gas limit): it is rebroadcast at the cap.</div>}
 
       <div class="cards">
         <Card title="Request">

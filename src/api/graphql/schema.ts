@@ -132,7 +132,7 @@ export const TransactionType = builder.objectRef<TransactionRow | ListedTransact
     kind: t.exposeString('kind', { description: 'REQUEST (a client\'s) or FILLER (a zero-value self-transfer the service sent to fill a nonce hole)' }),
     idempotencyKey: t.exposeString('idempotency_key', { nullable: true }),
     validUntil: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.valid_until }),
-    atFeeCap: t.boolean({ description: "True while fee bumping is stopped at the chain's maxFeePerGasCap", resolve: (r) => r.at_fee_cap !== null }),
+    atFeeCap: t.boolean({ description: "True while fee bumping is stopped at the fee cap: the chain's maxFeePerGasCap, or maxTxFeeWei over the gas limit", resolve: (r) => r.at_fee_cap !== null }),
     error: t.field({
       type: TransactionErrorType,
       nullable: true,
