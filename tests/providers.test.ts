@@ -165,6 +165,41 @@ describe('three providers, one failing and one flapping, during a 300-transactio
   })
 })
 
+describe('a provider answering every call with a JSON-RPC error (a broken backend behind its balancer)', () => {
+  it('goes DOWN, saying why, and sends and reads leave it out; it is used again once it answers', async () => {
+    let broken: FaultProxy | undefined
+    let env: TestEnv | undefined
+    try {
+      env = await startTestEnv({
+        anvil: { blockTimeSec: 0.2 },
+        setup: async (anvil) => void (broken = await startFaultProxy(anvil.url)),
+        config: (c) => {
+          c.chains[0].providers = [...c.chains[0].providers, { name: 'broken', url: broken!.url }]
+          c.chains[0].rpc = FAST_RPC
+        },
+      })
+      await waitFor('broken up', async () => (await providers(env!)).broken.status !== 'DOWN', 10_000, 100)
+      // HTTP 200 with an error for every call, its health checks included.
+      const methods = ['eth_chainId', 'eth_blockNumber', 'eth_getTransactionByHash', 'eth_getTransactionReceipt', 'eth_sendRawTransaction', 'eth_getTransactionCount']
+      broken!.setMode('methodError', { errorMethods: methods, error: { code: -32603, message: 'Internal error' } })
+      // Before: HEALTHY for good, no error counted.
+      const down = await waitFor('broken DOWN', async () => {
+        const h = (await providers(env!)).broken
+        return h.status === 'DOWN' && h
+      }, 10_000, 100)
+      expect(down.lastError).toContain('Internal error')
+      const id = await submit(env, { to: RECIPIENT, value: '11' })
+      const done = await waitForStatus(env, id, 'CONFIRMED')
+      expect(done.attempts[0].providers.map((p: any) => `${p.name}:${p.outcome}`).sort()).toEqual(['anvil:sent', 'broken:provider_error'])
+      broken!.setMode('ok')
+      await waitFor('broken back', async () => (await providers(env!)).broken.status !== 'DOWN', 10_000, 100)
+    } finally {
+      await env?.stop()
+      await broken?.stop()
+    }
+  })
+})
+
 describe('a hanging provider first in the read order', () => {
   it('stalls neither reads nor sends for long: down after its first timeout', async () => {
     let hung: FaultProxy | undefined

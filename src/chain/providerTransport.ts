@@ -92,6 +92,14 @@ function rootCause(err: unknown): unknown {
  * - shares an HTTP round trip with the other requests of its tick, in batches bounded by bytes as well as by
  *   count (byteBoundedBatches): a node refuses a body over its limit whole.
  */
+/**
+ * Methods with nothing in them a node could refuse: an error answer to one (a -32603 "internal error" from a broken
+ * backend behind a balancer) is the provider failing. Read as an answer, like "nonce too low", a provider failing
+ * every call stayed HEALTHY, was asked first by reads, and its "unknown" answers held every reconcile decision that
+ * needs each provider to say "absent".
+ */
+const NOTHING_TO_REFUSE = new Set(['eth_chainId', 'eth_blockNumber'])
+
 export function providerTransport(opts: ProviderTransportOptions): Transport {
   const { name, health, redact } = opts
   const bulk = opts.bulk === true
@@ -124,7 +132,7 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
         redactErrorInPlace(err, redact)
         if (bulk && isMethodUnsupported(err)) opts.lacking?.add(args.method)
         if (counted) {
-          if (!isProviderFault(err)) {
+          if (!isProviderFault(err) && !NOTHING_TO_REFUSE.has(args.method)) {
             if (!bulk) health.recordSuccess(name, performance.now() - started)
           } else {
             const root = rootCause(err)
@@ -145,12 +153,17 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
       if (args.method === 'eth_blockNumber' && typeof result === 'string' && /^0x[0-9a-fA-F]+$/.test(result)) health.recordSeenHead(name, BigInt(result))
       return result
     }) as EIP1193RequestFn
-  return ((params) => {
+  // Made once: viem's fallback calls a transport's factory on every request, and each made its own batches (and
+  // dedupe key), so with two or more providers every read went alone, one HTTP request each: a sign batch's 200
+  // estimates, 200 requests. What fallback passes is the same on each call (its own chain, retryCount 0, timeout).
+  let made: ReturnType<Transport> | undefined
+  return ((params) => (made ??= make(params))) as Transport
+  function make(params: Parameters<Transport>[0]): ReturnType<Transport> {
     const transport = httpTransport()(params)
     // viem shares an identical call in flight (a receipt, a block) per transport; one key keeps that across the lanes.
     const dedupeUid = `${name}.${randomUUID()}`
     // Bulk calls go alone, each its own HTTP request: nothing to batch.
     const request = alone ? withHealth(transport, dedupeUid) : byteBoundedBatches(() => withHealth(httpTransport()(params), dedupeUid))
     return { ...transport, request }
-  }) as Transport
+  }
 }
