@@ -56,6 +56,22 @@ describe('a send refused in unrecognized words', () => {
     expect(onChain.map((t) => t.nonce)).toEqual([0, 1, 2])
   })
 
+  it('refused for its chain id by the only provider (a balancer routed it to another chain): waits, never FAILED, and confirms once it is back', async () => {
+    const started = await startBehindProxy({ blockTimeSec: 0.2 }, 60_000)
+    env = started.env
+    started.proxy.setMode('methodError', { errorMethods: ['eth_sendRawTransaction'], error: { code: -32000, message: 'invalid chain id for signer: have 31337 want 1' } })
+    const id = await submit(env, { to: RECIPIENT, value: '12' })
+    await waitForStatus(env, id, (t) => t.attempts[0]?.providers[0]?.outcome === 'provider_error')
+    // Before: read as never valid, FAILED INVALID_TRANSACTION within two reconcile passes, its nonce filled.
+    await new Promise((r) => setTimeout(r, 10_000))
+    const waiting = await getTx(env, id)
+    expect([waiting.status, waiting.error]).toEqual(['PENDING', null])
+    started.proxy.setMode('ok')
+    const done = await waitForStatus(env, id, 'CONFIRMED', 30_000)
+    expect(done.attempts).toHaveLength(1)
+    expect((await transactionsFrom(env.chain, SIGNER.address)).map((t) => t.value)).toEqual([12n])
+  })
+
   it('refused as never valid while a cancel is being made: the cancel committed meanwhile is seen, and it ends CANCELLED, never FAILED', async () => {
     // The reconcile pass every 4 s: the row's lock below is taken between its first pass and the one failing it.
     const started = await startBehindProxy({ blockTimeSec: 0.2 }, 600_000, 500, (c) => (c.chains[0].blockTimeMs = 4_000))

@@ -32,9 +32,13 @@ const PATTERNS: ReadonlyArray<[SendOutcome, RegExp]> = [
     'fee_too_low',
     /transaction underpriced|max fee per gas less than block base fee|feetoolow|fee cap less than block base fee|gas price below (configured )?minimum|gas price below current base fee|underpriced|miner premium is negative|maxfeepergas too low|gas price too low/i,
   ],
+  // We sign with the chain id the providers were checked to serve: a node refusing it serves another chain (a
+  // balancer routed it elsewhere), which its next health check finds. Read as "never valid", a request every
+  // provider refused so was failed INVALID_TRANSACTION and its nonce filled, though any node of the chain takes it.
+  ['provider_error', /invalid chain ?id|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|invalidtxchainid/i],
   [
     'invalid',
-    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|invalid chain ?id|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas (higher than|exceeds) max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|incorrect chain ?id|chain id mismatch|wrong ?chain ?id|intrinsic gas exceeds gas limit|intrinsic gas too high|invalidtx(chainid|signature)|transaction gas limit too high|gas ?limit ?cap ?exceeded|max initcode size exceeded/i,
+    /intrinsic gas too low|exceeds block gas limit|invalid sender|oversized data|gaslimitexceeded|intrinsicgas|transaction size exceeds|tip higher than fee cap|max priority fee per gas (higher than|exceeds) max fee per gas|invalid signature|tx type not supported|transaction type not supported|gas limit reached|nonce max value|intrinsic gas exceeds gas limit|intrinsic gas too high|invalidtxsignature|transaction gas limit too high|gas ?limit ?cap ?exceeded|max initcode size exceeded/i,
   ],
 ]
 
