@@ -109,7 +109,10 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const schema = buildSchema()
   const auth = createAuthenticator(config.apiKeys, config.auth, dbKeys)
   const yoga = createGraphQL(ctx, schema)
-  const readiness = createReadiness(db.sql, [...chains.values()], log, pipelineStatus)
+  // On the lock pool, not the work pool: with every work connection busy (a burst, sign batches waiting on a slow
+  // remote signer) its check waited in line past its 1 s and said the database was down, and every instance left
+  // the load balancer at once while Postgres was fine.
+  const readiness = createReadiness(db.locks, [...chains.values()], log, pipelineStatus)
   const rateLimiter = createRateLimiter(config.limits)
   const cors = createCorsPolicy(config.apiKeys, ctx.devMode, { authDisabled: config.auth === 'disabled', allowedHosts: config.allowedHosts })
   const server = createHttpServer(ctx, { auth, yoga, rateLimiter, readiness, pipelineMetrics, cors })

@@ -50,4 +50,43 @@ describe("the service's database connections", () => {
     expect(most).toBeGreaterThan(0)
     expect(most).toBeLessThanOrEqual(4)
   }, 90_000)
+  it('/readyz and /metrics answer in time while every work connection waits (on a table someone locked): the database is not called down', async () => {
+    env = await startTestEnv({ config: (c) => (c.database = { maxConnections: 2 }) })
+    const holder = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    let locked!: () => void
+    const lockTaken = new Promise<void>((r) => (locked = r))
+    const held = holder.begin(async (tx) => {
+      await tx`LOCK TABLE transactions IN ACCESS EXCLUSIVE MODE`
+      locked()
+      await released
+    })
+    try {
+      await lockTaken
+      // Requests waiting on the lock hold both work connections.
+      const waiting = Array.from({ length: 4 }, (_, i) => env!.post('/broadcast_transaction', { to: RECIPIENT, value: String(i + 1) }).catch(() => null))
+      await new Promise((r) => setTimeout(r, 2_700)) // past the gauges' 2 s cache
+      let started = Date.now()
+      const ready = await fetch(`${env.service.url}/readyz`)
+      // Before: its check waited in line for a work connection, and after 1 s said the database was down (503).
+      expect(ready.status).toBe(200)
+      expect(Date.now() - started).toBeLessThan(1_500)
+      started = Date.now()
+      const metrics = await fetch(`${env.service.url}/metrics`)
+      expect(metrics.status).toBe(200)
+      // Before: the scrape waited for a connection until the lock went (past Prometheus's timeout), and was lost.
+      expect(await metrics.text()).toContain('txb_provider_status')
+      expect(Date.now() - started).toBeLessThan(4_000)
+      release()
+      // Nothing was lost: every request waiting was stored once the lock went.
+      for (const r of await Promise.all(waiting)) expect(r?.status).toBe(200)
+    } finally {
+      release()
+      await held
+      await holder.end()
+    }
+    await env.stop()
+    env = undefined
+  }, 30_000)
 })

@@ -35,8 +35,8 @@ export function createDb(databaseUrl: string, opts: { max?: number } = {}) {
   // A database host that drops packets fails a request in 10 s (503 UNAVAILABLE), not postgres.js's default 30 s.
   const sql = openPostgres(databaseUrl, { ...options, max: opts.max ?? 20, connect_timeout: 10 })
   /**
-   * Connections held for a session lock for as long as it is held (a chain watcher's leadership): a pool of their
-   * own. Taken from the main pool, each chain's watcher kept one of its 20 for good, leader or not: with 20 chains
+   * Connections held for a session lock for as long as it is held (a chain watcher's leadership), and /readyz's
+   * check (it must not wait behind busy work): a pool of their own. Taken from the main pool, each chain's watcher kept one of its 20 for good, leader or not: with 20 chains
    * nothing was left for accepts and sign batches, and every request hung. Idle ones close.
    */
   const locks = openPostgres(databaseUrl, { ...options, max: 100, idle_timeout: 60 })

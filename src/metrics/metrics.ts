@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { withTimeout } from '../common/withTimeout.ts'
 import type { Sql } from '../db/connect.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { countEnteredByStatus, countTransactionsByStatus } from '../store/countTransactions.ts'
@@ -215,11 +216,18 @@ export function registerDatabaseGauges(
    * Every read here within 2 s: one that waited on a lock (a table locked by a migration or by hand) held the
    * scrape for as long (7 s seen), past Prometheus's scrape timeout, and the whole scrape was lost.
    */
+  // The wait for a connection too: statement_timeout starts once one is had, and with the pool busy (a burst, a slow
+  // remote signer holding sign batches' connections) or Postgres unreachable without refusing (a failover, a
+  // partition: connect_timeout is 10 s) the scrape waited as long, and was lost whole.
   const bounded = <T>(fn: (tx: Sql) => Promise<T>): Promise<T> =>
-    sql.begin(async (tx) => {
-      await tx`SET LOCAL statement_timeout = 2000`
-      return fn(tx as unknown as Sql)
-    }) as Promise<T>
+    withTimeout(
+      sql.begin(async (tx) => {
+        await tx`SET LOCAL statement_timeout = 2000`
+        return fn(tx as unknown as Sql)
+      }) as Promise<T>,
+      2_500,
+      'the database gauges',
+    )
   const read = reusedFor(STATUS_CACHE_MS, () =>
     bounded(
       (tx) => tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
