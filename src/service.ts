@@ -10,7 +10,7 @@ import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
-import { createMetrics, registerDatabaseGauges, registerPipelineGauges, registerProviderGauge } from './metrics/metrics.ts'
+import { createMetrics, registerBalanceGauge, registerDatabaseGauges, registerPipelineGauges, registerProviderGauge } from './metrics/metrics.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
 import { createHttpServer } from './api/server.ts'
@@ -86,6 +86,7 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     new Set([...chains.keys()].flatMap((id) => signers.forChain(id).map((s) => `${id}:${s.address}`))),
   )
   registerProviderGauge(ctx.metrics!, [...chains.values()])
+  registerBalanceGauge(ctx.metrics!, [...chains.values()], (chainId) => signers.forChain(chainId).map((s) => s.address))
   let stages: Stages
   let pipelineMetrics: (() => Promise<MetricsJson>) | undefined
   let pipelineStatus: (() => PipelineStatus) | undefined

@@ -237,7 +237,8 @@ describe('API keys and roles', () => {
   })
 
   it('the CLI explains itself and needs DATABASE_URL', async () => {
-    const noDb = await runCli(['keys', 'list'], { DATABASE_URL: '' })
+    // No dev mode's database either (the CLI would use it).
+    const noDb = await runCli(['keys', 'list'], { DATABASE_URL: '', BROADCASTER_DATA_DIR: '/nonexistent/tx-broadcaster-data' })
     expect(noDb.code).toBe(2)
     expect(noDb.stderr).toMatch(/DATABASE_URL/)
     const help = await runCli(['--help'])

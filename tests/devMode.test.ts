@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BUILT_SERVICE_ARGS } from '../src/dev/builtService.ts'
 import { isAlive, processCommandLine, readPidFile, terminate } from '../src/dev/processes.ts'
+import { runCli } from './helpers/cli.ts'
 import { waitFor } from './helpers/testService.ts'
 
 /**
@@ -142,6 +143,19 @@ describe('dev mode (npm start with nothing configured)', () => {
       20_000,
     )
     expect(confirmed.hash).toMatch(/^0x[0-9a-f]{64}$/)
+
+    // The CLI finds dev mode's database with no DATABASE_URL (before: "set DATABASE_URL", whose port and password were
+    // written nowhere a user reads), and the key it makes works against the running service.
+    const created = await runCli(['keys', 'create', '--name', 'ops', '--role', 'admin'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined })
+    expect([created.code, created.stderr]).toEqual([0, expect.stringContaining('Created admin key "ops"')])
+    const key = created.stdout.trim()
+    expect(key).toMatch(/^txb_/)
+    const res = await fetch(first.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: `query($id: ID!) { transaction(id: $id) { status } }`, variables: { id: txId } }),
+    })
+    expect(((await res.json()) as any).data.transaction.status).toBe('CONFIRMED')
   }, 90_000)
 
   it('after a SIGKILL of the service, a second start stops the leftovers and finds the transaction', async () => {
@@ -199,6 +213,9 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(existsSync(anvilPidFile())).toBe(false)
     expect(existsSync(postgresPidFile())).toBe(false)
     expect(processesUsingDataDir()).toEqual([])
+    // Stopped: the CLI says to start it, not a connection error.
+    const listed = await runCli(['keys', 'list'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined })
+    expect([listed.code, listed.stderr]).toEqual([1, expect.stringContaining("dev mode's embedded Postgres (under")])
   }, 60_000)
 
   it('a dev chain whose state file was removed is refused at start, saying what to do (it waited on a chain that had started over)', async () => {

@@ -303,6 +303,25 @@ describe('metrics, readiness and retention', () => {
   })
 })
 
+describe('the signer balance gauge', () => {
+  let env: TestEnv
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it("txb_signer_balance_wei shows each configured signer's balance as the chain has it, and follows it", async () => {
+    env = await startTestEnv({ anvil: { blockTimeSec: 0.5 } })
+    const balanceOf = async () => {
+      const s = parsePrometheus(await (await fetch(`${env.service.url}/metrics`)).text())
+      return s.find((x) => x.name === 'txb_signer_balance_wei' && x.labels.chain_id === '31337' && x.labels.signer === SIGNER.address)?.value
+    }
+    expect(await balanceOf()).toBe(Number(await env.chain.getBalance({ address: SIGNER.address })))
+    // Read again after its 10 s: an operator's alert sees the signer drained.
+    await chainControl(env).setBalance(SIGNER.address, 5n * 10n ** 17n)
+    await waitFor('the gauge at 0.5 coin', async () => (await balanceOf()) === 5e17, 15_000, 500)
+  }, 30_000)
+})
+
 describe('the chain head gauge', () => {
   let env: TestEnv
   beforeAll(async () => {

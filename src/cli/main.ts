@@ -7,9 +7,9 @@ const HELP = `tx-broadcaster: accepts EVM transaction requests and makes sure th
 
 Usage:
   tx-broadcaster [--config path/to/config.json]   start the service (no config: dev mode)
-  tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (needs DATABASE_URL)
-  tx-broadcaster counts rebuild                    recount the dashboard's per-status counters (needs DATABASE_URL)
-  tx-broadcaster webhooks replay ...               deliver a webhook's status changes again (needs DATABASE_URL)
+  tx-broadcaster keys <create|revoke|list> ...     manage API keys stored in Postgres (DATABASE_URL; dev mode's own without it)
+  tx-broadcaster counts rebuild                    recount the dashboard's per-status counters (DATABASE_URL; dev mode's own without it)
+  tx-broadcaster webhooks replay ...               deliver a webhook's status changes again (DATABASE_URL; dev mode's own without it)
 
 Environment: BROADCASTER_CONFIG, DATABASE_URL, PORT (4000), HOST, BROADCASTER_DATA_DIR (./.data), LOG_LEVEL.
 

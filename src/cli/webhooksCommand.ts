@@ -61,7 +61,7 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
     return 2
   }
   const name = flags.name
-  return withServiceDatabase(io, 'tx-broadcaster webhooks', 'tx-broadcaster webhooks replay', { migrateNew: false }, async (sql) => {
+  return withServiceDatabase(io, 'tx-broadcaster webhooks', 'tx-broadcaster webhooks replay', { migrateNew: false }, async (sql, databaseUrl) => {
     // Which statuses it takes: from the running instances that have it (their configs, not this machine's).
     const hook = (await readRegistry(sql)).find((h) => h.name === name)
     if (!hook) throw new Error(`no running instance has a webhook named "${name}": start one with it in its config, then replay`)
@@ -78,7 +78,7 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
       ORDER BY id LIMIT ${MAX_REPLAY + 1}`
     if (events.length > MAX_REPLAY) throw new Error(`more than ${MAX_REPLAY} status changes in that window: replay a shorter one (--until)`)
     // No pg-boss start: the jobs are inserted over this connection, into the queue the running instances work.
-    const boss = createBoss(io.env.DATABASE_URL!)
+    const boss = createBoss(databaseUrl)
     for (let i = 0; i < events.length; i += CHUNK) {
       const jobs = events.slice(i, i + CHUNK).map((e) => webhookJob(name, e.id))
       await sql.begin((tx) => boss.insert(jobs, { db: insertDb(tx) }))

