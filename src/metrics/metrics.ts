@@ -275,7 +275,7 @@ export function registerDatabaseGauges(
   const registers = [metrics.registry]
   new Gauge({
     name: 'txb_transactions',
-    help: 'Unfinished transactions by chain and status (QUEUED, PENDING, INCLUDED), counted on scrape',
+    help: 'Unfinished transactions by chain and status (QUEUED, PENDING, INCLUDED), counted on scrape (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
@@ -289,7 +289,7 @@ export function registerDatabaseGauges(
   })
   new Gauge({
     name: 'txb_transactions_stored',
-    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge (retention and retries lower it): alert on txb_transactions_entered_total instead',
+    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge (retention and retries lower it): alert on txb_transactions_entered_total instead (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
@@ -353,7 +353,7 @@ export function registerDatabaseGauges(
   }
   new Gauge({
     name: 'txb_transactions_at_fee_cap',
-    help: 'Unfinished transactions whose fees reached their fee cap (chains[].fees.maxFeePerGasCap, or maxTxFeeWei over the gas limit; rebroadcast as they are, not bumped), by chain',
+    help: 'Unfinished transactions whose fees reached their fee cap (chains[].fees.maxFeePerGasCap, or maxTxFeeWei over the gas limit; rebroadcast as they are, not bumped), by chain (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id'],
     registers,
     async collect() {
@@ -374,7 +374,7 @@ export function registerDatabaseGauges(
   )
   new Gauge({
     name: 'txb_signer_short_of_funds',
-    help: 'By chain and signer: 1 while the sign stage last found the signer unable to pay for a request (fund it), else 0',
+    help: 'By chain and signer: 1 while the sign stage last found the signer unable to pay for a request (fund it), else 0 (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id', 'signer'],
     registers,
     async collect() {
@@ -411,7 +411,7 @@ export function registerDatabaseGauges(
   )
   new Gauge({
     name: 'txb_transactions_waiting',
-    help: 'Unfinished transactions (QUEUED, PENDING) that carry the reason they wait, by chain, status and reason (INSUFFICIENT_FUNDS, SIGNER_UNAVAILABLE, ...)',
+    help: 'Unfinished transactions (QUEUED, PENDING) that carry the reason they wait, by chain, status and reason (INSUFFICIENT_FUNDS, SIGNER_UNAVAILABLE, ...) (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id', 'status', 'reason'],
     registers,
     async collect() {
@@ -425,7 +425,7 @@ export function registerDatabaseGauges(
     name: 'txb_oldest_unfinished_seconds',
     // From when it entered the status (status_at): counted from its creation, a FAILED row retried weeks later read
     // weeks QUEUED at once, and one that waited an hour for funds an hour PENDING, each a false "stuck" alert.
-    help: 'How long the transaction longest in each unfinished status has been in it (since it entered it), by chain',
+    help: 'How long the transaction longest in each unfinished status has been in it (since it entered it), by chain (read from the database: the same on every instance, so take max, not sum)',
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
