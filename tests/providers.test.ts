@@ -200,6 +200,40 @@ describe('a provider answering every call with a JSON-RPC error (a broken backen
   })
 })
 
+describe('a provider slow to take sends, well inside its timeout', () => {
+  it('does not hold the next batch back: a request signed while it still answers the last one is on chain first', async () => {
+    let slow: FaultProxy | undefined
+    let env: TestEnv | undefined
+    try {
+      env = await startTestEnv({
+        anvil: { blockTimeSec: 0.5 },
+        setup: async (anvil) => void (slow = await startFaultProxy(anvil.url)),
+        config: (c) => {
+          c.chains[0].providers = [...c.chains[0].providers, { name: 'slow', url: slow!.url }]
+          c.chains[0].rpc = { timeoutMs: 10_000 }
+        },
+      })
+      slow!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 6_000 })
+      const first = await submit(env, { to: RECIPIENT, value: '21' })
+      await waitFor('the first on chain', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) === 1, 10_000, 50)
+      const submitted = Date.now()
+      const second = await submit(env, { to: RECIPIENT, value: '22' })
+      // Before: the second waited until "slow" answered the first, 6 s after it was sent.
+      await waitFor('the second on chain', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) === 2, 4_000, 50)
+      expect(Date.now() - submitted).toBeLessThan(4_000)
+      // Both providers' answers are recorded all the same ("slow" forwards them once they are mined: nonce too low).
+      for (const id of [first, second]) {
+        const t = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.attempts[0].providers.length === 2, 20_000)
+        expect(t.attempts[0].providers.map((p: any) => p.name).sort()).toEqual(['anvil', 'slow'])
+        expect(t.attempts[0].providers.find((p: any) => p.name === 'anvil').outcome).toBe('sent')
+      }
+    } finally {
+      await env?.stop()
+      await slow?.stop()
+    }
+  }, 60_000)
+})
+
 describe('a hanging provider first in the read order', () => {
   it('stalls neither reads nor sends for long: down after its first timeout', async () => {
     let hung: FaultProxy | undefined

@@ -38,6 +38,9 @@ function unacceptedLogOf(ctx: ServiceContext, chain: ChainClients) {
   return log
 }
 
+/** The least a batch a provider took waits for the others before the next batch may go out (broadcastAttempts). */
+const SLOW_PROVIDER_GRACE_MS = 100
+
 /** Kept for a day: the longest `patience.sendMs` allowed. */
 const TAKEN_KEPT_SECONDS = 24 * 3600
 
@@ -63,7 +66,11 @@ export async function broadcastAttempts(
   ctx: ServiceContext,
   chain: ChainClients,
   attempts: RawAttempt[],
-  /** Called once every provider has answered, before the answers are recorded: the next batch may go out then. */
+  /**
+   * Called when the next batch may go out: once every provider has answered, or, once one provider took the whole
+   * batch, after as long again as that took (at least SLOW_PROVIDER_GRACE_MS), whichever is first. Before the
+   * answers are recorded either way (that waits for every provider).
+   */
   onAnswered?: () => void,
 ): Promise<Map<Hex, ProviderResult[]>> {
   const results = new Map<Hex, ProviderResult[]>()
@@ -86,20 +93,37 @@ export async function broadcastAttempts(
     }
     ctx.log.debug({ chainId: chain.chainId, skipped: [...skipped] }, 'skipping down providers')
   }
+  // A provider slow to answer (degraded, well inside its timeout) no longer holds every later batch of the signer:
+  // waiting for it, a node answering in 2.5 s capped each signer at one batch per 2.5 s (80/s) while the others
+  // answered in milliseconds. The next batch follows once a provider took this one, after as long again; a slower
+  // one may then get the next batch before it is done with this one (a node keeps those as future nonces).
+  let released = false
+  const release = () => {
+    if (released) return
+    released = true
+    onAnswered?.()
+  }
+  let grace: NodeJS.Timeout | undefined
+  const started = performance.now()
   await Promise.allSettled(
     targets.map(async (provider) => {
       // All sends of one provider start in the same tick, so the batching transport puts them in one request, in order.
       const answers = await Promise.all(ordered.map((a) => sendTo(provider, a.raw)))
       const at = new Date().toISOString()
-      answers.forEach((answer, i) => {
+      const outcomes = answers.map((answer, i) => {
         const hash = ordered[i]!.hash
         const list = results.get(hash) ?? []
-        list.push({ name: provider.name, outcome: classifySendAnswer(answer), error: describe(answer, chain), at })
+        const outcome = classifySendAnswer(answer)
+        list.push({ name: provider.name, outcome, error: describe(answer, chain), at })
         results.set(hash, list)
+        return outcome
       })
+      if (!released && grace === undefined && outcomes.every((o) => o === 'sent'))
+        grace = setTimeout(release, Math.max(SLOW_PROVIDER_GRACE_MS, performance.now() - started))
     }),
   )
-  onAnswered?.()
+  clearTimeout(grace)
+  release()
   const hashes = [...results.keys()]
   const answers = hashes.map((h) => JSON.stringify(results.get(h)))
   const sent = hashes.map((h) => results.get(h)!.some((r) => r.outcome === 'sent'))

@@ -33,6 +33,9 @@ export type SignWorker = {
   stop: () => Promise<void>
 }
 
+/** A running drain of one signer: `again` when a request came for it since it last looked; `wake` tells it at once. */
+type DrainFlag = { again: boolean; wake?: () => void }
+
 /**
  * Runs the sign stage: each job drains one signer's queue in batches (sign, store,
  * broadcast) until it is empty. Accepts that arrive while a drain runs set a flag
@@ -42,7 +45,7 @@ export type SignWorker = {
 const STOP_WAIT_MS = 5_000
 
 export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> {
-  const draining = new Map<string, { again: boolean }>()
+  const draining = new Map<string, DrainFlag>()
   const workerIds: string[] = []
   const unsent = new Set<string>()
   /**
@@ -74,15 +77,19 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     if (running) {
       // This instance already drains the signer: it will look again before it stops.
       running.again = true
+      running.wake?.()
       return
     }
-    const state = { again: false }
+    /** `wake`: ends a wait of the drain for its last sends (below) when a new request for the signer comes. */
+    const state: DrainFlag = { again: false }
+    const kicked = () => new Promise<void>((resolve) => (state.wake = resolve))
     draining.set(key, state)
     const skip = new SetAsideForNow(SET_ASIDE_RETRY_MS)
     const drainState: DrainState = { refusedUnsigned: 0 }
     // Signing and sending overlap: the next batch is signed and stored while earlier ones are sent.
     // Sends stay in nonce order: a batch goes out once every provider has answered the previous
-    // batch (recording those answers runs beside it). At most MAX_UNSENT_BATCHES wait or run.
+    // batch, or a provider took it and a slower one had as long again (broadcastAttempts.ts); recording the answers
+    // runs beside it. At most MAX_UNSENT_BATCHES wait or run.
     let answered: Promise<void> = Promise.resolve()
     const outstanding: Promise<unknown>[] = []
     let outstandingBytes = 0
@@ -124,8 +131,13 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
         lastBatch = batch?.signed.length ?? 0
         if (batch === null || batch.signerFailed) {
           if (batch?.signed.length) send(batch.signed)
-          // The last batches are sent before the drain decides it is done (and before another may start).
-          while (outstanding.length) await outstanding.shift()
+          // The last batches are sent before the drain decides it is done (and before another may start). A request
+          // that comes meanwhile is signed now, by this drain (its sends follow the last ones in order): it waited
+          // for every provider to answer the last batch, a slow one's seconds included.
+          while (outstanding.length && !(batch === null && state.again)) {
+            const woken = await Promise.race([outstanding[0]!.then(() => false), kicked().then(() => true)])
+            if (!woken) outstanding.shift()
+          }
           // A remote signer that just failed is not asked again by this drain (one call per try, not per batch).
           if (batch === null && state.again) continue
           break
@@ -163,7 +175,10 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     kick(chainId, signer) {
       if (stopping) return
       const under = draining.get(signJobKey({ chainId, signer }))
-      if (under) under.again = true
+      if (under) {
+        under.again = true
+        under.wake?.()
+      }
       // Drain here and now: no job round trip on the hot path. If this instance dies
       // first, the recovery sweep (at start-up and every few seconds, on any instance)
       // enqueues a sign job for every signer with QUEUED rows.
