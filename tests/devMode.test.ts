@@ -146,8 +146,12 @@ describe('dev mode (npm start with nothing configured)', () => {
 
     // The CLI finds dev mode's database with no DATABASE_URL (before: "set DATABASE_URL", whose port and password were
     // written nowhere a user reads), and the key it makes works against the running service.
-    const created = await runCli(['keys', 'create', '--name', 'ops', '--role', 'admin'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined })
+    const created = await runCli(['keys', 'create', '--name', 'ops', '--role', 'admin'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined, BROADCASTER_CONFIG: undefined })
     expect([created.code, created.stderr]).toEqual([0, expect.stringContaining('Created admin key "ops"')])
+    expect(created.stderr).toContain(`DATABASE_URL is not set: using dev mode's embedded Postgres under ${dataDir}`)
+    // With a config file, a missing DATABASE_URL is a mistake: never the dev database.
+    const configured = await runCli(['keys', 'list'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined, BROADCASTER_CONFIG: '/etc/tx-broadcaster.json' })
+    expect([configured.code, configured.stderr]).toEqual([2, expect.stringContaining('set DATABASE_URL')])
     const key = created.stdout.trim()
     expect(key).toMatch(/^txb_/)
     const res = await fetch(first.graphqlUrl, {
@@ -214,7 +218,7 @@ describe('dev mode (npm start with nothing configured)', () => {
     expect(existsSync(postgresPidFile())).toBe(false)
     expect(processesUsingDataDir()).toEqual([])
     // Stopped: the CLI says to start it, not a connection error.
-    const listed = await runCli(['keys', 'list'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined })
+    const listed = await runCli(['keys', 'list'], { BROADCASTER_DATA_DIR: dataDir, DATABASE_URL: undefined, BROADCASTER_CONFIG: undefined })
     expect([listed.code, listed.stderr]).toEqual([1, expect.stringContaining("dev mode's embedded Postgres (under")])
   }, 60_000)
 

@@ -316,10 +316,10 @@ describe('the signer balance gauge', () => {
       return s.find((x) => x.name === 'txb_signer_balance_wei' && x.labels.chain_id === '31337' && x.labels.signer === SIGNER.address)?.value
     }
     expect(await balanceOf()).toBe(Number(await env.chain.getBalance({ address: SIGNER.address })))
-    // Read again after its 10 s: an operator's alert sees the signer drained.
+    // Read again after its 30 s: an operator's alert sees the signer drained.
     await chainControl(env).setBalance(SIGNER.address, 5n * 10n ** 17n)
-    await waitFor('the gauge at 0.5 coin', async () => (await balanceOf()) === 5e17, 15_000, 500)
-  }, 30_000)
+    await waitFor('the gauge at 0.5 coin', async () => (await balanceOf()) === 5e17, 40_000, 1_000)
+  }, 60_000)
 })
 
 describe('the chain head gauge', () => {

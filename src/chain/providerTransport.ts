@@ -153,11 +153,16 @@ export function providerTransport(opts: ProviderTransportOptions): Transport {
       if (args.method === 'eth_blockNumber' && typeof result === 'string' && /^0x[0-9a-fA-F]+$/.test(result)) health.recordSeenHead(name, BigInt(result))
       return result
     }) as EIP1193RequestFn
-  // Made once: viem's fallback calls a transport's factory on every request, and each made its own batches (and
-  // dedupe key), so with two or more providers every read went alone, one HTTP request each: a sign batch's 200
-  // estimates, 200 requests. What fallback passes is the same on each call (its own chain, retryCount 0, timeout).
-  let made: ReturnType<Transport> | undefined
-  return ((params) => (made ??= make(params))) as Transport
+  // Made once per timeout asked for: viem's fallback calls a transport's factory on every request, and each made its
+  // own batches (and dedupe key), so with two or more providers every read went alone, one HTTP request each: a sign
+  // batch's 200 estimates, 200 requests. Its requests pass the same params each time (its chain, retryCount 0, no
+  // timeout: ours holds); its ranking pings ask for a 1 s timeout, and get their own.
+  const made = new Map<number | undefined, ReturnType<Transport>>()
+  return ((params) => {
+    let transport = made.get(params.timeout)
+    if (!transport) made.set(params.timeout, (transport = make(params)))
+    return transport
+  }) as Transport
   function make(params: Parameters<Transport>[0]): ReturnType<Transport> {
     const transport = httpTransport()(params)
     // viem shares an identical call in flight (a receipt, a block) per transport; one key keeps that across the lanes.

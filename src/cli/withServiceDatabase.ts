@@ -23,13 +23,17 @@ export async function withServiceDatabase(
   const given = io.env.DATABASE_URL
   const dataDir = io.env.BROADCASTER_DATA_DIR ?? '.data'
   // None named (dev mode), or the service's own embedded one: the one dev mode runs under the data directory.
-  const embedded = !given || given === EMBEDDED_DATABASE ? embeddedDatabaseUrl(dataDir) : null
+  // Not with a config file (BROADCASTER_CONFIG): there a missing DATABASE_URL is a mistake, and an old .data left in
+  // the working directory would take the command (an admin key made in a dev database, exit 0).
+  const embedded = (!given || given === EMBEDDED_DATABASE) && !io.env.BROADCASTER_CONFIG ? embeddedDatabaseUrl(dataDir) : null
   const databaseUrl = embedded ?? given
   if (!databaseUrl || databaseUrl === EMBEDDED_DATABASE) {
     const why = databaseUrl ? ` (DATABASE_URL=${EMBEDDED_DATABASE} is the service's own, and none was ever started under ${dataDir})` : ` (no dev mode database under ${dataDir} either)`
     io.err(`${command}: set DATABASE_URL to the service's Postgres (e.g. postgres://user@host:5432/db)${why}\n`)
     return 2
   }
+  // Said, so a command that took it unasked is seen to (it exits 0 like one that used DATABASE_URL).
+  if (embedded) io.err(`${command}: DATABASE_URL is not set: using dev mode's embedded Postgres under ${dataDir}\n`)
   // Inside the try: a URL postgres.js cannot parse threw past it, and Node printed the error with the URL, password and all.
   let db: Db | undefined
   try {

@@ -180,7 +180,7 @@ describe('parseConfig: rejected configs', () => {
       },
       problems: [
         'chains[0].fees.maxFeePerGasCap: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1.5',
-        'chains[0].fees.maxTxFeeWei: At least 21000 (1 wei per gas of a plain transfer); null for no cap',
+        'chains[0].fees.maxTxFeeWei: At least 16777216 wei (1 wei per gas at the largest gas limit, 2^24); it is in wei, not gwei; null for no cap',
         'chains[0].policy.maxValue: Expected a non-negative integer amount in wei as a decimal string, such as "1000000000000000000"; got 1e+21 (a JSON number above 2^53 loses digits)',
       ],
     },

@@ -49,7 +49,7 @@ const feesSchema = z.strictObject({
    * by default, as its forks' and erigon's). A transaction with more gas is signed at a lower max fee, never over it.
    * null: no such cap (a node started with --rpc.txfeecap 0).
    */
-  maxTxFeeWei: weiString.refine((v) => v >= 21_000n, 'At least 21000 (1 wei per gas of a plain transfer); null for no cap').nullable().default(1_000_000_000_000_000_000n),
+  maxTxFeeWei: weiString.refine((v) => v >= 16_777_216n, 'At least 16777216 wei (1 wei per gas at the largest gas limit, 2^24); it is in wei, not gwei; null for no cap').nullable().default(1_000_000_000_000_000_000n),
   /** Every replacement raises both fee fields by at least this percent (geth needs 10 %). */
   bumpPercent: z.number().min(10).max(1000).default(12.5),
   bumpAfterMs: z.number().int().min(100).default(30_000),

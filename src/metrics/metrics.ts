@@ -94,22 +94,30 @@ export function createMetrics(opts: { defaultMetrics?: boolean; process?: 'api' 
 }
 
 /**
- * `load` at most once per `ms`, its answer shared by the scrapes meanwhile. A failed load (Postgres down)
- * answers null, to every scrape that shared it, and is not reused.
+ * `load` at most once per `ms` (counted from its answer), its answer shared by the scrapes meanwhile, each of which
+ * waits for it at most `waitMs` (null past that: the series is left out of that scrape). One load at a time: one
+ * that outlives the wait (a busy pool, a slow provider) is shared by later scrapes until it settles, not started
+ * again beside it, and its answer serves the scrapes after it. A failed load (Postgres down) answers null, and is
+ * not reused.
  */
-function reusedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T | null> {
-  let cached: { at: number; value: Promise<T | null> } | null = null
+function reusedFor<T>(ms: number, load: () => Promise<T>, waitMs = 2_500): () => Promise<T | null> {
+  let cached: { settledAt: number | null; value: Promise<T | null> } | null = null
   return () => {
-    if (cached && Date.now() - cached.at < ms) return cached.value
-    const entry: { at: number; value: Promise<T | null> } = {
-      at: Date.now(),
-      value: load().catch(() => {
-        if (cached === entry) cached = null
-        return null
-      }),
+    if (!cached || (cached.settledAt !== null && Date.now() - cached.settledAt >= ms)) {
+      const entry: { settledAt: number | null; value: Promise<T | null> } = { settledAt: null, value: Promise.resolve(null) }
+      entry.value = load().then(
+        (value) => {
+          entry.settledAt = Date.now()
+          return value
+        },
+        () => {
+          if (cached === entry) cached = null
+          return null
+        },
+      )
+      cached = entry
     }
-    cached = entry
-    return entry.value
+    return withTimeout(cached.value, waitMs, 'a metrics read').catch(() => null)
   }
 }
 
@@ -151,13 +159,14 @@ export function registerProviderGauge(
   })
 }
 
-/** How long a balance read serves scrapes: one read of every signer per chain per 10 s, however often scraped. */
-const BALANCE_CACHE_MS = 10_000
+/** How long a balance read serves scrapes: one read of every signer per chain per 30 s, however often scraped. */
+const BALANCE_CACHE_MS = 30_000
 
 /**
  * Each configured signer's balance, so an alert can fire before a signer runs dry (txb_signer_short_of_funds says
- * so only once a request could not be paid for). Read from the chain on scrape (one JSON-RPC batch per chain), at
- * most every 10 s; a chain whose read fails or takes over 2.5 s is left out of that scrape.
+ * so only once a request could not be paid for). Read from the chain on scrape (JSON-RPC batches of 200), at most
+ * every 30 s and one read at a time; a chain whose read fails, or is not done within 2.5 s, is left out of that
+ * scrape (thousands of signers: the read goes on, and serves the next scrapes).
  */
 export function registerBalanceGauge(
   metrics: Metrics,
@@ -167,14 +176,12 @@ export function registerBalanceGauge(
   const reads = new Map(
     chains.map((chain) => [
       chain.chainId,
-      reusedFor(BALANCE_CACHE_MS, () =>
-        withTimeout(Promise.all(signersOf(chain.chainId).map(async (address) => [address, await chain.read.getBalance({ address })] as const)), 2_500, 'signer balances'),
-      ),
+      reusedFor(BALANCE_CACHE_MS, () => Promise.all(signersOf(chain.chainId).map(async (address) => [address, await chain.read.getBalance({ address })] as const))),
     ]),
   )
   new Gauge({
     name: 'txb_signer_balance_wei',
-    help: "Each configured signer's balance in wei, by chain and signer (read from the chain, at most every 10 s); as a float, exact to about 16 digits",
+    help: "Each configured signer's balance in wei, by chain and signer (read from the chain, at most every 30 s); as a float, exact to about 16 digits",
     labelNames: ['chain_id', 'signer'],
     registers: [metrics.registry],
     async collect() {
@@ -250,18 +257,14 @@ export function registerDatabaseGauges(
    * Every read here within 2 s: one that waited on a lock (a table locked by a migration or by hand) held the
    * scrape for as long (7 s seen), past Prometheus's scrape timeout, and the whole scrape was lost.
    */
-  // The wait for a connection too: statement_timeout starts once one is had, and with the pool busy (a burst, a slow
-  // remote signer holding sign batches' connections) or Postgres unreachable without refusing (a failover, a
-  // partition: connect_timeout is 10 s) the scrape waited as long, and was lost whole.
+  // The wait for a connection is bounded by reusedFor's: statement_timeout starts only once one is had, and with the
+  // pool busy (a burst, a slow remote signer holding sign batches' connections) or Postgres unreachable without
+  // refusing (a failover, a partition: connect_timeout is 10 s) the scrape waited as long, and was lost whole.
   const bounded = <T>(fn: (tx: Sql) => Promise<T>): Promise<T> =>
-    withTimeout(
-      sql.begin(async (tx) => {
-        await tx`SET LOCAL statement_timeout = 2000`
-        return fn(tx as unknown as Sql)
-      }) as Promise<T>,
-      2_500,
-      'the database gauges',
-    )
+    sql.begin(async (tx) => {
+      await tx`SET LOCAL statement_timeout = 2000`
+      return fn(tx as unknown as Sql)
+    }) as Promise<T>
   const read = reusedFor(STATUS_CACHE_MS, () =>
     bounded(
       (tx) => tx<Array<{ chain_id: number; status: string; n: number; at_cap: number; waiting: number; oldest_seconds: number | null }>>`
