@@ -216,15 +216,13 @@ describe('a provider slow to take sends, well inside its timeout', () => {
       slow!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 6_000 })
       const first = await submit(env, { to: RECIPIENT, value: '21' })
       await waitFor('the first on chain', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) === 1, 10_000, 50)
-      const submitted = Date.now()
       const second = await submit(env, { to: RECIPIENT, value: '22' })
       // Before: the second waited until "slow" answered the first, 6 s after it was sent.
       await waitFor('the second on chain', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) === 2, 4_000, 50)
-      expect(Date.now() - submitted).toBeLessThan(4_000)
       // Both providers' answers are recorded all the same ("slow" forwards them once they are mined: nonce too low).
       for (const id of [first, second]) {
-        const t = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.attempts[0].providers.length === 2, 20_000)
-        expect(t.attempts[0].providers.map((p: any) => p.name).sort()).toEqual(['anvil', 'slow'])
+        // At least: the recovery sweep may have sent it again meanwhile.
+        const t = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && new Set(t.attempts[0].providers.map((p: any) => p.name)).size === 2, 20_000)
         expect(t.attempts[0].providers.find((p: any) => p.name === 'anvil').outcome).toBe('sent')
       }
     } finally {

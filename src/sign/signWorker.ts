@@ -87,9 +87,11 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
     const skip = new SetAsideForNow(SET_ASIDE_RETRY_MS)
     const drainState: DrainState = { refusedUnsigned: 0 }
     // Signing and sending overlap: the next batch is signed and stored while earlier ones are sent.
-    // Sends stay in nonce order: a batch goes out once every provider has answered the previous
-    // batch, or a provider took it and a slower one had as long again (broadcastAttempts.ts); recording the answers
-    // runs beside it. At most MAX_UNSENT_BATCHES wait or run.
+    // Sends stay in nonce order at the providers that answer: a batch goes out once every provider has answered
+    // the previous batch, or a provider took it and the slower ones had as long again (broadcastAttempts.ts; a
+    // slower one may get it before it is done with the last). Recording the answers runs beside it. At most
+    // MAX_UNSENT_BATCHES wait or run, answers recorded: a provider that stays slow still bounds a signer's rate, at
+    // MAX_UNSENT_BATCHES batches per its answer time, and gets that many requests at once.
     let answered: Promise<void> = Promise.resolve()
     const outstanding: Promise<unknown>[] = []
     let outstandingBytes = 0
@@ -132,9 +134,14 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
         if (batch === null || batch.signerFailed) {
           if (batch?.signed.length) send(batch.signed)
           // The last batches are sent before the drain decides it is done (and before another may start). A request
-          // that comes meanwhile is signed now, by this drain (its sends follow the last ones in order): it waited
-          // for every provider to answer the last batch, a slow one's seconds included.
+          // that comes meanwhile is signed now, by this drain (its sends go out after the last ones, as any next
+          // batch's: broadcastAttempts' onAnswered): it waited for every provider to answer the last batch, a slow
+          // one's seconds included. Not after a remote signer failed: this drain ends, as before.
           while (outstanding.length && !(batch === null && state.again)) {
+            if (batch !== null) {
+              await outstanding.shift()
+              continue
+            }
             const woken = await Promise.race([outstanding[0]!.then(() => false), kicked().then(() => true)])
             if (!woken) outstanding.shift()
           }
