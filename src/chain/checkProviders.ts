@@ -17,6 +17,7 @@ export async function checkProviders(chain: ChainClients): Promise<void> {
         ])
         chain.health.recordChainId(p.name, Number(chainId))
         chain.health.recordHead(p.name, BigInt(head))
+        chain.health.recordCheckAnswered(p.name)
       } catch {
         // Already recorded against the provider by its transport.
       }

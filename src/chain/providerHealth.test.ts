@@ -155,6 +155,37 @@ describe('createProviderHealth', () => {
     expect(only.usableForSend('c')).toBe(true)
   })
 
+  it('one answering its checks while every other one is down is back at once, not at the end of its long time-out', () => {
+    let now = T0
+    const h = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => now })
+    h.recordChainId('a', 1)
+    h.recordChainId('b', 1)
+    // b has been down long (20 s now), a only just (5 s).
+    h.markDown('b', 'timed out')
+    now += 5_000
+    h.recordFailure('b', 'timed out')
+    now += 10_000
+    h.recordFailure('b', 'timed out')
+    h.markDown('a', 'timed out')
+    now += 5_000
+    // a's time-out is over (it is tried again), b's is not: before, sends and reads went to a alone, down or not.
+    expect([h.usableForSend('a'), h.usableForSend('b')]).toEqual([true, false])
+    // b answers its check: back at once (a, down, is tried beside it once its time-out is over, as before).
+    h.recordHead('b', 100n)
+    h.recordCheckAnswered('b')
+    expect(h.usableForSend('b')).toBe(true)
+    expect(h.view().map((v) => v.status)).toEqual(['down', 'degraded']) // its errors of the last minute
+    // While another one is up, an answered check does not cut a time-out short (one flapping under load).
+    h.markDown('b', 'timed out')
+    h.recordSuccess('a', 10)
+    now += 20_000
+    h.recordSuccess('a', 10)
+    h.recordCheckAnswered('b')
+    expect(h.usableForSend('b')).toBe(false)
+    // Failing again, it is skipped for longer: its streak was kept.
+    expect(h.view()[1]!.downUntil!.getTime() - (now - 20_000)).toBeGreaterThan(POLICY.downForMs)
+  })
+
   it("a head read between checks is the chain's latest head, not one provider's: the others do not look behind for it", () => {
     const h = createProviderHealth({ chainId: 1, names: ['a', 'b', 'c'], policy: POLICY, now: () => T0 })
     expect(h.latestHead()).toBeNull()

@@ -91,6 +91,17 @@ export function onFailure(s: ProviderState, message: string, now: number, policy
   return next.downUntil !== null && now >= next.downUntil ? goDown(next, now, policy) : next
 }
 
+/**
+ * A health check it answered (the right chain id, and a head) while down, when every other provider of the chain is
+ * down too: back at once, not at the end of its time-out (up to maxDownForMs). Meanwhile another one, down and
+ * unanswering, got every send and read each time its own shorter time-out ended, until it timed out again. Its
+ * streak is kept: failing again, it is skipped for longer.
+ */
+export function onCheckAnswered(s: ProviderState, othersDown: boolean): ProviderState {
+  if (s.chainOk !== true || s.downSince === null || !othersDown) return s
+  return { ...s, downSince: null, downUntil: null, consecutiveFailures: 0 }
+}
+
 /** The answer to eth_chainId: a provider serving another chain is down until it serves ours. */
 export function onChainId(s: ProviderState, actual: number, expected: number, now: number): ProviderState {
   if (actual === expected) return { ...s, chainOk: true }
@@ -162,6 +173,8 @@ export type ProviderHealth = {
   markDown: (name: string, message: string) => void
   recordChainId: (name: string, actual: number) => void
   recordHead: (name: string, head: bigint) => void
+  /** The periodic check's eth_chainId and eth_blockNumber both answered (after recordChainId and recordHead). */
+  recordCheckAnswered: (name: string) => void
   /**
    * A head some read got from the provider between checks (the watcher's, each block). Not the provider's head for
    * the lag: the others' are as old as the last check, and would look behind (degraded, skipped for reads) on a
@@ -240,6 +253,8 @@ export function createProviderHealth(args: {
       update(name, (s) => onHead(s, head))
       if (states.has(name)) lastHeads.set(name, head)
     },
+    recordCheckAnswered: (name) =>
+      update(name, (s) => onCheckAnswered(s, [...states].every(([other, o]) => other === name || o.chainOk !== true || o.downSince !== null))),
     // Between checks, the highest read: a name behind a load balancer may answer one read from a node a block
     // behind. The next check sets it again (a reorg to a lower head, or a bogus answer, lasts until then).
     recordSeenHead: (name, head) => {
