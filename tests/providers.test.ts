@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress } from 'viem'
 import { startAnvil } from '../src/dev/startAnvil.ts'
 import { submit, waitForStatus } from './helpers/chainControl.ts'
+import { startBesideFaultProxy } from './helpers/behindFaultProxy.ts'
 import { startFaultProxy, type FaultProxy } from './helpers/faultProxy.ts'
 import { RECIPIENT, SIGNER, capturedLogger, startTestEnv, waitFor, type TestEnv } from './helpers/testService.ts'
 
@@ -170,14 +171,8 @@ describe('a provider answering every call with a JSON-RPC error (a broken backen
     let broken: FaultProxy | undefined
     let env: TestEnv | undefined
     try {
-      env = await startTestEnv({
-        anvil: { blockTimeSec: 0.2 },
-        setup: async (anvil) => void (broken = await startFaultProxy(anvil.url)),
-        config: (c) => {
-          c.chains[0].providers = [...c.chains[0].providers, { name: 'broken', url: broken!.url }]
-          c.chains[0].rpc = FAST_RPC
-        },
-      })
+      const started = await startBesideFaultProxy({ blockTimeSec: 0.2 }, (c) => (c.chains[0].rpc = FAST_RPC), 'broken')
+      ;[env, broken] = [started.env, started.proxy]
       await waitFor('broken up', async () => (await providers(env!)).broken.status !== 'DOWN', 10_000, 100)
       // HTTP 200 with an error for every call, its health checks included.
       const methods = ['eth_chainId', 'eth_blockNumber', 'eth_getTransactionByHash', 'eth_getTransactionReceipt', 'eth_sendRawTransaction', 'eth_getTransactionCount']
@@ -205,14 +200,8 @@ describe('a provider slow to take sends, well inside its timeout', () => {
     let slow: FaultProxy | undefined
     let env: TestEnv | undefined
     try {
-      env = await startTestEnv({
-        anvil: { blockTimeSec: 0.5 },
-        setup: async (anvil) => void (slow = await startFaultProxy(anvil.url)),
-        config: (c) => {
-          c.chains[0].providers = [...c.chains[0].providers, { name: 'slow', url: slow!.url }]
-          c.chains[0].rpc = { timeoutMs: 10_000 }
-        },
-      })
+      const started = await startBesideFaultProxy({ blockTimeSec: 0.5 }, (c) => (c.chains[0].rpc = { timeoutMs: 10_000 }), 'slow')
+      ;[env, slow] = [started.env, started.proxy]
       slow!.setMode('slow', { slowMethods: ['eth_sendRawTransaction'], slowMs: 6_000 })
       const first = await submit(env, { to: RECIPIENT, value: '21' })
       await waitFor('the first on chain', async () => (await env!.chain.getTransactionCount({ address: SIGNER.address })) === 1, 10_000, 50)

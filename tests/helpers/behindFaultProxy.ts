@@ -10,6 +10,7 @@ export async function startBehindFaultProxy(
   anvil: StartAnvilOptions,
   configure: (c: Record<string, any>) => void = () => {},
   name = 'proxy',
+  { beside = false }: { beside?: boolean } = {},
 ): Promise<{ env: TestEnv; proxy: FaultProxy }> {
   let proxy: FaultProxy | undefined
   const env = await startTestEnv({
@@ -18,9 +19,14 @@ export async function startBehindFaultProxy(
       proxy = await startFaultProxy(a.url)
     },
     config: (c) => {
-      c.chains[0].providers = [{ name, url: proxy!.url }]
+      c.chains[0].providers = [...(beside ? c.chains[0].providers : []), { name, url: proxy!.url }]
       configure(c)
     },
   })
   return { env, proxy: proxy! }
+}
+
+/** The same, the proxy a second provider beside anvil itself (named `anvil`). */
+export function startBesideFaultProxy(anvil: StartAnvilOptions, configure: (c: Record<string, any>) => void, name: string): Promise<{ env: TestEnv; proxy: FaultProxy }> {
+  return startBehindFaultProxy(anvil, configure, name, { beside: true })
 }
