@@ -154,7 +154,9 @@ const BroadcastTransactionInput = builder.inputType('BroadcastTransactionInput',
     data: t.field({ type: 'Hex' }),
     value: t.field({ type: 'BigInt', description: 'Wei' }),
     gasLimit: t.field({ type: 'BigInt', description: 'Leave out to estimate (with a margin)' }),
-    idempotencyKey: t.string({ description: 'A retry with the same key returns the same transaction' }),
+    idempotencyKey: t.string({
+      description: "A retry with the same key (from the same API key's name) returns the same transaction; without one, a retry is a second transaction",
+    }),
     validUntil: t.field({
       type: 'DateTime',
       description: 'Not broadcast by then: FAILED with EXPIRED. Sent but not mined by then: replaced by a zero-value self-transfer, CANCELLED with EXPIRED',
