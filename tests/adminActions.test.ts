@@ -62,6 +62,12 @@ describe('admin actions, idempotency and deadlines', () => {
     expect(onChain.value).toBe(0n)
     expect(onChain.nonce).toBe(0)
     expect(t.events.find((e: any) => JSON.parse(e.detail ?? '{}').action === 'cancel').actor).toBe('test-admin')
+    // Cancelled again (an admin's call sent again after its answer was lost): the row as it is, nothing new. Before: 409.
+    const again = await env.graphql(`mutation($id: ID!) { cancelTransaction(id: $id) { ${TX_FIELDS} } }`, { id })
+    expect(again.json.errors).toBeUndefined()
+    expect(again.json.data.cancelTransaction).toMatchObject({ status: 'CANCELLED', hash: t.hash })
+    expect(again.json.data.cancelTransaction.attempts).toHaveLength(t.attempts.length)
+    expect(again.json.data.cancelTransaction.events).toHaveLength(t.events.length)
   })
 
   it('a cancel on a chain that charges its L1 cost in gas (Arbitrum) has the gas it needs, and ends CANCELLED', async () => {

@@ -26,6 +26,9 @@ export async function cancelTransaction(ctx: ServiceContext, id: string, actor: 
   if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
   if (current.kind !== 'REQUEST')
     throw new InputError(ERROR_CODE.INVALID_STATE, 'Only requests can be cancelled; this one is a filler (a zero-value self-transfer the service sent to fill a nonce)', 'id', 409)
+  // Already cancelled (an admin's call sent again after its answer was lost, or a second admin): the row as it is.
+  // A 409 read as "could not cancel it" for one that was.
+  if (current.status === 'CANCELLED' || (current.status === 'FAILED' && current.error_code === 'CANCELLED')) return current
   if (current.status === 'QUEUED') {
     const row = await sql.begin(async (tx) => {
       const [moved] = await tx<TransactionRow[]>`
