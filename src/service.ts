@@ -10,6 +10,7 @@ import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
+import { pgArray } from './db/pgArray.ts'
 import { createMetrics, registerBalanceGauge, registerDatabaseGauges, registerPipelineGauges, registerProviderGauge } from './metrics/metrics.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
@@ -51,6 +52,17 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
   const clashes = dbKeys.names().filter((name) => config.apiKeys.some((k) => k.name === name))
   if (clashes.length && config.auth === 'enabled')
     log.warn({ keys: clashes }, 'API keys in the database share a name with a key in the config file and are refused until revoked (tx-broadcaster keys revoke --name <name>)')
+  // A revoked key's name stays taken in the database, not in the config: a config key given it shares what the name
+  // keys (idempotency keys: a resend of the old key's request gets its transaction; the timeline's actor; in-flight counts).
+  const configNames = config.apiKeys.map((k) => k.name)
+  const reused = configNames.length
+    ? await db.sql<{ name: string }[]>`SELECT name FROM api_keys WHERE revoked_at IS NOT NULL AND name = ANY(${pgArray(configNames)}::text[])`.catch(() => [])
+    : []
+  if (reused.length)
+    log.warn(
+      { keys: reused.map((r) => r.name) },
+      "API keys in the config file have the names of revoked database keys: they share those keys' idempotency keys, timeline and in-flight counts; give them new names",
+    )
   try {
     requireApiKeys(config, dbKeys.size(), opts.devMode ?? false)
   } catch (err) {

@@ -108,6 +108,15 @@ describe('API keys and roles', () => {
     } finally {
       await second.stop()
     }
+    // Revoked, its name stays taken in the database: the config key shares what the name keys (idempotency keys). Said at start.
+    expect((await runCli(['keys', 'revoke', '--name', 'test-admin'], { DATABASE_URL: env.databaseUrl })).code).toBe(0)
+    const warned = capturedLogger('warn')
+    const third = await startTestEnv({ log: warned.log, databaseUrl: () => env.databaseUrl })
+    try {
+      expect(warned.lines.some((l) => l.includes('have the names of revoked database keys') && l.includes('"test-admin"'))).toBe(true)
+    } finally {
+      await third.stop()
+    }
   }, 60_000)
 
   it('reader: reads; submitting → 403 FORBIDDEN naming "submitter"', async () => {
