@@ -5,12 +5,12 @@ import { printSchema } from 'graphql'
 import { createAuthenticator } from './api/auth.ts'
 import { createCorsPolicy } from './api/cors.ts'
 import { createApiLoadMonitor } from './api/apiLoad.ts'
+import { revokedNamesAmong } from './keys/apiKeyStore.ts'
 import { startDbApiKeys } from './keys/dbApiKeys.ts'
 import { requireApiKeys } from './keys/requireApiKeys.ts'
 import { createInFlightLimiter } from './api/inFlightLimit.ts'
 import { createRateLimiter } from './api/rateLimit.ts'
 import { createReadiness } from './health/readiness.ts'
-import { pgArray } from './db/pgArray.ts'
 import { createMetrics, registerBalanceGauge, registerDatabaseGauges, registerPipelineGauges, registerProviderGauge } from './metrics/metrics.ts'
 import { createGraphQL } from './api/graphql/createYoga.ts'
 import { buildSchema } from './api/graphql/schema.ts'
@@ -54,13 +54,10 @@ export async function startService(opts: StartServiceOptions): Promise<RunningSe
     log.warn({ keys: clashes }, 'API keys in the database share a name with a key in the config file and are refused until revoked (tx-broadcaster keys revoke --name <name>)')
   // A revoked key's name stays taken in the database, not in the config: a config key given it shares what the name
   // keys (idempotency keys: a resend of the old key's request gets its transaction; the timeline's actor; in-flight counts).
-  const configNames = config.apiKeys.map((k) => k.name)
-  const reused = configNames.length
-    ? await db.sql<{ name: string }[]>`SELECT name FROM api_keys WHERE revoked_at IS NOT NULL AND name = ANY(${pgArray(configNames)}::text[])`.catch(() => [])
-    : []
+  const reused = await revokedNamesAmong(db.sql, config.apiKeys.map((k) => k.name)).catch(() => [])
   if (reused.length)
     log.warn(
-      { keys: reused.map((r) => r.name) },
+      { keys: reused },
       "API keys in the config file have the names of revoked database keys: they share those keys' idempotency keys, timeline and in-flight counts; give them new names",
     )
   try {

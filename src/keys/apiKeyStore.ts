@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Role } from '../api/auth.ts'
 import type { Sql } from '../db/connect.ts'
+import { pgArray } from '../db/pgArray.ts'
 
 export type { Role }
 export const ROLES: readonly Role[] = ['reader', 'submitter', 'admin']
@@ -66,6 +67,13 @@ export async function revokeApiKey(sql: Sql, p: { name: string; actor: string })
 
 export async function listApiKeys(sql: Sql): Promise<ApiKeyInfo[]> {
   return sql<ApiKeyInfo[]>`SELECT name, role, created_at, revoked_at FROM api_keys ORDER BY created_at, name`
+}
+
+/** Which of `names` belonged to database keys since revoked: their names stay taken in the database. */
+export async function revokedNamesAmong(sql: Sql, names: string[]): Promise<string[]> {
+  if (names.length === 0) return []
+  const rows = await sql<{ name: string }[]>`SELECT name FROM api_keys WHERE revoked_at IS NOT NULL AND name = ANY(${pgArray(names)}::text[])`
+  return rows.map((r) => r.name)
 }
 
 /** Active keys as the authenticator needs them. */
