@@ -1,6 +1,6 @@
 import type { Hex } from 'viem'
 import type { ChainClients, ProviderClient } from '../chain/createChainClients.ts'
-import { BATCH_LIMITS } from '../chain/byteBoundedBatches.ts'
+import { BATCH_LIMITS, requestBytes } from '../chain/byteBoundedBatches.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import type { ServiceContext } from '../context.ts'
 import { classifySendAnswer, type SendAnswer, type SendOutcome } from '../core/classifySendError.ts'
@@ -109,7 +109,7 @@ export async function broadcastAttempts(
   // A batch that goes to each provider in pieces (byteBoundedBatches: 200 calls or 1 MiB each, one after another) waits
   // for every provider: a slower one still sending this batch's later pieces got the next batch ahead of them, every
   // time, and geth keeps only 64 future nonces per account (the rest dropped after answering "sent").
-  const onePiece = ordered.length <= BATCH_LIMITS.maxRequests && ordered.reduce((n, a) => n + a.raw.length + 100, 0) <= BATCH_LIMITS.maxBytes / 2
+  const onePiece = ordered.length <= BATCH_LIMITS.maxRequests && ordered.reduce((n, a) => n + requestBytes({ method: 'eth_sendRawTransaction', params: [a.raw] }), 0) <= BATCH_LIMITS.maxBytes / 2
   await Promise.allSettled(
     targets.map(async (provider) => {
       // All sends of one provider start in the same tick, so the batching transport puts them in one request, in order.

@@ -137,14 +137,12 @@ export async function startSignWorker(ctx: ServiceContext): Promise<SignWorker> 
           // that comes meanwhile is signed now, by this drain (its sends go out after the last ones, as any next
           // batch's: broadcastAttempts' onAnswered): it waited for every provider to answer the last batch, a slow
           // one's seconds included. Not after a remote signer failed: this drain ends, as before.
-          while (outstanding.length && !(batch === null && state.again)) {
-            if (batch !== null) {
-              await outstanding.shift()
-              continue
+          if (batch !== null) while (outstanding.length) await outstanding.shift()
+          else
+            while (outstanding.length && !state.again) {
+              const woken = await Promise.race([outstanding[0]!.then(() => false), kicked().then(() => true)])
+              if (!woken) outstanding.shift()
             }
-            const woken = await Promise.race([outstanding[0]!.then(() => false), kicked().then(() => true)])
-            if (!woken) outstanding.shift()
-          }
           // A remote signer that just failed is not asked again by this drain (one call per try, not per batch).
           if (batch === null && state.again) continue
           break
