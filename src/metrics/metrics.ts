@@ -244,6 +244,9 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
  * unfinished rows; and every status, final ones included, from the trigger-kept counters
  * (never a scan of the retention window). Bounded by a statement timeout.
  */
+/** Said in the help of each gauge read from the database: with several instances, each reports the same figure. */
+const FROM_DATABASE = ' (read from the database: the same on every instance, so take max, not sum)'
+
 export function registerDatabaseGauges(
   metrics: Metrics,
   sql: Sql,
@@ -278,7 +281,7 @@ export function registerDatabaseGauges(
   const registers = [metrics.registry]
   new Gauge({
     name: 'txb_transactions',
-    help: 'Unfinished transactions by chain and status (QUEUED, PENDING, INCLUDED), counted on scrape (read from the database: the same on every instance, so take max, not sum)',
+    help: 'Unfinished transactions by chain and status (QUEUED, PENDING, INCLUDED), counted on scrape' + FROM_DATABASE,
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
@@ -292,7 +295,7 @@ export function registerDatabaseGauges(
   })
   new Gauge({
     name: 'txb_transactions_stored',
-    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge (retention and retries lower it): alert on txb_transactions_entered_total instead (read from the database: the same on every instance, so take max, not sum)',
+    help: 'Transactions in the database by chain and status, final ones included until retention deletes them; a gauge (retention and retries lower it): alert on txb_transactions_entered_total instead' + FROM_DATABASE,
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
@@ -356,7 +359,7 @@ export function registerDatabaseGauges(
   }
   new Gauge({
     name: 'txb_transactions_at_fee_cap',
-    help: 'Unfinished transactions whose fees reached their fee cap (chains[].fees.maxFeePerGasCap, or maxTxFeeWei over the gas limit; rebroadcast as they are, not bumped), by chain (read from the database: the same on every instance, so take max, not sum)',
+    help: 'Unfinished transactions whose fees reached their fee cap (chains[].fees.maxFeePerGasCap, or maxTxFeeWei over the gas limit; rebroadcast as they are, not bumped), by chain' + FROM_DATABASE,
     labelNames: ['chain_id'],
     registers,
     async collect() {
@@ -377,7 +380,7 @@ export function registerDatabaseGauges(
   )
   new Gauge({
     name: 'txb_signer_short_of_funds',
-    help: 'By chain and signer: 1 while the sign stage last found the signer unable to pay for a request (fund it), else 0 (read from the database: the same on every instance, so take max, not sum)',
+    help: 'By chain and signer: 1 while the sign stage last found the signer unable to pay for a request (fund it), else 0' + FROM_DATABASE,
     labelNames: ['chain_id', 'signer'],
     registers,
     async collect() {
@@ -414,7 +417,7 @@ export function registerDatabaseGauges(
   )
   new Gauge({
     name: 'txb_transactions_waiting',
-    help: 'Unfinished transactions (QUEUED, PENDING) that carry the reason they wait, by chain, status and reason (INSUFFICIENT_FUNDS, SIGNER_UNAVAILABLE, ...) (read from the database: the same on every instance, so take max, not sum)',
+    help: 'Unfinished transactions (QUEUED, PENDING) that carry the reason they wait, by chain, status and reason (INSUFFICIENT_FUNDS, SIGNER_UNAVAILABLE, ...)' + FROM_DATABASE,
     labelNames: ['chain_id', 'status', 'reason'],
     registers,
     async collect() {
@@ -428,7 +431,7 @@ export function registerDatabaseGauges(
     name: 'txb_oldest_unfinished_seconds',
     // From when it entered the status (status_at): counted from its creation, a FAILED row retried weeks later read
     // weeks QUEUED at once, and one that waited an hour for funds an hour PENDING, each a false "stuck" alert.
-    help: 'How long the transaction longest in each unfinished status has been in it (since it entered it), by chain (read from the database: the same on every instance, so take max, not sum)',
+    help: 'How long the transaction longest in each unfinished status has been in it (since it entered it), by chain' + FROM_DATABASE,
     labelNames: ['chain_id', 'status'],
     registers,
     async collect() {
