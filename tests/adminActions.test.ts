@@ -37,6 +37,20 @@ describe('admin actions, idempotency and deadlines', () => {
     // Only FAILED or REVERTED can be retried.
     const again = await env.graphql(`mutation($id: ID!) { retryTransaction(id: $id) { id } }`, { id })
     expect(again.json.errors[0].extensions.code).toBe('INVALID_STATE')
+
+    // The same retry sent again (its answer lost), naming the execution the admin saw end: answered with the
+    // transaction as it is. Once the second execution had ended FAILED or REVERTED too, it started a third run.
+    const retryOf = (execution: number) =>
+      env!.graphql(`mutation($id: ID!, $e: Int) { retryTransaction(id: $id, execution: $e) { id status execution } }`, { id, e: execution })
+    const resent = await retryOf(1)
+    expect(resent.json.errors).toBeUndefined()
+    expect(resent.json.data.retryTransaction).toEqual({ id, status: 'CONFIRMED', execution: 2 })
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    await sql`UPDATE transactions SET status = 'REVERTED' WHERE id = ${id}`.finally(() => sql.end())
+    expect((await retryOf(1)).json.data.retryTransaction).toEqual({ id, status: 'REVERTED', execution: 2 })
+    expect((await getTx(env, id)).events.filter((e: any) => e.fromStatus !== null && e.toStatus === 'QUEUED')).toHaveLength(1)
+    // An execution it never had is a mistake, said as one.
+    for (const e of [3, 0]) expect((await retryOf(e)).json.errors[0].extensions.code).toBe('INVALID_INPUT')
   })
 
   it('a cancelled PENDING transaction ends CANCELLED with the zero-value self-transfer on chain', async () => {

@@ -133,14 +133,26 @@ async function signerForRetry(ctx: ServiceContext, row: TransactionRow): Promise
 }
 
 /**
+ * Whether the retry of `execution` an admin asks for was already made: the row is past it. A retry sent again after
+ * its answer was lost (a timeout, a reload) would otherwise, once the new execution had ended FAILED or REVERTED,
+ * start one more: another paid run. An execution the row has not reached is a mistake, not a retry to skip.
+ */
+function sameRetryDone(row: TransactionRow, execution: number): boolean {
+  if (execution > row.execution)
+    throw new InputError(ERROR_CODE.INVALID_INPUT, `Transaction ${row.id} has had ${row.execution} execution(s); there is no execution ${execution} to retry`, 'execution', 400)
+  return execution < row.execution
+}
+
+/**
  * FAILED or REVERTED → QUEUED as a new execution (admin). Its earlier attempts stay
  * in the history under their execution number. A REVERTED one's nonce is spent by its own attempt: retrying the
  * call runs it again, which is what the admin asks for. A FAILED one either never consumed a nonce, or is
  * retried only once its signed bytes cannot be mined any more (signedBytesMayRun).
  */
-export async function retryTransaction(ctx: ServiceContext, id: string, actor: string): Promise<TransactionRow> {
+export async function retryTransaction(ctx: ServiceContext, id: string, actor: string, execution?: number): Promise<TransactionRow> {
   const [current] = await ctx.db.sql<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
   if (!current) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id}`, 'id', 404)
+  if (execution !== undefined && sameRetryDone(current, execution)) return current
   refuseUnlessRetriable(current)
   const { chain, signer } = await signerForRetry(ctx, current)
   const notYet = current.status === 'FAILED' ? await signedBytesMayRun(ctx, chain, current) : await revertedBlockGone(chain, current)
@@ -160,6 +172,8 @@ export async function retryTransaction(ctx: ServiceContext, id: string, actor: s
       const [now] = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE id = ${id}`
       // Deleted by retention while it was checked (a TypeError and a 500 before).
       if (!now) throw new InputError(ERROR_CODE.NOT_FOUND, `No transaction ${id} (retention deleted it)`, 'id', 404)
+      // Another admin (or this call, sent twice) retried the execution this one names meanwhile: that is this retry.
+      if (execution !== undefined && sameRetryDone(now, execution)) return now
       refuseUnlessRetriable(now)
       throw new InputError(ERROR_CODE.NOT_YET, `Not retried yet: it changed while it was checked (now ${now.status}); try again`, 'id', 409)
     }

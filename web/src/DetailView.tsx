@@ -90,12 +90,21 @@ export function DetailView(props: { apiKey: string; live: Live; id: string; role
   const act = async (kind: 'retry' | 'cancel') => {
     // The transaction on the screen, which the admin chose: never one the URL moved on to meanwhile.
     const target = tx?.id
+    const execution = tx?.execution
     if (!target || target !== shown.current) return
     setBusy(kind)
     setResult(null)
     setConfirmCancel(false)
     try {
-      const data = await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!) { done: ${kind}Transaction(id: $id) { ${DETAIL_FIELDS} } }`, { id: target })
+      // A retry names the execution on the screen: a second click (or a second admin's) after it went out is
+      // answered with the transaction as it is, not a third execution.
+      const data =
+        kind === 'retry'
+          ? await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!, $execution: Int) { done: retryTransaction(id: $id, execution: $execution) { ${DETAIL_FIELDS} } }`, {
+              id: target,
+              execution,
+            })
+          : await gql<{ done: TxDetail }>(apiKey, `mutation Act($id: ID!) { done: cancelTransaction(id: $id) { ${DETAIL_FIELDS} } }`, { id: target })
       const t = data.done
       if (shown.current !== target) return
       setTx((prev) => (later(t, prev) ? t : prev))

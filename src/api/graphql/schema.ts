@@ -253,10 +253,17 @@ builder.mutationType({
     retryTransaction: t.field({
       type: TransactionType,
       description: 'Admin: a FAILED or REVERTED transaction goes back to QUEUED as a new execution; its history stays',
-      args: { id: t.arg.id({ required: true }) },
-      resolve: async (_, { id }, ctx) => {
+      args: {
+        id: t.arg.id({ required: true }),
+        execution: t.arg.int({
+          description:
+            'The execution the admin saw end (the `execution` field). Given, a retry sent again (its answer lost) or made by a second admin after the first is answered with the transaction as it is, not a third execution',
+        }),
+      },
+      resolve: async (_, { id, execution }, ctx) => {
         requireRole(ctx.principal, 'admin')
-        return retryTransaction(ctx.service, parseTransactionId(String(id)), ctx.principal.name)
+        if (execution != null && execution < 1) throw new InputError(ERROR_CODE.INVALID_INPUT, 'execution starts at 1', 'execution', 400)
+        return retryTransaction(ctx.service, parseTransactionId(String(id)), ctx.principal.name, execution ?? undefined)
       },
     }),
     cancelTransaction: t.field({
