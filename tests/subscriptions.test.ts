@@ -73,6 +73,27 @@ describe('transactionUpdated subscription across two instances on one Postgres',
     await client.dispose()
   })
 
+  it('a subscription to one transaction starts with it as it is now: one already final sends its final status, once', async () => {
+    const submitted = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '79' })
+    const id = submitted.json.transactionId
+    await waitFor('confirmed', async () => (await env.graphql(`query($id: ID!) { transaction(id: $id) { status } }`, { id })).json.data.transaction.status === 'CONFIRMED')
+    const client = createClient({ url: `${env.service.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${ADMIN_KEY}` } })
+    const statuses: string[] = []
+    const filtered: string[] = []
+    const listen = (variables: Record<string, unknown>, into: string[]) =>
+      client.subscribe({ query: SUBSCRIPTION, variables }, { next: (msg: any) => into.push(msg.errors ? 'error' : msg.data.transactionUpdated.status), error: () => into.push('error'), complete: () => {} })
+    listen({ id }, statuses)
+    // Its status is not among those asked for: nothing.
+    listen({ id, status: ['FAILED'] }, filtered)
+    // Before: nothing at all, and a client that subscribed, then read it while it was still QUEUED, and missed the
+    // change to its final status between the two, waited for good.
+    await waitFor('the current status', async () => statuses.length > 0, 10_000)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(statuses).toEqual(['CONFIRMED'])
+    expect(filtered).toEqual([])
+    await client.dispose()
+  })
+
   it('a burst of more changes than a Repeater queues (1,024) reaches a subscriber whole, in order', async () => {
     const res = await fetch(`${env.service.url}/broadcast_transaction`, {
       method: 'POST',

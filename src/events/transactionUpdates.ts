@@ -4,6 +4,9 @@ import { pgArray } from '../db/pgArray.ts'
 import type { ListedTransactionRow } from '../store/transactionRow.ts'
 import { listedColumns } from '../store/readTransactions.ts'
 
+/** A transaction as of one of its events: `event_id` orders the rows of one transaction (higher is later). */
+export type FeedRow = ListedTransactionRow & { event_id: string }
+
 export type TransactionUpdates = {
   /**
    * Calls `listener` once per status change (and per bump, cancel, retry or revert reason found) of any
@@ -11,7 +14,9 @@ export type TransactionUpdates = {
    * the transaction now, with `status` as of that change, so no step is skipped
    * even when several land within one batch.
    */
-  subscribe: (listener: (row: ListedTransactionRow) => void) => () => void
+  subscribe: (listener: (row: FeedRow) => void) => () => void
+  /** The transaction as it is now, with its latest event's id (null if there is no such transaction). */
+  current: (id: string) => Promise<FeedRow | null>
   stop: () => Promise<void>
 }
 
@@ -54,7 +59,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     if (failures % LOG_ERROR_EVERY === 0) log.error({ err, ...extra, attempt: failures }, `${what} still fails; the changes wait, none is dropped`)
     else log.warn({ err, ...extra, attempt: failures }, `${what} failed; trying again`)
   }
-  const listeners = new Set<(row: ListedTransactionRow) => void>()
+  const listeners = new Set<(row: FeedRow) => void>()
   let pending = new Set<string>()
   let timer: NodeJS.Timeout | null = null
   let flushing: Promise<void> = Promise.resolve()
@@ -94,10 +99,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     const ids = [...pending]
     pending = new Set()
     if (ids.length === 0 || listeners.size === 0) return
-    let rows: ListedTransactionRow[]
+    let rows: FeedRow[]
     try {
-      rows = await sql<ListedTransactionRow[]>`
-        SELECT ${listedColumns(sql, 't')}, e.to_status AS status FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
+      rows = await sql<FeedRow[]>`
+        SELECT ${listedColumns(sql, 't')}, e.to_status AS status, e.id::text AS event_id FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
         WHERE e.id = ANY(${pgArray(ids)}::bigint[]) ORDER BY e.id`
       failures = 0
     } catch (err) {
@@ -204,6 +209,12 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
+    },
+    async current(id) {
+      const [row] = await sql<FeedRow[]>`
+        SELECT ${listedColumns(sql, 't')}, coalesce((SELECT max(e.id) FROM transaction_events e WHERE e.transaction_id = t.id), 0)::text AS event_id
+        FROM transactions t WHERE t.id = ${id}`
+      return row ?? null
     },
     async stop() {
       stopped = true

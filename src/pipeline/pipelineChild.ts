@@ -69,7 +69,7 @@ async function start(m: Extract<ToPipeline, { type: 'start' }>): Promise<void> {
       chains,
       signers,
       // Subscriptions are served by the API's process; no stage reads the change feed.
-      updates: { subscribe: () => () => {}, stop: async () => {} },
+      updates: { subscribe: () => () => {}, current: async () => null, stop: async () => {} },
       kickSigner: (chainId, signer) => kick(chainId, signer),
       metrics: createMetrics({ process: 'pipeline' }),
       apiLoad,

@@ -2,7 +2,7 @@ import { FixedBuffer, Repeater } from 'graphql-yoga'
 import { parseTransactionId } from '../../accept/parseFields.ts'
 import { ERROR_CODE, InputError } from '../../core/errors.ts'
 import type { TxStatus } from '../../core/txStatus.ts'
-import type { ListedTransactionRow } from '../../store/transactionRow.ts'
+import type { FeedRow, TransactionUpdates } from '../../events/transactionUpdates.ts'
 import { requireRole } from '../auth.ts'
 import { TooManyRequestsError } from '../rateLimit.ts'
 import { builder } from './builder.ts'
@@ -16,12 +16,29 @@ const KEY_RECHECK_MS = 5_000
 /** Open subscriptions per API key name, per running service (this instance). */
 const openByKey = new WeakMap<object, Map<string, number>>()
 
+/** A transaction's row now, tried again while the database fails, for as long as its subscription is open. */
+async function currentRow(updates: TransactionUpdates, id: string, stopped: Promise<unknown>): Promise<FeedRow | null> {
+  let open = true
+  void stopped.then(
+    () => (open = false),
+    () => (open = false),
+  )
+  for (let tries = 1; open; tries++) {
+    try {
+      return await updates.current(id)
+    } catch {
+      await new Promise((r) => setTimeout(r, Math.min(500 * tries, 5_000)))
+    }
+  }
+  return null
+}
+
 builder.subscriptionType({
   fields: (t) => ({
     transactionUpdated: t.field({
       type: TransactionType,
       description:
-        'Every status change (and bump, cancel, retry) of a transaction, from any instance, in order. Filter by id and/or statuses. Over graphql-ws (WebSocket) and SSE on /graphql.',
+        'Every status change (and bump, cancel, retry) of a transaction, from any instance, in order. Filter by id and/or statuses. With an id, it starts with the transaction as it is now (if its status passes the filter), so a change made while it was being set up is not missed. Over graphql-ws (WebSocket) and SSE on /graphql.',
       args: {
         id: t.arg.id(),
         status: t.arg({ type: [TransactionStatus] }),
@@ -56,7 +73,7 @@ builder.subscriptionType({
         // not yet read and throws on the next: one batch of more changes than that (a burst, a stall) dropped the
         // rest for every subscriber, and logged an error for each. Past MAX_BUFFERED (and the Repeater's own 1,024
         // waiting pushes) the client is too slow and is disconnected.
-        const stream = new Repeater<ListedTransactionRow>(async (push, stop) => {
+        const stream = new Repeater<FeedRow>(async (push, stop) => {
           // Over SSE, a revoked key's stream ends: at the next change it would deliver, and within a few seconds on a
           // quiet one (one waiting for a transaction already final, or for a status that never comes).
           const revoked = () => {
@@ -66,8 +83,15 @@ builder.subscriptionType({
           }
           const keyCheck = ctx.keyStillValid ? setInterval(revoked, KEY_RECHECK_MS) : undefined
           keyCheck?.unref()
-          const unsubscribe = updates.subscribe((row) => {
-            if (id && row.id !== id) return
+          /** For one transaction: the latest of its events delivered (or passed over), so none goes out after a later one. */
+          let latestEvent = -1n
+          const deliver = (row: FeedRow) => {
+            if (id) {
+              if (row.id !== id) return
+              const event = BigInt(row.event_id)
+              if (event <= latestEvent) return
+              latestEvent = event
+            }
             if (statuses && !statuses.has(row.status)) return
             // After the filters: a key check per change per stream was a lot of work for streams that skip most.
             if (revoked()) return
@@ -77,7 +101,13 @@ builder.subscriptionType({
               // The buffer is full and so is the Repeater's queue of waiting pushes (RepeaterOverflowError).
               stop(new Error('subscriber too slow; reconnect and re-read with transactions(...)'))
             }
-          })
+          }
+          const unsubscribe = updates.subscribe(deliver)
+          // One transaction's subscription starts with the transaction as it is now, read once the feed is listened
+          // to: no change falls between the two. A client that subscribed and then read it (as the README said) could
+          // read QUEUED before a change the socket was not yet listening for (the subscription is set up a round trip
+          // or two after the read is answered): its FAILED went by, and nothing more ever came.
+          if (id) void currentRow(updates, id, stop).then((row) => row && deliver(row))
           await stop
           clearInterval(keyCheck)
           unsubscribe()
@@ -95,7 +125,7 @@ builder.subscriptionType({
       // cached, or attempts, events and confirmations would be stale. Forgetting only this event's transaction
       // left the loaders holding every transaction the subscription ever delivered (attempts carry the raw
       // signed bytes): memory grew for as long as it stayed open. Events are resolved one after another.
-      resolve: (row: ListedTransactionRow, _args, ctx) => {
+      resolve: (row: FeedRow, _args, ctx) => {
         ctx.loaders.attempts.clearAll()
         ctx.loaders.events.clearAll()
         ctx.loaders.scannedHeads.clearAll()
