@@ -117,7 +117,7 @@ describe('transaction updates feed', () => {
     const feedSql = postgres(db.url, { max: 2, onnotice: () => {}, connection: { application_name: 'feed-many' } })
     const updates = await startTransactionUpdates(feedSql, createLogger({ level: 'silent', pretty: false }))
     const seen: number[] = []
-    updates.subscribe((row) => seen.push(Number(row.value)))
+    updates.subscribe((row) => seen.push(Number(row.event_id)))
     try {
       const [tx] = await conn.sql<{ id: string }[]>`
         INSERT INTO transactions (chain_id, signer, "to", value) VALUES (31337, '0x0000000000000000000000000000000000000005', NULL, 0) RETURNING id`
@@ -133,9 +133,25 @@ describe('transaction updates feed', () => {
           INSERT INTO transaction_events (transaction_id, from_status, to_status)
           SELECT ${tx!.id}, 'QUEUED', 'QUEUED' FROM generate_series(1, ${N})`
       })
+      // Changes go on being made while the feed catches up, page by page: each is delivered after the pages before it
+      // (sent with the first page, a transaction's later status went out ahead of earlier ones on the next pages).
+      let live = 0
+      let liveOn = true
+      const liveChanges = (async () => {
+        while (liveOn) {
+          await conn.sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) VALUES (${tx!.id}, 'QUEUED', 'PENDING')`
+          live++
+          await new Promise((r) => setTimeout(r, 10))
+        }
+      })()
       await waitSeen(1 + N, 30_000)
+      liveOn = false
+      await liveChanges
+      await waitSeen(1 + N + live)
       await new Promise((r) => setTimeout(r, 300))
-      expect(seen.length).toBe(1 + N)
+      expect(live).toBeGreaterThan(0)
+      expect(seen.length).toBe(1 + N + live)
+      expect(seen.findIndex((id, i) => i > 0 && id <= seen[i - 1]!)).toBe(-1)
     } finally {
       await updates.stop()
       await feedSql.end({ timeout: 5 })

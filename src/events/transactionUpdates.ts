@@ -88,7 +88,8 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     timer ??= setTimeout(schedule, ms)
   }
 
-  const flush = async () => {
+  /** Delivers what is pending; with `upTo`, only events up to that id (the rest stay pending). */
+  const flush = async (upTo?: number) => {
     timer = null
     if (stopped) return
     // While a gap's lookup waits to be tried again, newer changes wait too: delivered first, they would put a
@@ -96,8 +97,12 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
     if (gapRetry) return soon(retryMs)
     const wait = backoffUntil - Date.now()
     if (wait > 0) return soon(wait)
-    const ids = [...pending]
+    let ids = [...pending]
     pending = new Set()
+    if (upTo !== undefined) {
+      pending = new Set(ids.filter((id) => Number(id) > upTo))
+      ids = ids.filter((id) => Number(id) <= upTo)
+    }
     if (ids.length === 0 || listeners.size === 0) return
     let rows: FeedRow[]
     try {
@@ -124,7 +129,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
 
   // Serialized flushes keep the order in which changes were committed.
   function schedule() {
-    flushing = flushing.then(flush).catch((err) => log.error({ err }, 'delivering updated transactions failed'))
+    flushing = flushing.then(() => flush()).catch((err) => log.error({ err }, 'delivering updated transactions failed'))
   }
 
   /** The highest event id when the feed started listening: what came before is not this feed's to deliver. */
@@ -169,7 +174,10 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
       found += pending.size - before
       read += rows.length
       if (timer) clearTimeout(timer)
-      await flush()
+      const more = rows.length === GAP_FILL_MAX && read < GAP_FILL_LIMIT
+      // Changes announced live meanwhile wait for the pages before them: sent with this page, a transaction's
+      // CONFIRMED went out ahead of its INCLUDED on a later page, and a subscriber was left on INCLUDED.
+      await flush(more ? Number(rows.at(-1)!.id) : undefined)
       if (rows.length < GAP_FILL_MAX || stopped) break
       if (read >= GAP_FILL_LIMIT) {
         log.warn({ since }, `more than ${GAP_FILL_LIMIT} changes while not listening: subscribers miss the rest`)
