@@ -1,6 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { heldOrAbsent } from '../chain/askEachProvider.ts'
 import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
+import { findSenderTransactions } from '../chain/findSenderTransactions.ts'
 import { receiptOrNull } from '../chain/receiptOrNull.ts'
 import { describeSendAnswer, toSendAnswer } from '../chain/toSendAnswer.ts'
 import { pickSigner } from '../accept/acceptTransaction.ts'
@@ -27,8 +28,8 @@ class Never {
 async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: TransactionRow): Promise<string | Never | null> {
   const { sql } = ctx.db
   const { id, signer } = row
-  const attempts = await sql<{ hash: Hex; nonce: number }[]>`
-    SELECT a.hash, a.nonce::int AS nonce FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
+  const attempts = await sql<{ hash: Hex; nonce: number; created_at: Date }[]>`
+    SELECT a.hash, a.nonce::int AS nonce, a.created_at FROM attempts a JOIN transactions t ON t.id = a.transaction_id AND a.execution = t.execution
     WHERE t.id = ${id} AND t.status = 'FAILED'`
   if (attempts.length === 0) return null
   return checkOnChain(chain, async () => {
@@ -43,7 +44,10 @@ async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: 
       SELECT id, block_number, block_hash FROM transactions WHERE chain_id = ${chain.chainId} AND signer = ${signer} AND nonce = ${nonce} AND id <> ${id}
         AND status IN ('CONFIRMED', 'REVERTED', 'CANCELLED')`
     const mayStill = `its execution was signed at nonce ${nonce}, and those bytes may still be mined until another transaction of this key is final at that nonce (the service fills it with a zero-value self-transfer): retry after that`
-    if (!filled) return (await nonceUsedByAnother(ctx, chain, signer, nonce, attempts)) ? null : mayStill
+    if (!filled) {
+      const used = await nonceUsedByAnother(ctx, chain, signer, nonce, attempts)
+      return used === false ? mayStill : used
+    }
     // And that one's block still the chain's: after a deep reorg its row may be stale, the request's own bytes mined
     // in its place.
     const block = await chain.read.getBlock({ blockNumber: BigInt(filled.block_number) })
@@ -58,12 +62,20 @@ async function signedBytesMayRun(ctx: ServiceContext, chain: ChainClients, row: 
  * The same proof the reconciler asks before it signs a PENDING request again at a new nonce: the chain's count at
  * the confirmation depth, up to where the watcher has settled what it found of ours, is past the nonce, and no
  * provider has any of the request's attempts, mined or pooled (a receipt can lag; a hash every node denies is gone).
+ * Null when another took it (the retry may go), Never when the one mined there is its own, false when unproven.
  */
-async function nonceUsedByAnother(ctx: ServiceContext, chain: ChainClients, signer: string, nonce: number, attempts: { hash: Hex }[]): Promise<boolean> {
+async function nonceUsedByAnother(ctx: ServiceContext, chain: ChainClients, signer: string, nonce: number, attempts: { hash: Hex; created_at: Date }[]): Promise<false | null | Never> {
   const settled = await countAtSettledCursor(ctx.db.sql, chain, signer as Address)
   if (settled === null || settled <= nonce) return false
   const held = await Promise.all(attempts.map((a) => heldOrAbsent(chain, a.hash)))
-  return held.every((h) => h === 'absent')
+  if (!held.every((h) => h === 'absent')) return false
+  // "No provider has it by its hash" is no proof where nodes keep no index of old transactions: the one mined at
+  // that nonce is looked at, and if it is one of its attempts, the request ran.
+  const since = new Date(Math.min(...attempts.map((a) => a.created_at.getTime())) - 10 * 60_000)
+  const { found } = await findSenderTransactions(chain, signer as Address, nonce, nonce + 1, since)
+  const ours = found.find((tx) => attempts.some((a) => a.hash.toLowerCase() === tx.hash.toLowerCase()))
+  if (ours) return new Never(`its signed attempt ${ours.hash} was mined in block ${ours.blockNumber} after it was failed: the request ran, and a retry would run it again`)
+  return null
 }
 
 /**

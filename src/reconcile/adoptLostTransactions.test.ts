@@ -28,7 +28,7 @@ describe('adoptLostTransactions', () => {
     await expect(adopt()).rejects.toThrow(/latest block/)
     expect(lines).toHaveLength(0)
     vi.setSystemTime(Date.now() + 2_000)
-    expect(await adopt()).toBe(0)
+    expect((await adopt()).adopted).toBe(0)
     expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/failed for 10 minutes/), expect.stringMatching(/handed on unchecked/)])
     // Given up once: the next failure starts its patience again.
     await expect(adopt()).rejects.toThrow(/latest block/)

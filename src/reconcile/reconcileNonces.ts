@@ -50,6 +50,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    */
   let passes = 0
   let handedOn = 0
+  /** Attempts found mined whose receipt no provider serves, said once each. */
+  const unindexedLogged = new Set<string>()
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
     const address = signer.address
@@ -107,7 +109,22 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       // The transaction that took the nonce may be this request's own, signed with fees this database forgot (a
       // raise after the backup it was restored from): then it ran, and is taken as its attempt, not queued again.
       // A search that fails says nothing: asked again next pass.
-      if ((await adoptLostTransactions(ctx, chain, address, t.nonce, t.nonce + 1, t.first_signed)) > 0) continue
+      const search = await adoptLostTransactions(ctx, chain, address, t.nonce, t.nonce + 1, t.first_signed)
+      if (search.adopted > 0) continue
+      // Or it is one of this very row's attempts, which no provider finds by its hash any more (a node that keeps no
+      // index of old transactions, after a long stop or a restore): it ran. Queued again, it ran twice. It stays
+      // PENDING, said in the log; nothing else of it is sent.
+      const ran = t.hashes.find((h) => search.minedHashes.has(h.toLowerCase()))
+      if (ran) {
+        if (!unindexedLogged.has(ran)) {
+          unindexedLogged.add(ran)
+          log.error(
+            { txId: t.id, hash: ran, nonce: t.nonce, signer: address },
+            "this transaction's attempt was mined, but no provider serves its receipt by hash (an index of old transactions pruned): it is left PENDING, not sent again; add a provider that keeps the index (an archive node) to settle it",
+          )
+        }
+        continue
+      }
       let requeued = false
       await sql.begin(async (tx) => {
         // A request an admin cancelled must not run after all, and a filler has no hole left to fill: both end
