@@ -40,6 +40,12 @@ export function anvilBinary(): string {
   }
 }
 
+/** Anvils of this process not detached: killed when it exits (a detached one is its starter's to stop). */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 export async function startAnvil(opts: StartAnvilOptions = {}): Promise<Anvil> {
   const port = opts.port ?? (await freePort())
   const chainId = opts.chainId ?? 31337
@@ -48,6 +54,12 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<Anvil> {
   if (opts.noMining) args.push('--no-mining')
   args.push(...(opts.extraArgs ?? []))
   const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false })
+  if (!opts.detached) {
+    // A child outlives its parent unless stopped: one a caller forgot (a test that left its anvil running) kept
+    // mining on its own after the process was gone, taking CPU from every later run on the machine.
+    running.add(child)
+    child.once('exit', () => running.delete(child))
+  }
   await waitForOutput(child, 'Listening on', 'anvil')
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
