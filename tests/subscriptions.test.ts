@@ -1,3 +1,5 @@
+import { request, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -171,6 +173,39 @@ describe('transactionUpdated subscription across two instances on one Postgres',
       body: JSON.stringify({ query: SUBSCRIPTION }),
     })
     expect(denied.status).toBe(401)
+  })
+
+  it('an SSE subscriber that stops reading is disconnected once it falls too far behind (its buffered changes were held for as long as it stayed)', async () => {
+    const submitted = await env.post('/broadcast_transaction', { to: RECIPIENT, value: '80', data: '0x' + 'ab'.repeat(2_000) })
+    const id = submitted.json.transactionId
+    const sockets = new Map<number, Socket>()
+    const track = (s: Socket) => sockets.set(s.remotePort!, s)
+    env.service.server.on('connection', track)
+    const { default: postgres } = await import('postgres')
+    const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    const req = request(`${env.service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${ADMIN_KEY}` },
+    })
+    try {
+      req.end(JSON.stringify({ query: `subscription($id: ID) { transactionUpdated(id: $id) { id status data to value nonce hash } }`, variables: { id } }))
+      const res = await new Promise<IncomingMessage>((resolve) => req.once('response', resolve))
+      expect(res.statusCode).toBe(200)
+      // Alive, and reading nothing: its TCP window closes, the server's writes wait, and the stream's buffer fills.
+      res.pause()
+      const served = sockets.get(req.socket!.localPort!)!
+      expect(served.destroyed).toBe(false)
+      // 15,000 changes of about 4 KB each (its calldata is in every one), 500 per statement (one notification each).
+      for (let i = 0; i < 30; i++)
+        await sql`INSERT INTO transaction_events (transaction_id, from_status, to_status) SELECT ${id}, 'PENDING', 'PENDING' FROM generate_series(1, 500)`
+      // Before: the subscription was stopped, but what it had buffered stayed until the client read it, which this
+      // one never does: the connection and the memory stayed for good.
+      await waitFor('the stalled stream to be ended by the server', async () => served.destroyed, 30_000)
+    } finally {
+      env.service.server.off('connection', track)
+      req.destroy()
+      await sql.end()
+    }
   })
 
   it('a bad operation on a socket gets a coded error; the socket and its other subscriptions go on', async () => {

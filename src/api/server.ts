@@ -147,7 +147,7 @@ export function createHttpServer(
       // key revoked with the CLI stops its streams too, as it closes its WebSockets (graphqlWs.ts).
       const authorization = req.headers.authorization
       const keyStillValid = () => keyIsValid(auth, authorization)
-      return void (await yoga(req, res, { principal, keyStillValid, takeToken: tokenFor(principal) }))
+      return void (await yoga(req, res, { principal, keyStillValid, terminate: () => req.socket.destroy(), takeToken: tokenFor(principal) }))
     }
     if (path === '/broadcast_transaction') {
       if (req.method !== 'POST') throw new InputError(ERROR_CODE.METHOD_NOT_ALLOWED, 'Use POST', undefined, 405)

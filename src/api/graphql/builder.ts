@@ -12,6 +12,12 @@ export type GraphQLContext = {
   principal: Principal
   /** Over SSE: whether the request's key is still valid (a long stream looks again for each event). */
   keyStillValid?: () => boolean
+  /**
+   * Over SSE: ends the connection at once. What a stream holds for a client that stopped reading is freed only once
+   * its response ends, and a stalled reader (a zero TCP window, alive) never lets it end. Over a WebSocket the
+   * keep-alive ping ends such a client, and its socket carries others' subscriptions: not given there.
+   */
+  terminate?: () => void
   /** Takes more of the key's rate tokens, all or none (throws RATE_LIMITED); the request itself took one. */
   takeToken?: (count: number) => void
   /** broadcastTransaction fields run in this request so far (aliases: one request may carry several). */

@@ -182,7 +182,7 @@ function lazyLoaders(service: ServiceContext, storedSoFar: () => StoredSubmissio
 }
 
 /** The HTTP server authenticates before yoga runs and hands over who is asking. */
-export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; takeToken?: (count: number) => void }
+export type ServerContext = { principal: Principal; keyStillValid?: () => boolean; terminate?: () => void; takeToken?: (count: number) => void }
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>
 
 /** What a field under a root field answers when the database is out of reach (maskError below). */
@@ -228,8 +228,8 @@ export function createGraphQL(service: ServiceContext, schema: GraphQLSchema): Y
     },
     // Synchronous, and the loaders made on first use: a submission reads neither, and under load an
     // async factory and two DataLoaders per request were measurable.
-    context: ({ principal, keyStillValid, takeToken }) => {
-      const ctx: GraphQLContext = { service, principal, keyStillValid, takeToken, submissions: 0, loaders: lazyLoaders(service, () => ctx.stored) }
+    context: ({ principal, keyStillValid, terminate, takeToken }) => {
+      const ctx: GraphQLContext = { service, principal, keyStillValid, terminate, takeToken, submissions: 0, loaders: lazyLoaders(service, () => ctx.stored) }
       return ctx
     },
   })

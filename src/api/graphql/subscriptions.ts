@@ -100,6 +100,8 @@ builder.subscriptionType({
             } catch {
               // The buffer is full and so is the Repeater's queue of waiting pushes (RepeaterOverflowError).
               stop(new Error('subscriber too slow; reconnect and re-read with transactions(...)'))
+              // Stopped, the stream still holds its buffer until the client has read it, which this one is not doing.
+              ctx.terminate?.()
             }
           }
           const unsubscribe = updates.subscribe(deliver)
