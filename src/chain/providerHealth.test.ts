@@ -139,6 +139,27 @@ describe('createProviderHealth', () => {
     expect(h.view()[0]!.status).toBe('healthy')
   })
 
+  it('with three or more providers, one answering a head far ahead of the others does not make them look behind', () => {
+    const h = createProviderHealth({ chainId: 1, names: ['a', 'b', 'c'], policy: POLICY, now: () => T0 })
+    for (const name of ['a', 'b', 'c']) h.recordChainId(name, 1)
+    h.recordHead('a', 100n)
+    h.recordHead('b', 101n)
+    // c says it is 1,000 blocks on (a bug, a minority branch): before, a and b were skipped for reads, and every read
+    // went to c.
+    h.recordHead('c', 1_101n)
+    expect(['a', 'b', 'c'].map((n) => h.usableForRead(n))).toEqual([true, true, true])
+    expect(h.view().map((v) => v.headLag)).toEqual([1, 0, 0])
+    // Two that lag behind two others are still behind.
+    h.recordHead('a', 1_100n)
+    expect(h.usableForRead('b')).toBe(false)
+    // With two, there is no telling which is right: the one ahead is taken to be.
+    const two = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => T0 })
+    for (const name of ['a', 'b']) two.recordChainId(name, 1)
+    two.recordHead('a', 100n)
+    two.recordHead('b', 200n)
+    expect(two.usableForRead('a')).toBe(false)
+  })
+
   it('a provider known to serve another chain is never used, not even when no other passes', () => {
     const h = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => T0 })
     h.recordChainId('a', 1)

@@ -117,6 +117,18 @@ export function errorsInWindow(s: ProviderState, now: number, policy: HealthPoli
   return s.errorSeconds.reduce((n, [sec, count]) => (sec > from ? n + count : n), 0)
 }
 
+/**
+ * The head the others' lag is measured from: the highest, or with three or more providers the second highest (one
+ * that two of them reached). One provider answering a head far ahead of the rest (a bug, a minority branch) made
+ * every other provider look behind: they were skipped for reads, and every read (the watcher's blocks and their
+ * hashes at depth) went to that one.
+ */
+export function corroboratedHead(heads: bigint[]): bigint | null {
+  if (heads.length === 0) return null
+  const sorted = [...heads].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))
+  return sorted.length >= 3 ? sorted[1]! : sorted[0]!
+}
+
 /** Blocks behind the best head seen on the chain's providers; null until both are known. */
 export function headLag(s: ProviderState, bestHead: bigint | null): number | null {
   if (s.headBlock === null || bestHead === null) return null
@@ -217,11 +229,7 @@ export function createProviderHealth(args: {
     else if (s.downSince !== null && next.downSince === null) args.onChange({ name, change: 'up', error: null })
     if (s.chainOk !== false && next.chainOk === false) args.onChange({ name, change: 'wrong_chain', error: next.lastError })
   }
-  const bestHead = (): bigint | null => {
-    let best: bigint | null = null
-    for (const s of states.values()) if (s.chainOk === true && s.headBlock !== null && (best === null || s.headBlock > best)) best = s.headBlock
-    return best
-  }
+  const bestHead = (): bigint | null => corroboratedHead([...states.values()].filter((s) => s.chainOk === true && s.headBlock !== null).map((s) => s.headBlock!))
   /** Each provider's head: from its last check, or the highest read since. */
   const lastHeads = new Map<string, bigint>()
   const usable = (name: string, test: (s: ProviderState, t: number, best: bigint | null) => boolean) => {
