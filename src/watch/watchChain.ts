@@ -70,6 +70,8 @@ const MAX_BULK_FAILED = 1_000
  */
 const MAX_TICKS_NOT_SERVED = 8
 /** The codes the reconciler fails a request with after its nonce was given (its signed bytes exist). */
+/** How long each provider has to answer for a block before its transactions are final (heightsInDispute). */
+const DISPUTE_ANSWER_MS = 1_000
 const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
@@ -256,7 +258,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // of the tick. At a greater depth only the head counts: a receipt from a lagging or forked provider must
     // not make others look deeper than the canonical chain is.
     const tip = depth === 1 ? receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head) : head
-    const atDepth = receipts.map((r) => !opts.includedOnly && Number(tip) - Number(r.blockNumber) + 1 >= depth)
+    const deepEnough = receipts.map((r) => !opts.includedOnly && Number(tip) - Number(r.blockNumber) + 1 >= depth)
+    // Final at once only where every provider has that block (heightsInDispute); else INCLUDED, for advanceConfirmations.
+    const disputed = await heightsInDispute(new Map(receipts.filter((_, i) => deepEnough[i]).map((r) => [Number(r.blockNumber), r.blockHash])), head)
+    const atDepth = receipts.map((r, i) => deepEnough[i]! && !disputed.has(Number(r.blockNumber)))
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
     const outcome = finalOutcomeSql(sql, 'v.receipt_status')
@@ -708,6 +713,47 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
   }
 
+  /** Blocks (height:hash) every provider asked agreed on, at the head they were asked at (asked once per block). */
+  let agreedAt: { head: bigint; blocks: Set<string> } | null = null
+  /** Disputes said in the log (once each). */
+  const disputesLogged = new Set<string>()
+
+  /**
+   * The heights (of those given, each with the block hash the watcher has there) at which some provider that is not
+   * down has another block. A transaction is final only where none has: the watcher's blocks are one provider's (the
+   * read client's first), and one on a minority branch (or answering a head far ahead, which made the others look
+   * behind) settled our transactions in its blocks, for good. A provider that has not reached the height, or fails,
+   * holds nothing up (nor one slower than DISPUTE_ANSWER_MS: a hung one held every settlement up to its time-out);
+   * one that disagrees does, said in the log, until it agrees or is down. One provider: nothing asked.
+   */
+  async function heightsInDispute(blocks: Map<number, Hash>, head: bigint): Promise<Set<number>> {
+    const disputed = new Set<number>()
+    const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
+    if (asked.length < 2 || blocks.size === 0) return disputed
+    if (agreedAt?.head !== head) agreedAt = { head, blocks: new Set() }
+    const agreed = agreedAt.blocks
+    await Promise.all(
+      [...blocks]
+        .filter(([n, hash]) => !agreed.has(`${n}:${hash}`))
+        .map(async ([n, hash]) => {
+          const hashes = await Promise.all(
+            asked.map((p) => withTimeout(p.client.getBlock({ blockNumber: BigInt(n) }), DISPUTE_ANSWER_MS, 'a block read').then((b) => b.hash, () => null)),
+          )
+          const others = asked.filter((_, i) => hashes[i] !== null && hashes[i] !== hash)
+          if (others.length === 0) return void agreed.add(`${n}:${hash}`)
+          disputed.add(n)
+          if (disputesLogged.has(`${n}:${hash}`)) return
+          disputesLogged.add(`${n}:${hash}`)
+          if (disputesLogged.size > 1_000) disputesLogged.delete(disputesLogged.values().next().value!)
+          log.warn(
+            { block: n, hash, otherProviders: others.map((p) => p.name) },
+            'providers disagree on the block at this height: its transactions stay INCLUDED (not final) until they agree',
+          )
+        }),
+    )
+    return disputed
+  }
+
   /** INCLUDED transactions: confirmed at depth, or back to PENDING if their block left the canonical chain. */
   async function advanceConfirmations(head: bigint, signal: AbortSignal): Promise<void> {
     const included = await sql<{ id: string; block_number: number; block_hash: Hash; receipt_status: string }[]>`
@@ -735,7 +781,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       return hash !== null && hash !== undefined && hash !== r.block_hash
     })
     const depth = chain.config.confirmations
-    const done = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
+    const atDepth = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
+    const disputed = await heightsInDispute(new Map(atDepth.map((r) => [r.block_number, r.block_hash])), head)
+    const done = atDepth.filter((r) => !disputed.has(r.block_number))
     signal.throwIfAborted()
     if (reorged.length) {
       log.warn({ transactions: reorged.map((r) => r.id) }, 'block reorged out; back to PENDING')
