@@ -10,8 +10,10 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { chainControl, getTx, submit, transactionsFrom, waitForStatus } from './helpers/chainControl.ts'
 import type { FaultProxy } from './helpers/faultProxy.ts'
 import { startBehindFaultProxy } from './helpers/behindFaultProxy.ts'
-import { RECIPIENT, SIGNER, waitFor, type TestEnv } from './helpers/testService.ts'
-import type { StartAnvilOptions } from '../src/dev/startAnvil.ts'
+import { RECIPIENT, SIGNER, startTestEnv, testConfig, waitFor, type TestEnv } from './helpers/testService.ts'
+import { ANVIL_DEV_ACCOUNTS, type StartAnvilOptions } from '../src/dev/startAnvil.ts'
+import { createLogger } from '../src/common/logger.ts'
+import { startService, type RunningService } from '../src/service.ts'
 
 /** geth's answer when a transaction's fee is over its RPC fee cap: a refusal no classifier pattern knows. */
 const FEE_CAP_REFUSAL = { code: -32000, message: 'tx fee (1.50 ether) exceeds the configured cap (1.00 ether)' }
@@ -293,5 +295,35 @@ describe('a send refused in unrecognized words', () => {
     expect(Date.parse(json.data.transaction.attempts[0].providers.at(-1).at)).toBeGreaterThan(before)
     started.proxy.setMode('ok')
     await waitForStatus(env, id, 'CONFIRMED', 30_000)
+  })
+
+  it('a request failed after it was signed, by a signer since removed from the config, is settled as mined when its bytes are', async () => {
+    const env0 = await startTestEnv({ anvil: { blockTimeSec: 0.2 } })
+    env = env0
+    // The key it was signed with is rotated out: a service that no longer has it starts on the same database.
+    const gone = privateKeyToAccount(ANVIL_DEV_ACCOUNTS[2].privateKey)
+    const raw = await gone.signTransaction({ chainId: 31337, type: 'eip1559', nonce: await env0.chain.getTransactionCount({ address: gone.address }), to: RECIPIENT, value: 5n, gas: 21_000n, maxFeePerGas: 20_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n })
+    const hash = keccak256(raw)
+    await env0.service.stop()
+    const sql = postgres(env0.databaseUrl, { max: 1, onnotice: () => {} })
+    let service: RunningService | undefined
+    try {
+      const [row] = await sql<{ id: string }[]>`
+        INSERT INTO transactions (chain_id, signer, "to", value, status, error_code, error_message, final_at)
+        VALUES (31337, ${gone.address}, ${RECIPIENT}, 5, 'FAILED', 'SEND_REFUSED', 'no provider took it', now()) RETURNING id`
+      await sql`
+        INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, status)
+        VALUES (${row!.id}, 1, 31337, ${gone.address}, 0, ${hash}, ${raw}, 21000, 20000000000, 1000000000, 'REJECTED')`
+      service = await startService({ config: testConfig(env0.anvil.url), databaseUrl: env0.databaseUrl, port: 0, host: '127.0.0.1', log: createLogger({ level: 'silent', pretty: false }) })
+      // Its bytes reach the chain by another way (a node the service did not ask) and are mined.
+      await env0.chain.request({ method: 'eth_sendRawTransaction', params: [raw] })
+      // Before: only configured signers (and those with PENDING rows) were looked at: it stayed FAILED for good.
+      await waitFor('the request mined after it was failed is CONFIRMED', async () => (await sql`SELECT status FROM transactions WHERE id = ${row!.id}`)[0]?.status === 'CONFIRMED', 30_000)
+      const events = await sql<{ detail: { reason?: string } }[]>`SELECT detail FROM transaction_events WHERE transaction_id = ${row!.id} AND from_status = 'FAILED'`
+      expect(events.map((e) => e.detail.reason)).toEqual(['mined_after_failed'])
+    } finally {
+      await service?.stop()
+      await sql.end()
+    }
   })
 })

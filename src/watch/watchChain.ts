@@ -228,6 +228,19 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     return rows.map((r) => r.signer)
   }
 
+  /**
+   * What the receipt sweep looks at beyond the configured signers: those with PENDING transactions, and those with
+   * requests failed after they were signed lately (minedAfterFailed): a key rotated out the day one failed so left
+   * it FAILED for good if its bytes were mined after all, its client submitting it again.
+   */
+  async function unconfiguredToSweep(): Promise<Address[]> {
+    const configured = ctx.signers.forChain(chainId).map((s) => s.address)
+    const failed = await sql<{ signer: Address }[]>`
+      SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'FAILED' AND final_at > now() - interval '1 day'
+        AND error_code = ANY(${pgArray(FAILED_AFTER_SIGNING)}::text[]) AND signer <> ALL(${pgArray(configured)}::text[])`
+    return [...new Set([...(await unconfiguredPending()), ...failed.map((r) => r.signer)])]
+  }
+
   async function saveCursor(c: Cursor): Promise<void> {
     await sql`
       INSERT INTO chain_cursors (chain_id, block_number, block_hash) VALUES (${chainId}, ${c.number}, ${c.hash})
@@ -642,7 +655,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     // only the address. A transaction of theirs mined in a block the scan passed without its receipt (receipts lagging
     // for 20 ticks, a leader change mid-rescan) otherwise stayed PENDING for good: nothing else looks at them.
     if (!sweptUnconfigured || Date.now() - sweptUnconfigured.at > UNCONFIGURED_PENDING_EVERY_MS)
-      sweptUnconfigured = { at: Date.now(), signers: await unconfiguredPending() }
+      sweptUnconfigured = { at: Date.now(), signers: await unconfiguredToSweep() }
     for (const address of [...configured, ...sweptUnconfigured.signers]) {
       const latest = await transactionCountAt(chain, address, scanned)
       // In nonce order from where the last sweep of this signer stopped, round and round: without an order, the
