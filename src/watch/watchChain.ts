@@ -7,7 +7,7 @@ import { startLoop } from '../common/startLoop.ts'
 import { TimedOutError, withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
-import { reopenMined, type MinedRow } from '../store/reopenMined.ts'
+import { reopenMinedMany, type MinedRow } from '../store/reopenMined.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { BlockNotServedError } from '../chain/providerTransport.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
@@ -625,16 +625,23 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const read = new Set(receipts.map((r) => r.transactionHash))
     const missing = new Set(moved.filter((t) => !read.has(t.hash)).map((t) => blockOf.get(t.hash)!))
     const matches = new Map<Hash, string>()
-    for (const receipt of receipts) {
-      const t = moved.find((m) => m.hash === receipt.transactionHash)!
-      signal.throwIfAborted()
+    const byHash = new Map(moved.map((m) => [m.hash, m]))
+    const reopening = receipts.map((receipt) => {
+      const t = byHash.get(receipt.transactionHash)!
       const final = t.status !== 'INCLUDED'
-      const detail = { reason: final ? 'reorged_out_after_final' : 'reorg', hash: t.hash, nonce: t.nonce, block: t.block_number, minedAgainIn: Number(receipt.blockNumber) }
-      if (!(await reopenMined(sql, t, detail))) continue
-      if (!final) log.warn({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'block reorged out; mined again in another block, settled from it')
-      else log.error({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'a final transaction\'s block was reorged out (deeper than the confirmation depth); mined again in another block, settled from it')
+      return { row: t, receipt, final, detail: { reason: final ? 'reorged_out_after_final' : 'reorg', hash: t.hash, nonce: t.nonce, block: t.block_number, minedAgainIn: Number(receipt.blockNumber) } }
+    })
+    signal.throwIfAborted()
+    // One commit for all of them: a reorg of a busy stretch moves thousands, and one commit each outlasted the tick.
+    const reopened = await reopenMinedMany(sql, reopening)
+    let notFinal = 0
+    for (const { row: t, receipt, final } of reopening) {
+      if (!reopened.has(t.id)) continue
       matches.set(t.hash, t.id)
+      if (!final) notFinal++
+      else log.error({ txId: t.id, hash: t.hash, was: t.block_number, now: Number(receipt.blockNumber) }, 'a final transaction\'s block was reorged out (deeper than the confirmation depth); mined again in another block, settled from it')
     }
+    if (notFinal) log.warn({ transactions: notFinal }, 'block reorged out; mined again in another block, settled from it')
     // A crash between the two leaves it PENDING with its nonce used: the receipt sweep settles it.
     await settleReceipts(receipts.filter((r) => matches.has(r.transactionHash)), matches, head, signal)
     // The first block (in chain order) holding one whose receipt there was not read.
