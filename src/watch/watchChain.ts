@@ -759,7 +759,9 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const agreed = agreedAt.blocks
     await Promise.all(
       [...blocks]
-        .filter(([n, hash]) => !agreed.has(`${n}:${hash}`))
+        // Blocks further than the rescan window past the confirmation depth are not asked about: two branches part
+        // near the tip, and a watcher catching up on a backlog asked every provider for every block of it again.
+        .filter(([n, hash]) => Number(head) - n < chain.config.confirmations + RESCAN_DEPTH && !agreed.has(`${n}:${hash}`))
         .map(async ([n, hash]) => {
           const hashes = await Promise.all(
             asked.map((p) => withTimeout(p.client.getBlock({ blockNumber: BigInt(n) }), DISPUTE_ANSWER_MS, 'a block read').then((b) => b.hash, () => null)),
