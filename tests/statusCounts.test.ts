@@ -118,6 +118,32 @@ describe('transactionCounts without counting the transactions table', () => {
     const afterRebuild = await entered()
     expect([afterRebuild.FAILED, afterRebuild.CONFIRMED]).toEqual([firstEntered.FAILED, firstEntered.CONFIRMED])
 
+    // Behind a write that holds the table, it gives up after 2 s and says so (before: it waited in line, and every new
+    // request queued behind it, for as long as that write lasted).
+    const holder = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const holding = holder.begin(async (tx) => {
+      await tx`LOCK TABLE transactions IN ROW EXCLUSIVE MODE`
+      await new Promise<void>((r) => (release = r))
+    })
+    try {
+      await waitFor('the write holding the table', async () => release !== undefined)
+      const blocked = await runCli(['counts', 'rebuild'], { DATABASE_URL: env.databaseUrl })
+      expect(blocked.code).toBe(1)
+      expect(blocked.stderr).toMatch(/another transaction is writing to the transactions table .*nothing was changed, try again/)
+    } finally {
+      release?.()
+      await holding
+      await holder.end()
+    }
+    // A table of millions: writes would wait seconds, so it asks first (the planner's estimate, set here as one).
+    await sql`UPDATE pg_class SET reltuples = 3000000 WHERE oid = 'transactions'::regclass`
+    const unasked = await runCli(['counts', 'rebuild'], { DATABASE_URL: env.databaseUrl })
+    expect(unasked.code).toBe(1)
+    expect(unasked.stderr).toMatch(/about 3,000,000 transactions to count.*run it again with --yes/)
+    const asked = await runCli(['counts', 'rebuild', '--yes'], { DATABASE_URL: env.databaseUrl })
+    expect([asked.code, asked.stderr]).toEqual([0, ''])
+
     // TRUNCATE (an operator emptying the table) leaves no counts behind.
     await sql`TRUNCATE transactions CASCADE`
     expect(await apiCounts(env)).toEqual(await tableCounts(sql))

@@ -1,5 +1,17 @@
 import type { Sql } from '../db/connect.ts'
 
+/** How long the rebuild waits for its lock on transactions before it gives up. */
+const LOCK_WAIT_MS = 2_000
+
+/** Rows past which the CLI asks for --yes: writes wait about a second per million while it counts. */
+export const REBUILD_CONFIRM_ROWS = 1_000_000
+
+/** The planner's estimate of the rows in transactions (no scan): what a rebuild would count. */
+export async function estimatedTransactions(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = 'transactions'::regclass`
+  return Number(row?.n ?? 0)
+}
+
 /**
  * Recounts status_counts from the transactions table, for when the counting triggers were bypassed (disabled
  * triggers, session_replication_role = replica, a data-only restore). Holds writes to transactions while it
@@ -8,7 +20,14 @@ import type { Sql } from '../db/connect.ts'
  */
 export async function rebuildStatusCounts(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
-    await tx`LOCK TABLE transactions IN SHARE ROW EXCLUSIVE MODE`
+    // Waiting in line for the lock (behind a long write), every accept queued behind this request, for as long:
+    // it gives up instead, and says so.
+    await tx.unsafe(`SET LOCAL lock_timeout = '${LOCK_WAIT_MS}ms'`)
+    await tx`LOCK TABLE transactions IN SHARE ROW EXCLUSIVE MODE`.catch((err: unknown) => {
+      if ((err as { code?: string }).code !== '55P03') throw err
+      throw new Error(`another transaction is writing to the transactions table (waited ${LOCK_WAIT_MS / 1000} s for it; writes queued behind this meanwhile): nothing was changed, try again`)
+    })
+    await tx`SET LOCAL lock_timeout = 0`
     // Entries not folded yet go into `entered` first: dropped with the deltas, the counter fell (a reset to
     // Prometheus, and an alert on its increase() fired for the whole total). Taken by the DELETE itself: read
     // apart, deltas a running instance's fold had taken (not committed yet) were added here too, counting them
