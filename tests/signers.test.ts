@@ -347,6 +347,33 @@ describe('a remote signer that stops signing', () => {
   })
 })
 
+describe('a remote signer that takes seconds to sign (a KMS, a Clef asking a human)', () => {
+  let env: TestEnv | undefined
+  let proxy: FaultProxy | undefined
+  afterAll(async () => {
+    await env?.stop()
+    await proxy?.stop()
+  })
+
+  it('what it signed goes out while it signs the rest, not after the whole batch', async () => {
+    ;({ env, proxy } = await startWithRemoteSigner({ anvil: { blockTimeSec: 0.2 } }))
+    const read = async (id: string) => (await env!.graphql(`query($id: ID!) { transaction(id: $id) { status error { code } } }`, { id })).json.data.transaction
+    // Down while eight requests come in: they wait for it, and are signed in one batch once it is back.
+    proxy!.setMode('http500')
+    const ids: string[] = []
+    for (let i = 1; i <= 8; i++) ids.push(await submit(env, { to: TO, value: String(i), gasLimit: '21000', from: REMOTE_ADDRESS }))
+    await waitFor('all wait for the signer', async () => (await Promise.all(ids.map(read))).every((t) => t.error?.code === 'SIGNER_UNAVAILABLE'), 30_000)
+    proxy!.setMode('slow', { slowMethods: ['eth_signTransaction'], slowMs: 1_000 })
+    proxy!.resetStats()
+    await waitFor('its first signature asked for', async () => (proxy!.stats.calls['eth_signTransaction'] ?? 0) >= 1, 30_000)
+    const asked = Date.now()
+    // Before: nothing was committed (nor sent) until all eight were signed, a second each.
+    await waitFor('the first ones sent', async () => (await Promise.all(ids.map(read))).some((t) => t.status !== 'QUEUED'), 20_000)
+    expect(Date.now() - asked).toBeLessThan(5_500)
+    await waitFor('all CONFIRMED', async () => (await Promise.all(ids.map(read))).every((t) => t.status === 'CONFIRMED'), 60_000)
+  }, 120_000)
+})
+
 describe('a remote signer that refuses one request (a Clef rule, a Web3Signer policy)', () => {
   let env: TestEnv | undefined
   let proxy: FaultProxy | undefined

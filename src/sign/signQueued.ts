@@ -20,6 +20,13 @@ import { adoptLostOnChainOnce, adoptLostTransactions } from '../reconcile/adoptL
 export const SIGN_BATCH_SIZE = 200
 /** Signatures made between two turns of the event loop. */
 const SIGN_CHUNK = 20
+/**
+ * A remote signer's calls in one batch stop being started after this: the rest go in the next batch. Its calls run
+ * one at a time inside the batch's transaction, which holds the signer's nonce row and the batch's rows; 200 calls
+ * to a signer taking seconds each (a KMS, a Clef that asks a human) held them for minutes, an admin's cancel of one
+ * of them waiting as long, and nothing it had signed went out before the whole batch had.
+ */
+const REMOTE_BATCH_MS = 2_000
 
 /** `validUntil`: the request's deadline; past it, its bytes are not sent (signWorker.ts), the bump stage cancels it. */
 export type SignedAttempt = { transactionId: string; nonce: number; hash: Hex; raw: Hex; validUntil?: Date | null }
@@ -466,8 +473,11 @@ export async function signNextBatch(
       notes.push({ id: row.id, code: ERROR_CODE.SIGNER_UNAVAILABLE, message: waitsForSigner(err), refused: err.refused })
       skip.add(row.id)
     }
+    const remoteUntil = signer.kind === 'remote' ? performance.now() + REMOTE_BATCH_MS : Number.POSITIVE_INFINITY
     for (const plan of plans) {
       if (!stillQueued.has(`${plan.row.id}:${plan.row.execution}`)) continue
+      // Past the remote signer's time for this batch: the next batch takes it, as one whose estimate waits (not in `skip`).
+      if (builds.length > 0 && performance.now() > remoteUntil) continue
       // Its estimate timed out with the batch's, and was not asked alone yet: the next batch takes it (not in `skip`).
       if (plan.kind === 'later') continue
       if (plan.kind === 'fail') {
