@@ -169,7 +169,9 @@ async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
     if (!ctx.signers.get(s.chain_id, s.signer))
       ctx.log.error(
         { chainId: s.chain_id, signer: s.signer, queued: s.queued, pending: s.pending },
-        'requests of a signer that is not configured here wait: nothing here signs (but moves those that named no signer), bumps or resends them; configure the signer again, or cancel them',
+        // Only QUEUED ones can be cancelled without it: a PENDING one's cancel is a transaction at its nonce that
+        // only its key can sign (cancelTransaction refuses it, UNKNOWN_SIGNER); the log said "cancel them" for all.
+        'requests of a signer that is not configured here wait: nothing here signs (but moves those that named no signer), bumps or resends them; configure the signer again (PENDING ones need it: only their key can replace them), or cancel the QUEUED ones',
       )
 }
 
