@@ -81,7 +81,16 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
     const boss = createBoss(databaseUrl)
     for (let i = 0; i < events.length; i += CHUNK) {
       const jobs = events.slice(i, i + CHUNK).map((e) => webhookJob(name, e.id))
-      await sql.begin((tx) => boss.insert(jobs, { db: insertDb(tx) }))
+      // Each chunk commits on its own: a failure part way says how far it got and from where to go on (it said only
+      // the error, and running it again sent the ones already queued a second time).
+      await sql.begin((tx) => boss.insert(jobs, { db: insertDb(tx) })).catch((err: unknown) => {
+        if (i === 0) throw err
+        const next = events[i]!
+        throw new Error(
+          `${(err as Error).message}: ${i} of ${events.length} deliveries were queued (the changes before event ${next.id}); ` +
+            'to queue the rest, replay from the time of that change (transaction_events.at) with the same --until',
+        )
+      })
     }
     io.out(`queued ${events.length} deliveries for webhook "${name}" (status changes from ${since!.toISOString()} to ${(until ?? new Date()).toISOString()})\n`)
   })
