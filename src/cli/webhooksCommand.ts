@@ -71,8 +71,8 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
       throw new Error(
         `no running instance has a webhook named "${name}" now (it was in a config minutes ago: renamed or removed?): nothing would deliver the replay. Start an instance with it in its config, then replay`,
       )
-    const events = await sql<{ id: number }[]>`
-      SELECT id FROM transaction_events
+    const events = await sql<{ id: number; at: Date }[]>`
+      SELECT id, at FROM transaction_events
       WHERE at >= ${since!} AND at < ${until ?? new Date()} AND from_status IS DISTINCT FROM to_status
         AND (${hook.events === null} OR to_status = ANY(${hook.events ?? []}::text[]))
       ORDER BY id LIMIT ${MAX_REPLAY + 1}`
@@ -88,7 +88,7 @@ export async function webhooksCommand(args: string[], io: CliIo): Promise<number
         const next = events[i]!
         throw new Error(
           `${(err as Error).message}: ${i} of ${events.length} deliveries were queued (the changes before event ${next.id}); ` +
-            'to queue the rest, replay from the time of that change (transaction_events.at) with the same --until',
+            `to queue the rest, replay with --since ${next.at.toISOString()} and the same --until (a change at that very time may be sent twice)`,
         )
       })
     }
