@@ -277,7 +277,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const tip = depth === 1 ? receipts.reduce((max, r) => (r.blockNumber > max ? r.blockNumber : max), head) : head
     const deepEnough = receipts.map((r) => !opts.includedOnly && Number(tip) - Number(r.blockNumber) + 1 >= depth)
     // Final at once only where every provider has that block (heightsInDispute); else INCLUDED, for advanceConfirmations.
-    const disputed = await heightsInDispute(new Map(receipts.filter((_, i) => deepEnough[i]).map((r) => [Number(r.blockNumber), r.blockHash])), head)
+    const disputed = await heightsInDispute(new Map(receipts.filter((_, i) => deepEnough[i]).map((r) => [Number(r.blockNumber), r.blockHash])), head, { nearTipOnly: true })
     const atDepth = receipts.map((r, i) => deepEnough[i]! && !disputed.has(Number(r.blockNumber)))
     type Moved = { id: string; status: string; mined_hash: string; first_sent_at: Date | null; created_at: Date; included_at: Date; final_at: Date | null; execution: number }
     let moved: Moved[] = []
@@ -738,8 +738,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     }
   }
 
-  /** Blocks (height:hash) every provider asked agreed on, at the head they were asked at (asked once per block). */
-  let agreedAt: { head: bigint; blocks: Set<string> } | null = null
+  /** Blocks (height:hash) every provider asked agreed on, and those some disputed, at the head they were asked at (asked once per block). */
+  let agreedAt: { head: bigint; blocks: Set<string>; disputed: Set<string> } | null = null
   /** Disputes said in the log (once each). */
   const disputesLogged = new Set<string>()
 
@@ -751,17 +751,20 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    * holds nothing up (nor one slower than DISPUTE_ANSWER_MS: a hung one held every settlement up to its time-out);
    * one that disagrees does, said in the log, until it agrees or is down. One provider: nothing asked.
    */
-  async function heightsInDispute(blocks: Map<number, Hash>, head: bigint): Promise<Set<number>> {
+  async function heightsInDispute(blocks: Map<number, Hash>, head: bigint, opts: { nearTipOnly?: boolean } = {}): Promise<Set<number>> {
     const disputed = new Set<number>()
     const asked = chain.providers.filter((p) => chain.health.usableForSend(p.name))
     if (asked.length < 2 || blocks.size === 0) return disputed
-    if (agreedAt?.head !== head) agreedAt = { head, blocks: new Set() }
-    const agreed = agreedAt.blocks
+    if (agreedAt?.head !== head) agreedAt = { head, blocks: new Set(), disputed: new Set() }
+    const { blocks: agreed, disputed: disputedHere } = agreedAt
+    for (const [n, hash] of blocks) if (disputedHere.has(`${n}:${hash}`)) disputed.add(n)
     await Promise.all(
       [...blocks]
-        // Blocks further than the rescan window past the confirmation depth are not asked about: two branches part
-        // near the tip, and a watcher catching up on a backlog asked every provider for every block of it again.
-        .filter(([n, hash]) => Number(head) - n < chain.config.confirmations + RESCAN_DEPTH && !agreed.has(`${n}:${hash}`))
+        // Blocks the scan finds further than the rescan window past the confirmation depth are not asked about (they
+        // are final at once, as before): a watcher catching up on a backlog asked every provider for every block of it
+        // again. Not so for one held INCLUDED by a dispute (advanceConfirmations): it stays held for as long as that lasts.
+        .filter(([n]) => !(opts.nearTipOnly && Number(head) - n >= chain.config.confirmations + RESCAN_DEPTH))
+        .filter(([n, hash]) => !agreed.has(`${n}:${hash}`) && !disputedHere.has(`${n}:${hash}`))
         .map(async ([n, hash]) => {
           const hashes = await Promise.all(
             asked.map((p) => withTimeout(p.client.getBlock({ blockNumber: BigInt(n) }), DISPUTE_ANSWER_MS, 'a block read').then((b) => b.hash, () => null)),
@@ -769,6 +772,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           const others = asked.filter((_, i) => hashes[i] !== null && hashes[i] !== hash)
           if (others.length === 0) return void agreed.add(`${n}:${hash}`)
           disputed.add(n)
+          disputedHere.add(`${n}:${hash}`)
           if (disputesLogged.has(`${n}:${hash}`)) return
           disputesLogged.add(`${n}:${hash}`)
           if (disputesLogged.size > 1_000) disputesLogged.delete(disputesLogged.values().next().value!)
