@@ -152,6 +152,11 @@ describe('createProviderHealth', () => {
     // Two that lag behind two others are still behind.
     h.recordHead('a', 1_100n)
     expect(h.usableForRead('b')).toBe(false)
+    // Not a down provider's head: as old as its last answer, counted as one of three it made a lagging one look current.
+    h.recordHead('a', 90n)
+    for (let i = 0; i < 3; i++) h.recordFailure('a', 'HTTP 500')
+    h.recordHead('c', 130n)
+    expect(h.usableForRead('b')).toBe(false)
     // With two, there is no telling which is right: the one ahead is taken to be.
     const two = createProviderHealth({ chainId: 1, names: ['a', 'b'], policy: POLICY, now: () => T0 })
     for (const name of ['a', 'b']) two.recordChainId(name, 1)

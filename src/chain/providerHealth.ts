@@ -118,8 +118,8 @@ export function errorsInWindow(s: ProviderState, now: number, policy: HealthPoli
 }
 
 /**
- * The head the others' lag is measured from: the highest, or with three or more providers the second highest (one
- * that two of them reached). One provider answering a head far ahead of the rest (a bug, a minority branch) made
+ * The head the others' lag is measured from, of three or more providers' heads: the second highest (one that two of
+ * them reached). One provider answering a head far ahead of the rest (a bug, a minority branch) made
  * every other provider look behind: they were skipped for reads, and every read (the watcher's blocks and their
  * hashes at depth) went to that one.
  */
@@ -229,7 +229,14 @@ export function createProviderHealth(args: {
     else if (s.downSince !== null && next.downSince === null) args.onChange({ name, change: 'up', error: null })
     if (s.chainOk !== false && next.chainOk === false) args.onChange({ name, change: 'wrong_chain', error: next.lastError })
   }
-  const bestHead = (): bigint | null => corroboratedHead([...states.values()].filter((s) => s.chainOk === true && s.headBlock !== null).map((s) => s.headBlock!))
+  // Corroborated among providers that are up only: a down one's head is as old as its last answer, and counted as one
+  // of three it made a lagging one look current. With fewer than three up, the highest of all, as before.
+  const bestHead = (): bigint | null => {
+    const known = [...states.values()].filter((s) => s.chainOk === true && s.headBlock !== null)
+    const up = known.filter((s) => !isDown(s))
+    if (up.length >= 3) return corroboratedHead(up.map((s) => s.headBlock!))
+    return known.reduce<bigint | null>((best, s) => (best === null || s.headBlock! > best ? s.headBlock! : best), null)
+  }
   /** Each provider's head: from its last check, or the highest read since. */
   const lastHeads = new Map<string, bigint>()
   const usable = (name: string, test: (s: ProviderState, t: number, best: bigint | null) => boolean) => {
