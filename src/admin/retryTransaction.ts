@@ -72,10 +72,11 @@ async function nonceUsedByAnother(ctx: ServiceContext, chain: ChainClients, sign
   // "No provider has it by its hash" is no proof where nodes keep no index of old transactions: the one mined at
   // that nonce is looked at, and if it is one of its attempts, the request ran.
   const since = new Date(Math.min(...attempts.map((a) => a.created_at.getTime())) - 10 * 60_000)
-  const { found } = await findSenderTransactions(chain, signer as Address, nonce, nonce + 1, since)
+  const { found, complete } = await findSenderTransactions(chain, signer as Address, nonce, nonce + 1, since)
   const ours = found.find((tx) => attempts.some((a) => a.hash.toLowerCase() === tx.hash.toLowerCase()))
   if (ours) return new Never(`its signed attempt ${ours.hash} was mined in block ${ours.blockNumber} after it was failed: the request ran, and a retry would run it again`)
-  return null
+  // The blocks since it was signed could not be searched (a node without past state): not proven.
+  return complete ? null : false
 }
 
 /**

@@ -40,7 +40,8 @@ export function rawOf(tx: Transaction, chainId: number): Hex | null {
  * raise this database never saw), and the watcher settles either from its receipt. Without this a restored
  * request was signed and executed a second time.
  *
- * Returns how many were taken, and the hashes of every transaction found at those nonces (lower case): a caller
+ * Returns how many were taken, whether every nonce was looked at, and the hashes of every transaction found at those
+ * nonces (lower case): a caller
  * that holds an attempt among them knows that attempt ran, even where no provider can find it by its hash any
  * more (a node that keeps no index of old transactions). Throws when a provider fails (the caller hands nothing on this time), for up to
  * SEARCH_PATIENCE_MS; a search the chain cannot answer in full (no old state, too many blocks), or failing past
@@ -54,9 +55,9 @@ export async function adoptLostTransactions(
   toNonce: number,
   /** No transaction of ours at those nonces was signed before this (with a margin for clocks): where a search that cannot read past counts starts. */
   signedAfter: Date,
-): Promise<{ adopted: number; minedHashes: ReadonlySet<string> }> {
+): Promise<{ adopted: number; minedHashes: ReadonlySet<string>; complete: boolean }> {
   const { sql } = ctx.db
-  if (toNonce <= fromNonce) return { adopted: 0, minedHashes: new Set() }
+  if (toNonce <= fromNonce) return { adopted: 0, minedHashes: new Set(), complete: true }
   const key = `${chain.chainId}:${signer}:${fromNonce}`
   let search: SenderSearch
   try {
@@ -129,7 +130,7 @@ export async function adoptLostTransactions(
       'a transaction of this signer mined at a nonce this database did not record is one of its requests (restored from a backup, or commits lost): taken as its execution, not sent again',
     )
   }
-  return { adopted, minedHashes }
+  return { adopted, minedHashes, complete: search.complete }
 }
 
 /** Per chain's clients (one set per service): the check below under way, and the signers it has done. */

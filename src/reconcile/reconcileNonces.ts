@@ -50,8 +50,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    */
   let passes = 0
   let handedOn = 0
-  /** Attempts found mined whose receipt no provider serves, said once each. */
-  const unindexedLogged = new Set<string>()
+  /** Transactions left PENDING because their attempt ran unindexed, or could not be looked for (said once each). */
+  const unindexed = new Set<string>()
 
   async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
     const address = signer.address
@@ -93,6 +93,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     const scannedCount = consumedAtHead.length ? await countAtSettledCursor(sql, chain, address) : null
     const consumed = scannedCount === null ? [] : consumedAtHead.filter((t) => t.nonce < scannedCount)
     for (const t of consumed) {
+      // Left PENDING above: each search reads blocks (up to 20,000 of them on a node without past state).
+      if (unindexed.has(t.id)) continue
       // Receipts are asked for only once a whole pass has gone by (the watcher may be settling it right now).
       if (!twice(`consumed:${t.id}:${t.nonce}`)) continue
       const receipts = await Promise.all(t.hashes.map((hash) => receiptOrAbsent(chain, hash)))
@@ -112,17 +114,18 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const search = await adoptLostTransactions(ctx, chain, address, t.nonce, t.nonce + 1, t.first_signed)
       if (search.adopted > 0) continue
       // Or it is one of this very row's attempts, which no provider finds by its hash any more (a node that keeps no
-      // index of old transactions, after a long stop or a restore): it ran. Queued again, it ran twice. It stays
-      // PENDING, said in the log; nothing else of it is sent.
+      // index of old transactions, after a long stop or a restore): it ran. Queued again, it ran twice. Or the search
+      // could not look (a node without past state, too many blocks since): then "no provider finds it" is no proof
+      // either. Either way it stays PENDING, said in the log, and is not searched for again by this process.
       const ran = t.hashes.find((h) => search.minedHashes.has(h.toLowerCase()))
-      if (ran) {
-        if (!unindexedLogged.has(ran)) {
-          unindexedLogged.add(ran)
-          log.error(
-            { txId: t.id, hash: ran, nonce: t.nonce, signer: address },
-            "this transaction's attempt was mined, but no provider serves its receipt by hash (an index of old transactions pruned): it is left PENDING, not sent again; add a provider that keeps the index (an archive node) to settle it",
-          )
-        }
+      if (ran || !search.complete) {
+        unindexed.add(t.id)
+        log.error(
+          { txId: t.id, hash: ran ?? t.hashes[0], nonce: t.nonce, signer: address },
+          ran
+            ? "this transaction's attempt was mined, but no provider serves its receipt by hash (an index of old transactions pruned): it is left PENDING, not signed again; add a provider that keeps the index (an archive node) to settle it"
+            : "this transaction's nonce was used, no provider knows its attempts by hash, and the blocks since it was signed could not be searched: it may have run, so it is left PENDING, not signed again; add an archive provider to settle it",
+        )
         continue
       }
       let requeued = false
