@@ -148,10 +148,12 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
   const fillGap = async (): Promise<void> => {
     if (stopped) return
     if (startId === null) return readStart() // never knew where the feed started: nothing to fill, only a start
-    const since = Math.max(startId, highest - GAP_LOOKBACK)
+    // After a page failed: on from where that page started. From below `highest` instead, the changes between that
+    // page and the ids announced live meanwhile (which move `highest` on) were never delivered.
+    const since = gapResumeFrom ?? Math.max(startId, highest - GAP_LOOKBACK)
+    gapResumeFrom = null
     // Page after page, each delivered before the next is read (in event order, and a few MB at a time). A failed
-    // page is tried again as a failed load is; the lookup then starts again below `highest`, which the pages taken
-    // have moved on, and what was delivered is not delivered again (known).
+    // page is tried again as a failed load is, and what was delivered is not delivered again (known).
     let from = since
     let read = 0
     let found = 0
@@ -163,6 +165,7 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
       } catch (err) {
         // Likely right after Postgres came back: tried again, like a failed load, else those changes are lost.
         logFailure(err, ++gapFailures, 'loading the changes made while not listening')
+        gapResumeFrom = from
         gapRetry = setTimeout(() => {
           gapRetry = null
           if (!stopped) runGapFill()
@@ -189,6 +192,8 @@ export async function startTransactionUpdates(sql: Sql, log: Logger, opts: { ret
   }
   let gapFailures = 0
   let gapRetry: NodeJS.Timeout | null = null
+  /** Where the gap's lookup goes on from after a page failed. */
+  let gapResumeFrom: number | null = null
   const runGapFill = () => {
     flushing = flushing.then(fillGap).catch((err: unknown) => log.warn({ err }, 'loading the changes made while not listening failed; subscribers miss them'))
   }
