@@ -6,10 +6,16 @@ const LOCK_WAIT_MS = 2_000
 /** Rows past which the CLI asks for --yes: writes wait about a second per million while it counts. */
 export const REBUILD_CONFIRM_ROWS = 1_000_000
 
-/** The planner's estimate of the rows in transactions (no scan): what a rebuild would count. */
+/**
+ * The planner's estimate of the rows in transactions: what a rebuild would count. A table never analysed (-1: right
+ * after a data-only restore, the very case for a rebuild) is counted, up to just past REBUILD_CONFIRM_ROWS.
+ */
 export async function estimatedTransactions(sql: Sql): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`SELECT GREATEST(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = 'transactions'::regclass`
-  return Number(row?.n ?? 0)
+  const [row] = await sql<{ n: number }[]>`SELECT reltuples::int8 AS n FROM pg_class WHERE oid = 'transactions'::regclass`
+  const estimate = Number(row?.n ?? -1)
+  if (estimate >= 0) return estimate
+  const [counted] = await sql<{ n: number }[]>`SELECT count(*)::int8 AS n FROM (SELECT 1 FROM transactions LIMIT ${REBUILD_CONFIRM_ROWS + 1}) t`
+  return Number(counted!.n)
 }
 
 /**
