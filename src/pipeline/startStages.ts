@@ -16,6 +16,7 @@ import { createBoss, createQueues } from '../jobs/queues.ts'
 import { pruneFinalTransactions, PRUNE_INTERVAL_MS } from '../prune/pruneFinal.ts'
 import { foldStatusCounts, FOLD_STATUS_COUNTS_INTERVAL_MS } from '../store/foldStatusCounts.ts'
 import { createNonceReconciler } from '../reconcile/reconcileNonces.ts'
+import { resendUnconfigured } from '../bump/resendUnconfigured.ts'
 import { startRecoverySweep } from '../recover/recoverySweep.ts'
 import { startSignWorker } from '../sign/signWorker.ts'
 import { loadSigners, type SignerRegistry } from '../signers/loadSigners.ts'
@@ -130,7 +131,12 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
     const reconciler = createNonceReconciler(ctx, chain)
     const fees = chain.config.fees
     return [
-      startLoop(`bump ${chain.chainId}`, Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))), () => bumpStalled(ctx, chain).then(() => {}), log),
+      startLoop(
+        `bump ${chain.chainId}`,
+        Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))),
+        () => bumpStalled(ctx, chain).then(() => resendUnconfigured(ctx, chain)).then(() => {}),
+        log,
+      ),
       startLoop(`reconcile ${chain.chainId}`, Math.min(15_000, Math.max(1_000, chain.config.blockTimeMs)), () => reconciler.reconcile(), log),
       // Provider health is per process: the sends skip a provider this process saw down.
       ...(opts.providerChecks ? [startProviderChecks(chain, log)] : []),

@@ -153,7 +153,8 @@ const lastUnconfiguredLook = new WeakMap<ServiceContext, number>()
 /**
  * Requests in flight on a configured chain whose signer is not configured here (removed from the config, a key
  * rotated with a backlog left): nothing here signs, bumps or resends them (QUEUED ones are handled by
- * strandedQueued). Named in the log (an error per signer, once a minute) so an operator configures the signer
+ * strandedQueued; the bump stage sends PENDING ones' signed bytes again as they are, resendUnconfigured.ts). Named in
+ * the log (an error per signer, once a minute) so an operator configures the signer
  * again or cancels them. In a rolling deploy another instance may still have the signer and carry them on.
  */
 async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
@@ -171,7 +172,7 @@ async function unconfiguredSigners(ctx: ServiceContext): Promise<void> {
         { chainId: s.chain_id, signer: s.signer, queued: s.queued, pending: s.pending },
         // Only QUEUED ones can be cancelled without it: a PENDING one's cancel is a transaction at its nonce that
         // only its key can sign (cancelTransaction refuses it, UNKNOWN_SIGNER); the log said "cancel them" for all.
-        'requests of a signer that is not configured here wait: nothing here signs (but moves those that named no signer), bumps or resends them; configure the signer again (PENDING ones need it: only their key can replace them), or cancel the QUEUED ones',
+        'requests of a signer that is not configured here wait: nothing here signs (but moves those that named no signer) or raises them (their signed bytes are sent again as they are); configure the signer again (PENDING ones need it: only their key can replace them), or cancel the QUEUED ones',
       )
 }
 
