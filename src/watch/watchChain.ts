@@ -69,9 +69,9 @@ const MAX_BULK_FAILED = 1_000
  * one. About two block times (a tick is a quarter of one); meanwhile the cursor waits before the block.
  */
 const MAX_TICKS_NOT_SERVED = 8
-/** The codes the reconciler fails a request with after its nonce was given (its signed bytes exist). */
 /** How long each provider has to answer for a block before its transactions are final (heightsInDispute). */
 const DISPUTE_ANSWER_MS = 1_000
+/** The codes the reconciler fails a request with after its nonce was given (its signed bytes exist). */
 const FAILED_AFTER_SIGNING: string[] = [ERROR_CODE.SEND_REFUSED, ERROR_CODE.INVALID_TRANSACTION]
 /** Every this many ticks, look up receipts of old PENDING attempts directly (covers blocks the scan missed). */
 const RECEIPT_SWEEP_EVERY_TICKS = 10
