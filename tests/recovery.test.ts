@@ -384,6 +384,25 @@ describe('recovery on a real anvil', () => {
     expect((await transactionsFrom(env.chain, SIGNER.address)).filter((t) => t.input === toHex('mined-again'))).toHaveLength(1)
   })
 
+  it('several CONFIRMED transactions of one replaced block, mined again in another, are reopened together and each shows its new block', async () => {
+    env = await startTestEnv({ anvil: { noMining: true } })
+    const anvil = chainControl(env)
+    await anvil.mine(2)
+    const ids = [await submit(env, { to: RECIPIENT, data: toHex('again-0') }), await submit(env, { to: RECIPIENT, data: toHex('again-1') }), await submit(env, { to: RECIPIENT, data: toHex('again-2') })]
+    for (const id of ids) await waitForStatus(env, id, (t) => t.attempts[0]?.status === 'SENT')
+    await anvil.mine()
+    const confirmed = await Promise.all(ids.map((id) => waitForStatus(env!, id, 'CONFIRMED')))
+    expect(new Set(confirmed.map((t) => t.blockHash)).size).toBe(1)
+    // One commit reopens all three (reopenMinedMany); each then settles in the new chain's block.
+    await anvil.rpc('anvil_reorg', [2, await Promise.all(ids.map(async (id) => [await rawOf(env!, id), 0]))])
+    const receipts = await Promise.all(confirmed.map((t) => env!.chain.getTransactionReceipt({ hash: t.hash })))
+    for (const [i, id] of ids.entries()) {
+      const moved = await waitForStatus(env, id, (t) => t.status === 'CONFIRMED' && t.blockHash === receipts[i]!.blockHash, 20_000)
+      expect(moved.hash).toBe(confirmed[i].hash)
+      expect(moved.events.filter((e: any) => JSON.parse(e.detail ?? '{}').reason === 'reorged_out_after_final')).toHaveLength(1)
+    }
+  })
+
   it('a CANCELLED transaction whose block a deeper reorg replaced, the request itself mined in the new chain, ends CONFIRMED: it ran', async () => {
     env = await startTestEnv({ anvil: { noMining: true } })
     const anvil = chainControl(env)
