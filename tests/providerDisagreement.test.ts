@@ -41,7 +41,11 @@ describe('providers on different branches', () => {
     // Before: CONFIRMED at once (depth 1), on the word of the one provider the watcher read.
     expect(included.status).toBe('INCLUDED')
     await new Promise((r) => setTimeout(r, 3_000))
-    expect((await getTx(env, id)).status).not.toBe('CONFIRMED')
+    const held = await getTx(env, id)
+    expect(held.status).not.toBe('CONFIRMED')
+    // Its timeline says why, once: the dashboard shows it, not only the log.
+    const said = held.events.filter((e: any) => JSON.parse(e.detail ?? '{}').reason === 'providers_disagree')
+    expect(said.map((e: any) => [e.fromStatus, e.toStatus, JSON.parse(e.detail).otherProviders])).toEqual([['INCLUDED', 'INCLUDED', ['branch']]])
     onAnotherBranch = false
     await waitFor('CONFIRMED once the providers agree', async () => (await getTx(env!, id)).status === 'CONFIRMED', 15_000)
     expect((await getTx(env, id)).blockHash).toBe(included.blockHash)

@@ -740,8 +740,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
 
   /** Blocks (height:hash) every provider asked agreed on, and those some disputed, at the head they were asked at (asked once per block). */
   let agreedAt: { head: bigint; blocks: Set<string>; disputed: Set<string> } | null = null
-  /** Disputes said in the log (once each). */
-  const disputesLogged = new Set<string>()
+  /** Disputes said in the log (once each), with the providers that had another block. */
+  const disputesLogged = new Map<string, string[]>()
+  /** Disputes said on their transactions' timelines (once each, by this process). */
+  const disputesNoted = new Set<string>()
 
   /**
    * The heights (of those given, each with the block hash the watcher has there) at which some provider that is not
@@ -774,8 +776,8 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
           disputed.add(n)
           disputedHere.add(`${n}:${hash}`)
           if (disputesLogged.has(`${n}:${hash}`)) return
-          disputesLogged.add(`${n}:${hash}`)
-          if (disputesLogged.size > 1_000) disputesLogged.delete(disputesLogged.values().next().value!)
+          disputesLogged.set(`${n}:${hash}`, others.map((p) => p.name))
+          if (disputesLogged.size > 1_000) disputesLogged.delete(disputesLogged.keys().next().value!)
           log.warn(
             { block: n, hash, otherProviders: others.map((p) => p.name) },
             'providers disagree on the block at this height: its transactions stay INCLUDED (not final) until they agree',
@@ -783,6 +785,23 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
         }),
     )
     return disputed
+  }
+
+  /**
+   * Held INCLUDED at their depth by a dispute: said on each one's timeline (an event INCLUDED → INCLUDED, reason
+   * providers_disagree), once, so the dashboard says why it is not final, not only the log.
+   */
+  async function noteDisputes(held: { id: string; block_number: number; block_hash: Hash }[]): Promise<void> {
+    const fresh = held.filter((r) => !disputesNoted.has(`${r.id}:${r.block_hash}`))
+    if (fresh.length === 0) return
+    await sql`
+      INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
+      SELECT v.id, 'INCLUDED', 'INCLUDED', jsonb_build_object('reason', 'providers_disagree', 'block', v.block, 'otherProviders', v.others::jsonb)
+      FROM unnest(${pgArray(fresh.map((r) => r.id))}::uuid[], ${pgArray(fresh.map((r) => r.block_number))}::bigint[],
+                  ${pgArray(fresh.map((r) => JSON.stringify(disputesLogged.get(`${r.block_number}:${r.block_hash}`) ?? [])))}::text[]) AS v(id, block, others)
+      WHERE EXISTS (SELECT 1 FROM transactions t WHERE t.id = v.id AND t.status = 'INCLUDED')`
+    for (const r of fresh) disputesNoted.add(`${r.id}:${r.block_hash}`)
+    if (disputesNoted.size > 100_000) disputesNoted.clear()
   }
 
   /** INCLUDED transactions: confirmed at depth, or back to PENDING if their block left the canonical chain. */
@@ -820,6 +839,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const atDepth = included.filter((r) => canonical.get(r.block_number) === r.block_hash && Number(head) - r.block_number + 1 >= depth)
     const disputed = await heightsInDispute(new Map(atDepth.map((r) => [r.block_number, r.block_hash])), head)
     const done = atDepth.filter((r) => !disputed.has(r.block_number))
+    await noteDisputes(atDepth.filter((r) => disputed.has(r.block_number)))
     // Looked at again on the next tick (not the next block) where a height's block was not found (a lagging node) or
     // is disputed; else only once something changes.
     let decided = disputed.size === 0 && numbers.every((n) => canonical.has(n))
