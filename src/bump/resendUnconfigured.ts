@@ -12,21 +12,41 @@ const RESEND_BATCH = 100
  * again as they are, every other bumpAfterMs: their latest signed bytes need no key. Nothing here can raise them, but a
  * node that dropped them (a restart, a full pool, a fee spike that passed) gets them back. Before, nothing sent them
  * again at all, and one a node dropped stayed PENDING for good. (The recovery sweep names such signers in the log.)
+ *
+ * Rows are claimed first (their last_sent_at moved on, SKIP LOCKED), so several instances without the signer do
+ * not all send the same ones. Not taken: one never sent (the recovery sweep's, after its grace: another instance may
+ * be sending it right now), a request's own bytes past its validUntil (sent again, they ran late; its cancel, if one
+ * was signed, goes), and one whose last answer was "nonce too low" (its nonce was used; the receipt sweep settles
+ * it if it was ours): sent again for ever, every provider refusing it each time.
  */
 export async function resendUnconfigured(ctx: ServiceContext, chain: ChainClients): Promise<number> {
   const configured = ctx.signers.forChain(chain.chainId).map((s) => s.address)
-  const rows = await ctx.db.sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
-    SELECT a.transaction_id, a.nonce::int AS nonce, a.hash, a.raw
-    FROM (SELECT id, execution, valid_until FROM transactions
-          WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])
-            -- Twice bumpAfterMs: in a rolling deploy another instance may still have the signer and raise them once
-            -- bumpAfterMs has passed since the last send. A resend here at the same moment moved that on (each send
-            -- does), and could keep taking the raise's turn.
-            AND (last_sent_at IS NULL OR last_sent_at < now() - ${`${2 * chain.config.fees.bumpAfterMs} milliseconds`}::interval)
-          ORDER BY signer, nonce LIMIT ${RESEND_BATCH}) t
-    JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
-    -- Not a request's own bytes past its validUntil: sent again, they ran late (its cancel, if one was signed, goes).
-    WHERE NOT (a.purpose = 'REQUEST' AND COALESCE(t.valid_until <= now(), false))`
+  type Resend = { transaction_id: string; nonce: number; hash: Hex; raw: Hex }
+  const rows: Resend[] = await ctx.db.sql.begin(async (tx): Promise<Resend[]> => {
+    const claimed = await tx<{ id: string; execution: number }[]>`
+      UPDATE transactions SET last_sent_at = now()
+      WHERE id IN (
+        SELECT t.id FROM transactions t
+        WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING' AND t.signer <> ALL(${pgArray(configured)}::text[])
+          -- Twice bumpAfterMs: in a rolling deploy another instance may still have the signer and raise them once
+          -- bumpAfterMs has passed since the last send. A resend here at the same moment moved that on (each send
+          -- does), and could keep taking the raise's turn.
+          AND t.last_sent_at < now() - ${`${2 * chain.config.fees.bumpAfterMs} milliseconds`}::interval
+          AND (t.valid_until IS NULL OR t.valid_until > now()
+               OR EXISTS (SELECT 1 FROM attempts c WHERE c.transaction_id = t.id AND c.execution = t.execution AND c.purpose = 'CANCEL'))
+          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution
+                          AND a.id = (SELECT max(id) FROM attempts WHERE transaction_id = t.id AND execution = t.execution)
+                          AND a.providers->-1->>'outcome' = 'nonce_too_low')
+        ORDER BY t.signer, t.nonce LIMIT ${RESEND_BATCH}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING id, execution`
+    if (claimed.length === 0) return []
+    return tx<Resend[]>`
+      SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce::int AS nonce, a.hash, a.raw
+      FROM attempts a JOIN unnest(${pgArray(claimed.map((c) => c.id))}::uuid[], ${pgArray(claimed.map((c) => c.execution))}::int[]) AS v(id, execution)
+        ON a.transaction_id = v.id AND a.execution = v.execution
+      ORDER BY a.transaction_id, a.id DESC`
+  })
   if (rows.length === 0) return 0
   await broadcastAttempts(ctx, chain, rows.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
   return rows.length

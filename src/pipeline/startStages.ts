@@ -134,7 +134,12 @@ export async function startStages(ctx: ServiceContext, opts: { providerChecks: b
       startLoop(
         `bump ${chain.chainId}`,
         Math.min(1_000, Math.max(100, Math.floor(fees.bumpAfterMs / 4))),
-        () => bumpStalled(ctx, chain).then(() => resendUnconfigured(ctx, chain)).then(() => {}),
+        // The resend beside the bump, not after it: a bump pass that fails (or waits on a slow provider) does not hold it up.
+        () =>
+          Promise.all([
+            bumpStalled(ctx, chain),
+            resendUnconfigured(ctx, chain).catch((err: unknown) => log.warn({ err, chainId: chain.chainId }, 'sending a removed signer\'s transactions again failed; tried again later')),
+          ]).then(() => {}),
         log,
       ),
       startLoop(`reconcile ${chain.chainId}`, Math.min(15_000, Math.max(1_000, chain.config.blockTimeMs)), () => reconciler.reconcile(), log),

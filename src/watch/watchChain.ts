@@ -799,7 +799,10 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       SELECT v.id, 'INCLUDED', 'INCLUDED', jsonb_build_object('reason', 'providers_disagree', 'block', v.block, 'otherProviders', v.others::jsonb)
       FROM unnest(${pgArray(fresh.map((r) => r.id))}::uuid[], ${pgArray(fresh.map((r) => r.block_number))}::bigint[],
                   ${pgArray(fresh.map((r) => JSON.stringify(disputesLogged.get(`${r.block_number}:${r.block_hash}`) ?? [])))}::text[]) AS v(id, block, others)
-      WHERE EXISTS (SELECT 1 FROM transactions t WHERE t.id = v.id AND t.status = 'INCLUDED')`
+      WHERE EXISTS (SELECT 1 FROM transactions t WHERE t.id = v.id AND t.status = 'INCLUDED')
+        -- Once per block, also across restarts and leader changes.
+        AND NOT EXISTS (SELECT 1 FROM transaction_events e WHERE e.transaction_id = v.id AND e.to_status = 'INCLUDED'
+                        AND e.detail->>'reason' = 'providers_disagree' AND (e.detail->>'block')::bigint = v.block)`
     for (const r of fresh) disputesNoted.add(`${r.id}:${r.block_hash}`)
     if (disputesNoted.size > 100_000) disputesNoted.clear()
   }
