@@ -33,6 +33,9 @@ describe('a signer removed from the config with transactions in flight', () => {
     await anvil.dropAll()
     const key = privateKeyToAccount(SIGNER.privateKey)
     const elsewhere = await key.signTransaction({ chainId: 31337, type: 'eip1559', nonce: Number(otherSent.attempts[0].nonce), to: key.address, value: 0n, gas: 21_000n, maxFeePerGas: 50_000_000_000n, maxPriorityFeePerGas: 2_000_000_000n })
+    // In the pool before the new service starts (with fees ours cannot replace): else a resend of ours could take
+    // that nonce first.
+    await env.chain.request({ method: 'eth_sendRawTransaction', params: [elsewhere] })
     service = await startService({
       config: testConfig(env.anvil.url, (c) => {
         c.signers = [{ name: 'anvil-2', chainIds: [31337], privateKey: ANVIL_DEV_ACCOUNTS[2].privateKey }]
@@ -45,8 +48,6 @@ describe('a signer removed from the config with transactions in flight', () => {
     })
     // Before: nothing sent it again, and it stayed PENDING for good.
     await waitFor('its bytes back in the node\'s pool', async () => env!.chain.getTransaction({ hash: sent.attempts[0].hash }).then(() => true, () => false), 15_000)
-    await anvil.mine()
-    await env.chain.request({ method: 'eth_sendRawTransaction', params: [elsewhere] })
     await anvil.mine()
     const done = await waitFor('CONFIRMED', async () => {
       const res = await fetch(`${service!.url}/graphql`, {
