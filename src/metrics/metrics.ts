@@ -237,6 +237,8 @@ export function registerWatcherGauge(metrics: Metrics, watchers: Array<{ chainId
 /** Scrapes should not hammer Postgres: the counts are reused for this long. */
 const STATUS_CACHE_MS = 2_000
 const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
+/** Said in the help of each gauge read from the database: with several instances, each reports the same figure. */
+const FROM_DATABASE = ' (read from the database: the same on every instance, so take max, not sum)'
 
 /**
  * Gauges read from Postgres on scrape: unfinished transactions by chain and status, and
@@ -244,9 +246,6 @@ const NON_FINAL = ['QUEUED', 'PENDING', 'INCLUDED'] as const
  * unfinished rows; and every status, final ones included, from the trigger-kept counters
  * (never a scan of the retention window). Bounded by a statement timeout.
  */
-/** Said in the help of each gauge read from the database: with several instances, each reports the same figure. */
-const FROM_DATABASE = ' (read from the database: the same on every instance, so take max, not sum)'
-
 export function registerDatabaseGauges(
   metrics: Metrics,
   sql: Sql,
