@@ -21,32 +21,24 @@ const RESEND_BATCH = 100
  */
 export async function resendUnconfigured(ctx: ServiceContext, chain: ChainClients): Promise<number> {
   const configured = ctx.signers.forChain(chain.chainId).map((s) => s.address)
-  type Resend = { transaction_id: string; nonce: number; hash: Hex; raw: Hex }
-  const rows: Resend[] = await ctx.db.sql.begin(async (tx): Promise<Resend[]> => {
-    const claimed = await tx<{ id: string; execution: number }[]>`
-      UPDATE transactions SET last_sent_at = now()
-      WHERE id IN (
-        SELECT t.id FROM transactions t
-        WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING' AND t.signer <> ALL(${pgArray(configured)}::text[])
-          -- Twice bumpAfterMs: in a rolling deploy another instance may still have the signer and raise them once
-          -- bumpAfterMs has passed since the last send. A resend here at the same moment moved that on (each send
-          -- does), and could keep taking the raise's turn.
-          AND t.last_sent_at < now() - ${`${2 * chain.config.fees.bumpAfterMs} milliseconds`}::interval
-          AND (t.valid_until IS NULL OR t.valid_until > now()
-               OR EXISTS (SELECT 1 FROM attempts c WHERE c.transaction_id = t.id AND c.execution = t.execution AND c.purpose = 'CANCEL'))
-          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.transaction_id = t.id AND a.execution = t.execution
-                          AND a.id = (SELECT max(id) FROM attempts WHERE transaction_id = t.id AND execution = t.execution)
-                          AND a.providers->-1->>'outcome' = 'nonce_too_low')
-        ORDER BY t.signer, t.nonce LIMIT ${RESEND_BATCH}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING id, execution`
-    if (claimed.length === 0) return []
-    return tx<Resend[]>`
-      SELECT DISTINCT ON (a.transaction_id) a.transaction_id, a.nonce::int AS nonce, a.hash, a.raw
-      FROM attempts a JOIN unnest(${pgArray(claimed.map((c) => c.id))}::uuid[], ${pgArray(claimed.map((c) => c.execution))}::int[]) AS v(id, execution)
-        ON a.transaction_id = v.id AND a.execution = v.execution
-      ORDER BY a.transaction_id, a.id DESC`
-  })
+  // One statement: the rows and their latest attempt (read once, for both the checks and the bytes), claimed.
+  const rows = await ctx.db.sql<{ transaction_id: string; nonce: number; hash: Hex; raw: Hex }[]>`
+    UPDATE transactions SET last_sent_at = now()
+    FROM (
+      SELECT t.id, a.nonce, a.hash, a.raw FROM transactions t
+      JOIN LATERAL (SELECT * FROM attempts WHERE transaction_id = t.id AND execution = t.execution ORDER BY id DESC LIMIT 1) a ON true
+      WHERE t.chain_id = ${chain.chainId} AND t.status = 'PENDING' AND t.signer <> ALL(${pgArray(configured)}::text[])
+        -- Twice bumpAfterMs: in a rolling deploy another instance may still have the signer and raise them once
+        -- bumpAfterMs has passed since the last send. A resend here at the same moment moved that on (each send
+        -- does), and could keep taking the raise's turn.
+        AND t.last_sent_at < now() - ${`${2 * chain.config.fees.bumpAfterMs} milliseconds`}::interval
+        -- Once a cancel is signed, every later attempt is a cancel: a latest REQUEST past validUntil has none.
+        AND (t.valid_until IS NULL OR t.valid_until > now() OR a.purpose = 'CANCEL')
+        AND a.providers->-1->>'outcome' IS DISTINCT FROM 'nonce_too_low'
+      ORDER BY t.signer, t.nonce LIMIT ${RESEND_BATCH}
+      FOR UPDATE OF t SKIP LOCKED) c
+    WHERE transactions.id = c.id
+    RETURNING c.id AS transaction_id, c.nonce::int AS nonce, c.hash, c.raw`
   if (rows.length === 0) return 0
   await broadcastAttempts(ctx, chain, rows.map((r) => ({ transactionId: r.transaction_id, nonce: r.nonce, hash: r.hash, raw: r.raw })))
   return rows.length
