@@ -239,10 +239,12 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
    */
   async function unconfiguredToSweep(): Promise<Address[]> {
     const configured = ctx.signers.forChain(chainId).map((s) => s.address)
-    const failed = await sql<{ signer: Address }[]>`
-      SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'FAILED' AND final_at > now() - interval '1 day'
+    const rows = await sql<{ signer: Address }[]>`
+      SELECT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])
+      UNION
+      SELECT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'FAILED' AND final_at > now() - interval '1 day'
         AND error_code = ANY(${pgArray(FAILED_AFTER_SIGNING)}::text[]) AND signer <> ALL(${pgArray(configured)}::text[])`
-    return [...new Set([...(await unconfiguredPending()), ...failed.map((r) => r.signer)])]
+    return rows.map((r) => r.signer)
   }
 
   async function saveCursor(c: Cursor): Promise<void> {
