@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
+import { isLockTimeout } from './lockTimeout.ts'
 import { openPostgres } from './socketUrl.ts'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url))
@@ -55,7 +56,7 @@ export async function migrateDatabase(databaseUrl: string, opts: { onRetry?: (er
           await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: MIGRATIONS_SCHEMA, migrationsTable: MIGRATIONS_TABLE })
           break
         } catch (err) {
-          const lockBusy = (err as { code?: string }).code === '55P03' || (err as { cause?: { code?: string } }).cause?.code === '55P03'
+          const lockBusy = isLockTimeout(err)
           const delay = RETRY_DELAYS_MS[attempt]
           if (lockBusy && delay !== undefined) {
             opts.onRetry?.(err as Error, delay)

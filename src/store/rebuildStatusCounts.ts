@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.ts'
+import { isLockTimeout } from '../db/lockTimeout.ts'
 
 /** How long the rebuild waits for its lock on transactions before it gives up. */
 const LOCK_WAIT_MS = 2_000
@@ -30,7 +31,7 @@ export async function rebuildStatusCounts(sql: Sql): Promise<number> {
     // it gives up instead, and says so.
     await tx.unsafe(`SET LOCAL lock_timeout = '${LOCK_WAIT_MS}ms'`)
     await tx`LOCK TABLE transactions IN SHARE ROW EXCLUSIVE MODE`.catch((err: unknown) => {
-      if ((err as { code?: string }).code !== '55P03') throw err
+      if (!isLockTimeout(err)) throw err
       throw new Error(`another transaction is writing to the transactions table (waited ${LOCK_WAIT_MS / 1000} s for it; writes queued behind this meanwhile): nothing was changed, try again`)
     })
     await tx`SET LOCAL lock_timeout = 0`
