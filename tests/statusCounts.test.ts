@@ -260,3 +260,38 @@ describe('entries into each status (txb_transactions_entered_total)', () => {
     }
   })
 })
+
+describe('the counters on a large update', () => {
+  it('join the statement rows by hash, not a nested loop planned for the first small update of the connection', async () => {
+    // The plan of the trigger's own statement, as auto_explain tells it (a notice per statement, nested ones too).
+    // PL/pgSQL kept the plan of its first call for the connection's life: made for one row, it stayed a nested
+    // loop over both transition tables, and a block's 2,000 receipts spent 0.5 s in the trigger (quadratic).
+    const db = await createTestDatabase()
+    const plans: string[] = []
+    const sql = postgres(db.url, { max: 1, onnotice: (n) => plans.push(String(n.message)) })
+    try {
+      await migrateDatabase(db.url)
+      await sql`INSERT INTO transactions (chain_id, signer, status) SELECT 31337, '0x1111111111111111111111111111111111111111', 'QUEUED' FROM generate_series(1, 2001)`
+      await sql`LOAD 'auto_explain'`
+      await sql`SET auto_explain.log_min_duration = 0`
+      await sql`SET auto_explain.log_nested_statements = on`
+      await sql`SET auto_explain.log_level = 'notice'`
+      const toPending = (n: number) => sql`
+        UPDATE transactions t SET status = 'PENDING', nonce = t.seq
+        FROM (SELECT id FROM transactions WHERE status = 'QUEUED' ORDER BY seq LIMIT ${n}) v WHERE t.id = v.id`
+      await toPending(1)
+      plans.length = 0
+      await toPending(2000)
+      const trigger = plans.filter((p) => p.includes('INSERT INTO status_count_deltas'))
+      expect(trigger).toHaveLength(1)
+      // The transition tables joined on id by a hash or a merge (the nested loop's was a join filter on each pair).
+      expect(trigger[0]).toMatch(/(Hash|Merge) Cond: \(\w+\.id = \w+\.id\)/)
+      const [counts] = await sql<{ pending: number; queued: number }[]>`
+        SELECT sum(delta) FILTER (WHERE status = 'PENDING')::int AS pending, sum(delta) FILTER (WHERE status = 'QUEUED')::int AS queued FROM status_count_deltas`
+      expect(counts).toEqual({ pending: 2001, queued: 0 })
+    } finally {
+      await sql.end()
+      await db.drop()
+    }
+  })
+})
