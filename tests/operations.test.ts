@@ -250,6 +250,9 @@ describe('metrics, readiness and retention', () => {
       INSERT INTO transaction_events (transaction_id, from_status, to_status)
       SELECT id, 'QUEUED', 'FAILED' FROM transactions WHERE api_key_name = 'prune-test'`
     await sql`
+      INSERT INTO attempts (transaction_id, execution, chain_id, signer, nonce, hash, raw, gas_limit, status)
+      SELECT id, 1, 31337, ${RECIPIENT}, seq, '0xprune' || seq, '0x00', 21000, 'REJECTED' FROM transactions WHERE api_key_name = 'prune-test'`
+    await sql`
       INSERT INTO transactions (chain_id, signer, "to", status, error_code, final_at, api_key_name)
       SELECT 31337, ${RECIPIENT}, ${RECIPIENT}, 'FAILED', 'EXPIRED', now() - interval '10 days', 'prune-test-recent' FROM generate_series(1, 5)`
     const before = Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)
@@ -258,6 +261,7 @@ describe('metrics, readiness and retention', () => {
     expect(Number((await sql`SELECT count(*)::int AS n FROM transactions`)[0]!.n)).toBe(before - old)
     expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE api_key_name = 'prune-test-recent'`)[0]!.n).toBe(5)
     expect((await sql`SELECT count(*)::int AS n FROM transaction_events e LEFT JOIN transactions t ON t.id = e.transaction_id WHERE t.id IS NULL`)[0]!.n).toBe(0)
+    expect((await sql`SELECT count(*)::int AS n FROM attempts a LEFT JOIN transactions t ON t.id = a.transaction_id WHERE t.id IS NULL`)[0]!.n).toBe(0)
     // The service's own transactions (recent, confirmed) are still there.
     expect((await sql`SELECT count(*)::int AS n FROM transactions WHERE status = 'CONFIRMED'`)[0]!.n).toBeGreaterThan(0)
     expect(await pruneFinalTransactions(sql, { retentionDays: 30 })).toBe(0)

@@ -10,7 +10,7 @@ export const PRUNE_INTERVAL_MS = 60_000
 
 /**
  * Deletes final transactions (CONFIRMED, REVERTED, FAILED, CANCELLED) whose final_at
- * is older than `retentionDays`, with their attempts (ON DELETE CASCADE) and events (same statement),
+ * is older than `retentionDays`, with their attempts and events (same statement: neither has a foreign key),
  * oldest first, in batches. SKIP LOCKED: instances running this together, or an
  * admin retrying an old FAILED row, never wait on each other. Returns rows deleted.
  */
@@ -32,6 +32,8 @@ export async function pruneFinalTransactions(
         DELETE FROM transactions t USING doomed WHERE t.id = doomed.id AND t.final_at IS NOT NULL RETURNING t.id
       ), events AS (
         DELETE FROM transaction_events e USING gone WHERE e.transaction_id = gone.id
+      ), attempts AS (
+        DELETE FROM attempts a USING gone WHERE a.transaction_id = gone.id
       )
       SELECT count(*)::int AS n FROM gone`
     total += deleted!.n
