@@ -20,7 +20,7 @@ describe('a signer removed from the config with transactions in flight', () => {
     env = service = undefined
   })
 
-  it('its PENDING transaction a node dropped is sent again as it is, and confirms; one whose nonce was used elsewhere is not sent for ever', async () => {
+  it('its PENDING transaction a node dropped is sent again as it is, and confirms; one whose nonce was used elsewhere is queued again and runs once, by the signer configured now', async () => {
     env = await startTestEnv({ anvil: { noMining: true }, config: (c) => (c.chains[0].fees = { bumpAfterMs: 500 }) })
     const anvil = chainControl(env)
     const id = await submit(env, { to: RECIPIENT, value: '4711' })
@@ -59,14 +59,35 @@ describe('a signer removed from the config with transactions in flight', () => {
       return t?.status === 'CONFIRMED' && t
     }, 20_000)
     expect(done.hash).toBe(sent.attempts[0].hash)
-    // The second: answered "nonce too low" once, then left alone (the receipt sweep would settle it had it been ours).
+    // The second: its bytes answered "nonce too low" (the key took that nonce elsewhere). Before, it stayed PENDING for
+    // good: nothing reconciled a signer no longer configured. Now it is queued again and, as it named no signer, moves
+    // to the one configured now once its old one has been idle a while (2 minutes: the test says it was 3 ago).
     const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} })
     try {
-      const answers = async () => (await sql<{ providers: { outcome: string }[] }[]>`SELECT providers FROM attempts WHERE transaction_id = ${other}`)[0]!.providers
+      const answers = async () => (await sql<{ providers: { outcome: string }[] }[]>`SELECT providers FROM attempts WHERE transaction_id = ${other} ORDER BY id LIMIT 1`)[0]!.providers
       await waitFor('a nonce_too_low answer', async () => (await answers()).at(-1)?.outcome === 'nonce_too_low', 15_000)
-      const seen = (await answers()).length
-      await new Promise((r) => setTimeout(r, 3_000))
-      expect((await answers()).length).toBe(seen)
+      await sql`UPDATE signer_nonces SET updated_at = now() - interval '3 minutes' WHERE signer = ${SIGNER.address}`
+      const moved = await waitFor('signed again by the signer configured now', async () => {
+        const [row] = await sql<{ status: string; execution: number; signer: string }[]>`SELECT status, execution, signer FROM transactions WHERE id = ${other}`
+        return row!.status === 'PENDING' && row!.execution > 1 && row
+      }, 40_000)
+      expect(moved).toEqual({ status: 'PENDING', execution: 2, signer: ANVIL_DEV_ACCOUNTS[2].address })
+      const events = await sql<{ from_status: string; to_status: string; detail: any }[]>`SELECT from_status, to_status, detail FROM transaction_events WHERE transaction_id = ${other} ORDER BY id`
+      expect(events.map((e) => `${e.from_status}>${e.to_status}:${e.detail?.action ?? e.detail?.reason ?? ''}`)).toEqual([
+        'null>QUEUED:',
+        'QUEUED>PENDING:',
+        'PENDING>QUEUED:nonce_used_elsewhere',
+        'QUEUED>QUEUED:signer_changed',
+        'QUEUED>PENDING:',
+      ])
+      await anvil.mine()
+      const [settled] = await waitFor('the second CONFIRMED', async () => {
+        const rows = await sql<{ status: string; mined_hash: string }[]>`SELECT status, mined_hash FROM transactions WHERE id = ${other}`
+        return rows[0]!.status === 'CONFIRMED' && rows
+      }, 20_000)
+      // On chain once, from the signer configured now: the key's own transaction took its first nonce.
+      const mined = await env.chain.getTransaction({ hash: settled!.mined_hash as `0x${string}` })
+      expect([mined.from.toLowerCase(), mined.to?.toLowerCase(), mined.value]).toEqual([ANVIL_DEV_ACCOUNTS[2].address.toLowerCase(), RECIPIENT.toLowerCase(), 4712n])
     } finally {
       await sql.end()
     }

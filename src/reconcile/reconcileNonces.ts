@@ -53,8 +53,13 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
   /** Transactions left PENDING because their attempt ran unindexed, or could not be looked for (said once each). */
   const unindexed = new Set<string>()
 
-  async function reconcileSigner(signer: Signer, seenNow: Set<string>): Promise<void> {
-    const address = signer.address
+  /**
+   * `signer`: undefined for a signer no longer in the config with PENDING transactions (a key rotated out with some
+   * in flight). Everything but filling holes needs no key: one of its transactions whose nonce another one took is
+   * queued again as any other (then moved to a configured signer if it named none, else it waits for its own:
+   * recoverySweep.ts), where before it stayed PENDING for good, its bytes answered "nonce too low".
+   */
+  async function reconcileSigner(address: Address, signer: Signer | undefined, seenNow: Set<string>): Promise<void> {
     const [latest, pending] = await Promise.all([
       chain.read.getTransactionCount({ address, blockTag: 'latest' }),
       chain.read.getTransactionCount({ address, blockTag: 'pending' }),
@@ -67,7 +72,9 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     // 1. Used elsewhere: nonces below the chain's count are gone whoever used them.
     const [state] = await sql<{ next_nonce: number; updated_at: Date }[]>`SELECT next_nonce, updated_at FROM signer_nonces WHERE chain_id = ${chain.chainId} AND signer = ${address}`
     if (!state) return // never signed anything yet: the sign stage starts from the chain's count
-    if (latest > state.next_nonce) {
+    // Not for a signer no longer configured: raising its row marked it as in use (recoverySweep.ts' SIGNER_ACTIVE), and
+    // its QUEUED requests that named no signer stayed on it two minutes more. The sign stage does both once it is back.
+    if (signer && latest > state.next_nonce) {
       // First, any of those nonces that holds one of our requests this database forgot signing is taken as its
       // execution (adoptLostTransactions.ts); a search that fails leaves the nonce where it is for this pass.
       await adoptLostTransactions(ctx, chain, address, state.next_nonce, latest, state.updated_at)
@@ -159,6 +166,13 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
         log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; cancelled (or filler) transaction FAILED, not queued again')
         continue
       }
+      if (!signer) {
+        log.warn(
+          { txId: t.id, nonce: t.nonce, signer: address },
+          'nonce consumed by another transaction of this key; queued again, and its signer is not configured here: it moves to another signer if it named none, else it waits for its own',
+        )
+        continue
+      }
       log.warn({ txId: t.id, nonce: t.nonce }, 'nonce consumed by another transaction of this key; queued again for a new nonce')
       ctx.kickSigner(chain.chainId, address)
     }
@@ -202,7 +216,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     // the pending nonce before deciding").
     await settleUnrecognizedRefusals(address, pending, twice)
 
-    // 4. Holes between the chain's count and our next nonce.
+    // 4. Holes between the chain's count and our next nonce. Filling one takes the key.
+    if (!signer) return
     const holes = await sql<{ nonce: number }[]>`
       SELECT n::bigint AS nonce FROM signer_nonces s, generate_series(${Math.max(latest, pending)}::bigint, s.next_nonce - 1) AS n
       WHERE s.chain_id = ${chain.chainId} AND s.signer = ${address}
@@ -393,15 +408,20 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
     async reconcile(): Promise<void> {
       const pass = ++passes
       const seenNow = new Set<string>()
-      for (const signer of ctx.signers.forChain(chain.chainId))
+      const configured = ctx.signers.forChain(chain.chainId)
+      const unconfigured = await sql<{ signer: Address }[]>`
+        SELECT DISTINCT signer FROM transactions
+        WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured.map((s) => s.address))}::text[])`
+      const each: [Address, Signer | undefined][] = [...configured.map((s): [Address, Signer] => [s.address, s]), ...unconfigured.map((r): [Address, undefined] => [r.signer, undefined])]
+      for (const [address, signer] of each)
         try {
-          await reconcileSigner(signer, seenNow)
-          failuresOf(signer.address).succeeded()
+          await reconcileSigner(address, signer, seenNow)
+          failuresOf(address).succeeded()
         } catch (err) {
           // One signer's trouble (its remote signer down while a hole needs a filler, a failed read) stops only its
           // own pass: the first failure used to end the pass for every signer after it on the chain. What it did
           // not see again this pass needs two passes in a row again, as a condition seen for the first time does.
-          failuresOf(signer.address).failed(err)
+          failuresOf(address).failed(err)
         }
       if (pass > handedOn) {
         seenBefore = seenNow
