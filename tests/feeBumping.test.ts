@@ -203,6 +203,8 @@ describe('fee bumping and rebroadcast (anvil with mining on demand)', () => {
     const receipt = await env.chain.getTransactionReceipt({ hash: t.hash })
     expect(receipt.status).toBe('success')
     expect(BigInt(t.attempts.find((a: any) => a.hash === t.hash).maxFeePerGas)).toBeGreaterThanOrEqual(spike)
+    // The attempt that mined is MINED, every other one REPLACED.
+    expect(t.attempts.map((a: any) => a.status)).toEqual(t.attempts.map((a: any) => (a.hash === t.hash ? 'MINED' : 'REPLACED')))
     expect(await env.chain.getTransactionCount({ address: SIGNER.address })).toBe(1)
   })
 

@@ -173,7 +173,9 @@ export async function broadcastAttempts(
       -- it may mine now, so its transaction must not be failed for it and its nonce handed on.
       status = CASE WHEN v.sent AND attempts.status IN ('SIGNED', 'REJECTED') THEN 'SENT'
                     WHEN v.refused AND attempts.status = 'SIGNED' THEN 'REJECTED' ELSE attempts.status END
-    FROM v WHERE attempts.hash = v.hash
+    -- The hashes listed as well, so the planner can look them up (attempts_hash_key) or filter a scan by them: joined
+    -- alone, it hashed the whole table while its statistics were a fresh table's (20-24 ms for 200 in a drain, 13 after).
+    FROM v WHERE attempts.hash = ANY(${pgArray(hashes)}::text[]) AND attempts.hash = v.hash
     -- Not at the fee cap (there a raise is impossible), nor for an attempt a node took before (the bump stage sends the
     -- same bytes again for it): a due row was sent again on every pass (each second) to a node that refuses it,
     -- instead of every bumpAfterMs.
@@ -192,7 +194,7 @@ export async function broadcastAttempts(
                              WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_message END
       FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
                   ${pgArray(recorded.map((r) => r.short))}::text[], ${pgArray(recorded.map((r) => r.fee_too_low))}::boolean[]) AS a(transaction_id, sent, short, fee_too_low)
-      WHERE transactions.id = a.transaction_id`
+      WHERE transactions.id = ANY(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[]) AND transactions.id = a.transaction_id`
   const shortIds = recorded.filter((r) => r.short !== null).map((r) => r.transaction_id)
   if (shortIds.length)
     // And on its signer, as the sign stage flags one: the short-of-funds gauge and the dashboard's notice to fund

@@ -307,11 +307,14 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       includedMoved = true
       const movedIds = pgArray(moved.map((m) => m.id))
       // The attempt that mined is MINED; every other attempt of the same execution was replaced by it.
+      // By their ids, with each row's execution as the update above left it: joined through transactions instead,
+      // the planner read both tables whole while their statistics were a fresh table's (a block of 937 in a burst's
+      // drain: 24 ms, 9 of it the scan of transactions).
       await tx`
         UPDATE attempts a SET status = CASE WHEN a.hash = m.mined_hash THEN 'MINED' ELSE 'REPLACED' END
-        FROM unnest(${movedIds}::uuid[], ${pgArray(moved.map((m) => m.mined_hash))}::text[]) AS m(id, mined_hash)
-        JOIN transactions t ON t.id = m.id
-        WHERE a.transaction_id = m.id AND a.execution = t.execution`
+        FROM unnest(${movedIds}::uuid[], ${pgArray(moved.map((m) => m.mined_hash))}::text[], ${pgArray(moved.map((m) => m.execution))}::int[])
+          AS m(id, mined_hash, execution)
+        WHERE a.transaction_id = ANY(${movedIds}::uuid[]) AND a.transaction_id = m.id AND a.execution = m.execution`
       await tx`
         INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
         SELECT t.id, 'PENDING', 'INCLUDED', jsonb_build_object('hash', t.mined_hash, 'blockNumber', t.block_number, 'receiptStatus', t.receipt_status)
