@@ -32,7 +32,7 @@ export async function pruneFinalTransactions(
         DELETE FROM transactions t USING doomed WHERE t.id = doomed.id AND t.final_at IS NOT NULL RETURNING t.id
       ), events AS (
         DELETE FROM transaction_events e USING gone WHERE e.transaction_id = gone.id
-      ), attempts AS (
+      ), gone_attempts AS (
         DELETE FROM attempts a USING gone WHERE a.transaction_id = gone.id
       )
       SELECT count(*)::int AS n FROM gone`

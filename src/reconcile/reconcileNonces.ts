@@ -38,6 +38,13 @@ function takenBetween(chain: ChainClients, from: number, to: number): boolean {
  *   filled with a zero-value self-transfer so nothing waits behind it.
  * Conditions that could be a lagging provider must be seen on two passes in a row.
  */
+/**
+ * Said when a transaction of a signer no longer configured fails at a nonce the chain has not used: only its key can
+ * fill it, so its later transactions wait behind it (they were stuck behind the failed one already).
+ */
+const NO_FILLER =
+  'its signer is not configured here, so nothing fills its nonce: the signer\'s later transactions wait until an instance with the signer runs'
+
 export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) {
   const { sql } = ctx.db
   const log = ctx.log.child({ module: 'reconcile', chainId: chain.chainId })
@@ -209,12 +216,17 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
             INSERT INTO transaction_events (transaction_id, from_status, to_status, detail)
             VALUES (${t.id}, 'PENDING', 'FAILED', ${tx.json({ code: ERROR_CODE.INVALID_TRANSACTION, nonce: t.nonce })}::jsonb)`
       })
-      log.warn({ txId: t.id, nonce: t.nonce, reason: t.message }, 'transaction refused as invalid by every provider; FAILED, its nonce will be filled')
+      log.warn(
+        { txId: t.id, nonce: t.nonce, reason: t.message },
+        signer
+          ? 'transaction refused as invalid by every provider; FAILED, its nonce will be filled'
+          : `transaction refused as invalid by every provider; FAILED. ${NO_FILLER}`,
+      )
     }
 
     // 3b. No provider took it, in words we do not recognize (DESIGN.md: "treat as possibly sent: check receipts and
     // the pending nonce before deciding").
-    await settleUnrecognizedRefusals(address, pending, twice)
+    await settleUnrecognizedRefusals(address, signer !== undefined, pending, twice)
 
     // 4. Holes between the chain's count and our next nonce. Filling one takes the key.
     if (!signer) return
@@ -298,7 +310,7 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
    *   refuses everything, which is provider trouble, never fails anything); then FAILED with SEND_REFUSED, which
    *   hands its nonce on (step 4 fills it if a later transaction already holds the next one).
    */
-  async function settleUnrecognizedRefusals(address: Address, pendingCount: number, twice: (key: string) => boolean): Promise<void> {
+  async function settleUnrecognizedRefusals(address: Address, configured: boolean, pendingCount: number, twice: (key: string) => boolean): Promise<void> {
     const refused = await sql<{ id: string; nonce: number; execution: number }[]>`
       SELECT t.id, t.nonce, t.execution FROM transactions t
       WHERE t.chain_id = ${chain.chainId} AND t.signer = ${address} AND t.status = 'PENDING' AND t.last_sent_at IS NOT NULL
@@ -353,7 +365,11 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
           VALUES (${t.id}, 'PENDING', 'FAILED', ${tx.json({ code: ERROR_CODE.SEND_REFUSED, nonce: t.nonce })}::jsonb)`
         return true
       })
-      if (moved) log.warn({ txId: t.id, nonce: t.nonce, reason: message }, 'no provider took the transaction (unrecognized answers) and no node holds it; FAILED, its nonce is handed on')
+      if (moved)
+        log.warn(
+          { txId: t.id, nonce: t.nonce, reason: message },
+          `no provider took the transaction (unrecognized answers) and no node holds it; FAILED, ${configured ? 'its nonce is handed on' : NO_FILLER}`,
+        )
     }
   }
 
