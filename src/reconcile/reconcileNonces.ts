@@ -27,6 +27,13 @@ function takenBetween(chain: ChainClients, from: number, to: number): boolean {
 }
 
 /**
+ * Said when a transaction of a signer no longer configured fails at a nonce the chain has not used: only its key can
+ * fill it, so its later transactions wait behind it (they were stuck behind the failed one already).
+ */
+const NO_FILLER =
+  'its signer is not configured here, so nothing fills its nonce: the signer\'s later transactions wait until an instance with the signer runs'
+
+/**
  * Keeps each signer's nonce state true to the chain (DESIGN.md, "reconcile"):
  * - the key was used elsewhere: raise our next nonce past what the chain has;
  * - a PENDING transaction of ours whose nonce the chain consumed, with no receipt
@@ -36,15 +43,9 @@ function takenBetween(chain: ChainClients, from: number, to: number): boolean {
  *   which frees its nonce;
  * - a hole (a nonce below our next one that no transaction of ours holds):
  *   filled with a zero-value self-transfer so nothing waits behind it.
- * Conditions that could be a lagging provider must be seen on two passes in a row.
+ * Conditions that could be a lagging provider must be seen on two passes in a row. Signers no longer in the config
+ * that still have PENDING transactions are gone over too, but for the holes (filling one takes the key).
  */
-/**
- * Said when a transaction of a signer no longer configured fails at a nonce the chain has not used: only its key can
- * fill it, so its later transactions wait behind it (they were stuck behind the failed one already).
- */
-const NO_FILLER =
-  'its signer is not configured here, so nothing fills its nonce: the signer\'s later transactions wait until an instance with the signer runs'
-
 export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) {
   const { sql } = ctx.db
   const log = ctx.log.child({ module: 'reconcile', chainId: chain.chainId })
