@@ -5,6 +5,7 @@ import { countAtSettledCursor } from '../chain/countAtSettledCursor.ts'
 import { heldOrAbsent, minedSomewhere, receiptOrAbsent } from '../chain/askEachProvider.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { reopenMined } from '../store/reopenMined.ts'
+import { unconfiguredPendingSigners } from '../store/unconfiguredPendingSigners.ts'
 import { adoptLostTransactions } from './adoptLostTransactions.ts'
 import { readFeeMarket } from '../chain/readFeeMarket.ts'
 import type { ServiceContext } from '../context.ts'
@@ -426,10 +427,8 @@ export function createNonceReconciler(ctx: ServiceContext, chain: ChainClients) 
       const pass = ++passes
       const seenNow = new Set<string>()
       const configured = ctx.signers.forChain(chain.chainId)
-      const unconfigured = await sql<{ signer: Address }[]>`
-        SELECT DISTINCT signer FROM transactions
-        WHERE chain_id = ${chain.chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured.map((s) => s.address))}::text[])`
-      const each: [Address, Signer | undefined][] = [...configured.map((s): [Address, Signer] => [s.address, s]), ...unconfigured.map((r): [Address, undefined] => [r.signer, undefined])]
+      const unconfigured = await unconfiguredPendingSigners(sql, ctx.signers, chain.chainId)
+      const each: [Address, Signer | undefined][] = [...configured.map((s): [Address, Signer] => [s.address, s]), ...unconfigured.map((a): [Address, undefined] => [a, undefined])]
       for (const [address, signer] of each)
         try {
           await reconcileSigner(address, signer, seenNow)

@@ -8,6 +8,7 @@ import { TimedOutError, withTimeout } from '../common/withTimeout.ts'
 import { pgArray } from '../db/pgArray.ts'
 import { clearMinedColumns } from '../store/minedColumns.ts'
 import { reopenMinedMany, type MinedRow } from '../store/reopenMined.ts'
+import { unconfiguredPendingSigners } from '../store/unconfiguredPendingSigners.ts'
 import { isMethodUnsupported } from '../chain/isMethodUnsupported.ts'
 import { BlockNotServedError } from '../chain/providerTransport.ts'
 import { transactionCountAt } from '../chain/transactionCountAt.ts'
@@ -219,17 +220,6 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
     const start = Math.max(0, Number(head) - RESCAN_DEPTH)
     const block = await chain.read.getBlock({ blockNumber: BigInt(start) })
     return { number: start, hash: block.hash! }
-  }
-
-  /**
-   * The signers no longer in the config with a PENDING transaction on this chain: the far-behind jump would pass their
-   * blocks, and the receipt sweep looks them up too.
-   */
-  async function unconfiguredPending(): Promise<Address[]> {
-    const configured = ctx.signers.forChain(chainId).map((s) => s.address)
-    const rows = await sql<{ signer: Address }[]>`
-      SELECT DISTINCT signer FROM transactions WHERE chain_id = ${chainId} AND status = 'PENDING' AND signer <> ALL(${pgArray(configured)}::text[])`
-    return rows.map((r) => r.signer)
   }
 
   /**
@@ -485,7 +475,7 @@ export function startChainWatcher(ctx: ServiceContext, chain: ChainClients): Cha
       cursor = loaded
       cursorJustLoaded = true
     }
-    if (cursorJustLoaded && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && (await unconfiguredPending()).length === 0) {
+    if (cursorJustLoaded && rescanTo === null && reminedWait === null && Number(head) - cursor.number > JUMP_AFTER_BLOCKS && (await unconfiguredPendingSigners(sql, ctx.signers, chainId)).length === 0) {
       const to = Number(head) - RESCAN_DEPTH
       const block = await chain.read.getBlock({ blockNumber: BigInt(to) })
       signal.throwIfAborted()
