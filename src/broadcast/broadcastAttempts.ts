@@ -183,6 +183,7 @@ export async function broadcastAttempts(
       v.fee_too_low AND COALESCE(attempts.max_fee_per_gas, attempts.gas_price) < ${capSql}
         AND NOT attempts.providers @> '[{"outcome": "sent"}]'::jsonb AS fee_too_low`
   const bumpAfter = `${chain.config.fees.bumpAfterMs} milliseconds`
+  const recordedIds = pgArray(recorded.map((r) => r.transaction_id))
   if (recorded.length)
     await ctx.db.sql`
       UPDATE transactions SET last_sent_at = CASE WHEN a.fee_too_low AND transactions.at_fee_cap IS NULL THEN now() - ${bumpAfter}::interval ELSE now() END,
@@ -192,9 +193,9 @@ export async function broadcastAttempts(
         error_message = CASE WHEN a.short IS NOT NULL AND transactions.status = 'PENDING' AND transactions.error_code IS NULL
                                THEN 'the signer cannot pay for it any more (' || a.short || '); it keeps its nonce and is sent again until the signer is funded'
                              WHEN a.sent AND transactions.error_code = 'INSUFFICIENT_FUNDS' THEN NULL ELSE transactions.error_message END
-      FROM unnest(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
+      FROM unnest(${recordedIds}::uuid[], ${pgArray(recorded.map((r) => r.sent))}::boolean[],
                   ${pgArray(recorded.map((r) => r.short))}::text[], ${pgArray(recorded.map((r) => r.fee_too_low))}::boolean[]) AS a(transaction_id, sent, short, fee_too_low)
-      WHERE transactions.id = ANY(${pgArray(recorded.map((r) => r.transaction_id))}::uuid[]) AND transactions.id = a.transaction_id`
+      WHERE transactions.id = ANY(${recordedIds}::uuid[]) AND transactions.id = a.transaction_id`
   const shortIds = recorded.filter((r) => r.short !== null).map((r) => r.transaction_id)
   if (shortIds.length)
     // And on its signer, as the sign stage flags one: the short-of-funds gauge and the dashboard's notice to fund
