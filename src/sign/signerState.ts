@@ -23,7 +23,9 @@ export type SignerState = {
  */
 export async function spendNotInBalance(sql: Sql | TransactionSql<{ int8: number }>, chainId: number, signer: string, chainNonce: number): Promise<bigint> {
   // From the signer's attempts at those nonces (attempts_nonce_idx), each joined to its transaction by id: an
-  // execution's attempts all carry its nonce, so these are the attempts of the transactions at those nonces.
+  // execution's attempts all carry its nonce, so these are the attempts of the transactions at those nonces. Also
+  // counted (it was not before): an attempt of one that FAILED since (its nonce cleared) whose late "sent" answer made
+  // it SENT; those bytes may still mine.
   // Read per transaction (a lateral lookup of its attempts each), it cost 20-37 µs a row on a busy database,
   // 30-50 ms under the signer's lock for each batch of a burst's drain with 1,300 signed and not yet mined. No
   // condition on the transactions' own columns: with a fresh table's statistics the planner took both sides
